@@ -1,0 +1,241 @@
+"""The two equations: expanded with sympy, indices unified on a networkx tensor network.
+
+Each equation's right side is expanded (sympy) into a sum of monomials; each monomial is a
+product of tensor occurrences, i.e. one einsum. Linearity is a degree count per monomial:
+the first layer must have degree 1 in the first-layer weight and 0 in everything else
+trainable; the output degree 1 in act(A) and 1 in the second-layer weight (design.md
+section 2). Index sizes are unified on a bipartite graph (tensor occurrences - indices):
+an index absent from the left side is summed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import sympy
+
+from . import ast
+from .errors import NotConvexifiableError, SemanticError
+from .source import Span
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One tensor occurrence in a monomial: `X[n, d]`, `W1[d]` or `act(A)[n]`."""
+
+    name: str
+    indices: tuple[str, ...]
+    role: str  # data, first_weight, second_weight, act
+    span: Span
+
+
+@dataclass(frozen=True)
+class Term:
+    coef: float
+    factors: tuple[Factor, ...]
+
+    def of_role(self, role: str) -> tuple[Factor, ...]:
+        return tuple(f for f in self.factors if f.role == role)
+
+
+@dataclass(frozen=True)
+class CheckedEquation:
+    kind: str  # layer or output
+    lhs: str
+    indices: tuple[str, ...]  # free indices, in left-side order
+    dims: tuple[str, ...]  # size names of the free indices
+    terms: tuple[Term, ...]
+    index_sizes: tuple[tuple[str, str], ...]  # every index -> size name
+    span: Span
+
+    def size_of(self, index: str) -> str:
+        return dict(self.index_sizes)[index]
+
+
+def _occurrences(expr: ast.Expr, table: dict) -> sympy.Expr:
+    """AST -> sympy, one fresh symbol per tensor occurrence (kept in `table`)."""
+    if isinstance(expr, ast.Const):
+        return sympy.Float(expr.value) if expr.value != int(expr.value) else sympy.Integer(int(expr.value))
+    if isinstance(expr, (ast.Ref, ast.Act)):
+        sym = sympy.Symbol(f"{expr.name}@{len(table)}", commutative=True)
+        table[sym] = expr
+        return sym
+    if isinstance(expr, ast.Neg):
+        return -_occurrences(expr.operand, table)
+    if isinstance(expr, ast.Pow):
+        return _occurrences(expr.base, table) ** expr.exponent
+    left, right = _occurrences(expr.left, table), _occurrences(expr.right, table)
+    return {"+": left + right, "-": left - right, "*": left * right}[expr.op]
+
+
+def _number(expr) -> ast.Const:
+    return ast.Const(expr.value, expr.span)
+
+
+def _to_ast_consts(expr):
+    """The grammar yields `ast.Number` for literals; the algebra wants `ast.Const`."""
+    if isinstance(expr, ast.Number):
+        return _number(expr)
+    if isinstance(expr, ast.BinOp):
+        return ast.BinOp(expr.op, _to_ast_consts(expr.left), _to_ast_consts(expr.right), expr.span)
+    if isinstance(expr, ast.Neg):
+        return ast.Neg(_to_ast_consts(expr.operand), expr.span)
+    if isinstance(expr, ast.Pow):
+        return ast.Pow(_to_ast_consts(expr.base), expr.exponent, expr.span)
+    return expr
+
+
+def expand(expr: ast.Expr) -> list[tuple[float, list[ast.Ref | ast.Act]]]:
+    """Sum of monomials: [(coefficient, [occurrences in source order]), ...]."""
+    table: dict = {}
+    poly = sympy.expand(_occurrences(_to_ast_consts(expr), table))
+    monomials = []
+    for mono in sympy.Add.make_args(poly):
+        if mono == 0:
+            continue
+        coef, factors = mono.as_coeff_mul()
+        occ = []
+        for f in factors:
+            base, exp = f.as_base_exp()
+            if base not in table:
+                raise SemanticError("only numbers and tensors may appear in an equation",
+                                    span=None)
+            occ.extend([table[base]] * int(exp))
+        occ.sort(key=lambda o: (o.span.line, o.span.column))
+        monomials.append((float(coef), occ))
+    return monomials
+
+
+def index_network(term: Term, dims_of) -> nx.MultiGraph:
+    """Bipartite tensor network of one monomial: tensor occurrences <-> indices."""
+    g = nx.MultiGraph()
+    for i, f in enumerate(term.factors):
+        g.add_node(("tensor", i), factor=f)
+        for axis, idx in enumerate(f.indices):
+            g.add_edge(("tensor", i), ("index", idx), axis=axis, size=dims_of(f.name)[axis],
+                       span=f.span)
+    return g
+
+
+def unify_indices(term: Term, dims_of, sizes: dict[str, str]) -> None:
+    """Give every index one size (recorded in `sizes`, shared across the equation's terms)."""
+    g = index_network(term, dims_of)
+    for node in g.nodes:
+        if node[0] != "index":
+            continue
+        for _, tnode, data in g.edges(node, data=True):
+            size = data["size"]
+            have = sizes.setdefault(node[1], size)
+            if have != size:
+                f = g.nodes[tnode]["factor"]
+                raise SemanticError(
+                    f"index '{node[1]}' has size '{size}' in {f.name} (axis {data['axis']}) but "
+                    f"size '{have}' elsewhere in this equation", span=data["span"],
+                    hint="an index ranges over one size; use a different index letter")
+
+
+def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: str,
+                   act_name: str | None, act_dims: tuple[str, ...] | None) -> CheckedEquation:
+    """Expand, classify occurrences, check linearity and indices of one equation."""
+    if len(set(i.name for i in eq.lhs.indices)) != len(eq.lhs.indices):
+        raise SemanticError(f"an index repeats on the left side of {eq.lhs.name}", span=eq.lhs.span)
+    monomials = expand(eq.rhs)
+    if not monomials:
+        raise NotConvexifiableError(f"the right side of '{eq.lhs.name}' is identically zero",
+                                    span=eq.rhs.span)
+    terms = []
+    for coef, occ in monomials:
+        factors = []
+        for o in occ:
+            role = _role(o, roles, eq, act_name, act_dims)
+            ranks = len(act_dims) if role == "act" else len(dims_of(o.name))
+            if len(o.indices) != ranks:
+                shape = list(act_dims if role == "act" else dims_of(o.name))
+                raise SemanticError(f"'{o.name}' has {ranks} axes {shape} but is written with "
+                                    f"{len(o.indices)} indices", span=o.span)
+            names = [i.name for i in o.indices]
+            if len(set(names)) != len(names):
+                raise SemanticError(f"an index repeats within {o.name}[...]; diagonals are not "
+                                    f"supported", span=o.span)
+            factors.append(Factor(o.name, tuple(names), role, o.span))
+        terms.append(Term(coef, tuple(factors)))
+    for term in terms:
+        _check_degrees(eq, term, weight)
+    sizes: dict[str, str] = {}
+    act_dims_of = (lambda name: act_dims if name == act_name else dims_of(name))
+    for term in terms:
+        unify_indices(term, act_dims_of, sizes)
+        present = {i for f in term.factors for i in f.indices}
+        for idx in eq.lhs.indices:
+            if idx.name not in present:
+                raise SemanticError(f"index '{idx.name}' of the left side does not appear in "
+                                    f"every term on the right", span=idx.span,
+                                    hint="each term must produce every index of the left side")
+    lhs = tuple(i.name for i in eq.lhs.indices)
+    return CheckedEquation(eq.kind, eq.lhs.name, lhs, tuple(sizes[i] for i in lhs), tuple(terms),
+                           tuple(sorted(sizes.items())), eq.span)
+
+
+def _role(o, roles, eq, act_name, act_dims) -> str:
+    if isinstance(o, ast.Act):
+        if eq.kind == "layer":
+            raise NotConvexifiableError("act(...) cannot appear in the first-layer equation",
+                                        span=o.span, hint="the first layer is the pre-activation "
+                                        "A(W1), linear in W1; act(A) belongs in the output")
+        if o.name != act_name:
+            raise SemanticError(f"act({o.name}): '{o.name}' is not the first layer's tensor",
+                                span=o.span, hint=f"write act({act_name})[...]")
+        return "act"
+    if o.name == eq.lhs.name:
+        raise SemanticError(f"'{o.name}' is defined by this equation and cannot appear on its "
+                            f"right side", span=o.span)
+    if o.name == act_name:
+        raise NotConvexifiableError(f"'{o.name}' appears without act(...)", span=o.span,
+                                    hint=f"the output is linear in the activated tensor: "
+                                         f"write act({o.name})[...]")
+    role = roles.get(o.name)
+    if role is None:
+        declared = ", ".join(sorted(n for n, r in roles.items() if r not in ("target",)))
+        raise SemanticError(f"'{o.name}' is not declared", span=o.span,
+                            hint=f"declared tensors: {declared}")
+    if role == "target":
+        raise SemanticError(f"the target '{o.name}' cannot appear in an equation", span=o.span,
+                            hint="the target is what the output is fitted to")
+    return {"input": "data", "patches": "data", "pool": "data"}.get(role, role)
+
+
+def _check_degrees(eq: ast.Equation, term: Term, weight: str) -> None:
+    first, second, act = (term.of_role(r) for r in ("first_weight", "second_weight", "act"))
+    if eq.kind == "layer":
+        if second:
+            raise NotConvexifiableError(
+                f"the second-layer weight '{second[0].name}' appears in the first layer",
+                span=second[0].span, hint=f"the first layer is linear in '{weight}' only; "
+                "a weight belongs to one layer")
+        if not first:
+            raise NotConvexifiableError(
+                f"a term of '{eq.lhs.name}' does not contain the first-layer weight '{weight}'",
+                span=term.factors[0].span if term.factors else eq.rhs.span,
+                hint="the first layer must be linear in the weight (no bias or constant terms; "
+                     "for a bias, add a column of ones to the data)")
+        if len(first) > 1:
+            raise NotConvexifiableError(
+                f"the first layer is not linear in '{weight}': it appears {len(first)} times in "
+                f"one term", span=first[1].span, hint="write A = (data) * W1 with W1 once per term")
+        return
+    if first:
+        raise NotConvexifiableError(
+            f"the first-layer weight '{first[0].name}' appears in the output equation",
+            span=first[0].span, hint="a weight belongs to one layer; the output is linear in "
+            "act(A) and the second-layer weight")
+    if len(act) != 1:
+        span = act[1].span if act else (term.factors[0].span if term.factors else eq.rhs.span)
+        raise NotConvexifiableError(
+            "the output is not linear in act(...): each term must contain it exactly once "
+            f"(found {len(act)})", span=span, hint="accepted form: Yhat = act(A) * data * W2")
+    if len(second) != 1:
+        span = second[1].span if second else act[0].span
+        raise NotConvexifiableError(
+            f"the output is not linear in the second-layer weight '{weight}': each term must "
+            f"contain it exactly once (found {len(second)})", span=span,
+            hint="accepted form: Yhat = act(A) * data * W2")

@@ -1,0 +1,129 @@
+"""The checked model: what the derivation and the backends consume.
+
+Frozen dataclasses with spans. `Model.summary()` is what `bmdsl check` prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import reduce
+
+import sympy
+
+from .declarations import PatchesInfo, PoolInfo, SizeInfo, TensorInfo, UnitsInfo
+from .equations import CheckedEquation
+from .source import Source, Span
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    name: str
+    patterns: int | str | None  # sampled count, 'exact', or None (linear, or gates given)
+    seed: int
+    gates: str | None  # input tensor holding the gates
+    span: Span
+
+    @property
+    def pattern_source(self) -> str:
+        if self.name == "linear":
+            return "none (linear)"
+        if self.gates:
+            return f"gates given as data: input '{self.gates}'"
+        if self.patterns == "exact":
+            return "exact enumeration of the hyperplane arrangement"
+        return f"{self.patterns} sampled (seed {self.seed})"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    params: tuple[tuple[str, float], ...]
+    span: Span
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k} = {v:g}" for k, v in self.params)
+        return f"{self.name}({args})" if args else self.name
+
+
+@dataclass(frozen=True)
+class RegularizerSpec:
+    beta: float
+    C: str
+    R: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    source: Source
+    architecture: str | None
+    sizes: tuple[SizeInfo, ...]
+    inputs: tuple[TensorInfo, ...]
+    target: TensorInfo
+    units: UnitsInfo
+    first_weight: TensorInfo
+    second_weight: TensorInfo
+    patches: tuple[PatchesInfo, ...]
+    pools: tuple[PoolInfo, ...]
+    layer: CheckedEquation
+    output: CheckedEquation
+    activation: ActivationSpec
+    loss: LossSpec
+    regularizer: RegularizerSpec
+
+    # -- sizes ------------------------------------------------------------------------------
+    def size(self, name: str) -> SizeInfo:
+        return next(s for s in self.sizes if s.name == name)
+
+    def symbolic(self, name: str) -> sympy.Expr:
+        """A size as a sympy expression: a value, a formula in other sizes, or a symbol."""
+        info = self.size(name)
+        if info.value is not None:
+            return sympy.Integer(info.value)
+        if info.formula is not None:
+            return info.formula.subs({s.symbol: self.symbolic(s.name) for s in self.sizes
+                                      if s.symbol in info.formula.free_symbols})
+        return info.symbol
+
+    def numel(self, dims: tuple[str, ...]) -> sympy.Expr:
+        return reduce(lambda a, b: a * b, (self.symbolic(d) for d in dims), sympy.Integer(1))
+
+    @property
+    def p(self) -> sympy.Expr:
+        """Flattened first-layer weight size (rows of Z)."""
+        return self.numel(self.first_weight.dims)
+
+    @property
+    def q(self) -> sympy.Expr:
+        """Flattened second-layer weight size (columns of Z)."""
+        return self.numel(self.second_weight.dims)
+
+    def tensor(self, name: str) -> TensorInfo:
+        for t in (*self.inputs, self.target, self.first_weight, self.second_weight):
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    # -- variants ---------------------------------------------------------------------------
+    def with_activation(self, name: str, patterns=None, seed: int | None = None) -> "Model":
+        """The same model with another activation (what `--activation` does)."""
+        from .activations import get_activation
+        get_activation(name)
+        if name == "linear":
+            spec = ActivationSpec("linear", None, 0, None, self.activation.span)
+        else:
+            keep = self.activation.patterns if self.activation.name != "linear" else 64
+            spec = ActivationSpec(name, patterns or keep or 64,
+                                  self.activation.seed if seed is None else seed,
+                                  None if patterns else self.activation.gates, self.activation.span)
+            if spec.gates:
+                spec = replace(spec, patterns=None)
+        return replace(self, activation=spec)
+
+    def with_units(self, m: int) -> "Model":
+        return replace(self, units=replace(self.units, value=m))
+
+    # -- text -------------------------------------------------------------------------------
+    def summary(self) -> str:
+        from .summary import summarize
+        return summarize(self)

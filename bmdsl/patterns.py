@@ -1,0 +1,297 @@
+"""Activation patterns: the masks D_k of gated ReLU and ReLU (design.md section 2).
+
+The first layer's pre-activation A(w) is linear in the (flattened) weight w in R^p, so
+flattened A(w) = M w with M the (N x p) arrangement matrix.  A pattern is the 0/1 mask
+D = 1[A(w) >= 0] (paper eq. (3): {D_j} = {diag(1[Xu >= 0])}).  Gated ReLU takes masks
+from sampled gates h_k; ReLU needs the set of all patterns, which we either sample (the
+paper's experiments use P = 100..256 sampled arrangements) or enumerate exactly.
+
+Conventions (shared by every function here):
+* masks are float64 0/1 arrays of shape [P, *A_shape]; gates are [P, *p_shape];
+* a zero pre-activation counts as active, 1[0 >= 0] = 1, exactly as in eq. (3);
+* the all-zero mask is kept (see `unique_masks`): it makes L_k == 0, so its Z_k is 0 at
+  the optimum and costs only variables, while keeping it makes pattern counts equal the
+  number of arrangement cells and sampled sets comparable with exact ones.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .errors import BmdslError
+
+# Relative tolerance for "zero row", "same hyperplane", "rank" and "line lies on a
+# hyperplane" decisions.  Rows are normalised first, so it is an angle (radians): data
+# that are parallel only to 1e-9 are treated as parallel (their sliver cells are below
+# what float64 pre-activations resolve anyway).
+TOL = 1e-9
+
+
+class PatternCountError(BmdslError, ValueError):
+    """Exact enumeration would exceed the cap (the bound of eq. (4) of seed 002)."""
+
+    kind = "too many patterns"
+
+
+def arrangement_bound(n_hyperplanes: int, rank: int) -> int:
+    """Upper bound on the number of cells: 2 * sum_{k<r} C(N-1, k).
+
+    Cover/Zaslavsky count for N hyperplanes in general position through 0 in R^r; any
+    central arrangement of N distinct hyperplanes of rank r has at most this many cells
+    (paper after eq. (3), P <= 2r(e(n-1)/r)^r; seed 002 eq. (4), which drops the factor 2).
+    No hyperplane (or rank 0): a single cell, the whole space.
+    """
+    if n_hyperplanes <= 0 or rank <= 0:
+        return 1
+    return 2 * sum(math.comb(n_hyperplanes - 1, k) for k in range(rank))
+
+
+@dataclass(frozen=True, eq=False)
+class PatternSet:
+    """Masks [P, *A_shape] and, for each, a gate weight [P, *p_shape] that produces it.
+
+    `source` is "sampled" or "exact"; `seed` the generator seed (None when exact);
+    `requested` the number of gates drawn (sampled) or the cell count (exact).
+    """
+
+    masks: np.ndarray
+    gates: np.ndarray
+    source: str
+    seed: int | None = None
+    requested: int | None = None
+
+    def __post_init__(self):
+        masks = np.array(self.masks, dtype=np.float64)
+        gates = np.array(self.gates, dtype=np.float64)
+        if masks.shape[0] != gates.shape[0]:
+            raise ValueError(f"{masks.shape[0]} masks but {gates.shape[0]} gates")
+        # Frozen means frozen: read-only arrays, so a saved solution cannot drift.
+        masks.setflags(write=False)
+        gates.setflags(write=False)
+        object.__setattr__(self, "masks", masks)
+        object.__setattr__(self, "gates", gates)
+
+    @property
+    def count(self) -> int:
+        return int(self.masks.shape[0])
+
+    def without_zero(self) -> "PatternSet":
+        """The same set minus the all-zero mask (it contributes nothing to the model)."""
+        keep = self.masks.reshape(self.count, -1).any(axis=1)
+        return PatternSet(self.masks[keep], self.gates[keep], self.source, self.seed,
+                          self.requested)
+
+    def to_npz_dict(self) -> dict[str, np.ndarray]:
+        """Arrays for np.savez; loadable with allow_pickle=False (seed None stored as -1)."""
+        return {"masks": self.masks, "gates": self.gates, "source": np.array(self.source),
+                "seed": np.array(-1 if self.seed is None else int(self.seed)),
+                "requested": np.array(-1 if self.requested is None else int(self.requested))}
+
+    @classmethod
+    def from_npz_dict(cls, d) -> "PatternSet":
+        seed = int(d["seed"])
+        requested = int(d["requested"]) if "requested" in d else -1
+        return cls(np.asarray(d["masks"]), np.asarray(d["gates"]), str(d["source"]),
+                   None if seed < 0 else seed, None if requested < 0 else requested)
+
+
+def sample_gates(p_shape, count: int, seed: int) -> np.ndarray:
+    """`count` i.i.d. N(0, 1) gates of shape p_shape from numpy.random.default_rng(seed).
+
+    The same (p_shape, count, seed) always gives the same gates, and a larger count
+    extends a smaller one (the draws are made in one standard_normal call, row-major).
+    """
+    p_shape = (int(p_shape),) if np.isscalar(p_shape) else tuple(int(s) for s in p_shape)
+    return np.random.default_rng(seed).standard_normal((int(count), *p_shape))
+
+
+def masks_from_gates(layer: Callable, gates) -> np.ndarray:
+    """Masks 1[A(h_k) >= 0] for a batch of gates; `layer` maps [P, *p_shape] -> [P, *A_shape]."""
+    gates = np.asarray(gates, dtype=np.float64)
+    pre = layer(gates)
+    if hasattr(pre, "detach"):                    # a torch layer: bring it back to numpy
+        pre = pre.detach().cpu().numpy()
+    pre = np.asarray(pre)
+    if pre.shape[:1] != gates.shape[:1]:
+        raise ValueError(f"layer returned shape {pre.shape} for {gates.shape[0]} gates")
+    return (pre >= 0).astype(np.float64)
+
+
+def unique_masks(masks) -> tuple[np.ndarray, np.ndarray]:
+    """Drop repeated masks, keeping each first occurrence in its original order.
+
+    Returns (masks[kept], kept).  The all-zero mask is kept (module docstring).
+    """
+    masks = np.asarray(masks, dtype=np.float64)
+    if masks.shape[0] == 0:
+        return masks, np.zeros(0, dtype=np.int64)
+    packed = np.packbits(masks.reshape(masks.shape[0], -1) > 0.5, axis=1)
+    _, first = np.unique(packed, axis=0, return_index=True)  # index of first occurrence
+    kept = np.sort(first)
+    return masks[kept], kept
+
+
+def sample_patterns(layer: Callable, p_shape, count: int, seed: int, *,
+                    unique: bool = True) -> PatternSet:
+    """Masks of `count` Gaussian gates (sample_gates), de-duplicated unless unique=False."""
+    gates = sample_gates(p_shape, count, seed)
+    masks = masks_from_gates(layer, gates)
+    if unique:
+        masks, kept = unique_masks(masks)
+        gates = gates[kept]
+    return PatternSet(masks, gates, "sampled", int(seed), int(count))
+
+
+def _reduce(M: np.ndarray):
+    """Row-space coordinates: returns (Q [p, r], unit normals U [N', r], nonzero-row mask)."""
+    norms = np.linalg.norm(M, axis=1)
+    nonzero = norms > TOL * (norms.max() if norms.size else 0.0)
+    if not nonzero.any():
+        return np.zeros((M.shape[1], 0)), np.zeros((0, 0)), nonzero
+    _, s, vt = np.linalg.svd(M[nonzero], full_matrices=False)
+    r = int(np.sum(s > TOL * s[0]))
+    Q = vt[:r].T
+    # Mw = (MQ)(Q^T w) on the row space; the null-space part of w never changes a sign.
+    U = M[nonzero] @ Q / norms[nonzero, None]
+    return Q, U / np.linalg.norm(U, axis=1, keepdims=True), nonzero
+
+
+def _hyperplanes(U: np.ndarray, r: int, cap: int) -> np.ndarray:
+    """Indices of one row per distinct hyperplane (rows equal up to sign and scale).
+
+    Raises PatternCountError as soon as the bound of the hyperplanes found so far
+    exceeds the cap (the bound only grows with their number).
+    """
+    unassigned = np.ones(U.shape[0], dtype=bool)
+    reps = []
+    for i in range(U.shape[0]):
+        if not unassigned[i]:
+            continue
+        reps.append(i)
+        dist = np.minimum(np.linalg.norm(U - U[i], axis=1), np.linalg.norm(U + U[i], axis=1))
+        unassigned &= dist > TOL
+        if arrangement_bound(len(reps), r) > cap:
+            break
+    return np.array(reps, dtype=np.int64)
+
+
+def _count_hyperplanes_fast(U: np.ndarray) -> int:
+    """Approximate number of distinct hyperplanes (for the error message only).
+
+    Rows get a canonical sign (first clearly non-zero entry positive) and are rounded;
+    rounding can split a group but not merge distinct ones, so the bound stays a bound.
+    """
+    lead = np.argmax(np.abs(U) > 1e-6, axis=1)
+    canon = U * np.sign(U[np.arange(U.shape[0]), lead])[:, None]
+    return int(np.unique(np.round(canon, 8), axis=0).shape[0])
+
+
+def _cells(A: np.ndarray) -> np.ndarray:
+    """One interior point per cell of the central arrangement with unit normals A [H, k].
+
+    Requires rank(A) = k (essential).  Why this finds every cell: for k >= 2 each cell's
+    closure is a pointed k-dim cone, so it has an extreme ray t; the hyperplanes on t have
+    rank k-1 and meet in the line L = R t, which is therefore the null line of some k-1
+    independent rows.  Near t, signs of hyperplanes off L are fixed (those of t) and signs
+    of those through L are the signs of a direction d, so the cells whose closure contains
+    t are exactly {t + eps d : d in a cell of the arrangement H_L in t^perp}, a rank k-1
+    arrangement: recurse.  k = 1: the two half-lines.  k = 0: the whole space.
+    """
+    H, k = A.shape
+    if k == 0:
+        return np.zeros((1, 0))
+    if k == 1:
+        return np.array([[1.0], [-1.0]])
+    combos = np.array(list(itertools.combinations(range(H), k - 1)), dtype=np.int64)
+    _, s, vt = np.linalg.svd(A[combos])           # batched: [C, k-1], [C, k, k]
+    ok = s[:, -1] > TOL                           # only independent (k-1)-subsets
+    lines = vt[ok, -1, :]                         # null direction t of each subset
+    perps = vt[ok, :-1, :]                        # orthonormal basis of t^perp
+    on = np.abs(lines @ A.T) <= TOL               # [C', H]: hyperplanes through each line
+    # Many subsets give the same line (degenerate data); the set of hyperplanes through
+    # a line identifies it exactly, so each line is expanded once.
+    _, first = np.unique(np.packbits(on, axis=1), axis=0, return_index=True)
+    points = []
+    for c in first:
+        through, t, basis = on[c], lines[c], perps[c]
+        if through.all():                         # cannot happen at full rank; be safe
+            continue
+        sub = A[through] @ basis.T
+        dirs = _cells(sub / np.linalg.norm(sub, axis=1, keepdims=True)) @ basis
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        # |a.d| <= 1, so half the smallest |a.t| off L keeps those signs those of +-t.
+        eps = 0.5 * np.abs(A[~through] @ t).min()
+        points += [t + eps * dirs, -t + eps * dirs]
+    pts = np.concatenate(points)
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    # Each cell is reached from each of its extreme rays: keep one point per sign vector,
+    # the mean of those found (a convex cone contains the mean, and it sits deeper inside
+    # than any single point squeezed against a ray).
+    _, inverse = np.unique(np.packbits(pts @ A.T > 0, axis=1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    centres = np.zeros((inverse.max() + 1, k))
+    np.add.at(centres, inverse, pts)
+    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def enumerate_patterns(M, A_shape, *, cap: int = 10_000, p_shape=None) -> PatternSet:
+    """ALL distinct patterns 1[M w >= 0], w in R^p, one per full-dimensional cell.
+
+    M is the (N x p) arrangement matrix with N = prod(A_shape), columns the C-order
+    flattening of the weight; gates come back as [P, p] or [P, *p_shape].
+
+    Why cells suffice: if w lies on a face (A_i(w) = 0 for i in Z), take any cell C whose
+    closure contains w.  D_w and D_C differ only on Z, where A(w) = 0, so D_w * A(w) =
+    D_C * A(w); and w lies in the closed cone K_C = {(2 D_C - 1) * A(w) >= 0} of eq. (3).
+    So face patterns add no function to the ReLU model, and closed cells cover R^p.
+
+    Exact for degenerate data: zero rows (always active), repeated or parallel rows (one
+    hyperplane), rank(M) < p (enumeration in the r-dim row space).  Each gate lies strictly
+    inside its cell (no zero pre-activation on a non-zero row), so the masks are exactly
+    masks_from_gates(M @ ., gates).  Raises PatternCountError when the bound
+    2 * sum_{k<r} C(H-1, k) (H distinct hyperplanes, r = rank M) exceeds `cap`.
+    """
+    A_shape = tuple(int(a) for a in A_shape)
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != math.prod(A_shape):
+        raise ValueError(f"arrangement matrix of shape {M.shape} does not match A_shape "
+                         f"{A_shape} (need [{math.prod(A_shape)}, p])")
+    if not np.all(np.isfinite(M)):
+        raise ValueError("arrangement matrix contains NaN or inf")
+    Q, U, nonzero = _reduce(M)
+    r = Q.shape[1]
+    reps = _hyperplanes(U, r, cap)
+    bound = arrangement_bound(len(reps), r)
+    if bound > cap:
+        # the grouping stopped early; name the bound for all the data's hyperplanes
+        bound = arrangement_bound(max(len(reps), _count_hyperplanes_fast(U)), r)
+        raise PatternCountError(
+            f"exact enumeration may give up to {bound} activation patterns (arrangement "
+            f"bound 2*sum_{{k<r}} C(H-1, k), rank r = {r}), above cap = {cap}",
+            hint="use sampled patterns, e.g. `activation relu(patterns = 256)`, or raise "
+                 f"the cap (enumerate_patterns(..., cap={bound}))")
+    gates = _cells(U[reps]) @ Q.T if r else np.zeros((1, M.shape[1]))
+    pre = gates @ M.T
+    # Guard against a tolerance decision gone wrong: every non-zero row strictly signed,
+    # and no two gates in the same cell.
+    scale = np.linalg.norm(M[nonzero], axis=1) * np.linalg.norm(gates, axis=1)[:, None]
+    if r and (np.abs(pre[:, nonzero]) <= 1e-13 * scale).any():
+        raise RuntimeError("enumerate_patterns: a representative gate lies on a hyperplane "
+                           "(numerically degenerate data); use sampled patterns")
+    masks = (pre >= 0).astype(np.float64)
+    if unique_masks(masks)[0].shape[0] != masks.shape[0]:
+        raise RuntimeError("enumerate_patterns: duplicate cells (numerically degenerate data)")
+    if p_shape is not None:
+        gates = gates.reshape(gates.shape[0], *((p_shape,) if np.isscalar(p_shape) else p_shape))
+    return PatternSet(masks.reshape(-1, *A_shape), gates, "exact", None, masks.shape[0])
+
+
+def count_cells_bruteforce(M, samples: int, seed: int) -> int:
+    """Distinct patterns 1[M w >= 0] over `samples` Gaussian w (a lower bound; for tests)."""
+    M = np.asarray(M, dtype=np.float64)
+    w = np.random.default_rng(seed).standard_normal((int(samples), M.shape[1]))
+    return int(unique_masks((w @ M.T >= 0).astype(np.float64))[0].shape[0])

@@ -1,0 +1,38 @@
+"""Is the convex program exactly tractable for this (C, R, activation)? (design.md sec. 2)
+
+The (C, R) part comes from the norm-pair table in `dnorm`; the activation adds the ReLU
+cones: with the cone on the left factor, the norm stays tractable when every right atom
+is a signed basis vector (q = 1, or R = l1): then ||Z||_{D,K} = min sum_j ||a_j||_C + ||b_j||_C
+over Z = sum_j (a_j - b_j) e_j^T with a_j, b_j in K (seed 002, eq. (5)). Otherwise it is the
+constrained nuclear norm (4), NP-hard: bracketed by a relaxation and a restriction.
+"""
+from __future__ import annotations
+
+import sympy
+
+
+def relu_exact(R: str, q) -> bool | None:
+    """True/False when decidable now; None when it depends on a size bound by data."""
+    if R == "l1":
+        return True
+    q = sympy.sympify(q)
+    if q.is_number:
+        return bool(q == 1)
+    return None
+
+
+def convex_status(model) -> str:
+    from .dnorm import pair_status
+    C, R = model.regularizer.C, model.regularizer.R
+    pair = pair_status(C, R)
+    if model.activation.name != "relu":
+        return pair
+    exact = relu_exact(R, model.q)
+    if exact:
+        return ("exact (ReLU with " + ("R = l1" if R == "l1" else "q = 1") +
+                "; cone-constrained group norm, seed 002 eq. (5))")
+    bracket = ("bracketed: lower bound by the SDP/copositive relaxation of the constrained "
+               "norm, upper bound by decoupled outputs (design.md sec. 5)")
+    if exact is None:
+        return f"exact if q = {model.q} equals 1 (set by the data); otherwise {bracket}"
+    return f"NP-hard for ReLU with q = {model.q} > 1 and R = {R}; {bracket}"

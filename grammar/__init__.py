@@ -1,0 +1,1 @@
+"""The bmdsl grammar (bmdsl.lark), shipped inside the package as `bmdsl.grammar`."""
