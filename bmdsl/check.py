@@ -113,6 +113,7 @@ def _check(program: ast.Program, current: list) -> Model:
         name=program.name, source=program.source, architecture=architecture,
         sizes=tuple(decl.sizes.values()),
         inputs=tuple(t for t in decl.tensors.values() if t.role == "input"),
+        derived=tuple(t for t in decl.tensors.values() if t.role in ("patches", "pool")),
         target=target, units=units,
         first_weight=decl.tensors[weights.first.name],
         second_weight=decl.tensors[weights.second.name],

@@ -104,9 +104,4 @@ def main(argv=None) -> int:
 def _register_backends() -> None:
     """Subcommands of later stages live beside their stage; importing registers them."""
     import importlib
-    for module in ("bmdsl.commands",):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    importlib.import_module("bmdsl.commands")

@@ -59,6 +59,7 @@ class Model:
     architecture: str | None
     sizes: tuple[SizeInfo, ...]
     inputs: tuple[TensorInfo, ...]
+    derived: tuple[TensorInfo, ...]  # patches and pooling tensors, built from inputs
     target: TensorInfo
     units: UnitsInfo
     first_weight: TensorInfo
@@ -99,10 +100,15 @@ class Model:
         return self.numel(self.second_weight.dims)
 
     def tensor(self, name: str) -> TensorInfo:
-        for t in (*self.inputs, self.target, self.first_weight, self.second_weight):
+        for t in (*self.inputs, *self.derived, self.target, self.first_weight, self.second_weight):
             if t.name == name:
                 return t
         raise KeyError(name)
+
+    def derive(self):
+        """The symbolic derivation (design.md sec. 2): programs, cones, certificate, theorems."""
+        from .derivation import derive
+        return derive(self)
 
     # -- variants ---------------------------------------------------------------------------
     def with_activation(self, name: str, patterns=None, seed: int | None = None) -> "Model":

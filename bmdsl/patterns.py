@@ -206,26 +206,48 @@ def _cells(A: np.ndarray) -> np.ndarray:
         return np.zeros((1, 0))
     if k == 1:
         return np.array([[1.0], [-1.0]])
+    if k == 2:
+        # The plane: H distinct lines cut the circle into 2H arcs; the bisectors of
+        # consecutive line directions (sorted by angle) are the cells, O(H log H).
+        ang = np.arctan2(A[:, 1], A[:, 0]) + np.pi / 2
+        ang = np.sort(np.mod(np.concatenate([ang, ang + np.pi]), 2 * np.pi))
+        gaps = np.diff(np.append(ang, ang[0] + 2 * np.pi))
+        mid = (ang + gaps / 2)[gaps > TOL]
+        return np.stack([np.cos(mid), np.sin(mid)], axis=1)
     combos = np.array(list(itertools.combinations(range(H), k - 1)), dtype=np.int64)
     _, s, vt = np.linalg.svd(A[combos])           # batched: [C, k-1], [C, k, k]
     ok = s[:, -1] > TOL                           # only independent (k-1)-subsets
     lines = vt[ok, -1, :]                         # null direction t of each subset
     perps = vt[ok, :-1, :]                        # orthonormal basis of t^perp
-    on = np.abs(lines @ A.T) <= TOL               # [C', H]: hyperplanes through each line
+    dist = np.abs(lines @ A.T)
+    on = dist <= TOL                              # [C', H]: hyperplanes through each line
+    # |a.d| <= 1 for unit d, so eps = half the smallest |a.t| off the line keeps those
+    # signs equal to the signs at +-t.  (An all-on line cannot occur at full rank.)
+    eps = 0.5 * np.where(on, np.inf, dist).min(axis=1)
     # Many subsets give the same line (degenerate data); the set of hyperplanes through
     # a line identifies it exactly, so each line is expanded once.
     _, first = np.unique(np.packbits(on, axis=1), axis=0, return_index=True)
+    first = first[np.isfinite(eps[first])]
+    simple = on[first].sum(axis=1) == k - 1
     points = []
-    for c in first:
-        through, t, basis = on[c], lines[c], perps[c]
-        if through.all():                         # cannot happen at full rank; be safe
-            continue
+    # Simple lines (only their k-1 defining hyperplanes pass through): the local
+    # arrangement is k-1 independent hyperplanes, whose cells are all 2^(k-1) sign
+    # choices; d solves a_S . d = sign for each, batched over lines.
+    g = first[simple]
+    if g.size:
+        sub = np.einsum("gik,gjk->gij", A[combos[ok][g]], perps[g])          # [G, k-1, k-1]
+        signs = np.array(list(itertools.product([1.0, -1.0], repeat=k - 1)))
+        coef = np.linalg.solve(sub[:, None], signs[None, :, :, None])[..., 0]
+        dirs = np.einsum("gsi,gik->gsk", coef, perps[g])
+        dirs /= np.linalg.norm(dirs, axis=2, keepdims=True)
+        for sign in (1.0, -1.0):
+            points.append((sign * lines[g][:, None] + eps[g][:, None, None] * dirs).reshape(-1, k))
+    for c in first[~simple]:                      # degenerate lines: recurse in t^perp
+        through, basis = on[c], perps[c]
         sub = A[through] @ basis.T
         dirs = _cells(sub / np.linalg.norm(sub, axis=1, keepdims=True)) @ basis
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        # |a.d| <= 1, so half the smallest |a.t| off L keeps those signs those of +-t.
-        eps = 0.5 * np.abs(A[~through] @ t).min()
-        points += [t + eps * dirs, -t + eps * dirs]
+        points += [lines[c] + eps[c] * dirs, -lines[c] + eps[c] * dirs]
     pts = np.concatenate(points)
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
     # Each cell is reached from each of its extreme rays: keep one point per sign vector,
@@ -271,18 +293,18 @@ def enumerate_patterns(M, A_shape, *, cap: int = 10_000, p_shape=None) -> Patter
         bound = arrangement_bound(max(len(reps), _count_hyperplanes_fast(U)), r)
         raise PatternCountError(
             f"exact enumeration may give up to {bound} activation patterns (arrangement "
-            f"bound 2*sum_{{k<r}} C(H-1, k), rank r = {r}), above cap = {cap}",
+            f"bound 2*sum_{{k<r}} C(H-1, k), H = {max(len(reps), _count_hyperplanes_fast(U))} "
+            f"hyperplanes, rank r = {r}), above cap = {cap}",
             hint="use sampled patterns, e.g. `activation relu(patterns = 256)`, or raise "
                  f"the cap (enumerate_patterns(..., cap={bound}))")
-    gates = _cells(U[reps]) @ Q.T if r else np.zeros((1, M.shape[1]))
-    pre = gates @ M.T
-    # Guard against a tolerance decision gone wrong: every non-zero row strictly signed,
-    # and no two gates in the same cell.
-    scale = np.linalg.norm(M[nonzero], axis=1) * np.linalg.norm(gates, axis=1)[:, None]
-    if r and (np.abs(pre[:, nonzero]) <= 1e-13 * scale).any():
+    Y = _cells(U[reps]) if r else np.zeros((1, 0))
+    # Guard against a tolerance decision gone wrong: every hyperplane strictly signed
+    # (unit normals, unit points: |cos| well above rounding), and one gate per cell.
+    if r and np.abs(Y @ U[reps].T).min() <= 1e-12:
         raise RuntimeError("enumerate_patterns: a representative gate lies on a hyperplane "
                            "(numerically degenerate data); use sampled patterns")
-    masks = (pre >= 0).astype(np.float64)
+    gates = Y @ Q.T if r else np.zeros((1, M.shape[1]))
+    masks = (gates @ M.T >= 0).astype(np.float64)
     if unique_masks(masks)[0].shape[0] != masks.shape[0]:
         raise RuntimeError("enumerate_patterns: duplicate cells (numerically degenerate data)")
     if p_shape is not None:

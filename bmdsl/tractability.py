@@ -21,8 +21,17 @@ def relu_exact(R: str, q) -> bool | None:
     return None
 
 
+def pair_status(C: str, R: str) -> str:
+    """The (C, R) row of design.md's norm table, in words."""
+    from .dnorm import NormPair
+    pair = NormPair(C, R)
+    if pair.tractable:
+        return f"exact ({pair.rule.note})"
+    return (f"NP-hard norm pair ({pair.rule.note}): exact by enumerating the linf side when "
+            f"it is small, otherwise bracketed by a relaxation and a restriction")
+
+
 def convex_status(model) -> str:
-    from .dnorm import pair_status
     C, R = model.regularizer.C, model.regularizer.R
     pair = pair_status(C, R)
     if model.activation.name != "relu":

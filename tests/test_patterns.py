@@ -36,6 +36,16 @@ def zaslavsky_count(M):
     return 2 * (1 + sum(sum(abs(p @ t) < 1e-9 for p in planes) - 1 for t in lines))
 
 
+def whitney_count(M):
+    """Cells of a central arrangement in any dimension by Whitney's formula:
+    sum over subsets S of the (non-zero) rows of (-1)^(|S| - rank S).  Repeated rows
+    cancel out of the sum, so it needs no de-duplication.  Exponential: tiny N only.
+    """
+    M = M[np.linalg.norm(M, axis=1) > 0]
+    return sum((-1) ** (k - (np.linalg.matrix_rank(M[list(S)], tol=1e-9) if k else 0))
+               for k in range(len(M) + 1) for S in itertools.combinations(range(len(M)), k))
+
+
 def lp_cells(M):
     """All masks by testing every 0/1 vector with an LP (tiny N only): max margin > 0."""
     import cvxpy as cp
@@ -110,10 +120,19 @@ def test_exact_matches_independent_counts_random(seed):
 def test_exact_degenerate(kind):
     M = degenerate(kind, np.random.default_rng(1))
     ps = check_exact(M)
-    assert ps.count == zaslavsky_count(M)
+    assert ps.count == zaslavsky_count(M) == whitney_count(M)
     assert ps.count <= arrangement_bound(M.shape[0], min(M.shape))
     if kind == "zero_rows":                         # zero rows are always active
         assert np.all(ps.masks[:, -3:] == 1)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_exact_matches_whitney_integer_data(seed):
+    # integer rows in up to 5 dimensions: many parallel rows and concurrent flats
+    rng = np.random.default_rng(100 + seed)
+    p, N = 2 + seed % 4, int(rng.integers(4, 10))
+    M = rng.integers(-1, 2, (N, p)).astype(float)
+    assert check_exact(M).count == whitney_count(M)
 
 
 def test_bruteforce_equals_exact_on_fat_cells():

@@ -1,0 +1,171 @@
+"""`Bound`: a derivation with data. The numeric surface both backends lower from.
+
+Shapes (ints): w1_shape (first-layer weight), w2_shape, a_shape (pre-activation A),
+y_shape (output); p = prod(w1_shape), q = prod(w2_shape); P patterns; m units.
+Maps (numpy by default; `backend="torch"` with `arrays=bound.arrays_as(...)` for tensors):
+  pre_activation(W1)   [*b, *w1] -> [*b, *a]             A(w1)
+  output(H, W2)        [*b, *a], [*b, *w2] -> [*y]       B(H, w2), summed over batch b
+  predict_bm(U, V)     [P, m, *w1], [P, m, *w2] -> [*y]  sum_kj B(D_k * A(u_kj), v_kj)  (14)
+  cone_slack(U)        (2 D_k - 1) * A(u_kj), >= 0 when the ReLU cones hold          (19)
+  predict_lifted(Z)    [P, p, q] -> [*y]                 sum_k L_k(Z_k)
+  adjoint(R)           [*y] -> [P, p, q]                 G_k = L_k^*(R)              (20)
+  operator()           [P, |y|, p q] dense matrices of L_k (for CVXPY)
+  layer_matrix()       [N_A, p] the arrangement matrix of A (cones, exact patterns)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .binding import validate
+from .contract import contract
+
+
+def _batch(n: int) -> tuple[str, ...]:
+    return tuple(f"_b{i}" for i in range(n))
+
+
+class Bound:
+    def __init__(self, derivation, data: dict, patterns=None, *, pattern_cap: int = 10_000):
+        from .losses import get_loss
+        model = derivation.model
+        self.derivation, self.model, self.network = derivation, model, derivation.network
+        self.arrays, self.sizes = validate(model, data)
+        self.Y = self.arrays[model.target.name]
+        ints = lambda dims: tuple(self.sizes[d] for d in dims)  # noqa: E731
+        self.w1_shape = ints(model.first_weight.dims)
+        self.w2_shape = ints(model.second_weight.dims)
+        self.a_shape = ints(model.layer.dims)
+        self.y_shape = ints(model.output.dims)
+        self.p, self.q = math.prod(self.w1_shape), math.prod(self.w2_shape)
+        self.m = model.units.value
+        self.loss = get_loss(model.loss.name, **dict(model.loss.params))
+        reg = model.regularizer
+        self.beta, self.C, self.R = reg.beta, reg.C, reg.R
+        self.activation = model.activation
+        self.cone = derivation.activation.cone
+        self.patterns = self._patterns(patterns, pattern_cap) if derivation.activation.uses_patterns \
+            else None
+        self.masks = None if self.patterns is None else np.asarray(self.patterns.masks)
+        self.P = 1 if self.masks is None else self.masks.shape[0]
+
+    # -- patterns -------------------------------------------------------------------------
+    def _patterns(self, given, cap):
+        from . import patterns as pat
+        from .errors import DataError
+        act = self.activation
+        if given is not None:
+            masks = np.asarray(given.masks)
+            if masks.shape[1:] != self.a_shape:
+                raise DataError(f"the given patterns have shape {list(masks.shape[1:])}, but "
+                                f"this model's pre-activation has shape {list(self.a_shape)}")
+            return given
+        if act.gates:
+            gates = self.arrays[act.gates]
+            return pat.PatternSet(pat.masks_from_gates(self.pre_activation, gates), gates,
+                                  "gates", None, gates.shape[0])
+        if act.patterns == "exact":
+            return pat.enumerate_patterns(self.layer_matrix(), self.a_shape, cap=cap,
+                                          p_shape=self.w1_shape)
+        return pat.sample_patterns(self.pre_activation, self.w1_shape, act.patterns, act.seed)
+
+    # -- maps -----------------------------------------------------------------------------
+    def arrays_as(self, convert) -> dict:
+        """The data arrays converted (e.g. to torch tensors on a device)."""
+        out = {k: convert(v) for k, v in self.arrays.items()}
+        if self.masks is not None:
+            out["D"] = convert(self.masks)
+        return out
+
+    def _run(self, specs, arrays, backend, **extra):
+        arrays = dict(self.arrays if arrays is None else arrays)
+        arrays.update(extra)
+        total = None
+        for spec in specs:
+            r = contract(spec, arrays, backend)
+            total = r if total is None else total + r
+        return total
+
+    def pre_activation(self, W1, *, backend="numpy", arrays=None):
+        b = _batch(W1.ndim - len(self.w1_shape))
+        specs = [s.with_batch({"W1": b}, b) for s in self.network.layer]
+        return self._run(specs, arrays, backend, W1=W1)
+
+    def output(self, H, W2, *, backend="numpy", arrays=None):
+        b = _batch(H.ndim - len(self.a_shape))
+        specs = [s.with_batch({"H": b, "W2": b}, ()) for s in self.network.output]
+        return self._run(specs, arrays, backend, H=H, W2=W2)
+
+    def activate(self, A, *, backend="numpy", arrays=None):
+        """D_k * A for A [P, m, *a] (identity when linear)."""
+        if self.masks is None:
+            return A
+        D = (arrays or {}).get("D", self.masks)
+        return D[:, None] * A
+
+    def predict_bm(self, U, V, *, backend="numpy", arrays=None):
+        A = self.pre_activation(U, backend=backend, arrays=arrays)
+        return self.output(self.activate(A, backend=backend, arrays=arrays), V,
+                           backend=backend, arrays=arrays)
+
+    def cone_slack(self, U, *, backend="numpy", arrays=None):
+        D = (arrays or {}).get("D", self.masks)
+        return (2 * D[:, None] - 1) * self.pre_activation(U, backend=backend, arrays=arrays)
+
+    def predict_lifted(self, Z):
+        Z = np.asarray(Z).reshape((self.P,) + self.w1_shape + self.w2_shape)
+        specs = [s.with_batch({"D": ("_k",), "Z": ("_k",)}, ()) for s in self.network.lifted]
+        extra = {"Z": Z} if self.masks is None else {"Z": Z, "D": self.masks}
+        return self._run(specs, None, "numpy", **extra)
+
+    def adjoint(self, R):
+        """G_k = L_k^*(R): [P, p, q]; R may carry leading batch axes ([*b, *y] -> [*b, P, p, q])."""
+        R = np.asarray(R)
+        b = _batch(R.ndim - len(self.y_shape))
+        out = b + (("_k",) if self.masks is not None else ())
+        specs = [s.with_batch({"D": ("_k",), "R": b}, out) for s in self.network.adjoint]
+        extra = {"R": R} if self.masks is None else {"R": R, "D": self.masks}
+        G = self._run(specs, None, "numpy", **extra)
+        if self.masks is None:  # no pattern axis in the network: add P = 1
+            G = np.expand_dims(G, len(b))
+        return G.reshape(R.shape[:len(b)] + (self.P, self.p, self.q))
+
+    def operator(self) -> np.ndarray:
+        """Dense L_k as matrices [P, |y|, p*q]: the adjoint applied to the basis of y."""
+        ny = math.prod(self.y_shape)
+        G = self.adjoint(np.eye(ny).reshape((ny,) + self.y_shape))  # [ny, P, p, q]
+        return np.ascontiguousarray(G.reshape(ny, self.P, self.p * self.q).transpose(1, 0, 2))
+
+    def layer_matrix(self) -> np.ndarray:
+        basis = np.eye(self.p).reshape((self.p,) + self.w1_shape)
+        return self.pre_activation(basis).reshape(self.p, -1).T
+
+    # -- lowerings ---------------------------------------------------------------------------
+    def to_cvxpy(self, **options):
+        """The convex program as a `bmdsl.cvx.ConvexProblem` (wraps a `cvxpy.Problem`)."""
+        from .cvx import build_problem
+        return build_problem(self, **options)
+
+    def to_torch(self, device=None, **options):
+        """A `bmdsl.trainer.Trainer` of the BM factorization, on `cuda` when available."""
+        from .trainer import Trainer
+        return Trainer(self, device=device, **options)
+
+    # -- objective pieces -------------------------------------------------------------------
+    def regularizer_bm(self, U, V) -> float:
+        from .norms import get_norm
+        C, R = get_norm(self.C), get_norm(self.R)
+        u = np.asarray(U).reshape(U.shape[0], U.shape[1], -1)
+        v = np.asarray(V).reshape(V.shape[0], V.shape[1], -1)
+        return 0.5 * self.beta * float((C.numpy(u, axis=-1) ** 2).sum() + (R.numpy(v, axis=-1) ** 2).sum())
+
+    def objective_bm(self, U, V) -> float:
+        """F(sum_k L_k(U_k V_k^T)) + (beta/2) sum (||u||_C^2 + ||v||_R^2), eq. (14)."""
+        return float(self.loss.value(self.predict_bm(U, V), self.Y)) + self.regularizer_bm(U, V)
+
+    def lift(self, U, V) -> np.ndarray:
+        """Z_k = U_k V_k^T as [P, p, q]."""
+        u = np.asarray(U).reshape(self.P, U.shape[1], self.p)
+        v = np.asarray(V).reshape(self.P, V.shape[1], self.q)
+        return np.einsum("kjp,kjq->kpq", u, v)
