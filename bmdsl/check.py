@@ -35,7 +35,11 @@ def _check(program: ast.Program, current: list) -> Model:
     found: dict[type, tuple] = {}
     end = Span(program.span.end_line, 1, program.span.end_line, 2)
 
-    for stmt, source in statements:  # declarations first, in source order
+    for stmt, source in statements:  # explicit sizes first: inputs may use them before
+        if isinstance(stmt, ast.SizeDecl):
+            current[0] = source
+            decl.size_decl(stmt)
+    for stmt, source in statements:  # then the other declarations, in source order
         current[0] = source
         if type(stmt) in (ast.TargetDecl, ast.UnitsDecl, ast.WeightsDecl, ast.ActivationDecl,
                           ast.LossDecl, ast.RegularizeDecl):
@@ -45,9 +49,7 @@ def _check(program: ast.Program, current: list) -> Model:
                                     f"line {first.line})", span=stmt.span,
                                     hint=f"a model has one '{_keyword(stmt)}' statement")
             found[type(stmt)] = (stmt, source)
-        if isinstance(stmt, ast.SizeDecl):
-            decl.size_decl(stmt)
-        elif isinstance(stmt, ast.InputDecl):
+        if isinstance(stmt, ast.InputDecl):
             for t in stmt.tensors:
                 decl.tensor(t, "input", "input", binds_sizes=True)
         elif isinstance(stmt, ast.TargetDecl):
