@@ -23,30 +23,31 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     if missing:
         raise DataError(f"missing data for {', '.join(missing)}; the model needs "
                         f"{', '.join(t.name + str(list(t.dims)) for t in needed)}",
-                        hint=f"given: {', '.join(sorted(data)) or 'nothing'}")
+                        hint=f"given: {', '.join(sorted(data)) or 'nothing'}", source=model.source)
     for t in needed:
+        where = dict(span=t.span, source=model.source)  # errors point at the declaration
         try:
             a = np.asarray(data[t.name], dtype=np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"data for '{t.name}' is not numeric") from None
+            raise DataError(f"data for '{t.name}' is not numeric", **where) from None
+        if a.size == 0:
+            raise DataError(f"'{t.name}' is empty (shape {list(a.shape)})", **where)
         if t.dims and a.ndim == len(t.dims) - 1 and t.role == "target" and t.dims[-1] in sizes \
                 and sizes[t.dims[-1]] == 1:
             a = a[..., None]
         if a.ndim != len(t.dims):
             raise DataError(f"'{t.name}' has {a.ndim} axes {list(a.shape)} but the model "
-                            f"declares {t.name}[{', '.join(t.dims)}] (line {t.span.line})")
-        if a.size == 0:
-            raise DataError(f"'{t.name}' is empty (shape {list(a.shape)})")
+                            f"declares {t.name}[{', '.join(t.dims)}] (line {t.span.line})", **where)
         bad = ~np.isfinite(a)
         if bad.any():
-            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise DataError(f"'{t.name}' contains {int(bad.sum())} NaN or infinite value(s), "
-                            f"the first at index {list(where)}")
+                            f"the first at index {list(first)}", **where)
         for axis, (dim, n) in enumerate(zip(t.dims, a.shape)):
             if dim in sizes and sizes[dim] != n:
                 how = origin.get(dim) or f"'size {dim} = {sizes[dim]}'"
                 raise DataError(f"'{t.name}' axis {axis} ({dim}) has length {n}, but {dim} = "
-                                f"{sizes[dim]} from {how}")
+                                f"{sizes[dim]} from {how}", **where)
             sizes.setdefault(dim, n)
             origin.setdefault(dim, f"'{t.name}' axis {axis}")
         arrays[t.name] = a

@@ -32,6 +32,8 @@ class Bound:
         model = derivation.model
         self.derivation, self.model, self.network = derivation, model, derivation.network
         self.arrays, self.sizes = validate(model, data)
+        for name, key in self.network.data_keys:  # data named like a placeholder (lifting.py)
+            self.arrays[key] = self.arrays[name]
         self.Y = self.arrays[model.target.name]
         ints = lambda dims: tuple(self.sizes[d] for d in dims)  # noqa: E731
         self.w1_shape = ints(model.first_weight.dims)
@@ -66,9 +68,20 @@ class Bound:
             return pat.PatternSet(pat.masks_from_gates(self.pre_activation, gates), gates,
                                   "gates", None, gates.shape[0])
         if act.patterns == "exact":
-            return pat.enumerate_patterns(self.layer_matrix(), self.a_shape, cap=cap,
-                                          p_shape=self.w1_shape)
+            try:
+                return pat.enumerate_patterns(self.layer_matrix(), self.a_shape, cap=cap,
+                                              p_shape=self.w1_shape)
+            except pat.PatternCountError as exc:  # say which model and how to proceed
+                raise pat.PatternCountError(
+                    f"{exc.message}, for {self.model.layer.lhs}{list(self.a_shape)} with "
+                    f"p = {self.p}", span=act.span, source=self.model.source,
+                    hint="use sampled patterns (`activation relu(patterns = 256)`, or "
+                         "--patterns 256), or raise the cap: bind(data, pattern_cap=N)") from None
         return pat.sample_patterns(self.pre_activation, self.w1_shape, act.patterns, act.seed)
+
+    def theorems(self):
+        """The paper's theorems with this data's sizes: `holds` is True or False."""
+        return self.derivation.at(self.sizes, self.P).theorems
 
     # -- maps -----------------------------------------------------------------------------
     def arrays_as(self, convert) -> dict:

@@ -2,9 +2,12 @@
 factorization, the ReLU cones, the certificate and the theorems (design.md section 2).
 
 No branch on the architecture: everything comes from the two equations' tensor networks
-(`lifting.build_network`). The object is symbolic (sizes stay sympy symbols); `bind(data)`
-returns the numeric `Bound` problem the backends use. It renders itself as text
-(`bmdsl derive`), LaTeX (`--latex`) and in Jupyter.
+(`lifting.build_network`). The object is symbolic (sizes stay sympy symbols); `at(sizes)`
+is the same derivation with numbers (e.g. `bound.sizes`), and `bind(data)` returns the
+numeric `Bound` problem the backends use. It renders itself as text (`bmdsl derive`), LaTeX
+(`--latex`) and in Jupyter. Beside each generic formula it quotes the paper's explicit form
+and equation number when the model is one of the paper's architectures
+(`theorems.paper_forms`); numbers refer to Sahiner et al., ICLR 2024 (seed 000).
 """
 from __future__ import annotations
 
@@ -12,29 +15,33 @@ from dataclasses import dataclass
 
 from . import render
 from .activations import ACTIVATIONS, Activation
-from .lifting import Network, build_network
-from .theorems import Theorem, theorems_for
+from .contract import Einsum
+from .lifting import Network, build_network, data_key
+from .norms import NORMS
+from .render import Section, latex_name, unit_latex
+from .theorems import Theorem, paper_family, paper_forms, size_text, theorems_for
 from .tractability import convex_status
 
-# Paper equations for each activation: convex program, BM factorization (seed 000).
-_REFS = {"linear": ("(2), (16), Lemma 3.1", "(14), (17)"),
-         "gated_relu": ("(5), (130), (135)", "(18), (126), (133)"),
-         "relu": ("(3), (23), (107), (136)", "(19), (24), (134)")}
+_FAMILY = {"mlp": "two-layer MLP, eq. (1)", "cnn": "two-layer CNN with linear pooling, eq. (22)",
+           "attention": "one block of multi-head self-attention, eq. (8)"}
+# generic references when the architecture is not one of the paper's: convex, BM
+_GENERIC = {"linear": ("Lemma 3.1, (16)", "(14)"), "gated_relu": ("Lemma 3.1, (16)", "(14)"),
+            "relu": ("Theorem B.1, (107)", "(14) + cones")}
+_ACT_TEXT = {"linear": ("act = identity", r"\sigma(x) = x"),
+             "gated_relu": ("act = gated ReLU: act(A) = D_k * A, D_k = 1[A(h_k) >= 0] for fixed "
+                            "gates h_k", r"\sigma(A) = D_k \odot A,\ D_k = \mathbb{1}[A(h_k) \ge 0]"),
+             "relu": ("act = ReLU: act(A) = max(A, 0)", r"\sigma(A) = \max(A, 0)")}
+# ||.||_C subscripts in LaTeX, from the norm registry: l2 -> 2, linf -> \infty
+_NORM_TEX = {n: (r"\infty" if v.p == float("inf") else f"{v.p:g}") for n, v in NORMS.items()}
+# ||Z||_D and ||G||_D* by norm-pair kind (dnorm.PAIR_TABLE): text, LaTeX, text, LaTeX
 _NORM_TEXT = {"spectral": ("||Z||_* (nuclear norm)", r"\|Z\|_*", "sigma_max(G)", r"\sigma_{\max}(G)"),
-              "rows": ("sum_i ||row_i(Z)||_{R}", r"\sum_i \|Z_{i,:}\|_{R}",
-                       "max_i ||row_i(G)||_{R*}", r"\max_i \|G_{i,:}\|_{R^*}"),
-              "cols": ("sum_j ||col_j(Z)||_{C}", r"\sum_j \|Z_{:,j}\|_{C}",
-                       "max_j ||col_j(G)||_{C*}", r"\max_j \|G_{:,j}\|_{C^*}"),
-              "hard": ("gauge of conv{u v^T : ||u||_C <= 1, ||v||_R <= 1} (15)",
-                       r"\|Z\|_{\mathcal{D}}", "max_{||u||_C<=1, ||v||_R<=1} u^T G v",
+              "rows": ("sum_i ||row_i(Z)||_R", r"\sum_i \|Z_{i,:}\|_{R}",
+                       "max_i ||row_i(G)||_R*", r"\max_i \|G_{i,:}\|_{R^*}"),
+              "cols": ("sum_j ||col_j(Z)||_C", r"\sum_j \|Z_{:,j}\|_{C}",
+                       "max_j ||col_j(G)||_C*", r"\max_j \|G_{:,j}\|_{C^*}"),
+              "hard": ("gauge of conv{u v^T : ||u||_C <= 1, ||v||_R <= 1}", r"\|Z\|_{\mathcal{D}}",
+                       "max_{||u||_C <= 1, ||v||_R <= 1} u^T G v",
                        r"\max_{u \in B_C, v \in B_R} u^\top G v")}
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    reference: str
-    lines: tuple[tuple[str, str], ...]  # (text, latex)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class Derivation:
     activation: Activation
     theorems: tuple[Theorem, ...]
     sections: tuple[Section, ...]
+    sizes: dict | None = None  # numeric sizes (from `at`); None while symbolic
+    P: int | None = None  # number of patterns, when known
 
     @property
     def p(self):
@@ -52,6 +61,15 @@ class Derivation:
     @property
     def q(self):
         return self.model.q
+
+    @property
+    def family(self) -> str | None:
+        """'mlp', 'cnn' or 'attention' when the model is one of the paper's architectures."""
+        return paper_family(self.model)
+
+    def at(self, sizes: dict, P: int | None = None) -> "Derivation":
+        """The same derivation with numeric sizes (e.g. `bound.sizes`) and pattern count."""
+        return derive(self.model, sizes, P)
 
     def bind(self, data: dict, patterns=None, *, pattern_cap: int = 10_000):
         """Numeric problem for `data` (a dict of arrays by tensor name); see `bound.Bound`.
@@ -68,101 +86,233 @@ class Derivation:
         return self.bind(data, patterns).to_torch(device=device, **options)
 
     def applicable_theorems(self, sizes: dict | None = None) -> tuple[Theorem, ...]:
-        return tuple(t for t in theorems_for(self.model, sizes) if t.holds)
+        return tuple(t for t in theorems_for(self.model, sizes or self.sizes) if t.holds)
 
     def text(self) -> str:
-        out = [f"derivation of model {self.model.name}"]
-        for s in self.sections:
-            out.append(f"\n{s.title}  [{s.reference}]" if s.reference else f"\n{s.title}")
-            out.extend(f"  {t}" for t, _ in s.lines)
-        return "\n".join(out)
+        return render.sections_text(self._header(), self.sections)
 
     def latex(self) -> str:
-        out = [r"\begin{align*}"]
-        for s in self.sections:
-            tag = f" \\quad \\text{{[{s.reference}]}}" if s.reference else ""
-            out.append(rf"&\textbf{{{s.title}}}{tag} \\")
-            out.extend(rf"&\quad {lx} \\" for _, lx in s.lines if lx)
-        out.append(r"\end{align*}")
-        return "\n".join(out)
+        return render.sections_latex(self.sections)
 
     def _repr_latex_(self) -> str:
-        return "$$" + self.latex().replace(r"\begin{align*}", r"\begin{aligned}").replace(
-            r"\end{align*}", r"\end{aligned}") + "$$"
+        return render.sections_latex(self.sections, environment="aligned", math="$$")
+
+    def _header(self) -> str:
+        m, reg = self.model, self.model.regularizer
+        fam = self.family
+        where = (f"the paper's {_FAMILY[fam]}; equation numbers are Sahiner et al. (ICLR 2024)"
+                 if fam else "a two-layer tensor network; the paper's generic results apply")
+        return (f"derivation of model {m.name}: {m.activation.name}, m = {m.units.value} units, "
+                f"loss {m.loss}, beta = {reg.beta:g}, C = {reg.C}, R = {reg.R}\n"
+                f"architecture: {where}")
 
     def __str__(self) -> str:
         return self.text()
 
 
-def derive(model) -> Derivation:
+def derive(model, sizes: dict | None = None, P: int | None = None) -> Derivation:
     act = ACTIVATIONS[model.activation.name]
     network = build_network(model, masked=act.uses_patterns)
-    theorems = theorems_for(model)
-    return Derivation(model, network, act, theorems, _sections(model, network, act, theorems))
+    theorems = theorems_for(model, sizes)
+    return Derivation(model, network, act, theorems,
+                      _Builder(model, network, act, sizes, P).sections(theorems), sizes, P)
 
 
-def _line(label: str, expr, latex_label: str | None = None) -> tuple[str, str]:
-    return (f"{label}{render.text(expr)}", f"{latex_label or label}{render.latex(expr)}")
+class _Builder:
+    """The sections' content; formulas are rendered from the networks, never retyped."""
 
+    def __init__(self, model, net: Network, act: Activation, sizes, P):
+        self.model, self.net, self.act, self.sizes, self.P = model, net, act, sizes, P
+        self.masked = act.uses_patterns
+        self.forms = paper_forms(model)
+        k, kj = ("_k", "_kj") if self.masked else ("", "_j")
+        w1, w2, A = model.first_weight.name, model.second_weight.name, model.layer.lhs
+        self.names = {"W1": (f"{w1}_j", unit_latex(w1, "j")), "W2": (f"{w2}_j", unit_latex(w2, "j")),
+                      "H": (f"act({A}_j)", rf"\sigma({unit_latex(A, 'j')})"),
+                      "Z": (f"Z{k}", f"Z{k}"), "D": ("D_k", "D_k"), "R": ("R", "R"),
+                      "U": (f"u{kj}", f"u_{{{kj[1:]}}}"), "V": (f"v{kj}", f"v_{{{kj[1:]}}}"),
+                      "u": ("u", "u")}
+        for t in (*model.inputs, *model.derived):
+            self.names[data_key(t.name)] = (t.name, latex_name(t.name))
+        self.y_tex = f"{latex_name(model.output.lhs)}[{','.join(net.y_indices)}]"
+        self.sub = k  # "_k" with patterns, "" for linear (one Z, one L)
+        self.k = "sum_k " if self.masked else ""
+        self.k_tex = r"\sum_k " if self.masked else ""
 
-def _sections(model, net: Network, act: Activation, theorems) -> tuple[Section, ...]:
-    from .dnorm import NormPair
-    reg = model.regularizer
-    convex_ref, bm_ref = _REFS[act.name]
-    rule = NormPair(reg.C, reg.R).rule
-    z_text, z_latex, g_text, g_latex = _NORM_TEXT[rule.kind]
-    Y = f"{model.output.lhs}[{', '.join(net.y_indices)}]"
-    A = f"{model.layer.lhs}[{', '.join(model.layer.indices)}]"
-    masked = act.uses_patterns
-    k = "sum_k " if masked else ""
-    s = []
-    s.append(Section("network", "(1), (22), (8)", (
-        _line(f"{A} = ", render.sum_expr(net.layer)),
-        _line(f"{Y} = ", render.sum_expr(net.output), f"\\hat{{Y}} = "),
-        (f"sigma = {act.name}; units j = 1..m, m = {model.units.value}", act.latex))))
-    s.append(Section("lifting", "Lemma 3.1", (
-        (f"Z = sum_j vec(w1_j) vec(w2_j)^T in R^(p x q), p = {model.p}, q = {model.q}",
-         rf"Z = \sum_j \mathrm{{vec}}(w_{{1j}})\mathrm{{vec}}(w_{{2j}})^\top \in "
-         rf"\mathbb{{R}}^{{{model.p} \times {model.q}}}"),
-        (f"rows of Z: ({', '.join(net.w1_indices)}); columns: ({', '.join(net.w2_indices)})", ""))))
-    if masked:
-        s.append(Section("patterns", "(3)", (
-            (f"D_k[{', '.join(net.a_indices)}] = 1[{model.layer.lhs}(h_k) >= 0], k = 1..P; "
-             f"{model.activation.pattern_source}", r"D_k = \mathbb{1}[A(h_k) \ge 0]"),)))
-    lifted = render.sum_expr(net.lifted)
-    s.append(Section("convex program", convex_ref, (
-        (f"minimize over Z_k in R^(p x q):  F({model.output.lhs}) + beta {k}||Z_k||_D,  "
-         f"beta = {reg.beta:g}", rf"\min_{{Z_k}} F(\hat Y) + \beta \sum_k \|Z_k\|_{{\mathcal D}}"),
-        _line(f"{Y} = {k}", lifted, r"\hat{Y} = \sum_k "),
-        (f"F = {model.loss};  ||Z||_D = {z_text}  (C = {reg.C}, R = {reg.R}, eq. (15))",
-         rf"\|Z\|_{{\mathcal D}} = {z_latex}"),
-        (f"status: {convex_status(model)}", ""))))
-    if act.cone:
-        s.append(Section("cones", "(3), (19), (108)", (
-            (f"K_k = {{u : (2 D_k - 1) * {model.layer.lhs}(u) >= 0}}; each ||Z_k||_D is "
-             f"constrained to Z_k = sum u v^T with u in K_k", r"K_k = \{u : (2D_k - 1)\odot A(u) \ge 0\}"),)))
-    s.append(Section("Burer-Monteiro factorization", bm_ref, (
-        ("minimize over U_k in R^(p x m), V_k in R^(q x m):  F(Yhat) + beta/2 "
-         f"{k}sum_j (||u_kj||_{reg.C}^2 + ||v_kj||_{reg.R}^2)",
-         rf"\min_{{U_k, V_k}} F(\hat Y) + \frac{{\beta}}{{2}} \sum_{{k,j}} (\|u_{{kj}}\|_{{{reg.C}}}^2 "
-         rf"+ \|v_{{kj}}\|_{{{reg.R}}}^2)"),
-        (f"Yhat = {k}sum_j B({'D_k * ' if masked else ''}A(u_kj), v_kj)"
-         + ("  subject to (2 D_k - 1) * A(u_kj) >= 0" if act.cone else ""),
-         r"\hat Y = \sum_{k,j} B(D_k \odot A(u_{kj}), v_{kj})"),
-        ("with the cones satisfied, D_k * A(u) = relu(A(u)): an ordinary ReLU network of P*m units"
-         if act.cone else "", ""))))
-    adjoint = render.sum_expr(net.adjoint)
-    s.append(Section("certificate", "Theorem 3.4, eq. (20)", (
-        (f"(p_BM - p*)/p* <= max_k (||G_k||_D* / beta - 1)_+ at a stationary point; "
-         f"||G||_D* = {g_text}" + (" over u in K_k" if act.cone else ""),
-         rf"\frac{{p - p^*}}{{p^*}} \le \max_k \left(\frac{{\|G_k\|_{{\mathcal D}}^*}}{{\beta}} "
-         rf"- 1\right)_+, \quad \|G\|_{{\mathcal D}}^* = {g_latex}"),
-        _line(f"G_k[{', '.join(net.w1_indices + net.w2_indices)}] = ", adjoint, "G_k = "),
-        ("R = grad F(Yhat); at every point the Fenchel dual max -F*(v) s.t. ||L_k^*(v)||_D* <= beta "
-         "gives p* >= -F*(v) for the scaled point v = t R", ""))))
-    s.append(Section("theorems", "", tuple(
-        (f"{t.reference}: {t.statement} -- if {t.hypothesis}: "
-         f"{ {True: 'holds', False: 'does not hold', None: 'depends on data sizes'}[t.holds]} "
-         f"({t.detail})", "") for t in theorems)))
-    return tuple(Section(x.title, x.reference, tuple(line for line in x.lines if line[0] or line[1]))
-                 for x in s)
+    # -- helpers ----------------------------------------------------------------------------
+    def size(self, expr):
+        """A size expression, numeric once sizes are bound."""
+        import sympy
+        expr = sympy.sympify(expr)
+        if self.sizes:
+            expr = expr.subs({sympy.Symbol(k, positive=True, integer=True): v
+                              for k, v in self.sizes.items()})
+        return expr
+
+    def index_sizes(self, spec: Einsum) -> dict:
+        m = self.model
+        dims = {"W1": m.first_weight.dims, "W2": m.second_weight.dims, "H": m.layer.dims,
+                "D": m.layer.dims, "R": m.output.dims, "U": m.first_weight.dims,
+                "V": m.second_weight.dims, "Z": m.first_weight.dims + m.second_weight.dims,
+                "u": m.first_weight.dims}
+        for t in (*m.inputs, *m.derived):
+            dims[data_key(t.name)] = t.dims
+        return {i: self.size(m.symbolic(d)) for name, idx in spec.operands
+                for i, d in zip(idx, dims[name])}
+
+    def formula(self, lhs_text: str, lhs_tex: str, specs, prefix=("", "")) -> tuple[str, str]:
+        sizes = {}
+        for s in specs:
+            sizes.update(self.index_sizes(s))
+        expr = render.sum_expr(specs, sizes)
+        text, tex = render.text(expr, self.names), render.latex(expr, self.names)
+        if len(specs) > 1 and prefix[0]:  # the outer sums run over every term
+            text, tex = f"({text})", rf"\left({tex}\right)"
+        return f"{lhs_text} = {prefix[0]}{text}", f"{lhs_tex} = {prefix[1]}{tex}"
+
+    def paper(self, key: str) -> tuple[tuple[str, str], ...]:
+        if key not in self.forms:
+            return ()
+        ref, text, tex = self.forms[key]
+        return ((f"paper {ref}: {text}", rf"\text{{paper {render.tex_text(ref)}: }} {tex}"),)
+
+    def ref(self, key: str, generic: str) -> str:
+        return f"{self.forms[key][0]}; generic {generic}" if key in self.forms else generic
+
+    def bm_specs(self) -> tuple[Einsum, ...]:
+        """The lifted network with Z[w1 idx, w2 idx] = u[w1 idx] v[w2 idx]."""
+        r = len(self.net.w1_indices)
+        return tuple(Einsum(s.coef, tuple(op for name, idx in s.operands for op in (
+            ((("U", idx[:r]), ("V", idx[r:])) if name == "Z" else ((name, idx),)))), s.out)
+            for s in self.net.lifted)
+
+    # -- sections ---------------------------------------------------------------------------
+    def sections(self, theorems) -> tuple[Section, ...]:
+        parts = [self.network(), self.lifting(), self.patterns(), self.convex(), self.cones(),
+                 self.bm(), self.certificate(), self.theorem_section(theorems)]
+        return tuple(Section(s.title, s.reference, tuple(x for x in s.lines if x[0] or x[1]))
+                     for s in parts if s is not None)
+
+    def network(self) -> Section:
+        m, net = self.model, self.net
+        A, Y = m.layer.lhs, m.output.lhs
+        a_idx, y_idx = ", ".join(m.layer.indices), ", ".join(net.y_indices)
+        reg = m.regularizer
+        return Section("two-layer network", self.forms.get("network", ("design.md sec. 2",))[0], (
+            self.formula(f"{A}_j[{a_idx}]", f"{unit_latex(A, 'j')}[{a_idx.replace(' ', '')}]",
+                         net.layer),
+            self.formula(f"{Y}[{y_idx}]", rf"{latex_name(Y)}[{y_idx.replace(' ', '')}]", net.output,
+                         ("sum_j ", r"\sum_j ")),
+            _ACT_TEXT[self.act.name],
+            (f"objective: F({Y}) + (beta/2) sum_j (||{m.first_weight.name}_j||_{reg.C}^2 + "
+             f"||{m.second_weight.name}_j||_{reg.R}^2) over j = 1..m, F = {m.loss}",
+             rf"\min\ F({latex_name(Y)}) + \tfrac{{\beta}}{{2}} \sum_j \left(\|{self.names['W1'][1]}"
+             rf"\|_{{{_NORM_TEX[reg.C]}}}^2 + \|{self.names['W2'][1]}\|_{{{_NORM_TEX[reg.R]}}}^2\right)"),
+            *self.paper("network")))
+
+    def lifting(self) -> Section:
+        m, net = self.model, self.net
+        p, q = self.size(m.p), self.size(m.q)
+        w1, w2 = m.first_weight.name, m.second_weight.name
+        return Section("lifting", "Lemma 3.1", (
+            (f"Z = sum_j vec({w1}_j) vec({w2}_j)^T in R^(p x q), p = {size_text(p)}, "
+             f"q = {size_text(q)}",
+             rf"Z = \sum_j \mathrm{{vec}}({self.names['W1'][1]})\,\mathrm{{vec}}({self.names['W2'][1]})"
+             rf"^\top \in \mathbb{{R}}^{{p \times q}},\ p = {render.size_latex(p)},\ "
+             rf"q = {render.size_latex(q)}"),
+            (f"rows of Z: {w1}[{', '.join(net.w1_indices)}], columns: {w2}[{', '.join(net.w2_indices)}]"
+             " (each flattened row-major)", "")))
+
+    def patterns(self) -> Section | None:
+        if not self.masked:
+            return None
+        m, a = self.model, ", ".join(self.net.a_indices)
+        count = f"P = {self.P}" if self.P is not None else "P"
+        return Section("activation patterns", "(3)", (
+            (f"D_k[{a}] = 1[{m.layer.lhs}(h_k)[{a}] >= 0], k = 1..{count}: {m.activation.pattern_source}",
+             rf"D_k = \mathbb{{1}}[{latex_name(m.layer.lhs)}(h_k) \ge 0],\ k = 1, \dots, {count}"),
+            ("exact enumeration: P <= 2 sum_{k<r} C(N-1, k), N distinct hyperplanes of rank r "
+             "(after (3); seed 002 eq. (4) without the factor 2)" if m.activation.patterns == "exact"
+             else "", "")))
+
+    def convex(self) -> Section:
+        from .dnorm import NormPair
+        m, reg = self.model, self.model.regularizer
+        z_text, z_tex, _, _ = _NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        Zk, k, Y = self.names["Z"][0], self.k, m.output.lhs
+        over = "Z_k in R^(p x q), k = 1..P" if self.masked else "Z in R^(p x q)"
+        cone = ", each constrained to the cone K_k (see below)" if self.act.cone else ""
+        return Section("convex program", self.ref("convex", _GENERIC[self.act.name][0]), (
+            (f"minimize over {over}:  F({Y}) + beta {k}||{Zk}||_D,  beta = {reg.beta:g}",
+             rf"\min_{{{Zk}}}\ F({latex_name(Y)}) + \beta {self.k_tex}\|{Zk}\|_{{\mathcal D}}"),
+            self.formula(f"{Y}[{', '.join(self.net.y_indices)}]", self.y_tex, self.net.lifted,
+                         (k, self.k_tex)),
+            *self.paper("convex"),
+            (f"||Z||_D = {z_text}: the D-norm (15) of (C, R) = ({reg.C}, {reg.R}){cone}",
+             rf"\|Z\|_{{\mathcal D}} = {z_tex}"),
+            (f"status: {convex_status(m)}", "")))
+
+    def cones(self) -> Section | None:
+        if not self.act.cone:
+            return None
+        a = ", ".join(self.net.a_indices)
+        layer = tuple(Einsum(s.coef, tuple(("u", i) if n == "W1" else (n, i) for n, i in s.operands),
+                             s.out) for s in self.net.layer)
+        A = self.model.layer.lhs
+        return Section("ReLU cones", "(3), (4), (108)", (
+            self.formula(f"K_k = {{u : (2 D_k - 1) * {A}(u) >= 0}},  {A}(u)[{a}]",
+                         rf"\mathcal K_k = \{{u : (2D_k - 1) \odot {latex_name(A)}(u) \ge 0\}},\ "
+                         rf"{latex_name(A)}(u)[{a.replace(' ', '')}]", layer),
+            ("||Z_k||_D becomes the cone-constrained norm: the gauge of conv{u v^T : u in K_k, "
+             "||u||_C <= 1, ||v||_R <= 1}", r"\|Z_k\|_{\mathcal D, \mathcal K_k}"),
+            ("on K_k, D_k * A(u) = max(A(u), 0): the BM factors are a ReLU network of P*m units", "")))
+
+    def bm(self) -> Section:
+        m, reg, Y = self.model, self.model.regularizer, self.model.output.lhs
+        u, v = self.names["U"][0], self.names["V"][0]
+        over = ("U_k in R^(p x m), V_k in R^(q x m), Z_k = U_k V_k^T = sum_j u_kj v_kj^T"
+                if self.masked else "U in R^(p x m), V in R^(q x m), Z = U V^T = sum_j u_j v_j^T")
+        lines = [
+            (f"minimize over {over}:  F({Y}) + (beta/2) {self.k}sum_j (||{u}||_{reg.C}^2 + "
+             f"||{v}||_{reg.R}^2)",
+             rf"\min_{{U, V}}\ F({latex_name(Y)}) + \tfrac{{\beta}}{{2}} {self.k_tex}\sum_j "
+             rf"\left(\|{self.names['U'][1]}\|_{{{_NORM_TEX[reg.C]}}}^2 + \|{self.names['V'][1]}\|_{{{_NORM_TEX[reg.R]}}}^2\right)"),
+            self.formula(f"{Y}[{', '.join(self.net.y_indices)}]", self.y_tex, self.bm_specs(),
+                         (self.k + "sum_j ", self.k_tex + r"\sum_j ")),
+        ]
+        if self.act.cone:
+            lines.append((f"subject to (2 D_k - 1) * {m.layer.lhs}({u}) >= 0 for every k, j",
+                          rf"\text{{s.t. }} (2D_k - 1) \odot {latex_name(m.layer.lhs)}(u_{{kj}}) \ge 0"))
+        return Section("Burer-Monteiro factorization", self.ref("bm", _GENERIC[self.act.name][1]),
+                       (*lines, *self.paper("bm")))
+
+    def certificate(self) -> Section:
+        from .dnorm import NormPair
+        reg, net = self.model.regularizer, self.net
+        _, _, g_text, g_tex = _NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        cone = ", with u restricted to K_k (a cone-constrained PCA)" if self.act.cone else ""
+        ref = "Theorem 3.4, (20)" + ("; Corollary 3.8, (25)" if self.family() == "cnn" else "")
+        k, mk, mk_tex = self.sub, ("max_k " if self.masked else ""), (r"\max_k " if self.masked else "")
+        g_idx = ", ".join(net.w1_indices + net.w2_indices)
+        return Section("optimality certificate", ref, (
+            self.formula(f"G{k}[{g_idx}]", f"G{k}[{g_idx.replace(' ', '')}]", net.adjoint),
+            (f"G{k} = L{k}^*(R), R = grad F({self.model.output.lhs}); ||G||_D* = {g_text}{cone}",
+             rf"R = \nabla F(\hat Y),\ \|G\|_{{\mathcal D}}^* = {g_tex}"),
+            (f"at a stationary point of BM: (p_BM - p*)/p* <= {mk}(||G{k}||_D* / beta - 1)_+",
+             rf"\frac{{p_{{BM}} - p^*}}{{p^*}} \le {mk_tex}\left(\frac{{\|G{k}\|_{{\mathcal D}}^*}}"
+             rf"{{\beta}} - 1\right)_+"),
+            (f"at any point: p* >= -F*(v), v = R / max(1, {mk}||G{k}||_D* / beta) (Fenchel dual; "
+             "docs/certificates.md)",
+             rf"p^* \ge -F^*(v),\ v = R / \max(1, {mk_tex}\|G{k}\|_{{\mathcal D}}^* / \beta)")))
+
+    def family(self):
+        return paper_family(self.model)
+
+    def theorem_section(self, theorems) -> Section:
+        status = {True: "holds", False: "does not hold", None: "depends on the data sizes"}
+        lines = []
+        for t in theorems:
+            lines.append((f"{t.reference}: {status[t.holds]} -- {t.statement}",
+                          rf"\text{{{render.tex_text(f'{t.reference}: {status[t.holds]}')}}}"))
+            lines.append((f"    if {t.hypothesis} ({t.detail})", ""))
+        return Section("theorems", "", tuple(lines))

@@ -12,6 +12,7 @@ returned by ``cone_dual_norm_lower`` and is labelled ``kind="lower"``.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -105,7 +106,9 @@ def _sdp_maxquad(M: np.ndarray) -> float:
     y = cp.Variable(k)
     prob = cp.Problem(cp.Minimize(cp.sum(y)), [cp.diag(y) - M >> 0])
     try:
-        prob.solve(solver="CLARABEL")
+        with warnings.catch_warnings():   # accuracy does not matter: y is repaired below
+            warnings.simplefilter("ignore")
+            prob.solve(solver="CLARABEL")
         yv = y.value if y.value is not None else np.zeros(k)
     except cp.SolverError:
         yv = np.zeros(k)  # y = 0 still yields the (looser) valid bound k lambda_max(M)
@@ -165,6 +168,8 @@ def dual_norm(G, C: str, R: str, *, method: str = "auto", enum_cap: int = 12,
         U, s, Vt = np.linalg.svd(G)
         return DualNormValue(float(s[0]), "exact", "spectral", U[:, 0], Vt[0])
     side, k = pair.enum_side(p, q)
+    if method == "enum" and k > 24:
+        raise ValueError(f"refusing to enumerate 2^{k - 1} sign vectors; use sdp or bound")
     if method == "enum" or (method == "auto" and k <= enum_cap):
         S = _sign_vectors(k)
         if side == "R":            # v = s;  max_u u^T G s = ||G s||_C*
@@ -341,7 +346,9 @@ def _cone_sdp(M: np.ndarray, K: np.ndarray, max_rounds: int = 30, dense_budget: 
         A = 0.5 * (A + A.transpose(0, 2, 1)).reshape(len(active), p * p)
         cons = [cp.trace(W) == 1] + ([A @ cp.vec(W, order="C") >= 0] if len(active) else [])
         try:
-            cp.Problem(cp.Maximize(cp.trace(M @ W)), cons).solve(solver="CLARABEL")
+            with warnings.catch_warnings():   # the bound below is valid for any multipliers
+                warnings.simplefilter("ignore")
+                cp.Problem(cp.Maximize(cp.trace(M @ W)), cons).solve(solver="CLARABEL")
         except cp.SolverError:
             break
         if W.value is None:

@@ -8,13 +8,21 @@ where Z[w1 indices, w2 indices] replaces the product W1 * W2: the layer's left-s
 are renamed to the indices act(A) carries in the output, its summed indices made fresh.
 The adjoint L_k^*(R) is the same network with R[Yhat indices] in place of Z, contracted to
 Z's indices; it gives G_k = L_k^*(grad F) of the certificate (eq. (20)).
-Placeholders: W1, W2, H (activated tensor), Z, D (mask), R (output cotangent).
+
+Placeholders: W1, W2, H (activated tensor), Z, D (mask), R (output cotangent). A data tensor
+whose name is one of them (a user may well call an input `Z` or `D`) enters the networks
+under the key `name@data` (`Network.data_keys`), so it never collides with a placeholder.
+Einsum operands are positional, so index *names* only matter for display: each lifted term
+keeps its own names (its output indices are the model's), while the adjoint terms are
+renamed to one common set of Z indices, so that `G_k[i, o] = term_1 + term_2 + ...` reads.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .contract import Einsum
+
+PLACEHOLDERS = ("W1", "W2", "H", "Z", "D", "R")
 
 
 @dataclass(frozen=True)
@@ -29,21 +37,34 @@ class Network:
     w2_indices: tuple[str, ...]  # Z's column indices
     a_indices: tuple[str, ...]  # A's indices as the lifted network sees them
     y_indices: tuple[str, ...]
+    data_keys: tuple[tuple[str, str], ...] = ()  # (data name, operand key) when renamed
 
 
-def _operand(f, placeholders):
-    return (placeholders.get(f.role, f.name), f.indices)
+def data_key(name: str) -> str:
+    """The operand key of a data tensor: its name, unless that is a placeholder."""
+    return f"{name}@data" if name in PLACEHOLDERS else name
+
+
+def _key(f, placeholders: dict) -> str:
+    return placeholders[f.role] if f.role in placeholders else data_key(f.name)
+
+
+def _fresh(name: str, used: set) -> str:
+    while name in used:
+        name += "'"
+    return name
 
 
 def build_network(model, *, masked: bool) -> Network:
     layer_eq, out_eq = model.layer, model.output
-    layer = tuple(Einsum(t.coef, tuple(_operand(f, {"first_weight": "W1"}) for f in t.factors),
-                         layer_eq.indices) for t in layer_eq.terms)
-    output = tuple(Einsum(t.coef, tuple(_operand(f, {"act": "H", "second_weight": "W2"})
+    layer = tuple(Einsum(t.coef, tuple((_key(f, {"first_weight": "W1"}), f.indices)
+                                       for f in t.factors), layer_eq.indices)
+                  for t in layer_eq.terms)
+    output = tuple(Einsum(t.coef, tuple((_key(f, {"act": "H", "second_weight": "W2"}), f.indices)
                                         for f in t.factors), out_eq.indices)
                    for t in out_eq.terms)
     lifted, adjoint = [], []
-    w1_idx = w2_idx = a_idx = None
+    first = None  # (Z row indices, Z column indices, A indices) of the first term
     for s in out_eq.terms:
         act = s.of_role("act")[0]
         w2 = s.of_role("second_weight")[0]
@@ -53,40 +74,38 @@ def build_network(model, *, masked: bool) -> Network:
             for f in t.factors:
                 for i in f.indices:
                     if i not in rename:
-                        fresh = i
-                        while fresh in taken or fresh in rename.values():
-                            fresh += "'"
-                        rename[i] = fresh
+                        rename[i] = _fresh(i, taken | set(rename.values()))
             w1 = t.of_role("first_weight")[0]
             z_rows = tuple(rename[i] for i in w1.indices)
-            ops = [(f.name, tuple(rename[i] for i in f.indices)) for f in t.factors
+            ops = [(data_key(f.name), tuple(rename[i] for i in f.indices)) for f in t.factors
                    if f.role != "first_weight"]
             if masked:
                 ops.append(("D", act.indices))
-            ops += [(f.name, f.indices) for f in s.factors if f.role == "data"]
-            z = ("Z", z_rows + w2.indices)
+            ops += [(data_key(f.name), f.indices) for f in s.factors if f.role == "data"]
+            z = z_rows + w2.indices
             coef = t.coef * s.coef
-            lifted.append(Einsum(coef, tuple(ops) + (z,), out_eq.indices))
-            adjoint.append(Einsum(coef, tuple(ops) + (("R", out_eq.indices),), z[1]))
-            # all terms must agree on Z's index layout: normalize to the first term's names
-            if w1_idx is None:
-                w1_idx, w2_idx, a_idx = z_rows, w2.indices, act.indices
-            else:
-                mapping = dict(zip(z_rows + w2.indices, w1_idx + w2_idx))
-                mapping.update(dict(zip(act.indices, a_idx)))
-                lifted[-1] = _normalize(lifted[-1], z_rows + w2.indices, w1_idx + w2_idx, taken)
-                adjoint[-1] = _normalize(adjoint[-1], z_rows + w2.indices, w1_idx + w2_idx, taken)
-    return Network(layer, output, tuple(lifted), tuple(adjoint), w1_idx, w2_idx, a_idx,
-                   out_eq.indices)
+            lifted.append(Einsum(coef, tuple(ops) + (("Z", z),), out_eq.indices))
+            spec = Einsum(coef, tuple(ops) + (("R", out_eq.indices),), z)
+            if first is None:
+                first = (z_rows, w2.indices, act.indices)
+            adjoint.append(_rename_out(spec, first[0] + first[1]))
+    data = tuple((f.name, data_key(f.name)) for eq in (layer_eq, out_eq) for t in eq.terms
+                 for f in t.factors if f.role == "data" and data_key(f.name) != f.name)
+    return Network(layer, output, tuple(lifted), tuple(adjoint), first[0], first[1], first[2],
+                   out_eq.indices, tuple(dict.fromkeys(data)))
 
 
-def _normalize(spec: Einsum, have: tuple, want: tuple, taken: set) -> Einsum:
-    """Rename Z's indices of a later term to the first term's (swap-safe via temporaries)."""
+def _rename_out(spec: Einsum, want: tuple) -> Einsum:
+    """Rename `spec`'s output indices to `want`; other indices that clash get primes.
+    (Two steps via temporaries, so that swaps such as (i, o) -> (o, i) are safe.)"""
+    have = spec.out
     if have == want:
         return spec
-    tmp = {h: f"{h}#tmp" for h in have}
+    tmp = {h: f"{h}#{n}" for n, h in enumerate(have)}
     spec = spec.rename(tmp)
-    used = {i for _, idx in spec.operands for i in idx} | set(spec.out)
-    clash = {w: f"{w}#other" for w in want if w in used}
+    summed = {i for _, idx in spec.operands for i in idx} - set(tmp.values())
+    clash = {}
+    for i in sorted(summed & set(want)):
+        clash[i] = _fresh(i, summed | set(want) | set(clash.values()))
     spec = spec.rename(clash)
-    return spec.rename({f"{h}#tmp": w for h, w in zip(have, want)})
+    return spec.rename({tmp[h]: w for h, w in zip(have, want)})

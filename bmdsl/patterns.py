@@ -65,15 +65,14 @@ class PatternSet:
     requested: int | None = None
 
     def __post_init__(self):
-        masks = np.array(self.masks, dtype=np.float64)
-        gates = np.array(self.gates, dtype=np.float64)
-        if masks.shape[0] != gates.shape[0]:
-            raise ValueError(f"{masks.shape[0]} masks but {gates.shape[0]} gates")
-        # Frozen means frozen: read-only arrays, so a saved solution cannot drift.
-        masks.setflags(write=False)
-        gates.setflags(write=False)
-        object.__setattr__(self, "masks", masks)
-        object.__setattr__(self, "gates", gates)
+        # Read-only views (no copy: masks can be large), so the set cannot be edited
+        # through this object and a saved solution cannot drift from its patterns.
+        for name in ("masks", "gates"):
+            view = np.asarray(getattr(self, name), dtype=np.float64).view()
+            view.setflags(write=False)
+            object.__setattr__(self, name, view)
+        if self.masks.shape[0] != self.gates.shape[0]:
+            raise ValueError(f"{self.masks.shape[0]} masks but {self.gates.shape[0]} gates")
 
     @property
     def count(self) -> int:
@@ -113,9 +112,7 @@ def masks_from_gates(layer: Callable, gates) -> np.ndarray:
     """Masks 1[A(h_k) >= 0] for a batch of gates; `layer` maps [P, *p_shape] -> [P, *A_shape]."""
     gates = np.asarray(gates, dtype=np.float64)
     pre = layer(gates)
-    if hasattr(pre, "detach"):                    # a torch layer: bring it back to numpy
-        pre = pre.detach().cpu().numpy()
-    pre = np.asarray(pre)
+    pre = np.asarray(pre.detach().cpu() if hasattr(pre, "detach") else pre)  # torch layers
     if pre.shape[:1] != gates.shape[:1]:
         raise ValueError(f"layer returned shape {pre.shape} for {gates.shape[0]} gates")
     return (pre >= 0).astype(np.float64)
@@ -130,16 +127,17 @@ def unique_masks(masks) -> tuple[np.ndarray, np.ndarray]:
     if masks.shape[0] == 0:
         return masks, np.zeros(0, dtype=np.int64)
     packed = np.packbits(masks.reshape(masks.shape[0], -1) > 0.5, axis=1)
-    _, first = np.unique(packed, axis=0, return_index=True)  # index of first occurrence
-    kept = np.sort(first)
+    first: dict[bytes, int] = {}
+    for i, row in enumerate(packed):              # hashing rows beats np.unique(axis=0)
+        first.setdefault(row.tobytes(), i)
+    kept = np.fromiter(first.values(), dtype=np.int64, count=len(first))
     return masks[kept], kept
 
 
 def sample_patterns(layer: Callable, p_shape, count: int, seed: int, *,
                     unique: bool = True) -> PatternSet:
     """Masks of `count` Gaussian gates (sample_gates), de-duplicated unless unique=False."""
-    gates = sample_gates(p_shape, count, seed)
-    masks = masks_from_gates(layer, gates)
+    masks = masks_from_gates(layer, gates := sample_gates(p_shape, count, seed))
     if unique:
         masks, kept = unique_masks(masks)
         gates = gates[kept]
@@ -160,34 +158,30 @@ def _reduce(M: np.ndarray):
     return Q, U / np.linalg.norm(U, axis=1, keepdims=True), nonzero
 
 
-def _hyperplanes(U: np.ndarray, r: int, cap: int) -> np.ndarray:
-    """Indices of one row per distinct hyperplane (rows equal up to sign and scale).
+def _hyperplanes(U: np.ndarray, r: int) -> np.ndarray:
+    """Indices of one row per distinct hyperplane (unit rows equal up to sign, within TOL).
 
-    Raises PatternCountError as soon as the bound of the hyperplanes found so far
-    exceeds the cap (the bound only grows with their number).
+    Rows get a canonical sign (their first entry of size >= 1/(2 sqrt r), which exists,
+    made positive) and are sorted by the first entry, so only a window of the sorted
+    rows can lie within TOL of a given one: O(N log N) for distinct data.
     """
-    unassigned = np.ones(U.shape[0], dtype=bool)
+    n = U.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    lead = np.argmax(np.abs(U) >= 0.5 / np.sqrt(max(r, 1)), axis=1)
+    C = U * np.sign(U[np.arange(n), lead])[:, None]
+    order = np.argsort(C[:, 0], kind="stable")
+    C, key = C[order], C[order, 0]
+    free = np.ones(n, dtype=bool)
     reps = []
-    for i in range(U.shape[0]):
-        if not unassigned[i]:
+    for a in range(n):
+        if not free[a]:
             continue
-        reps.append(i)
-        dist = np.minimum(np.linalg.norm(U - U[i], axis=1), np.linalg.norm(U + U[i], axis=1))
-        unassigned &= dist > TOL
-        if arrangement_bound(len(reps), r) > cap:
-            break
-    return np.array(reps, dtype=np.int64)
-
-
-def _count_hyperplanes_fast(U: np.ndarray) -> int:
-    """Approximate number of distinct hyperplanes (for the error message only).
-
-    Rows get a canonical sign (first clearly non-zero entry positive) and are rounded;
-    rounding can split a group but not merge distinct ones, so the bound stays a bound.
-    """
-    lead = np.argmax(np.abs(U) > 1e-6, axis=1)
-    canon = U * np.sign(U[np.arange(U.shape[0]), lead])[:, None]
-    return int(np.unique(np.round(canon, 8), axis=0).shape[0])
+        reps.append(order[a])
+        hi = np.searchsorted(key, key[a] + TOL, side="right")
+        near = np.linalg.norm(C[a:hi] - C[a], axis=1) <= TOL
+        free[a:hi] &= ~near
+    return np.sort(np.array(reps, dtype=np.int64))
 
 
 def _cells(A: np.ndarray) -> np.ndarray:
@@ -253,7 +247,7 @@ def _cells(A: np.ndarray) -> np.ndarray:
     # Each cell is reached from each of its extreme rays: keep one point per sign vector,
     # the mean of those found (a convex cone contains the mean, and it sits deeper inside
     # than any single point squeezed against a ray).
-    _, inverse = np.unique(np.packbits(pts @ A.T > 0, axis=1), axis=0, return_inverse=True)
+    inverse = np.unique(np.packbits(pts @ A.T > 0, axis=1), axis=0, return_inverse=True)[1]
     inverse = inverse.reshape(-1)
     centres = np.zeros((inverse.max() + 1, k))
     np.add.at(centres, inverse, pts)
@@ -286,25 +280,23 @@ def enumerate_patterns(M, A_shape, *, cap: int = 10_000, p_shape=None) -> Patter
         raise ValueError("arrangement matrix contains NaN or inf")
     Q, U, nonzero = _reduce(M)
     r = Q.shape[1]
-    reps = _hyperplanes(U, r, cap)
+    reps = _hyperplanes(U, r)
     bound = arrangement_bound(len(reps), r)
     if bound > cap:
-        # the grouping stopped early; name the bound for all the data's hyperplanes
-        bound = arrangement_bound(max(len(reps), _count_hyperplanes_fast(U)), r)
         raise PatternCountError(
-            f"exact enumeration may give up to {bound} activation patterns (arrangement "
-            f"bound 2*sum_{{k<r}} C(H-1, k), H = {max(len(reps), _count_hyperplanes_fast(U))} "
-            f"hyperplanes, rank r = {r}), above cap = {cap}",
+            f"exact enumeration may give up to {bound} activation patterns (arrangement bound "
+            f"2*sum_{{k<r}} C(H-1, k), H = {len(reps)} hyperplanes, rank r = {r}) > cap = {cap}",
             hint="use sampled patterns, e.g. `activation relu(patterns = 256)`, or raise "
                  f"the cap (enumerate_patterns(..., cap={bound}))")
-    Y = _cells(U[reps]) if r else np.zeros((1, 0))
-    # Guard against a tolerance decision gone wrong: every hyperplane strictly signed
-    # (unit normals, unit points: |cos| well above rounding), and one gate per cell.
-    if r and np.abs(Y @ U[reps].T).min() <= 1e-12:
+    gates = _cells(U[reps]) @ Q.T if r else np.zeros((1, M.shape[1]))   # unit norm
+    pre = gates @ M.T
+    # Guard against a tolerance decision gone wrong: every non-zero row strictly signed
+    # (well above rounding, relative to |row| |gate| = |row|) and one gate per cell.
+    norms = np.linalg.norm(M, axis=1)
+    if r and np.any(nonzero & (np.abs(pre).min(axis=0) <= 1e-12 * norms)):
         raise RuntimeError("enumerate_patterns: a representative gate lies on a hyperplane "
                            "(numerically degenerate data); use sampled patterns")
-    gates = Y @ Q.T if r else np.zeros((1, M.shape[1]))
-    masks = (gates @ M.T >= 0).astype(np.float64)
+    masks = (pre >= 0).astype(np.float64)
     if unique_masks(masks)[0].shape[0] != masks.shape[0]:
         raise RuntimeError("enumerate_patterns: duplicate cells (numerically degenerate data)")
     if p_shape is not None:

@@ -1,0 +1,99 @@
+"""Feasible points of the Fenchel dual and their values: the always-valid lower bound on p*.
+
+The convex program (16) (with patterns: min_Z F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||_D)
+has the Fenchel dual
+
+    max_v  -F*(v)   s.t.  ||L_k^*(v)||_D* <= beta  for all k,
+
+and -F*(v) <= p* for every feasible v (weak duality; derivation in docs/certificates.md).
+Every candidate here is made feasible by PROVABLE arguments only:
+
+* a ray v = t g: ||L_k^*(t g)||_D* = |t| ||G_k||_D*, so |t| <= beta / max_k ||G_k||_D*
+  (with the exact value or an upper bound of each dual norm) is feasible;
+* two directions g_a, g_b with per-pattern norms n_a, n_b: by the triangle inequality
+  a g_a + b g_b is feasible when |a| n_a[k] + |b| n_b[k] <= beta for all k.  This region
+  contains the segment between the two scaled points (convex combinations of feasible
+  points), so the pair search below is never worse than either point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..losses import best_dual_scale
+from .dualnorms import PatternNorms
+
+_TINY = 1e-300
+
+
+def _golden_max(phi, a: float, b: float, iters: int) -> float:
+    """argmax of phi on [a, b] by golden section (exact for unimodal phi; otherwise a local
+    maximum, which is fine: any angle gives a feasible point)."""
+    r = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = phi(c), phi(d)
+    for _ in range(iters):
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = phi(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = phi(d)
+    return 0.5 * (a + b)
+
+
+@dataclass(frozen=True)
+class DualPoint:
+    """A feasible dual point v = a g_a (+ b g_b) with value -F*(v) <= p*."""
+    v: np.ndarray
+    value: float
+    source: str
+    direction: np.ndarray      # g, the unscaled direction (for pair search)
+    norms: PatternNorms        # ||L_k^*(g)||_D* of the direction
+
+
+def _value(loss, v, Y) -> float:
+    f = loss.conjugate(v, Y)
+    return -float(f) if np.isfinite(f) else -np.inf
+
+
+def scaled_point(bound, oracle, g: np.ndarray, source: str) -> DualPoint:
+    """The best point t g on the feasible ray (`losses.best_dual_scale`)."""
+    g = np.asarray(g, dtype=float)
+    norms = oracle(bound.adjoint(g))
+    t_max = bound.beta / max(norms.max, _TINY)
+    t = best_dual_scale(bound.loss, g, bound.Y, min(t_max, 1e300))
+    return DualPoint(t * g, _value(bound.loss, t * g, bound.Y), source, g, norms)
+
+
+def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 48) -> DualPoint:
+    """max -F*(x g_a + y g_b) over |x| n_a[k] + |y| n_b[k] <= beta (all k): a search over
+    directions theta, each scaled optimally on its ray; the grid is refined by golden
+    section around the best angle.  Returns the better of a, b if nothing beats them."""
+    loss, Y, beta = bound.loss, bound.Y, bound.beta
+    na, nb = a.norms.values, b.norms.values
+
+    def on_ray(theta: float) -> tuple[float, np.ndarray]:
+        c, s = np.cos(theta), np.sin(theta)
+        w = c * a.direction + s * b.direction
+        t_max = beta / max(float(np.max(abs(c) * na + abs(s) * nb)), _TINY)
+        t = best_dual_scale(loss, w, Y, min(t_max, 1e300))
+        return _value(loss, t * w, Y), t * w
+
+    grid = np.linspace(0.0, np.pi, angles, endpoint=False)
+    vals = [on_ray(th)[0] for th in grid]
+    i = int(np.argmax(vals))
+    step = np.pi / angles
+    theta = _golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=40)
+    best_val, best_v = max((on_ray(theta), on_ray(grid[i])), key=lambda r: r[0])
+    base = max((a, b), key=lambda d: d.value)
+    if best_val <= base.value:
+        return base
+    # The combination is a new direction; its norms are bounded by the triangle inequality
+    # only, so later pair searches start from its own (exactly recomputed) norms instead.
+    P = len(na)
+    return DualPoint(best_v, best_val, f"pair({a.source}; {b.source})", best_v,
+                     PatternNorms(np.full(P, beta), ("upper",) * P, ("triangle inequality",) * P))

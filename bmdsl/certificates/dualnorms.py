@@ -1,0 +1,122 @@
+"""Per-pattern dual norms ||G_k||_D* of eq. (20), for any point of the dual.
+
+Every number returned here is the exact dual norm or an UPPER bound on it: a certificate
+built from an upper bound is valid (looser), one built from a lower bound is not
+(design.md section 2).  Without cones: `bmdsl.dnorm.dual_norm` (closed form, enumeration,
+or SDP/cheap bound for the NP-hard pairs).  With the ReLU cones K_k = diag(2 D_k - 1) M
+(M the arrangement matrix of A, eq. (19)): `bmdsl.dnorm.cone_dual_norm` for (l2, l2)
+("spectral" drops the cone, "sdp" is tighter) and for the other pairs, except the exact
+column case (q = 1 or R = l1), computed here through its Lagrange dual (below) so that
+the value is an upper bound whatever the solver's accuracy.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dnorm import DualNormValue, cone_dual_norm, dual_norm
+from ..norms import NORMS
+
+CONE_METHODS = ("auto", "spectral", "sdp")
+
+
+@dataclass(frozen=True)
+class PatternNorms:
+    """||L_k^*(v)||_D* for k = 1..P (each exact or an upper bound) and how each was got."""
+    values: np.ndarray
+    kinds: tuple[str, ...]
+    methods: tuple[str, ...]
+
+    @property
+    def max(self) -> float:
+        return float(self.values.max()) if self.values.size else 0.0
+
+    @property
+    def exact(self) -> bool:
+        return all(k == "exact" for k in self.kinds)
+
+
+def cone_rows(bound) -> tuple[np.ndarray, np.ndarray]:
+    """(M [N, p], signs [P, N]): K_k = diag(signs_k) M = diag(2 D_k - 1) M, the ReLU cone
+    of pattern k (eq. (19)): u is in it iff K_k u >= 0."""
+    return bound.layer_matrix(), 2.0 * bound.masks.reshape(bound.P, -1) - 1.0
+
+
+class DualNormOracle:
+    """Computes per-pattern dual norms of G [P, p, q] for one bound problem.
+
+    `cone_method`: "auto" (cone_dual_norm's own choice: SDP when p <= 30 and the cone has
+    <= 400 rows), "spectral" (drop the cone: fast, looser) or "sdp"; it only matters for
+    ReLU with (C, R) = (l2, l2) and q > 1."""
+
+    def __init__(self, bound, cone_method: str = "auto"):
+        if cone_method not in CONE_METHODS:
+            raise ValueError(f"cone_method must be one of {', '.join(CONE_METHODS)}, "
+                             f"not {cone_method!r}")
+        self.bound, self.cone_method = bound, cone_method
+        self.C, self.R = bound.C, bound.R
+        self.signs = None
+        if bound.cone:
+            self.M, self.signs = cone_rows(bound)
+            self._columns = (_ConeColumns(self.M, self.C)
+                             if bound.q == 1 or self.R == "l1" else None)
+
+    def cone(self, k: int) -> np.ndarray:
+        return self.signs[k][:, None] * self.M
+
+    def one(self, G: np.ndarray, k: int) -> DualNormValue:
+        if self.signs is None:
+            return dual_norm(G, self.C, self.R)
+        if self._columns is not None:
+            return self._columns(G, self.signs[k])
+        return cone_dual_norm(G, self.cone(k), self.C, self.R, method=self.cone_method)
+
+    def __call__(self, G: np.ndarray) -> PatternNorms:
+        vals = [self.one(G[k], k) for k in range(G.shape[0])]
+        return PatternNorms(np.array([v.value for v in vals]), tuple(v.kind for v in vals),
+                            tuple(v.method for v in vals))
+
+
+class _ConeColumns:
+    """max_{||u||_C <= 1, K u >= 0, ||v||_R <= 1} u^T G v when every extreme point of B_R
+    is a signed basis vector (R = l1, or q = 1): max over columns j and signs s of
+
+        max_{||u||_C <= 1, K u >= 0} s g_j^T u  =  min_{lam >= 0} ||s g_j + K^T lam||_{C*}
+
+    (Lagrange duality; Slater holds since each cell has interior).  ANY lam >= 0 gives an
+    upper bound, (s g_j + K^T lam)^T u >= s g_j^T u on the cone, so evaluating the solver's
+    lam (clipped to >= 0) in numpy is an upper bound however inaccurate the solve; at the
+    optimum it equals the dual norm (to solver tolerance), hence kind "exact"."""
+
+    def __init__(self, M: np.ndarray, C: str):
+        import cvxpy as cp
+        N, p = M.shape
+        self.M, self.dual = M, NORMS[NORMS[C].dual]
+        self.lam, self.c, self.s = cp.Variable(N, nonneg=True), cp.Parameter(p), cp.Parameter(N)
+        expr = self.c + M.T @ cp.multiply(self.s, self.lam)   # DPP: one compile for all (k, j)
+        self.prob = cp.Problem(cp.Minimize(self.dual.cvxpy(expr)))
+
+    def _upper(self, c: np.ndarray, s: np.ndarray) -> float:
+        import cvxpy as cp
+        self.c.value, self.s.value = c, s
+        lam = np.zeros(len(s))
+        try:
+            with warnings.catch_warnings():   # accuracy only tightens the bound below
+                warnings.simplefilter("ignore")
+                self.prob.solve(solver="CLARABEL")
+            if self.lam.value is not None:
+                lam = np.maximum(self.lam.value, 0.0)
+        except cp.SolverError:
+            pass                               # lam = 0: drop the cone, still an upper bound
+        return float(self.dual.numpy(c + self.M.T @ (s * lam)))
+
+    def __call__(self, G: np.ndarray, signs: np.ndarray) -> DualNormValue:
+        best = 0.0   # u = 0 is feasible: the maximum is >= 0
+        for j in range(G.shape[1]):
+            if not np.any(G[:, j]):
+                continue
+            for sgn in (1.0, -1.0):
+                best = max(best, self._upper(sgn * G[:, j], signs))
+        return DualNormValue(best, "exact", "cone-columns (Lagrange dual)")

@@ -1,0 +1,224 @@
+"""`emit_cvxpy(derivation)`: a stand-alone Python module rebuilding the convex program.
+
+The module is: a docstring, imports of numpy and cvxpy (and the standard library), a SPEC
+dict of plain literals describing the model (tensor names and sizes, patch and pooling
+layouts, the einsum specs of the layer and of the adjoint, activation, loss, regularizer),
+then the runtime files of this package pasted verbatim (relu.py, program.py,
+runtime_forms.py, runtime_data.py, runtime_main.py: numpy + cvxpy only), then
+`build_problem(arrays, masks=None, side=None)` and a `__main__`. Nothing is generated per
+architecture: the einsum specs come from the derivation's tensor networks (lifting.py).
+
+Safety: nothing from the model file reaches the source except through `_literal`, which
+accepts only identifiers matching IDENTIFIER, einsum letter strings re-encoded here,
+finite floats via repr(float), ints via repr(int), None/bool and containers of these.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+from pathlib import Path
+
+from ..errors import SemanticError
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SUBSCRIPTS = re.compile(r"^[A-Za-z]*(,[A-Za-z]*)*->[A-Za-z]*$")
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+RUNTIME = ("relu.py", "program.py", "runtime_forms.py", "runtime_data.py", "runtime_main.py")
+ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "functools", "argparse", "sys", "time"}
+
+
+class Subscripts(str):
+    """An einsum letter string built by `encode` (the only non-identifier string allowed)."""
+
+
+def _name(x) -> str:
+    if not isinstance(x, str) or not IDENTIFIER.match(x):
+        raise SemanticError(f"cannot emit {x!r}: names in emitted code must match "
+                            f"{IDENTIFIER.pattern}")
+    return x
+
+
+def encode(spec) -> tuple:
+    """(coef, operand names, letters) for a contract.Einsum; index names (which may carry
+    primes from lifting) become letters in order of first appearance, as contract.py does,
+    so numpy plans the same contraction."""
+    order = []
+    for _, idx in spec.operands:
+        order += [i for i in idx if i not in order]
+    order += [i for i in spec.out if i not in order]
+    if len(order) > len(LETTERS):
+        raise SemanticError(f"an einsum with {len(order)} distinct indices cannot be emitted")
+    table = dict(zip(order, LETTERS))
+    text = ",".join("".join(table[i] for i in idx) for _, idx in spec.operands)
+    text += "->" + "".join(table[i] for i in spec.out)
+    return (float(spec.coef), tuple(_name(n) for n, _ in spec.operands), Subscripts(text))
+
+
+def _literal(x, indent: int = 0) -> str:
+    """Python source for a plain value; rejects anything it cannot vouch for."""
+    if x is None or isinstance(x, bool):
+        return repr(x)
+    if isinstance(x, int):
+        return repr(int(x))
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise SemanticError(f"cannot emit the non-finite number {x!r}")
+        return repr(float(x))
+    if isinstance(x, Subscripts):
+        if not SUBSCRIPTS.match(x):
+            raise SemanticError(f"bad einsum subscripts {x!r}")
+        return repr(str(x))
+    if isinstance(x, str):
+        return repr(_name(x))
+    if isinstance(x, tuple):
+        inner = ", ".join(_literal(v, indent) for v in x)
+        return f"({inner},)" if len(x) == 1 else f"({inner})"
+    if isinstance(x, list):
+        return "[" + ", ".join(_literal(v, indent) for v in x) + "]"
+    if isinstance(x, dict):
+        items = [(repr(_name(k)), _literal(v, indent + 4)) for k, v in x.items()]
+        if indent:  # nested: one line
+            return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+        return "{\n" + "".join(f"    {k}: {v},\n" for k, v in items) + "}"
+    raise SemanticError(f"cannot emit a value of type {type(x).__name__}")
+
+
+def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
+               sdp_budget: int = 2_000_000) -> dict:
+    """The SPEC dict of plain literals (see runtime_data.py) for this derivation."""
+    from .runtime_data import POOL_MATRICES
+    from .runtime_forms import LOSS_FORMS, PAIR_KINDS
+    model, net, act = derivation.model, derivation.network, derivation.activation
+    loss, reg = model.loss, model.regularizer
+    if loss.name not in LOSS_FORMS:
+        raise SemanticError(f"loss '{loss.name}' has no stand-alone CVXPY form yet",
+                            hint=f"emittable losses: {', '.join(LOSS_FORMS)}")
+    if (reg.C, reg.R) not in PAIR_KINDS:
+        raise SemanticError(f"norm pair ({reg.C}, {reg.R}) has no stand-alone form")
+    unknown = set(dict(loss.params)) - set(LOSS_FORMS[loss.name][1])
+    if unknown:
+        raise SemanticError(f"loss '{loss.name}' parameters {sorted(unknown)} cannot be emitted")
+    for p in model.pools:
+        if p.kind not in POOL_MATRICES:
+            raise SemanticError(f"pooling '{p.kind}' has no stand-alone form")
+    masked = act.uses_patterns
+    adjoint_batch = ({"D": ("_k",), "R": ("_b0",)}, ("_b0", "_k")) if masked else \
+        ({"R": ("_b0",)}, ("_b0",))
+    patterns = model.activation.patterns
+    return {
+        "model": model.name,
+        "inputs": [(t.name, tuple(t.dims)) for t in model.inputs],
+        "target": (model.target.name, tuple(model.target.dims)),
+        "sizes": [s.name for s in model.sizes],
+        "fixed_sizes": {s.name: int(s.value) for s in model.sizes if s.value is not None},
+        "patches": [{"tensor": p.tensor, "images": p.images, "kernel": int(p.kernel),
+                     "stride": int(p.stride), "padding": int(p.padding), "grid": tuple(p.grid),
+                     "dims": tuple(model.tensor(p.tensor).dims)} for p in model.patches],
+        "pools": [{"tensor": p.tensor, "kind": p.kind,
+                   "args": {k: tuple(int(w) for w in v) for k, v in p.args},
+                   "grid": tuple(p.grid), "dims": tuple(model.tensor(p.tensor).dims)}
+                  for p in model.pools],
+        "w1": tuple(model.first_weight.dims), "w2": tuple(model.second_weight.dims),
+        "a": tuple(model.layer.dims), "y": tuple(model.output.dims),
+        "layer": [encode(s.with_batch({"W1": ("_b0",)}, ("_b0",))) for s in net.layer],
+        "adjoint": [encode(s.with_batch(*adjoint_batch)) for s in net.adjoint],
+        "activation": {"name": act.name, "masked": masked, "cone": act.cone,
+                       "patterns": patterns if patterns == "exact" or patterns is None
+                       else int(patterns),
+                       "seed": int(model.activation.seed), "gates": model.activation.gates},
+        "loss": (loss.name, {k: float(v) for k, v in loss.params}),
+        "beta": float(reg.beta), "C": reg.C, "R": reg.R, "enum_cap": int(enum_cap),
+        "relu_bound": relu_bound, "sdp_budget": int(sdp_budget),
+    }
+
+
+def _runtime_source() -> tuple[str, set[str]]:
+    """The runtime files, module docstrings turned into comments and imports removed."""
+    here = Path(__file__).parent
+    parts, imports, defined = [], set(), {}
+    for fname in RUNTIME:
+        text = (here / fname).read_text()
+        tree = ast.parse(text)
+        lines = text.splitlines()
+        drop = set()
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                drop.update(range(node.lineno - 1, node.end_lineno))
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    continue  # `from .program import ...`: the names are pasted too
+                for alias in node.names:
+                    mod = node.module if isinstance(node, ast.ImportFrom) else alias.name
+                    if mod.split(".")[0] not in ALLOWED_IMPORTS:
+                        raise RuntimeError(f"{fname} imports {mod}: not allowed in emitted code")
+                imports.add(ast.get_source_segment(text, node))
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign)):
+                for name in _targets(node):
+                    if name in defined:
+                        raise RuntimeError(f"{name} is defined in {defined[name]} and {fname}")
+                    defined[name] = fname
+        doc = ast.get_docstring(tree, clean=False) or ""
+        first = tree.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            drop.update(range(first.lineno - 1, first.end_lineno))
+        comment = "\n".join(("# " + ln).rstrip() for ln in doc.strip().splitlines())
+        body = "\n".join(ln for i, ln in enumerate(lines) if i not in drop).strip("\n")
+        parts.append(f"# {'-' * 20} from bmdsl/cvx/{fname} {'-' * 20}\n{comment}\n\n{body}\n")
+    return "\n\n".join(parts), imports
+
+
+def _targets(node) -> list[str]:
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return [node.name]
+
+
+def emit_cvxpy(derivation, **options) -> str:
+    """Source of `<model>_cvxpy.py`: needs only numpy and cvxpy (see module docstring)."""
+    from .. import __version__
+    spec = model_spec(derivation, **options)
+    runtime, imports = _runtime_source()
+    model = _name(spec["model"])
+    arrays = ", ".join(f"{_name(n)}[{', '.join(map(_name, d))}]"
+                       for n, d in spec["inputs"] + [spec["target"]])
+    act = spec["activation"]
+    source = ("none" if not act["masked"] else
+              f"gates from input {_name(act['gates'])}" if act["gates"] else
+              "exact enumeration (pass the masks saved by `bmdsl solve`)"
+              if act["patterns"] == "exact" else
+              f"{int(act['patterns'])} sampled, seed {int(act['seed'])}")
+    header = f'''"""The convex program of model {model}, stand-alone (generated by bmdsl {__version__}).
+
+    python {model}_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME]
+
+DATA.npz holds {arrays}. Activation {_name(act["name"])} (patterns: {source});
+loss {_name(spec["loss"][0])}; beta = {spec["beta"]!r}, C = {_name(spec["C"])}, R = {_name(spec["R"])}.
+From Python:
+
+    from {model}_cvxpy import build_problem
+    problem, Z = build_problem({{...arrays by name...}})   # side="lower"/"upper" if bracketed
+    problem.solve()
+
+Needs only numpy and cvxpy. The program, its patterns (same random draws as bmdsl) and the
+einsum specs below are those of `bmdsl solve` for the same model and data.
+"""
+{chr(10).join(sorted(imports, key=lambda s: (not s.startswith("import"), s)))}
+
+# The model as plain data: tensor names and sizes, layouts, einsum specs (coefficient,
+# operands, letters) of the layer A(W1) and the adjoint L_k^*(R), activation, loss.
+SPEC = {_literal(spec)}
+'''
+    footer = '''
+
+def build_problem(arrays, masks=None, side=None):
+    """(cvxpy.Problem, [Z_k]) for data `arrays` (by tensor name); masks [P, *A] optional
+    (required for exact enumeration). For a bracketed program pass side="lower"/"upper"."""
+    return problem_from_spec(SPEC, arrays, masks, side)
+
+
+if __name__ == "__main__":
+    sys.exit(main(SPEC))
+'''
+    text = header + "\n\n" + runtime + footer
+    compile(text, f"{model}_cvxpy.py", "exec")  # a syntax error here is a bmdsl bug
+    return text

@@ -1,0 +1,140 @@
+"""`build_problem(bound)`: the convex program of a bound model as CVXPY problem(s).
+
+    minimize  F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||_D        (2), (5), (23), (104), (127),
+                                                              (130), (135); Lemma 3.1
+with L_k from `bound.operator()` and the D-norm from `dnorm.d_norm_cvxpy` (15); ReLU adds
+the cones K_k = diag(2 D_k - 1) * layer_matrix (3), (23), (136), see relu.py. Exactly when
+the table of design.md sec. 2 says so; otherwise a bracket of two programs (program.py).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DataError, SolverError
+from .program import Forms, build_programs
+from .relu import cone_matrices
+from .solution import OPTIMAL, ConvexSolution
+
+DEFAULT_SOLVER = "CLARABEL"
+SPARSE_DENSITY = 0.5  # below this fraction of non-zeros the operator goes to CVXPY sparse
+
+
+def bmdsl_forms(bound) -> Forms:
+    """The loss and norms from bmdsl's registries (losses.py, norms.py, dnorm.py)."""
+    from ..dnorm import NormPair, d_norm_cvxpy, d_norm_cvxpy_bounds
+    from ..norms import get_norm
+
+    def is_exact(C, R, p, q, enum_cap):
+        pair = NormPair(C, R)
+        return pair.tractable or pair.enum_side(p, q)[1] <= enum_cap
+
+    return Forms(loss=bound.loss.cvxpy, vnorm=lambda name: get_norm(name).cvxpy,
+                 dnorm=d_norm_cvxpy, dnorm_bounds=d_norm_cvxpy_bounds, dnorm_is_exact=is_exact)
+
+
+def stacked_operator(bound):
+    """L = [L_1 ... L_P] as one [|y|, P p q] matrix; scipy.sparse when mostly zeros (the
+    output-index structure makes L_k block-sparse: about 1/c of it is non-zero)."""
+    import scipy.sparse as sp
+    L = bound.operator()  # [P, |y|, p q]
+    L = np.ascontiguousarray(L.transpose(1, 0, 2)).reshape(L.shape[1], -1)
+    if np.count_nonzero(L) < SPARSE_DENSITY * L.size:
+        return sp.csr_matrix(L)
+    return L
+
+
+@dataclass
+class ConvexProblem:
+    """The program(s) for one bound model. `programs` maps side -> program.Program
+    ("exact", or "lower" and "upper" for a bracket); `kind` and `note` as in ConvexSolution."""
+
+    bound: object
+    kind: str
+    programs: dict
+    note: str
+
+    @property
+    def problem(self):
+        """The cvxpy.Problem: the exact one, or for a bracket the upper (restricted) one."""
+        return self.programs["exact" if self.kind == "exact" else "upper"].problem
+
+    def solve(self, solver: str | None = None, verbose: bool = False, **solver_options) -> ConvexSolution:
+        name = check_solver(solver)
+        statuses, values, times = {}, {}, 0.0
+        for side, prog in self.programs.items():
+            t0 = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    # cvxpy warns about inaccurate solutions; the status says it instead
+                    warnings.simplefilter("ignore", UserWarning)
+                    prog.problem.solve(solver=name, verbose=verbose, **solver_options)
+            except Exception as exc:  # cvxpy.SolverError, bad options (TypeError/ValueError)
+                import cvxpy as cp
+                if not isinstance(exc, (cp.error.SolverError, TypeError, ValueError)):
+                    raise
+                raise SolverError(f"{name} failed on the {side} program: {exc}",
+                                  hint=f"try another solver (installed: {_installed()}) or "
+                                       "fewer patterns") from None
+            times += time.perf_counter() - t0
+            statuses[side] = prog.problem.status
+            values[side] = prog.problem.value if prog.problem.status in OPTIMAL else None
+        bad = [s for s in statuses.values() if s not in OPTIMAL]
+        status = bad[0] if bad else ("optimal_inaccurate" if "optimal_inaccurate" in
+                                     statuses.values() else "optimal")
+        main = self.programs["exact" if self.kind == "exact" else "upper"]
+        Z = _blocks(main.Z) if values.get(main.side) is not None else None
+        split = None
+        if main.split is not None and Z is not None:
+            split = np.stack([_blocks([a for a, _ in main.split]),
+                              _blocks([b for _, b in main.split])])
+        b = self.bound
+        return ConvexSolution(
+            status=status, value=values.get("exact"), Z=Z, solve_time=times, kind=self.kind,
+            lower=values.get("lower", values.get("exact")),
+            upper=values.get("upper", values.get("exact")), note=self.note,
+            patterns=b.patterns, model=b.model.name, solver=name, split=split,
+            statuses=statuses)
+
+
+def _blocks(exprs) -> np.ndarray:
+    return np.stack([np.asarray(e.value, dtype=np.float64) for e in exprs])
+
+
+def _installed() -> str:
+    import cvxpy as cp
+    return ", ".join(cp.installed_solvers())
+
+
+def check_solver(solver: str | None) -> str:
+    """The solver's CVXPY name; SolverError naming the installed ones if it is not."""
+    import cvxpy as cp
+    name = DEFAULT_SOLVER if solver is None else str(solver).upper()
+    if name not in cp.installed_solvers():
+        raise SolverError(f"solver {solver!r} is not installed",
+                          hint=f"installed solvers: {_installed()}")
+    return name
+
+
+def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
+                  sdp_budget: int = 2_000_000) -> ConvexProblem:
+    """The convex program(s) of `bound` (a `bmdsl.bound.Bound`).
+
+    relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
+    "sdp" (relaxation with the cone, see relu.sdp_cone_norm), "nocone" (plain D-norm) or
+    "auto" (sdp when its size P * pairs of cone rows * p^2 <= sdp_budget).
+    enum_cap: NP-hard (C, R) pairs are exact by enumerating 2^(k-1) sign vectors when the
+    l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds)."""
+    problem = bound.loss.target_check(bound.Y)
+    if problem:  # e.g. cross-entropy rows not summing to 1 would make the program unbounded
+        raise DataError(f"target '{bound.model.target.name}' does not suit loss "
+                        f"{bound.loss.name}: {problem}")
+    cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
+    kind, programs, note = build_programs(
+        stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, bound.beta, bound.C,
+        bound.R, bmdsl_forms(bound), cones, relu_bound=relu_bound, enum_cap=enum_cap,
+        sdp_budget=sdp_budget)
+    return ConvexProblem(bound, kind, programs, note)

@@ -1,0 +1,150 @@
+"""Assembling the convex program(s) from numbers: numpy + cvxpy only.
+
+This file is pasted verbatim into the emitted stand-alone module (see emit.py), so the
+in-process backend (problem.py) and the emitted module build literally the same program.
+The loss and the norms come in through `Forms` (bmdsl's registries in-process, a small
+copy of them in the emitted module).
+
+    minimize  F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||      (2), (5), (16), (23), (104), (135)
+
+with L = [L_1 ... L_P] stacked as one matrix [|y|, P p q] acting on the row-major vecs of
+the Z_k, and ||.|| the D-norm (15) or, for ReLU, its cone-constrained version (3), (4), (136).
+Where the exact norm is intractable the result is a bracket: a "lower" program (a
+relaxation of the norm, value <= p*) and an "upper" one (a restriction, value >= p*).
+"""
+from collections import namedtuple
+
+import numpy as np
+import cvxpy as cp
+
+from .relu import relu_is_exact, sdp_cone_norm, sdp_pair_count, split_cone_norm
+
+# loss(yhat, Y) -> cvxpy expression; vnorm(name) -> f(expr, axis); dnorm(Z, C, R, enum_cap)
+# -> exact norm (an object with .expr, .constraints); dnorm_bounds(Z, C, R) -> (lower,
+# upper) such objects; dnorm_is_exact(C, R, p, q, enum_cap) -> bool.
+Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact")
+
+# One built program: its side ("exact", "lower" or "upper"), the cvxpy problem, the
+# per-pattern Z_k expressions [p, q], and for the ReLU split the (A_k, B_k) variables.
+Program = namedtuple("Program", "side problem Z split")
+
+# How ||Z_k|| is written, by name: (description, direction). Directions say how the
+# program's optimum compares with p*; `plan` picks the entries, `_NORMS` builds them.
+NORM_NOTES = {
+    "dnorm": ("the D-norm (15) in closed form or by exact enumeration", "exact"),
+    "dnorm_lower": ("a convex lower bound on the NP-hard D-norm (15)", "lower"),
+    "dnorm_upper": ("a convex upper bound on the NP-hard D-norm (15)", "upper"),
+    "split": ("the ReLU norm as Z_k[:, j] = a_j - b_j, a_j, b_j in the cone K_k, "
+              "regularizer sum ||a_j||_C + ||b_j||_C (seed 002 eq. (5))", "exact"),
+    "split_upper": ("outputs decoupled: Z_k[:, j] = a_j - b_j with a_j, b_j in K_k, a "
+                    "restriction of the constrained norm (4) to right atoms +-e_j", "upper"),
+    "sdp": ("the SDP relaxation of the constrained norm (4): [[W1, Z_k], [Z_k^T, W2]] PSD, "
+            "K_k W1 K_k^T >= 0 entrywise", "lower"),
+    "nocone": ("the cone dropped: the plain D-norm (15) (or its lower bound when NP-hard), "
+               "<= the constrained norm (4)", "lower"),
+}
+
+
+def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
+         sdp_budget=2_000_000):
+    """{side: norm name} and the result kind ("exact" or "bracket") for these sizes."""
+    if cones is None:
+        if forms.dnorm_is_exact(C, R, p, q, enum_cap):
+            return "exact", {"exact": "dnorm"}
+        return "bracket", {"lower": "dnorm_lower", "upper": "dnorm_upper"}
+    if relu_bound not in ("auto", "sdp", "nocone"):
+        raise ValueError(f"relu_bound must be 'auto', 'sdp' or 'nocone', not {relu_bound!r}")
+    if relu_is_exact(R, q):
+        return "exact", {"exact": "split"}
+    # The SDP has P (p+q)-square PSD blocks and one inequality per pair of cone rows; its
+    # data is about P * pairs * p^2 numbers, which bounds what we hand to the solver.
+    cost = sum(sdp_pair_count(K) for K in cones) * p * p
+    lower = "sdp" if relu_bound == "sdp" or (relu_bound == "auto" and cost <= sdp_budget) \
+        else "nocone"
+    return "bracket", {"lower": lower, "upper": "split_upper"}
+
+
+def describe(kind, sides, C, R, q):
+    lines = [f"{side}: {NORM_NOTES[name][0]}" +
+             ("" if side == "exact" else f" (so its optimum is {'<=' if side == 'lower' else '>='} p*)")
+             for side, name in sides.items()]
+    if kind == "bracket":
+        why = (f"ReLU with q = {q} > 1 and R = {R}: the constrained norm (4) is NP-hard"
+               if "split_upper" in sides.values() else
+               f"(C, R) = ({C}, {R}) is NP-hard beyond the enumeration cap")
+        lines.insert(0, why + "; p* is bracketed")
+    return "; ".join(lines)
+
+
+def _plain(Z, C, R, forms, enum_cap):
+    p, q = Z.shape
+    if forms.dnorm_is_exact(C, R, p, q, enum_cap):
+        return forms.dnorm(Z, C, R, enum_cap=enum_cap)
+    return forms.dnorm_bounds(Z, C, R)[0]
+
+
+def _norm_plain(k, ctx):
+    """The plain D-norm: exact where `plan` found it tractable, else its lower bound."""
+    Z = cp.Variable((ctx["p"], ctx["q"]))
+    ne = _plain(Z, ctx["C"], ctx["R"], ctx["forms"], ctx["enum_cap"])
+    return Z, ne.expr, list(ne.constraints), None
+
+
+def _norm_dnorm_side(index):
+    def build(k, ctx):
+        Z = cp.Variable((ctx["p"], ctx["q"]))
+        ne = ctx["forms"].dnorm_bounds(Z, ctx["C"], ctx["R"])[index]
+        return Z, ne.expr, list(ne.constraints), None
+    return build
+
+
+def _norm_split(k, ctx):
+    Z, reg, cons, parts = split_cone_norm(ctx["cones"][k], ctx["p"], ctx["q"],
+                                          ctx["forms"].vnorm(ctx["C"]))
+    return Z, reg, cons, parts
+
+
+def _norm_sdp(k, ctx):
+    Z = cp.Variable((ctx["p"], ctx["q"]))
+    reg, cons = sdp_cone_norm(Z, ctx["cones"][k], ctx["C"], ctx["R"])
+    if (ctx["C"], ctx["R"]) != ("l2", "l2"):
+        # Without the cone the SDP equals the D-norm only for (l2, l2); elsewhere the
+        # plain D-norm (lower than the constrained one too) may be larger: keep the max.
+        ne = _plain(Z, ctx["C"], ctx["R"], ctx["forms"], ctx["enum_cap"])
+        reg, cons = cp.maximum(reg, ne.expr), cons + list(ne.constraints)
+    return Z, reg, cons, None
+
+
+_NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_dnorm_side(0),
+          "dnorm_upper": _norm_dnorm_side(1), "split": _norm_split,
+          "split_upper": _norm_split, "sdp": _norm_sdp, "nocone": _norm_plain}
+
+
+def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="auto",
+                   enum_cap=12, sdp_budget=2_000_000):
+    """Returns (kind, {side: Program}, note).
+
+    L: [|y|, P p q] (numpy or scipy.sparse), columns ordered (k, row-major vec of Z_k);
+    Y: target array; cones: [P, N, p] (ReLU) or None. The prediction is reshaped to
+    [-1, last axis of Y] so that class-axis losses see one sample per row."""
+    kind, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound,
+                       enum_cap=enum_cap, sdp_budget=sdp_budget)
+    Y = np.asarray(Y, dtype=np.float64)
+    last = Y.shape[-1] if Y.ndim else 1
+    Y2 = Y.reshape(-1, last)
+    ctx = dict(p=p, q=q, C=C, R=R, forms=forms, cones=cones, enum_cap=enum_cap)
+    programs = {}
+    for side, name in sides.items():
+        Zs, regs, cons, splits = [], [], [], []
+        for k in range(P):
+            Z, reg, c, parts = _NORMS[name](k, ctx)
+            Zs.append(Z)
+            regs.append(reg)
+            cons += c
+            splits.append(parts)
+        z = cp.hstack([cp.vec(Z, order="C") for Z in Zs])
+        yhat = cp.reshape(L @ z, Y2.shape, order="C")
+        objective = forms.loss(yhat, Y2) + beta * cp.sum(cp.hstack(regs))
+        programs[side] = Program(side, cp.Problem(cp.Minimize(objective), cons), Zs,
+                                 splits if splits[0] is not None else None)
+    return kind, programs, describe(kind, sides, C, R, q)

@@ -1,0 +1,187 @@
+"""From data arrays to the numbers of the convex program, without bmdsl (numpy only).
+
+A stand-alone copy of what bmdsl.binding, bmdsl.builders, bmdsl.contract, bmdsl.patterns
+and bmdsl.bound do, driven by a SPEC dict of plain literals (model.py-free): the checked
+arrays and sizes, image patches and pooling matrices, the einsum specs of the layer A(W1)
+and of the adjoint L_k^*(R), the masks D_k (sampled with the same generator calls and the
+same de-duplication as bmdsl.patterns.sample_patterns, so the patterns are identical), the
+stacked operator L = [L_1 ... L_P] and the cone matrices. Emitted modules paste this file.
+"""
+from functools import lru_cache
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Data that does not fit the model (names, shapes, NaN/inf, empty, masks)."""
+
+
+def conv_out(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def extract_patches(images, kernel, stride, padding):
+    """[n, ch, H, W] -> [n, K, ch*kernel*kernel]; K row-major over the output grid, each
+    patch flattened as (channel, row, column): bmdsl.builders.extract_patches."""
+    n, ch, H, W = images.shape
+    padded = np.pad(images, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = conv_out(H, kernel, stride, padding), conv_out(W, kernel, stride, padding)
+    out = np.empty((n, oh * ow, ch * kernel * kernel), dtype=images.dtype)
+    for r in range(oh):
+        for c in range(ow):
+            block = padded[:, :, r * stride:r * stride + kernel, c * stride:c * stride + kernel]
+            out[:, r * ow + c, :] = block.reshape(n, -1)
+    return out
+
+
+def average_pool(grid, window):
+    """Non-overlapping window averages over a row-major grid; partial windows dropped."""
+    (rows, cols), (wr, wc) = grid, window
+    orows, ocols = rows // wr, cols // wc
+    P = np.zeros((orows * ocols, rows * cols))
+    for a_r in range(orows):
+        for a_c in range(ocols):
+            for r in range(a_r * wr, (a_r + 1) * wr):
+                for c in range(a_c * wc, (a_c + 1) * wc):
+                    P[a_r * ocols + a_c, r * cols + c] = 1.0 / (wr * wc)
+    return P
+
+
+POOL_MATRICES = {"average": lambda grid, args: average_pool(grid, args["window"]),
+                 "global": lambda grid, args: np.full((1, grid[0] * grid[1]),
+                                                      1.0 / (grid[0] * grid[1]))}
+
+
+def check_arrays(spec, data):
+    """float64 arrays by tensor name (inputs, target, patches, pools) and every size."""
+    sizes, origin, arrays = dict(spec["fixed_sizes"]), {}, {}
+    needed = list(spec["inputs"]) + [spec["target"]]
+    missing = [name for name, _ in needed if name not in data]
+    if missing:
+        raise DataError(f"missing data for {', '.join(missing)}; the model needs "
+                        + ", ".join(f"{n}{list(d)}" for n, d in needed))
+    for i, (name, dims) in enumerate(needed):
+        try:
+            a = np.asarray(data[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"data for '{name}' is not numeric") from None
+        if i == len(needed) - 1 and dims and a.ndim == len(dims) - 1 and sizes.get(dims[-1]) == 1:
+            a = a[..., None]  # a target whose last declared size is 1 may omit that axis
+        if a.ndim != len(dims):
+            raise DataError(f"'{name}' has {a.ndim} axes {list(a.shape)}, the model declares "
+                            f"{name}[{', '.join(dims)}]")
+        if a.size == 0:
+            raise DataError(f"'{name}' is empty (shape {list(a.shape)})")
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"'{name}' contains {int(np.sum(~np.isfinite(a)))} NaN or "
+                            "infinite value(s)")
+        for axis, (dim, n) in enumerate(zip(dims, a.shape)):
+            if dim in sizes and sizes[dim] != n:
+                raise DataError(f"'{name}' axis {axis} ({dim}) has length {n}, but {dim} = "
+                                f"{sizes[dim]} from {origin.get(dim, 'the model')}")
+            sizes.setdefault(dim, n)
+            origin.setdefault(dim, f"'{name}' axis {axis}")
+        arrays[name] = a
+    for p in spec["patches"]:
+        _, ch, H, W = arrays[p["images"]].shape
+        rows, cols = (conv_out(H, p["kernel"], p["stride"], p["padding"]),
+                      conv_out(W, p["kernel"], p["stride"], p["padding"]))
+        if rows <= 0 or cols <= 0:
+            raise DataError(f"images '{p['images']}' of size {H}x{W} are smaller than the "
+                            f"kernel {p['kernel']}")
+        arrays[p["tensor"]] = extract_patches(arrays[p["images"]], p["kernel"], p["stride"],
+                                              p["padding"])
+        sizes[p["grid"][0]], sizes[p["grid"][1]] = rows, cols
+        sizes[p["dims"][1]], sizes[p["dims"][2]] = rows * cols, ch * p["kernel"] ** 2
+    for p in spec["pools"]:
+        P = POOL_MATRICES[p["kind"]]((sizes[p["grid"][0]], sizes[p["grid"][1]]), p["args"])
+        if P.shape[0] == 0:
+            raise DataError(f"pooling '{p['tensor']}' leaves no cells on this grid")
+        arrays[p["tensor"]] = P
+        sizes[p["dims"][0]] = P.shape[0]
+    bad = [s for s in spec["sizes"] if sizes.get(s, 0) <= 0]
+    if bad:
+        raise DataError(f"size(s) {', '.join(bad)} are not positive for this data")
+    return arrays, sizes
+
+
+@lru_cache(maxsize=256)
+def einsum_plan(subscripts, shapes):
+    """Pairwise contraction order from numpy's greedy optimizer (as bmdsl.contract)."""
+    if len(shapes) <= 2:
+        return ((tuple(range(len(shapes))), subscripts),)
+    dummies = [np.broadcast_to(np.zeros((), dtype=np.float32), s) for s in shapes]
+    _, steps = np.einsum_path(subscripts, *dummies, optimize="greedy", einsum_call=True)
+    return tuple((tuple(step[0]), next(x for x in step[1:] if isinstance(x, str)))
+                 for step in steps)
+
+
+def contract_terms(terms, arrays):
+    """sum over terms (coef, operand names, letter subscripts) of coef * einsum(...)."""
+    total = None
+    for coef, names, subscripts in terms:
+        ops = [arrays[n] for n in names]
+        for positions, step in einsum_plan(subscripts, tuple(tuple(o.shape) for o in ops)):
+            picked = [ops[i] for i in positions]
+            for i in sorted(positions, reverse=True):
+                del ops[i]
+            ops.append(np.einsum(step, *picked))
+        r = ops[0] if coef == 1.0 else coef * ops[0]
+        total = r if total is None else total + r
+    return total
+
+
+def pre_activation(spec, arrays, W1):
+    """A(W1) for a batch W1 [b, *w1] -> [b, *a]."""
+    return contract_terms(spec["layer"], dict(arrays, W1=W1))
+
+
+def unique_masks(masks):
+    """First occurrence of each distinct mask, in order (bmdsl.patterns.unique_masks)."""
+    packed = np.packbits(masks.reshape(masks.shape[0], -1) > 0.5, axis=1)
+    first = {}
+    for i, row in enumerate(packed):
+        first.setdefault(row.tobytes(), i)
+    return masks[np.fromiter(first.values(), dtype=np.int64, count=len(first))]
+
+
+def pattern_masks(spec, arrays, shapes, masks=None, gates=None):
+    """Masks D_k [P, *a] (None for linear): given masks, given gates, or sampled."""
+    act = spec["activation"]
+    if not act["masked"]:
+        return None
+    if masks is not None:
+        masks = np.asarray(masks, dtype=np.float64)
+        if masks.ndim == 0 or masks.shape[1:] != shapes["a"] or masks.shape[0] == 0:
+            raise DataError(f"masks have shape {list(masks.shape)}; this data needs "
+                            f"[P, {', '.join(map(str, shapes['a']))}]")
+        if not np.all((masks == 0) | (masks == 1)):
+            raise DataError("masks must be 0/1")
+        return masks
+    if gates is None and act["gates"] is not None:
+        gates = arrays[act["gates"]]
+    if gates is not None:
+        gates = np.asarray(gates, dtype=np.float64)
+        if gates.ndim == 0 or gates.shape[1:] != shapes["w1"] or gates.shape[0] == 0:
+            raise DataError(f"gates have shape {list(gates.shape)}; this model needs "
+                            f"[P, {', '.join(map(str, shapes['w1']))}]")
+        return (pre_activation(spec, arrays, gates) >= 0).astype(np.float64)
+    if act["patterns"] == "exact":
+        raise DataError("this model enumerates its patterns exactly: pass the masks saved "
+                        "by `bmdsl solve` (the 'masks' array of its output .npz)")
+    gates = np.random.default_rng(act["seed"]).standard_normal((act["patterns"],) + shapes["w1"])
+    return unique_masks((pre_activation(spec, arrays, gates) >= 0).astype(np.float64))
+
+
+def stacked_operator(spec, arrays, shapes, masks):
+    """L = [L_1 ... L_P]: [|y|, P p q], the adjoint applied to the basis of y."""
+    ny = int(np.prod(shapes["y"]))
+    R = np.eye(ny).reshape((ny,) + shapes["y"])
+    G = contract_terms(spec["adjoint"], dict(arrays, R=R, D=masks))
+    return G.reshape(ny, -1)  # [ny, (P,) *w1, *w2] -> columns ordered (k, vec Z_k)
+
+
+def layer_matrix(spec, arrays, shapes):
+    """The arrangement matrix of A: [N_A, p], rows row-major over A's shape."""
+    p = int(np.prod(shapes["w1"]))
+    return pre_activation(spec, arrays, np.eye(p).reshape((p,) + shapes["w1"])).reshape(p, -1).T
