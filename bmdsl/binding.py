@@ -37,7 +37,7 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
             a = a[..., None]
         if a.ndim != len(t.dims):
             raise DataError(f"'{t.name}' has {a.ndim} axes {list(a.shape)} but the model "
-                            f"declares {t.name}[{', '.join(t.dims)}] (line {t.span.line})", **where)
+                            f"declares {t.name}[{', '.join(t.dims)}]", **where)
         bad = ~np.isfinite(a)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -11,6 +11,7 @@ Maps (numpy by default; `backend="torch"` with `arrays=bound.arrays_as(...)` for
   adjoint(R)           [*y] -> [P, p, q]                 G_k = L_k^*(R)              (20)
   operator()           [P, |y|, p q] dense matrices of L_k (for CVXPY)
   layer_matrix()       [N_A, p] the arrangement matrix of A (cones, exact patterns)
+  theorems()           the paper's theorems decided at these sizes (Theorem 3.3: m >= p + q)
 """
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ class Bound:
         self.p, self.q = math.prod(self.w1_shape), math.prod(self.w2_shape)
         self.m = model.units.value
         self.loss = get_loss(model.loss.name, **dict(model.loss.params))
+        problem = self.loss.target_check(self.Y)
+        if problem:  # e.g. cross-entropy rows not summing to 1 make every program unbounded
+            raise DataError(f"target '{model.target.name}' does not suit loss "
+                            f"{self.loss.name}: {problem}", span=model.loss.span,
+                            source=model.source)
         reg = model.regularizer
         self.beta, self.C, self.R = reg.beta, reg.C, reg.R
         self.activation = model.activation

@@ -6,12 +6,15 @@ and regularizer against their registries. Every error carries the source it poin
 """
 from __future__ import annotations
 
+import sys
+import types
+
 from . import ast
 from .activations import ACTIVATIONS
 from .declarations import Declarations
 from .equations import check_equation
 from .errors import BmdslError, SemanticError
-from .expand import expand
+from .expand import SINGLETONS, declared_keys, expand
 from .model import ActivationSpec, LossSpec, Model, RegularizerSpec
 from .params import Param, bind, one_of, positive_float
 from .source import Span
@@ -31,74 +34,55 @@ def check(program: ast.Program) -> Model:
 
 def _check(program: ast.Program, current: list) -> Model:
     statements, architecture = expand(program)
+    home = program.source.path
     decl = Declarations()
-    found: dict[type, tuple] = {}
-    end = Span(program.span.end_line, 1, program.span.end_line, 2)
-
-    for stmt, source in statements:  # explicit sizes first: inputs may use them before
-        if isinstance(stmt, ast.SizeDecl):
-            current[0] = source
-            decl.size_decl(stmt)
-    for stmt, source in statements:  # then the other declarations, in source order
-        current[0] = source
-        if type(stmt) in (ast.TargetDecl, ast.UnitsDecl, ast.WeightsDecl, ast.ActivationDecl,
-                          ast.LossDecl, ast.RegularizeDecl):
-            if type(stmt) in found:
-                first = found[type(stmt)][0].span
-                raise SemanticError(f"a second '{_keyword(stmt)}' statement (the first is at "
-                                    f"line {first.line})", span=stmt.span,
-                                    hint=f"a model has one '{_keyword(stmt)}' statement")
-            found[type(stmt)] = (stmt, source)
-        if isinstance(stmt, ast.InputDecl):
-            for t in stmt.tensors:
-                decl.tensor(t, "input", "input", binds_sizes=True)
-        elif isinstance(stmt, ast.TargetDecl):
-            decl.tensor(stmt.tensor, "target", "target", binds_sizes=True)
-        elif isinstance(stmt, ast.UnitsDecl):
-            decl.units_decl(stmt)
-    # patches derive sizes from inputs, pools from patches, and weights may use any size
-    for kind, handle in ((ast.PatchesDecl, decl.patches_decl), (ast.PoolDecl, decl.pool_decl),
-                         (ast.WeightsDecl, decl.weights_decl)):
-        for stmt, source in statements:
-            current[0] = source
-            if isinstance(stmt, kind):
-                handle(stmt)
-
-    current[0] = program.source
-    for kind, what in ((ast.TargetDecl, "target"), (ast.UnitsDecl, "units"),
-                       (ast.WeightsDecl, "weights"), (ast.ActivationDecl, "activation"),
-                       (ast.LossDecl, "loss"), (ast.RegularizeDecl, "regularize")):
+    found = _singletons(statements, current, home)
+    current[0] = program.source  # a missing statement is reported at the model's header
+    header = Span(program.span.line, program.span.column, program.span.line,
+                  program.span.column + len("model"), home)
+    for kind, what in SINGLETONS.items():
         if kind not in found:
-            raise SemanticError(f"missing '{what}' statement", span=end, hint=_FORM)
-    equations = {k: [(s, src) for s, src in statements if isinstance(s, ast.Equation) and s.kind == k]
-                 for k in ("layer", "output")}
+            raise SemanticError(f"model '{program.name}' has no '{what}' statement",
+                                span=header, hint=_FORM)
+    equations = {k: [(s, src) for s, src in statements
+                     if isinstance(s, ast.Equation) and s.kind == k] for k in ("layer", "output")}
     for kind, eqs in equations.items():
         if not eqs:
-            raise SemanticError(f"missing '{kind}' equation", span=end, hint=_FORM)
+            raise SemanticError(f"model '{program.name}' has no '{kind}' equation", span=header,
+                                hint=_FORM)
         if len(eqs) > 1:
             current[0] = eqs[1][1]
-            raise SemanticError(f"a second '{kind}' equation (one is allowed)", span=eqs[1][0].span)
+            raise SemanticError(f"a second '{kind}' equation (the first is at "
+                                f"{eqs[0][0].span.where(eqs[1][0].span.file)})",
+                                span=eqs[1][0].span, hint="a model has one layer and one output "
+                                "equation")
+    _declare(statements, decl, current)
 
     weights = found[ast.WeightsDecl][0]
     roles = {n: t.role for n, t in decl.tensors.items()}
+    roles.update({n: "size" for n in decl.sizes})
+    roles[decl.units.name] = "units"
     dims_of = lambda name: decl.tensors[name].dims  # noqa: E731
-    layer_stmt, current[0] = equations["layer"][0]
-    decl.claim(layer_stmt.lhs.name, layer_stmt.lhs.span, "equation")
+    (layer_stmt, layer_src), (output_stmt, output_src) = (equations["layer"][0],
+                                                          equations["output"][0])
+    for stmt, current[0] in ((layer_stmt, layer_src), (output_stmt, output_src)):
+        decl.claim(stmt.lhs.name, stmt.lhs.span, "equation")
+    roles[output_stmt.lhs.name] = "output"
+    current[0] = layer_src
     layer = check_equation(layer_stmt, roles, dims_of, weight=weights.first.name,
                            act_name=None, act_dims=None)
     if not layer.terms or not any(t.of_role("first_weight") for t in layer.terms):
         raise SemanticError(f"'{weights.first.name}' does not appear in the first layer",
                             span=layer_stmt.span)
-    output_stmt, current[0] = equations["output"][0]
-    decl.claim(output_stmt.lhs.name, output_stmt.lhs.span, "equation")
+    current[0] = output_src
     output = check_equation(output_stmt, roles, dims_of, weight=weights.second.name,
                             act_name=layer.lhs, act_dims=layer.dims)
 
     target_stmt, current[0] = found[ast.TargetDecl]
     target = decl.tensors[target_stmt.tensor.name]
     if target.dims != output.dims:
-        raise SemanticError(f"the target {target.name}{list(target.dims)} and the output "
-                            f"{output.lhs}{list(output.dims)} have different shapes",
+        raise SemanticError(f"the target {target.name}[{', '.join(target.dims)}] and the "
+                            f"output {output.lhs}[{', '.join(output.dims)}] have different sizes",
                             span=target_stmt.span, hint="the output must have the target's sizes")
     _check_all_used(decl, layer, output, statements, current)
 
@@ -110,27 +94,79 @@ def _check(program: ast.Program, current: list) -> Model:
     regularizer = _regularizer(reg_stmt)
     current[0] = program.source
 
-    units = decl.units
     return Model(
         name=program.name, source=program.source, architecture=architecture,
         sizes=tuple(decl.sizes.values()),
         inputs=tuple(t for t in decl.tensors.values() if t.role == "input"),
         derived=tuple(t for t in decl.tensors.values() if t.role in ("patches", "pool")),
-        target=target, units=units,
+        target=target, units=decl.units,
         first_weight=decl.tensors[weights.first.name],
         second_weight=decl.tensors[weights.second.name],
         patches=tuple(decl.patches), pools=tuple(decl.pools),
         layer=layer, output=output, activation=activation, loss=loss, regularizer=regularizer)
 
 
-def _keyword(stmt) -> str:
-    return {ast.TargetDecl: "target", ast.UnitsDecl: "units", ast.WeightsDecl: "weights",
-            ast.ActivationDecl: "activation", ast.LossDecl: "loss",
-            ast.RegularizeDecl: "regularize"}[type(stmt)]
+def _singletons(statements, current, home) -> dict[type, tuple]:
+    """The once-per-model statements by type; a second one is an error."""
+    found: dict[type, tuple] = {}
+    for stmt, source in statements:
+        if type(stmt) not in SINGLETONS:
+            continue
+        word = SINGLETONS[type(stmt)]
+        if type(stmt) in found:
+            current[0] = source
+            first = found[type(stmt)][0].span
+            raise SemanticError(f"a second '{word}' statement (the first is at "
+                                f"{first.where(stmt.span.file)})", span=stmt.span,
+                                hint=f"a model has one '{word}' statement")
+        found[type(stmt)] = (stmt, source)
+    return found
+
+
+def _declare(statements, decl: Declarations, current) -> None:
+    """Sizes first (a tensor may use a size declared below it), then inputs and target, then
+    the patches and pools that derive sizes from them, then the tensors that use derived
+    sizes (e.g. a user pooling matrix Q[a, k] over patch positions k), then the weights."""
+    derived = set()
+    for stmt, _ in statements:
+        if isinstance(stmt, ast.PatchesDecl):
+            derived |= {d.name for d in stmt.tensor.dims[1:]}
+        elif isinstance(stmt, ast.PoolDecl):
+            derived |= {d.name for d in stmt.tensor.dims[:1]}
+    data = []  # (shape, role, source) of inputs and target, in source order
+    for stmt, source in statements:
+        current[0] = source
+        if isinstance(stmt, ast.SizeDecl):
+            decl.size_decl(stmt)
+        elif isinstance(stmt, ast.InputDecl):
+            data += [(t, "input", source) for t in stmt.tensors]
+        elif isinstance(stmt, ast.TargetDecl):
+            data.append((stmt.tensor, "target", source))
+    for later in (False, True):
+        for shape, role, source in data:
+            if later == bool({d.name for d in shape.dims} & derived):
+                current[0] = source
+                decl.tensor(shape, role, role, binds_sizes=True)
+        if not later:
+            for stmt, source in statements:
+                current[0] = source
+                if isinstance(stmt, ast.UnitsDecl):
+                    decl.units_decl(stmt)
+                elif isinstance(stmt, ast.PatchesDecl):
+                    decl.patches_decl(stmt)
+            for stmt, source in statements:
+                current[0] = source
+                if isinstance(stmt, ast.PoolDecl):
+                    decl.pool_decl(stmt)
+    for stmt, source in statements:
+        current[0] = source
+        if isinstance(stmt, ast.WeightsDecl):
+            decl.weights_decl(stmt)
 
 
 def _check_all_used(decl, layer, output, statements, current) -> None:
-    """Every declared data tensor is used by an equation (or as images / gates)."""
+    """Every declared data tensor is used by an equation (or as images / gates), and every
+    size declared by `size` by some tensor."""
     used = {f.name for eq in (layer, output) for t in eq.terms for f in t.factors}
     used |= {p.images for p in decl.patches}
     for stmt, source in statements:
@@ -138,15 +174,17 @@ def _check_all_used(decl, layer, output, statements, current) -> None:
             used |= {a.value.name for a in stmt.call.args if isinstance(a.value, ast.Name)}
     for name, t in decl.tensors.items():
         if t.role in ("input", "patches", "pool") and name not in used:
-            current[0] = next(src for s, src in statements
-                              if name in _declares(s))
+            current[0] = next(src for s, src in statements if name in declared_keys(s))
             raise SemanticError(f"'{name}' is declared but never used", span=t.span,
                                 hint="use it in an equation, or remove the declaration")
-
-
-def _declares(stmt) -> set:
-    from .expand import declared_keys
-    return declared_keys(stmt)
+    dims = {d for t in decl.tensors.values() for d in t.dims}
+    for stmt, source in statements:
+        for item in (stmt.items if isinstance(stmt, ast.SizeDecl) else ()):
+            if item.name not in dims:
+                current[0] = source
+                raise SemanticError(f"size '{item.name}' is declared but no tensor uses it",
+                                    span=item.span, hint="use it in a tensor's shape, or remove "
+                                    "the declaration")
 
 
 def _activation(stmt: ast.ActivationDecl, decl: Declarations) -> ActivationSpec:
@@ -167,7 +205,7 @@ def _activation(stmt: ast.ActivationDecl, decl: Declarations) -> ActivationSpec:
             raise SemanticError(f"gates '{gates}' is not an input tensor", span=call.span,
                                 hint="declare it: input G[g, <first-layer weight sizes>]")
         w1 = next(x for x in decl.tensors.values() if x.role == "first_weight")
-        if t.dims[1:] != w1.dims:
+        if not t.dims or t.dims[1:] != w1.dims:
             raise SemanticError(f"gates '{gates}' must have shape [count, {', '.join(w1.dims)}] "
                                 f"(one gate per pattern, shaped like {w1.name})", span=t.span)
         args["patterns"] = None
@@ -195,3 +233,16 @@ def _regularizer(stmt: ast.RegularizeDecl) -> RegularizerSpec:
             Param("R", f"one of {', '.join(norms)}", one_of(*norms), "l2"))
     args = bind("regularize", stmt.args, spec, what="statement", span=stmt.span)
     return RegularizerSpec(args["beta"], args["C"], args["R"], stmt.span)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule makes the package attribute `bmdsl.check` the module,
+    shadowing the function `bmdsl.check(program)` that bmdsl/__init__.py exports. Calling the
+    module calls `check`, so `bmdsl.check(program)` works before and after the first parse.
+    (The real fix is a module name that differs from the function's: see the report.)"""
+
+    def __call__(self, program: ast.Program) -> Model:
+        return check(program)
+
+
+sys.modules[__name__].__class__ = _CallableModule

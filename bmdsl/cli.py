@@ -32,7 +32,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def load_model(args):
-    model = load(args.file)
+    try:
+        model = load(args.file)
+    except UnicodeDecodeError as exc:  # bmdsl.load lets it through: a binary or non-UTF-8 file
+        raise BmdslError(f"cannot read {args.file}: not UTF-8 text (byte {exc.start})",
+                         hint="a model file is plain text") from None
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        raise BmdslError(f"--seed must be a whole number >= 0, not {args.seed}")
     if getattr(args, "activation", None) or getattr(args, "patterns", None) or \
             getattr(args, "seed", None) is not None:
         patterns = args.patterns
@@ -41,7 +47,7 @@ def load_model(args):
                 raise BmdslError(f"--patterns must be a positive number or 'exact', not {patterns!r}")
             patterns = int(patterns)
         model = model.with_activation(args.activation or model.activation.name, patterns, args.seed)
-    if getattr(args, "m", None):
+    if getattr(args, "m", None) is not None:
         if args.m <= 0:
             raise BmdslError("--m must be positive")
         model = model.with_units(args.m)
@@ -99,6 +105,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bmdsl check ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 def _register_backends() -> None:

@@ -105,7 +105,7 @@ class Declarations:
                                     f"'{shape.name}' is never bound", span=dim.span,
                                     hint=f"declare it with 'size {dim.name} = <value>' or use it "
                                          f"in an input's shape")
-            self.size(dim.name, dim.span, f"data: {origin} '{shape.name}' axis {axis}")
+            self.size(dim.name, dim.span, f"bound by data: {origin} {shape.name} axis {axis}")
         info = TensorInfo(shape.name, tuple(d.name for d in shape.dims), role, shape.span)
         self.tensors[shape.name] = info
         return info
@@ -114,7 +114,8 @@ class Declarations:
         for item in stmt.items:
             if item.value is not None and item.value <= 0:
                 raise SemanticError(f"size '{item.name}' must be positive", span=item.span)
-            origin = f"declared = {item.value}" if item.value else "declared; bound by data"
+            origin = (f"fixed: size {item.name} = {item.value}" if item.value
+                      else f"declared: size {item.name}; bound by data")
             self.claim(item.name, item.span, "size")
             self.sizes[item.name] = SizeInfo(item.name, item.value, origin, item.span)
 
@@ -151,15 +152,15 @@ class Declarations:
         n, ch, H, W = (self.sizes[d].symbol for d in images.dims)
         k, s, pad = args["kernel"], args["stride"], args["padding"]
         rows, cols = (f"{stmt.tensor.name}_rows", f"{stmt.tensor.name}_cols")
-        where = f"patches '{stmt.tensor.name}'"
-        self.size(rows, stmt.span, f"derived: {where}", formula=sympy.floor((H + 2 * pad - k) / s) + 1)
-        self.size(cols, stmt.span, f"derived: {where}", formula=sympy.floor((W + 2 * pad - k) / s) + 1)
+        where = f"patches {stmt.tensor.name}"
+        self.size(rows, stmt.span, f"derived by {where}", formula=sympy.floor((H + 2 * pad - k) / s) + 1)
+        self.size(cols, stmt.span, f"derived by {where}", formula=sympy.floor((W + 2 * pad - k) / s) + 1)
         r, c = self.sizes[rows].symbol, self.sizes[cols].symbol
         for dim, formula in ((dims[1], r * c), (dims[2], ch * k * k)):
             if dim.name in self.sizes:
                 raise SemanticError(f"size '{dim.name}' is derived by the patches and cannot be "
                                     f"declared elsewhere", span=dim.span)
-            self.size(dim.name, dim.span, f"derived: {where}", formula=formula)
+            self.size(dim.name, dim.span, f"derived by {where}", formula=formula)
         self.tensor(stmt.tensor, "patches", "patches", binds_sizes=False)
         self.patches.append(PatchesInfo(stmt.tensor.name, images.name, k, s, pad, (rows, cols)))
 
@@ -181,7 +182,7 @@ class Declarations:
             raise SemanticError(f"'{dims[1].name}' is not the positions axis of a patches "
                                 f"declaration", span=dims[1].span,
                                 hint="pooling acts on patch positions: declare 'patches X[n, k, h] "
-                                     "= patches(...)' first and pool over k")
+                                     "= im2col(I, kernel = 3)' first and pool over k")
         rows, cols = (self.sizes[g].symbol for g in source.grid)
         if pool.name == "average":
             wr, wc = args["window"]
@@ -191,7 +192,7 @@ class Declarations:
         if dims[0].name in self.sizes:
             raise SemanticError(f"size '{dims[0].name}' is derived by the pooling and cannot be "
                                 f"declared elsewhere", span=dims[0].span)
-        self.size(dims[0].name, dims[0].span, f"derived: pool '{stmt.tensor.name}'", formula=formula)
+        self.size(dims[0].name, dims[0].span, f"derived by pool {stmt.tensor.name}", formula=formula)
         self.tensor(stmt.tensor, "pool", "pool", binds_sizes=False)
         self.pools.append(PoolInfo(stmt.tensor.name, pool.name, tuple(sorted(args.items())),
                                    dims[1].name, source.grid))

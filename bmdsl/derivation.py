@@ -11,38 +11,17 @@ and equation number when the model is one of the paper's architectures
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import render
 from .activations import ACTIVATIONS, Activation
 from .contract import Einsum
+from .dnorm import NormPair
 from .lifting import Network, build_network, data_key
-from .norms import NORMS
 from .render import Section, latex_name, unit_latex
-from .theorems import Theorem, paper_family, paper_forms, size_text, theorems_for
+from .theorems import (FAMILY_NAMES, GENERIC_REFS, Theorem, paper_family, paper_forms, size_text,
+                       theorems_for)
 from .tractability import convex_status
-
-_FAMILY = {"mlp": "two-layer MLP, eq. (1)", "cnn": "two-layer CNN with linear pooling, eq. (22)",
-           "attention": "one block of multi-head self-attention, eq. (8)"}
-# generic references when the architecture is not one of the paper's: convex, BM
-_GENERIC = {"linear": ("Lemma 3.1, (16)", "(14)"), "gated_relu": ("Lemma 3.1, (16)", "(14)"),
-            "relu": ("Theorem B.1, (107)", "(14) + cones")}
-_ACT_TEXT = {"linear": ("act = identity", r"\sigma(x) = x"),
-             "gated_relu": ("act = gated ReLU: act(A) = D_k * A, D_k = 1[A(h_k) >= 0] for fixed "
-                            "gates h_k", r"\sigma(A) = D_k \odot A,\ D_k = \mathbb{1}[A(h_k) \ge 0]"),
-             "relu": ("act = ReLU: act(A) = max(A, 0)", r"\sigma(A) = \max(A, 0)")}
-# ||.||_C subscripts in LaTeX, from the norm registry: l2 -> 2, linf -> \infty
-_NORM_TEX = {n: (r"\infty" if v.p == float("inf") else f"{v.p:g}") for n, v in NORMS.items()}
-# ||Z||_D and ||G||_D* by norm-pair kind (dnorm.PAIR_TABLE): text, LaTeX, text, LaTeX
-_NORM_TEXT = {"spectral": ("||Z||_* (nuclear norm)", r"\|Z\|_*", "sigma_max(G)", r"\sigma_{\max}(G)"),
-              "rows": ("sum_i ||row_i(Z)||_R", r"\sum_i \|Z_{i,:}\|_{R}",
-                       "max_i ||row_i(G)||_R*", r"\max_i \|G_{i,:}\|_{R^*}"),
-              "cols": ("sum_j ||col_j(Z)||_C", r"\sum_j \|Z_{:,j}\|_{C}",
-                       "max_j ||col_j(G)||_C*", r"\max_j \|G_{:,j}\|_{C^*}"),
-              "hard": ("gauge of conv{u v^T : ||u||_C <= 1, ||v||_R <= 1}", r"\|Z\|_{\mathcal{D}}",
-                       "max_{||u||_C <= 1, ||v||_R <= 1} u^T G v",
-                       r"\max_{u \in B_C, v \in B_R} u^\top G v")}
-
 
 @dataclass(frozen=True)
 class Derivation:
@@ -51,7 +30,7 @@ class Derivation:
     activation: Activation
     theorems: tuple[Theorem, ...]
     sections: tuple[Section, ...]
-    sizes: dict | None = None  # numeric sizes (from `at`); None while symbolic
+    sizes: dict | None = field(default=None, compare=False)  # numeric (from `at`), or None
     P: int | None = None  # number of patterns, when known
 
     @property
@@ -100,7 +79,7 @@ class Derivation:
     def _header(self) -> str:
         m, reg = self.model, self.model.regularizer
         fam = self.family
-        where = (f"the paper's {_FAMILY[fam]}; equation numbers are Sahiner et al. (ICLR 2024)"
+        where = (f"the paper's {FAMILY_NAMES[fam]}; equation numbers are Sahiner et al. (ICLR 2024)"
                  if fam else "a two-layer tensor network; the paper's generic results apply")
         return (f"derivation of model {m.name}: {m.activation.name}, m = {m.units.value} units, "
                 f"loss {m.loss}, beta = {reg.beta:g}, C = {reg.C}, R = {reg.R}\n"
@@ -118,6 +97,10 @@ def derive(model, sizes: dict | None = None, P: int | None = None) -> Derivation
                       _Builder(model, network, act, sizes, P).sections(theorems), sizes, P)
 
 
+def _axes(name: str, indices: tuple) -> str:
+    return f"{name}[{', '.join(indices)}]" if indices else f"{name} (a scalar)"
+
+
 class _Builder:
     """The sections' content; formulas are rendered from the networks, never retyped."""
 
@@ -127,7 +110,8 @@ class _Builder:
         self.forms = paper_forms(model)
         k, kj = ("_k", "_kj") if self.masked else ("", "_j")
         w1, w2, A = model.first_weight.name, model.second_weight.name, model.layer.lhs
-        self.names = {"W1": (f"{w1}_j", unit_latex(w1, "j")), "W2": (f"{w2}_j", unit_latex(w2, "j")),
+        self.names = {"W1": (f"{w1}_j", unit_latex(w1, "j")),
+                      "W2": (f"{w2}_j", unit_latex(w2, "j")),
                       "H": (f"act({A}_j)", rf"\sigma({unit_latex(A, 'j')})"),
                       "Z": (f"Z{k}", f"Z{k}"), "D": ("D_k", "D_k"), "R": ("R", "R"),
                       "U": (f"u{kj}", f"u_{{{kj[1:]}}}"), "V": (f"v{kj}", f"v_{{{kj[1:]}}}"),
@@ -170,6 +154,15 @@ class _Builder:
             text, tex = f"({text})", rf"\left({tex}\right)"
         return f"{lhs_text} = {prefix[0]}{text}", f"{lhs_tex} = {prefix[1]}{tex}"
 
+    def regularizer(self, u: str, v: str, per_pattern: bool) -> tuple[str, str]:
+        """(beta/2) [sum_k] sum_j (||u||_C^2 + ||v||_R^2), u, v placeholders (display names)."""
+        C, R = self.model.regularizer.C, self.model.regularizer.R
+        (ut, ul), (vt, vl) = self.names[u], self.names[v]
+        k, k_tex = (self.k, self.k_tex) if per_pattern else ("", "")
+        return (f"(beta/2) {k}sum_j (||{ut}||_{C}^2 + ||{vt}||_{R}^2)",
+                rf"\tfrac{{\beta}}{{2}} {k_tex}\sum_j \left(\|{ul}\|_"
+                rf"{{{render.NORM_TEX[C]}}}^2 + \|{vl}\|_{{{render.NORM_TEX[R]}}}^2\right)")
+
     def paper(self, key: str) -> tuple[tuple[str, str], ...]:
         if key not in self.forms:
             return ()
@@ -197,17 +190,15 @@ class _Builder:
         m, net = self.model, self.net
         A, Y = m.layer.lhs, m.output.lhs
         a_idx, y_idx = ", ".join(m.layer.indices), ", ".join(net.y_indices)
-        reg = m.regularizer
+        reg_text, reg_tex = self.regularizer("W1", "W2", per_pattern=False)
         return Section("two-layer network", self.forms.get("network", ("design.md sec. 2",))[0], (
             self.formula(f"{A}_j[{a_idx}]", f"{unit_latex(A, 'j')}[{a_idx.replace(' ', '')}]",
                          net.layer),
-            self.formula(f"{Y}[{y_idx}]", rf"{latex_name(Y)}[{y_idx.replace(' ', '')}]", net.output,
-                         ("sum_j ", r"\sum_j ")),
-            _ACT_TEXT[self.act.name],
-            (f"objective: F({Y}) + (beta/2) sum_j (||{m.first_weight.name}_j||_{reg.C}^2 + "
-             f"||{m.second_weight.name}_j||_{reg.R}^2) over j = 1..m, F = {m.loss}",
-             rf"\min\ F({latex_name(Y)}) + \tfrac{{\beta}}{{2}} \sum_j \left(\|{self.names['W1'][1]}"
-             rf"\|_{{{_NORM_TEX[reg.C]}}}^2 + \|{self.names['W2'][1]}\|_{{{_NORM_TEX[reg.R]}}}^2\right)"),
+            self.formula(f"{Y}[{y_idx}]", rf"{latex_name(Y)}[{y_idx.replace(' ', '')}]",
+                         net.output, ("sum_j ", r"\sum_j ")),
+            render.ACT_TEXT[self.act.name],
+            (f"objective: F({Y}) + {reg_text} over j = 1..m, F = {m.loss}",
+             rf"\min\ F({latex_name(Y)}) + {reg_tex}"),
             *self.paper("network")))
 
     def lifting(self) -> Section:
@@ -217,11 +208,12 @@ class _Builder:
         return Section("lifting", "Lemma 3.1", (
             (f"Z = sum_j vec({w1}_j) vec({w2}_j)^T in R^(p x q), p = {size_text(p)}, "
              f"q = {size_text(q)}",
-             rf"Z = \sum_j \mathrm{{vec}}({self.names['W1'][1]})\,\mathrm{{vec}}({self.names['W2'][1]})"
-             rf"^\top \in \mathbb{{R}}^{{p \times q}},\ p = {render.size_latex(p)},\ "
+             rf"Z = \sum_j \mathrm{{vec}}({self.names['W1'][1]})\,"
+             rf"\mathrm{{vec}}({self.names['W2'][1]})^\top \in \mathbb{{R}}^{{p \times q}},\ "
+             rf"p = {render.size_latex(p)},\ "
              rf"q = {render.size_latex(q)}"),
-            (f"rows of Z: {w1}[{', '.join(net.w1_indices)}], columns: {w2}[{', '.join(net.w2_indices)}]"
-             " (each flattened row-major)", "")))
+            (f"rows of Z: {_axes(w1, net.w1_indices)}, columns: {_axes(w2, net.w2_indices)} "
+             "(each flattened row-major)", "")))
 
     def patterns(self) -> Section | None:
         if not self.masked:
@@ -229,20 +221,20 @@ class _Builder:
         m, a = self.model, ", ".join(self.net.a_indices)
         count = f"P = {self.P}" if self.P is not None else "P"
         return Section("activation patterns", "(3)", (
-            (f"D_k[{a}] = 1[{m.layer.lhs}(h_k)[{a}] >= 0], k = 1..{count}: {m.activation.pattern_source}",
+            (f"D_k[{a}] = 1[{m.layer.lhs}(h_k)[{a}] >= 0], k = 1..{count}: "
+             f"{m.activation.pattern_source}",
              rf"D_k = \mathbb{{1}}[{latex_name(m.layer.lhs)}(h_k) \ge 0],\ k = 1, \dots, {count}"),
             ("exact enumeration: P <= 2 sum_{k<r} C(N-1, k), N distinct hyperplanes of rank r "
-             "(after (3); seed 002 eq. (4) without the factor 2)" if m.activation.patterns == "exact"
-             else "", "")))
+             "(after (3); seed 002's eq. (4) omits the factor 2)"
+             if m.activation.patterns == "exact" else "", "")))
 
     def convex(self) -> Section:
-        from .dnorm import NormPair
         m, reg = self.model, self.model.regularizer
-        z_text, z_tex, _, _ = _NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        z_text, z_tex, _, _ = render.NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
         Zk, k, Y = self.names["Z"][0], self.k, m.output.lhs
         over = "Z_k in R^(p x q), k = 1..P" if self.masked else "Z in R^(p x q)"
         cone = ", each constrained to the cone K_k (see below)" if self.act.cone else ""
-        return Section("convex program", self.ref("convex", _GENERIC[self.act.name][0]), (
+        return Section("convex program", self.ref("convex", GENERIC_REFS[self.act.name][0]), (
             (f"minimize over {over}:  F({Y}) + beta {k}||{Zk}||_D,  beta = {reg.beta:g}",
              rf"\min_{{{Zk}}}\ F({latex_name(Y)}) + \beta {self.k_tex}\|{Zk}\|_{{\mathcal D}}"),
             self.formula(f"{Y}[{', '.join(self.net.y_indices)}]", self.y_tex, self.net.lifted,
@@ -256,8 +248,8 @@ class _Builder:
         if not self.act.cone:
             return None
         a = ", ".join(self.net.a_indices)
-        layer = tuple(Einsum(s.coef, tuple(("u", i) if n == "W1" else (n, i) for n, i in s.operands),
-                             s.out) for s in self.net.layer)
+        layer = tuple(Einsum(s.coef, tuple(("u", i) if n == "W1" else (n, i)
+                                           for n, i in s.operands), s.out) for s in self.net.layer)
         A = self.model.layer.lhs
         return Section("ReLU cones", "(3), (4), (108)", (
             self.formula(f"K_k = {{u : (2 D_k - 1) * {A}(u) >= 0}},  {A}(u)[{a}]",
@@ -265,34 +257,35 @@ class _Builder:
                          rf"{latex_name(A)}(u)[{a.replace(' ', '')}]", layer),
             ("||Z_k||_D becomes the cone-constrained norm: the gauge of conv{u v^T : u in K_k, "
              "||u||_C <= 1, ||v||_R <= 1}", r"\|Z_k\|_{\mathcal D, \mathcal K_k}"),
-            ("on K_k, D_k * A(u) = max(A(u), 0): the BM factors are a ReLU network of P*m units", "")))
+            ("on K_k, D_k * A(u) = max(A(u), 0): the BM factors are a ReLU network of P*m units",
+             "")))
 
     def bm(self) -> Section:
-        m, reg, Y = self.model, self.model.regularizer, self.model.output.lhs
-        u, v = self.names["U"][0], self.names["V"][0]
+        m, Y = self.model, self.model.output.lhs
+        reg_text, reg_tex = self.regularizer("U", "V", per_pattern=True)
         over = ("U_k in R^(p x m), V_k in R^(q x m), Z_k = U_k V_k^T = sum_j u_kj v_kj^T"
                 if self.masked else "U in R^(p x m), V in R^(q x m), Z = U V^T = sum_j u_j v_j^T")
         lines = [
-            (f"minimize over {over}:  F({Y}) + (beta/2) {self.k}sum_j (||{u}||_{reg.C}^2 + "
-             f"||{v}||_{reg.R}^2)",
-             rf"\min_{{U, V}}\ F({latex_name(Y)}) + \tfrac{{\beta}}{{2}} {self.k_tex}\sum_j "
-             rf"\left(\|{self.names['U'][1]}\|_{{{_NORM_TEX[reg.C]}}}^2 + \|{self.names['V'][1]}\|_{{{_NORM_TEX[reg.R]}}}^2\right)"),
+            (f"minimize over {over}:  F({Y}) + {reg_text}",
+             rf"\min_{{U, V}}\ F({latex_name(Y)}) + {reg_tex}"),
             self.formula(f"{Y}[{', '.join(self.net.y_indices)}]", self.y_tex, self.bm_specs(),
                          (self.k + "sum_j ", self.k_tex + r"\sum_j ")),
         ]
         if self.act.cone:
-            lines.append((f"subject to (2 D_k - 1) * {m.layer.lhs}({u}) >= 0 for every k, j",
-                          rf"\text{{s.t. }} (2D_k - 1) \odot {latex_name(m.layer.lhs)}(u_{{kj}}) \ge 0"))
-        return Section("Burer-Monteiro factorization", self.ref("bm", _GENERIC[self.act.name][1]),
-                       (*lines, *self.paper("bm")))
+            lines.append((f"subject to (2 D_k - 1) * {m.layer.lhs}(u_kj) >= 0 for every k, j",
+                          rf"\text{{s.t. }} (2D_k - 1) \odot {latex_name(m.layer.lhs)}(u_{{kj}})"
+                          r" \ge 0"))
+        return Section("Burer-Monteiro factorization",
+                       self.ref("bm", GENERIC_REFS[self.act.name][1]), (*lines, *self.paper("bm")))
 
     def certificate(self) -> Section:
-        from .dnorm import NormPair
         reg, net = self.model.regularizer, self.net
-        _, _, g_text, g_tex = _NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        _, _, g_text, g_tex = render.NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
         cone = ", with u restricted to K_k (a cone-constrained PCA)" if self.act.cone else ""
-        ref = "Theorem 3.4, (20)" + ("; Corollary 3.8, (25)" if self.family() == "cnn" else "")
-        k, mk, mk_tex = self.sub, ("max_k " if self.masked else ""), (r"\max_k " if self.masked else "")
+        ref = "Theorem 3.4, (20)" + ("; Corollary 3.8, (25)" if paper_family(self.model) == "cnn"
+                                     else "")
+        k = self.sub
+        mk, mk_tex = ("max_k ", r"\max_k ") if self.masked else ("", "")
         g_idx = ", ".join(net.w1_indices + net.w2_indices)
         return Section("optimality certificate", ref, (
             self.formula(f"G{k}[{g_idx}]", f"G{k}[{g_idx.replace(' ', '')}]", net.adjoint),
@@ -304,9 +297,6 @@ class _Builder:
             (f"at any point: p* >= -F*(v), v = R / max(1, {mk}||G{k}||_D* / beta) (Fenchel dual; "
              "docs/certificates.md)",
              rf"p^* \ge -F^*(v),\ v = R / \max(1, {mk_tex}\|G{k}\|_{{\mathcal D}}^* / \beta)")))
-
-    def family(self):
-        return paper_family(self.model)
 
     def theorem_section(self, theorems) -> Section:
         status = {True: "holds", False: "does not hold", None: "depends on the data sizes"}

@@ -368,12 +368,42 @@ def _cone_sdp(M: np.ndarray, K: np.ndarray, max_rounds: int = 30, dense_budget: 
     return best, Wbest
 
 
+def _cone_kkt(M: np.ndarray, K: np.ndarray, u: np.ndarray) -> float:
+    """Cheap rigorous bound lambda_max(M + K^T L K) (valid for any L >= 0, see _cone_sdp),
+    L restricted to the rows A active at a feasible u (K_A u = 0): complementary slackness
+    of the SDP at W = u u^T forces L_ij = 0 when both rows are inactive, so this restriction
+    loses nothing when u is the global maximizer; one p x p PSD cone, |A| N multipliers."""
+    import cvxpy as cp
+    p, N = M.shape[0], K.shape[0]
+    lam = float(np.linalg.eigvalsh(M)[-1])
+    r = K @ u
+    A = np.flatnonzero(r <= 1e-6 * max(np.abs(r).max(), 1e-300))
+    if A.size == 0 or A.size == N:
+        return lam
+    X, t = cp.Variable((A.size, N), nonneg=True), cp.Variable()
+    KLK = K[A].T @ X @ K                      # L = E_A^T X + X^T E_A, entrywise >= 0
+    Y = cp.Variable((p, p), PSD=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cp.Problem(cp.Minimize(t), [Y == t * np.eye(p) - M - KLK - KLK.T]).solve(
+                solver="CLARABEL")
+    except cp.SolverError:
+        return lam
+    if X.value is None:
+        return lam
+    L = np.zeros((N, N))
+    L[A] = np.maximum(X.value, 0.0)
+    return min(lam, float(np.linalg.eigvalsh(M + K.T @ (L + L.T) @ K)[-1]))
+
+
 def cone_dual_norm(G, K, C: str, R: str, *, method: str = "auto") -> DualNormValue:
     """max_{||u||_C<=1, K u>=0, ||v||_R<=1} u^T G v: the ReLU dual norm after eq. (20), (108).
 
     (a) R = l1 or q == 1: exact, max over columns j and signs of a convex program in u.
-    (b) (l2, l2): upper bound "spectral" (drop the cone) or "sdp"; "auto" = sdp when
-        p <= 30 and N <= 400.  Exact when the maximizer found lies in the cone.
+    (b) (l2, l2): upper bounds "spectral" (drop the cone), "kkt" (cheap dual certificate
+        around the best feasible point) and "sdp"; "auto" = kkt, then sdp if a gap remains
+        and p <= 30, N <= 400; the smallest is reported.  Exact when attained in the cone.
     (c) otherwise: drop the cone and use ``dual_norm`` (an upper bound)."""
     G = np.atleast_2d(np.asarray(G, dtype=float))
     K = np.asarray(K, dtype=float).reshape(-1, G.shape[0])
@@ -391,21 +421,29 @@ def cone_dual_norm(G, K, C: str, R: str, *, method: str = "auto") -> DualNormVal
                     best = (val, u, sgn * np.eye(q)[j])
         return DualNormValue(max(best[0], 0.0), "exact", "cone-columns", best[1], best[2])
     if (C, R) == ("l2", "l2"):
-        if method not in ("auto", "sdp", "spectral"):
-            raise ValueError(f"unknown method {method!r}; use auto, sdp or spectral")
-        use_sdp = method == "sdp" or (method == "auto" and p <= 30 and K.shape[0] <= 400)
-        Uu, s, _ = np.linalg.svd(G)
-        value, cand, name = float(s[0]), Uu[:, 0], "spectral"
-        if use_sdp:
-            bound, W = _cone_sdp(G @ G.T, K)
-            value, name = float(np.sqrt(max(bound, 0.0))), "sdp"
+        if method not in ("auto", "sdp", "spectral", "kkt"):
+            raise ValueError(f"unknown method {method!r}; use auto, sdp, kkt or spectral")
+        M, (Uu, s, _) = G @ G.T, np.linalg.svd(G)
+        bounds, cands = {"spectral": float(s[0]) ** 2}, [Uu[:, 0]]   # squared values
+        if method in ("auto", "kkt"):
+            low = cone_dual_norm_lower(G, K, C, R)
+            cands.append(low.u)
+            bounds["kkt"] = _cone_kkt(M, K, low.u)
+            closed = low.value ** 2 >= bounds["kkt"] * (1 - 1e-6)
+        else:
+            closed = False
+        if method == "sdp" or (method == "auto" and not closed and p <= 30 and K.shape[0] <= 400):
+            bounds["sdp"], W = _cone_sdp(M, K)
             if W is not None:
-                cand = np.linalg.eigh(W)[1][:, -1]   # rank-1 W = u u^T would be exact
-        gu = G.T @ cand
-        vv = gu / np.linalg.norm(gu) if np.linalg.norm(gu) > 0 else np.eye(q)[0]
-        hit = _flip_into_cone(K, cand, vv)
-        if hit is not None and float(hit[0] @ G @ hit[1]) >= value * (1 - 1e-6):
-            return DualNormValue(value, "exact", name, hit[0], hit[1])
+                cands.append(np.linalg.eigh(W)[1][:, -1])   # rank-1 W = u u^T is exact
+        name = min(bounds, key=bounds.get)
+        value = float(np.sqrt(max(bounds[name], 0.0)))
+        for cand in cands:
+            gu = G.T @ cand
+            vv = gu / np.linalg.norm(gu) if np.linalg.norm(gu) > 0 else np.eye(q)[0]
+            hit = _flip_into_cone(K, cand / max(np.linalg.norm(cand), 1.0), vv)
+            if hit is not None and float(hit[0] @ G @ hit[1]) >= value * (1 - 1e-6):
+                return DualNormValue(value, "exact", name, hit[0], hit[1])
         return DualNormValue(value, "upper", name)
     dn = dual_norm(G, C, R)
     if dn.kind == "exact":

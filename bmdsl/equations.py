@@ -9,6 +9,7 @@ an index absent from the left side is summed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -52,10 +53,39 @@ class CheckedEquation:
         return dict(self.index_sizes)[index]
 
 
+# Expansion limits: a term of a two-layer network multiplies a handful of tensors; these
+# bounds only stop `(X[n, i] * W1[i])^99999999` from expanding for ever.
+MAX_FACTORS = 16
+MAX_TERMS = 512
+
+
+def _bounds(expr: ast.Expr) -> tuple[int, int]:
+    """(most tensor factors in a term, most terms) of the expansion; raise past the limits."""
+    if isinstance(expr, (ast.Const, ast.Number)):
+        return 0, 1
+    if isinstance(expr, (ast.Ref, ast.Act)):
+        return 1, 1
+    if isinstance(expr, ast.Neg):
+        return _bounds(expr.operand)
+    if isinstance(expr, ast.Pow):
+        (deg, terms), k = _bounds(expr.base), expr.exponent
+        deg, terms = deg * k, (1 if k == 0 or terms == 1 else terms ** min(k, 64))
+    else:
+        (ld, lt), (rd, rt) = _bounds(expr.left), _bounds(expr.right)
+        deg, terms = (ld + rd, lt * rt) if expr.op == "*" else (max(ld, rd), lt + rt)
+    if deg > MAX_FACTORS or terms > MAX_TERMS:
+        raise SemanticError(f"this expression expands to more than {MAX_FACTORS} tensors in a "
+                            f"term or {MAX_TERMS} terms", span=expr.span,
+                            hint="an equation is a short sum of products of tensors; the first "
+                                 "layer is linear in W1, the output linear in act(A) and W2")
+    return deg, terms
+
+
 def _occurrences(expr: ast.Expr, table: dict) -> sympy.Expr:
     """AST -> sympy, one fresh symbol per tensor occurrence (kept in `table`)."""
     if isinstance(expr, ast.Const):
-        return sympy.Float(expr.value) if expr.value != int(expr.value) else sympy.Integer(int(expr.value))
+        v = expr.value
+        return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)
     if isinstance(expr, (ast.Ref, ast.Act)):
         sym = sympy.Symbol(f"{expr.name}@{len(table)}", commutative=True)
         table[sym] = expr
@@ -88,21 +118,33 @@ def _to_ast_consts(expr):
 def expand(expr: ast.Expr) -> list[tuple[float, list[ast.Ref | ast.Act]]]:
     """Sum of monomials: [(coefficient, [occurrences in source order]), ...]."""
     table: dict = {}
+    _bounds(expr)
     poly = sympy.expand(_occurrences(_to_ast_consts(expr), table))
     monomials = []
     for mono in sympy.Add.make_args(poly):
         if mono == 0:
             continue
-        coef, factors = mono.as_coeff_mul()
+        coef, rest = mono.as_coeff_Mul()  # as_coeff_mul would leave Float factors behind
+        factors = sympy.Mul.make_args(rest)
         occ = []
         for f in factors:
+            if f.is_number:  # a constant term's `rest` is 1; keep every number in the coef
+                coef *= f
+                continue
             base, exp = f.as_base_exp()
             if base not in table:
                 raise SemanticError("only numbers and tensors may appear in an equation",
-                                    span=None)
+                                    span=expr.span)
             occ.extend([table[base]] * int(exp))
         occ.sort(key=lambda o: (o.span.line, o.span.column))
-        monomials.append((float(coef), occ))
+        try:
+            value = float(coef)
+        except (OverflowError, TypeError):
+            value = math.inf
+        if not math.isfinite(value):
+            raise SemanticError(f"a coefficient of this equation, {sympy.Float(coef, 3)}, is "
+                                f"too large for a float", span=expr.span)
+        monomials.append((value, occ))
     return monomials
 
 
@@ -151,8 +193,10 @@ def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: 
             ranks = len(act_dims) if role == "act" else len(dims_of(o.name))
             if len(o.indices) != ranks:
                 shape = list(act_dims if role == "act" else dims_of(o.name))
-                raise SemanticError(f"'{o.name}' has {ranks} axes {shape} but is written with "
-                                    f"{len(o.indices)} indices", span=o.span)
+                raise SemanticError(f"'{o.name}' has {_count(ranks, 'axis', 'axes')} "
+                                    f"[{', '.join(shape)}] but is written with "
+                                    f"{_count(len(o.indices), 'index', 'indices')}", span=o.span,
+                                    hint="write one index per axis, e.g. X[n, i] for X[n, d]")
             names = [i.name for i in o.indices]
             if len(set(names)) != len(names):
                 raise SemanticError(f"an index repeats within {o.name}[...]; diagonals are not "
@@ -176,6 +220,10 @@ def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: 
                            tuple(sorted(sizes.items())), eq.span)
 
 
+def _count(k: int, one: str, many: str) -> str:
+    return f"{k} {one if k == 1 else many}"
+
+
 def _role(o, roles, eq, act_name, act_dims) -> str:
     if isinstance(o, ast.Act):
         if eq.kind == "layer":
@@ -195,13 +243,29 @@ def _role(o, roles, eq, act_name, act_dims) -> str:
                                          f"write act({o.name})[...]")
     role = roles.get(o.name)
     if role is None:
-        declared = ", ".join(sorted(n for n, r in roles.items() if r not in ("target",)))
+        declared = ", ".join(sorted(n for n, r in roles.items() if r in _TENSOR_ROLES))
         raise SemanticError(f"'{o.name}' is not declared", span=o.span,
                             hint=f"declared tensors: {declared}")
-    if role == "target":
-        raise SemanticError(f"the target '{o.name}' cannot appear in an equation", span=o.span,
-                            hint="the target is what the output is fitted to")
-    return {"input": "data", "patches": "data", "pool": "data"}.get(role, role)
+    if role in _NOT_A_FACTOR:
+        message, hint = _NOT_A_FACTOR[role]
+        raise SemanticError(message.format(name=o.name), span=o.span, hint=hint)
+    return _TENSOR_ROLES[role]
+
+
+# declared role -> the role its occurrences play in an equation
+_TENSOR_ROLES = {"input": "data", "patches": "data", "pool": "data",
+                 "first_weight": "first_weight", "second_weight": "second_weight"}
+# names that are declared but may not be a factor: (message, hint)
+_NOT_A_FACTOR = {
+    "target": ("the target '{name}' cannot appear in an equation",
+               "the target is what the output is fitted to"),
+    "size": ("'{name}' is a size, not a tensor", "sizes range indices: write X[n, i] for a "
+             "tensor X declared with sizes [n, d]"),
+    "units": ("'{name}' is the number of units, not a tensor",
+              "the units are implicit: each equation describes one unit j = 1..m"),
+    "output": ("the output '{name}' cannot appear on the right side of an equation",
+               "the output is defined by the output equation only"),
+}
 
 
 def _check_degrees(eq: ast.Equation, term: Term, weight: str) -> None:

@@ -37,10 +37,10 @@ class BmdslError(Exception):
         return self
 
     def render(self) -> str:
-        where = self.source.path if self.source else "<input>"
-        if self.span:
+        where = self.source.path if self.source else (self.span.file if self.span else None)
+        if where and self.span:
             where += f":{self.span.line}:{self.span.column}"
-        out = [f"{where}: {self.kind}: {self.message}"]
+        out = [f"{where}: {self.kind}: {self.message}" if where else f"{self.kind}: {self.message}"]
         if self.span and self.source:
             out.append(self.source.caret(self.span))
         if self.hint:

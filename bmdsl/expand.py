@@ -2,9 +2,10 @@
 
 Built-ins are ordinary `.bm` files in bmdsl/architectures/, written in the language itself.
 Rule: the architecture's statements come first; a statement of the user's file that declares
-a name the architecture also declares (a tensor, size, units, an equation's left side, or the
-activation / loss / regularize statement) replaces the architecture's statement. So
-`architecture mlp` followed by `units m = 8` changes the width and nothing else.
+a name the architecture also declares (a tensor, size, units, an equation's left side), or
+that a model has only once (target, units, weights, the layer or output equation,
+activation, loss, regularize), replaces the architecture's statement. So `architecture mlp`
+followed by `units m = 8` changes the width and nothing else.
 """
 from __future__ import annotations
 
@@ -24,21 +25,32 @@ def builtin_text(name: str) -> str:
     return resources.files("bmdsl.architectures").joinpath(f"{name}.bm").read_text()
 
 
+# Statements a model has exactly once. The user's replaces the architecture's whatever names
+# it uses, so `units k = 3` after `architecture mlp` is the width, not a second units count.
+SINGLETONS = {ast.TargetDecl: "target", ast.UnitsDecl: "units", ast.WeightsDecl: "weights",
+              ast.ActivationDecl: "activation", ast.LossDecl: "loss",
+              ast.RegularizeDecl: "regularize"}
+
+
 def declared_keys(stmt) -> set[str]:
-    """The names a statement declares (what a user statement may replace)."""
+    """The names a statement declares, plus its kind for a once-per-model statement (what a
+    user statement may replace). Kinds contain a space, so no name can collide with them."""
+    keys: set[str] = set()
     if isinstance(stmt, ast.SizeDecl):
-        return {i.name for i in stmt.items}
-    if isinstance(stmt, ast.InputDecl):
-        return {t.name for t in stmt.tensors}
-    if isinstance(stmt, (ast.TargetDecl, ast.PatchesDecl, ast.PoolDecl)):
-        return {stmt.tensor.name}
-    if isinstance(stmt, ast.UnitsDecl):
-        return {stmt.name}
-    if isinstance(stmt, ast.WeightsDecl):
-        return {stmt.first.name, stmt.second.name}
-    if isinstance(stmt, ast.Equation):
-        return {stmt.lhs.name}
-    return {type(stmt).__name__}  # singleton statements: activation, loss, regularize
+        keys = {i.name for i in stmt.items}
+    elif isinstance(stmt, ast.InputDecl):
+        keys = {t.name for t in stmt.tensors}
+    elif isinstance(stmt, (ast.TargetDecl, ast.PatchesDecl, ast.PoolDecl)):
+        keys = {stmt.tensor.name}
+    elif isinstance(stmt, ast.UnitsDecl):
+        keys = {stmt.name}
+    elif isinstance(stmt, ast.WeightsDecl):
+        keys = {stmt.first.name, stmt.second.name}
+    elif isinstance(stmt, ast.Equation):
+        keys = {stmt.lhs.name, f"{stmt.kind} equation"}
+    if type(stmt) in SINGLETONS:
+        keys.add(f"{SINGLETONS[type(stmt)]} statement")
+    return keys
 
 
 def expand(program: ast.Program) -> tuple[list[tuple[object, Source]], str | None]:

@@ -4,6 +4,7 @@ Frozen dataclasses with spans. `Model.summary()` is what `bmdsl check` prints.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 from functools import reduce
 
@@ -12,6 +13,11 @@ import sympy
 from .declarations import PatchesInfo, PoolInfo, SizeInfo, TensorInfo, UnitsInfo
 from .equations import CheckedEquation
 from .source import Source, Span
+
+
+def _whole(x) -> bool:
+    """An integer (Python or numpy), not a bool."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,19 @@ class Model:
     # -- variants ---------------------------------------------------------------------------
     def with_activation(self, name: str, patterns=None, seed: int | None = None) -> "Model":
         """The same model with another activation (what `--activation` does)."""
-        from .activations import get_activation
-        get_activation(name)
+        from .activations import ACTIVATIONS
+        from .errors import SemanticError
+        if name not in ACTIVATIONS:
+            raise SemanticError(f"unknown activation '{name}'",
+                                hint=f"accepted: {', '.join(ACTIVATIONS)}")
+        if patterns is not None and patterns != "exact" and not (
+                _whole(patterns) and patterns > 0):
+            raise SemanticError(f"patterns must be a positive whole number or 'exact', not "
+                                f"{patterns!r}")
+        if seed is not None and not (_whole(seed) and seed >= 0):
+            raise SemanticError(f"seed must be a whole number >= 0, not {seed!r}")
+        patterns = int(patterns) if _whole(patterns) else patterns
+        seed = None if seed is None else int(seed)
         if name == "linear":
             spec = ActivationSpec("linear", None, 0, None, self.activation.span)
         else:
@@ -127,7 +144,10 @@ class Model:
         return replace(self, activation=spec)
 
     def with_units(self, m: int) -> "Model":
-        return replace(self, units=replace(self.units, value=m))
+        if not (_whole(m) and m > 0):
+            from .errors import SemanticError
+            raise SemanticError(f"the number of units must be a positive whole number, not {m!r}")
+        return replace(self, units=replace(self.units, value=int(m)))
 
     # -- text -------------------------------------------------------------------------------
     def summary(self) -> str:

@@ -6,6 +6,7 @@ same way.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,20 +31,28 @@ class Param:
         return self.default is _NO_DEFAULT
 
 
-def positive_int(v: ast.Value) -> int:
-    if isinstance(v, ast.Number) and v.value == int(v.value) and v.value > 0 and "." not in v.text:
+def _whole(v: ast.Value) -> int:
+    """A whole number written without a decimal point (`3`, `1e2`), else ValueError."""
+    if isinstance(v, ast.Number) and math.isfinite(v.value) and v.value == int(v.value) \
+            and "." not in v.text:
         return int(v.value)
+    raise ValueError
+
+
+def positive_int(v: ast.Value) -> int:
+    if _whole(v) > 0:
+        return _whole(v)
     raise ValueError
 
 
 def nonneg_int(v: ast.Value) -> int:
-    if isinstance(v, ast.Number) and v.value == int(v.value) and v.value >= 0 and "." not in v.text:
-        return int(v.value)
+    if _whole(v) >= 0:
+        return _whole(v)
     raise ValueError
 
 
 def positive_float(v: ast.Value) -> float:
-    if isinstance(v, ast.Number) and v.value > 0:
+    if isinstance(v, ast.Number) and math.isfinite(v.value) and v.value > 0:
         return float(v.value)
     raise ValueError
 

@@ -5,6 +5,8 @@ would have been accepted, in words.
 """
 from __future__ import annotations
 
+import math
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -13,11 +15,18 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 
 from . import ast
-from .errors import BmdslSyntaxError
+from .errors import BmdslError, BmdslSyntaxError
 from .source import Source, Span
 
 KEYWORDS = ("model", "architecture", "size", "input", "target", "units", "weights", "patches",
             "pool", "layer", "output", "activation", "loss", "regularize", "act")
+
+# The keywords that begin a statement, as Lark names their terminals.
+# (The grammar names keyword terminals _INPUT, _ACT, ...: filtered from the tree, \b-bounded.)
+STATEMENT_TERMINALS = {f"_{k.upper()}" for k in KEYWORDS if k not in ("model", "act")}
+
+# Every punctuation character the grammar uses (besides '#' for comments).
+_SYMBOLS = "[ ] ( ) , = + - * ^".split()
 
 # Terminals a user should read in words, not as Lark's internal names.
 _TERMINAL_WORDS = {
@@ -39,21 +48,24 @@ def parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
-def _span(meta) -> Span:
-    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-def _tok(t: Token) -> Span:
-    return Span(t.line, t.column, t.end_line, t.end_column)
-
-
 @v_args(meta=True)
 class _Build(Transformer):
-    """Builds frozen AST nodes bottom-up; each node gets the span of its text."""
+    """Builds frozen AST nodes bottom-up; each node gets the span of its text, labelled with
+    the file it is in (so spliced architecture statements keep their origin)."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta) -> Span:
+        return Span(meta.line, meta.column, meta.end_line, meta.end_column, self.file)
+
+    def _tok(self, t: Token) -> Span:
+        return Span(t.line, t.column, t.end_line, t.end_column, self.file)
 
     def start(self, meta, children):
         header, *statements = children
-        return header, tuple(statements), _span(meta)
+        return header, tuple(statements), self._span(meta)
 
     def header(self, meta, children):
         return str(children[0])
@@ -61,145 +73,191 @@ class _Build(Transformer):
     # values and calls
     def number(self, meta, children):
         t = children[0]
-        return ast.Number(float(t), str(t), _tok(t))
+        value = float(t)
+        if not math.isfinite(value):  # 1e999: a float overflow, not a number anyone means
+            raise BmdslSyntaxError(f"the number {str(t)} is too large to represent",
+                                   span=self._tok(t), hint="numbers must lie within +-1.8e308")
+        return ast.Number(value, str(t), self._tok(t))
 
     def name_value(self, meta, children):
         t = children[0]
-        return ast.Name(str(t), _tok(t))
+        return ast.Name(str(t), self._tok(t))
 
     def window_value(self, meta, children):
         t = children[0]
         rows, cols = str(t).split("x")
-        return ast.Window(int(rows), int(cols), _tok(t))
+        return ast.Window(int(rows), int(cols), self._tok(t))
 
     def keyword_arg(self, meta, children):
-        return ast.Arg(str(children[0]), children[1], _span(meta))
+        return ast.Arg(str(children[0]), children[1], self._span(meta))
 
     def positional_arg(self, meta, children):
-        return ast.Arg(None, children[0], _span(meta))
+        return ast.Arg(None, children[0], self._span(meta))
 
     def call(self, meta, children):
         name, *args = children
-        return ast.Call(str(name), tuple(args), _span(meta))
+        return ast.Call(str(name), tuple(args), self._span(meta))
 
     # expressions
     def index(self, meta, children):
-        return ast.Index(str(children[0]), _tok(children[0]))
+        return ast.Index(str(children[0]), self._tok(children[0]))
 
     def ref(self, meta, children):
         name, *idx = children
-        return ast.Ref(str(name), tuple(idx), _span(meta))
+        return ast.Ref(str(name), tuple(idx), self._span(meta))
 
     def act(self, meta, children):
         name, *idx = children
-        return ast.Act(str(name), tuple(idx), _span(meta))
+        return ast.Act(str(name), tuple(idx), self._span(meta))
 
     def add(self, meta, children):
-        return ast.BinOp("+", children[0], children[1], _span(meta))
+        return ast.BinOp("+", children[0], children[1], self._span(meta))
 
     def sub(self, meta, children):
-        return ast.BinOp("-", children[0], children[1], _span(meta))
+        return ast.BinOp("-", children[0], children[1], self._span(meta))
 
     def mul(self, meta, children):
-        return ast.BinOp("*", children[0], children[1], _span(meta))
+        return ast.BinOp("*", children[0], children[1], self._span(meta))
 
     def neg(self, meta, children):
-        return ast.Neg(children[0], _span(meta))
+        return ast.Neg(children[0], self._span(meta))
 
     def pow(self, meta, children):
-        return ast.Pow(children[0], int(children[1]), _span(meta))
+        return ast.Pow(children[0], int(children[1]), self._span(meta))
 
     # declarations
     def shape(self, meta, children):
         name, *dims = children
-        return ast.Shape(str(name), tuple(ast.Name(str(d), _tok(d)) for d in dims), _span(meta))
+        dims = tuple(ast.Name(str(d), self._tok(d)) for d in dims)
+        return ast.Shape(str(name), dims, self._span(meta))
 
     def architecture(self, meta, children):
-        return ast.Architecture(str(children[0]), _span(meta))
+        return ast.Architecture(str(children[0]), self._span(meta))
 
     def size_item(self, meta, children):
         value = int(children[1]) if len(children) > 1 else None
-        return ast.SizeItem(str(children[0]), value, _span(meta))
+        return ast.SizeItem(str(children[0]), value, self._span(meta))
 
     def size_decl(self, meta, children):
-        return ast.SizeDecl(tuple(children), _span(meta))
+        return ast.SizeDecl(tuple(children), self._span(meta))
 
     def input_decl(self, meta, children):
-        return ast.InputDecl(tuple(children), _span(meta))
+        return ast.InputDecl(tuple(children), self._span(meta))
 
     def target_decl(self, meta, children):
-        return ast.TargetDecl(children[0], _span(meta))
+        return ast.TargetDecl(children[0], self._span(meta))
 
     def units_decl(self, meta, children):
-        return ast.UnitsDecl(str(children[0]), int(children[1]), _span(meta))
+        return ast.UnitsDecl(str(children[0]), int(children[1]), self._span(meta))
 
     def weights_decl(self, meta, children):
-        return ast.WeightsDecl(children[0], children[1], _span(meta))
+        return ast.WeightsDecl(children[0], children[1], self._span(meta))
 
     def patches_decl(self, meta, children):
-        return ast.PatchesDecl(children[0], children[1], _span(meta))
+        return ast.PatchesDecl(children[0], children[1], self._span(meta))
 
     def pool_decl(self, meta, children):
-        return ast.PoolDecl(children[0], children[1], _span(meta))
+        return ast.PoolDecl(children[0], children[1], self._span(meta))
 
     def layer_eq(self, meta, children):
-        return ast.Equation("layer", children[0], children[1], _span(meta))
+        return ast.Equation("layer", children[0], children[1], self._span(meta))
 
     def output_eq(self, meta, children):
-        return ast.Equation("output", children[0], children[1], _span(meta))
+        return ast.Equation("output", children[0], children[1], self._span(meta))
 
     def activation_decl(self, meta, children):
-        return ast.ActivationDecl(children[0], _span(meta))
+        return ast.ActivationDecl(children[0], self._span(meta))
 
     def loss_decl(self, meta, children):
-        return ast.LossDecl(children[0], _span(meta))
+        return ast.LossDecl(children[0], self._span(meta))
 
     def regularize_decl(self, meta, children):
-        return ast.RegularizeDecl(tuple(children), _span(meta))
+        return ast.RegularizeDecl(tuple(children), self._span(meta))
 
 
 def _describe(expected: set[str]) -> str:
+    """Terminal names -> words: "',' or ']'", "a name, a number or a new statement"."""
+    expected = set(expected)
     words = []
+    if STATEMENT_TERMINALS <= expected:  # any statement may follow: say so once
+        expected -= STATEMENT_TERMINALS
+        words.append("a new statement")
     for name in sorted(expected):
         if name in _TERMINAL_WORDS:
             words.append(_TERMINAL_WORDS[name])
+            continue
+        if name.startswith("_") and name[1:].lower() in KEYWORDS:
+            words.append(repr(name[1:].lower()))
             continue
         try:
             pattern = parser().get_terminal(name).pattern
         except KeyError:
             continue
         words.append(repr(pattern.value) if pattern.type == "str" else name.lower())
-    words = sorted(set(words))
+    words = sorted(set(words), key=lambda w: (not w.startswith("'"), w))
     if not words:
         return "nothing more here"
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def _accepted(exc: lark.exceptions.UnexpectedInput) -> set[str]:
+    """The terminals the parser really accepts here. `exc.expected` comes from the merged
+    LALR state and may list tokens that would fail one step later; `accepts()` tries each."""
+    given = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    try:
+        return set(exc.interactive_parser.accepts()) or given
+    except Exception:  # noqa: BLE001 - best effort: fall back to Lark's own list
+        return given
+
+
+def _hint(text: str, pos: int, word: str, accepted: set[str]) -> str | None:
+    """A likely cause, in words, for the usual slips."""
+    starts_line = not text[text.rfind("\n", 0, pos) + 1:pos].strip()
+    if f"_{word.upper()}" in STATEMENT_TERMINALS and starts_line and \
+            not STATEMENT_TERMINALS & accepted:
+        return f"'{word}' starts a new statement, but the statement before it is not finished"
+    if word in KEYWORDS and "NAME" in accepted:
+        return f"'{word}' is a keyword of the language and cannot be used as a name"
+    if word[:1].isalpha() and pos > 0 and (text[pos - 1].isdigit() or text[pos - 1] == "."):
+        start = pos - 1
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in ".-+"):
+            start -= 1
+        bad = re.match(r"[\w.+-]*", text[start:]).group()
+        return f"'{bad}' is not a number: write numbers as 3, 0.5, -2 or 1e-3"
+    return None
+
+
 def _syntax_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> BmdslSyntaxError:
     line, col = max(exc.line, 1), max(exc.column, 1)
+    file = source.path
+    if not re.sub(r"#[^\n]*", "", source.text).strip():
+        return BmdslSyntaxError("the file is empty", span=Span(line, col, line, col + 1, file),
+                                source=source, hint="a model starts with 'model NAME'")
     if isinstance(exc, lark.exceptions.UnexpectedToken) and exc.token.type == "$END":
         return BmdslSyntaxError(f"the file ends in the middle of a statement; expected "
-                                f"{_describe(exc.expected)}", span=Span(line, col, line, col + 1),
-                                source=source)
+                                f"{_describe(_accepted(exc))}",
+                                span=Span(line, col, line, col + 1, file), source=source)
     if isinstance(exc, lark.exceptions.UnexpectedToken):
-        tok = exc.token
-        span = Span(line, col, line, col + max(1, len(str(tok))))
-        hint = None
-        if str(tok) in KEYWORDS and "NAME" in exc.expected:
-            hint = f"'{tok}' is a keyword of the language and cannot be used as a name"
-        return BmdslSyntaxError(f"unexpected {str(tok)!r}; expected {_describe(exc.expected)}",
-                                span=span, source=source, hint=hint)
+        tok, accepted = str(exc.token), _accepted(exc)
+        span = Span(line, col, line, col + max(1, len(tok)), file)
+        return BmdslSyntaxError(f"unexpected {tok!r}; expected {_describe(accepted)}", span=span,
+                                source=source,
+                                hint=_hint(source.text, exc.pos_in_stream or 0, tok, accepted))
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
-        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else "?"
-        words = str(exc.allowed and _describe(set(exc.allowed)) or "a statement")
-        hint = None
-        if char.isalpha():
-            word = source.text[exc.pos_in_stream:].split(None, 1)[0].split("[")[0]
-            if word.rstrip("(,=") in KEYWORDS:
-                hint = f"'{word.rstrip('(,=')}' is a keyword of the language and cannot be used as a name"
+        pos = exc.pos_in_stream
+        char = source.text[pos] if pos < len(source.text) else "?"
+        allowed = _accepted(exc)
+        words = _describe(allowed) if allowed else "a statement"
+        word = re.match(r"\w*", source.text[pos:]).group() or char
+        hint = _hint(source.text, pos, word, allowed)
+        if char.isalpha() and not char.isascii():
+            hint = hint or "names are made of ASCII letters, digits and '_'"
+        elif not (char.isalnum() or char == "_" or char in _SYMBOLS):
+            hint = hint or f"a model uses only names, numbers, comments and {' '.join(_SYMBOLS)}"
         return BmdslSyntaxError(f"unexpected character {char!r}; expected {words}",
-                                span=Span(line, col, line, col + 1), source=source, hint=hint)
-    return BmdslSyntaxError(str(exc), span=Span(line, col, line, col + 1), source=source)
+                                span=Span(line, col, line, col + 1, file), source=source,
+                                hint=hint)
+    return BmdslSyntaxError(str(exc), span=Span(line, col, line, col + 1, file), source=source)
 
 
 def parse_program(text: str, path: str = "<string>") -> ast.Program:
@@ -209,5 +267,10 @@ def parse_program(text: str, path: str = "<string>") -> ast.Program:
         tree = parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(exc, source) from None
-    name, statements, span = _Build().transform(tree)
+    try:
+        name, statements, span = _Build(path).transform(tree)
+    except lark.exceptions.VisitError as exc:  # Lark wraps what the transformer raises
+        if isinstance(exc.orig_exc, BmdslError):
+            raise exc.orig_exc.with_source(source) from None
+        raise
     return ast.Program(name, statements, span, source)

@@ -68,6 +68,13 @@ _REFERENCES = (("mlp", "model ref\narchitecture mlp\n"), ("mlp", _SCALAR_MLP),
                ("cnn", "model ref\narchitecture cnn\n"),
                ("attention", "model ref\narchitecture attention\n"))
 
+FAMILY_NAMES = {"mlp": "two-layer MLP, eq. (1)",
+                "cnn": "two-layer CNN with linear pooling, eq. (22)",
+                "attention": "one block of multi-head self-attention, eq. (8)"}
+# generic references when the architecture is not one of the paper's: convex, BM
+GENERIC_REFS = {"linear": ("Lemma 3.1, (16)", "(14)"), "gated_relu": ("Lemma 3.1, (16)", "(14)"),
+                "relu": ("Theorem B.1, (107)", "(14) + cones")}
+
 
 def _graph(model) -> nx.Graph:
     """The two equations as one labelled graph: tensor occurrences, indices (free ones by
@@ -125,17 +132,20 @@ _F = {
     ("mlp", "bm gated_relu"): ("(18)", "Yhat = sum_k D_k X U_k V_k^T",
                                r"\hat Y = \textstyle\sum_k D_k X U_k V_k^\top"),
     ("mlp", "bm relu"): ("(19)", "Yhat = sum_k D_k X U_k V_k^T, (2 D_k - I_n) X U_k >= 0",
-                         r"\hat Y = \textstyle\sum_k D_k X U_k V_k^\top,\ (2D_k - I_n) X U_k \ge 0"),
+                         r"\hat Y = \textstyle\sum_k D_k X U_k V_k^\top,\ "
+                         r"(2D_k - I_n) X U_k \ge 0"),
     ("cnn", "network"): ("(22)", "Yhat_i = sum_j W2_j P_a sigma(X_i w1_j), W2_j in R^(c x a)",
                          r"\hat y_i = \textstyle\sum_j W_{2j} P_a \sigma(X_i w_{1j})"),
     ("cnn", "linear"): ("(127)", "Yhat_i[c] = trace(P_a X_i Z^(c)), Z^(c) in R^(h x a) the "
                         "c-th block of columns of Z",
                         r"\hat y_i[c] = \operatorname{tr}(P_a X_i Z^{(c)})"),
     ("cnn", "gated_relu"): ("(130)", "Yhat_i[c] = sum_k trace(P_a D_k^(i) X_i Z_k^(c))",
-                            r"\hat y_i[c] = \textstyle\sum_k \operatorname{tr}(P_a D_k^{(i)} X_i Z_k^{(c)})"),
+                            r"\hat y_i[c] = \textstyle\sum_k "
+                            r"\operatorname{tr}(P_a D_k^{(i)} X_i Z_k^{(c)})"),
     ("cnn", "relu"): ("(23), Theorem 3.6", "Yhat_i[c] = sum_k trace(P_a D_k^(i) X_i Z_k^(c)), "
                       "penalty ||Z_k||_{*,K_k}, K_k = (2 D_k - I) [X_1; ...; X_n]",
-                      r"\hat y_i[c] = \textstyle\sum_k \operatorname{tr}(P_a D_k^{(i)} X_i Z_k^{(c)}),"
+                      r"\hat y_i[c] = \textstyle\sum_k "
+                      r"\operatorname{tr}(P_a D_k^{(i)} X_i Z_k^{(c)}),"
                       r"\ \|Z_k\|_{*,\mathcal K_k}"),
     ("cnn", "bm linear"): ("(125)", "Yhat_i = sum_j V_j P_a X_i u_j, V_j in R^(c x a)",
                            r"\hat y_i = \textstyle\sum_j V_j P_a X_i u_j"),
@@ -146,7 +156,8 @@ _F = {
                          r"\hat y_i = \textstyle\sum_{k,j} V_{jk} P_a D_k^{(i)} X_i u_{jk},\ "
                          r"(2D_k^{(i)} - I) X_i u_{jk} \ge 0"),
     ("attention", "network"): ("(8)", "Yhat_i = sum_j sigma(X_i W1_j X_i^T) X_i W2_j",
-                               r"\hat Y_i = \textstyle\sum_j \sigma(X_i W_{1j} X_i^\top) X_i W_{2j}"),
+                               r"\hat Y_i = \textstyle\sum_j \sigma(X_i W_{1j} X_i^\top) "
+                               r"X_i W_{2j}"),
     ("attention", "linear"): ("(104)", "Yhat_i = sum_{k,l} G_i[k, l] X_i Z^(k,l), "
                               "G_i = X_i^T X_i, Z^(k,l) in R^(d x c)",
                               r"\hat Y_i = \textstyle\sum_{k,l} G_i[k,l] X_i Z^{(k,l)},\ "

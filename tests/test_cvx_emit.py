@@ -208,7 +208,8 @@ def test_bad_tensor_name_and_loss_are_rejected():
 
 
 def test_literal_accepts_only_plain_values():
-    assert _literal({"a": (1, 2.5, None, True, ["x"])}) == "{\n    'a': (1, 2.5, None, True, ['x']),\n}"
+    text = _literal({"a": (1, 2.5, None, True, ["x"])})
+    assert text == "{\n    'a': (1, 2.5, None, True, ['x']),\n}"
     for bad in ["x'); import os; ('", float("nan"), float("inf"), object(), b"x"]:
         with pytest.raises(bmdsl.SemanticError):
             _literal(bad)
@@ -220,3 +221,20 @@ def test_einsum_specs_are_letter_strings(path):
     for coef, names, subscripts in spec["layer"] + spec["adjoint"]:
         assert isinstance(coef, float) and all(n.isidentifier() for n in names)
         assert set(subscripts) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,->")
+
+
+@pytest.mark.parametrize("C,R", [("l2", "linf"), ("linf", "l2"), ("linf", "linf"), ("l1", "l2")])
+def test_standalone_forms_match_dnorm_including_brackets(C, R):
+    """runtime_forms copies dnorm's cvxpy forms: same optima, exact and bracketed
+    (enum_cap = 1 forces the bounds of d_norm_cvxpy_bounds)."""
+    from bmdsl.cvx.runtime_main import solve_from_spec
+    text = open(f"{MODELS}/mlp.bm").read().replace("C = l2, R = l2", f"C = {C}, R = {R}")
+    derivation = bmdsl.parse(text).with_activation("gated_relu", 4, 0).derive()
+    data = datasets.spiral(8, 3, seed=6)
+    for cap in (12, 1):
+        sol = build_problem(derivation.bind(data), enum_cap=cap).solve()
+        results, _, _, _ = solve_from_spec(model_spec(derivation, enum_cap=cap), data)
+        assert set(results) == ({"exact"} if sol.kind == "exact" else {"lower", "upper"})
+        for side, (status, value) in results.items():
+            expected = sol.value if side == "exact" else getattr(sol, side)
+            assert status == "optimal" and value == pytest.approx(expected, rel=1e-6)

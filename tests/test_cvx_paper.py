@@ -180,7 +180,7 @@ def test_cnn_relu_global_pooling_single_output_program_23():
         pred.append(sum(P @ np.diag(D[i]) @ X @ (vk - wk) for D, vk, wk in zip(bound.masks, v, w)))
     for D, vk, wk in zip(bound.masks, v, w):
         reg = reg + cp.norm(vk, 2) + cp.norm(wk, 2)
-        for i, X in enumerate(Xs):                                      # K_k = (2D_k - I) [X_1; ...]
+        for i, X in enumerate(Xs):                                  # K_k = (2D_k - I) [X_1; ...]
             S = 2 * np.diag(D[i]) - np.eye(16)
             cons += [S @ X @ vk >= 0, S @ X @ wk >= 0]
     ref = solve(squared(cp.hstack(pred), Y[:, 0]) + 0.002 * reg, cons)

@@ -1,5 +1,4 @@
 """Networks recovered from convex solutions, and the ReLU bracket for q > 1."""
-import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -22,9 +21,9 @@ regularize beta = {beta}, C = {C}, R = {R}
 
 def mlp(act="gated_relu(patterns = 8, seed = 0)", C="l2", R="l2", scalar=False,
         loss="squared", beta=0.02):
-    return bmdsl.parse(MLP.format(act=act, C=C, R=R, loss=loss, beta=beta,
-                                  tail="" if scalar else ", o", ytail="" if scalar else ", c", w2="" if scalar else "[c]",
-                                  w2i="" if scalar else "[o]"))
+    vector = {"tail": ", o", "ytail": ", c", "w2": "[c]", "w2i": "[o]"}
+    shape = {k: "" for k in vector} if scalar else vector
+    return bmdsl.parse(MLP.format(act=act, C=C, R=R, loss=loss, beta=beta, **shape))
 
 
 def vector_data():
@@ -47,11 +46,14 @@ def test_recovered_units_reproduce_predictions_and_attain_p_star(act, C, R):
     bound = mlp(act, C, R).derive().bind(vector_data())
     sol = build_problem(bound).solve()
     assert sol.status == "optimal" and sol.kind == "exact"
-    units = recover(bound, sol)
     lifted = bound.predict_lifted(sol.Z)
     scale = np.abs(lifted).max()
     assert scale > 1e-3  # a non-trivial solution
-    assert np.abs(units.predict(bound, relu=False) - lifted).max() <= 1e-7 * scale
+    every = recover(bound, sol, tol=0)    # all atoms: equal up to rounding
+    assert np.abs(every.predict(bound, relu=False) - lifted).max() <= 1e-10 * scale
+    units = recover(bound, sol)           # solver-noise atoms dropped
+    assert units.count <= every.count
+    assert np.abs(units.predict(bound, relu=False) - lifted).max() <= 1e-6 * scale
     # atoms attain the norm: the non-convex objective (14) of the units is p*
     assert close(units.objective(bound, relu=False), sol.value)
     assert units.first.shape[1:] == bound.w1_shape and units.second.shape[1:] == bound.w2_shape
@@ -67,6 +69,7 @@ def test_relu_scalar_output_recovered_network_is_optimal():
     units = recover(bound, sol)
     lifted = bound.predict_lifted(sol.Z)
     assert np.abs(units.predict(bound, relu=True) - lifted).max() <= 1e-6 * np.abs(lifted).max()
+    assert units.count < recover(bound, sol, tol=0).count  # noise atoms are dropped
     assert close(units.objective(bound, relu=True), sol.value)
     assert units.objective(bound) == units.objective(bound, relu=True)  # ReLU is the default
     assert 0 < units.count <= 2 * bound.P
@@ -124,9 +127,13 @@ def test_sdp_lower_bound_is_at_least_the_cone_free_one():
     plain = build_problem(bound, relu_bound="nocone").solve()
     assert sdp.lower >= plain.lower * (1 - 1e-7)
     assert close(sdp.upper, plain.upper)
-    # auto picks the SDP when it is small, and the cone-free bound over budget
+    # auto picks the SDP when it is small, and the cone-free bound over budget; the size
+    # counts the extreme cone rows (p = 2: two per pattern), not all n(n-1)/2 row pairs
+    raw = bound.P * (12 * 11 // 2) * bound.p ** 2
+    reduced = bound.P * 1 * bound.p ** 2
     assert "SDP" in build_problem(bound).note
-    assert "cone dropped" in build_problem(bound, sdp_budget=1).note
+    assert "SDP" in build_problem(bound, sdp_budget=reduced).note and reduced < raw
+    assert "cone dropped" in build_problem(bound, sdp_budget=reduced - 1).note
 
 
 def test_np_hard_pair_beyond_the_cap_is_bracketed_around_the_enumerated_optimum():
@@ -137,9 +144,9 @@ def test_np_hard_pair_beyond_the_cap_is_bracketed_around_the_enumerated_optimum(
     assert bracket.lower <= exact.value * (1 + 1e-7)
     assert exact.value <= bracket.upper * (1 + 1e-7)
     assert bracket.lower < bracket.upper
-    units = recover(bound, bracket)                             # balanced SVD of the upper Z
+    units = recover(bound, bracket, tol=0)                      # balanced SVD of the upper Z
     lifted = bound.predict_lifted(bracket.Z)
-    assert np.abs(units.predict(bound) - lifted).max() <= 1e-7 * np.abs(lifted).max()
+    assert np.abs(units.predict(bound) - lifted).max() <= 1e-10 * np.abs(lifted).max()
     assert units.objective(bound) <= bracket.upper * (1 + 1e-7)
 
 

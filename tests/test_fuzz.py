@@ -18,8 +18,23 @@ from bmdsl.errors import BmdslError
 from bmdsl.syntax import KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
+TAIL = ("\nactivation relu(patterns = 4, seed = 1)\nloss huber(delta = 2)\n"
+        "regularize beta = 1, C = l1\n")
 SOURCES = [p.read_text() for p in sorted((ROOT / "models").glob("*.bm"))]
-SOURCES += [p.read_text() for p in sorted((ROOT / "bmdsl" / "architectures").glob("*.bm"))]
+SOURCES += [p.read_text() + TAIL for p in sorted((ROOT / "bmdsl" / "architectures").glob("*.bm"))]
+SOURCES += [  # constructs the model files do not use: sizes, gates, scalar output, pooling
+    "model gated\nsize d = 3\ninput X[n, d], G[g, d]\ntarget Y[n]\nunits m = 2\n"
+    "weights W1[d], W2\nlayer A[n] = 2 * X[n, i] * W1[i] - X[n, i]^2 * W1[i]\n"
+    "output Yhat[n] = act(A)[n] * W2\nactivation gated_relu(gates = G)\n"
+    "loss logistic\nregularize beta = 0.5, C = linf, R = l1\n",
+    "model pooled\ninput I[n, ch, height, width], Q[a, k]\ntarget Y[n, c]\n"
+    "patches X[n, k, h] = im2col(I, kernel = 2, stride = 2)\nunits m = 3\n"
+    "weights W1[h], W2[c, a]\nlayer A[n, r] = X[n, r, i] * W1[i]\n"
+    "output Yhat[n, o] = W2[o, b] * Q[b, r] * act(A)[n, r]\nactivation relu(patterns = exact)\n"
+    "loss cross_entropy\nregularize beta = 1e-2\n",
+    "model builtin\narchitecture cnn\npool P[a, k] = global\nunits m = 2\n"
+    "activation linear\nloss squared\nregularize beta = 1, C = l2, R = l2\n",
+]
 
 # Whitespace runs are tokens too, so a mutation can join two statements or split one.
 TOKEN = re.compile(r"\s+|#[^\n]*|[0-9]+x[0-9]+|[0-9.]+(?:e-?[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*|.")
@@ -37,20 +52,31 @@ VOCAB = sorted(set(KEYWORDS) | {
 })
 
 
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAMES = {t for t in VOCAB if NAME.fullmatch(t)}
+
+
 @st.composite
 def mutated(draw) -> str:
     tokens = list(draw(st.sampled_from(TOKENIZED)))
-    for _ in range(draw(st.integers(1, 4))):
-        if not tokens:
+    for _ in range(draw(st.integers(1, 3))):
+        # mutate significant tokens only: blanks and comments would mostly be no-ops
+        significant = [k for k, t in enumerate(tokens) if t.strip() and not t.startswith("#")]
+        if not significant:
             break
-        i = draw(st.integers(0, len(tokens) - 1))
-        op = draw(st.sampled_from(["drop", "duplicate", "swap", "replace"]))
-        if op == "drop":
+        i = draw(st.sampled_from(significant))
+        # 'rename' first: hypothesis favours early choices, and renames mostly keep the
+        # text grammatical, so they reach the semantic checks
+        op = draw(st.sampled_from(["rename", "drop", "duplicate", "swap", "replace"]))
+        if op == "rename" and NAME.fullmatch(tokens[i]) and tokens[i] not in KEYWORDS:
+            names = sorted(({t for t in tokens if NAME.fullmatch(t)} | NAMES) - set(KEYWORDS))
+            tokens[i] = draw(st.sampled_from(names))
+        elif op in ("drop", "rename"):
             del tokens[i]
         elif op == "duplicate":
             tokens.insert(i, tokens[i])
         elif op == "swap":
-            j = draw(st.integers(0, len(tokens) - 1))
+            j = draw(st.sampled_from(significant))
             tokens[i], tokens[j] = tokens[j], tokens[i]
         else:
             tokens[i] = draw(st.one_of(st.sampled_from(VOCAB),
@@ -71,5 +97,12 @@ def test_mutations_raise_only_bmdsl_errors(text):
         if exc.span is not None and exc.source is not None and exc.source.path == "mutant.bm":
             assert "^" in rendered
         return
-    # an accepted mutant is a complete model: its summary must render too
-    assert model.summary().startswith("model ")
+    # an accepted mutant is a complete model: its summary renders under every activation
+    for activation in ("linear", "gated_relu", "relu"):
+        assert model.with_activation(activation).summary().startswith("model ")
+
+
+def test_the_seeds_are_valid_models():
+    """Mutants start from valid models, so each mutation is what breaks them."""
+    for text in SOURCES:
+        assert bmdsl.parse(text).summary()

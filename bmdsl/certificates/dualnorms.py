@@ -110,7 +110,8 @@ class _ConeColumns:
                 lam = np.maximum(self.lam.value, 0.0)
         except cp.SolverError:
             pass                               # lam = 0: drop the cone, still an upper bound
-        return float(self.dual.numpy(c + self.M.T @ (s * lam)))
+        # lam = 0 (drop the cone) is also a valid multiplier: keep the smaller bound
+        return float(min(self.dual.numpy(c + self.M.T @ (s * lam)), self.dual.numpy(c)))
 
     def __call__(self, G: np.ndarray, signs: np.ndarray) -> DualNormValue:
         best = 0.0   # u = 0 is feasible: the maximum is >= 0

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import BmdslError
@@ -24,7 +26,9 @@ def _cone_gauge(Z: np.ndarray, K: np.ndarray, C: str) -> float:
     norm = NORMS[C]
     prob = cp.Problem(cp.Minimize(cp.sum(norm.cvxpy(A, axis=0)) + cp.sum(norm.cvxpy(B, axis=0))),
                       [A - B == Z, K @ A >= 0, K @ B >= 0])
-    prob.solve(solver="CLARABEL")
+    with warnings.catch_warnings():   # the status is checked (and reported) instead
+        warnings.simplefilter("ignore")
+        prob.solve(solver="CLARABEL")
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise BmdslError(f"the cone-constrained norm of Z_k could not be computed "
                          f"(solver status {prob.status})")

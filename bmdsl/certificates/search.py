@@ -6,8 +6,9 @@ plain point):
 2. refined: grad F at FISTA iterates started from the certified point (refine.py), scaled
    the same way, at iterations 10, 20, 40, ... up to `iters`.  Stops early once the
    refined primal value p_T is so close to the best dual value d that no dual point can
-   improve the bound by more than the factor 1 / (1 - rho):  p_T - d <= rho (p - d),
-   because d* <= p* <= p_T gives p - d <= (p - d*) + (p_T - d); or once the bound is
+   change the relative bound (p - d)/d by more than a factor about 1 + 2 rho:
+   p_T - d <= rho min(p - d, d), because d <= d* <= p* <= p_T bounds both the numerator
+   change (d* - d <= p_T - d) and the denominator change; or once the bound is
    below FLOOR, the accuracy of float64 objective values summed over the data;
 3. pair: the best and the runner-up combined over the triangle-inequality region
    (dual.pair_point), which contains their convex combinations.
@@ -56,7 +57,7 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int) -> DualSe
                                       f"refined: {it} prox-gradient iterations"))
             best = max(cands, key=lambda c: c.value)
             p_ref = float(bound.loss.value(yhat, bound.Y)) + regularizer_lifted(bound, Z)[0]
-            if p_ref - best.value <= RHO * (objective - best.value):
+            if p_ref - best.value <= RHO * min(objective - best.value, best.value):
                 note = f"stopped after {it} iterations: refined gap within {RHO} of the bound's"
                 break
             if objective - best.value <= FLOOR * abs(best.value):

@@ -10,9 +10,10 @@ emitted module can read its masks. Failed solves print the solver status and a h
 from __future__ import annotations
 
 import re
+import sys
 
 from ..cli import add_model_options, command, load_model
-from ..errors import DataError
+from ..errors import DataError, SolverError
 
 # Our programs are feasible (Z = 0) and bounded below (F >= 0) by construction, so any
 # other status is numerical trouble, not a property of the model.
@@ -21,6 +22,8 @@ STATUS_HINTS = {
                   "trouble; try --solver SCS, rescale the data or increase beta",
     "unbounded": "the program is bounded below by construction (F >= 0): check the targets "
                  "suit the loss, or try --solver SCS",
+    "user_limit": "the solver stopped at an iteration or time limit: raise it, e.g. "
+                  "--solver-opt max_iter=500 (Clarabel) or max_iters=100000 (SCS)",
 }
 DEFAULT_HINT = "try another solver (--solver SCS), fewer patterns (--patterns) or a larger beta"
 _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
@@ -45,6 +48,24 @@ def read_data(items) -> dict:
     return data
 
 
+def solver_options(items) -> dict:
+    """KEY=VALUE pairs; values become int, float or bool when they read as one."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SolverError(f"--solver-opt expects KEY=VALUE, not {item!r}")
+        value = {"true": True, "false": False}.get(text.lower(), text)
+        for kind in (int, float):
+            if isinstance(value, str):
+                try:
+                    value = kind(text)
+                except ValueError:
+                    pass
+        out[key] = value
+    return out
+
+
 def read_patterns(path):
     """The PatternSet saved with a solution (or any .npz with masks, gates, source, seed)."""
     import numpy as np
@@ -67,6 +88,7 @@ def read_patterns(path):
 @command("solve", "solve the convex program with CVXPY for a data file")
 def cmd_solve(args) -> int:
     from ..cvx import build_problem, check_solver
+    from ..cvx.solution import OPTIMAL
     check_solver(args.solver)  # before any work: names the installed solvers
     model = load_model(args)
     data = read_data(args.data)
@@ -74,17 +96,22 @@ def cmd_solve(args) -> int:
     bound = model.derive().bind(data, patterns=patterns)
     what = bound.activation.name
     if bound.patterns is not None:
-        what += f", {bound.P} patterns ({bound.activation.pattern_source})"
+        ps = bound.patterns
+        origin = f"{ps.requested} sampled, seed {ps.seed}" if ps.source == "sampled" else ps.source
+        what += f", {bound.P} patterns ({origin}" + (
+            f", from {args.patterns_from})" if args.patterns_from else ")")
     print(f"model {model.name}: {what}; p = {bound.p}, q = {bound.q}")
     problem = build_problem(bound, relu_bound=args.relu_bound, enum_cap=args.enum_cap)
-    solution = problem.solve(solver=args.solver, verbose=args.verbose)
+    solution = problem.solve(solver=args.solver, verbose=args.verbose,
+                             **solver_options(args.solver_opt or []))
     print(f"status:         {solution.status}"
           + ("" if len(solution.statuses) == 1 else
              " (" + ", ".join(f"{k} {v}" for k, v in solution.statuses.items()) + ")"))
     if not solution.ok:
-        bad = next(s for s in solution.statuses.values() if s not in ("optimal", "optimal_inaccurate"))
+        bad = next(s for s in solution.statuses.values() if s not in OPTIMAL)
         print(f"the solver {solution.solver} did not reach an optimum (status {bad}); hint: "
-              f"{STATUS_HINTS.get(str(bad).split('_')[0], DEFAULT_HINT)}")
+              f"{STATUS_HINTS.get(str(bad).replace('_inaccurate', ''), DEFAULT_HINT)}",
+              file=sys.stderr)
         return 1
     if solution.kind == "bracket":
         print(f"bracket:        {solution.lower:.10g} <= p* <= {solution.upper:.10g}")
@@ -116,6 +143,8 @@ def _configure(p) -> None:
                    help="lower bound for NP-hard ReLU programs (q > 1, R != l1)")
     p.add_argument("--enum-cap", type=int, default=12,
                    help="enumerate NP-hard norm pairs exactly up to this l_inf dimension")
+    p.add_argument("--solver-opt", action="append", metavar="KEY=VALUE",
+                   help="a solver setting passed to cvxpy, e.g. max_iter=500; repeatable")
     p.add_argument("--verbose", action="store_true", help="show the solver's log")
 
 

@@ -62,7 +62,9 @@ class ConvexProblem:
         """The cvxpy.Problem: the exact one, or for a bracket the upper (restricted) one."""
         return self.programs["exact" if self.kind == "exact" else "upper"].problem
 
-    def solve(self, solver: str | None = None, verbose: bool = False, **solver_options) -> ConvexSolution:
+    def solve(self, solver: str | None = None, verbose: bool = False,
+              **solver_options) -> ConvexSolution:
+        import cvxpy as cp
         name = check_solver(solver)
         statuses, values, times = {}, {}, 0.0
         for side, prog in self.programs.items():
@@ -72,10 +74,7 @@ class ConvexProblem:
                     # cvxpy warns about inaccurate solutions; the status says it instead
                     warnings.simplefilter("ignore", UserWarning)
                     prog.problem.solve(solver=name, verbose=verbose, **solver_options)
-            except Exception as exc:  # cvxpy.SolverError, bad options (TypeError/ValueError)
-                import cvxpy as cp
-                if not isinstance(exc, (cp.error.SolverError, TypeError, ValueError)):
-                    raise
+            except (cp.error.SolverError, TypeError, ValueError) as exc:  # or a bad option
                 raise SolverError(f"{name} failed on the {side} program: {exc}",
                                   hint=f"try another solver (installed: {_installed()}) or "
                                        "fewer patterns") from None
@@ -125,13 +124,10 @@ def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
 
     relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
     "sdp" (relaxation with the cone, see relu.sdp_cone_norm), "nocone" (plain D-norm) or
-    "auto" (sdp when its size P * pairs of cone rows * p^2 <= sdp_budget).
+    "auto" (sdp when its size P * pairs of cone rows * p^2 <= sdp_budget; see program.plan).
     enum_cap: NP-hard (C, R) pairs are exact by enumerating 2^(k-1) sign vectors when the
     l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds)."""
-    problem = bound.loss.target_check(bound.Y)
-    if problem:  # e.g. cross-entropy rows not summing to 1 would make the program unbounded
-        raise DataError(f"target '{bound.model.target.name}' does not suit loss "
-                        f"{bound.loss.name}: {problem}")
+    # the target was checked against the loss when the data was bound (bound.Bound)
     cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
     kind, programs, note = build_programs(
         stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, bound.beta, bound.C,

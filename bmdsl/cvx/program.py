@@ -17,37 +17,45 @@ from collections import namedtuple
 import numpy as np
 import cvxpy as cp
 
-from .relu import relu_is_exact, sdp_cone_norm, sdp_pair_count, split_cone_norm
+from .relu import extreme_rows, pair_count, relu_is_exact, sdp_cone_norm, split_cone_norm
 
 # loss(yhat, Y) -> cvxpy expression; vnorm(name) -> f(expr, axis); dnorm(Z, C, R, enum_cap)
 # -> exact norm (an object with .expr, .constraints); dnorm_bounds(Z, C, R) -> (lower,
 # upper) such objects; dnorm_is_exact(C, R, p, q, enum_cap) -> bool.
 Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact")
 
+REDUCE_BUDGET = 5e7  # ~P N^2 p flops of extreme-row search "auto" may spend to size the SDP
+
 # One built program: its side ("exact", "lower" or "upper"), the cvxpy problem, the
 # per-pattern Z_k expressions [p, q], and for the ReLU split the (A_k, B_k) variables.
 Program = namedtuple("Program", "side problem Z split")
 
-# How ||Z_k|| is written, by name: (description, direction). Directions say how the
-# program's optimum compares with p*; `plan` picks the entries, `_NORMS` builds them.
+# How ||Z_k|| is written, by name: `plan` picks the entries per side ("exact", or "lower"
+# and "upper"), `_NORMS` builds them, `describe` explains them in the solution's note.
 NORM_NOTES = {
-    "dnorm": ("the D-norm (15) in closed form or by exact enumeration", "exact"),
-    "dnorm_lower": ("a convex lower bound on the NP-hard D-norm (15)", "lower"),
-    "dnorm_upper": ("a convex upper bound on the NP-hard D-norm (15)", "upper"),
-    "split": ("the ReLU norm as Z_k[:, j] = a_j - b_j, a_j, b_j in the cone K_k, "
-              "regularizer sum ||a_j||_C + ||b_j||_C (seed 002 eq. (5))", "exact"),
-    "split_upper": ("outputs decoupled: Z_k[:, j] = a_j - b_j with a_j, b_j in K_k, a "
-                    "restriction of the constrained norm (4) to right atoms +-e_j", "upper"),
-    "sdp": ("the SDP relaxation of the constrained norm (4): [[W1, Z_k], [Z_k^T, W2]] PSD, "
-            "K_k W1 K_k^T >= 0 entrywise", "lower"),
-    "nocone": ("the cone dropped: the plain D-norm (15) (or its lower bound when NP-hard), "
-               "<= the constrained norm (4)", "lower"),
+    "dnorm": "the D-norm (15) in closed form or by exact enumeration",
+    "dnorm_lower": "a convex lower bound on the NP-hard D-norm (15)",
+    "dnorm_upper": "a convex upper bound on the NP-hard D-norm (15)",
+    "split": "the ReLU norm as Z_k[:, j] = a_j - b_j, a_j, b_j in the cone K_k, "
+             "regularizer sum ||a_j||_C + ||b_j||_C (seed 002 eq. (5))",
+    "split_upper": "outputs decoupled: Z_k[:, j] = a_j - b_j with a_j, b_j in K_k, a "
+                   "restriction of the constrained norm (4) to right atoms +-e_j",
+    "sdp": "the SDP relaxation of the constrained norm (4): [[W1, Z_k], [Z_k^T, W2]] PSD, "
+           "K_k W1 K_k^T >= 0 entrywise",
+    "nocone": "the cone dropped: the plain D-norm (15) (or its lower bound when NP-hard), "
+              "<= the constrained norm (4)",
 }
 
 
 def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
-         sdp_budget=2_000_000):
-    """{side: norm name} and the result kind ("exact" or "bracket") for these sizes."""
+         sdp_budget=2_000_000, extremes=None):
+    """{side: norm name} and the result kind ("exact" or "bracket") for these sizes.
+
+    The ReLU SDP has P (p+q)-square PSD blocks and one inequality per pair of extreme cone
+    rows, about P * pairs * p^2 numbers of data; "auto" takes it when that is within
+    sdp_budget. Counting the extreme rows costs about P * N^2 * p (N cone rows), so it is
+    only done (by `extremes(k)`, cached) when the raw count is over budget but that work is
+    affordable; otherwise the raw count decides."""
     if cones is None:
         if forms.dnorm_is_exact(C, R, p, q, enum_cap):
             return "exact", {"exact": "dnorm"}
@@ -56,18 +64,20 @@ def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
         raise ValueError(f"relu_bound must be 'auto', 'sdp' or 'nocone', not {relu_bound!r}")
     if relu_is_exact(R, q):
         return "exact", {"exact": "split"}
-    # The SDP has P (p+q)-square PSD blocks and one inequality per pair of cone rows; its
-    # data is about P * pairs * p^2 numbers, which bounds what we hand to the solver.
-    cost = sum(sdp_pair_count(K) for K in cones) * p * p
-    lower = "sdp" if relu_bound == "sdp" or (relu_bound == "auto" and cost <= sdp_budget) \
-        else "nocone"
+    lower = relu_bound
+    if relu_bound == "auto":
+        pairs = sum(pair_count(K) for K in cones)
+        if pairs * p * p > sdp_budget and extremes is not None and \
+                P * cones.shape[1] ** 2 * p <= REDUCE_BUDGET:
+            pairs = sum(len(extremes(k)) * (len(extremes(k)) - 1) // 2 for k in range(P))
+        lower = "sdp" if pairs * p * p <= sdp_budget else "nocone"
     return "bracket", {"lower": lower, "upper": "split_upper"}
 
 
 def describe(kind, sides, C, R, q):
-    lines = [f"{side}: {NORM_NOTES[name][0]}" +
-             ("" if side == "exact" else f" (so its optimum is {'<=' if side == 'lower' else '>='} p*)")
-             for side, name in sides.items()]
+    sign = {"exact": "", "lower": " (so its optimum is <= p*)",
+            "upper": " (so its optimum is >= p*)"}
+    lines = [f"{side}: {NORM_NOTES[name]}{sign[side]}" for side, name in sides.items()]
     if kind == "bracket":
         why = (f"ReLU with q = {q} > 1 and R = {R}: the constrained norm (4) is NP-hard"
                if "split_upper" in sides.values() else
@@ -106,7 +116,7 @@ def _norm_split(k, ctx):
 
 def _norm_sdp(k, ctx):
     Z = cp.Variable((ctx["p"], ctx["q"]))
-    reg, cons = sdp_cone_norm(Z, ctx["cones"][k], ctx["C"], ctx["R"])
+    reg, cons = sdp_cone_norm(Z, ctx["extremes"](k), ctx["C"], ctx["R"])
     if (ctx["C"], ctx["R"]) != ("l2", "l2"):
         # Without the cone the SDP equals the D-norm only for (l2, l2); elsewhere the
         # plain D-norm (lower than the constrained one too) may be larger: keep the max.
@@ -127,12 +137,20 @@ def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="
     L: [|y|, P p q] (numpy or scipy.sparse), columns ordered (k, row-major vec of Z_k);
     Y: target array; cones: [P, N, p] (ReLU) or None. The prediction is reshaped to
     [-1, last axis of Y] so that class-axis losses see one sample per row."""
-    kind, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound,
-                       enum_cap=enum_cap, sdp_budget=sdp_budget)
+    cache = {}
+
+    def extremes(k):
+        if k not in cache:
+            cache[k] = extreme_rows(cones[k])
+        return cache[k]
+
+    kind, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound, enum_cap=enum_cap,
+                       sdp_budget=sdp_budget, extremes=extremes)
     Y = np.asarray(Y, dtype=np.float64)
     last = Y.shape[-1] if Y.ndim else 1
     Y2 = Y.reshape(-1, last)
-    ctx = dict(p=p, q=q, C=C, R=R, forms=forms, cones=cones, enum_cap=enum_cap)
+    ctx = dict(p=p, q=q, C=C, R=R, forms=forms, cones=cones, enum_cap=enum_cap,
+               extremes=extremes)
     programs = {}
     for side, name in sides.items():
         Zs, regs, cons, splits = [], [], [], []

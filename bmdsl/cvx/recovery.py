@@ -21,7 +21,10 @@ import numpy as np
 
 from ..norms import get_norm
 
-ATOM_TOL = 1e-9  # atoms with weight <= ATOM_TOL * (largest) are solver noise: dropped
+# Interior-point solutions leave every unused block slightly non-zero (weights ~1e-8 of the
+# largest); atoms below ATOM_TOL * (largest weight) are dropped as that noise. tol = 0
+# keeps every non-zero atom, and then the predictions are equal to rounding.
+ATOM_TOL = 1e-7
 
 
 @dataclass
@@ -129,8 +132,9 @@ def _split_atoms(A, B, C):
     return out
 
 
-def recover(bound, solution) -> Units:
-    """Units whose predictions sum_r B(D_{k_r} * A(u_r), v_r) equal bound.predict_lifted(Z)."""
+def recover(bound, solution, *, tol: float = ATOM_TOL) -> Units:
+    """Units whose predictions sum_r B(D_{k_r} * A(u_r), v_r) equal bound.predict_lifted(Z)
+    (up to the atoms below `tol` times the largest weight, see ATOM_TOL)."""
     from ..dnorm import NormPair
     from ..errors import SolverError
     if solution.Z is None:
@@ -148,7 +152,7 @@ def recover(bound, solution) -> Units:
             atoms = ATOMS[kind](solution.Z[k], bound.C, bound.R, solution.kind == "exact")
         units += [(u, v, k) for u, v in atoms]
     weight = np.array([get_norm(bound.C).numpy(u) ** 2 for u, _, _ in units])
-    keep = [i for i in range(len(units)) if weight[i] > ATOM_TOL * weight.max()] if units else []
+    keep = [i for i in range(len(units)) if weight[i] > tol * weight.max()] if units else []
     return Units(np.array([units[i][0] for i in keep]).reshape((len(keep),) + bound.w1_shape),
                  np.array([units[i][1] for i in keep]).reshape((len(keep),) + bound.w2_shape),
                  np.array([units[i][2] for i in keep], dtype=np.int64))

@@ -51,22 +51,61 @@ SDP_PHI = {"l2": cp.trace,
            "l1": lambda W: cp.sum(cp.abs(W))}
 
 
-def cone_pair_rows(K):
-    """Rows of (K W K^T)_{ij}, i < j, as linear functionals of the row-major vec(W).
+def nnls_residual(A, b, tol=1e-12):
+    """min ||A x - b|| over x >= 0 (Lawson-Hanson active set), numpy only."""
+    n = A.shape[1]
+    x, passive = np.zeros(n), np.zeros(n, dtype=bool)
+    for _ in range(3 * n + 10):
+        w = A.T @ (b - A @ x)
+        if passive.all() or np.max(np.where(passive, -np.inf, w)) <= tol:
+            break
+        passive[np.argmax(np.where(passive, -np.inf, w))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
+            if z[passive].min() > tol:
+                x = z
+                break
+            neg = passive & (z <= tol)
+            x = x + np.min(x[neg] / (x[neg] - z[neg])) * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+    return float(np.linalg.norm(A @ x - b))
 
-    Zero rows of K give 0 >= 0 and are dropped; the diagonal i = j is implied by W PSD."""
+
+def extreme_rows(K, tol=1e-9):
+    """The rows of K generating the extreme rays of cone(rows of K), unit-normalized.
+
+    If k_i = sum_l lam_l k_l (lam >= 0) then k_i^T W k_j = sum_l lam_l k_l^T W k_j, so the
+    pair constraints of the extreme rows imply all others: same SDP, far fewer (and far
+    better conditioned) constraints. Rows are dropped one at a time when they lie in the
+    cone of the rows still kept, which keeps the cone (and handles repeated rows). A wrong
+    decision can only drop constraints, which keeps the SDP a valid relaxation."""
     K = np.asarray(K, dtype=np.float64)
-    K = K[np.abs(K).max(axis=1) > 0] if K.size else K
-    I, J = np.triu_indices(K.shape[0], 1)
-    return (K[I][:, :, None] * K[J][:, None, :]).reshape(len(I), -1)
+    K = K[np.abs(K).max(axis=1) > 0] if K.size else K.reshape(0, K.shape[-1])
+    K = K / np.linalg.norm(K, axis=1, keepdims=True)
+    keep = np.ones(len(K), dtype=bool)
+    for i in range(len(K)):
+        keep[i] = False
+        if not keep.any() or nnls_residual(K[keep].T, K[i]) > tol:
+            keep[i] = True
+    return K[keep]
 
 
-def sdp_pair_count(K):
+def cone_pair_rows(E):
+    """Rows of (E W E^T)_{ij}, i < j, as linear functionals of the row-major vec(W); i = j
+    is implied by W PSD. E: the extreme rows of a cone matrix (extreme_rows)."""
+    I, J = np.triu_indices(E.shape[0], 1)
+    return (E[I][:, :, None] * E[J][:, None, :]).reshape(len(I), -1)
+
+
+def pair_count(K):
+    """Pairs of non-zero rows of K: the size of the pair constraints before any reduction."""
     n = int(np.count_nonzero(np.abs(np.asarray(K)).max(axis=1) > 0)) if np.size(K) else 0
     return n * (n - 1) // 2
 
 
-def sdp_cone_norm(Z, K, C, R):
+def sdp_cone_norm(Z, E, C, R):
     """A convex LOWER bound on the constrained gauge (4) of Z [p, q], with its constraints:
 
         min (phi_C(W1) + phi_R(W2)) / 2  s.t.  [[W1, Z], [Z^T, W2]] PSD,  K W1 K^T >= 0 entrywise.
@@ -77,12 +116,13 @@ def sdp_cone_norm(Z, K, C, R):
     sum t_i (K u_i)(K u_i)^T >= 0 entrywise because K u_i >= 0; and phi(u u^T) <= 1 on the
     unit balls (SDP_PHI), so the objective is <= sum t_i. Minimizing over decompositions,
     the SDP value is <= ||Z||_{D,K}, hence the program using it bounds p* from below.
-    For (l2, l2) without the cone rows this SDP is exactly the nuclear norm."""
+    For (l2, l2) without the cone rows this SDP is exactly the nuclear norm.
+    E: the extreme rows of K (extreme_rows), whose pairs imply all of K W1 K^T >= 0."""
     p, q = Z.shape
     W1 = cp.Variable((p, p), symmetric=True)
     W2 = cp.Variable((q, q), symmetric=True)
     cons = [cp.bmat([[W1, Z], [Z.T, W2]]) >> 0]
-    rows = cone_pair_rows(K)
+    rows = cone_pair_rows(E)
     if rows.shape[0]:
         cons.append(rows @ cp.vec(W1, order="C") >= 0)
     return 0.5 * (SDP_PHI[C](W1) + SDP_PHI[R](W2)), cons

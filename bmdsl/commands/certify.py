@@ -1,0 +1,92 @@
+"""`bmdsl certify FILE --data DATA --weights W.npz`: certify factors trained anywhere.
+
+W.npz holds U [P, m, *w1_shape] and V [P, m, *w2_shape] (or Z [P, p, q], a point of the
+convex program such as the file `bmdsl solve` writes), and optionally the patterns as
+saved by `PatternSet.to_npz_dict` (masks, gates, source, seed), which are then used so
+that the certificate refers to the program the factors were trained for.  Prints
+`Certificate.text()` (or `--json`).  Mistakes exit 1 with a message, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..cli import add_model_options, command, load_model
+from ..errors import DataError
+
+PATTERN_KEYS = ("masks", "gates", "source", "seed")
+
+
+def read_weights(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})",
+                        hint="save the factors with numpy.savez(path, U=U, V=V)") from None
+
+
+def patterns_from(weights: dict, path):
+    from ..patterns import PatternSet
+    present = [k for k in PATTERN_KEYS if k in weights]
+    if not present:
+        return None
+    missing = [k for k in PATTERN_KEYS if k not in weights]
+    if missing:
+        raise DataError(f"{path} has {', '.join(present)} but not {', '.join(missing)}",
+                        hint="save the patterns with PatternSet.to_npz_dict()")
+    try:
+        return PatternSet.from_npz_dict(weights)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: bad patterns ({exc})") from None
+
+
+@command("certify", "certify BM factors (or a convex point) trained anywhere")
+def cmd_certify(args) -> int:
+    from ..certificates import certify, certify_lifted
+    from .solve import read_data
+    model = load_model(args)
+    weights = read_weights(args.weights)
+    patterns = patterns_from(weights, args.weights)
+    if patterns is not None and not model.derive().activation.uses_patterns:
+        raise DataError(f"{args.weights} carries activation patterns but model {model.name} "
+                        f"is {model.activation.name}", hint="pass --activation")
+    bound = model.derive().bind(read_data(args.data), patterns=patterns)
+    options = dict(cone_method=args.cone_method, stationarity_tol=args.stationarity_tol,
+                   refine_iters=args.refine_iters)
+    if "U" in weights and "V" in weights:
+        cert = certify(bound, weights["U"], weights["V"], **options)
+    elif "Z" in weights and weights["Z"].size:
+        cert = certify_lifted(bound, weights["Z"], **options)
+    else:
+        raise DataError(f"{args.weights} holds neither U and V nor Z (found "
+                        f"{', '.join(sorted(weights)) or 'nothing'})",
+                        hint="numpy.savez(path, U=U, V=V) with U [P, m, *w1_shape], "
+                             "V [P, m, *w2_shape]")
+    if bound.patterns is not None and patterns is None:
+        print(f"note: no patterns in {args.weights}; using the model's "
+              f"({bound.patterns.source}, {bound.P} patterns)")
+    print(json.dumps(cert.to_dict(), indent=2) if args.json else cert.text())
+    return 0
+
+
+def _configure(p) -> None:
+    add_model_options(p)
+    p.add_argument("--data", action="append", required=True, metavar="DATA",
+                   help="data file: .npz/.csv with arrays by tensor name, or NAME=FILE; "
+                        "repeatable")
+    p.add_argument("--weights", required=True, metavar="NPZ",
+                   help=".npz with U, V (or Z) and optionally the patterns")
+    p.add_argument("--cone-method", choices=["auto", "spectral", "sdp"], default="auto",
+                   help="ReLU cone dual norm: drop the cone (spectral) or the SDP bound")
+    p.add_argument("--stationarity-tol", type=float, default=1e-3,
+                   help="Theorem 3.4 is applied when the relative residual is below this")
+    p.add_argument("--refine-iters", type=int, default=1000,
+                   help="proximal-gradient iterations for a better dual point (0: none)")
+    p.add_argument("--json", action="store_true", help="print the certificate as JSON")
+
+
+cmd_certify.configure = _configure
