@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from .binding import validate
+from .errors import DataError
 from .contract import contract
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError, SolverError
+from ..errors import SolverError
 from .program import Forms, build_programs
 from .relu import cone_matrices
 from .solution import OPTIMAL, ConvexSolution
