@@ -27,7 +27,7 @@ def parse(text: str, *, path: str = "<string>", check: bool = True):
     program = parse_program(text, path)
     if not check:
         return program
-    from .check import check as run_check
+    from .semantic import check as run_check
     return run_check(program)
 
 
@@ -38,10 +38,12 @@ def load(path: str | Path, *, check: bool = True):
         text = p.read_text()
     except OSError as exc:
         raise BmdslError(f"cannot read {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BmdslError(f"{p} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return parse(text, path=str(p), check=check)
 
 
 def check(program):
     """Check a syntax tree from `parse(..., check=False)`."""
-    from .check import check as run_check
+    from .semantic import check as run_check
     return run_check(program)

@@ -52,6 +52,12 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
             origin.setdefault(dim, f"'{t.name}' axis {axis}")
         arrays[t.name] = a
     _derived(model, arrays, sizes)
+    for t in needed:  # inputs may use sizes the patches or pooling derive (e.g. a user P[a, k])
+        for axis, (dim, n) in enumerate(zip(t.dims, arrays[t.name].shape)):
+            if sizes[dim] != n:
+                raise DataError(f"'{t.name}' axis {axis} ({dim}) has length {n}, but {dim} = "
+                                f"{sizes[dim]} is derived from the layout", span=t.span,
+                                source=model.source)
     for s in model.sizes:
         if sizes.get(s.name, 0) <= 0:
             raise DataError(f"size '{s.name}' is {sizes.get(s.name)} for this data; it must be "

@@ -44,7 +44,8 @@ def load_model(args):
         patterns = args.patterns
         if patterns is not None and patterns != "exact":
             if not patterns.isdigit() or int(patterns) <= 0:
-                raise BmdslError(f"--patterns must be a positive number or 'exact', not {patterns!r}")
+                raise BmdslError(f"--patterns must be a positive number or 'exact', not "
+                                 f"{patterns!r}")
             patterns = int(patterns)
         model = model.with_activation(args.activation or model.activation.name, patterns, args.seed)
     if getattr(args, "m", None) is not None:

@@ -94,7 +94,8 @@ class Declarations:
     def tensor(self, shape: ast.Shape, role: str, origin: str, *, binds_sizes: bool) -> TensorInfo:
         self.claim(shape.name, shape.span, "tensor")
         if shape.name in self.sizes:
-            raise SemanticError(f"'{shape.name}' is a size and cannot name a tensor", span=shape.span)
+            raise SemanticError(f"'{shape.name}' is a size and cannot name a tensor",
+                                span=shape.span)
         for axis, dim in enumerate(shape.dims):
             if dim.name in self.sizes:
                 continue
@@ -133,12 +134,14 @@ class Declarations:
         call = stmt.call
         if call.name != "im2col":
             raise SemanticError(f"unknown patch builder '{call.name}'", span=call.span,
-                                hint="accepted: im2col(images, kernel = K, stride = S, padding = P)")
+                                hint="accepted: im2col(images, kernel = K, stride = S, "
+                                     "padding = P)")
         args = bind(call.name, call.args, PATCH_PARAMS, what="patch builder", span=call.span)
         images = self.tensors.get(args["images"])
         if images is None or images.role != "input":
             raise SemanticError(f"'{args['images']}' is not an input tensor", span=call.span,
-                                hint="declare the images first: input I[n, channels, height, width]")
+                                hint="declare the images first: input I[n, channels, height, "
+                                     "width]")
         if len(images.dims) != 4:
             raise SemanticError(f"images '{images.name}' must have 4 axes [n, channels, height, "
                                 f"width], not {len(images.dims)}", span=call.span)
@@ -153,8 +156,9 @@ class Declarations:
         k, s, pad = args["kernel"], args["stride"], args["padding"]
         rows, cols = (f"{stmt.tensor.name}_rows", f"{stmt.tensor.name}_cols")
         where = f"patches {stmt.tensor.name}"
-        self.size(rows, stmt.span, f"derived by {where}", formula=sympy.floor((H + 2 * pad - k) / s) + 1)
-        self.size(cols, stmt.span, f"derived by {where}", formula=sympy.floor((W + 2 * pad - k) / s) + 1)
+        for grid, side in ((rows, H), (cols, W)):  # builders.conv_out, symbolically
+            self.size(grid, stmt.span, f"derived by {where}",
+                      formula=sympy.floor((side + 2 * pad - k) / s) + 1)
         r, c = self.sizes[rows].symbol, self.sizes[cols].symbol
         for dim, formula in ((dims[1], r * c), (dims[2], ch * k * k)):
             if dim.name in self.sizes:
@@ -192,7 +196,8 @@ class Declarations:
         if dims[0].name in self.sizes:
             raise SemanticError(f"size '{dims[0].name}' is derived by the pooling and cannot be "
                                 f"declared elsewhere", span=dims[0].span)
-        self.size(dims[0].name, dims[0].span, f"derived by pool {stmt.tensor.name}", formula=formula)
+        self.size(dims[0].name, dims[0].span, f"derived by pool {stmt.tensor.name}",
+                  formula=formula)
         self.tensor(stmt.tensor, "pool", "pool", binds_sizes=False)
         self.pools.append(PoolInfo(stmt.tensor.name, pool.name, tuple(sorted(args.items())),
                                    dims[1].name, source.grid))

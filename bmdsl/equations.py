@@ -83,7 +83,7 @@ def _bounds(expr: ast.Expr) -> tuple[int, int]:
 
 def _occurrences(expr: ast.Expr, table: dict) -> sympy.Expr:
     """AST -> sympy, one fresh symbol per tensor occurrence (kept in `table`)."""
-    if isinstance(expr, ast.Const):
+    if isinstance(expr, (ast.Const, ast.Number)):
         v = expr.value
         return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)
     if isinstance(expr, (ast.Ref, ast.Act)):
@@ -98,28 +98,11 @@ def _occurrences(expr: ast.Expr, table: dict) -> sympy.Expr:
     return {"+": left + right, "-": left - right, "*": left * right}[expr.op]
 
 
-def _number(expr) -> ast.Const:
-    return ast.Const(expr.value, expr.span)
-
-
-def _to_ast_consts(expr):
-    """The grammar yields `ast.Number` for literals; the algebra wants `ast.Const`."""
-    if isinstance(expr, ast.Number):
-        return _number(expr)
-    if isinstance(expr, ast.BinOp):
-        return ast.BinOp(expr.op, _to_ast_consts(expr.left), _to_ast_consts(expr.right), expr.span)
-    if isinstance(expr, ast.Neg):
-        return ast.Neg(_to_ast_consts(expr.operand), expr.span)
-    if isinstance(expr, ast.Pow):
-        return ast.Pow(_to_ast_consts(expr.base), expr.exponent, expr.span)
-    return expr
-
-
 def expand(expr: ast.Expr) -> list[tuple[float, list[ast.Ref | ast.Act]]]:
     """Sum of monomials: [(coefficient, [occurrences in source order]), ...]."""
     table: dict = {}
     _bounds(expr)
-    poly = sympy.expand(_occurrences(_to_ast_consts(expr), table))
+    poly = sympy.expand(_occurrences(expr, table))
     monomials = []
     for mono in sympy.Add.make_args(poly):
         if mono == 0:
@@ -180,7 +163,9 @@ def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: 
                    act_name: str | None, act_dims: tuple[str, ...] | None) -> CheckedEquation:
     """Expand, classify occurrences, check linearity and indices of one equation."""
     if len(set(i.name for i in eq.lhs.indices)) != len(eq.lhs.indices):
-        raise SemanticError(f"an index repeats on the left side of {eq.lhs.name}", span=eq.lhs.span)
+        raise SemanticError(f"an index repeats on the left side of {eq.lhs.name}",
+                            span=eq.lhs.span, hint="each index of the left side names one axis "
+                            "of the result: Yhat[n, o], not Yhat[n, n]")
     monomials = expand(eq.rhs)
     if not monomials:
         raise NotConvexifiableError(f"the right side of '{eq.lhs.name}' is identically zero",
@@ -200,7 +185,8 @@ def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: 
             names = [i.name for i in o.indices]
             if len(set(names)) != len(names):
                 raise SemanticError(f"an index repeats within {o.name}[...]; diagonals are not "
-                                    f"supported", span=o.span)
+                                    f"supported", span=o.span, hint="give each axis its own "
+                                    "index letter")
             factors.append(Factor(o.name, tuple(names), role, o.span))
         terms.append(Term(coef, tuple(factors)))
     for term in terms:

@@ -93,7 +93,8 @@ def bind(call_name: str, args: tuple[ast.Arg, ...], params: tuple[Param, ...], *
         if arg.name is None:
             if seen_keyword:
                 raise SemanticError(f"positional argument after a keyword argument in {what} "
-                                    f"'{call_name}'", span=arg.span)
+                                    f"'{call_name}'", span=arg.span,
+                                    hint=f"write positional arguments first; accepted: {accepted}")
             if i >= len(params):
                 raise SemanticError(f"{what} '{call_name}' takes {len(params)} argument(s), got "
                                     f"more", span=arg.span, hint=f"accepted: {accepted}")

@@ -247,6 +247,7 @@ def test_errors_inside_an_architecture_point_into_it():
     assert err.source.path == "<architecture mlp>" and err.line == 8
     assert err.render().startswith("<architecture mlp>:8:")
     assert "layer   A[n] = X[n, i] * W1[i]" in err.render()
+    assert "comes from 'architecture mlp' (line 2 of case.bm)" in err.hint
 
 
 def test_caret_stays_under_its_column_with_tabs_and_control_characters():

@@ -10,7 +10,6 @@ import sympy
 
 import bmdsl
 from bmdsl import ast
-from bmdsl.model import Model
 from bmdsl.source import Source, Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +31,6 @@ def structure(x):
     if isinstance(x, (tuple, list)):
         return tuple(structure(v) for v in x)
     return x
-
-
-def d(model: Model, name: str) -> sympy.Expr:
-    return sympy.Symbol(name, positive=True, integer=True)
 
 
 # -- every shipped model ------------------------------------------------------------------
@@ -300,3 +295,17 @@ def test_summary_lists_what_check_promises():
                  "patterns: 32 sampled (seed 0)", "loss:          squared",
                  "beta = 0.01, C = l2, R = l2", "convex:        exact"):
         assert line in summary, line
+
+
+def test_every_model_in_the_language_docs_checks():
+    """docs/language.md: each ```bm block that is a whole model checks; each fragment is
+    valid syntax once put in a model."""
+    import re
+    blocks = re.findall(r"```bm\n(.*?)```", (ROOT / "docs" / "language.md").read_text(), re.S)
+    whole = [b for b in blocks if re.match(r"(#[^\n]*\n)*model ", b)]
+    assert len(whole) >= 4
+    for block in whole:
+        bmdsl.parse(block).summary()
+    for block in blocks:
+        if block not in whole:
+            bmdsl.parse("model fragment\n" + block, check=False)

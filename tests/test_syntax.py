@@ -115,7 +115,8 @@ def test_layout_is_free():
 def test_keywords_end_at_a_word_boundary():
     """`inputs`, `actual` and `layer_2` are names; `activation` is not `act` + `ivation`."""
     text = TEXT.replace("X[n, d], G[g, d]", "inputs[n, d], G[g, d]") \
-        .replace("X[n, i]", "inputs[n, i]").replace("act(A)[n]", "act(layer_2)[n]").replace("layer A[n]", "layer layer_2[n]") \
+        .replace("X[n, i]", "inputs[n, i]").replace("act(A)[n]", "act(layer_2)[n]") \
+        .replace("layer A[n]", "layer layer_2[n]") \
         .replace("units m = 4", "units actual = 4")
     program = parse_program(text)
     assert program.statements[1].tensors[0].name == "inputs"

@@ -6,8 +6,6 @@ and regularizer against their registries. Every error carries the source it poin
 """
 from __future__ import annotations
 
-import sys
-import types
 
 from . import ast
 from .activations import ACTIVATIONS
@@ -29,6 +27,11 @@ def check(program: ast.Program) -> Model:
     try:
         return _check(program, current)
     except BmdslError as exc:
+        if current[0] is not program.source and exc.source is None:
+            arch = program.of_type(ast.Architecture)[0]
+            spliced = (f"this statement comes from 'architecture {arch.name}' (line "
+                       f"{arch.span.line} of {program.source.path}); write your own to replace it")
+            exc.hint = f"{exc.hint}; {spliced}" if exc.hint else spliced
         raise exc.with_source(current[0]) from None
 
 
@@ -36,7 +39,7 @@ def _check(program: ast.Program, current: list) -> Model:
     statements, architecture = expand(program)
     home = program.source.path
     decl = Declarations()
-    found = _singletons(statements, current, home)
+    found = _singletons(statements, current)
     current[0] = program.source  # a missing statement is reported at the model's header
     header = Span(program.span.line, program.span.column, program.span.line,
                   program.span.column + len("model"), home)
@@ -106,7 +109,7 @@ def _check(program: ast.Program, current: list) -> Model:
         layer=layer, output=output, activation=activation, loss=loss, regularizer=regularizer)
 
 
-def _singletons(statements, current, home) -> dict[type, tuple]:
+def _singletons(statements, current) -> dict[type, tuple]:
     """The once-per-model statements by type; a second one is an error."""
     found: dict[type, tuple] = {}
     for stmt, source in statements:
@@ -142,25 +145,24 @@ def _declare(statements, decl: Declarations, current) -> None:
             data += [(t, "input", source) for t in stmt.tensors]
         elif isinstance(stmt, ast.TargetDecl):
             data.append((stmt.tensor, "target", source))
-    for later in (False, True):
-        for shape, role, source in data:
-            if later == bool({d.name for d in shape.dims} & derived):
+    later = [item for item in data if {d.name for d in item[0].dims} & derived]
+
+    def declare(items) -> None:
+        for shape, role, source in items:
+            current[0] = source
+            decl.tensor(shape, role, role, binds_sizes=True)
+
+    declare(item for item in data if item not in later)
+    for kind, handle in ((ast.UnitsDecl, decl.units_decl), (ast.PatchesDecl, decl.patches_decl),
+                         (ast.PoolDecl, decl.pool_decl)):
+        for stmt, source in statements:
+            if isinstance(stmt, kind):
                 current[0] = source
-                decl.tensor(shape, role, role, binds_sizes=True)
-        if not later:
-            for stmt, source in statements:
-                current[0] = source
-                if isinstance(stmt, ast.UnitsDecl):
-                    decl.units_decl(stmt)
-                elif isinstance(stmt, ast.PatchesDecl):
-                    decl.patches_decl(stmt)
-            for stmt, source in statements:
-                current[0] = source
-                if isinstance(stmt, ast.PoolDecl):
-                    decl.pool_decl(stmt)
+                handle(stmt)
+    declare(later)
     for stmt, source in statements:
-        current[0] = source
         if isinstance(stmt, ast.WeightsDecl):
+            current[0] = source
             decl.weights_decl(stmt)
 
 
@@ -233,16 +235,3 @@ def _regularizer(stmt: ast.RegularizeDecl) -> RegularizerSpec:
             Param("R", f"one of {', '.join(norms)}", one_of(*norms), "l2"))
     args = bind("regularize", stmt.args, spec, what="statement", span=stmt.span)
     return RegularizerSpec(args["beta"], args["C"], args["R"], stmt.span)
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule makes the package attribute `bmdsl.check` the module,
-    shadowing the function `bmdsl.check(program)` that bmdsl/__init__.py exports. Calling the
-    module calls `check`, so `bmdsl.check(program)` works before and after the first parse.
-    (The real fix is a module name that differs from the function's: see the report.)"""
-
-    def __call__(self, program: ast.Program) -> Model:
-        return check(program)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,8 @@
+"""Numerics of the BM trainer in torch + numpy only (no bmdsl import).
+
+The trainer (`bmdsl.trainer`) runs these modules on a `Bound`; `emit_torch` pastes them,
+in the order of `MODULES`, into a stand-alone trainer module, so the emitted code and the
+trainer share one implementation. Within this package a module may import another only as
+`from .name import ...` on one line (emit drops those lines when pasting).
+"""
+MODULES = ("einsum.py", "forms.py", "problem.py", "cones.py", "newton.py", "fit.py")

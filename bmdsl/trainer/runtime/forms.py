@@ -1,0 +1,56 @@
+"""Losses F(Yhat) (a SUM over entries, never a mean) and the vector norms C, R in torch.
+
+Torch copies of bmdsl.losses (squared, cross_entropy, logistic, huber; class axis last)
+and bmdsl.norms (l1, l2, linf), so emitted trainers need no bmdsl; tests check that the
+two agree. One entry per loss or norm; nothing else branches on the name.
+"""
+import torch
+import torch.nn.functional as tf
+
+
+def _squared(yh, y):
+    return 0.5 * ((yh - y) ** 2).sum()
+
+
+def _cross_entropy(yh, y):
+    return torch.logsumexp(yh, dim=-1).sum() - (y * yh).sum()
+
+
+def _logistic(yh, y):
+    return tf.softplus(-y * yh).sum()
+
+
+def _huber(delta):
+    return lambda yh, y: tf.huber_loss(yh, y, reduction="sum", delta=float(delta))
+
+
+LOSSES = {
+    "squared": lambda: _squared,
+    "cross_entropy": lambda: _cross_entropy,
+    "logistic": lambda: _logistic,
+    "huber": lambda delta=1.0: _huber(delta),
+}
+
+NORM_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
+
+
+def get_loss(name, params=()):
+    """F(yhat, y) -> scalar tensor for a registered loss name and its parameters."""
+    return LOSSES[name](**dict(params))
+
+
+def norm(name, x):
+    """||x||_name over the last axis (x [..., k])."""
+    return torch.linalg.vector_norm(x, ord=NORM_ORDERS[name], dim=-1)
+
+
+def norm_sq(name, x):
+    """||x||_name^2 over the last axis; l2 as a plain sum of squares (smooth everywhere)."""
+    return (x * x).sum(-1) if name == "l2" else norm(name, x) ** 2
+
+
+def regularizer(beta, C, R, U, V):
+    """(beta/2) sum_{k,j} (||u_kj||_C^2 + ||v_kj||_R^2) for U [P, m, *w1], V [P, m, *w2]."""
+    u = U.reshape(U.shape[0], U.shape[1], -1)
+    v = V.reshape(V.shape[0], V.shape[1], -1)
+    return 0.5 * beta * (norm_sq(C, u).sum() + norm_sq(R, v).sum())

@@ -1,0 +1,105 @@
+"""The BM problem (14)/(18)/(19) on torch tensors: predictions, objective, cone slack,
+adjoint and per-unit Jacobians, all batched over patterns k and units j (no Python loop).
+
+Layouts: U [P, m, *w1], V [P, m, *w2]; masks D [P, *a] (None for linear); Yhat [*y].
+`spec` holds the einsum specs of the derivation (layer A(W1), output B(H, W2), adjoint
+L_k^*(R)) over the placeholders W1, W2, H, D, R, and which axis of each data tensor is
+the sample axis n (mini-batches slice along it, masks included).
+"""
+import math
+
+import torch
+
+from .einsum import run_terms
+from .forms import get_loss, regularizer
+
+KJ = ("k_", "j_")
+
+
+class BMProblem:
+    def __init__(self, spec, arrays, D, shapes):
+        self.spec, self.arrays, self.D = spec, dict(arrays), D
+        self.w1_shape, self.w2_shape = tuple(shapes["w1"]), tuple(shapes["w2"])
+        self.a_shape, self.y_shape = tuple(shapes["a"]), tuple(shapes["y"])
+        self.p, self.q = math.prod(self.w1_shape), math.prod(self.w2_shape)
+        self.P = 1 if D is None else D.shape[0]
+        self.Y = self.arrays[spec["target"]]
+        self.n = self.Y.shape[spec["sample_axes"][spec["target"]]]
+        self.F = get_loss(spec["loss"], spec["loss_params"])
+        self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]
+        self.cone = spec["cone"]
+        if D is not None:
+            self.arrays["D"] = D
+
+    # -- data -------------------------------------------------------------------------------
+    def batch(self, idx=None):
+        """All arrays (idx None) or those samples: every tensor carrying n is sliced."""
+        if idx is None:
+            return self.arrays
+        out = dict(self.arrays)
+        for name, axis in self.spec["sample_axes"].items():
+            out[name] = self.arrays[name].index_select(axis, idx)
+        if self.D is not None:
+            out["D"] = self.D.index_select(self.spec["mask_axis"] + 1, idx)
+        return out
+
+    # -- the maps of (14) --------------------------------------------------------------------
+    def pre_activation(self, W1, arrays=None, batch=KJ):
+        """A(w) for W1 [*batch, *w1] -> [*batch, *a]."""
+        return run_terms(self.spec["layer"], dict(arrays or self.arrays, W1=W1),
+                         {"W1": batch}, batch)
+
+    def activate(self, A, arrays=None):
+        """D_k * A(u_kj) for A [P, m, *a] (identity when linear)."""
+        D = (arrays or self.arrays).get("D")
+        return A if D is None else D[:, None] * A
+
+    def output(self, H, W2, arrays=None):
+        """sum_kj B(H_kj, w2_kj) -> [*y]."""
+        return run_terms(self.spec["output"], dict(arrays or self.arrays, H=H, W2=W2),
+                         {"H": KJ, "W2": KJ}, ())
+
+    def predict(self, U, V, arrays=None):
+        return self.output(self.activate(self.pre_activation(U, arrays), arrays), V, arrays)
+
+    def objective(self, U, V, arrays=None, scale=1.0):
+        """scale * F(Yhat) + regularizer; scale = n / batch size for a mini-batch."""
+        arrays = arrays or self.arrays
+        loss = self.F(self.predict(U, V, arrays), arrays[self.spec["target"]])
+        return scale * loss + regularizer(self.beta, self.C, self.R, U, V)
+
+    def slack(self, U, arrays=None):
+        """(2 D_k - 1) * A(u_kj) [P, m, *a]: >= 0 is the ReLU cone (19)."""
+        D = (arrays or self.arrays)["D"]
+        return (2 * D[:, None] - 1) * self.pre_activation(U, arrays)
+
+    # -- derivatives used by ALS, Newton and the certificate ---------------------------------
+    def adjoint(self, R, arrays=None):
+        """G_k = L_k^*(R) as [P, p, q] (eq. (20))."""
+        arrays = dict(arrays or self.arrays, R=R)
+        masked = "D" in arrays
+        G = run_terms(self.spec["adjoint"], arrays, {"D": ("k_",)}, ("k_",) if masked else ())
+        return G.reshape(self.P, self.p, self.q)
+
+    def layer_basis(self, arrays=None):
+        """A(e_a) for the basis of w1: [p, *a] (rows of the arrangement matrix)."""
+        E = torch.eye(self.p, dtype=self.Y.dtype, device=self.Y.device)
+        return self.pre_activation(E.reshape((self.p,) + self.w1_shape), arrays, ("a_",))
+
+    def jac_u(self, V, arrays=None):
+        """d Yhat / d U: [|y|, P, m, p], column (k, j, a) = B(D_k * A(e_a), v_kj)."""
+        arrays = arrays or self.arrays
+        A = self.layer_basis(arrays)
+        H = A[None] if "D" not in arrays else arrays["D"][:, None] * A[None]
+        J = run_terms(self.spec["output"], dict(arrays, H=H, W2=V),
+                      {"H": ("k_", "a_"), "W2": KJ}, ("k_", "j_", "a_"))
+        return J.reshape(self.P, V.shape[1], self.p, -1).permute(3, 0, 1, 2)
+
+    def jac_v(self, U, arrays=None):
+        """d Yhat / d V: [|y|, P, m, q], column (k, j, b) = B(D_k * A(u_kj), e_b)."""
+        arrays = arrays or self.arrays
+        H = self.activate(self.pre_activation(U, arrays), arrays)
+        E = torch.eye(self.q, dtype=U.dtype, device=U.device).reshape((self.q,) + self.w2_shape)
+        J = run_terms(self.spec["output"], dict(arrays, H=H, W2=E),
+                      {"H": KJ, "W2": ("b_",)}, ("k_", "j_", "b_"))
+        return J.reshape(self.P, U.shape[1], self.q, -1).permute(3, 0, 1, 2)
