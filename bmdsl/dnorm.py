@@ -382,12 +382,14 @@ def _cone_kkt(M: np.ndarray, K: np.ndarray, u: np.ndarray) -> float:
         return lam
     X, t = cp.Variable((A.size, N), nonneg=True), cp.Variable()
     KLK = K[A].T @ X @ K                      # L = E_A^T X + X^T E_A, entrywise >= 0
-    Y = cp.Variable((p, p), PSD=True)
+    # The infimum may need L -> infinity (u on a low-dimensional face); a cap keeps the
+    # program bounded and any capped L is still a valid certificate.
+    cap = 1e3 * np.abs(M).max() / max(np.abs(K).max(), 1e-300) ** 2
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():   # SCS: fast here; accuracy is repaired below
             warnings.simplefilter("ignore")
-            cp.Problem(cp.Minimize(t), [Y == t * np.eye(p) - M - KLK - KLK.T]).solve(
-                solver="CLARABEL")
+            cp.Problem(cp.Minimize(t), [t * np.eye(p) - M - KLK - KLK.T >> 0, X <= cap]).solve(
+                solver="SCS", eps_abs=1e-9, eps_rel=1e-9, max_iters=20000)
     except cp.SolverError:
         return lam
     if X.value is None:

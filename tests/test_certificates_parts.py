@@ -15,7 +15,7 @@ from bmdsl.certificates.stationarity import REG_SUBGRADIENT, nnls
 from bmdsl.cvx import build_problem, recover
 from bmdsl.certificates import stack_units
 from bmdsl.datasets import sequences, spiral
-from bmdsl.dnorm import cone_dual_norm, cone_dual_norm_lower, d_norm, dual_norm
+from bmdsl.dnorm import cone_dual_norm, cone_dual_norm_lower, dual_norm
 from bmdsl.errors import DataError
 from bmdsl.norms import NORMS
 
@@ -187,3 +187,18 @@ def test_theorem_3_3_and_corollary_3_10_statuses():
         assert refs["Corollary 3.10"].status == status
         assert ("rank-deficient" in refs["Corollary 3.10"].detail) == (m == 7)   # 7 > p + q
         assert refs["Theorem 3.4"].status == "hypothesis fails"
+
+
+@pytest.mark.parametrize("patterns,needle", [("exact", "among ReLU networks of any width"),
+                                             ("4", "NOT a certificate of global optimality")])
+def test_scope_depends_on_the_patterns(patterns, needle):
+    text = MLP.format(m=2, act=f"relu(patterns = {patterns}, seed = 0)", loss="squared",
+                      beta=0.1, C="l2", R="l1")
+    bound = bmdsl.parse(text).derive().bind(spiral(n=6, classes=2, seed=1))
+    assert bound.patterns.source == ("exact" if patterns == "exact" else "sampled")
+    U = bound.patterns.gates.reshape(bound.P, 1, -1).repeat(2, axis=1)   # inside the cones
+    V = np.random.default_rng(0).standard_normal((bound.P, 2, 2))
+    cert = certify(bound, U, V, refine_iters=0)
+    assert needle in cert.scope and cert.cone_violation == 0.0 and "WARNING" not in cert.scope
+    bad = certify(bound, -U, V, refine_iters=0)        # -u leaves the cone of its pattern
+    assert bad.cone_violation > 0.1 and "WARNING" in bad.scope

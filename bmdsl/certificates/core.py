@@ -19,7 +19,7 @@ from ..errors import DataError
 from .checks import check_theorems
 from .dualnorms import DualNormOracle
 from .primal import objective_lifted
-from .result import Certificate, _rel
+from .result import Certificate, relative_gap
 from .scope import scope_text
 from .search import search_dual
 from .stationarity import bm_residual, cone_violation
@@ -56,9 +56,9 @@ def _assemble(bound, oracle, *, objective, regularizer, Z, g, residual, kind, to
     methods = sorted(set(norms.methods))
     return Certificate(
         model=bound.model.name, activation=bound.activation.name, point=point, P=bound.P,
-        beta=beta, objective=objective, dual_value=d, gap_bound=_rel(objective, d),
+        beta=beta, objective=objective, dual_value=d, gap_bound=relative_gap(objective, d),
         dual_source=found.best.source, plain_dual_value=found.plain.value,
-        plain_gap_bound=_rel(objective, found.plain.value),
+        plain_gap_bound=relative_gap(objective, found.plain.value),
         refine_iterations=found.iterations, refinement=found.refinement,
         thm34_bound=eps, thm34_applicable=stationary,
         thm34_any_point=eps + max(delta, 0.0) / d if d > 0 else math.inf,

@@ -92,8 +92,8 @@ def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 48) -> DualPoint
     base = max((a, b), key=lambda d: d.value)
     if best_val <= base.value:
         return base
-    # The combination is a new direction; its norms are bounded by the triangle inequality
-    # only, so later pair searches start from its own (exactly recomputed) norms instead.
+    # The combination is a new direction whose per-pattern norms are only known to be
+    # <= beta (triangle inequality): recorded as such, kind "upper".
     P = len(na)
     return DualPoint(best_v, best_val, f"pair({a.source}; {b.source})", best_v,
                      PatternNorms(np.full(P, beta), ("upper",) * P, ("triangle inequality",) * P))

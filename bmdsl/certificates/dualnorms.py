@@ -19,7 +19,7 @@ import numpy as np
 from ..dnorm import DualNormValue, cone_dual_norm, dual_norm
 from ..norms import NORMS
 
-CONE_METHODS = ("auto", "spectral", "sdp")
+CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of dnorm.cone_dual_norm
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ def cone_rows(bound) -> tuple[np.ndarray, np.ndarray]:
 class DualNormOracle:
     """Computes per-pattern dual norms of G [P, p, q] for one bound problem.
 
-    `cone_method`: "auto" (cone_dual_norm's own choice: SDP when p <= 30 and the cone has
-    <= 400 rows), "spectral" (drop the cone: fast, looser) or "sdp"; it only matters for
-    ReLU with (C, R) = (l2, l2) and q > 1."""
+    `cone_method`: "auto" (cone_dual_norm's own choice by size), "spectral" (drop the
+    cone: fast, looser), "kkt" (a cheap dual certificate) or "sdp" (tight, slow); it only
+    matters for ReLU with (C, R) = (l2, l2) and q > 1."""
 
     def __init__(self, bound, cone_method: str = "auto"):
         if cone_method not in CONE_METHODS:

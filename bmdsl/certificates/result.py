@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from .checks import TheoremCheck
 
 
-def _rel(p: float, d: float) -> float:
+def relative_gap(p: float, d: float) -> float:
     """(p - d) / d, the relative gap bound; +inf (vacuous) when d <= 0."""
     return (p - d) / d if d > 0 else math.inf
 
@@ -79,7 +79,8 @@ class Certificate:
             f"  objective p         {self.objective:.10g}   ({self.objective_kind})",
             f"  dual value d        {self.dual_value:.10g}   (-F*(v) <= p*; v: {self.dual_source})",
             f"  duality-gap bound   (p - p*)/p* <= {fmt(self.gap_bound)}   [valid at every point]",
-            f"    plain point only  {fmt(self.plain_gap_bound)}   (d = {self.plain_dual_value:.10g})",
+            f"    plain point only  {fmt(self.plain_gap_bound)}   "
+            f"(d = {self.plain_dual_value:.10g})",
             f"    refinement        {self.refinement}",
             f"  Theorem 3.4 (20)    {fmt(self.thm34_bound)}   "
             + ("[applicable" if self.thm34_applicable else "[NOT applicable")
@@ -95,7 +96,8 @@ class Certificate:
         if self.cone_method is not None:
             lines.append(f"  ReLU cones          dual-norm method {self.cone_method}; "
                          f"cone violation {self.cone_violation:.2e}")
-        lines.append("  theorems")
+        lines.append("  theorems" + ("" if self.theorems else
+                                     "            (none: Theorems 3.3, 3.5 concern BM factors)"))
         for t in self.theorems:
             lines.append(f"    {t.reference:<15} {t.status}: {t.detail}")
         lines.append(f"  scope               {self.scope}")

@@ -33,7 +33,8 @@ def scope_text(bound, *, lifted: bool, cone_violation: float, tol: float) -> str
                "certificate of global optimality for the ReLU network")
     if lifted:
         net = net.replace("the BM factors are", "a network recovered from it is").replace(
-            "the ReLU network the factors define", "a ReLU network recovered from it")
+            "the ReLU network the factors define", "a ReLU network recovered from it").replace(
+            "their suboptimality", "its suboptimality")
     out += net
     if bound.cone and not lifted and cone_violation > tol:
         out += (f". WARNING: {point} violate the ReLU cones (19) (relative violation "

@@ -38,10 +38,10 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int) -> DualSe
     plain = scaled_point(bound, oracle, g, "plain: t grad F(Yhat) at the point")
     cands = [plain]
     prox = None if bound.cone else d_norm_prox(bound.C, bound.R)
-    done, note = 0, f"{iters} iterations requested"
+    done, note = 0, "not requested (refine_iters = 0)"
     if prox is None:
-        note = ("not available: no cheap prox for " +
-                ("the ReLU-cone norm" if bound.cone else f"the NP-hard pair ({bound.C}, {bound.R})"))
+        what = "the ReLU-cone norm" if bound.cone else f"the NP-hard pair ({bound.C}, {bound.R})"
+        note = f"not available: no cheap prox for {what}"
     elif iters > 0:
         marks, k = set(), 10
         while k < iters:
@@ -58,7 +58,8 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int) -> DualSe
             best = max(cands, key=lambda c: c.value)
             p_ref = float(bound.loss.value(yhat, bound.Y)) + regularizer_lifted(bound, Z)[0]
             if p_ref - best.value <= RHO * min(objective - best.value, best.value):
-                note = f"stopped after {it} iterations: refined gap within {RHO} of the bound's"
+                note = (f"stopped after {it} iterations: p_refined - d <= {RHO} min(p - d, d), "
+                        "no dual point could tighten the bound by more than ~10%")
                 break
             if objective - best.value <= FLOOR * abs(best.value):
                 note = f"stopped after {it} iterations: bound below {FLOOR:g}"

@@ -113,7 +113,8 @@ def bm_residual(bound, U, V, G) -> tuple[float, str]:
         extra = float(np.linalg.norm(comp))
         kind = "KKT of the cone-constrained BM (19) (multipliers on near-active rows)"
     num = float(np.sqrt(np.sum(tU ** 2) + np.sum(tV ** 2) + extra ** 2))
-    den = float(np.sqrt(np.sum(aU ** 2) + np.sum(aV ** 2)) + np.sqrt(np.sum(rU ** 2) + np.sum(rV ** 2)))
+    den = float(np.sqrt(np.sum(aU ** 2) + np.sum(aV ** 2)) +
+                np.sqrt(np.sum(rU ** 2) + np.sum(rV ** 2)))
     return (0.0 if num == 0.0 else num / max(den, 1e-300)), kind
 
 

@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from ..certificates.dualnorms import CONE_METHODS
 from ..cli import add_model_options, command, load_model
 from ..errors import DataError
 
@@ -80,8 +81,9 @@ def _configure(p) -> None:
                         "repeatable")
     p.add_argument("--weights", required=True, metavar="NPZ",
                    help=".npz with U, V (or Z) and optionally the patterns")
-    p.add_argument("--cone-method", choices=["auto", "spectral", "sdp"], default="auto",
-                   help="ReLU cone dual norm: drop the cone (spectral) or the SDP bound")
+    p.add_argument("--cone-method", choices=list(CONE_METHODS), default="auto",
+                   help="ReLU cone dual norm (q > 1): drop the cone (spectral), a cheap dual "
+                        "certificate (kkt) or the SDP bound (sdp); auto chooses by size")
     p.add_argument("--stationarity-tol", type=float, default=1e-3,
                    help="Theorem 3.4 is applied when the relative residual is below this")
     p.add_argument("--refine-iters", type=int, default=1000,

@@ -1,0 +1,25 @@
+"""The torch trainer of the Burer-Monteiro factorization (design.md sec. 5, docs/trainer.md).
+
+    >>> trainer = bmdsl.load("models/mlp.bm").derive().bind(data).to_torch()
+    >>> result = trainer.fit()                    # TrainResult
+    >>> result.objective, result.certificate.gap_bound
+    >>> net = trainer.network()                   # torch.nn.Module
+    >>> source = emit_torch(derivation)           # a stand-alone trainer module
+
+Modules: trainer.py (Trainer, TrainResult), fitloop.py (the loop, checkpoints, Ctrl-C),
+methods.py (adam, sgd, lbfgs, als, precgd, newton; `auto`), certificate.py, network.py
+(the nn.Module export), emit.py (emit_torch), spec.py (the model as plain literals) and
+runtime/ (the numerics in torch + numpy only, shared with the emitted module).
+"""
+from .errors import TrainerError, TrainingInterrupted
+from .methods import METHODS
+from .trainer import Trainer, TrainResult
+
+__all__ = ["Trainer", "TrainResult", "TrainerError", "TrainingInterrupted", "METHODS",
+           "emit_torch"]
+
+
+def emit_torch(derivation) -> str:
+    """Source of a stand-alone trainer module for this model (see emit.py)."""
+    from .emit import emit_torch as _emit
+    return _emit(derivation)

@@ -1,0 +1,156 @@
+"""The training loop of `Trainer.fit`: steps, augmented-Lagrangian updates, stopping,
+progress, checkpoints, Ctrl-C, and the final restoration + certificate.
+
+Ctrl-C is deferred to the end of the current step (a SIGINT handler sets a flag, in the
+main thread), so the checkpoint it writes is a consistent state; a second Ctrl-C stops at
+once. The state saved is everything the next steps depend on, so `resume` continues to
+exactly the result of an uninterrupted run with the same seed (tested in float64).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .certificate import certify as certify_factors
+from .errors import TrainingInterrupted
+from .progress import Progress
+from .runtime.cones import max_violation, restore_cones
+
+PATIENCE = 5   # consecutive steps with relative change <= tol before stopping
+
+
+class _Run:
+    """Loop state that a checkpoint stores besides the factors and the method."""
+
+    def __init__(self):
+        self.step, self.seconds, self.calm, self.last = 0, 0.0, 0, None
+        self.history, self.certificates = [], []
+
+    def state(self):
+        return {"step": self.step, "seconds": self.seconds, "calm": self.calm,
+                "last": self.last, "history": self.history, "certificates": self.certificates}
+
+    def load(self, d):
+        self.step, self.seconds, self.calm = int(d["step"]), float(d["seconds"]), int(d["calm"])
+        self.last = d["last"]
+        self.history = [tuple(h) for h in d["history"]]
+        self.certificates = [tuple(c) for c in d["certificates"]]
+
+
+def _state(t, run) -> dict:
+    return {"config": t.config(), "U": t.U.detach().cpu(), "V": t.V.detach().cpu(),
+            "method": t.method.state_dict(), "al": None if t.al is None else t.al.state_dict(),
+            "batch_gen": t.batch_gen.get_state(), "perm": t.perm, "pos": t.pos,
+            "run": run.state()}
+
+
+def _restore(t, run, path):
+    s = ckpt.load(path, t.config())
+    t.U.data.copy_(s["U"])
+    t.V.data.copy_(s["V"])
+    t.method.load_state_dict(s["method"])
+    if t.al is not None:
+        t.al.load_state_dict(s["al"])
+    t.batch_gen.set_state(s["batch_gen"])
+    t.perm, t.pos = s["perm"], int(s["pos"])
+    run.load(s["run"])
+
+
+def _interrupt_path(t) -> str:
+    return t.checkpoint or os.path.join(tempfile.gettempdir(),
+                                        f"bmdsl-{t.bound.model.name}-{os.getpid()}.pt")
+
+
+def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit, certify):
+    run = _Run()
+    if resume is not None:
+        _restore(t, run, resume)
+    progress = Progress(t.progress, max_steps)
+    flag = {"sigint": False}
+
+    def on_sigint(signum, frame):
+        if flag["sigint"]:          # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        flag["sigint"] = True
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
+    start = time.perf_counter() - run.seconds
+    stopped = "max_steps"
+    try:
+        while run.step < max_steps:
+            f = t.method.step()
+            run.step += 1
+            run.seconds = time.perf_counter() - start
+            if t.al is not None and (run.step % t.al_every == 0 or t.method.settled):
+                t.al.update(t.problem.slack(t.U.detach()))
+                t.method.reset()
+            run.history.append((run.step, f, run.seconds))
+            change = abs(f - run.last) if run.last is not None else float("inf")
+            run.calm = run.calm + 1 if change <= tol * max(1.0, abs(f)) else 0
+            run.last = f
+            gap = None
+            if every and run.step % every == 0:
+                gap = _gap(t, refine_iters=100)
+                run.certificates.append((run.step, gap))
+            progress.update(run.step, f, gap if gap is not None else
+                            (run.certificates[-1][1] if run.certificates else None))
+            if t.checkpoint and t.checkpoint_every and run.step % t.checkpoint_every == 0:
+                ckpt.save(t.checkpoint, _state(t, run))
+            if callback is not None:
+                callback(run.step, t)
+            if flag["sigint"]:
+                raise KeyboardInterrupt
+            if gap is not None and cert_tol is not None and gap <= cert_tol:
+                stopped = "certificate"
+                break
+            if run.calm >= PATIENCE and (t.al is None or t.al.last_violation <= 1e-12):
+                stopped = "tol"
+                break
+            if time_limit is not None and run.seconds >= time_limit:
+                stopped = "time_limit"
+                break
+    except KeyboardInterrupt:
+        path = _interrupt_path(t)
+        ckpt.save(path, _state(t, run))
+        raise TrainingInterrupted(
+            f"training interrupted after step {run.step}; checkpoint saved to {path}",
+            hint=f"continue with fit(resume={path!r}) or `bmdsl train ... --resume {path}`") \
+            from None
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+        progress.close()
+    return _finish(t, run, stopped, certify)
+
+
+def _gap(t, refine_iters):
+    U, V = t.factors()
+    cert = certify_factors(t.bound, U, V, refine_iters=refine_iters)
+    return float(cert.gap_bound)
+
+
+def _finish(t, run, stopped, certify):
+    from .trainer import TrainResult
+    before = after = None
+    if t.problem.cone:
+        before = max_violation(t.problem, t.U.detach())
+        t.U.data.copy_(restore_cones(t.problem, t.U.detach()))
+    U, V = t.factors()
+    b = t.bound
+    if t.problem.cone:
+        after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
+    loss = float(b.loss.value(b.predict_bm(U, V), b.Y))
+    reg = b.regularizer_bm(U, V)
+    cert = certify_factors(b, U, V) if certify else None
+    return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
+                       steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
+                       violation_before=before, certificate=cert, device=str(t.device),
+                       dtype=str(t.dtype).replace("torch.", ""), U=U, V=V,
+                       history=list(run.history), certificates=list(run.certificates))

@@ -1,0 +1,79 @@
+"""ReLU cones (2 D_k - 1) * A(u_kj) >= 0 of eq. (19): an augmented Lagrangian while
+training and an exact restoration of feasibility at the end.
+
+Penalty (Rockafellar's form of the augmented Lagrangian for s(U) >= 0, multipliers
+lam >= 0): phi(U) = (1 / (2 rho)) sum( relu(lam - rho s)^2 - lam^2 ); the update is
+lam <- relu(lam - rho s), and rho grows while the violation does not shrink fourfold.
+"""
+import torch
+
+
+class AugmentedLagrangian:
+    def __init__(self, shape, dtype, device, rho=1.0, growth=10.0, rho_max=1e8):
+        self.lam = torch.zeros(shape, dtype=dtype, device=device)
+        self.rho, self.growth, self.rho_max = float(rho), float(growth), float(rho_max)
+        self.last_violation = float("inf")
+
+    def penalty(self, s, lam=None):
+        """phi for slack s (lam: the multipliers of the same samples, for mini-batches)."""
+        lam = self.lam if lam is None else lam
+        return (torch.relu(lam - self.rho * s) ** 2 - lam ** 2).sum() / (2 * self.rho)
+
+    def hessian_weights(self, s):
+        """rho * 1[lam - rho s > 0]: the generalized Hessian of phi is M^T diag(.) M."""
+        return self.rho * (self.lam - self.rho * s > 0).to(s.dtype)
+
+    def update(self, s) -> float:
+        """Multiplier step; returns the maximum violation max(0, -s)."""
+        violation = float(torch.relu(-s).max()) if s.numel() else 0.0
+        self.lam = torch.relu(self.lam - self.rho * s)
+        if violation > 0.25 * self.last_violation:
+            self.rho = min(self.rho * self.growth, self.rho_max)
+        self.last_violation = violation
+        return violation
+
+    def state_dict(self):
+        return {"lam": self.lam, "rho": self.rho, "last_violation": self.last_violation}
+
+    def load_state_dict(self, d):
+        self.lam = d["lam"].to(self.lam)
+        self.rho, self.last_violation = float(d["rho"]), float(d["last_violation"])
+
+
+def max_violation(problem, U) -> float:
+    s = problem.slack(U)
+    return float(torch.relu(-s).max()) if s.numel() else 0.0
+
+
+def restore_cones(problem, U, iters=None):
+    """Project each violating unit u_kj onto its cone {u : S_k u >= 0}, S_k the signed
+    arrangement rows: repeatedly move to the nearest point where every row violated so
+    far is zero (u - pinv(S_a) S_a u). Each round adds rows, so this ends feasible up to
+    rounding (at worst u = 0, the apex of every cone). Only violating units are visited;
+    rows count as violated below -1e-13 |S_i| |u| (rounding of the projection itself)."""
+    U = U.detach().clone()
+    P, m, p = U.shape[0], U.shape[1], problem.p
+    M = problem.layer_basis().reshape(p, -1).T                  # [N_A, p]
+    signs = (2 * problem.D - 1).reshape(P, -1)                  # [P, N_A]
+    u = U.reshape(P, m, p)
+    bad = torch.nonzero(torch.relu(-problem.slack(U)).reshape(P, m, -1).amax(-1) > 0)
+    scale = M.norm(dim=1)
+
+    def violated(S, x):
+        return S @ x < -1e-13 * scale * x.norm()
+
+    for k, j in bad.tolist():
+        S = signs[k][:, None] * M
+        rows = violated(S, u[k, j])
+        for _ in range(iters or S.shape[0]):
+            if not bool(rows.any()):
+                break
+            Sa = S[rows]
+            u[k, j] = u[k, j] - torch.linalg.pinv(Sa) @ (Sa @ u[k, j])
+            new = violated(S, u[k, j])
+            if not bool((new & ~rows).any()):
+                break
+            rows |= new
+        if bool(violated(S, u[k, j]).any()):
+            u[k, j] = 0.0
+    return u.reshape(U.shape)

@@ -1,0 +1,188 @@
+"""`Trainer`: the BM factorization (14)/(18)/(19) of a bound model, trained in torch.
+
+    trainer = bound.to_torch()            # or Trainer(bound, device=None, dtype="float64")
+    result = trainer.fit()                # TrainResult: objective, certificate, violation
+    net = trainer.network()               # an ordinary torch.nn.Module
+
+Factors U [P, m, *w1_shape], V [P, m, *w2_shape] live on `cuda` when available (else
+CPU). One step contracts all patterns and units at once (runtime/problem.py); the data
+and the masks D_k are moved to the device once, mini-batches slice them along the sample
+axis. ReLU cones (19) are kept by an augmented Lagrangian and restored exactly at the end
+(runtime/cones.py). Checkpoints resume to the same result; Ctrl-C saves one (fitloop.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .errors import TrainerError
+from .fitloop import run_fit
+from .methods import METHODS, resolve
+from .runtime.cones import AugmentedLagrangian, restore_cones
+from .runtime.problem import BMProblem
+from .spec import PLACEHOLDERS, build_spec, shapes
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+AL_EVERY = {"newton": 20, "lbfgs": 5, "precgd": 50, "als": 1, "adam": 200, "sgd": 200}
+MAX_STEPS = {"newton": 2000, "lbfgs": 2000, "als": 2000, "precgd": 20000, "adam": 20000,
+             "sgd": 20000}
+
+
+@dataclass
+class TrainResult:
+    """objective = p_BM in float64 at the returned factors (after the cones are restored)."""
+    objective: float
+    loss: float
+    regularizer: float
+    method: str
+    steps: int
+    seconds: float
+    stopped: str                      # max_steps | tol | certificate | time_limit
+    violation: float | None           # max(0, -(2D_k - 1) * A(u_kj)) after restoring (ReLU)
+    violation_before: float | None    # the same before the restoration
+    certificate: object | None
+    device: str
+    dtype: str
+    U: np.ndarray = field(repr=False)
+    V: np.ndarray = field(repr=False)
+    history: list = field(default_factory=list, repr=False)        # (step, value, seconds)
+    certificates: list = field(default_factory=list, repr=False)   # (step, gap_bound)
+
+    def to_dict(self) -> dict:
+        cert = self.certificate
+        cert = None if cert is None else {
+            k: _finite(getattr(cert, k, None)) for k in
+            ("gap_bound", "thm34_bound", "thm34_applicable", "dual_value", "stationarity")}
+        return {"objective": self.objective, "loss": self.loss,
+                "regularizer": self.regularizer, "method": self.method, "steps": self.steps,
+                "seconds": self.seconds, "stopped": self.stopped, "violation": self.violation,
+                "violation_before_restoring": self.violation_before, "certificate": cert,
+                "device": self.device, "dtype": self.dtype}
+
+
+def _finite(x):
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TrainerError(f"unknown device {device!r}; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainerError("device cuda was asked for but torch sees no CUDA device",
+                           hint="use --device cpu (or leave the device unset)")
+    return dev
+
+
+class Trainer:
+    def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0, *,
+                 lr=None, batch_size=None, init_scale=0.1, checkpoint=None,
+                 checkpoint_every=None, progress=None, certificate_every=None, al_every=None):
+        self.bound, self.device = bound, _device(device)
+        if dtype not in DTYPES and dtype not in DTYPES.values():
+            raise TrainerError(f"unknown dtype {dtype!r}; use float32 or float64")
+        self.dtype = DTYPES.get(dtype, dtype)
+        self.m, self.seed, self.lr = int(m or bound.m), int(seed), lr
+        if self.m <= 0:
+            raise TrainerError(f"the number of units m must be positive, not {m}")
+        self.spec = build_spec(bound.derivation)
+        self.problem = self._lower()
+        n = self.problem.n
+        if batch_size is not None and int(batch_size) <= 0:
+            raise TrainerError(f"the batch size must be positive, not {batch_size}")
+        self.batch_size = None if batch_size is None or int(batch_size) >= n else int(batch_size)
+        self.batches_per_epoch = 1 if self.batch_size is None else -(-n // self.batch_size)
+        self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.progress, self.certificate_every = progress, certificate_every
+        self.al_every = int(al_every or AL_EVERY[self.method_name])
+        self._init_factors(init_scale)
+        self.method = METHODS[self.method_name](self, lr)
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _lower(self) -> BMProblem:
+        b, spec = self.bound, self.spec
+        names = {n for eq in ("layer", "output", "adjoint") for s in spec[eq] for n, _ in s[1]}
+        names = (names - set(PLACEHOLDERS)) | {spec["target"]}
+        spec["sample_axes"] = {k: v for k, v in spec["sample_axes"].items() if k in names}
+        to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
+        D = None if b.masks is None else to(b.masks)
+        return BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b))
+
+    def _init_factors(self, scale):
+        """U, V ~ N(0, scale^2) from a CPU generator seeded by `seed` (the same on every
+        device); with cones, U is projected into them first."""
+        pb, gen = self.problem, torch.Generator().manual_seed(self.seed)
+        U = scale * torch.randn((pb.P, self.m) + pb.w1_shape, generator=gen, dtype=torch.float64)
+        V = scale * torch.randn((pb.P, self.m) + pb.w2_shape, generator=gen, dtype=torch.float64)
+        U, V = U.to(self.device, self.dtype), V.to(self.device, self.dtype)
+        self.al = None
+        if pb.cone:
+            U = restore_cones(pb, U)
+            self.al = AugmentedLagrangian((pb.P, self.m) + pb.a_shape, self.dtype, self.device)
+        self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
+        self.batch_gen = torch.Generator().manual_seed(self.seed + 1)
+        self.perm, self.pos = None, 0
+
+    def config(self) -> dict:
+        """What a checkpoint must share with this trainer to be resumed by it."""
+        b = self.bound
+        digest = hashlib.sha256(np.ascontiguousarray(b.Y).tobytes())
+        if b.masks is not None:
+            digest.update(np.ascontiguousarray(b.masks).tobytes())
+        return {"model": b.model.name, "activation": b.activation.name, "P": b.P, "m": self.m,
+                "w1_shape": list(b.w1_shape), "w2_shape": list(b.w2_shape),
+                "method": self.method_name, "dtype": str(self.dtype).replace("torch.", ""),
+                "seed": self.seed, "lr": self.lr, "batch_size": self.batch_size,
+                "beta": b.beta, "C": b.C, "R": b.R, "loss": b.loss.name,
+                "data_and_patterns": digest.hexdigest()}
+
+    # -- what the methods call ----------------------------------------------------------------
+    def objective(self, U, V, arrays=None, scale=1.0, idx=None):
+        """Training objective: scale * F + regularizer (+ the augmented-Lagrangian term)."""
+        f = self.problem.objective(U, V, arrays, scale)
+        if self.al is not None:
+            lam = None if idx is None else self.al.lam.index_select(
+                2 + self.spec["mask_axis"], idx)
+            f = f + scale * self.al.penalty(self.problem.slack(U, arrays), lam)
+        return f
+
+    def next_batch(self):
+        """(arrays, scale n/|B|, sample indices or None, last batch of the epoch?)."""
+        if self.batch_size is None:
+            return self.problem.arrays, 1.0, None, True
+        n = self.problem.n
+        if self.perm is None or self.pos >= n:
+            self.perm, self.pos = torch.randperm(n, generator=self.batch_gen), 0
+        idx = self.perm[self.pos:self.pos + self.batch_size].to(self.device)
+        self.pos += self.batch_size
+        return self.problem.batch(idx), n / idx.numel(), idx, self.pos >= n
+
+    # -- public -------------------------------------------------------------------------------
+    def fit(self, max_steps=None, *, epochs=None, tol=1e-12, cert_tol=None,
+            certificate_every=None, callback=None, resume=None, time_limit=None,
+            certify=True) -> TrainResult:
+        """Train; see fitloop.run_fit. max_steps (or epochs) defaults by method."""
+        if max_steps is None:
+            max_steps = (epochs * self.batches_per_epoch if epochs is not None
+                         else MAX_STEPS[self.method_name])
+        return run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
+                       every=certificate_every or self.certificate_every, callback=callback,
+                       resume=resume, time_limit=time_limit, certify=certify)
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """U, V as float64 numpy arrays."""
+        return (self.U.detach().cpu().double().numpy().copy(),
+                self.V.detach().cpu().double().numpy().copy())
+
+    def network(self):
+        """The trained factors as an ordinary torch.nn.Module (see network.py)."""
+        from .network import BMNetwork
+        return BMNetwork.from_trainer(self)
