@@ -18,11 +18,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .norms import NORMS, VectorNorm, get_norm
+from .norms import NORMS, get_norm
 
 __all__ = ["PairRule", "NormPair", "PAIR_TABLE", "DualNormValue", "NormExpression",
-           "dual_norm", "d_norm", "d_norm_cvxpy", "d_norm_cvxpy_bounds",
-           "cone_dual_norm", "cone_dual_norm_lower"]
+           "dual_norm", "d_norm", "d_norm_cvxpy", "d_norm_cvxpy_bounds"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,10 @@ class PairRule:
     note: str = ""
 
 
-_ROWS = PairRule("rows", note="C = l1: ||G||_D* = max_i ||row_i G||_R*, ||Z||_D = sum_i ||row_i Z||_R")
-_COLS = PairRule("cols", note="R = l1: ||G||_D* = max_j ||col_j G||_C*, ||Z||_D = sum_j ||col_j Z||_C")
+_ROWS = PairRule("rows", note="C = l1: ||G||_D* = max_i ||row_i G||_R*, "
+                              "||Z||_D = sum_i ||row_i Z||_R")
+_COLS = PairRule("cols", note="R = l1: ||G||_D* = max_j ||col_j G||_C*, "
+                              "||Z||_D = sum_j ||col_j Z||_C")
 # The single classification table (design.md section 2).  (l1, l1) uses rows: max |G_ij|.
 PAIR_TABLE: dict[tuple[str, str], PairRule] = {
     ("l1", "l1"): _ROWS, ("l1", "l2"): _ROWS, ("l1", "linf"): _ROWS,
@@ -273,7 +274,8 @@ def d_norm_cvxpy_bounds(Z, C: str, R: str, *, lower: str = "auto",
     if (C, R) == ("linf", "linf"):
         Z1, Z2, Z3 = (cp.Variable((p, q)) for _ in range(3))
         up = NormExpression(
-            cp.normNuc(Z1) + cp.sum(cp.max(cp.abs(Z2), axis=1)) + cp.sum(cp.max(cp.abs(Z3), axis=0)),
+            cp.normNuc(Z1) + cp.sum(cp.max(cp.abs(Z2), axis=1))
+            + cp.sum(cp.max(cp.abs(Z3), axis=0)),
             "upper", "B_2, B_1 are inside B_inf so (l2,l2), (l1,linf), (linf,l1) atoms are "
             "atoms; the gauge is subadditive, so the infimal convolution of ||.||_*, "
             "sum_i ||row_i||_inf, sum_j ||col_j||_inf is >= ||Z||_D", (Z1 + Z2 + Z3 == Z,))
@@ -301,182 +303,10 @@ def d_norm_cvxpy_bounds(Z, C: str, R: str, *, lower: str = "auto",
     return lo, up
 
 
+def __getattr__(name):
+    """The ReLU-cone dual norms live in bmdsl.cone; kept reachable from here."""
+    if name in ("cone_dual_norm", "cone_dual_norm_lower"):
+        from . import cone
+        return getattr(cone, name)
+    raise AttributeError(name)
 
-# ------------------------------------------------------------------ ReLU cone, eq. (20)/(108)
-def _cone_linear_max(C: str, K: np.ndarray, p: int):
-    """c -> (max c^T u, u) over {||u||_C <= 1, K u >= 0}: one DPP program, re-solved per c."""
-    import cvxpy as cp
-    u, c = cp.Variable(p), cp.Parameter(p)
-    prob = cp.Problem(cp.Maximize(c @ u), [NORMS[C].cvxpy(u) <= 1, K @ u >= 0])
-
-    def solve(cv):
-        c.value = np.asarray(cv, dtype=float)
-        prob.solve(solver="CLARABEL")
-        uv = np.zeros(p) if u.value is None else u.value / max(1.0, NORMS[C].numpy(u.value))
-        return float(cv @ uv), uv   # u = 0 is feasible, so the max is >= 0
-    return solve
-
-
-def _in_cone(K, u, tol=1e-7) -> bool:
-    return K.shape[0] == 0 or float(np.min(K @ u)) >= -tol * max(1.0, np.abs(K).max())
-
-
-def _flip_into_cone(K, u, v):
-    """(u, v) or (-u, -v) (same u^T G v) if one of them lies in the cone, else None."""
-    for s in (1.0, -1.0):
-        if _in_cone(K, s * u):
-            return s * u, s * v
-    return None
-
-
-def _cone_sdp(M: np.ndarray, K: np.ndarray, max_rounds: int = 30, dense_budget: int = 300_000):
-    """Upper bound on max u^T M u over ||u||_2 <= 1, K u >= 0 by the SDP max tr(M W), tr W = 1,
-    W PSD, k_i^T W k_j >= 0 (i < j; i = j holds by PSD).  Pairs are added by constraint
-    generation when there are many.  Whatever the solver returns, the bound reported is
-    lambda_max(M + K^T L K) for the multipliers L >= 0 (zero diagonal): for u in the cone
-    u^T K^T L K u >= 0, so it bounds the cone problem for ANY such L.  Returns (bound, W)."""
-    import cvxpy as cp
-    p, N = M.shape[0], K.shape[0]
-    I, J = np.triu_indices(N, 1)
-    active = np.arange(len(I)) if len(I) * p * p <= dense_budget else np.zeros(0, int)
-    best, Wbest = float(np.linalg.eigvalsh(M)[-1]), None
-    for _ in range(max_rounds):
-        W = cp.Variable((p, p), PSD=True)
-        A = np.einsum("na,nb->nab", K[I[active]], K[J[active]])
-        A = 0.5 * (A + A.transpose(0, 2, 1)).reshape(len(active), p * p)
-        cons = [cp.trace(W) == 1] + ([A @ cp.vec(W, order="C") >= 0] if len(active) else [])
-        try:
-            with warnings.catch_warnings():   # the bound below is valid for any multipliers
-                warnings.simplefilter("ignore")
-                cp.Problem(cp.Maximize(cp.trace(M @ W)), cons).solve(solver="CLARABEL")
-        except cp.SolverError:
-            break
-        if W.value is None:
-            break
-        L = np.zeros((N, N))
-        if len(active):
-            L[I[active], J[active]] = np.maximum(cons[1].dual_value, 0.0) / 2
-        bound = float(np.linalg.eigvalsh(M + K.T @ (L + L.T) @ K)[-1])
-        if bound < best:
-            best, Wbest = bound, W.value
-        Wbest = W.value if Wbest is None else Wbest
-        V = (K @ W.value @ K.T)[I, J]
-        viol = np.setdiff1d(np.flatnonzero(V < -1e-9 * max(1.0, np.abs(V).max())), active)
-        if viol.size == 0:
-            break
-        active = np.union1d(active, viol[np.argsort(V[viol])][: max(4 * N, 50)])
-    return best, Wbest
-
-
-def _cone_kkt(M: np.ndarray, K: np.ndarray, u: np.ndarray) -> float:
-    """Cheap rigorous bound lambda_max(M + K^T L K) (valid for any L >= 0, see _cone_sdp),
-    L restricted to the rows A active at a feasible u (K_A u = 0): complementary slackness
-    of the SDP at W = u u^T forces L_ij = 0 when both rows are inactive, so this restriction
-    loses nothing when u is the global maximizer; one p x p PSD cone, |A| N multipliers."""
-    import cvxpy as cp
-    p, N = M.shape[0], K.shape[0]
-    lam = float(np.linalg.eigvalsh(M)[-1])
-    r = K @ u
-    A = np.flatnonzero(r <= 1e-6 * max(np.abs(r).max(), 1e-300))
-    if A.size == 0 or A.size == N:
-        return lam
-    X, t = cp.Variable((A.size, N), nonneg=True), cp.Variable()
-    KLK = K[A].T @ X @ K                      # L = E_A^T X + X^T E_A, entrywise >= 0
-    # The infimum may need L -> infinity (u on a low-dimensional face); a cap keeps the
-    # program bounded and any capped L is still a valid certificate.
-    cap = 1e3 * np.abs(M).max() / max(np.abs(K).max(), 1e-300) ** 2
-    try:
-        with warnings.catch_warnings():   # SCS: fast here; accuracy is repaired below
-            warnings.simplefilter("ignore")
-            cp.Problem(cp.Minimize(t), [t * np.eye(p) - M - KLK - KLK.T >> 0, X <= cap]).solve(
-                solver="SCS", eps_abs=1e-9, eps_rel=1e-9, max_iters=20000)
-    except cp.SolverError:
-        return lam
-    if X.value is None:
-        return lam
-    L = np.zeros((N, N))
-    L[A] = np.maximum(X.value, 0.0)
-    return min(lam, float(np.linalg.eigvalsh(M + K.T @ (L + L.T) @ K)[-1]))
-
-
-def cone_dual_norm(G, K, C: str, R: str, *, method: str = "auto") -> DualNormValue:
-    """max_{||u||_C<=1, K u>=0, ||v||_R<=1} u^T G v: the ReLU dual norm after eq. (20), (108).
-
-    (a) R = l1 or q == 1: exact, max over columns j and signs of a convex program in u.
-    (b) (l2, l2): upper bounds "spectral" (drop the cone), "kkt" (cheap dual certificate
-        around the best feasible point) and "sdp"; "auto" = kkt, then sdp if a gap remains
-        and p <= 30, N <= 400; the smallest is reported.  Exact when attained in the cone.
-    (c) otherwise: drop the cone and use ``dual_norm`` (an upper bound)."""
-    G = np.atleast_2d(np.asarray(G, dtype=float))
-    K = np.asarray(K, dtype=float).reshape(-1, G.shape[0])
-    p, q = G.shape
-    NormPair(C, R)
-    if K.shape[0] == 0:   # no cone at all: the plain dual norm
-        return dual_norm(G, C, R)
-    if R == "l1" or q == 1:
-        solve = _cone_linear_max(C, K, p)
-        best = (-1.0, None, None)
-        for j in range(q):
-            for sgn in (1.0, -1.0):
-                val, u = solve(sgn * G[:, j])
-                if val > best[0]:
-                    best = (val, u, sgn * np.eye(q)[j])
-        return DualNormValue(max(best[0], 0.0), "exact", "cone-columns", best[1], best[2])
-    if (C, R) == ("l2", "l2"):
-        if method not in ("auto", "sdp", "spectral", "kkt"):
-            raise ValueError(f"unknown method {method!r}; use auto, sdp, kkt or spectral")
-        M, (Uu, s, _) = G @ G.T, np.linalg.svd(G)
-        bounds, cands = {"spectral": float(s[0]) ** 2}, [Uu[:, 0]]   # squared values
-        if method in ("auto", "kkt"):
-            low = cone_dual_norm_lower(G, K, C, R)
-            cands.append(low.u)
-            bounds["kkt"] = _cone_kkt(M, K, low.u)
-            closed = low.value ** 2 >= bounds["kkt"] * (1 - 1e-6)
-        else:
-            closed = False
-        if method == "sdp" or (method == "auto" and not closed and p <= 30 and K.shape[0] <= 400):
-            bounds["sdp"], W = _cone_sdp(M, K)
-            if W is not None:
-                cands.append(np.linalg.eigh(W)[1][:, -1])   # rank-1 W = u u^T is exact
-        name = min(bounds, key=bounds.get)
-        value = float(np.sqrt(max(bounds[name], 0.0)))
-        for cand in cands:
-            gu = G.T @ cand
-            vv = gu / np.linalg.norm(gu) if np.linalg.norm(gu) > 0 else np.eye(q)[0]
-            hit = _flip_into_cone(K, cand / max(np.linalg.norm(cand), 1.0), vv)
-            if hit is not None and float(hit[0] @ G @ hit[1]) >= value * (1 - 1e-6):
-                return DualNormValue(value, "exact", name, hit[0], hit[1])
-        return DualNormValue(value, "upper", name)
-    dn = dual_norm(G, C, R)
-    if dn.kind == "exact":
-        hit = _flip_into_cone(K, dn.u, dn.v)
-        if hit is not None:
-            return DualNormValue(dn.value, "exact", "drop-cone+" + dn.method, hit[0], hit[1])
-    return DualNormValue(dn.value, "upper", "drop-cone+" + dn.method)
-
-
-def cone_dual_norm_lower(G, K, C: str, R: str, *, iters: int = 10) -> DualNormValue:
-    """Feasible-point LOWER bound (tests only, never a certificate): alternating
-    maximization u <- argmax_{B_C, Ku>=0} (G v)^T u, v <- argmax_{B_R} (G^T u)^T v, which
-    increases u^T G v monotonically, from the top singular vectors and the largest columns."""
-    G = np.atleast_2d(np.asarray(G, dtype=float))
-    K = np.asarray(K, dtype=float).reshape(-1, G.shape[0])
-    p, q = G.shape
-    solve, Rn = _cone_linear_max(C, K, p), NORMS[R]
-    _, _, Vt = np.linalg.svd(G)
-    starts = [Vt[i] for i in range(min(2, q))]
-    starts += [np.eye(q)[j] for j in np.argsort(-np.linalg.norm(G, axis=0))[:3]]
-    best = DualNormValue(0.0, "lower", "alternating", np.zeros(p), np.eye(q)[0])
-    for v0 in starts:
-        for v in (v0 / max(Rn.numpy(v0), 1e-300), -v0 / max(Rn.numpy(v0), 1e-300)):
-            prev = -np.inf
-            for _ in range(iters):
-                _, u = solve(G @ v)
-                v = Rn.ball_argmax(G.T @ u)
-                val = float(u @ G @ v)
-                if val <= prev + 1e-12:
-                    break
-                prev = val
-            if _in_cone(K, u) and val > best.value:
-                best = DualNormValue(val, "lower", "alternating", u, v)
-    return best

@@ -68,7 +68,8 @@ class LossSpec:
         for p in self.params:
             msg = p.check(values[p.name])
             if msg:
-                raise ValueError(f"loss {self.name!r}: parameter {p.name}={values[p.name]!r}: {msg}")
+                raise ValueError(f"loss {self.name!r}: parameter "
+                                 f"{p.name}={values[p.name]!r}: {msg}")
         return self.factory(**values)
 
 

@@ -134,7 +134,9 @@ def convergence_png(path, history: dict, title: str) -> None:
     c.text(60, 6, title, scale=2)
     obj = {"objective": (steps, history["objective"])}
     panel(c, (70, 50, 740, 250), obj, "objective", log=False)
-    bounds = {k: (steps, v) for k, v in history.items() if k not in ("step", "objective")}
+    # a series is either aligned with `step` or its own (x, y) pair
+    bounds = {k: (v if isinstance(v, tuple) else (steps, v)) for k, v in history.items()
+              if k not in ("step", "objective")}
     panel(c, (70, 310, 740, 510), bounds, "relative gap and certificate bounds (log)",
           xlabel="iteration")
     with open(path, "wb") as f:

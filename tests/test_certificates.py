@@ -159,11 +159,16 @@ def test_theorem_2_1_mardani():
     Y = np.random.default_rng(3).standard_normal((4, 3))
     s = np.linalg.svd(Y, compute_uv=False)
     beta = 0.5 * (s[1] + s[2])           # s[0], s[1] > beta > s[2]
+    # p* in closed form: singular value soft-thresholding of Y (prox of the nuclear norm)
+    shrunk = np.maximum(s - beta, 0.0)
+    p_star = 0.5 * np.sum((s - shrunk) ** 2) + beta * shrunk.sum()
     seen = set()
     for keep in ((), (0,), (1,), (0, 1)):
         bound, U, V, _ = _mardani(beta, Y, keep)
         cert = certify(bound, U, V, refine_iters=0)
         assert cert.thm34_applicable and cert.stationarity <= 1e-12
+        gap = _true_gap(cert.objective, p_star)   # saddles have a real gap: (20) must cover it
+        assert cert.thm34_bound >= gap - 1e-12 and cert.gap_bound >= gap - 1e-12
         holds = np.linalg.norm(Y - U[0].T @ V[0], 2) <= beta * (1 + 1e-12)
         assert (cert.thm34_bound <= 1e-12) == holds
         if not holds:

@@ -5,8 +5,9 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from bmdsl.dnorm import (PAIR_TABLE, NormPair, _cone_sdp, cone_dual_norm, cone_dual_norm_lower,
-                         d_norm, d_norm_cvxpy, d_norm_cvxpy_bounds, dual_norm)
+from bmdsl.cone import _cone_sdp, cone_dual_norm, cone_dual_norm_lower
+from bmdsl.dnorm import (PAIR_TABLE, NormPair, d_norm, d_norm_cvxpy, d_norm_cvxpy_bounds,
+                         dual_norm)
 from bmdsl.norms import NORMS
 
 NAMES = ["l1", "l2", "linf"]
@@ -152,14 +153,20 @@ def test_cone_l2_sdp_between_lower_and_spectral():
         G, K = rng.standard_normal((p, q)), _cone(rng, N, p)
         spec = cone_dual_norm(G, K, "l2", "l2", method="spectral")
         sdp = cone_dual_norm(G, K, "l2", "l2", method="sdp")
+        kkt = cone_dual_norm(G, K, "l2", "l2", method="kkt")
+        auto = cone_dual_norm(G, K, "l2", "l2")
         low = cone_dual_norm_lower(G, K, "l2", "l2")
         assert sdp.method == "sdp" and spec.method == "spectral"
-        assert sdp.value <= spec.value * (1 + 1e-9)
-        assert low.value <= sdp.value * (1 + 1e-7)
+        assert sdp.value <= spec.value * (1 + 1e-9) and kkt.value <= spec.value * (1 + 1e-9)
+        for b in (sdp, kkt, auto):
+            assert low.value <= b.value * (1 + 1e-7)
+        assert auto.value <= min(sdp.value, kkt.value) * (1 + 1e-6)
         assert np.min(K @ low.u) >= -1e-7 and np.linalg.norm(low.u) <= 1 + 1e-9
         np.testing.assert_allclose(low.u @ G @ low.v, low.value, rtol=1e-10)
-        if sdp.kind == "exact":
-            np.testing.assert_allclose(sdp.u @ G @ sdp.v, sdp.value, rtol=1e-5)
+        for b in (sdp, kkt, auto):
+            if b.kind == "exact":
+                assert np.min(K @ b.u) >= -1e-7 and np.linalg.norm(b.u) <= 1 + 1e-9
+                np.testing.assert_allclose(b.u @ G @ b.v, b.value, rtol=1e-5)
 
 
 def test_cone_sdp_constraint_generation_matches_dense():

@@ -29,16 +29,17 @@ class _Run:
     """Loop state that a checkpoint stores besides the factors and the method."""
 
     def __init__(self):
-        self.step, self.seconds, self.calm, self.last = 0, 0.0, 0, None
+        self.step, self.seconds, self.calm, self.last, self.stop = 0, 0.0, 0, None, None
         self.history, self.certificates = [], []
 
     def state(self):
         return {"step": self.step, "seconds": self.seconds, "calm": self.calm,
-                "last": self.last, "history": self.history, "certificates": self.certificates}
+                "last": self.last, "stop": self.stop, "history": self.history,
+                "certificates": self.certificates}
 
     def load(self, d):
         self.step, self.seconds, self.calm = int(d["step"]), float(d["seconds"]), int(d["calm"])
-        self.last = d["last"]
+        self.last, self.stop = d["last"], d["stop"]
         self.history = [tuple(h) for h in d["history"]]
         self.certificates = [tuple(c) for c in d["certificates"]]
 
@@ -72,7 +73,7 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
     if resume is not None:
         _restore(t, run, resume)
     progress = Progress(t.progress, max_steps)
-    flag = {"sigint": False}
+    flag = {"sigint": False, "in_step": False}
 
     def on_sigint(signum, frame):
         if flag["sigint"]:          # a second Ctrl-C: stop now
@@ -82,15 +83,16 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     start = time.perf_counter() - run.seconds
-    stopped = "max_steps"
     try:
-        while run.step < max_steps:
+        while run.step < max_steps and run.stop is None:
+            flag["in_step"] = True
             f = t.method.step()
             run.step += 1
             run.seconds = time.perf_counter() - start
             if t.al is not None and (run.step % t.al_every == 0 or t.method.settled):
                 t.al.update(t.problem.slack(t.U.detach()))
                 t.method.reset()
+            flag["in_step"] = False
             run.history.append((run.step, f, run.seconds))
             change = abs(f - run.last) if run.last is not None else float("inf")
             run.calm = run.calm + 1 if change <= tol * max(1.0, abs(f)) else 0
@@ -99,24 +101,20 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             if every and run.step % every == 0:
                 gap = _gap(t, refine_iters=100)
                 run.certificates.append((run.step, gap))
-            progress.update(run.step, f, gap if gap is not None else
-                            (run.certificates[-1][1] if run.certificates else None))
+            run.stop = _stop(t, run, gap, cert_tol, time_limit)
+            progress.update(run.step, f, run.certificates[-1][1] if run.certificates else None)
             if t.checkpoint and t.checkpoint_every and run.step % t.checkpoint_every == 0:
                 ckpt.save(t.checkpoint, _state(t, run))
             if callback is not None:
                 callback(run.step, t)
             if flag["sigint"]:
                 raise KeyboardInterrupt
-            if gap is not None and cert_tol is not None and gap <= cert_tol:
-                stopped = "certificate"
-                break
-            if run.calm >= PATIENCE and (t.al is None or t.al.last_violation <= 1e-12):
-                stopped = "tol"
-                break
-            if time_limit is not None and run.seconds >= time_limit:
-                stopped = "time_limit"
-                break
     except KeyboardInterrupt:
+        if flag["in_step"]:         # a second Ctrl-C mid-step: the state is not consistent
+            raise TrainingInterrupted(
+                f"training stopped during step {run.step + 1}; no checkpoint was written for "
+                "it", hint="the last periodic checkpoint (--checkpoint-every) still resumes") \
+                from None
         path = _interrupt_path(t)
         ckpt.save(path, _state(t, run))
         raise TrainingInterrupted(
@@ -127,7 +125,19 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
         if main:
             signal.signal(signal.SIGINT, previous)
         progress.close()
-    return _finish(t, run, stopped, certify)
+    return _finish(t, run, run.stop or "max_steps", certify)
+
+
+def _stop(t, run, gap, cert_tol, time_limit):
+    """Why to stop after this step (None: go on). Decided before the callback, and saved
+    with the state, so an interrupted and resumed run stops where an uninterrupted one does."""
+    if gap is not None and cert_tol is not None and gap <= cert_tol:
+        return "certificate"
+    if run.calm >= PATIENCE and (t.al is None or t.al.last_violation <= 1e-12):
+        return "tol"
+    if time_limit is not None and run.seconds >= time_limit:
+        return "time_limit"
+    return None
 
 
 def _gap(t, refine_iters):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .errors import TrainerError
-from .runtime.newton import balance, balance_signed, escape, escape_signed, newton_step
+from .runtime.newton import newton_iteration
 
 NEWTON_MAX_VARS = 6000         # P m (p + q): the dense Hessian is at most 6000^2
 JACOBIAN_BUDGET = 60_000_000   # entries of the dense Jacobian [|y|, P m (p + q)]
@@ -56,11 +56,12 @@ class _Torch(Method):
         f = self.t.objective(self.t.U, self.t.V, arrays, scale, idx)
         f.backward()
         self.opt.step()
-        self.epoch_sum += float(f) / self.t.batches_per_epoch
+        f = f.item()
+        self.epoch_sum += f / self.t.batches_per_epoch
         if last:
             self.plateau.step(self.epoch_sum)
             self.epoch_sum = 0.0
-        return float(f)
+        return f
 
     def state_dict(self):
         return {"opt": self.opt.state_dict(), "plateau": self.plateau.state_dict(),
@@ -190,19 +191,9 @@ class Newton(Method):
         self.mu = 1e-3
 
     def step(self):
-        t, pb = self.t, self.t.problem
-        U, V = t.U.detach(), t.V.detach()
-        if not pb.cone:
-            U, V, active, A, B = balance(U, V)
-            U, V, active, _ = escape(pb, U, V, active, A, B)
-        elif pb.q == 1:
-            U, V, active = balance_signed(U, V)
-            U, V, active = escape_signed(pb, U, V, active)
-        else:
-            active = torch.ones(U.shape[:2], dtype=torch.bool, device=U.device)
-        f0 = float(t.objective(U, V).detach())
-        U, V, f, self.mu, pred = newton_step(pb, U, V, active, t.objective, self.mu, t.al)
-        self.settled = f0 - f <= 1e-13 * max(1.0, abs(f)) or pred <= 1e-13 * max(1.0, abs(f))
+        t = self.t
+        U, V, f, self.mu, self.settled = newton_iteration(
+            t.problem, t.U.detach(), t.V.detach(), t.objective, self.mu)
         with torch.no_grad():
             t.U.copy_(U)
             t.V.copy_(V)

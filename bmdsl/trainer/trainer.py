@@ -22,7 +22,8 @@ import torch
 from .errors import TrainerError
 from .fitloop import run_fit
 from .methods import METHODS, resolve
-from .runtime.cones import AugmentedLagrangian, restore_cones
+from .runtime.cones import AugmentedLagrangian
+from .runtime.fit import initial_factors
 from .runtime.problem import BMProblem
 from .spec import PLACEHOLDERS, build_spec, shapes
 
@@ -114,18 +115,15 @@ class Trainer:
         spec["sample_axes"] = {k: v for k, v in spec["sample_axes"].items() if k in names}
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
         D = None if b.masks is None else to(b.masks)
-        return BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b))
+        gates = None if b.patterns is None else to(b.patterns.gates)
+        return BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates)
 
     def _init_factors(self, scale):
-        """U, V ~ N(0, scale^2) from a CPU generator seeded by `seed` (the same on every
-        device); with cones, U is projected into them first."""
-        pb, gen = self.problem, torch.Generator().manual_seed(self.seed)
-        U = scale * torch.randn((pb.P, self.m) + pb.w1_shape, generator=gen, dtype=torch.float64)
-        V = scale * torch.randn((pb.P, self.m) + pb.w2_shape, generator=gen, dtype=torch.float64)
-        U, V = U.to(self.device, self.dtype), V.to(self.device, self.dtype)
-        self.al = None
-        if pb.cone:
-            U = restore_cones(pb, U)
+        """runtime.fit.initial_factors (seeded CPU generator; U projected into the cones)."""
+        pb = self.problem
+        U, V = initial_factors(pb, self.m, self.seed, scale, self.dtype, self.device)
+        self.al = None   # Newton keeps the cones exactly; the other methods by the AL
+        if pb.cone and self.method_name != "newton":
             self.al = AugmentedLagrangian((pb.P, self.m) + pb.a_shape, self.dtype, self.device)
         self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
         self.batch_gen = torch.Generator().manual_seed(self.seed + 1)

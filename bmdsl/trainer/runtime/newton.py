@@ -15,6 +15,8 @@ Per iteration (see docs/trainer.md for the measurements that made it the default
 """
 import torch
 
+from .activeset import basis, candidates, expand_step, max_step, reduce_system
+
 
 def balance(U, V, tol=1e-12):
     """SVD re-factorization per pattern; returns U, V, active [P, m], A, B (bases)."""
@@ -139,26 +141,40 @@ def project_cones(S, c, iters=300):
     return c + (S.transpose(1, 2) @ lam[:, :, None])[:, :, 0]
 
 
+def _into_cone(S, u, h):
+    """u + tau h with the least tau >= 0 making S u + tau S h >= 0 (h is the pattern's own
+    gate, strictly inside its cell on every non-zero row): exact feasibility, batched."""
+    s, sh = (S @ u[:, :, None])[:, :, 0], (S @ h[:, :, None])[:, :, 0]
+    need = torch.where((s < 0) & (sh > 0), -s / sh.clamp_min(1e-300), torch.zeros_like(s))
+    return u + need.amax(1, keepdim=True) * h
+
+
 def escape_signed(problem, U, V, active):
     """q = 1 with cones: slot 0 holds v > 0, slot 1 v < 0. A dead slot is revived along
     u = Proj_{K_k}(-+g_k) / norm when max_{u in K_k, |u| <= 1} -+<g_k, u> > beta (the cone
-    dual norm of the certificate after eq. (20))."""
+    dual norm of the certificate after eq. (20)); the direction is made exactly feasible
+    by a shift along the pattern's gate. Only patterns with ||g_k|| > beta can qualify."""
     P, m = U.shape[:2]
     yhat, grad = _loss_gradient(problem, U, V)
     g = problem.adjoint(grad)[:, :, 0]                                  # [P, p]
-    M = problem.layer_basis().reshape(problem.p, -1).T                 # [N, p]
-    S = (2 * problem.D - 1).reshape(P, -1)[:, :, None] * M[None]       # [P, N, p]
     v = V.reshape(P, m)
+    dead = (v[:, :2] == 0).any(1) & (g.norm(dim=1) > problem.beta)
+    if not bool(dead.any()):
+        return U, V, active
+    ks = torch.nonzero(dead)[:, 0]
+    M = problem.layer_basis().reshape(problem.p, -1).T                 # [N, p]
+    S = (2 * problem.D[ks] - 1).reshape(len(ks), -1)[:, :, None] * M[None]
+    h = problem.gates[ks].reshape(len(ks), -1)
     for slot, sign in ((0, 1.0), (1, -1.0)):
-        u = project_cones(S, -sign * g)
+        u = _into_cone(S, project_cones(S, -sign * g[ks]), h)
         u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        value = (-sign * g * u).sum(1)
-        w = torch.relu(value - problem.beta) * (v[:, slot] == 0)
+        w = torch.zeros(P, dtype=U.dtype, device=U.device)
+        w[ks] = torch.relu((-sign * g[ks] * u).sum(1) - problem.beta) * (v[ks, slot] == 0)
         if float(w.max()) <= 0:
             continue
         du = torch.zeros((P, m, problem.p), dtype=U.dtype, device=U.device)
         dv = torch.zeros((P, m, 1), dtype=U.dtype, device=U.device)
-        du[:, slot] = u * w.sqrt()[:, None]
+        du[ks, slot] = u * w[ks].sqrt()[:, None]
         dv[:, slot, 0] = sign * w.sqrt()
         slots = torch.full((P,), slot, dtype=torch.int64, device=U.device)
         U, V, active = _grow(problem, U, V, active, yhat, du, dv, w, slots)
@@ -167,7 +183,7 @@ def escape_signed(problem, U, V, active):
     return U, V, active
 
 
-def hessian(problem, U, V, active, al=None):
+def hessian(problem, U, V, active):
     """Dense Hessian of the objective in the active units, ordered (all u, then all v)."""
     P, m = U.shape[:2]
     p, q, na = problem.p, problem.q, int(active.sum())
@@ -191,60 +207,104 @@ def hessian(problem, U, V, active, al=None):
     iv = (na * p + t[:, None, None] * q + torch.arange(q, device=U.device)[None, None, :]).expand(na, p, q)
     H.index_put_((iu.reshape(-1), iv.reshape(-1)), G[k].reshape(-1), accumulate=True)
     H.index_put_((iv.reshape(-1), iu.reshape(-1)), G[k].reshape(-1), accumulate=True)
-    if al is not None:   # rho M^T diag(1[lam - rho s > 0]) M per unit
-        M = problem.layer_basis().reshape(p, -1)
-        w = al.hessian_weights(problem.slack(U).detach()).reshape(P, m, -1)[active]
-        blocks = torch.einsum("ai,ti,bi->tab", M, w, M)
-        ib = (t[:, None, None] * p + torch.arange(p, device=U.device)[None, :, None]).expand(na, p, p)
-        jb = (t[:, None, None] * p + torch.arange(p, device=U.device)[None, None, :]).expand(na, p, p)
-        H.index_put_((ib.reshape(-1), jb.reshape(-1)), blocks.reshape(-1), accumulate=True)
     return H
 
 
-def newton_step(problem, U, V, active, objective, mu, al=None):
-    """One damped Newton step on the active units; objective(U, V) -> scalar (with the AL
-    penalty when `al` is given). mu keeps H + mu I positive definite and follows the
-    ratio of actual to predicted decrease of the full step; when the full step fails,
-    halving it along the same direction (Armijo) is tried before mu grows, because the
-    penalty's Hessian jumps where constraints switch. Returns U, V, f, mu, prediction."""
+def _direction(H, g, mu, cone):
+    """-(H + mu I)^{-1} g, or None when H + mu I is not positive definite. With cones
+    (rows, near, binding, na, p): the step in the null space of the binding rows; a near
+    row that the step would cross is made binding and the step recomputed."""
+    if cone is None:
+        L, info = torch.linalg.cholesky_ex(H + mu * torch.eye(H.shape[0], dtype=H.dtype,
+                                                               device=H.device))
+        return None if int(info) else (-torch.cholesky_solve(g[:, None], L)[:, 0], H, g)
+    rows, near, binding, na, p = cone
+    binding = binding.clone()
+    for _ in range(p + 1):
+        T = basis(rows, binding)
+        Hr, gr = reduce_system(T, H, g, na, p)
+        L, info = torch.linalg.cholesky_ex(Hr + mu * torch.eye(Hr.shape[0], dtype=H.dtype,
+                                                                 device=H.device))
+        if int(info):
+            return None
+        dr = -torch.cholesky_solve(gr[:, None], L)[:, 0]
+        d = expand_step(T, dr, na, p)
+        crossing = near & ~binding & ((rows @ d[:na * p].reshape(na, p, 1))[:, :, 0] < 0)
+        if not bool(crossing.any()):
+            break
+        binding |= crossing
+    return d, Hr, gr, T, dr
+
+
+def newton_step(problem, U, V, active, objective, mu, cones=False):
+    """One damped Newton step on the active units; objective(U, V) -> scalar. mu keeps
+    H + mu I positive definite and follows the ratio of actual to predicted decrease;
+    when the full step fails, halving it (Armijo) is tried before mu grows. With
+    cones=True the step is the active-set projected step of activeset.py (feasible
+    iterates). Returns U, V, f, mu, predicted decrease."""
     Ur, Vr = U.detach().requires_grad_(True), V.detach().requires_grad_(True)
     f = objective(Ur, Vr)
     gu, gv = torch.autograd.grad(f, (Ur, Vr))
     f = float(f.detach())
     P, m = U.shape[:2]
+    na, p = int(active.sum()), problem.p
     g = torch.cat([gu.reshape(P, m, -1)[active].reshape(-1),
                    gv.reshape(P, m, -1)[active].reshape(-1)])
     if g.numel() == 0:
         return U, V, f, mu, 0.0
-    H = hessian(problem, U, V, active, al)
-    nu = int(active.sum()) * problem.p
-    eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+    H = hessian(problem, U, V, active)
+    cone = None
+    if cones:
+        cone = candidates(problem, U, active, gu.reshape(P, m, -1)[active]) + (na, p)
 
     def moved(d, a):
         Un, Vn = U.detach().clone(), V.detach().clone()
-        Un.reshape(P, m, -1)[active] += a * d[:nu].reshape(-1, problem.p)
-        Vn.reshape(P, m, -1)[active] += a * d[nu:].reshape(-1, problem.q)
+        Un.reshape(P, m, -1)[active] += a * d[:na * p].reshape(-1, p)
+        Vn.reshape(P, m, -1)[active] += a * d[na * p:].reshape(-1, problem.q)
         with torch.no_grad():
             return Un, Vn, float(objective(Un, Vn))
 
     while True:
-        L, info = torch.linalg.cholesky_ex(H + mu * eye)
-        if int(info) != 0:
+        found = _direction(H, g, mu, cone)
+        if found is None:
             mu = max(4.0 * mu, 1e-12)
             continue
-        d = -torch.cholesky_solve(g[:, None], L)[:, 0]
-        pred = -float(g @ d + 0.5 * d @ (H @ d))
-        slope = -float(g @ d)
+        d, Hr, gr = found[:3]
+        dr = d if cone is None else found[4]
+        pred = -float(gr @ dr + 0.5 * dr @ (Hr @ dr))
+        slope = -float(gr @ dr)
         if pred <= 1e-15 * max(1.0, abs(f)) or mu > 1e15:
             return U, V, f, mu, pred
-        Un, Vn, fn = moved(d, 1.0)
-        ratio = (f - fn) / pred
+        full = 1.0
+        if cone is not None:
+            dU = torch.zeros_like(U)
+            dU.reshape(P, m, -1)[active] = d[:na * p].reshape(-1, p)
+            full = max_step(problem, U, dU)
+        Un, Vn, fn = moved(d, full)
+        ratio = (f - fn) / (pred * full) if full > 0 else -1.0
         mu = mu / 5.0 if ratio > 0.75 else (mu * 4.0 if ratio < 0.25 else mu)
         if fn < f:
             return Un, Vn, fn, max(mu, 1e-15), pred
-        a = 0.5
-        while a > 1e-3:
+        a = 0.5 * full
+        while a > 1e-3 * full:
             Un, Vn, fn = moved(d, a)
             if fn <= f - 1e-4 * a * slope:
                 return Un, Vn, fn, mu, pred
             a *= 0.5
+
+
+def newton_iteration(problem, U, V, objective, mu):
+    """balance (+ escape) and one Newton step; returns U, V, f, mu, settled (no progress
+    possible any more at this damping)."""
+    if not problem.cone:
+        U, V, active, A, B = balance(U, V)
+        U, V, active, _ = escape(problem, U, V, active, A, B)
+    elif problem.q == 1:
+        U, V, active = balance_signed(U, V)
+        U, V, active = escape_signed(problem, U, V, active)
+    else:
+        active = torch.ones(U.shape[:2], dtype=torch.bool, device=U.device)
+    f0 = float(objective(U, V).detach())
+    U, V, f, mu, pred = newton_step(problem, U, V, active, objective, mu, problem.cone)
+    scale = 1e-13 * max(1.0, abs(f))
+    return U, V, f, mu, f0 - f <= scale or pred <= scale

@@ -17,8 +17,8 @@ KJ = ("k_", "j_")
 
 
 class BMProblem:
-    def __init__(self, spec, arrays, D, shapes):
-        self.spec, self.arrays, self.D = spec, dict(arrays), D
+    def __init__(self, spec, arrays, D, shapes, gates=None):
+        self.spec, self.arrays, self.D, self.gates = spec, dict(arrays), D, gates
         self.w1_shape, self.w2_shape = tuple(shapes["w1"]), tuple(shapes["w2"])
         self.a_shape, self.y_shape = tuple(shapes["a"]), tuple(shapes["y"])
         self.p, self.q = math.prod(self.w1_shape), math.prod(self.w2_shape)

@@ -1,0 +1,124 @@
+"""`bmdsl train FILE --data DATA`: train the BM factorization with torch (docs/trainer.md).
+
+Prints the method, device, objective, certificate and cone violation; saves U, V and the
+patterns (PatternSet.to_npz_dict keys, so `--patterns OUT.npz` reuses them) to an .npz
+and a JSON record of the run beside it. `--patterns` takes a count, 'exact', or a file
+saved by `bmdsl solve` / `bmdsl train`, so BM and CVXPY can share their patterns. Every
+mistake is a BmdslError (exit 1); Ctrl-C saves a checkpoint and says how to resume.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from ..cli import command, load_model
+from ..errors import BmdslError
+
+OPTIMIZERS = ("auto", "newton", "als", "precgd", "adam", "sgd", "lbfgs")
+
+
+def _pattern_file(value) -> bool:
+    return value is not None and (value.lower().endswith(".npz") or Path(value).is_file())
+
+
+def _record(args, bound, trainer, result, npz) -> dict:
+    import numpy as np
+    import torch
+
+    from .. import __version__
+    cert = result.certificate
+    patterns = bound.patterns
+    return {
+        "model": bound.model.name, "file": str(args.file), "data": list(args.data),
+        "patterns": None if patterns is None else {
+            "count": bound.P, "source": patterns.source, "seed": patterns.seed,
+            "file": args.patterns if _pattern_file(args.patterns) else None},
+        "config": {"method": trainer.method_name, "optimizer": args.optimizer, "m": trainer.m,
+                   "dtype": args.dtype, "device": str(trainer.device), "lr": args.lr,
+                   "batch_size": trainer.batch_size, "epochs": args.epochs,
+                   "train_seed": args.train_seed, "resume": args.resume,
+                   "checkpoint": args.checkpoint, "checkpoint_every": args.checkpoint_every},
+        "result": result.to_dict(),
+        "certificate": cert.to_dict() if cert is not None and hasattr(cert, "to_dict") else None,
+        "output": str(npz),
+        "versions": {"bmdsl": __version__, "torch": torch.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+    }
+
+
+@command("train", "train the Burer-Monteiro factorization with torch")
+def cmd_train(args) -> int:
+    import numpy as np
+
+    from ..trainer import Trainer
+    from .solve import read_data, read_patterns
+    given = args.patterns if _pattern_file(args.patterns) else None
+    if given:
+        args.patterns = None                     # the count override does not apply
+    model = load_model(args)
+    data = read_data(args.data)
+    bound = model.derive().bind(data, patterns=read_patterns(given) if given else None)
+    trainer = Trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
+                      m=args.m, seed=args.train_seed, lr=args.lr, batch_size=args.batch_size,
+                      checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                      progress=False if args.no_progress else None,
+                      certificate_every=args.certificate_every)
+    print(f"model {bound.model.name}: {bound.activation.name}, P = {bound.P} pattern(s), "
+          f"p = {bound.p}, q = {bound.q}, m = {trainer.m}; method {trainer.method_name} on "
+          f"{trainer.device} ({args.dtype})")
+    steps = None if args.epochs is None else args.epochs * trainer.batches_per_epoch
+    result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit)
+    print(f"objective:      {result.objective:.12g}   ({result.steps} steps, "
+          f"{result.seconds:.2f} s, stopped: {result.stopped})")
+    cert = result.certificate
+    if cert is not None:
+        print(f"certificate:    (p - p*)/p* <= {cert.gap_bound:.3e} (duality gap); "
+              f"Theorem 3.4 bound {cert.thm34_bound:.3e}"
+              + ("" if cert.thm34_applicable else " (not applicable: not stationary)"))
+    if result.violation is not None:
+        print(f"cone violation: {result.violation:.3e} (before restoring: "
+              f"{result.violation_before:.3e})")
+    npz = Path(args.output or f"{Path(args.file).stem}_bm.npz")
+    out = {"U": result.U, "V": result.V}
+    if bound.patterns is not None:
+        out.update(bound.patterns.to_npz_dict())
+    try:
+        np.savez(npz, **out)
+        record = npz.with_suffix(".json")
+        record.write_text(json.dumps(_record(args, bound, trainer, result, npz), indent=2))
+    except OSError as exc:
+        raise BmdslError(f"cannot write {npz}: {exc.strerror or exc}") from None
+    print(f"saved:          {npz} (U, V{', patterns' if bound.patterns else ''}), {record}")
+    return 0
+
+
+def _configure(p):
+    p.add_argument("file", help="a .bm model file")
+    p.add_argument("--data", action="append", required=True, metavar="DATA",
+                   help="data file (.npz/.csv), or NAME=FILE (.npy); repeatable")
+    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+                   help="override the model's activation")
+    p.add_argument("--patterns", help="a pattern count, 'exact', or an .npz of saved patterns "
+                   "(from bmdsl solve or bmdsl train) so BM and CVXPY use the same ones")
+    p.add_argument("--seed", type=int, help="override the pattern seed")
+    p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
+    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="auto",
+                   help="training method (default auto: see docs/trainer.md)")
+    p.add_argument("--epochs", type=int, help="passes over the data (full batch: steps)")
+    p.add_argument("--batch-size", type=int, help="mini-batch size (adam and sgd)")
+    p.add_argument("--lr", type=float, help="learning rate (adam, sgd, lbfgs, precgd)")
+    p.add_argument("--train-seed", type=int, default=0, help="seed of the initial factors")
+    p.add_argument("--checkpoint", help="checkpoint file to write")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--resume", help="continue from this checkpoint")
+    p.add_argument("--certificate-every", type=int, help="steps between certificates")
+    p.add_argument("--time-limit", type=float, help="stop after this many seconds")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--output", help="where to save U, V (default FILE_bm.npz); the JSON "
+                   "record goes beside it")
+
+
+cmd_train.configure = _configure
