@@ -39,7 +39,7 @@ def load(path: str | Path, *, check: bool = True):
     except OSError as exc:
         raise BmdslError(f"cannot read {p}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise BmdslError(f"{p} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        raise BmdslError(f"cannot read {p}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return parse(text, path=str(p), check=check)
 
 

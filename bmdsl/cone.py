@@ -19,16 +19,28 @@ from .norms import NORMS
 
 
 def _cone_linear_max(C: str, K: np.ndarray, p: int):
-    """c -> (max c^T u, u) over {||u||_C <= 1, K u >= 0}: one DPP program, re-solved per c."""
+    """c -> (upper bound on max c^T u, a feasible u) over {||u||_C <= 1, K u >= 0}.
+
+    One DPP program, re-solved per c. The value returned is a rigorous UPPER bound whatever
+    the solver's accuracy: for any lambda >= 0 and feasible u, c^T u <= (c + K^T lambda)^T u
+    <= ||c + K^T lambda||_{C*} (weak duality), evaluated at the solver's clipped multipliers
+    and at lambda = 0. A certificate must never use a value that could be below the max."""
     import cvxpy as cp
     u, c = cp.Variable(p), cp.Parameter(p)
-    prob = cp.Problem(cp.Maximize(c @ u), [NORMS[C].cvxpy(u) <= 1, K @ u >= 0])
+    cone = K @ u >= 0
+    prob = cp.Problem(cp.Maximize(c @ u), [NORMS[C].cvxpy(u) <= 1, cone])
+    dual = NORMS[NORMS[C].dual]
 
     def solve(cv):
-        c.value = np.asarray(cv, dtype=float)
+        cv = np.asarray(cv, dtype=float)
+        c.value = cv
         prob.solve(solver="CLARABEL")
         uv = np.zeros(p) if u.value is None else u.value / max(1.0, NORMS[C].numpy(u.value))
-        return float(cv @ uv), uv   # u = 0 is feasible, so the max is >= 0
+        upper = float(dual.numpy(cv))
+        if cone.dual_value is not None:
+            lam = np.maximum(np.asarray(cone.dual_value, dtype=float).reshape(-1), 0.0)
+            upper = min(upper, float(dual.numpy(cv + K.T @ lam)))
+        return max(upper, float(cv @ uv), 0.0), uv   # u = 0 is feasible, so the max is >= 0
     return solve
 
 

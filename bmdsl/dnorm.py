@@ -301,12 +301,3 @@ def d_norm_cvxpy_bounds(Z, C: str, R: str, *, lower: str = "auto",
                         "duals of the closed-form upper bounds on ||G||_D* (B_inf in sqrt(k) "
                         "B_2; triangle inequality over rows/columns); each is <= ||Z||_D")
     return lo, up
-
-
-def __getattr__(name):
-    """The ReLU-cone dual norms live in bmdsl.cone; kept reachable from here."""
-    if name in ("cone_dual_norm", "cone_dual_norm_lower"):
-        from . import cone
-        return getattr(cone, name)
-    raise AttributeError(name)
-

@@ -15,7 +15,8 @@ from bmdsl.certificates.stationarity import REG_SUBGRADIENT, nnls
 from bmdsl.cvx import build_problem, recover
 from bmdsl.certificates import stack_units
 from bmdsl.datasets import sequences, spiral
-from bmdsl.dnorm import cone_dual_norm, cone_dual_norm_lower, dual_norm
+from bmdsl.cone import cone_dual_norm, cone_dual_norm_lower
+from bmdsl.dnorm import dual_norm
 from bmdsl.errors import DataError
 from bmdsl.norms import NORMS
 

@@ -4,7 +4,7 @@ Every number returned here is the exact dual norm or an UPPER bound on it: a cer
 built from an upper bound is valid (looser), one built from a lower bound is not
 (design.md section 2).  Without cones: `bmdsl.dnorm.dual_norm` (closed form, enumeration,
 or SDP/cheap bound for the NP-hard pairs).  With the ReLU cones K_k = diag(2 D_k - 1) M
-(M the arrangement matrix of A, eq. (19)): `bmdsl.dnorm.cone_dual_norm` for (l2, l2)
+(M the arrangement matrix of A, eq. (19)): `bmdsl.cone.cone_dual_norm` for (l2, l2)
 ("spectral" drops the cone, "sdp" is tighter) and for the other pairs, except the exact
 column case (q = 1 or R = l1), computed here through its Lagrange dual (below) so that
 the value is an upper bound whatever the solver's accuracy.
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dnorm import DualNormValue, cone_dual_norm, dual_norm
+from ..cone import cone_dual_norm
+from ..dnorm import DualNormValue, dual_norm
 from ..norms import NORMS
 
-CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of dnorm.cone_dual_norm
+CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of bmdsl.cone.cone_dual_norm
 
 
 @dataclass(frozen=True)

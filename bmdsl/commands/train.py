@@ -33,7 +33,7 @@ def _record(args, bound, trainer, result, npz) -> dict:
         "model": bound.model.name, "file": str(args.file), "data": list(args.data),
         "patterns": None if patterns is None else {
             "count": bound.P, "source": patterns.source, "seed": patterns.seed,
-            "file": args.patterns if _pattern_file(args.patterns) else None},
+            "file": args.patterns_file},
         "config": {"method": trainer.method_name, "optimizer": args.optimizer, "m": trainer.m,
                    "dtype": args.dtype, "device": str(trainer.device), "lr": args.lr,
                    "batch_size": trainer.batch_size, "epochs": args.epochs,
@@ -53,7 +53,7 @@ def cmd_train(args) -> int:
 
     from ..trainer import Trainer
     from .solve import read_data, read_patterns
-    given = args.patterns if _pattern_file(args.patterns) else None
+    given = args.patterns_file = args.patterns if _pattern_file(args.patterns) else None
     if given:
         args.patterns = None                     # the count override does not apply
     model = load_model(args)
@@ -68,7 +68,10 @@ def cmd_train(args) -> int:
           f"p = {bound.p}, q = {bound.q}, m = {trainer.m}; method {trainer.method_name} on "
           f"{trainer.device} ({args.dtype})")
     steps = None if args.epochs is None else args.epochs * trainer.batches_per_epoch
-    result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit)
+    if args.cert_tol is not None and not args.certificate_every:
+        raise BmdslError("--cert-tol needs --certificate-every N (how often to certify)")
+    result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit,
+                         cert_tol=args.cert_tol)
     print(f"objective:      {result.objective:.12g}   ({result.steps} steps, "
           f"{result.seconds:.2f} s, stopped: {result.stopped})")
     cert = result.certificate
@@ -115,6 +118,8 @@ def _configure(p):
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--resume", help="continue from this checkpoint")
     p.add_argument("--certificate-every", type=int, help="steps between certificates")
+    p.add_argument("--cert-tol", type=float, help="stop once the duality-gap bound is below "
+                   "this (checked every --certificate-every steps)")
     p.add_argument("--time-limit", type=float, help="stop after this many seconds")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.add_argument("--output", help="where to save U, V (default FILE_bm.npz); the JSON "

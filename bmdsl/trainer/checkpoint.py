@@ -21,9 +21,9 @@ def save(path, state: dict) -> None:
     try:
         torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
         os.replace(tmp, path)
-    except OSError as exc:
-        raise TrainerError(f"cannot write the checkpoint {path}: {exc.strerror or exc}") \
-            from None
+    except (OSError, RuntimeError) as exc:   # torch reports a missing directory as RuntimeError
+        raise TrainerError(f"cannot write the checkpoint {path}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def load(path, config: dict) -> dict:

@@ -34,7 +34,7 @@ class BMNetwork(torch.nn.Module):
 
     @classmethod
     def from_trainer(cls, trainer):
-        pb, b = trainer.problem, trainer.bound
+        pb = trainer.problem
         P, m = pb.P, trainer.m
         W1 = trainer.U.detach().reshape((P * m,) + pb.w1_shape).clone()
         W2 = trainer.V.detach().reshape((P * m,) + pb.w2_shape).clone()

@@ -6,16 +6,17 @@ Per iteration (see docs/trainer.md for the measurements that made it the default
    drop, and every stationary point of (14) is balanced); units with a zero singular
    value are frozen at 0 -- they are degenerate directions of the Hessian. With ReLU
    cones (q = 1 only) the units are merged by the sign of v instead, which keeps u in K_k.
-2. escape: where the part of G_k = L_k^*(grad F) normal to the current row/column spaces
-   has sigma_max > beta, a frozen unit is set to its top singular pair with the best
-   scale (a convex line search in Z = t a b^T), since Newton cannot grow a unit from 0.
+2. escape (escape.py): a frozen unit is grown where the certificate says it pays.
 3. a damped Newton step on the active units: H = J^T (d^2 F) J + beta I + the bilinear
-   cross blocks G_k between u_kj and v_kj (+ the augmented-Lagrangian blocks for ReLU),
-   solved by Cholesky with H + mu I; mu follows the ratio of actual to predicted decrease.
+   cross blocks G_k between u_kj and v_kj, solved by Cholesky with H + mu I; mu follows
+   the ratio of actual to predicted decrease. With ReLU cones the step is projected on
+   the binding constraints and cut at the first boundary (activeset.py): the iterates
+   stay in the cones (19), so no penalty is needed.
 """
 import torch
 
 from .activeset import basis, candidates, expand_step, max_step, reduce_system
+from .escape import escape, escape_signed
 
 
 def balance(U, V, tol=1e-12):
@@ -52,137 +53,6 @@ def balance_signed(U, V):
     return Un.reshape(U.shape), Vn.reshape(V.shape), active
 
 
-def _line_search_z(phi, iters=50):
-    """argmin_{s >= 0} of a convex phi(s) by safeguarded 1-D Newton (exact for squared)."""
-    s = torch.zeros((), dtype=torch.float64)
-    for _ in range(iters):
-        x = s.clone().requires_grad_(True)
-        (d1,) = torch.autograd.grad(phi(x), x, create_graph=True)
-        (d2,) = torch.autograd.grad(d1, x)
-        if d2 <= 0:
-            break
-        new = torch.clamp(x.detach() - d1.detach() / d2, min=0.0)
-        if abs(float(new - s)) <= 1e-14 * max(1.0, abs(float(s))):
-            s = new
-            break
-        s = new
-    return float(s)
-
-
-def _loss_gradient(problem, U, V):
-    """Yhat and grad F(Yhat)."""
-    with torch.no_grad():
-        yhat = problem.predict(U, V)
-    y0 = yhat.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(problem.F(y0, problem.Y), y0)
-    return yhat, grad
-
-
-def _grow(problem, U, V, active, yhat, du, dv, w, slot):
-    """Add the units (du, dv) (scaled by sqrt(w_k)) in slot[k] with the best common scale t:
-    Z_k += t w_k u v^T changes F along a line and costs beta t w_k (balanced units)."""
-    P, m = U.shape[:2]
-    ks = torch.arange(P, device=U.device)
-    with torch.no_grad():
-        step = problem.predict(du.reshape(U.shape), dv.reshape(V.shape))
-    total = float(w.sum())
-
-    def phi(t):
-        return problem.F(yhat + t * step, problem.Y) + problem.beta * t * total
-
-    t = _line_search_z(phi)
-    if t <= 0:
-        return U, V, active
-    U = U + (du * t ** 0.5).reshape(U.shape)
-    V = V + (dv * t ** 0.5).reshape(V.shape)
-    active = active.clone()
-    active[ks[w > 0], slot[w > 0]] = True
-    return U, V, active
-
-
-def escape(problem, U, V, active, A, B):
-    """Add one unit per pattern along the top singular pair of (I - A A^T) G_k (I - B^T B)
-    where it exceeds beta (design.md sec. 2: a certificate violation); returns the
-    largest ratio sigma / beta found (<= 1 means nothing was added)."""
-    P, m = U.shape[:2]
-    yhat, grad = _loss_gradient(problem, U, V)
-    G = problem.adjoint(grad)
-    eye_p = torch.eye(problem.p, dtype=G.dtype, device=G.device)
-    eye_q = torch.eye(problem.q, dtype=G.dtype, device=G.device)
-    N = (eye_p - A @ A.transpose(1, 2)) @ G @ (eye_q - B.transpose(1, 2) @ B)
-    a, s, bh = torch.linalg.svd(N, full_matrices=False)
-    free = ~active
-    w = torch.relu(s[:, 0] - problem.beta) * free.any(1)
-    ratio = float(s[:, 0].max()) / problem.beta
-    if float(w.max()) <= 0:
-        return U, V, active, ratio
-    ks = torch.arange(P, device=U.device)
-    j = free.to(torch.int64).argmax(1)
-    du = torch.zeros((P, m, problem.p), dtype=U.dtype, device=U.device)
-    dv = torch.zeros((P, m, problem.q), dtype=U.dtype, device=U.device)
-    du[ks, j] = a[:, :, 0] * w.sqrt()[:, None]
-    dv[ks, j] = -bh[:, 0, :] * w.sqrt()[:, None]
-    U, V, active = _grow(problem, U, V, active, yhat, du, dv, w, j)
-    return U, V, active, ratio
-
-
-def project_cones(S, c, iters=300):
-    """Approximate projections of c_k [P, p] onto the cones {u : S_k u >= 0}, S_k [P, N, p]:
-    accelerated projected gradient on the dual, min_{lam >= 0} 0.5 ||c + S^T lam||^2,
-    u = c + S^T lam (Moreau). Used only to pick escape directions."""
-    L = float(torch.linalg.matrix_norm(S, ord=2).max()) ** 2 or 1.0
-    lam = torch.zeros(S.shape[:2], dtype=c.dtype, device=c.device)
-    y, t = lam, 1.0
-    for _ in range(iters):
-        r = c + (S.transpose(1, 2) @ y[:, :, None])[:, :, 0]
-        new = torch.relu(y - (S @ r[:, :, None])[:, :, 0] / L)
-        t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
-        y, lam, t = new + (t - 1) / t_new * (new - lam), new, t_new
-    return c + (S.transpose(1, 2) @ lam[:, :, None])[:, :, 0]
-
-
-def _into_cone(S, u, h):
-    """u + tau h with the least tau >= 0 making S u + tau S h >= 0 (h is the pattern's own
-    gate, strictly inside its cell on every non-zero row): exact feasibility, batched."""
-    s, sh = (S @ u[:, :, None])[:, :, 0], (S @ h[:, :, None])[:, :, 0]
-    need = torch.where((s < 0) & (sh > 0), -s / sh.clamp_min(1e-300), torch.zeros_like(s))
-    return u + need.amax(1, keepdim=True) * h
-
-
-def escape_signed(problem, U, V, active):
-    """q = 1 with cones: slot 0 holds v > 0, slot 1 v < 0. A dead slot is revived along
-    u = Proj_{K_k}(-+g_k) / norm when max_{u in K_k, |u| <= 1} -+<g_k, u> > beta (the cone
-    dual norm of the certificate after eq. (20)); the direction is made exactly feasible
-    by a shift along the pattern's gate. Only patterns with ||g_k|| > beta can qualify."""
-    P, m = U.shape[:2]
-    yhat, grad = _loss_gradient(problem, U, V)
-    g = problem.adjoint(grad)[:, :, 0]                                  # [P, p]
-    v = V.reshape(P, m)
-    dead = (v[:, :2] == 0).any(1) & (g.norm(dim=1) > problem.beta)
-    if not bool(dead.any()):
-        return U, V, active
-    ks = torch.nonzero(dead)[:, 0]
-    M = problem.layer_basis().reshape(problem.p, -1).T                 # [N, p]
-    S = (2 * problem.D[ks] - 1).reshape(len(ks), -1)[:, :, None] * M[None]
-    h = problem.gates[ks].reshape(len(ks), -1)
-    for slot, sign in ((0, 1.0), (1, -1.0)):
-        u = _into_cone(S, project_cones(S, -sign * g[ks]), h)
-        u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        w = torch.zeros(P, dtype=U.dtype, device=U.device)
-        w[ks] = torch.relu((-sign * g[ks] * u).sum(1) - problem.beta) * (v[ks, slot] == 0)
-        if float(w.max()) <= 0:
-            continue
-        du = torch.zeros((P, m, problem.p), dtype=U.dtype, device=U.device)
-        dv = torch.zeros((P, m, 1), dtype=U.dtype, device=U.device)
-        du[ks, slot] = u * w[ks].sqrt()[:, None]
-        dv[:, slot, 0] = sign * w.sqrt()
-        slots = torch.full((P,), slot, dtype=torch.int64, device=U.device)
-        U, V, active = _grow(problem, U, V, active, yhat, du, dv, w, slots)
-        yhat, _ = _loss_gradient(problem, U, V)
-        v = V.reshape(P, m)
-    return U, V, active
-
-
 def hessian(problem, U, V, active):
     """Dense Hessian of the objective in the active units, ordered (all u, then all v)."""
     P, m = U.shape[:2]
@@ -194,10 +64,10 @@ def hessian(problem, U, V, active):
     (grad,) = torch.autograd.grad(problem.F(yhat, problem.Y), yhat, create_graph=True)
     if problem.spec["loss"] == "squared":
         WJ = J
-    else:   # d^2F J by Hessian-vector products of the loss, one per column
+    else:   # d^2F J: Hessian-vector products of the loss, all columns in one batched call
         cols = J.T.reshape((J.shape[1],) + tuple(yhat.shape))
-        WJ = torch.stack([torch.autograd.grad(grad, yhat, c, retain_graph=True)[0].reshape(-1)
-                          for c in cols], 1)
+        (WJ,) = torch.autograd.grad(grad, yhat, cols, is_grads_batched=True)
+        WJ = WJ.reshape(J.shape[1], -1).T
     H = J.T @ WJ
     H.diagonal().add_(problem.beta)
     G = problem.adjoint(grad.detach())

@@ -1,0 +1,101 @@
+"""`bmdsl train` (bmdsl/commands/train.py): outputs, the JSON record, shared patterns,
+and clean errors (exit 1, no traceback)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bmdsl.cli import main
+from bmdsl.datasets import spiral
+
+MODEL = """model tiny
+input X[n, d]
+target Y[n, c]
+units m = 5
+weights W1[d], W2[c]
+layer A[n] = X[n, i] * W1[i]
+output Yhat[n, o] = act(A)[n] * W2[o]
+activation gated_relu(patterns = 6, seed = 0)
+loss squared
+regularize beta = 1e-2, C = l2, R = l2
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "tiny.bm").write_text(MODEL)
+    np.savez(tmp_path / "data.npz", **spiral(15, 3, seed=1))
+    return tmp_path
+
+
+def train(files, *args):
+    return main(["train", str(files / "tiny.bm"), "--data", str(files / "data.npz"),
+                 "--no-progress", *args])
+
+
+def test_train_saves_factors_patterns_and_a_record(files, capsys):
+    out = files / "run.npz"
+    assert train(files, "--output", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "method newton on cpu (float64)" in text and "certificate:" in text
+    with np.load(out) as f:
+        assert f["U"].shape[1:] == (5, 2) and f["V"].shape[1:] == (5, 3)
+        assert f["masks"].shape[0] == f["U"].shape[0] and str(f["source"]) == "sampled"
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["config"]["method"] == "newton" and record["config"]["device"] == "cpu"
+    assert record["result"]["objective"] == pytest.approx(
+        float(text.split("objective:")[1].split()[0]), rel=1e-10)
+    assert record["certificate"]["gap_bound"] <= 1e-6
+    assert set(record["versions"]) == {"bmdsl", "torch", "numpy", "python"}
+
+
+def test_patterns_file_is_reused(files, capsys):
+    first = files / "first.npz"
+    assert train(files, "--output", str(first)) == 0
+    second = files / "second.npz"
+    assert train(files, "--patterns", str(first), "--seed", "5", "--optimizer", "lbfgs",
+                 "--epochs", "3", "--output", str(second)) == 0
+    with np.load(first) as a, np.load(second) as b:
+        assert np.array_equal(a["masks"], b["masks"]) and np.array_equal(a["gates"], b["gates"])
+    record = json.loads(second.with_suffix(".json").read_text())
+    assert record["patterns"]["file"] == str(first) and record["result"]["steps"] == 3
+    capsys.readouterr()
+
+
+def test_checkpoint_and_resume_from_the_command_line(files, capsys):
+    ck = files / "ck.pt"
+    assert train(files, "--optimizer", "adam", "--batch-size", "5", "--epochs", "4",
+                 "--checkpoint", str(ck), "--checkpoint-every", "6",
+                 "--output", str(files / "a.npz")) == 0
+    assert train(files, "--optimizer", "adam", "--batch-size", "5", "--epochs", "4",
+                 "--resume", str(ck), "--output", str(files / "b.npz")) == 0
+    with np.load(files / "a.npz") as a, np.load(files / "b.npz") as b:
+        assert np.array_equal(a["U"], b["U"])
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "als", "--batch-size", "4"], "needs the full batch"),
+    (["--device", "tpu"], "unknown device"),
+    (["--resume", "nowhere.pt"], "no checkpoint at nowhere.pt"),
+    (["--patterns", "missing.npz"], "cannot read patterns"),
+    (["--m", "0"], "--m must be positive"),
+])
+def test_mistakes_exit_1_without_traceback(files, capsys, args, message):
+    assert train(files, *args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_data_file(files, capsys):
+    assert main(["train", str(files / "tiny.bm"), "--data", str(files / "none.npz")]) == 1
+    assert "no such file" in capsys.readouterr().err
