@@ -82,7 +82,8 @@ def _fmt(v: float) -> str:
     return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
-def panel(c: Canvas, box, series: dict, title: str, *, log: bool = True, xlabel: str = "") -> None:
+def panel(c: Canvas, box, series: dict, title: str, *, log: bool = True, xlabel: str = "",
+          markers: bool = False) -> None:
     """Draw named (x, y) series in box = (left, top, right, bottom) with axes and a legend."""
     left, top, right, bottom = box
     pts = {k: (np.asarray(x, float), np.asarray(y, float)) for k, (x, y) in series.items()}
@@ -119,9 +120,14 @@ def panel(c: Canvas, box, series: dict, title: str, *, log: bool = True, xlabel:
         color = COLORS[i % len(COLORS)]
         keep = np.isfinite(y) & ((y > 0) if log else True)
         x, y = x[keep], y[keep]
-        for j in range(len(x) - 1):
-            c.line(fx(x[j]), fy(y[j]), fx(x[j + 1]), fy(y[j + 1]), color)
-        if len(x) == 1:
+        if markers:  # a small cross per point
+            for xj, yj in zip(x, y):
+                c.line(fx(xj) - 3, fy(yj) - 3, fx(xj) + 3, fy(yj) + 3, color)
+                c.line(fx(xj) - 3, fy(yj) + 3, fx(xj) + 3, fy(yj) - 3, color)
+        else:
+            for j in range(len(x) - 1):
+                c.line(fx(x[j]), fy(y[j]), fx(x[j + 1]), fy(y[j + 1]), color)
+        if len(x) == 1 and not markers:
             c.line(fx(x[0]) - 2, fy(y[0]), fx(x[0]) + 2, fy(y[0]), color, 3)
         c.line(right - 170, top + 10 + 12 * i, right - 150, top + 10 + 12 * i, color, 3)
         c.text(right - 144, top + 7 + 12 * i, name[:24], color)

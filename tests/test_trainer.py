@@ -155,10 +155,13 @@ def test_other_methods_reach_the_optimum_on_a_tiny_problem():
 
 
 def test_relu_by_augmented_lagrangian_ends_in_the_cones():
+    """The AL drives the violation down; restoring the cones makes it honest. (L-BFGS has
+    no growth step: here it stalls about 3 % above p*, see docs/trainer.md.)"""
     bound = case("mlp", "relu")
     result = Trainer(bound, method="lbfgs").fit(150, certify=False)
-    assert result.violation <= 1e-6
-    assert result.objective <= 1.01 * optimum("mlp", "relu")
+    assert result.violation_before <= 1e-4 and result.violation <= 1e-12
+    assert np.min(bound.cone_slack(result.U)) >= -1e-12
+    assert optimum("mlp", "relu") <= result.objective <= 1.05 * optimum("mlp", "relu")
 
 
 def test_mini_batches_slice_data_and_masks():

@@ -28,7 +28,10 @@ from .runtime.problem import BMProblem
 from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-AL_EVERY = {"newton": 20, "lbfgs": 5, "precgd": 50, "als": 1, "adam": 200, "sgd": 200}
+# steps between multiplier updates of the augmented Lagrangian (newton and als use none)
+AL_EVERY = {"newton": 20, "lbfgs": 5, "precgd": 20, "als": 1, "adam": 20, "sgd": 20}
+# the penalty's curvature rho |A|^2 must stay within reach of a fixed learning rate
+RHO_MAX = {"lbfgs": 1e6, "precgd": 1e4, "adam": 1e3, "sgd": 1e3, "als": 1e6}
 MAX_STEPS = {"newton": 2000, "lbfgs": 2000, "als": 2000, "precgd": 20000, "adam": 20000,
              "sgd": 20000}
 
@@ -124,7 +127,8 @@ class Trainer:
         U, V = initial_factors(pb, self.m, self.seed, scale, self.dtype, self.device)
         self.al = None   # Newton keeps the cones exactly; the other methods by the AL
         if pb.cone and self.method_name != "newton":
-            self.al = AugmentedLagrangian((pb.P, self.m) + pb.a_shape, self.dtype, self.device)
+            self.al = AugmentedLagrangian((pb.P, self.m) + pb.a_shape, self.dtype, self.device,
+                                          rho_max=RHO_MAX[self.method_name])
         self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
         self.batch_gen = torch.Generator().manual_seed(self.seed + 1)
         self.perm, self.pos = None, 0

@@ -10,7 +10,11 @@ its p rows of smallest slack, padded with zero rows, so every shape is fixed.
 """
 import torch
 
-TOL = 1e-10   # relative slack below which a row is binding
+TOL = 1e-10   # relative slack below which a row is binding (float64; float32: 1e3 eps)
+
+
+def tolerance(x) -> float:
+    return max(TOL, 1e3 * torch.finfo(x.dtype).eps)
 
 
 def cone_rows(problem, U, active):
@@ -33,7 +37,7 @@ def candidates(problem, U, active, gu):
     rel = torch.where(row_norm[None] > 0, s / scale.clamp_min(1e-300), torch.inf)
     order = torch.argsort(rel, dim=1)[:, :p]
     rows = torch.gather(S, 1, order[:, :, None].expand(-1, -1, p))
-    near = torch.gather(rel, 1, order) <= TOL
+    near = torch.gather(rel, 1, order) <= tolerance(u)
     lam = (torch.linalg.pinv((rows * near[:, :, None]).transpose(1, 2)) @ gu[:, :, None])[:, :, 0]
     return rows, near, near & (lam >= 0)
 
@@ -41,7 +45,7 @@ def candidates(problem, U, active, gu):
 def basis(rows, binding):
     """Orthonormal basis T [na, p, p] of {d : rows_binding d = 0} (zero columns pad it)."""
     _, sv, vh = torch.linalg.svd(rows * binding[:, :, None])
-    free = sv <= TOL * sv.amax(1, keepdim=True).clamp_min(1e-300)
+    free = sv <= tolerance(rows) * sv.amax(1, keepdim=True).clamp_min(1e-300)
     return vh.transpose(1, 2) * free[:, None, :]
 
 
@@ -74,7 +78,7 @@ def max_step(problem, U, dU):
     scale = (row_norm[None, None] * U.reshape(P, m, -1).norm(dim=2)[:, :, None]).reshape(-1)
     s = problem.slack(U).reshape(-1)
     ds = problem.slack(dU).reshape(-1)
-    blocks = (ds < 0) & (s > TOL * scale)
+    blocks = (ds < 0) & (s > tolerance(s) * scale)
     if not bool(blocks.any()):
         return 1.0
     return min(1.0, float((-s[blocks] / ds[blocks]).min()))

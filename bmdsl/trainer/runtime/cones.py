@@ -40,6 +40,22 @@ class AugmentedLagrangian:
         self.rho, self.last_violation = float(d["rho"]), float(d["last_violation"])
 
 
+def into_cones(problem, U):
+    """u_kj + tau h_k with the least tau >= 0 that makes the unit feasible, h_k the gate of
+    pattern k (inside its own cone, strictly on every non-zero row), rescaled to the norm
+    of u_kj (a cone is closed under positive scaling): exact, batched, and it keeps the
+    randomness and the scale of u (used for the initial factors)."""
+    P, m = U.shape[:2]
+    h = problem.gates.reshape(P, 1, -1).expand(P, m, -1).reshape(U.shape)
+    s = problem.slack(U).reshape(P, m, -1)
+    sh = problem.slack(h).reshape(P, m, -1)
+    tau = torch.where((s < 0) & (sh > 0), -s / sh.clamp_min(1e-300), torch.zeros_like(s))
+    shape = (P, m) + (1,) * (U.dim() - 2)
+    W = U + 1.01 * tau.amax(-1).reshape(shape) * h
+    size = lambda x: x.reshape(P, m, -1).norm(dim=-1).reshape(shape)  # noqa: E731
+    return W * size(U) / size(W).clamp_min(1e-300)
+
+
 def max_violation(problem, U) -> float:
     s = problem.slack(U)
     return float(torch.relu(-s).max()) if s.numel() else 0.0
@@ -50,7 +66,8 @@ def restore_cones(problem, U, iters=None):
     arrangement rows: repeatedly move to the nearest point where every row violated so
     far is zero (u - pinv(S_a) S_a u). Each round adds rows, so this ends feasible up to
     rounding (at worst u = 0, the apex of every cone). Only violating units are visited;
-    rows count as violated below -1e-13 |S_i| |u| (rounding of the projection itself)."""
+    rows count as violated below -1e-13 |S_i| |u| (float32: 10 eps), the rounding
+    of the projection itself."""
     U = U.detach().clone()
     P, m, p = U.shape[0], U.shape[1], problem.p
     M = problem.layer_basis().reshape(p, -1).T                  # [N_A, p]
@@ -59,8 +76,10 @@ def restore_cones(problem, U, iters=None):
     bad = torch.nonzero(torch.relu(-problem.slack(U)).reshape(P, m, -1).amax(-1) > 0)
     scale = M.norm(dim=1)
 
+    eps = max(1e-13, 10 * torch.finfo(U.dtype).eps)
+
     def violated(S, x):
-        return S @ x < -1e-13 * scale * x.norm()
+        return S @ x < -eps * scale * x.norm()
 
     for k, j in bad.tolist():
         S = signs[k][:, None] * M

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from .cones import AugmentedLagrangian, max_violation, restore_cones
+from .cones import AugmentedLagrangian, into_cones, max_violation, restore_cones
 from .data import derived, sample_gates, unique_masks
 from .newton import newton_iteration
 from .problem import BMProblem
@@ -22,14 +22,14 @@ SPEC = None   # the emitted module defines the model's SPEC above this file
 
 def initial_factors(problem, m, seed, scale=0.1, dtype=None, device=None):
     """U, V ~ N(0, scale^2) from a CPU generator (the same on every device), U then V;
-    with cones, U is projected into them."""
+    with cones, each u_kj is shifted into its cone along the pattern's gate."""
     gen = torch.Generator().manual_seed(int(seed))
     U = scale * torch.randn((problem.P, m) + problem.w1_shape, generator=gen, dtype=torch.float64)
     V = scale * torch.randn((problem.P, m) + problem.w2_shape, generator=gen, dtype=torch.float64)
     dtype, device = dtype or problem.Y.dtype, device or problem.Y.device
     U, V = U.to(device, dtype), V.to(device, dtype)
     if problem.cone:
-        U = restore_cones(problem, U)
+        U = into_cones(problem, U) if problem.gates is not None else restore_cones(problem, U)
     return U, V
 
 
@@ -117,7 +117,7 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
             log(step, f)
     U = U.detach()
     if problem.cone:
-        U = restore_cones(problem, U)
+        U = into_cones(problem, U) if problem.gates is not None else restore_cones(problem, U)
     return U, V.detach(), float(problem.objective(U, V.detach())), steps
 
 

@@ -25,6 +25,7 @@ def balance(U, V, tol=1e-12):
     u, v = U.reshape(P, m, -1), V.reshape(P, m, -1)
     A, s, Bh = torch.linalg.svd(u.transpose(1, 2) @ v, full_matrices=False)
     r = min(m, s.shape[1])
+    tol = max(tol, 10 * torch.finfo(U.dtype).eps)
     keep = s[:, :r] > tol * max(float(s.max()), 1e-300)
     root = (s[:, :r] * keep).sqrt()
     Un, Vn = torch.zeros_like(u), torch.zeros_like(v)
@@ -36,15 +37,20 @@ def balance(U, V, tol=1e-12):
             A[:, :, :r] * keep[:, None, :], Bh[:, :r, :] * keep[:, :, None])
 
 
-def balance_signed(U, V):
+def balance_signed(U, V, tol=1e-10):
     """q = 1 with cones: w+ = sum_{v>0} u v and w- = -sum_{v<0} u v stay in the cone K_k
-    (a convex cone); one unit each, u = w / sqrt|w|, v = +-sqrt|w|."""
+    (a convex cone); one unit each, u = w / sqrt|w|, v = +-sqrt|w|. Units below tol times
+    the largest are set to 0: a tiny unit crawls out of the saddle at 0, while a zero one
+    is regrown at the right scale by escape_signed."""
     P, m = U.shape[:2]
     u, v = U.reshape(P, m, -1), V.reshape(P, m)
     Un, Vn = torch.zeros_like(u), torch.zeros_like(v)
-    for slot, sign in ((0, 1.0), (1, -1.0)):
-        w = (u * torch.relu(sign * v)[:, :, None]).sum(1)
+    parts = [(u * torch.relu(sign * v)[:, :, None]).sum(1) for sign in (1.0, -1.0)]
+    largest = max(float(w.norm(dim=1).max()) for w in parts)
+    tol = max(tol, 100 * torch.finfo(U.dtype).eps)
+    for slot, (sign, w) in enumerate(zip((1.0, -1.0), parts)):
         size = w.norm(dim=1)
+        size = torch.where(size > tol * largest, size, torch.zeros_like(size))
         root = size.sqrt()
         Un[:, slot] = torch.where(size[:, None] > 0, w / root.clamp_min(1e-300)[:, None], 0.0)
         Vn[:, slot] = sign * root
@@ -143,7 +149,7 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
         dr = d if cone is None else found[4]
         pred = -float(gr @ dr + 0.5 * dr @ (Hr @ dr))
         slope = -float(gr @ dr)
-        if pred <= 1e-15 * max(1.0, abs(f)) or mu > 1e15:
+        if pred <= max(1e-15, torch.finfo(U.dtype).eps) * max(1.0, abs(f)) or mu > 1e15:
             return U, V, f, mu, pred
         full = 1.0
         if cone is not None:
@@ -176,5 +182,5 @@ def newton_iteration(problem, U, V, objective, mu):
         active = torch.ones(U.shape[:2], dtype=torch.bool, device=U.device)
     f0 = float(objective(U, V).detach())
     U, V, f, mu, pred = newton_step(problem, U, V, active, objective, mu, problem.cone)
-    scale = 1e-13 * max(1.0, abs(f))
+    scale = max(1e-13, 10 * torch.finfo(U.dtype).eps) * max(1.0, abs(f))
     return U, V, f, mu, f0 - f <= scale or pred <= scale
