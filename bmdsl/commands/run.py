@@ -130,9 +130,11 @@ def _plot(path, name, result, p_star) -> None:
     history = {"step": steps, "objective": values}
     if p_star is not None:
         history["true gap"] = [(v - p_star) / abs(p_star) for v in values]
-    if result.certificates:
-        history["gap bound (fenchel)"] = ([c[0] for c in result.certificates],
-                                          [c[1] for c in result.certificates])
+    points = list(result.certificates)
+    if result.certificate is not None:  # the final certificate, at the returned factors
+        points.append((result.steps, result.certificate.gap_bound))
+    if points:
+        history["gap bound (fenchel)"] = ([c[0] for c in points], [c[1] for c in points])
     convergence_png(path, {k: v for k, v in history.items()}, f"{name}: bm training")
 
 
