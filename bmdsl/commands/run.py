@@ -150,8 +150,8 @@ def _configure(p) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.add_argument("--optimizer", default="auto", help="BM method (default: auto)")
     p.add_argument("--steps", type=int, default=None, help="BM steps (default: by method)")
-    p.add_argument("--certificate-every", type=int, default=10,
-                   help="certify every N steps for the plot (default 10)")
+    p.add_argument("--certificate-every", type=int, default=50,
+                   help="certify every N steps for the plot (default 50)")
     p.add_argument("--progress", action="store_true", default=None, help="show a progress line")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
 

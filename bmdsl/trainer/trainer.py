@@ -29,6 +29,7 @@ from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # steps between multiplier updates of the augmented Lagrangian (newton and als use none)
+SMALL_WORK = 20_000_000  # below this, one thread per step (see Trainer.fit)
 AL_EVERY = {"newton": 20, "lbfgs": 5, "precgd": 20, "als": 1, "adam": 20, "sgd": 20}
 # the penalty's curvature rho |A|^2 must stay within reach of a fixed learning rate
 RHO_MAX = {"lbfgs": 1e6, "precgd": 1e4, "adam": 1e3, "sgd": 1e3, "als": 1e6}
@@ -175,9 +176,24 @@ class Trainer:
         if max_steps is None:
             max_steps = (epochs * self.batches_per_epoch if epochs is not None
                          else MAX_STEPS[self.method_name])
-        return run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
-                       every=certificate_every or self.certificate_every, callback=callback,
-                       resume=resume, time_limit=time_limit, certify=certify)
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu" and self._work_per_step() < SMALL_WORK:
+            # Measured: a small step on 2 threads of a busy 2-core machine ran 77x slower
+            # than on 1 (OpenMP workers spin on each other); small steps gain nothing from
+            # threads anyway. Restored afterwards: the setting is process-wide.
+            torch.set_num_threads(1)
+        try:
+            return run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
+                           every=certificate_every or self.certificate_every,
+                           callback=callback, resume=resume, time_limit=time_limit,
+                           certify=certify)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _work_per_step(self) -> int:
+        """Entries touched by one forward pass: pre-activations of all units times p + q."""
+        pb = self.problem
+        return math.prod(pb.a_shape) * pb.P * self.m * (pb.p + pb.q)
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         """U, V as float64 numpy arrays."""
