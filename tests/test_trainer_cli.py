@@ -68,6 +68,11 @@ def test_patterns_file_is_reused(files, capsys):
         assert np.array_equal(a["masks"], b["masks"]) and np.array_equal(a["gates"], b["gates"])
     record = json.loads(second.with_suffix(".json").read_text())
     assert record["patterns"]["file"] == str(first) and record["result"]["steps"] == 3
+    third = files / "third.npz"
+    assert train(files, "--patterns-from", str(first), "--epochs", "2",
+                 "--output", str(third)) == 0
+    with np.load(first) as a, np.load(third) as c:
+        assert np.array_equal(a["masks"], c["masks"])
     capsys.readouterr()
 
 

@@ -53,8 +53,9 @@ def cmd_train(args) -> int:
 
     from ..trainer import Trainer
     from .solve import read_data, read_patterns
-    given = args.patterns_file = args.patterns if _pattern_file(args.patterns) else None
-    if given:
+    given = args.patterns_from or (args.patterns if _pattern_file(args.patterns) else None)
+    args.patterns_file = given
+    if given and _pattern_file(args.patterns):
         args.patterns = None                     # the count override does not apply
     model = load_model(args)
     data = read_data(args.data)
@@ -104,6 +105,8 @@ def _configure(p):
                    help="override the model's activation")
     p.add_argument("--patterns", help="a pattern count, 'exact', or an .npz of saved patterns "
                    "(from bmdsl solve or bmdsl train) so BM and CVXPY use the same ones")
+    p.add_argument("--patterns-from", metavar="FILE.npz",
+                   help="the same as --patterns FILE.npz (the spelling of bmdsl solve)")
     p.add_argument("--seed", type=int, help="override the pattern seed")
     p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")

@@ -7,8 +7,9 @@
 Factors U [P, m, *w1_shape], V [P, m, *w2_shape] live on `cuda` when available (else
 CPU). One step contracts all patterns and units at once (runtime/problem.py); the data
 and the masks D_k are moved to the device once, mini-batches slice them along the sample
-axis. ReLU cones (19) are kept by an augmented Lagrangian and restored exactly at the end
-(runtime/cones.py). Checkpoints resume to the same result; Ctrl-C saves one (fitloop.py).
+axis. ReLU cones (19) are kept exactly by the Newton method (runtime/activeset.py) or by
+an augmented Lagrangian (the other methods), and restored at the end (runtime/cones.py).
+Checkpoints resume to the same result; Ctrl-C saves one (fitloop.py).
 """
 from __future__ import annotations
 
@@ -116,7 +117,6 @@ class Trainer:
         b, spec = self.bound, self.spec
         names = {n for eq in ("layer", "output", "adjoint") for s in spec[eq] for n, _ in s[1]}
         names = (names - set(PLACEHOLDERS)) | {spec["target"]}
-        spec["sample_axes"] = {k: v for k, v in spec["sample_axes"].items() if k in names}
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
         D = None if b.masks is None else to(b.masks)
         gates = None if b.patterns is None else to(b.patterns.gates)

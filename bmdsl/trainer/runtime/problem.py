@@ -38,7 +38,8 @@ class BMProblem:
             return self.arrays
         out = dict(self.arrays)
         for name, axis in self.spec["sample_axes"].items():
-            out[name] = self.arrays[name].index_select(axis, idx)
+            if name in self.arrays:          # e.g. images are not needed once patched
+                out[name] = self.arrays[name].index_select(axis, idx)
         if self.D is not None:
             out["D"] = self.D.index_select(self.spec["mask_axis"] + 1, idx)
         return out
