@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50000)
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
-    n, d, c, P, m = args.n, 100, 10, 256, 4
+    n, d, c, m = args.n, 100, 10, 4
     rng = np.random.default_rng(0)
     data = {"X": rng.standard_normal((n, d)), "Y": rng.standard_normal((n, c))}
     bound = bmdsl.parse(MODEL).derive().bind(data)

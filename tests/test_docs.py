@@ -3,7 +3,6 @@ docs cannot rot. Blocks that show an API signature rather than a program are mar
 ```python-api and are only compiled."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
