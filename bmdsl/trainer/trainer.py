@@ -34,7 +34,7 @@ SMALL_WORK = 20_000_000  # below this, one thread per step (see Trainer.fit)
 AL_EVERY = {"newton": 20, "lbfgs": 5, "precgd": 20, "als": 1, "adam": 20, "sgd": 20}
 # the penalty's curvature rho |A|^2 must stay within reach of a fixed learning rate
 RHO_MAX = {"lbfgs": 1e6, "precgd": 1e4, "adam": 1e3, "sgd": 1e3, "als": 1e6}
-MAX_STEPS = {"newton": 2000, "lbfgs": 2000, "als": 2000, "precgd": 20000, "adam": 20000,
+MAX_STEPS = {"newton": 10000, "lbfgs": 2000, "als": 5000, "precgd": 20000, "adam": 20000,
              "sgd": 20000}
 
 
