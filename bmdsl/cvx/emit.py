@@ -15,28 +15,14 @@ finite floats via repr(float), ints via repr(int), None/bool and containers of t
 from __future__ import annotations
 
 import ast
-import math
-import re
 from pathlib import Path
 
 from ..errors import SemanticError
+from ..literals import Subscripts, literal as _literal, name as _name
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SUBSCRIPTS = re.compile(r"^[A-Za-z]*(,[A-Za-z]*)*->[A-Za-z]*$")
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 RUNTIME = ("relu.py", "program.py", "runtime_forms.py", "runtime_data.py", "runtime_main.py")
 ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "functools", "argparse", "sys", "time"}
-
-
-class Subscripts(str):
-    """An einsum letter string built by `encode` (the only non-identifier string allowed)."""
-
-
-def _name(x) -> str:
-    if not isinstance(x, str) or not IDENTIFIER.match(x):
-        raise SemanticError(f"cannot emit {x!r}: names in emitted code must match "
-                            f"{IDENTIFIER.pattern}")
-    return x
 
 
 def encode(spec) -> tuple:
@@ -53,35 +39,6 @@ def encode(spec) -> tuple:
     text = ",".join("".join(table[i] for i in idx) for _, idx in spec.operands)
     text += "->" + "".join(table[i] for i in spec.out)
     return (float(spec.coef), tuple(_name(n) for n, _ in spec.operands), Subscripts(text))
-
-
-def _literal(x, indent: int = 0) -> str:
-    """Python source for a plain value; rejects anything it cannot vouch for."""
-    if x is None or isinstance(x, bool):
-        return repr(x)
-    if isinstance(x, int):
-        return repr(int(x))
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            raise SemanticError(f"cannot emit the non-finite number {x!r}")
-        return repr(float(x))
-    if isinstance(x, Subscripts):
-        if not SUBSCRIPTS.match(x):
-            raise SemanticError(f"bad einsum subscripts {x!r}")
-        return repr(str(x))
-    if isinstance(x, str):
-        return repr(_name(x))
-    if isinstance(x, tuple):
-        inner = ", ".join(_literal(v, indent) for v in x)
-        return f"({inner},)" if len(x) == 1 else f"({inner})"
-    if isinstance(x, list):
-        return "[" + ", ".join(_literal(v, indent) for v in x) + "]"
-    if isinstance(x, dict):
-        items = [(repr(_name(k)), _literal(v, indent + 4)) for k, v in x.items()]
-        if indent:  # nested: one line
-            return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
-        return "{\n" + "".join(f"    {k}: {v},\n" for k, v in items) + "}"
-    raise SemanticError(f"cannot emit a value of type {type(x).__name__}")
 
 
 def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",

@@ -11,13 +11,12 @@ here), numbers are written by repr(float)/repr(int), anything else is refused.
 from __future__ import annotations
 
 import ast
-import math
 from pathlib import Path
 
 from .. import __version__
-from ..errors import SemanticError
+from ..literals import literal as _literal
 from .runtime import MODULES
-from .spec import IDENTIFIER, build_spec
+from .spec import build_spec
 
 HEADER_IMPORTS = ("import argparse", "import math", "import sys", "import time",
                   "from functools import lru_cache", "", "import numpy as np", "import torch",
@@ -25,34 +24,6 @@ HEADER_IMPORTS = ("import argparse", "import math", "import sys", "import time",
 ALLOWED = {"argparse", "math", "sys", "time", "functools", "numpy", "torch",
            "torch.nn.functional"}
 RUNTIME = Path(__file__).parent / "runtime"
-
-
-def _literal(x, indent: int = 0) -> str:
-    """Python source for a plain value; refuses anything it cannot vouch for."""
-    pad = " " * (indent + 4)
-    if x is None or isinstance(x, bool):
-        return repr(x)
-    if isinstance(x, int):
-        return repr(int(x))
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            raise SemanticError(f"cannot emit the number {x!r}")
-        return repr(float(x))
-    if isinstance(x, str):
-        if not IDENTIFIER.match(x):
-            raise SemanticError(f"cannot emit {x!r}: strings in emitted code must match "
-                                f"{IDENTIFIER.pattern}")
-        return repr(x)
-    if isinstance(x, (tuple, list)):
-        items = [_literal(v, indent + 4) for v in x]
-        one = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        if len(one) + indent < 88:
-            return one
-        return "(\n" + "".join(f"{pad}{v},\n" for v in items) + " " * indent + ")"
-    if isinstance(x, dict):
-        body = "".join(f"{pad}{_literal(k)}: {_literal(v, indent + 4)},\n" for k, v in x.items())
-        return "{\n" + body + " " * indent + "}"
-    raise SemanticError(f"cannot emit a value of type {type(x).__name__}")
 
 
 def _paste(name: str) -> str:

@@ -9,6 +9,8 @@ is full and the dense Hessian fits; else lbfgs for a full batch; else adam.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from .errors import TrainerError
@@ -18,7 +20,8 @@ NEWTON_MAX_VARS = 6000         # P m (p + q): the dense Hessian is at most 6000^
 JACOBIAN_BUDGET = 60_000_000   # entries of the dense Jacobian [|y|, P m (p + q)]
 
 
-class Method:
+class Method(ABC):
+    """One optimization method: `step()` advances the trainer's factors, returns the objective."""
     name = ""
     full_batch = True
     settled = False    # the last step could not decrease the objective any further
@@ -26,8 +29,9 @@ class Method:
     def __init__(self, trainer, lr):
         self.t, self.lr = trainer, lr
 
+    @abstractmethod
     def step(self) -> float:
-        raise NotImplementedError
+        """One step; the objective after it."""
 
     def reset(self):
         """The objective changed (new augmented-Lagrangian multipliers)."""

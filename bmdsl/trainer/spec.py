@@ -8,11 +8,9 @@ emitted source repeats them). `shapes(bound)` gives the numeric shapes for given
 """
 from __future__ import annotations
 
-import re
-
 from ..errors import SemanticError
+from ..literals import IDENTIFIER
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDERS = ("W1", "W2", "H", "Z", "D", "R")
 
 

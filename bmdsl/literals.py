@@ -1,0 +1,61 @@
+"""Python source for plain values: the one gate between a model file and emitted code.
+
+Both emitted modules (`bmdsl.cvx.emit`, `bmdsl.trainer.emit`) write their data as literals
+through `literal`. It accepts only None, bools, ints, finite floats, identifier strings
+(`IDENTIFIER`), einsum subscripts (`Subscripts`, checked against `SUBSCRIPTS`), and tuples,
+lists and dicts of those, and writes them with repr; anything else is refused. So nothing
+from a model file reaches emitted source unvalidated.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import SemanticError
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SUBSCRIPTS = re.compile(r"^[A-Za-z]*(,[A-Za-z]*)*->[A-Za-z]*$")
+WIDTH = 88
+
+
+class Subscripts(str):
+    """An einsum subscripts string: letters, commas and one '->'."""
+
+
+def name(x) -> str:
+    """`x` if it is an identifier string, else a SemanticError."""
+    if not isinstance(x, str) or not IDENTIFIER.match(x):
+        raise SemanticError(f"cannot emit {x!r}: names in emitted code must match "
+                            f"{IDENTIFIER.pattern}")
+    return x
+
+
+def literal(x, indent: int = 0) -> str:
+    """Python source for `x` (types preserved); containers wrap past WIDTH columns."""
+    if x is None or isinstance(x, bool):
+        return repr(x)
+    if isinstance(x, int):
+        return repr(int(x))
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise SemanticError(f"cannot emit the non-finite number {x!r}")
+        return repr(float(x))
+    if isinstance(x, Subscripts):
+        if not SUBSCRIPTS.match(x):
+            raise SemanticError(f"bad einsum subscripts {x!r}")
+        return repr(str(x))
+    if isinstance(x, str):
+        return repr(name(x))
+    pad = " " * (indent + 4)
+    if isinstance(x, (tuple, list)):
+        items = [literal(v, indent + 4) for v in x]
+        close = "," if isinstance(x, tuple) and len(items) == 1 else ""
+        left, right = ("(", ")") if isinstance(x, tuple) else ("[", "]")
+        one = left + ", ".join(items) + close + right
+        if len(one) + indent < WIDTH:
+            return one
+        return left + "\n" + "".join(f"{pad}{v},\n" for v in items) + " " * indent + right
+    if isinstance(x, dict):
+        body = "".join(f"{pad}{literal(k)}: {literal(v, indent + 4)},\n" for k, v in x.items())
+        return "{\n" + body + " " * indent + "}"
+    raise SemanticError(f"cannot emit a value of type {type(x).__name__}")
