@@ -3,8 +3,9 @@
     python bench/bench_relu.py [--n 600] [--d 20] [--patterns 200]
 
 CVXPY must carry the 2nP cone constraints of the exact program (seed 002 eq. (5)); the BM
-trainer keeps the cones (19) on its factors. Both use the same sampled patterns; BM time is
-the time until its objective is within 1e-4 (relative) of CVXPY's optimum p*.
+trainer keeps the cones (19) on its factors. Both use the same sampled patterns. BM runs
+twice, stopped after a tenth of CVXPY's time (the target) and after all of it; each run
+reports its objective at the cone-restored factors against CVXPY's optimum p*.
 Writes bench/results/relu.json. Target (issue 7): BM >= 10x faster at n = 600, P = 200.
 """
 from __future__ import annotations
@@ -54,23 +55,25 @@ def main() -> None:
     print(f"CVXPY: {sol.status}, p* = {sol.value:.8f}, {t_cvx:.1f} s "
           f"({2 * args.n * bound.P} cone constraints)", flush=True)
 
-    trainer = bound.to_torch(progress=False)
-    result = trainer.fit()
-    target = sol.value * (1 + 1e-4)
-    # history holds (step, objective, seconds since the start) at feasible iterates
-    # (the default method keeps the cones exactly); the first entry within 1e-4 counts
-    hit = next((h for h in result.history if h[1] <= target), None)
-    t_bm = hit[2] if hit else result.seconds
-    ok = hit is not None
-    print(f"BM: {result.method}, objective {result.objective:.8f} "
-          f"({'reached 1e-4 of p* at step ' + str(hit[0]) if ok else 'did NOT reach 1e-4 of p*'}), "
-          f"violation {result.violation}, {t_bm:.1f} s -> speed-up {t_cvx / t_bm:.1f}x", flush=True)
+    # BM with the default method, stopped by a time limit: a tenth of CVXPY's time (the
+    # target) and all of it. Its objective is evaluated after the cones are restored
+    # (TrainResult.objective), so it is the value of a feasible point of (19).
+    runs = []
+    for fraction in (0.1, 1.0):
+        result = bound.to_torch(progress=False).fit(time_limit=fraction * t_cvx)
+        rel = (result.objective - sol.value) / abs(sol.value)
+        runs.append({"time_limit": fraction * t_cvx, "seconds": result.seconds,
+                     "method": result.method, "steps": result.steps,
+                     "objective": result.objective, "relative_gap": rel,
+                     "violation": result.violation, "reached_1e-4": rel <= 1e-4})
+        print(f"BM ({result.method}, {fraction:g} x CVXPY time = {fraction * t_cvx:.1f} s): "
+              f"{result.steps} steps, objective {result.objective:.8f}, (p - p*)/p* = "
+              f"{rel:.2e} ({'within' if rel <= 1e-4 else 'NOT within'} 1e-4), violation "
+              f"{result.violation}", flush=True)
     out = ROOT / "bench" / "results" / "relu.json"
     out.write_text(json.dumps({"machine": describe(), "n": args.n, "d": args.d, "P": bound.P,
-                               "cvxpy_seconds": t_cvx, "p_star": sol.value, "bm_seconds": t_bm,
-                               "bm_objective": result.objective, "reached": ok,
-                               "bm_method": result.method, "violation": result.violation,
-                               "speedup": t_cvx / t_bm}, indent=2, default=str))
+                               "cvxpy_seconds": t_cvx, "p_star": sol.value, "bm_runs": runs},
+                              indent=2, default=str))
     print(f"wrote {out}")
 
 

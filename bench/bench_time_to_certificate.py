@@ -82,14 +82,20 @@ def main() -> None:
         row = {"n": n, "P": bound.P, "bm_seconds": t_bm, "bm_method": result.method,
                "bm_steps": result.steps, "bm_gap_bound": gap, "bm_objective": result.objective,
                "cvxpy_seconds": t_cvx, "cvxpy_status": status, "cvxpy_value": value,
-               "true_gap": rel, "speedup": None if t_cvx is None else t_cvx / t_bm}
+               "true_gap": rel, "speedup": None if t_cvx is None else t_cvx / t_bm,
+               "measured": time.strftime("%Y-%m-%d %H:%M")}
         rows.append(row)
         sp = "" if t_cvx is None else f"  speed-up {t_cvx / t_bm:.1f}x"
         print(f"n={n:>6} P={bound.P:>3}  BM {t_bm:7.2f} s ({result.method}, {result.steps} steps, "
               f"gap bound {gap:.1e})   CVXPY {'-' if t_cvx is None else f'{t_cvx:7.2f} s'} "
               f"[{status}]{sp}", flush=True)
+    # rows of earlier runs at other sizes are kept (each row says when it was measured)
     out = ROOT / "bench" / "results" / "time_to_certificate.json"
-    out.write_text(json.dumps({"machine": describe(), "beta": args.beta, "rows": rows},
+    old = json.loads(out.read_text()).get("rows", []) if out.exists() else []
+    merged = {r["n"]: r for r in old if "measured" in r}
+    merged.update({r["n"]: r for r in rows})
+    out.write_text(json.dumps({"machine": describe(), "beta": args.beta,
+                               "rows": [merged[n] for n in sorted(merged)]},
                               indent=2, default=str))
     print(f"wrote {out}")
 

@@ -52,7 +52,8 @@ def test_emitted_source_is_plain_and_generic():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
                 for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported <= {"argparse", "math", "sys", "time", "functools", "numpy", "torch"}
+    assert imported <= {"argparse", "math", "sys", "threading", "time", "functools", "numpy",
+                        "torch"}
     assert "bmdsl" not in imported and "from ." not in source
     top = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert len(top) == len(set(top)), "two pasted runtime files define the same name"

@@ -17,13 +17,13 @@ from typing import Iterator
 import numpy as np
 
 
-def operator_norm_sq(bound, iters: int = 30, seed: int = 0) -> float:
-    """||L||^2 = lambda_max(L^* L) by power iteration (a slight under-estimate: the
-    backtracking below corrects the step)."""
-    x = np.random.default_rng(seed).standard_normal((bound.P, bound.p, bound.q))
+def _power(apply, shape, iters: int = 30, seed: int = 0) -> float:
+    """lambda_max of a PSD map by power iteration (a slight under-estimate: the
+    backtracking in fista corrects the step)."""
+    x = np.random.default_rng(seed).standard_normal(shape)
     lam = 0.0
     for _ in range(iters):
-        y = bound.adjoint(bound.predict_lifted(x))
+        y = apply(x)
         lam = float(np.linalg.norm(y))
         if lam == 0.0:
             return 0.0
@@ -31,17 +31,40 @@ def operator_norm_sq(bound, iters: int = 30, seed: int = 0) -> float:
     return lam
 
 
-def fista(bound, Z0: np.ndarray, prox, iters: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yields (iteration, Z) after every iteration, starting with (0, Z0)."""
-    loss, Y, beta = bound.loss, bound.Y, bound.beta
-    smooth = lambda Z: loss.value(bound.predict_lifted(Z), Y)  # noqa: E731
-    lip = max(operator_norm_sq(bound), 1e-12)
+def operator_norm_sq(bound, iters: int = 30, seed: int = 0) -> float:
+    """||L||^2 = lambda_max(L^* L)."""
+    return _power(lambda x: bound.adjoint(bound.predict_lifted(x)),
+                  (bound.P, bound.p, bound.q), iters, seed)
+
+
+def _smooth_part(bound, quadratic):
+    """Z -> F(L Z) and Z -> L^*(grad F(L Z)); from `quadratic` (the squared loss's
+    sufficient statistics G = L^* L, b = L^* Y, ||Y||^2: trainer/runtime/gram.py) when
+    given, which makes an iteration independent of the number of samples."""
+    if quadratic is not None:
+        G, b, yy = quadratic
+        value = lambda Z: 0.5 * Z.ravel() @ (G @ Z.ravel()) - b @ Z.ravel() + 0.5 * yy  # noqa
+        grad = lambda Z: (G @ Z.ravel() - b).reshape(Z.shape)  # noqa: E731
+        return value, grad, _power(lambda x: G @ x, b.shape)
+    loss, Y = bound.loss, bound.Y
+    value = lambda Z: loss.value(bound.predict_lifted(Z), Y)  # noqa: E731
+    grad = lambda Z: bound.adjoint(loss.grad(bound.predict_lifted(Z), Y))  # noqa: E731
+    return value, grad, operator_norm_sq(bound)
+
+
+def fista(bound, Z0: np.ndarray, prox, iters: int,
+          quadratic=None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yields (iteration, Z) after every iteration, starting with (0, Z0); `quadratic`
+    = (G, b, ||Y||^2) for the squared loss (see _smooth_part)."""
+    beta = bound.beta
+    smooth, gradient, lip = _smooth_part(bound, quadratic)
+    lip = max(lip, 1e-12)
     Z = np.array(Z0, dtype=float)
     W, t = Z.copy(), 1.0
     yield 0, Z
     for it in range(1, iters + 1):
         fW = smooth(W)
-        gW = bound.adjoint(loss.grad(bound.predict_lifted(W), Y))    # [P, p, q]
+        gW = gradient(W)                                              # [P, p, q]
         for _ in range(60):            # backtracking: the quadratic model must majorize
             Zn = prox(W - gW / lip, beta / lip)
             D = Zn - W

@@ -34,7 +34,8 @@ class DualSearch:
     refinement: str          # what was done, or why not
 
 
-def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int) -> DualSearch:
+def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
+                quadratic=None) -> DualSearch:
     plain = scaled_point(bound, oracle, g, "plain: t grad F(Yhat) at the point")
     cands = [plain]
     prox = None if bound.cone else d_norm_prox(bound.C, bound.R)
@@ -48,7 +49,7 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int) -> DualSe
             marks.add(k)
             k *= 2
         marks.add(iters)
-        for it, Z in fista(bound, Z0, prox, iters):
+        for it, Z in fista(bound, Z0, prox, iters, quadratic):
             if it not in marks:
                 continue
             done = it

@@ -35,13 +35,15 @@ class FallbackCertificate:
                 for k, v in self.__dict__.items()}
 
 
-def certify(bound, U, V, *, refine_iters: int = 1000):
-    """Certificate of numpy factors U [P, m, *w1], V [P, m, *w2]."""
+def certify(bound, U, V, *, refine_iters: int = 1000, gram=None):
+    """Certificate of numpy factors U [P, m, *w1], V [P, m, *w2]; `gram` (runtime/gram.py)
+    makes the dual-point refinement independent of the number of samples."""
     try:
         from ..certificates import certify as full
     except ImportError:
         return fallback(bound, U, V)
-    return full(bound, U, V, refine_iters=refine_iters)
+    quadratic = None if gram is None else gram.numpy()
+    return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic)
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:

@@ -18,10 +18,10 @@ from ..literals import literal as _literal
 from .runtime import MODULES
 from .spec import build_spec
 
-HEADER_IMPORTS = ("import argparse", "import math", "import sys", "import time",
-                  "from functools import lru_cache", "", "import numpy as np", "import torch",
-                  "import torch.nn.functional as tf")
-ALLOWED = {"argparse", "math", "sys", "time", "functools", "numpy", "torch",
+HEADER_IMPORTS = ("import argparse", "import math", "import sys", "import threading",
+                  "import time", "from functools import lru_cache", "", "import numpy as np",
+                  "import torch", "import torch.nn.functional as tf")
+ALLOWED = {"argparse", "math", "sys", "threading", "time", "functools", "numpy", "torch",
            "torch.nn.functional"}
 RUNTIME = Path(__file__).parent / "runtime"
 

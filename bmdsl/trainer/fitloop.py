@@ -142,7 +142,7 @@ def _stop(t, run, gap, cert_tol, time_limit):
 
 def _gap(t, refine_iters):
     U, V = t.factors()
-    cert = certify_factors(t.bound, U, V, refine_iters=refine_iters)
+    cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram)
     return float(cert.gap_bound)
 
 
@@ -158,7 +158,7 @@ def _finish(t, run, stopped, certify):
         after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
     loss = float(b.loss.value(b.predict_bm(U, V), b.Y))
     reg = b.regularizer_bm(U, V)
-    cert = certify_factors(b, U, V) if certify else None
+    cert = certify_factors(b, U, V, gram=t.problem.gram) if certify else None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
                        violation_before=before, certificate=cert, device=str(t.device),

@@ -25,6 +25,7 @@ from .fitloop import run_fit
 from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
+from .runtime.gram import gram_pays
 from .runtime.problem import BMProblem
 from .spec import PLACEHOLDERS, build_spec, shapes
 
@@ -90,7 +91,8 @@ def _device(device) -> torch.device:
 class Trainer:
     def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0, *,
                  lr=None, batch_size=None, init_scale=0.1, checkpoint=None,
-                 checkpoint_every=None, progress=None, certificate_every=None, al_every=None):
+                 checkpoint_every=None, progress=None, certificate_every=None, al_every=None,
+                 gram="auto"):
         self.bound, self.device = bound, _device(device)
         if dtype not in DTYPES and dtype not in DTYPES.values():
             raise TrainerError(f"unknown dtype {dtype!r}; use float32 or float64")
@@ -105,6 +107,9 @@ class Trainer:
             raise TrainerError(f"the batch size must be positive, not {batch_size}")
         self.batch_size = None if batch_size is None or int(batch_size) >= n else int(batch_size)
         self.batches_per_epoch = 1 if self.batch_size is None else -(-n // self.batch_size)
+        if gram is True or (gram == "auto" and
+                            gram_pays(self.problem, self.dtype, self.batch_size is None)):
+            self.problem.use_gram()
         self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.progress, self.certificate_every = progress, certificate_every
@@ -191,8 +196,11 @@ class Trainer:
             torch.set_num_threads(threads)
 
     def _work_per_step(self) -> int:
-        """Entries touched by one forward pass: pre-activations of all units times p + q."""
+        """Entries touched by one step: pre-activations of all units times p + q, or with
+        the Gram path (which never touches the samples) G and the dense Hessian."""
         pb = self.problem
+        if pb.gram is not None:
+            return (pb.P * pb.p * pb.q) ** 2 + (pb.P * self.m * (pb.p + pb.q)) ** 2
         return math.prod(pb.a_shape) * pb.P * self.m * (pb.p + pb.q)
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:

@@ -26,26 +26,16 @@ def _line_search_z(phi, iters=50):
     return float(s)
 
 
-def _loss_gradient(problem, U, V):
-    """Yhat and grad F(Yhat)."""
-    with torch.no_grad():
-        yhat = problem.predict(U, V)
-    y0 = yhat.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(problem.F(y0, problem.Y), y0)
-    return yhat, grad
-
-
-def _grow(problem, U, V, active, yhat, du, dv, w, slot):
+def _grow(problem, U, V, active, du, dv, w, slot):
     """Add the units (du, dv) (scaled by sqrt(w_k)) in slot[k] with the best common scale t:
     Z_k += t w_k u v^T changes F along a line and costs beta t w_k (balanced units)."""
     P, m = U.shape[:2]
     ks = torch.arange(P, device=U.device)
-    with torch.no_grad():
-        step = problem.predict(du.reshape(U.shape), dv.reshape(V.shape))
+    loss = problem.loss_along(U, V, du.reshape(U.shape), dv.reshape(V.shape))
     total = float(w.sum())
 
     def phi(t):
-        return problem.F(yhat + t * step, problem.Y) + problem.beta * t * total
+        return loss(t) + problem.beta * t * total
 
     t = _line_search_z(phi)
     if t <= 0:
@@ -62,8 +52,7 @@ def escape(problem, U, V, active, A, B):
     where it exceeds beta (design.md sec. 2: a certificate violation); returns the
     largest ratio sigma / beta found (<= 1 means nothing was added)."""
     P, m = U.shape[:2]
-    yhat, grad = _loss_gradient(problem, U, V)
-    G = problem.adjoint(grad)
+    G = problem.lifted_gradient(U, V)
     eye_p = torch.eye(problem.p, dtype=G.dtype, device=G.device)
     eye_q = torch.eye(problem.q, dtype=G.dtype, device=G.device)
     N = (eye_p - A @ A.transpose(1, 2)) @ G @ (eye_q - B.transpose(1, 2) @ B)
@@ -79,7 +68,7 @@ def escape(problem, U, V, active, A, B):
     dv = torch.zeros((P, m, problem.q), dtype=U.dtype, device=U.device)
     du[ks, j] = a[:, :, 0] * w.sqrt()[:, None]
     dv[ks, j] = -bh[:, 0, :] * w.sqrt()[:, None]
-    U, V, active = _grow(problem, U, V, active, yhat, du, dv, w, j)
+    U, V, active = _grow(problem, U, V, active, du, dv, w, j)
     return U, V, active, ratio
 
 
@@ -112,8 +101,7 @@ def escape_signed(problem, U, V, active):
     dual norm of the certificate after eq. (20)); the direction is made exactly feasible
     by a shift along the pattern's gate. Only patterns with ||g_k|| > beta can qualify."""
     P, m = U.shape[:2]
-    yhat, grad = _loss_gradient(problem, U, V)
-    g = problem.adjoint(grad)[:, :, 0]                                  # [P, p]
+    g = problem.lifted_gradient(U, V)[:, :, 0]                                  # [P, p]
     v = V.reshape(P, m)
     dead = (v[:, :2] == 0).any(1) & (g.norm(dim=1) > problem.beta)
     if not bool(dead.any()):
@@ -134,7 +122,6 @@ def escape_signed(problem, U, V, active):
         du[ks, slot] = u * w[ks].sqrt()[:, None]
         dv[:, slot, 0] = sign * w.sqrt()
         slots = torch.full((P,), slot, dtype=torch.int64, device=U.device)
-        U, V, active = _grow(problem, U, V, active, yhat, du, dv, w, slots)
-        yhat, _ = _loss_gradient(problem, U, V)
+        U, V, active = _grow(problem, U, V, active, du, dv, w, slots)
         v = V.reshape(P, m)
     return U, V, active

@@ -13,6 +13,7 @@ import torch
 
 from .cones import AugmentedLagrangian, into_cones, max_violation, restore_cones
 from .data import derived, sample_gates, unique_masks
+from .gram import gram_pays
 from .newton import newton_iteration
 from .problem import BMProblem
 
@@ -81,6 +82,8 @@ def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64)
 def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
     """Train with the default method; returns U, V, objective, steps taken."""
     U, V = initial_factors(problem, m, seed)
+    if problem.gram is None and gram_pays(problem, problem.Y.dtype, True):
+        problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
     newton = (problem.C, problem.R) == ("l2", "l2") and \
         problem.P * m * (problem.p + problem.q) <= NEWTON_MAX_VARS
     if newton:

@@ -8,8 +8,10 @@ Per iteration (see docs/trainer.md for the measurements that made it the default
    cones (q = 1 only) the units are merged by the sign of v instead, which keeps u in K_k.
 2. escape (escape.py): a frozen unit is grown where the certificate says it pays.
 3. a damped Newton step on the active units: H = J^T (d^2 F) J + beta I + the bilinear
-   cross blocks G_k between u_kj and v_kj, solved by Cholesky with H + mu I; mu follows
-   the ratio of actual to predicted decrease. With ReLU cones the step is projected on
+   cross blocks G_k between u_kj and v_kj, solved by Cholesky with H + mu I, or with the
+   Gauss-Newton part J^T (d^2 F) J + beta I + mu I where H + mu I is indefinite (mu is
+   grown instead only where Gauss-Newton stalls: a saddle); mu follows the ratio of
+   actual to predicted decrease. With ReLU cones the step is projected on
    the binding constraints and cut at the first boundary (activeset.py): the iterates
    stay in the cones (19), so no penalty is needed.
 """
@@ -17,6 +19,8 @@ import torch
 
 from .activeset import basis, candidates, expand_step, max_step, reduce_system
 from .escape import escape, escape_signed
+
+GN_STALL = 1e-8   # relative decrease below which a Gauss-Newton step counts as stalled
 
 
 def balance(U, V, tol=1e-12):
@@ -60,30 +64,23 @@ def balance_signed(U, V, tol=1e-10):
 
 
 def hessian(problem, U, V, active):
-    """Dense Hessian of the objective in the active units, ordered (all u, then all v)."""
+    """Dense Hessian of the objective in the active units, ordered (all u, then all v),
+    and its Gauss-Newton part J^T (d^2 F) J + beta I (positive definite)."""
     P, m = U.shape[:2]
     p, q, na = problem.p, problem.q, int(active.sum())
-    JU = problem.jac_u(V)[:, active].reshape(-1, na * p)
-    JV = problem.jac_v(U)[:, active].reshape(-1, na * q)
-    J = torch.cat([JU, JV], 1)
-    yhat = problem.predict(U, V).detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(problem.F(yhat, problem.Y), yhat, create_graph=True)
-    if problem.spec["loss"] == "squared":
-        WJ = J
-    else:   # d^2F J: Hessian-vector products of the loss, all columns in one batched call
-        cols = J.T.reshape((J.shape[1],) + tuple(yhat.shape))
-        (WJ,) = torch.autograd.grad(grad, yhat, cols, is_grads_batched=True)
-        WJ = WJ.reshape(J.shape[1], -1).T
-    H = J.T @ WJ
-    H.diagonal().add_(problem.beta)
-    G = problem.adjoint(grad.detach())
+    gn = problem.gauss_newton(U, V, active)
+    gn.diagonal().add_(problem.beta)
+    H = gn.clone()
+    G = problem.lifted_gradient(U, V)
     k = torch.arange(P, device=U.device)[:, None].expand(P, m)[active]
-    t = torch.arange(na, device=U.device)
-    iu = (t[:, None, None] * p + torch.arange(p, device=U.device)[None, :, None]).expand(na, p, q)
-    iv = (na * p + t[:, None, None] * q + torch.arange(q, device=U.device)[None, None, :]).expand(na, p, q)
+    t = torch.arange(na, device=U.device)[:, None, None]
+    a = torch.arange(p, device=U.device)[None, :, None]
+    b = torch.arange(q, device=U.device)[None, None, :]
+    iu = (t * p + a).expand(na, p, q)
+    iv = (na * p + t * q + b).expand(na, p, q)
     H.index_put_((iu.reshape(-1), iv.reshape(-1)), G[k].reshape(-1), accumulate=True)
     H.index_put_((iv.reshape(-1), iu.reshape(-1)), G[k].reshape(-1), accumulate=True)
-    return H
+    return H, gn
 
 
 def _direction(H, g, mu, cone):
@@ -113,9 +110,15 @@ def _direction(H, g, mu, cone):
 
 
 def newton_step(problem, U, V, active, objective, mu, cones=False):
-    """One damped Newton step on the active units; objective(U, V) -> scalar. mu keeps
-    H + mu I positive definite and follows the ratio of actual to predicted decrease;
-    when the full step fails, halving it (Armijo) is tried before mu grows. With
+    """One damped Newton step on the active units; objective(U, V) -> scalar. The model
+    is H + mu I where that is positive definite (quadratic convergence near a minimum),
+    else the Gauss-Newton part J^T (d^2 F) J + beta I + mu I; only when a Gauss-Newton
+    step stalls, as it does next to a saddle, which it cannot leave, is mu grown until
+    H + mu I is definite. Measured (docs/trainer.md): the BM Hessian stays indefinite
+    along most of the path, and growing mu every time damps the weakly curved directions
+    (~beta) by the negative curvature (~10 beta): about twice the steps. mu follows the
+    ratio of actual to predicted decrease; when the full step fails, halving it (Armijo)
+    is tried before mu grows. With
     cones=True the step is the active-set projected step of activeset.py (feasible
     iterates). Returns U, V, f, mu, predicted decrease."""
     Ur, Vr = U.detach().requires_grad_(True), V.detach().requires_grad_(True)
@@ -128,7 +131,7 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
                    gv.reshape(P, m, -1)[active].reshape(-1)])
     if g.numel() == 0:
         return U, V, f, mu, 0.0
-    H = hessian(problem, U, V, active)
+    H, gn = hessian(problem, U, V, active)
     cone = None
     if cones:
         cone = candidates(problem, U, active, gu.reshape(P, m, -1)[active]) + (na, p)
@@ -140,8 +143,12 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
         with torch.no_grad():
             return Un, Vn, float(objective(Un, Vn))
 
+    use_gn = cone is None
     while True:
         found = _direction(H, g, mu, cone)
+        model_gn = found is None and use_gn
+        if model_gn:                            # H + mu I indefinite: the Gauss-Newton model
+            found = _direction(gn, g, mu, None)
         if found is None:
             mu = max(4.0 * mu, 1e-12)
             continue
@@ -150,6 +157,9 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
         pred = -float(gr @ dr + 0.5 * dr @ (Hr @ dr))
         slope = -float(gr @ dr)
         if pred <= max(1e-15, torch.finfo(U.dtype).eps) * max(1.0, abs(f)) or mu > 1e15:
+            if model_gn:
+                use_gn = False
+                continue
             return U, V, f, mu, pred
         full = 1.0
         if cone is not None:
@@ -157,6 +167,9 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
             dU.reshape(P, m, -1)[active] = d[:na * p].reshape(-1, p)
             full = max_step(problem, U, dU)
         Un, Vn, fn = moved(d, full)
+        if model_gn and f - fn <= GN_STALL * max(1.0, abs(f)):
+            use_gn = False    # Gauss-Newton cannot leave a saddle: the full model
+            continue
         ratio = (f - fn) / (pred * full) if full > 0 else -1.0
         mu = mu / 5.0 if ratio > 0.75 else (mu * 4.0 if ratio < 0.25 else mu)
         if fn < f:

@@ -12,6 +12,8 @@ import torch
 
 from .einsum import run_terms
 from .forms import get_loss, regularizer
+from .fused import fused_plan
+from .gram import Gram, lift
 
 KJ = ("k_", "j_")
 
@@ -28,6 +30,8 @@ class BMProblem:
         self.F = get_loss(spec["loss"], spec["loss_params"])
         self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]
         self.cone = spec["cone"]
+        self.fused = fused_plan(spec, shapes)   # None: the generic einsum path (fused.py)
+        self.gram = None     # gram.Gram: full-batch squared loss via G = L^* L (use_gram)
         if D is not None:
             self.arrays["D"] = D
 
@@ -61,12 +65,20 @@ class BMProblem:
                          {"H": KJ, "W2": KJ}, ())
 
     def predict(self, U, V, arrays=None):
+        """Yhat = sum_kj B(D_k * A(u_kj), v_kj) (eq. (14), (18)): blocked GEMMs with a
+        hand-written backward when the specs are of fused.py's form, else the einsums."""
+        arrays = arrays or self.arrays
+        if self.fused is not None and self.fused.applies(U, V, arrays):
+            return self.fused.predict(U, V, arrays)
         return self.output(self.activate(self.pre_activation(U, arrays), arrays), V, arrays)
 
     def objective(self, U, V, arrays=None, scale=1.0):
         """scale * F(Yhat) + regularizer; scale = n / batch size for a mini-batch."""
-        arrays = arrays or self.arrays
-        loss = self.F(self.predict(U, V, arrays), arrays[self.spec["target"]])
+        if self.gram is not None and (arrays is None or arrays is self.arrays):
+            loss = self.loss(U, V)
+        else:
+            arrays = arrays or self.arrays
+            loss = self.F(self.predict(U, V, arrays), arrays[self.spec["target"]])
         return scale * loss + regularizer(self.beta, self.C, self.R, U, V)
 
     def slack(self, U, arrays=None):
@@ -104,3 +116,52 @@ class BMProblem:
         J = run_terms(self.spec["output"], dict(arrays, H=H, W2=E),
                       {"H": KJ, "W2": ("b_",)}, ("k_", "j_", "b_"))
         return J.reshape(self.P, U.shape[1], self.q, -1).permute(3, 0, 1, 2)
+
+    # -- the full-batch loss; through its sufficient statistics when use_gram was called -----
+    def use_gram(self):
+        """Build G = L^* L, b = L^*(Y), ||Y||^2 once (gram.py); later full-batch losses,
+        lifted gradients and Gauss-Newton blocks no longer touch the samples."""
+        self.gram = Gram.build(self)
+        return self
+
+    def loss(self, U, V):
+        """F(Yhat) on all samples."""
+        if self.gram is not None:
+            return self.gram.loss(lift(U, V))
+        return self.F(self.predict(U, V), self.Y)
+
+    def lifted_gradient(self, U, V):
+        """G_k = L_k^*(grad F(Yhat)) [P, p, q] (eq. (20)), the certificate's matrices."""
+        if self.gram is not None:
+            return self.gram.gradient(lift(U, V).detach())
+        with torch.no_grad():
+            yhat = self.predict(U, V).requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.F(yhat, self.Y), yhat)
+        return self.adjoint(grad)
+
+    def loss_along(self, U, V, dU, dV):
+        """t -> F(Yhat(Z + t dZ)) with Z = lift(U, V), dZ = lift(dU, dV) (escape.py)."""
+        if self.gram is not None:
+            return self.gram.along(U, V, dU, dV)
+        with torch.no_grad():
+            yhat, step = self.predict(U, V), self.predict(dU, dV)
+        return lambda t: self.F(yhat + t * step, self.Y)
+
+    def gauss_newton(self, U, V, active):
+        """J^T (d^2 F) J over the active units (all u, then all v), J = dYhat/d(u, v)."""
+        if self.gram is not None:
+            return self.gram.gauss_newton(U, V, active)
+        na = int(active.sum())
+        JU = self.jac_u(V)[:, active].reshape(-1, na * self.p)
+        JV = self.jac_v(U)[:, active].reshape(-1, na * self.q)
+        J = torch.cat([JU, JV], 1)
+        if self.spec["loss"] == "squared":
+            return J.T @ J
+        # d^2F J: Hessian-vector products of the loss, all columns in one batched call
+        yhat = self.predict(U, V).detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.F(yhat, self.Y), yhat, create_graph=True)
+            cols = J.T.reshape((J.shape[1],) + tuple(yhat.shape))
+            (WJ,) = torch.autograd.grad(grad, yhat, cols, is_grads_batched=True)
+        return J.T @ WJ.reshape(J.shape[1], -1).T

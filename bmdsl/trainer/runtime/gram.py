@@ -1,0 +1,108 @@
+"""The squared loss through its sufficient statistics (the normal equations of (16)).
+
+With Z_k = sum_j u_kj v_kj^T (Z [P, p, q], N = P p q entries) the prediction is linear,
+Yhat = L(Z) (eq. (16)), so F = 1/2 ||L(Z) - Y||^2 = 1/2 z'Gz - b'z + 1/2 ||Y||^2 with
+G = L^* L [N, N] and b = L^*(Y). One pass over the samples, in chunks, builds G, b and
+||Y||^2 (cost |y| N^2); afterwards the loss, its lifted gradient G_k = L_k^*(Yhat - Y)
+(eq. (20)) and the Gauss-Newton block J^T J of Newton's Hessian cost O(N^2) per step,
+whatever the number of samples n. That is what lets Newton's method (newton.py) and the
+certificate run at n = 100000 (docs/performance.md).
+
+Used for float64 full-batch steps only: the expansion subtracts numbers of size ||Y||^2,
+an absolute error ~ 1e-16 ||Y||^2 in float64, which would be ~ 1e-7 ||Y||^2 in float32.
+"""
+import torch
+
+GRAM_MAX_N = 4096              # G is N^2 float64: at most 134 MB
+GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
+
+
+def gram_pays(problem, dtype, full_batch) -> bool:
+    """Squared loss, float64, full batch, and N small enough for a dense G."""
+    N = problem.P * problem.p * problem.q
+    return (problem.spec["loss"] == "squared" and dtype == torch.float64 and full_batch
+            and N <= GRAM_MAX_N)
+
+
+def lift(U, V):
+    """Z_k = sum_j u_kj v_kj^T: [P, p, q] for U [P, m, *w1], V [P, m, *w2]."""
+    P, m = U.shape[:2]
+    return torch.einsum("kja,kjb->kab", U.reshape(P, m, -1), V.reshape(P, m, -1))
+
+
+class Gram:
+    """G [N, N], b [N] and ||Y||^2 of the squared loss; `build` is the one data pass."""
+
+    def __init__(self, G, b, yy, shape):
+        self.G, self.b, self.yy, self.shape = G, b, yy, tuple(shape)
+
+    @classmethod
+    def build(cls, problem, chunk=GRAM_CHUNK):
+        """Columns L(e_kab) = B(D_k A(e_a), e_b) come from the Jacobian in U at V = the
+        basis of w2 (problem.jac_u), a chunk of samples at a time (problem.batch)."""
+        P, p, q, n = problem.P, problem.p, problem.q, problem.n
+        N = P * p * q
+        Y = problem.Y
+        rows_per_sample = max(1, Y.numel() // max(n, 1))
+        step = max(1, chunk // (N * rows_per_sample))
+        E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
+        E = E.expand((P, q) + problem.w2_shape)
+        G = torch.zeros(N, N, dtype=Y.dtype, device=Y.device)
+        b = torch.zeros(N, dtype=Y.dtype, device=Y.device)
+        yy = 0.0
+        for start in range(0, n, step):
+            idx = torch.arange(start, min(n, start + step), device=Y.device)
+            arrays = problem.batch(idx) if step < n else problem.arrays
+            M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
+            y = arrays[problem.spec["target"]].reshape(-1)
+            G.addmm_(M.T, M)
+            b.addmv_(M.T, y)
+            yy += float(y @ y)
+        return cls(G, b, yy, (P, p, q))
+
+    def numpy(self):
+        """(G, b, ||Y||^2) as float64 numpy, the form bmdsl.certificates takes."""
+        return (self.G.detach().cpu().double().numpy(), self.b.detach().cpu().double().numpy(),
+                float(self.yy))
+
+    def loss(self, Z):
+        z = Z.reshape(-1)
+        return 0.5 * (z @ (self.G @ z)) - self.b @ z + 0.5 * self.yy
+
+    def gradient(self, Z):
+        """L^*(L(Z) - Y) = G z - b as [P, p, q]."""
+        return (self.G @ Z.reshape(-1) - self.b).reshape(self.shape)
+
+    def along(self, U, V, dU, dV):
+        """t -> F(L(Z + t dZ)), Z = lift(U, V), dZ = lift(dU, dV): a quadratic in t."""
+        z, dz = lift(U, V).reshape(-1), lift(dU, dV).reshape(-1)
+        Gdz = self.G @ dz
+        f0, slope, curv = float(self.loss(z)), float(dz @ (self.G @ z) - self.b @ dz), \
+            float(dz @ Gdz)
+        return lambda t: f0 + t * slope + 0.5 * t * t * curv
+
+    def gauss_newton(self, U, V, active):
+        """J^T J over the active units, ordered (all u, then all v) as newton.hessian.
+        J = dL(Z)/d(u, v) = L o dZ/d(u, v), so J^T J = J_z^T G J_z with the per-unit
+        blocks of J_z: dZ_k/du_kj = I_p (x) v_kj [pq, p] and dZ_k/dv_kj = u_kj (x) I_q
+        [pq, q]; only the rows and columns of G of the units' patterns are touched."""
+        P, m = U.shape[:2]
+        p, q = self.shape[1:]
+        u, v = U.reshape(P, m, p)[active], V.reshape(P, m, q)[active]     # [na, p], [na, q]
+        na = u.shape[0]
+        k = torch.arange(P, device=U.device)[:, None].expand(P, m)[active]
+        Gk = self.G.reshape(P, p * q, P, p * q)[k][:, :, k]                 # [na, pq, na, pq]
+        eye_p = torch.eye(p, dtype=U.dtype, device=U.device)
+        eye_q = torch.eye(q, dtype=U.dtype, device=U.device)
+        Ju = torch.einsum("ax,tb->tabx", eye_p, v).reshape(na, p * q, p)
+        Jv = torch.einsum("ta,by->taby", u, eye_q).reshape(na, p * q, q)
+        J = torch.cat([Ju, Jv], 2)                                           # [na, pq, p+q]
+        r = p + q
+        # GJ[s] = Gk[:, :, s, :] J[s] and H[t] = J[t]^T GJ[t]: two batched matmuls
+        GJ = torch.bmm(Gk.permute(2, 0, 1, 3).reshape(na, na * p * q, p * q), J)
+        GJ = GJ.reshape(na, na, p * q, r).permute(1, 2, 0, 3).reshape(na, p * q, na * r)
+        H = torch.bmm(J.transpose(1, 2), GJ).reshape(na * r, na * r)         # (t, x) order
+        t = torch.arange(na, device=U.device)[:, None] * r
+        order = torch.cat([(t + torch.arange(p, device=U.device)).reshape(-1),
+                           (t + p + torch.arange(q, device=U.device)).reshape(-1)])
+        return H[order][:, order]
