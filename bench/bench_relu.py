@@ -65,7 +65,7 @@ def main() -> None:
         runs.append({"time_limit": fraction * t_cvx, "seconds": result.seconds,
                      "method": result.method, "steps": result.steps,
                      "objective": result.objective, "relative_gap": rel,
-                     "violation": result.violation, "reached_1e-4": rel <= 1e-4})
+                     "violation": result.violation, "reached_1e-4": bool(rel <= 1e-4)})
         print(f"BM ({result.method}, {fraction:g} x CVXPY time = {fraction * t_cvx:.1f} s): "
               f"{result.steps} steps, objective {result.objective:.8f}, (p - p*)/p* = "
               f"{rel:.2e} ({'within' if rel <= 1e-4 else 'NOT within'} 1e-4), violation "

@@ -88,11 +88,16 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
     if U.shape[1] != V.shape[1]:
         raise DataError(f"U has {U.shape[1]} units per pattern but V has {V.shape[1]}")
     oracle = DualNormOracle(bound, cone_method)
-    g = bound.loss.grad(bound.predict_bm(U, V), bound.Y)
+    # Yhat through Z = lift(U, V): the same sum (the prediction is bilinear in (u, v),
+    # linear in u v^T), at n P p q instead of n P m (p + q) operations
+    Z = bound.lift(U, V)
+    yhat = bound.predict_lifted(Z)
+    g = bound.loss.grad(yhat, bound.Y)
     residual, kind = bm_residual(bound, U, V, bound.adjoint(g))
+    regularizer = bound.regularizer_bm(U, V)
     return _assemble(
-        bound, oracle, objective=bound.objective_bm(U, V),
-        regularizer=bound.regularizer_bm(U, V), Z=bound.lift(U, V), g=g, residual=residual,
+        bound, oracle, objective=float(bound.loss.value(yhat, bound.Y)) + regularizer,
+        regularizer=regularizer, Z=Z, g=g, residual=residual,
         kind=kind, tol=stationarity_tol, iters=refine_iters,
         point=f"BM factors U {list(U.shape)}, V {list(V.shape)}",
         objective_kind="BM objective (14): F + (beta/2) sum ||u||_C^2 + ||v||_R^2",
