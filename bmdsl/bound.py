@@ -152,10 +152,18 @@ class Bound:
         return G.reshape(R.shape[:len(b)] + (self.P, self.p, self.q))
 
     def operator(self) -> np.ndarray:
-        """Dense L_k as matrices [P, |y|, p*q]: the adjoint applied to the basis of y."""
-        ny = math.prod(self.y_shape)
-        G = self.adjoint(np.eye(ny).reshape((ny,) + self.y_shape))  # [ny, P, p, q]
-        return np.ascontiguousarray(G.reshape(ny, self.P, self.p * self.q).transpose(1, 0, 2))
+        """Dense L_k as matrices [P, |y|, p*q]: each L_k applied to the basis of p x q
+        (memory |y| P p q; the adjoint of the basis of y would need |y|^2)."""
+        pq = self.p * self.q
+        E = np.broadcast_to(np.eye(pq).reshape((pq, 1) + self.w1_shape + self.w2_shape),
+                            (pq, self.P) + self.w1_shape + self.w2_shape)
+        batch = ("_e", "_k") if self.masks is not None else ("_e",)
+        specs = [s.with_batch({"D": ("_k",), "Z": batch}, batch) for s in self.network.lifted]
+        extra = {"Z": E if self.masks is not None else E[:, 0]}
+        if self.masks is not None:
+            extra["D"] = self.masks
+        L = self._run(specs, None, "numpy", **extra).reshape(pq, self.P, -1)  # [pq, P, |y|]
+        return np.ascontiguousarray(L.transpose(1, 2, 0))
 
     def layer_matrix(self) -> np.ndarray:
         basis = np.eye(self.p).reshape((self.p,) + self.w1_shape)

@@ -148,3 +148,15 @@ def test_cli_reports_the_cap_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"up to {cover(40, 5)} activation patterns" in err and "Traceback" not in err
     assert "too many patterns" in err and f"{path}:8:" in err     # the activation line
+
+
+def test_operator_columns_equal_the_adjoint_of_the_basis_of_y():
+    """operator() applies each L_k to the basis of p x q (memory |y| P p q); the adjoint of
+    the basis of y (memory |y|^2) is the independent reference."""
+    from test_trainer import CASES, case
+    for arch, act in CASES:
+        b = case(arch, act)
+        ny = math.prod(b.y_shape)
+        G = b.adjoint(np.eye(ny).reshape((ny,) + b.y_shape))
+        want = G.reshape(ny, b.P, b.p * b.q).transpose(1, 0, 2)
+        assert np.allclose(b.operator(), want, rtol=1e-13, atol=1e-13), (arch, act)

@@ -7,11 +7,11 @@ Per iteration (see docs/trainer.md for the measurements that made it the default
    value are frozen at 0 -- they are degenerate directions of the Hessian. With ReLU
    cones (q = 1 only) the units are merged by the sign of v instead, which keeps u in K_k.
 2. escape (escape.py): a frozen unit is grown where the certificate says it pays.
-3. a damped Gauss-Newton step on the active units, J^T (d^2 F) J + beta I + mu I by
-   Cholesky, or where that stalls (a saddle, or the linear tail) a Newton step with the
-   full Hessian H = the same + the bilinear cross blocks G_k between u_kj and v_kj, mu
-   grown until H + mu I is definite; mu follows the ratio of actual to predicted
-   decrease. With ReLU cones the step is projected on
+3. a damped Newton step on the active units: H = J^T (d^2 F) J + beta I + the bilinear
+   cross blocks G_k between u_kj and v_kj, solved by Cholesky with H + mu I, or with the
+   Gauss-Newton part J^T (d^2 F) J + beta I + mu I where H + mu I is indefinite (mu is
+   grown instead only where Gauss-Newton stalls: a saddle, or its linear tail); mu
+   follows the ratio of actual to predicted decrease. With ReLU cones the step is projected on
    the binding constraints and cut at the first boundary (activeset.py): the iterates
    stay in the cones (19), so no penalty is needed.
 """
@@ -111,14 +111,14 @@ def _direction(H, g, mu, cone):
 
 def newton_step(problem, U, V, active, objective, mu, cones=False):
     """One damped Newton step on the active units; objective(U, V) -> scalar. The model
-    is the Gauss-Newton part of the Hessian, J^T (d^2 F) J + beta I + mu I (always
-    definite), and the full Hessian H + mu I (mu grown until definite) only when a
-    Gauss-Newton step stalls (relative decrease < GN_STALL): next to a saddle, which
-    Gauss-Newton cannot leave, and in the tail, where it converges only linearly.
+    is H + mu I where that is positive definite (quadratic convergence near a minimum),
+    else the Gauss-Newton part J^T (d^2 F) J + beta I + mu I (always definite); only when
+    a Gauss-Newton step stalls (relative decrease < GN_STALL: next to a saddle, which it
+    cannot leave, or in its linear tail) is mu grown until H + mu I is definite.
     Measured (docs/trainer.md): the BM Hessian stays indefinite along most of the path,
-    and growing mu until H + mu I is definite damps the weakly curved directions (~beta)
-    by the negative curvature (~10 beta): about twice the steps. mu follows the ratio of
-    actual to predicted decrease; when the full step fails, halving it (Armijo) is tried
+    and growing mu every time damps the weakly curved directions (~beta) by the negative
+    curvature (~10 beta): about twice the steps. mu follows the ratio of actual to
+    predicted decrease; when the full step fails, halving it (Armijo) is tried
     before mu grows. With cones=True the step is the active-set projected step of
     activeset.py (feasible iterates). Returns U, V, f, mu, predicted decrease."""
     Ur, Vr = U.detach().requires_grad_(True), V.detach().requires_grad_(True)
@@ -145,8 +145,10 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
 
     use_gn = cone is None
     while True:
-        model_gn = use_gn
-        found = _direction(gn if model_gn else H, g, mu, cone)
+        found = _direction(H, g, mu, cone)
+        model_gn = found is None and use_gn
+        if model_gn:                            # H + mu I indefinite: the Gauss-Newton model
+            found = _direction(gn, g, mu, None)
         if found is None:
             mu = max(4.0 * mu, 1e-12)
             continue
