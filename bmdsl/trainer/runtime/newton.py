@@ -11,9 +11,9 @@ Per iteration (see docs/trainer.md for the measurements that made it the default
    cross blocks G_k between u_kj and v_kj, solved by Cholesky with H + mu I, or with the
    Gauss-Newton part J^T (d^2 F) J + beta I + mu I where H + mu I is indefinite (mu is
    grown instead only where Gauss-Newton stalls: a saddle, or its linear tail); mu
-   follows the ratio of actual to predicted decrease. With ReLU cones the step is projected on
-   the binding constraints and cut at the first boundary (activeset.py): the iterates
-   stay in the cones (19), so no penalty is needed.
+   follows the ratio of actual to predicted decrease. With ReLU cones the step is
+   projected on the binding constraints and cut at the first boundary (activeset.py):
+   the iterates stay in the cones (19), so no penalty is needed.
 """
 import torch
 
