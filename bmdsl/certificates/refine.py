@@ -38,18 +38,26 @@ def operator_norm_sq(bound, iters: int = 30, seed: int = 0) -> float:
 
 
 def _smooth_part(bound, quadratic):
-    """Z -> F(L Z) and Z -> L^*(grad F(L Z)); from `quadratic` (the squared loss's
-    sufficient statistics G = L^* L, b = L^* Y, ||Y||^2: trainer/runtime/gram.py) when
-    given, which makes an iteration independent of the number of samples."""
+    """Z -> F(L Z) and Z -> (F(L Z), L^*(grad F(L Z))), one prediction (or one product
+    with G) per call; from `quadratic` (the squared loss's sufficient statistics
+    G = L^* L, b = L^* Y, ||Y||^2: trainer/runtime/gram.py) when given, which makes an
+    iteration independent of the number of samples."""
     if quadratic is not None:
         G, b, yy = quadratic
-        value = lambda Z: 0.5 * Z.ravel() @ (G @ Z.ravel()) - b @ Z.ravel() + 0.5 * yy  # noqa
-        grad = lambda Z: (G @ Z.ravel() - b).reshape(Z.shape)  # noqa: E731
-        return value, grad, _power(lambda x: G @ x, b.shape)
+
+        def value_and_grad(Z):
+            z = Z.ravel()
+            Gz = G @ z
+            return 0.5 * z @ Gz - b @ z + 0.5 * yy, (Gz - b).reshape(Z.shape)
+        return (lambda Z: value_and_grad(Z)[0]), value_and_grad, \
+            _power(lambda x: G @ x, b.shape)
     loss, Y = bound.loss, bound.Y
-    value = lambda Z: loss.value(bound.predict_lifted(Z), Y)  # noqa: E731
-    grad = lambda Z: bound.adjoint(loss.grad(bound.predict_lifted(Z), Y))  # noqa: E731
-    return value, grad, operator_norm_sq(bound)
+
+    def value_and_grad(Z):
+        yhat = bound.predict_lifted(Z)
+        return loss.value(yhat, Y), bound.adjoint(loss.grad(yhat, Y))
+    return (lambda Z: loss.value(bound.predict_lifted(Z), Y)), value_and_grad, \
+        operator_norm_sq(bound)
 
 
 def fista(bound, Z0: np.ndarray, prox, iters: int,
@@ -57,14 +65,13 @@ def fista(bound, Z0: np.ndarray, prox, iters: int,
     """Yields (iteration, Z) after every iteration, starting with (0, Z0); `quadratic`
     = (G, b, ||Y||^2) for the squared loss (see _smooth_part)."""
     beta = bound.beta
-    smooth, gradient, lip = _smooth_part(bound, quadratic)
+    smooth, value_and_grad, lip = _smooth_part(bound, quadratic)
     lip = max(lip, 1e-12)
     Z = np.array(Z0, dtype=float)
     W, t = Z.copy(), 1.0
     yield 0, Z
     for it in range(1, iters + 1):
-        fW = smooth(W)
-        gW = gradient(W)                                              # [P, p, q]
+        fW, gW = value_and_grad(W)                                    # gW [P, p, q]
         for _ in range(60):            # backtracking: the quadratic model must majorize
             Zn = prox(W - gW / lip, beta / lip)
             D = Zn - W

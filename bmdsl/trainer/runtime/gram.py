@@ -76,9 +76,9 @@ class Gram:
     def along(self, U, V, dU, dV):
         """t -> F(L(Z + t dZ)), Z = lift(U, V), dZ = lift(dU, dV): a quadratic in t."""
         z, dz = lift(U, V).reshape(-1), lift(dU, dV).reshape(-1)
-        Gdz = self.G @ dz
-        f0, slope, curv = float(self.loss(z)), float(dz @ (self.G @ z) - self.b @ dz), \
-            float(dz @ Gdz)
+        Gz = self.G @ z
+        f0 = float(0.5 * (z @ Gz) - self.b @ z + 0.5 * self.yy)
+        slope, curv = float(dz @ (Gz - self.b)), float(dz @ (self.G @ dz))
         return lambda t: f0 + t * slope + 0.5 * t * t * curv
 
     def gauss_newton(self, U, V, active):
