@@ -222,7 +222,6 @@ def _exact_cvxpy(Z, pair: NormPair, enum_cap: int) -> Optional[NormExpression]:
 
 def d_norm(Z, C: str, R: str, *, enum_cap: int = 12) -> float:
     """||Z||_D of eq. (15) for tractable pairs (closed form) and enumerable hard pairs (SOCP)."""
-    import cvxpy as cp
     Z = np.atleast_2d(np.asarray(Z, dtype=float))
     pair = NormPair(C, R)
     kind = pair.rule.kind
@@ -232,7 +231,8 @@ def d_norm(Z, C: str, R: str, *, enum_cap: int = 12) -> float:
         return float(NORMS[C].numpy(Z, axis=0).sum())
     if kind == "spectral":
         return float(np.linalg.svd(Z, compute_uv=False).sum())
-    ne = _exact_cvxpy(Z, pair, enum_cap)
+    import cvxpy as cp   # only here: importing it costs ~1.7 s (measured), the closed forms
+    ne = _exact_cvxpy(Z, pair, enum_cap)   # above run in every certificate
     if ne is None:
         raise ValueError(f"||Z||_D for (C, R) = ({C}, {R}) is NP-hard and the linf side has "
                          f"dimension {pair.enum_side(*Z.shape)[1]} > enum_cap={enum_cap}; use "

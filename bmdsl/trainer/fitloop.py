@@ -23,6 +23,7 @@ from .progress import Progress
 from .runtime.cones import max_violation, restore_cones
 
 PATIENCE = 5   # consecutive steps with relative change <= tol before stopping
+WARM_CHUNK = 250   # first ADMM chunk between certificates (then doubling)
 
 
 class _Run:
@@ -84,6 +85,12 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
     previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     start = time.perf_counter() - run.seconds
     try:
+        if t.warm is not None and resume is None:
+            flag["in_step"] = True
+            _warm_phase(t, run, start, cert_tol, every, time_limit, progress)
+            flag["in_step"] = False
+            if flag["sigint"]:
+                raise KeyboardInterrupt
         while run.step < max_steps and run.stop is None:
             flag["in_step"] = True
             f = t.method.step()
@@ -128,6 +135,40 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
     return _finish(t, run, run.stop or "max_steps", certify)
 
 
+def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
+    """The lifted ADMM warm start (runtime/lifted.py), recorded as step 0. With a
+    certificate target it runs in doubling chunks and certifies the factored iterate
+    after each, so a certified warm start needs no BM step at all; without one it runs
+    to its residual tolerance (or lifted.MAX_ITER iterations). The BM factors are the
+    balanced factors of its low-rank iterate, so the method then only polishes."""
+    from .runtime.lifted import MAX_ITER, factor
+    target = cert_tol is not None and every
+    chunk = WARM_CHUNK if target else MAX_ITER
+    while True:
+        done = t.warm.run(min(chunk, MAX_ITER - t.warm.iterations))
+        U, V = factor(t.warm.solution(), t.m)
+        t.U.data.copy_(U.reshape(t.U.shape))
+        t.V.data.copy_(V.reshape(t.V.shape))
+        run.seconds = time.perf_counter() - start
+        f = float(t.objective(t.U.detach(), t.V.detach()))
+        gap = None
+        if target:
+            gap = _gap(t, refine_iters=100)
+            run.certificates.append((0, gap))
+            run.seconds = time.perf_counter() - start
+        progress.update(0, f, gap, force=True)
+        if gap is not None and gap <= cert_tol:
+            run.stop = "certificate"
+        elif time_limit is not None and run.seconds >= time_limit:
+            run.stop = "time_limit"
+        if run.stop or done or t.warm.iterations >= MAX_ITER:
+            break
+        chunk *= 2
+    run.history.append((0, f, run.seconds))
+    run.last = f
+    t.warm_info, t.warm = t.warm.info(), None    # the factors are warm from now on
+
+
 def _stop(t, run, gap, cert_tol, time_limit):
     """Why to stop after this step (None: go on). Decided before the callback, and saved
     with the state, so an interrupted and resumed run stops where an uninterrupted one does."""
@@ -163,4 +204,5 @@ def _finish(t, run, stopped, certify):
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
                        violation_before=before, certificate=cert, device=str(t.device),
                        dtype=str(t.dtype).replace("torch.", ""), U=U, V=V,
-                       history=list(run.history), certificates=list(run.certificates))
+                       history=list(run.history), certificates=list(run.certificates),
+                       warm_start=getattr(t, "warm_info", None))

@@ -25,7 +25,8 @@ from .fitloop import run_fit
 from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
-from .runtime.gram import gram_pays
+from .runtime import lifted
+from .runtime.gram import GRAM_MAX_N, gram_pays
 from .runtime.problem import BMProblem
 from .spec import PLACEHOLDERS, build_spec, shapes
 
@@ -58,6 +59,7 @@ class TrainResult:
     V: np.ndarray = field(repr=False)
     history: list = field(default_factory=list, repr=False)        # (step, value, seconds)
     certificates: list = field(default_factory=list, repr=False)   # (step, gap_bound)
+    warm_start: dict | None = None    # the lifted ADMM's iterations, seconds, rho, residuals
 
     def to_dict(self) -> dict:
         cert = self.certificate
@@ -68,7 +70,7 @@ class TrainResult:
                 "regularizer": self.regularizer, "method": self.method, "steps": self.steps,
                 "seconds": self.seconds, "stopped": self.stopped, "violation": self.violation,
                 "violation_before_restoring": self.violation_before, "certificate": cert,
-                "device": self.device, "dtype": self.dtype}
+                "device": self.device, "dtype": self.dtype, "warm_start": self.warm_start}
 
 
 def _finite(x):
@@ -92,7 +94,7 @@ class Trainer:
     def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0, *,
                  lr=None, batch_size=None, init_scale=0.1, checkpoint=None,
                  checkpoint_every=None, progress=None, certificate_every=None, al_every=None,
-                 gram="auto"):
+                 gram="auto", warm_start="auto"):
         self.bound, self.device = bound, _device(device)
         if dtype not in DTYPES and dtype not in DTYPES.values():
             raise TrainerError(f"unknown dtype {dtype!r}; use float32 or float64")
@@ -111,6 +113,8 @@ class Trainer:
                             gram_pays(self.problem, self.dtype, self.batch_size is None)):
             self.problem.use_gram()
         self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
+        self.warm = self._warm_start(warm_start)
+        self.warm_info = None
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.progress, self.certificate_every = progress, certificate_every
         self.al_every = int(al_every or AL_EVERY[self.method_name])
@@ -126,6 +130,21 @@ class Trainer:
         D = None if b.masks is None else to(b.masks)
         gates = None if b.patterns is None else to(b.patterns.gates)
         return BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates)
+
+    def _warm_start(self, setting):
+        """The lifted ADMM of runtime/lifted.py, run by fit before the first BM step
+        ("auto": wherever it applies; False: BM from the random factors alone)."""
+        if setting not in ("auto", True, False):
+            raise TrainerError(f"warm_start must be 'auto', True or False, not {setting!r}")
+        if setting is False:
+            return None
+        if not lifted.applies(self.problem):
+            if setting is True:
+                raise TrainerError("the lifted warm start needs the squared loss on the full "
+                                   "batch in float64 with C = R = l2, no ReLU cones, and "
+                                   f"P p q <= {GRAM_MAX_N}; use warm_start='auto' or False")
+            return None
+        return lifted.LiftedADMM(self.problem.gram, self.problem.beta)
 
     def _init_factors(self, scale):
         """runtime.fit.initial_factors (seeded CPU generator; U projected into the cones)."""

@@ -1,0 +1,103 @@
+"""A warm start for the BM factors: the lifted convex program solved by ADMM, then factored.
+
+For the squared loss with C = R = l2 the convex program (16) in Z [P, p, q] is
+    min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_*
+(G = L^* L, b = L^*(Y) from gram.py; ||.||_* the nuclear norm, the D-norm of C = R = l2,
+which is the l2 norm when q = 1). ADMM splits it at z = x: the z-step is one solve with
+the Cholesky factor of G + rho I (N = P p q <= 4096 variables), the x-step the D-norm's
+prox (singular-value soft thresholding per pattern), so one iteration costs O(N^2) and
+does not touch the samples. Why: the BM objective is badly conditioned where beta is
+small against the data's scale (spiral, n = 2000, beta = 1e-3: cond(G) ~ 1e8 and negative
+curvature -0.43 at 1e-3 of p*), and Newton on the factors then converges only linearly
+(~50 steps per halving of the gap, measured; docs/trainer.md). ADMM is not bothered by
+G's conditioning (its z-step is exact), and the factors of its x are balanced (U_k =
+A sqrt(S), V_k = B sqrt(S)), so the BM method starts next to a minimum and only polishes.
+
+ReLU cones (19) are not handled here: their lifted program is a different one (two cone
+variables per pattern); `applies` says no and the BM methods start from random factors.
+"""
+import time
+
+import torch
+
+MAX_ITER = 5000      # iterations of the warm start without a certificate target
+RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
+
+
+def applies(problem) -> bool:
+    """The lifted ADMM needs the Gram path (squared loss), C = R = l2 and no cones."""
+    return (problem.gram is not None and (problem.C, problem.R) == ("l2", "l2")
+            and not problem.cone)
+
+
+def shrink(Z, tau):
+    """prox of tau ||.||_* per pattern: Z_k = A S B^T -> A max(S - tau, 0) B^T."""
+    A, s, Bh = torch.linalg.svd(Z, full_matrices=False)
+    return (A * torch.relu(s - tau)[:, None, :]) @ Bh
+
+
+class LiftedADMM:
+    """min 1/2 z'Gz - b'z + beta sum_k ||Z_k||_*, resumable: `run(iters)` continues.
+
+    Over-relaxed (alpha = 1.6) scaled-form ADMM (Boyd et al. 2011, sec. 3) with a fixed
+    rho = RHO_BETA * beta: measured on the spiral (n = 150 and 2000, beta = 1e-3), rho =
+    0.3 beta, beta and 3 beta reach 1e-5 of p* in 1000, 2000 and > 3000 iterations, and
+    Boyd's residual balancing drove rho up to 64 beta and stalled at 1e-4. G is singular
+    there (duplicate gated columns), so no rho fits its spectrum; the z-step is exact
+    whatever rho, and rho ~ beta makes the prox threshold beta / rho of order one."""
+
+    def __init__(self, gram, beta, rho=None):
+        self.G, self.b, self.shape, self.beta = gram.G, gram.b, gram.shape, float(beta)
+        self.rho = float(rho or RHO_BETA * beta)
+        self.chol = None       # factored in the first run(), so fit's clock includes it
+        self.x = torch.zeros(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
+        self.u = torch.zeros_like(self.x)
+        self.iterations, self.seconds = 0, 0.0
+        self.primal, self.dual = float("inf"), float("inf")
+
+    def run(self, iters, tol=1e-8, alpha=1.6) -> bool:
+        """Up to `iters` more iterations; True once both residuals are below tol relative
+        to the iterates (|z - x| <= tol |x| and rho |x - x_prev| <= tol rho |u|)."""
+        start = time.perf_counter()
+        rho, x, u = self.rho, self.x, self.u
+        if self.chol is None:
+            eye = torch.eye(x.shape[0], dtype=x.dtype, device=x.device)
+            self.chol = torch.linalg.cholesky(self.G + rho * eye)
+        done = False
+        for _ in range(int(iters)):
+            z = torch.cholesky_solve((self.b + rho * (x - u))[:, None], self.chol)[:, 0]
+            zr = alpha * z + (1 - alpha) * x
+            x_old = x
+            x = shrink((zr + u).reshape(self.shape), self.beta / rho).reshape(-1)
+            u = u + zr - x
+            self.iterations += 1
+            self.primal = float((z - x).norm()) / max(float(x.norm()), 1e-300)
+            self.dual = float((x - x_old).norm()) / max(float(u.norm()), 1e-300)
+            if self.primal <= tol and self.dual <= tol:
+                done = True
+                break
+        self.x, self.u = x, u
+        self.seconds += time.perf_counter() - start
+        return done
+
+    def solution(self):
+        """X [P, p, q]: the prox iterate, exactly low rank per pattern."""
+        return self.x.reshape(self.shape)
+
+    def info(self) -> dict:
+        return {"iterations": self.iterations, "seconds": self.seconds, "rho": self.rho,
+                "primal_residual": self.primal, "dual_residual": self.dual}
+
+
+def factor(X, m):
+    """Balanced BM factors of Z_k = X_k: U_kj = sqrt(s_j) a_j, V_kj = sqrt(s_j) b_j for the
+    top min(m, rank) singular pairs (the rest of the m units are zero)."""
+    P, p, q = X.shape
+    A, s, Bh = torch.linalg.svd(X, full_matrices=False)
+    r = min(m, s.shape[1])
+    root = s[:, :r].sqrt()
+    U = torch.zeros(P, m, p, dtype=X.dtype, device=X.device)
+    V = torch.zeros(P, m, q, dtype=X.dtype, device=X.device)
+    U[:, :r] = (A[:, :, :r] * root[:, None, :]).transpose(1, 2)
+    V[:, :r] = Bh[:, :r, :] * root[:, :, None]
+    return U, V
