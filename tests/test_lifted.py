@@ -74,6 +74,9 @@ def test_fit_records_the_warm_start_as_step_zero_and_can_stop_there():
     assert ws["iterations"] > 0 and ws["seconds"] > 0 and ws["rho"] == pytest.approx(
         lifted.RHO_BETA * bound.beta)
     assert result.history[0][0] == 0 and result.certificates[0][0] == 0
+    trace = ws["history"]          # (ADMM iterations, objective, seconds, gap) per chunk
+    assert trace[-1][0] == ws["iterations"] and all(h[3] is not None for h in trace)
+    assert [h[0] for h in trace] == sorted(h[0] for h in trace)
     if result.steps == 0:                        # certified by the warm start alone
         assert result.stopped == "certificate" and result.certificates[-1][1] <= 1e-3
     assert result.certificate.gap_bound <= 1e-3
@@ -94,6 +97,9 @@ def test_warm_start_where_it_does_not_apply():
     assert Trainer(gated, device="cpu", dtype="float32").warm is None   # no Gram in float32
     with pytest.raises(TrainerError, match="warm_start must be"):
         Trainer(gated, device="cpu", warm_start="yes")
+    # a method asked for by name starts from random factors unless the warm start is asked for
+    assert Trainer(gated, device="cpu", method="newton").warm is None
+    assert Trainer(gated, device="cpu", method="lbfgs", warm_start=True).warm is not None
 
 
 def test_warm_start_then_newton_is_deterministic():

@@ -74,11 +74,12 @@ def cmd_run(args) -> int:
 
     print("[2/3] Burer-Monteiro training (torch) ...", flush=True)
     trainer = bound.to_torch(device=args.device, dtype=args.dtype, method=args.optimizer,
-                             progress=args.progress, certificate_every=args.certificate_every)
+                             progress=args.progress, certificate_every=args.certificate_every,
+                             warm_start=False if args.no_warm_start else "auto")
     result = trainer.fit(max_steps=args.steps)
     cert = result.certificate
-    print(f"      {result.method} on {result.device} ({result.dtype}): {result.steps} steps in "
-          f"{result.seconds:.2f} s, stopped by {result.stopped}")
+    print(f"      {_warm_note(result)}{result.method} on {result.device} ({result.dtype}): "
+          f"{result.steps} steps in {result.seconds:.2f} s, stopped by {result.stopped}")
 
     print("[3/3] certificate")
     true_gap = None if p_star is None else (result.objective - p_star) / abs(p_star)
@@ -88,7 +89,8 @@ def cmd_run(args) -> int:
     elif lower is not None:
         rows.append(("p* lower bound", lower, "relaxation (" + (sol.note or "") [:60] + ")"))
         rows.append(("p* upper bound", upper, "restriction"))
-    rows.append(("p_BM (BM objective)", result.objective, f"{result.method}, {result.seconds:.2f} s"))
+    how = ("lifted ADMM + " if result.warm_start else "") + result.method
+    rows.append(("p_BM (BM objective)", result.objective, f"{how}, {result.seconds:.2f} s"))
     rows.append(("true relative gap", true_gap, "(p_BM - p*)/p*" if true_gap is not None else
                  "no exact p* at this size"))
     if cert is not None:
@@ -123,19 +125,33 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _warm_note(result) -> str:
+    ws = result.warm_start
+    return "" if ws is None else (f"lifted ADMM warm start ({ws['iterations']} iterations, "
+                                  f"{ws['seconds']:.2f} s), then ")
+
+
 def _plot(path, name, result, p_star) -> None:
+    """Objective and bounds against iterations: the warm start's ADMM iterations first
+    (its chunks), then the BM steps counted on from there."""
     from ..plot import convergence_png
-    steps = [h[0] for h in result.history]
-    values = [h[1] for h in result.history]
+    ws = result.warm_start
+    trace = ws["history"] if ws else []
+    offset = ws["iterations"] if ws else 0
+    bm = [h for h in result.history if h[0] > 0 or not ws]
+    steps = [h[0] for h in trace] + [offset + h[0] for h in bm]
+    values = [h[1] for h in trace] + [h[1] for h in bm]
     history = {"step": steps, "objective": values}
     if p_star is not None:
         history["true gap"] = [(v - p_star) / abs(p_star) for v in values]
-    points = list(result.certificates)
+    points = [(h[0], h[3]) for h in trace if h[3] is not None]
+    points += [(offset + c[0], c[1]) for c in result.certificates if c[0] > 0 or not ws]
     if result.certificate is not None:  # the final certificate, at the returned factors
-        points.append((result.steps, result.certificate.gap_bound))
+        points.append((offset + result.steps, result.certificate.gap_bound))
     if points:
         history["gap bound (fenchel)"] = ([c[0] for c in points], [c[1] for c in points])
-    convergence_png(path, {k: v for k, v in history.items()}, f"{name}: bm training")
+    what = "lifted ADMM iterations, then BM steps" if ws else "BM steps"
+    convergence_png(path, {k: v for k, v in history.items()}, f"{name}: bm training ({what})")
 
 
 def _configure(p) -> None:
@@ -150,6 +166,8 @@ def _configure(p) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.add_argument("--optimizer", default="auto", help="BM method (default: auto)")
     p.add_argument("--steps", type=int, default=None, help="BM steps (default: by method)")
+    p.add_argument("--no-warm-start", action="store_true",
+                   help="BM from random factors only (no lifted ADMM warm start)")
     p.add_argument("--certificate-every", type=int, default=50,
                    help="certify every N steps for the plot (default 50)")
     p.add_argument("--progress", action="store_true", default=None, help="show a progress line")

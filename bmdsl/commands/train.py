@@ -64,7 +64,8 @@ def cmd_train(args) -> int:
                       m=args.m, seed=args.train_seed, lr=args.lr, batch_size=args.batch_size,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                       progress=False if args.no_progress else None,
-                      certificate_every=args.certificate_every)
+                      certificate_every=args.certificate_every,
+                      warm_start=False if args.no_warm_start else "auto")
     print(f"model {bound.model.name}: {bound.activation.name}, P = {bound.P} pattern(s), "
           f"p = {bound.p}, q = {bound.q}, m = {trainer.m}; method {trainer.method_name} on "
           f"{trainer.device} ({args.dtype})")
@@ -73,6 +74,10 @@ def cmd_train(args) -> int:
         raise BmdslError("--cert-tol needs --certificate-every N (how often to certify)")
     result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit,
                          cert_tol=args.cert_tol)
+    if result.warm_start is not None:
+        ws = result.warm_start
+        print(f"warm start:     lifted ADMM, {ws['iterations']} iterations, "
+              f"{ws['seconds']:.2f} s (then {result.steps} {trainer.method_name} steps)")
     print(f"objective:      {result.objective:.12g}   ({result.steps} steps, "
           f"{result.seconds:.2f} s, stopped: {result.stopped})")
     cert = result.certificate
@@ -117,6 +122,8 @@ def _configure(p):
     p.add_argument("--batch-size", type=int, help="mini-batch size (adam and sgd)")
     p.add_argument("--lr", type=float, help="learning rate (adam, sgd, lbfgs, precgd)")
     p.add_argument("--train-seed", type=int, default=0, help="seed of the initial factors")
+    p.add_argument("--no-warm-start", action="store_true",
+                   help="BM from random factors only (no lifted ADMM warm start)")
     p.add_argument("--checkpoint", help="checkpoint file to write")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--resume", help="continue from this checkpoint")

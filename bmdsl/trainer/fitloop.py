@@ -136,28 +136,30 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
 
 
 def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
-    """The lifted ADMM warm start (runtime/lifted.py), recorded as step 0. With a
-    certificate target it runs in doubling chunks and certifies the factored iterate
-    after each, so a certified warm start needs no BM step at all; without one it runs
-    to its residual tolerance (or lifted.MAX_ITER iterations). The BM factors are the
-    balanced factors of its low-rank iterate, so the method then only polishes."""
-    from .runtime.lifted import MAX_ITER, factor
-    target = cert_tol is not None and every
-    chunk = WARM_CHUNK if target else MAX_ITER
+    """The lifted ADMM warm start (runtime/lifted.py), recorded as step 0 and, chunk by
+    chunk, in warm_start["history"] as (ADMM iterations, objective, seconds, gap bound or
+    None). It runs in doubling chunks to its residual tolerance (or lifted.MAX_ITER
+    iterations); when certificates are asked for (`every`), the factored iterate is
+    certified after each chunk, and one below `cert_tol` ends the fit with no BM step.
+    The BM factors are the balanced factors of its low-rank iterate, so the method then
+    only polishes."""
+    from .runtime.lifted import MAX_ITER
+    chunk, trace = WARM_CHUNK, []
     while True:
         done = t.warm.run(min(chunk, MAX_ITER - t.warm.iterations))
-        U, V = factor(t.warm.solution(), t.m)
+        U, V = t.warm.factors(t.m)
         t.U.data.copy_(U.reshape(t.U.shape))
         t.V.data.copy_(V.reshape(t.V.shape))
         run.seconds = time.perf_counter() - start
         f = float(t.objective(t.U.detach(), t.V.detach()))
         gap = None
-        if target:
+        if every:
             gap = _gap(t, refine_iters=100)
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
+        trace.append((t.warm.iterations, f, run.seconds, gap))
         progress.update(0, f, gap, force=True)
-        if gap is not None and gap <= cert_tol:
+        if gap is not None and cert_tol is not None and gap <= cert_tol:
             run.stop = "certificate"
         elif time_limit is not None and run.seconds >= time_limit:
             run.stop = "time_limit"
@@ -166,7 +168,8 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
         chunk *= 2
     run.history.append((0, f, run.seconds))
     run.last = f
-    t.warm_info, t.warm = t.warm.info(), None    # the factors are warm from now on
+    t.warm_info = dict(t.warm.info(), history=trace)
+    t.warm = None                                 # the factors are warm from now on
 
 
 def _stop(t, run, gap, cert_tol, time_limit):

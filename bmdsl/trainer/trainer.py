@@ -113,7 +113,8 @@ class Trainer:
                             gram_pays(self.problem, self.dtype, self.batch_size is None)):
             self.problem.use_gram()
         self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
-        self.warm = self._warm_start(warm_start)
+        named = method != "auto" and warm_start == "auto"   # a method asked for by name
+        self.warm = self._warm_start(False if named else warm_start)
         self.warm_info = None
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.progress, self.certificate_every = progress, certificate_every
@@ -133,18 +134,19 @@ class Trainer:
 
     def _warm_start(self, setting):
         """The lifted ADMM of runtime/lifted.py, run by fit before the first BM step
-        ("auto": wherever it applies; False: BM from the random factors alone)."""
+        ("auto": wherever it applies and the method is "auto" -- a method asked for by
+        name starts from random factors, as it always did; True: always, else an error;
+        False: BM from the random factors alone)."""
         if setting not in ("auto", True, False):
             raise TrainerError(f"warm_start must be 'auto', True or False, not {setting!r}")
         if setting is False:
             return None
-        if not lifted.applies(self.problem):
-            if setting is True:
-                raise TrainerError("the lifted warm start needs the squared loss on the full "
-                                   "batch in float64 with C = R = l2, no ReLU cones, and "
-                                   f"P p q <= {GRAM_MAX_N}; use warm_start='auto' or False")
-            return None
-        return lifted.LiftedADMM(self.problem.gram, self.problem.beta)
+        warm = lifted.warm_start_for(self.problem, self.m)
+        if warm is None and setting is True:
+            raise TrainerError("the lifted warm start needs the squared loss on the full "
+                               "batch in float64 with C = R = l2, no ReLU cones, and "
+                               f"P p q <= {GRAM_MAX_N}; use warm_start='auto' or False")
+        return warm
 
     def _init_factors(self, scale):
         """runtime.fit.initial_factors (seeded CPU generator; U projected into the cones)."""

@@ -7,17 +7,18 @@ which is the l2 norm when q = 1). ADMM splits it at z = x: the z-step is one sol
 the Cholesky factor of G + rho I (N = P p q <= 4096 variables), the x-step the D-norm's
 prox (singular-value soft thresholding per pattern), so one iteration costs O(N^2) and
 does not touch the samples. Why: the BM objective is badly conditioned where beta is
-small against the data's scale (spiral, n = 2000, beta = 1e-3: cond(G) ~ 1e8 and negative
-curvature -0.43 at 1e-3 of p*), and Newton on the factors then converges only linearly
-(~50 steps per halving of the gap, measured; docs/trainer.md). ADMM is not bothered by
+small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
+0 to 2.6e3, and the BM Hessian has curvature -0.43 at 1e-3 of p*), and Newton on the
+factors then converges only linearly (~50 steps per halving of the gap, measured;
+docs/trainer.md). ADMM is not bothered by
 G's conditioning (its z-step is exact), and the factors of its x are balanced (U_k =
 A sqrt(S), V_k = B sqrt(S)), so the BM method starts next to a minimum and only polishes.
 
 ReLU cones (19) are not handled: ADMM on their lifted program (two cone variables per
 pattern, a split S w = s >= 0 for the cones) was tried on the ReLU benchmark (n = 600,
 P = 200) and rejected: 88 ms per iteration (N = 4000: the solves are memory bound) and,
-after 1000 iterations, 0.2x to 10x above p* once the factors are projected into the cones,
-for every rho tried (0.3 to 3000 beta). The BM methods start from random factors there.
+after 1000 iterations, (p - p*)/p* = 0.2 to 10 once the factors were projected into the
+cones, for every rho tried (docs/performance.md). ReLU layers start from random factors.
 """
 import time
 
@@ -31,6 +32,11 @@ def applies(problem) -> bool:
     """The lifted ADMM needs the Gram path (squared loss), C = R = l2 and no cones."""
     return (problem.gram is not None and (problem.C, problem.R) == ("l2", "l2")
             and not problem.cone)
+
+
+def warm_start_for(problem, m):
+    """A LiftedADMM for this problem, or None where it does not apply."""
+    return LiftedADMM(problem.gram, problem.beta) if applies(problem) else None
 
 
 def shrink(Z, tau):
@@ -86,6 +92,10 @@ class LiftedADMM:
     def solution(self):
         """X [P, p, q]: the prox iterate, exactly low rank per pattern."""
         return self.x.reshape(self.shape)
+
+    def factors(self, m):
+        """Balanced BM factors [P, m, p], [P, m, q] of the current iterate (`factor`)."""
+        return factor(self.solution(), m)
 
     def info(self) -> dict:
         return {"iterations": self.iterations, "seconds": self.seconds, "rho": self.rho,
