@@ -4,7 +4,7 @@ For the squared loss with C = R = l2 the convex program (16) in Z [P, p, q] is
     min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_*
 (G = L^* L, b = L^*(Y) from gram.py; ||.||_* the nuclear norm, the D-norm of C = R = l2,
 which is the l2 norm when q = 1). ADMM splits it at z = x: the z-step is one solve with
-the Cholesky factor of G + rho I (N = P p q <= 4096 variables), the x-step the D-norm's
+the inverse of G + rho I (made once by Cholesky; N = P p q <= 4096 variables), the x-step the D-norm's
 prox (singular-value soft thresholding per pattern), so one iteration costs O(N^2) and
 does not touch the samples. Why: the BM objective is badly conditioned where beta is
 small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
@@ -58,7 +58,7 @@ class LiftedADMM:
     def __init__(self, gram, beta, rho=None):
         self.G, self.b, self.shape, self.beta = gram.G, gram.b, gram.shape, float(beta)
         self.rho = float(rho or RHO_BETA * beta)
-        self.chol = None       # factored in the first run(), so fit's clock includes it
+        self.inverse = None    # made in the first run(), so fit's clock includes it
         self.x = torch.zeros(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
         self.u = torch.zeros_like(self.x)
         self.iterations, self.seconds = 0, 0.0
@@ -69,12 +69,15 @@ class LiftedADMM:
         to the iterates (|z - x| <= tol |x| and rho |x - x_prev| <= tol rho |u|)."""
         start = time.perf_counter()
         rho, x, u = self.rho, self.x, self.u
-        if self.chol is None:
+        if self.inverse is None:
+            # an explicit inverse: one matrix-vector product per iteration. Measured at
+            # N = 4000: 6.3 ms against 57-86 ms for cholesky_solve with one right-hand side
+            # (relative difference 5e-15 on a test matrix)
             eye = torch.eye(x.shape[0], dtype=x.dtype, device=x.device)
-            self.chol = torch.linalg.cholesky(self.G + rho * eye)
+            self.inverse = torch.cholesky_inverse(torch.linalg.cholesky(self.G + rho * eye))
         done = False
         for _ in range(int(iters)):
-            z = torch.cholesky_solve((self.b + rho * (x - u))[:, None], self.chol)[:, 0]
+            z = self.inverse @ (self.b + rho * (x - u))
             zr = alpha * z + (1 - alpha) * x
             x_old = x
             x = shrink((zr + u).reshape(self.shape), self.beta / rho).reshape(-1)
