@@ -3,16 +3,16 @@
 For the squared loss with C = R = l2 the convex program (16) in Z [P, p, q] is
     min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_*
 (G = L^* L, b = L^*(Y) from gram.py; ||.||_* the nuclear norm, the D-norm of C = R = l2,
-which is the l2 norm when q = 1). ADMM splits it at z = x: the z-step is one solve with
-the inverse of G + rho I (made once by Cholesky; N = P p q <= 4096 variables), the x-step the D-norm's
+which is the l2 norm when q = 1). ADMM splits it at z = x: the z-step is one product
+with (G + rho I)^{-1} (made once; N = P p q <= 4096 variables), the x-step the D-norm's
 prox (singular-value soft thresholding per pattern), so one iteration costs O(N^2) and
 does not touch the samples. Why: the BM objective is badly conditioned where beta is
 small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
 0 to 2.6e3, and the BM Hessian has curvature -0.43 at 1e-3 of p*), and Newton on the
 factors then converges only linearly (~50 steps per halving of the gap, measured;
-docs/trainer.md). ADMM is not bothered by
-G's conditioning (its z-step is exact), and the factors of its x are balanced (U_k =
-A sqrt(S), V_k = B sqrt(S)), so the BM method starts next to a minimum and only polishes.
+docs/trainer.md). ADMM is not bothered by G's conditioning (its z-step is exact), and
+the factors of its x are balanced (U_k = A sqrt(S), V_k = B sqrt(S)), so the BM method
+starts next to a minimum and only polishes.
 
 ReLU cones (19) are not handled: ADMM on their lifted program (two cone variables per
 pattern, a split S w = s >= 0 for the cones) was tried on the ReLU benchmark (n = 600,
@@ -24,7 +24,7 @@ import time
 
 import torch
 
-MAX_ITER = 5000      # iterations of the warm start without a certificate target
+MAX_ITER = 5000      # iterations of one warm start at most
 RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
 
 
@@ -49,9 +49,10 @@ class LiftedADMM:
     """min 1/2 z'Gz - b'z + beta sum_k ||Z_k||_*, resumable: `run(iters)` continues.
 
     Over-relaxed (alpha = 1.6) scaled-form ADMM (Boyd et al. 2011, sec. 3) with a fixed
-    rho = RHO_BETA * beta: measured on the spiral (n = 150 and 2000, beta = 1e-3), rho =
-    0.3 beta, beta and 3 beta reach 1e-5 of p* in 1000, 2000 and > 3000 iterations, and
-    Boyd's residual balancing drove rho up to 64 beta and stalled at 1e-4. G is singular
+    rho = RHO_BETA * beta: measured on the spiral (n = 150 and 2000, beta = 1e-3), 1e-5 of
+    p* took 200-500 iterations with rho = 0.3 beta, 500-2000 with beta, 1000 to more than
+    3000 with 3 beta, and Boyd's residual balancing drove rho up to 64 beta and stalled
+    at 1e-4. G is singular
     there (duplicate gated columns), so no rho fits its spectrum; the z-step is exact
     whatever rho, and rho ~ beta makes the prox threshold beta / rho of order one."""
 
