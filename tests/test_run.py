@@ -64,3 +64,18 @@ def test_run_on_a_bad_data_file_is_a_clean_error(tmp_path, capsys):
     assert main(["run", "models/mlp.bm", "--data", str(bad), "--output", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "data error" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-warm-start"]])
+def test_run_says_whether_it_warm_started(flag, tmp_path, capsys):
+    data = tmp_path / "data.npz"
+    np.savez(data, **SMALL["models/mlp.bm"]())
+    out = tmp_path / "out"
+    assert main(["run", "models/mlp.bm", "--data", str(data), "--output", str(out),
+                 "--no-plot", *flag]) == 0
+    printed = capsys.readouterr().out
+    warm = json.loads((out / "mlp_run.json").read_text())["bm"]["warm_start"]
+    if flag:
+        assert warm is None and "lifted ADMM" not in printed
+    else:
+        assert warm["iterations"] > 0 and "lifted ADMM warm start" in printed

@@ -58,6 +58,19 @@ def test_train_saves_factors_patterns_and_a_record(files, capsys):
     assert set(record["versions"]) == {"bmdsl", "torch", "numpy", "python"}
 
 
+def test_warm_start_is_reported_and_can_be_switched_off(files, capsys):
+    out = files / "run.npz"
+    assert train(files, "--output", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "warm start:     lifted ADMM" in text
+    warm = json.loads(out.with_suffix(".json").read_text())["result"]["warm_start"]
+    assert warm["iterations"] > 0 and warm["history"]
+    assert train(files, "--output", str(out), "--no-warm-start") == 0
+    text = capsys.readouterr().out
+    assert "warm start" not in text and "method newton" in text
+    assert json.loads(out.with_suffix(".json").read_text())["result"]["warm_start"] is None
+
+
 def test_patterns_file_is_reused(files, capsys):
     first = files / "first.npz"
     assert train(files, "--output", str(first)) == 0
