@@ -107,3 +107,19 @@ def test_warm_start_then_newton_is_deterministic():
     a = Trainer(bound, device="cpu").fit(20, certify=False)
     b = Trainer(bound, device="cpu").fit(20, certify=False)
     assert np.array_equal(a.U, b.U) and a.warm_start["iterations"] == b.warm_start["iterations"]
+
+
+def test_rho_grows_where_g_plus_rho_is_numerically_indefinite():
+    """G = L^T L of rank 6 < N = 12: with rho far below G's rounding, Cholesky fails, and
+    rho must grow until it succeeds instead of raising."""
+    from bmdsl.trainer.runtime.gram import Gram
+    gen = torch.Generator().manual_seed(3)
+    L = torch.randn(6, 12, generator=gen, dtype=torch.float64)
+    y = torch.randn(6, generator=gen, dtype=torch.float64)
+    G = L.T @ L
+    G = G - 1e-9 * torch.eye(12, dtype=torch.float64)      # rounding made it indefinite
+    gram = Gram(G, L.T @ y, float(y @ y), (4, 3, 1))
+    admm = lifted.LiftedADMM(gram, beta=1e-14)
+    admm.run(200)
+    assert admm.rho >= 1e-9 and torch.isfinite(admm.solution()).all()
+    assert float(gram.loss(admm.solution())) < 0.5 * float(y @ y)
