@@ -52,9 +52,9 @@ class LiftedADMM:
     rho = RHO_BETA * beta: measured on the spiral (n = 150 and 2000, beta = 1e-3), 1e-5 of
     p* took 200-500 iterations with rho = 0.3 beta, 500-2000 with beta, 1000 to more than
     3000 with 3 beta, and Boyd's residual balancing drove rho up to 64 beta and stalled
-    at 1e-4. G is singular
-    there (duplicate gated columns), so no rho fits its spectrum; the z-step is exact
-    whatever rho, and rho ~ beta makes the prox threshold beta / rho of order one."""
+    at 1e-4. G is singular there (duplicate gated columns), so no rho fits its spectrum;
+    the z-step is exact whatever rho, and rho ~ beta makes the prox threshold beta / rho
+    of order one."""
 
     def __init__(self, gram, beta, rho=None):
         self.G, self.b, self.shape, self.beta = gram.G, gram.b, gram.shape, float(beta)
