@@ -44,9 +44,10 @@ def _array(x, name: str, shape_tail: tuple, P: int) -> np.ndarray:
 
 def _assemble(bound, oracle, *, objective, regularizer, Z, g, residual, kind, tol, iters,
               point, objective_kind, lifted, theorems, violation,
-              quadratic=None) -> Certificate:
+              quadratic=None, hints=()) -> Certificate:
     G = bound.adjoint(g)
-    found = search_dual(bound, oracle, g, Z, objective, iters=iters, quadratic=quadratic)
+    found = search_dual(bound, oracle, g, Z, objective, iters=iters, quadratic=quadratic,
+                        hints=hints)
     norms = found.plain.norms                       # ||G_k||_D* at the point itself
     beta = bound.beta
     eps = float(max(0.0, norms.max / beta - 1.0))
@@ -76,13 +77,15 @@ def _assemble(bound, oracle, *, objective, regularizer, Z, g, residual, kind, to
 
 
 def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float = 1e-3,
-            refine_iters: int = 1000, quadratic=None) -> Certificate:
+            refine_iters: int = 1000, quadratic=None, hints=()) -> Certificate:
     """Certificate of the BM point (U [P, m, *w1_shape], V [P, m, *w2_shape]) for the
     convex program of `bound` (eq. (14), (16), (20)).  `refine_iters` bounds the cheap
     proximal-gradient iterations used to find a better dual point (0: plain point only);
     `quadratic` = (G, b, ||Y||^2), the squared loss's sufficient statistics (the trainer's
     gram.py), makes them independent of n. The bound itself is always evaluated on the
-    data, so a wrong `quadratic` could only give a worse dual point, never a wrong bound."""
+    data, so a wrong `quadratic` could only give a worse dual point, never a wrong bound.
+    `hints`: lifted points Z [P, p, q] whose grad F(L(Z)) is tried as a dual direction too
+    (same guarantee: any direction gives a valid bound once scaled to feasibility)."""
     U = _array(U, "U", bound.w1_shape, bound.P)
     V = _array(V, "V", bound.w2_shape, bound.P)
     if U.shape[1] != V.shape[1]:
@@ -102,6 +105,8 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
         point=f"BM factors U {list(U.shape)}, V {list(V.shape)}",
         objective_kind="BM objective (14): F + (beta/2) sum ||u||_C^2 + ||v||_R^2",
         lifted=False, violation=cone_violation(bound, U, V), quadratic=quadratic,
+        hints=tuple(np.asarray(h, dtype=np.float64).reshape(bound.P, bound.p, bound.q)
+                    for h in hints),
         theorems=lambda st, r, e: check_theorems(bound, U, V, stationary=st, residual=r,
                                                  thm34_bound=e))
 

@@ -3,6 +3,9 @@
 Order (each step keeps every earlier candidate, so the result is never worse than the
 plain point):
 1. plain: v = t grad F(Yhat) at the certified point, t optimal on the feasible ray;
+   hints: the same for grad F(L(Z)) at other lifted points Z the caller knows to be
+   near-optimal (the trainer passes the smooth iterate z of its lifted ADMM, whose
+   L^*(grad F) = G z - b is ADMM's own dual estimate);
 2. refined: grad F at FISTA iterates started from the certified point (refine.py), scaled
    the same way, at iterations 10, 20, 40, ... up to `iters`.  Stops early once the
    refined primal value p_T is so close to the best dual value d that no dual point can
@@ -35,9 +38,12 @@ class DualSearch:
 
 
 def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
-                quadratic=None) -> DualSearch:
+                quadratic=None, hints=()) -> DualSearch:
     plain = scaled_point(bound, oracle, g, "plain: t grad F(Yhat) at the point")
     cands = [plain]
+    for Zh in hints:
+        gh = bound.loss.grad(bound.predict_lifted(Zh), bound.Y)
+        cands.append(scaled_point(bound, oracle, gh, "hint: t grad F(L(Z)) at a given Z"))
     prox = None if bound.cone else d_norm_prox(bound.C, bound.R)
     done, note = 0, "not requested (refine_iters = 0)"
     if prox is None:

@@ -35,15 +35,16 @@ class FallbackCertificate:
                 for k, v in self.__dict__.items()}
 
 
-def certify(bound, U, V, *, refine_iters: int = 1000, gram=None):
+def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=()):
     """Certificate of numpy factors U [P, m, *w1], V [P, m, *w2]; `gram` (runtime/gram.py)
-    makes the dual-point refinement independent of the number of samples."""
+    makes the dual-point refinement independent of the number of samples; `hints` are
+    lifted points tried as dual directions (certificates.search)."""
     try:
         from ..certificates import certify as full
     except ImportError:
         return fallback(bound, U, V)
     quadratic = None if gram is None else gram.numpy()
-    return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic)
+    return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic, hints=hints)
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:

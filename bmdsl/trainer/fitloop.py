@@ -154,6 +154,7 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
         f = float(t.objective(t.U.detach(), t.V.detach()))
         gap = None
         if every:
+            t.hints = (t.warm.dual_hint(),)
             gap = _gap(t, refine_iters=100)
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
@@ -169,6 +170,7 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
     run.history.append((0, f, run.seconds))
     run.last = f
     t.warm_info = dict(t.warm.info(), history=trace)
+    t.hints = (t.warm.dual_hint(),)
     t.warm = None                                 # the factors are warm from now on
 
 
@@ -186,8 +188,15 @@ def _stop(t, run, gap, cert_tol, time_limit):
 
 def _gap(t, refine_iters):
     U, V = t.factors()
-    cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram)
+    cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
+                           hints=_hints(t))
     return float(cert.gap_bound)
+
+
+def _hints(t):
+    """The warm start's last smooth iterate, a dual direction for every later certificate
+    (a stale one can only be a weaker candidate: the certificate keeps the best)."""
+    return tuple(h.detach().cpu().double().numpy() for h in getattr(t, "hints", ()))
 
 
 def _finish(t, run, stopped, certify):
@@ -202,7 +211,7 @@ def _finish(t, run, stopped, certify):
         after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
     loss = float(b.loss.value(b.predict_bm(U, V), b.Y))
     reg = b.regularizer_bm(U, V)
-    cert = certify_factors(b, U, V, gram=t.problem.gram) if certify else None
+    cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t)) if certify else None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
                        violation_before=before, certificate=cert, device=str(t.device),
