@@ -106,8 +106,8 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
         return U, V, float(problem.objective(U, V)), step
     U.requires_grad_(True)
     V.requires_grad_(True)
-    al = AugmentedLagrangian((problem.P, m) + problem.a_shape, U.dtype, U.device) \
-        if problem.cone else None
+    al = AugmentedLagrangian((problem.P, m) + problem.a_shape, U.dtype, U.device,
+                             rho_max=1e3) if problem.cone else None   # as the trainer's lbfgs
     opt = torch.optim.LBFGS([U, V], max_iter=10, history_size=50, line_search_fn="strong_wolfe",
                             tolerance_grad=0.0, tolerance_change=0.0)
 
