@@ -25,13 +25,7 @@ regularize beta = 1e-2, C = l2, R = l2
 """
 
 
-@pytest.fixture(autouse=True)
-def threads():
-    """Two torch threads: the fused path then runs two workers on tiled data."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("two_torch_threads")   # conftest.py
 
 
 def problem(bound):

@@ -52,13 +52,7 @@ ACT = {"linear": "linear", "gated_relu": "gated_relu(patterns = 6, seed = 0)",
 CASES = [(a, s) for a in ("mlp", "cnn", "attention") for s in ("linear", "gated_relu", "relu")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny problems: extra torch threads only contend on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 
 
 def data_for(arch, act, seed=1):

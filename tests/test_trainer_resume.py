@@ -16,12 +16,7 @@ RUNS = [("mlp", "gated_relu", "newton", None),      # damping state
         ("cnn", "gated_relu", "adam", 4)]           # moments, plateau, batch order
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 
 
 def interrupt_at(k):

@@ -143,7 +143,7 @@ class Trainer:
             raise TrainerError(f"warm_start must be 'auto', True or False, not {setting!r}")
         if setting is False:
             return None
-        warm = lifted.warm_start_for(self.problem, self.m)
+        warm = lifted.warm_start_for(self.problem)
         if warm is None and setting is True:
             raise TrainerError("the lifted warm start needs the squared loss on the full "
                                "batch in float64 with C = R = l2, no ReLU cones, and "

@@ -86,7 +86,7 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
     U, V = initial_factors(problem, m, seed)
     if problem.gram is None and gram_pays(problem, problem.Y.dtype, True):
         problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
-    warm = warm_start_for(problem, m)
+    warm = warm_start_for(problem)
     if warm is not None:        # the lifted ADMM's solution, factored (lifted.py)
         warm.run(MAX_ITER)
         Uw, Vw = warm.factors(m)

@@ -34,7 +34,7 @@ def applies(problem) -> bool:
             and not problem.cone)
 
 
-def warm_start_for(problem, m):
+def warm_start_for(problem):
     """A LiftedADMM for this problem, or None where it does not apply."""
     return LiftedADMM(problem.gram, problem.beta) if applies(problem) else None
 
