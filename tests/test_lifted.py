@@ -89,9 +89,9 @@ def test_fit_records_the_warm_start_as_step_zero_and_can_stop_there():
 
 
 def test_warm_start_where_it_does_not_apply():
-    relu = case("mlp", "relu")
+    relu = case("mlp", "relu", C="l1")        # cones with C = l1: neither solver applies
     assert Trainer(relu, device="cpu").warm is None                  # auto: silently off
-    with pytest.raises(TrainerError, match="lifted warm start needs"):
+    with pytest.raises(TrainerError, match="no warm start applies"):
         Trainer(relu, device="cpu", warm_start=True)
     gated = case("mlp", "gated_relu")
     assert Trainer(gated, device="cpu", dtype="float32").warm is None   # no Gram in float32

@@ -89,7 +89,7 @@ def cmd_run(args) -> int:
     elif lower is not None:
         rows.append(("p* lower bound", lower, "relaxation (" + (sol.note or "") [:60] + ")"))
         rows.append(("p* upper bound", upper, "restriction"))
-    how = ("lifted ADMM + " if result.warm_start else "") + result.method
+    how = (f"{result.warm_start['method']} + " if result.warm_start else "") + result.method
     rows.append(("p_BM (BM objective)", result.objective, f"{how}, {result.seconds:.2f} s"))
     rows.append(("true relative gap", true_gap, "(p_BM - p*)/p*" if true_gap is not None else
                  "no exact p* at this size"))
@@ -127,12 +127,12 @@ def cmd_run(args) -> int:
 
 def _warm_note(result) -> str:
     ws = result.warm_start
-    return "" if ws is None else (f"lifted ADMM warm start ({ws['iterations']} iterations, "
+    return "" if ws is None else (f"{ws['method']} warm start ({ws['iterations']} iterations, "
                                   f"{ws['seconds']:.2f} s), then ")
 
 
 def _plot(path, name, result, p_star) -> None:
-    """Objective and bounds against iterations: the warm start's ADMM iterations first
+    """Objective and bounds against iterations: the warm start's iterations first
     (its chunks), then the BM steps counted on from there."""
     from ..plot import convergence_png
     ws = result.warm_start
@@ -150,7 +150,7 @@ def _plot(path, name, result, p_star) -> None:
         points.append((offset + result.steps, result.certificate.gap_bound))
     if points:
         history["gap bound (fenchel)"] = ([c[0] for c in points], [c[1] for c in points])
-    what = "lifted ADMM iterations, then BM steps" if ws else "BM steps"
+    what = f"{ws['method']} iterations, then BM steps" if ws else "BM steps"
     convergence_png(path, {k: v for k, v in history.items()}, f"{name}: bm training ({what})")
 
 
@@ -167,7 +167,7 @@ def _configure(p) -> None:
     p.add_argument("--optimizer", default="auto", help="BM method (default: auto)")
     p.add_argument("--steps", type=int, default=None, help="BM steps (default: by method)")
     p.add_argument("--no-warm-start", action="store_true",
-                   help="BM from random factors only (no lifted ADMM warm start)")
+                   help="BM from random factors only (no convex warm start)")
     p.add_argument("--certificate-every", type=int, default=50,
                    help="certify every N steps for the plot (default 50)")
     p.add_argument("--progress", action="store_true", default=None, help="show a progress line")

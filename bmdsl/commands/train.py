@@ -76,7 +76,7 @@ def cmd_train(args) -> int:
                          cert_tol=args.cert_tol)
     if result.warm_start is not None:
         ws = result.warm_start
-        print(f"warm start:     lifted ADMM, {ws['iterations']} iterations, "
+        print(f"warm start:     {ws['method']}, {ws['iterations']} iterations, "
               f"{ws['seconds']:.2f} s (then {result.steps} {trainer.method_name} steps)")
     print(f"objective:      {result.objective:.12g}   ({result.steps} steps, "
           f"{result.seconds:.2f} s, stopped: {result.stopped})")
@@ -123,7 +123,7 @@ def _configure(p):
     p.add_argument("--lr", type=float, help="learning rate (adam, sgd, lbfgs, precgd)")
     p.add_argument("--train-seed", type=int, default=0, help="seed of the initial factors")
     p.add_argument("--no-warm-start", action="store_true",
-                   help="BM from random factors only (no lifted ADMM warm start)")
+                   help="BM from random factors only (no convex warm start)")
     p.add_argument("--checkpoint", help="checkpoint file to write")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--resume", help="continue from this checkpoint")

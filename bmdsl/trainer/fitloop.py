@@ -136,41 +136,44 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
 
 
 def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
-    """The lifted ADMM warm start (runtime/lifted.py), recorded as step 0 and, chunk by
-    chunk, in warm_start["history"] as (ADMM iterations, objective, seconds, gap bound or
-    None). It runs in doubling chunks to its residual tolerance (or lifted.MAX_ITER
-    iterations); when certificates are asked for (`every`), the factored iterate is
-    certified after each chunk, and one below `cert_tol` ends the fit with no BM step.
-    The BM factors are the balanced factors of its low-rank iterate, so the method then
-    only polishes."""
-    from .runtime.lifted import MAX_ITER
-    chunk, trace = WARM_CHUNK, []
+    """The warm start (runtime/warm.py: lifted ADMM, or the cone interior point for ReLU),
+    recorded as step 0 and, chunk by chunk, in warm_start["history"] as (iterations,
+    objective, seconds, gap bound or None). It runs in doubling chunks (from its
+    FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; when certificates are asked
+    for (`every`), the factored iterate is certified after each chunk, and one below
+    `cert_tol` ends the fit with no BM step. The BM factors are the factors of its
+    solution, so the method then only polishes -- or, for a solver whose converged
+    solution needs no polish (POLISH False), the fit ends there ("tol")."""
+    warm = t.warm
+    chunk, trace = warm.FIRST_CHUNK, []
     while True:
-        done = t.warm.run(min(chunk, MAX_ITER - t.warm.iterations))
-        U, V = t.warm.factors(t.m)
+        done = warm.run(min(chunk, warm.MAX_ITER - warm.iterations))
+        U, V = warm.factors(t.m)
         t.U.data.copy_(U.reshape(t.U.shape))
         t.V.data.copy_(V.reshape(t.V.shape))
         run.seconds = time.perf_counter() - start
         f = float(t.objective(t.U.detach(), t.V.detach()))
+        hint = warm.dual_hint()
+        t.hints = () if hint is None else (hint,)
         gap = None
         if every:
-            t.hints = (t.warm.dual_hint(),)
             gap = _gap(t, refine_iters=100)
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
-        trace.append((t.warm.iterations, f, run.seconds, gap))
+        trace.append((warm.iterations, f, run.seconds, gap))
         progress.update(0, f, gap, force=True)
         if gap is not None and cert_tol is not None and gap <= cert_tol:
             run.stop = "certificate"
+        elif done and not warm.POLISH:
+            run.stop = "tol"
         elif time_limit is not None and run.seconds >= time_limit:
             run.stop = "time_limit"
-        if run.stop or done or t.warm.iterations >= MAX_ITER:
+        if run.stop or done or warm.iterations >= warm.MAX_ITER:
             break
         chunk *= 2
     run.history.append((0, f, run.seconds))
     run.last = f
-    t.warm_info = dict(t.warm.info(), history=trace)
-    t.hints = (t.warm.dual_hint(),)
+    t.warm_info = dict(warm.info(), history=trace)
     t.warm = None                                 # the factors are warm from now on
 
 

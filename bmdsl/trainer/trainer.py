@@ -25,8 +25,8 @@ from .fitloop import run_fit
 from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
-from .runtime import lifted
 from .runtime.gram import GRAM_MAX_N, gram_pays
+from .runtime.warm import warm_start_for
 from .runtime.problem import BMProblem
 from .spec import PLACEHOLDERS, build_spec, shapes
 
@@ -135,19 +135,21 @@ class Trainer:
         return BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates)
 
     def _warm_start(self, setting):
-        """The lifted ADMM of runtime/lifted.py, run by fit before the first BM step
-        ("auto": wherever it applies and the method is "auto" -- a method asked for by
+        """The convex warm start of runtime/warm.py, run by fit before the first BM step
+        ("auto": wherever one applies and the method is "auto" -- a method asked for by
         name starts from random factors, as it always did; True: always, else an error;
         False: BM from the random factors alone)."""
         if setting not in ("auto", True, False):
             raise TrainerError(f"warm_start must be 'auto', True or False, not {setting!r}")
         if setting is False:
             return None
-        warm = lifted.warm_start_for(self.problem)
+        warm = warm_start_for(self.problem, self.m)
         if warm is None and setting is True:
-            raise TrainerError("the lifted warm start needs the squared loss on the full "
-                               "batch in float64 with C = R = l2, no ReLU cones, and "
-                               f"P p q <= {GRAM_MAX_N}; use warm_start='auto' or False")
+            raise TrainerError(
+                "no warm start applies: the lifted ADMM needs the squared loss on the full "
+                f"batch in float64 with C = R = l2, no ReLU cones and P p q <= {GRAM_MAX_N}; "
+                "the cone interior point needs ReLU cones with a scalar output, the squared "
+                "loss, C = l2, float64 and m >= 2; use warm_start='auto' or False")
         return warm
 
     def _init_factors(self, scale):

@@ -3,8 +3,9 @@
 `initial_factors` is also what bmdsl.trainer uses, so a stand-alone run with the same seed
 starts where the trainer starts. Default method (docs/trainer.md): the Newton method of
 newton.py when C = R = l2 and its dense Hessian is small, else L-BFGS (strong Wolfe)
-with the augmented Lagrangian of cones.py for ReLU; where lifted.py applies, it starts
-from the lifted ADMM's solution (run to its tolerance), as the trainer's default does.
+with the augmented Lagrangian of cones.py for ReLU; where a warm start of warm.py
+applies, it starts from that solver's solution (run to its tolerance), as the trainer's
+default does, and returns it as it is when the solver needs no polish (interior.py).
 """
 import argparse
 import time
@@ -15,9 +16,9 @@ import torch
 from .cones import AugmentedLagrangian, into_cones, max_violation, restore_cones
 from .data import derived, sample_gates, unique_masks
 from .gram import gram_pays
-from .lifted import MAX_ITER, warm_start_for
 from .newton import newton_iteration
 from .problem import BMProblem
+from .warm import warm_start_for
 
 NEWTON_MAX_VARS = 6000
 SPEC = None   # the emitted module defines the model's SPEC above this file
@@ -86,11 +87,13 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
     U, V = initial_factors(problem, m, seed)
     if problem.gram is None and gram_pays(problem, problem.Y.dtype, True):
         problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
-    warm = warm_start_for(problem)
-    if warm is not None:        # the lifted ADMM's solution, factored (lifted.py)
-        warm.run(MAX_ITER)
+    warm = warm_start_for(problem, m)
+    if warm is not None:        # a convex solver's solution, factored (warm.py)
+        done = warm.run(warm.MAX_ITER)
         Uw, Vw = warm.factors(m)
         U, V = Uw.reshape(U.shape), Vw.reshape(V.shape)
+        if done and not warm.POLISH:      # already a BM optimum
+            return U, V, float(problem.objective(U, V)), 0
     newton = (problem.C, problem.R) == ("l2", "l2") and \
         problem.P * m * (problem.p + problem.q) <= NEWTON_MAX_VARS
     if newton:

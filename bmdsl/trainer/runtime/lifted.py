@@ -14,11 +14,11 @@ docs/trainer.md). ADMM is not bothered by G's conditioning (its z-step is exact)
 the factors of its x are balanced (U_k = A sqrt(S), V_k = B sqrt(S)), so the BM method
 starts next to a minimum and only polishes.
 
-ReLU cones (19) are not handled: ADMM on their lifted program (two cone variables per
-pattern, a split S w = s >= 0 for the cones) was tried on the ReLU benchmark (n = 600,
+ReLU cones (19) are not handled here: ADMM on their lifted program (two cone variables
+per pattern, a split S w = s >= 0 for the cones) was tried on the ReLU benchmark (n = 600,
 P = 200) and rejected: 88 ms per iteration (N = 4000: the solves are memory bound) and,
 after 1000 iterations, (p - p*)/p* = 0.2 to 10 once the factors were projected into the
-cones, for every rho tried (docs/performance.md). ReLU layers start from random factors.
+cones, for every rho tried (docs/performance.md). interior.py solves that program instead.
 """
 import time
 
@@ -26,17 +26,6 @@ import torch
 
 MAX_ITER = 5000      # iterations of one warm start at most
 RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
-
-
-def applies(problem) -> bool:
-    """The lifted ADMM needs the Gram path (squared loss), C = R = l2 and no cones."""
-    return (problem.gram is not None and (problem.C, problem.R) == ("l2", "l2")
-            and not problem.cone)
-
-
-def warm_start_for(problem):
-    """A LiftedADMM for this problem, or None where it does not apply."""
-    return LiftedADMM(problem.gram, problem.beta) if applies(problem) else None
 
 
 def shrink(Z, tau):
@@ -55,6 +44,19 @@ class LiftedADMM:
     at 1e-4. G is singular there (duplicate gated columns), so no rho fits its spectrum;
     the z-step is exact whatever rho, and rho ~ beta makes the prox threshold beta / rho
     of order one."""
+    FIRST_CHUNK = 250    # iterations before fit's first certificate (then doubling)
+    MAX_ITER = MAX_ITER
+    POLISH = True        # the BM method polishes its factors (ADMM's accuracy is modest)
+
+    @staticmethod
+    def applies(problem, m) -> bool:
+        """The Gram path (squared loss), C = R = l2 and no cones; any m."""
+        return (problem.gram is not None and (problem.C, problem.R) == ("l2", "l2")
+                and not problem.cone)
+
+    @classmethod
+    def of(cls, problem):
+        return cls(problem.gram, problem.beta)
 
     def __init__(self, gram, beta, rho=None):
         self.G, self.b, self.shape, self.beta = gram.G, gram.b, gram.shape, float(beta)
@@ -119,7 +121,8 @@ class LiftedADMM:
         return factor(self.solution(), m)
 
     def info(self) -> dict:
-        return {"iterations": self.iterations, "seconds": self.seconds, "rho": self.rho,
+        return {"method": "lifted ADMM", "iterations": self.iterations,
+                "seconds": self.seconds, "rho": self.rho,
                 "primal_residual": self.primal, "dual_residual": self.dual}
 
 

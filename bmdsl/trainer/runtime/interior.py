@@ -1,0 +1,250 @@
+"""A warm start for ReLU layers with a scalar output: the cone-constrained convex program
+solved by a primal-dual interior-point method, then factored.
+
+For q = 1, C = l2 and the squared loss the convex program is seed 002's (5)/(17), in
+x = (u_k, w_k) [P, 2, p] (u the units with a positive output weight, w the negative):
+    min 1/2 ||sum_k L_k(u_k - w_k) - Y||^2 + beta sum_k (||u_k|| + ||w_k||)
+    s.t. S_k u_k >= 0, S_k w_k >= 0   (S_k = (2 D_k - 1) M, the cones (19): 2 |a| P rows)
+Each norm is smoothed to sqrt(|x|^2 + eps^2) - eps, which is below |x| by at most eps:
+the program is then smooth with linear constraints, and Mehrotra's predictor-corrector
+applies as for a QP (Nocedal & Wright, Numerical Optimization, sec. 16.6, 19.3). eps is
+chosen so that all P * 2 smoothings together move the objective by <= EPS_REL 1/2|Y|^2.
+
+The Newton system is A^T A + B with B block diagonal (one p x p block per unit: the norm's
+Hessian and S_k^T diag(z / s) S_k) and A = [L, -L] of rank <= |y|. It is solved by the
+Woodbury identity through the |y| x |y| matrix I + L (B_u^-1 + B_w^-1) L^T where |y| is
+the smaller side, else densely through the constant Q = L^T L; two steps of iterative
+refinement with the exact product recover what the explicit block inverses lose.
+
+Why: with 2 n P cone rows this program is hard for first-order methods (on seed 002's
+benchmark, n = 600, P = 200: an augmented Lagrangian with FISTA and the BM L-BFGS both
+stayed > 1e-1 above p* after 24 s), and Clarabel took 223-237 s on it; this method took
+about 50 iterations of ~0.15 s each (docs/performance.md).
+"""
+import math
+import time
+
+import torch
+
+EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL 1/2 |Y|^2
+KAPPA = 0.1          # until then, by <= KAPPA times the complementarity s'z (continuation)
+MAX_ELEMENTS = 60_000_000   # L [|y|, P p] and the cone rows [P, |a|, p] must each fit
+MAX_SYSTEM = 8192    # the smaller side of the Newton system (|y| or 2 P p)
+
+
+def _step_to_boundary(v, dv):
+    """Largest a with v + a dv >= 0 (inf if none binds)."""
+    neg = dv < 0
+    return float((-v[neg] / dv[neg]).min()) if bool(neg.any()) else math.inf
+
+
+def _cholesky(B):
+    """Batched Cholesky; a growing ridge where rounding made a block indefinite."""
+    L, info = torch.linalg.cholesky_ex(B)
+    ridge = 1e-14
+    while int(info.max()) > 0:
+        eye = torch.eye(B.shape[-1], dtype=B.dtype, device=B.device)
+        scale = torch.diagonal(B, dim1=-2, dim2=-1).abs().amax(-1)[..., None, None]
+        L, info = torch.linalg.cholesky_ex(B + ridge * scale * eye)
+        ridge *= 10
+    return L
+
+
+class ConeInteriorPoint:
+    """min over (u_k, w_k) in the cones, resumable: `run(iters)` continues."""
+    FIRST_CHUNK = 10     # iterations before fit's first certificate (then doubling)
+    MAX_ITER = 200
+    POLISH = False       # converged, its factors are a BM optimum: no BM step needed
+
+    @staticmethod
+    def applies(problem, m) -> bool:
+        """Scalar output with ReLU cones, squared loss, C = l2, float64, two units per
+        pattern (one per sign), and the sizes above."""
+        if not (problem.cone and problem.q == 1 and problem.C == "l2" and m >= 2
+                and problem.spec["loss"] == "squared" and problem.Y.dtype == torch.float64):
+            return False
+        ny, rows = problem.Y.numel(), math.prod(problem.a_shape)
+        return (max(ny, rows) * problem.P * problem.p <= MAX_ELEMENTS
+                and min(ny, 2 * problem.P * problem.p) <= MAX_SYSTEM)
+
+    @classmethod
+    def of(cls, problem):
+        return cls(problem)
+
+    def __init__(self, problem, dense=None):
+        """dense: solve the Newton system densely through Q = L^T L (True) or by Woodbury
+        through |y| x |y| (False); None picks the smaller system."""
+        P, p = problem.P, problem.p
+        ones = torch.ones((P, 1) + problem.w2_shape, dtype=problem.Y.dtype,
+                          device=problem.Y.device)
+        self.L = problem.jac_u(ones).reshape(-1, P * p)              # [|y|, P p]: L_k(e_a)
+        self.y = problem.Y.reshape(-1)
+        M = problem.layer_basis().reshape(p, -1).T                   # [|a|, p]
+        self.S = (2 * problem.D - 1).reshape(P, -1)[:, :, None] * M[None]   # [P, |a|, p]
+        # a zero row of M (e.g. padding) binds nothing: left out of the barrier
+        self.rows = (M.norm(dim=1) > 0)[None, :, None].expand(P, -1, 2)
+        self.nrows = int(self.rows.sum())
+        self.P, self.p, self.beta = P, p, float(problem.beta)
+        f0 = 0.5 * float(self.y @ self.y)
+        self.eps = max(EPS_REL * f0 / (self.beta * 2 * P), 1e-300)
+        self.dense = self.y.numel() > 2 * P * p if dense is None else bool(dense)
+        self.Q = self.L.T @ self.L if self.dense else None
+        # start: every unit along its pattern's gate (strictly inside its cone), at the
+        # scale |Y| / sqrt(2 P); multipliers z = mu0 / s (measured on the benchmark: 49-55
+        # iterations for scales 1-10 against 88 for 1e-2)
+        h = problem.gates.reshape(P, 1, p) / problem.gates.reshape(P, 1, p).norm(dim=2,
+                                                                              keepdim=True)
+        self.x = h.expand(P, 2, p) * (self.y.norm() / math.sqrt(2 * P))
+        self.s = self.slack(self.x)
+        mu0 = 1e3 * f0 / self.nrows
+        self.z = torch.where(self.rows, mu0 / self.s, torch.zeros_like(self.s))
+        self.s = torch.where(self.rows, self.s, torch.ones_like(self.s))
+        self.iterations, self.seconds = 0, 0.0
+        self.mu = self.residual = self.step = self.smoothing = float("inf")
+
+    # -- the operators ------------------------------------------------------------------------
+    def slack(self, x):
+        """S_k x_kj [P, |a|, 2]."""
+        return self.S @ x.transpose(1, 2)
+
+    def slack_adjoint(self, v):
+        """S_k^T v_kj [P, 2, p]."""
+        return (self.S.transpose(1, 2) @ v).transpose(1, 2)
+
+    def residual_of(self, x):
+        return self.L @ (x[:, 0] - x[:, 1]).reshape(-1) - self.y
+
+    def objective(self, x=None) -> float:
+        """The convex objective with the exact norms."""
+        x = self.x if x is None else x
+        r = self.residual_of(x)
+        return 0.5 * float(r @ r) + self.beta * float(x.norm(dim=2).sum())
+
+    def _gradient(self, x):
+        """Gradient [P, 2, p] of the smoothed objective, and the smoothed norms."""
+        g = (self.L.T @ self.residual_of(x)).reshape(self.P, 1, self.p)
+        rho = torch.sqrt((x * x).sum(2, keepdim=True) + self.smoothing ** 2)
+        return torch.cat([g, -g], 1) + self.beta * x / rho, rho
+
+    # -- one Newton system, two right-hand sides -----------------------------------------------
+    def _system(self, x, rho, s, z):
+        """A solver of (A^T A + B) d = r for r [P, 2, p]."""
+        P, p = self.P, self.p
+        w = torch.where(self.rows, z / s, torch.zeros_like(s))       # [P, |a|, 2]
+        eye = torch.eye(p, dtype=x.dtype, device=x.device)
+        B = torch.stack([(self.S * w[:, :, j, None]).transpose(1, 2) @ self.S
+                         for j in (0, 1)], 1)                       # [P, 2, p, p]
+        B = B + self.beta * (eye / rho[..., None] - x[..., :, None] * x[..., None, :]
+                             / rho[..., None] ** 3)
+        chol = _cholesky(B)
+
+        def apply(d):
+            Ad = self.L @ (d[:, 0] - d[:, 1]).reshape(-1)
+            g = (self.L.T @ Ad).reshape(P, 1, p)
+            return (B @ d[..., None])[..., 0] + torch.cat([g, -g], 1)
+
+        if self.dense:
+            n = P * p
+            H = torch.zeros(2 * n, 2 * n, dtype=x.dtype, device=x.device)
+            H[:n, :n] = H[n:, n:] = self.Q
+            H[:n, n:] = H[n:, :n] = -self.Q
+            idx = torch.arange(2 * n, device=x.device).reshape(2, P, p).transpose(0, 1)
+            blocks = idx.reshape(P, 2, p)
+            H[blocks[..., :, None], blocks[..., None, :]] += B
+            LH = _cholesky(H)
+
+            def solve1(r):
+                rr = r.transpose(0, 1).reshape(-1, 1)
+                return torch.cholesky_solve(rr, LH).reshape(2, P, p).transpose(0, 1)
+        else:
+            Binv = torch.cholesky_inverse(chol)                       # [P, 2, p, p]
+            Lk = self.L.reshape(-1, P, p).transpose(0, 1)              # [P, |y|, p]
+            LB = (Lk @ Binv.sum(1)).transpose(0, 1).reshape(-1, P * p)
+            K = torch.eye(self.y.numel(), dtype=x.dtype, device=x.device) + LB @ self.L.T
+            LK = _cholesky(K)
+
+            def solve1(r):
+                br = (Binv @ r[..., None])[..., 0]                    # B^-1 r
+                t = torch.cholesky_solve((self.L @ (br[:, 0] - br[:, 1]).reshape(-1))[:, None],
+                                         LK)[:, 0]
+                At = (self.L.T @ t).reshape(P, 1, p)
+                return br - (Binv @ torch.cat([At, -At], 1)[..., None])[..., 0]
+
+        def solve(r, refine=2):
+            d = solve1(r)
+            for _ in range(refine):
+                d = d + solve1(r - apply(d))
+            return d
+        return solve
+
+    # -- the iterations --------------------------------------------------------------------------
+    def run(self, iters, tol=1e-9) -> bool:
+        """Up to `iters` more Mehrotra iterations; True once the complementarity s'z and the
+        dual residual are below tol relative to the objective and the gradient."""
+        start = time.perf_counter()
+        x, s, z, rows = self.x, self.s, self.z, self.rows
+        done = False
+        for _ in range(int(iters)):
+            self.mu = float((s * z)[rows].sum()) / self.nrows
+            self.smoothing = max(self.eps, KAPPA * self.mu * self.nrows / (self.beta * 2 * self.P))
+            g, rho = self._gradient(x)
+            rp = torch.where(rows, self.slack(x) - s, torch.zeros_like(s))   # C x - s
+            rd = g - self.slack_adjoint(z)
+            self.residual = float(rd.norm()) / max(float(g.norm()), 1.0)
+            f = self.objective(x)
+            if (self.mu * self.nrows <= tol * max(abs(f), 1e-300)
+                    and self.residual <= math.sqrt(tol)):
+                done = True
+                break
+            solve = self._system(x, rho, s, z)
+            # predictor (affine scaling): the complementarity target 0
+            d, ds, dz = self._direction(solve, rd, rp, s, z, s * z)
+            ap = min(1.0, _step_to_boundary(s[rows], ds[rows]))
+            ad = min(1.0, _step_to_boundary(z[rows], dz[rows]))
+            mu_aff = float(((s + ap * ds) * (z + ad * dz))[rows].sum()) / self.nrows
+            sigma = (mu_aff / self.mu) ** 3
+            # corrector: centering sigma mu and the second-order term ds dz
+            d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - sigma * self.mu)
+            ap = min(1.0, 0.99 * _step_to_boundary(s[rows], ds[rows]))
+            ad = min(1.0, 0.99 * _step_to_boundary(z[rows], dz[rows]))
+            x, s, z = x + ap * d, s + ap * ds, z + ad * dz
+            self.step = min(ap, ad)
+            self.iterations += 1
+            if self.step < 1e-10:      # stalled (rounding): the iterate is as good as it gets
+                done = True
+                break
+        self.x, self.s, self.z = x, s, z
+        self.seconds += time.perf_counter() - start
+        return done
+
+    def _direction(self, solve, rd, rp, s, z, rc):
+        """Newton step for rd = 0, C x - s = 0, s z = target (rc = s z - target + ...)."""
+        rows = self.rows
+        q = torch.where(rows, (rc + z * rp) / s, torch.zeros_like(s))
+        d = solve(-rd - self.slack_adjoint(q))
+        ds = torch.where(rows, self.slack(d) + rp, torch.zeros_like(s))
+        dz = torch.where(rows, (-rc - z * ds) / s, torch.zeros_like(s))
+        return d, ds, dz
+
+    # -- the result -----------------------------------------------------------------------------
+    def dual_hint(self):
+        """None: the BM point's own residual is this method's dual direction already."""
+        return None
+
+    def factors(self, m):
+        """BM factors [P, m, *w1], [P, m, *w2] per seed 002 Theorem 1 (6a)/(6b): unit 0
+        u_k / sqrt|u_k| with weight +sqrt|u_k|, unit 1 w_k / sqrt|w_k| with -sqrt|w_k|; the
+        other m - 2 units are zero. Each unit stays in its cone (a positive multiple)."""
+        size = self.x.norm(dim=2)                                    # [P, 2]
+        root = size.sqrt()
+        U = torch.zeros(self.P, m, self.p, dtype=self.x.dtype, device=self.x.device)
+        V = torch.zeros(self.P, m, dtype=self.x.dtype, device=self.x.device)
+        U[:, :2] = torch.where(size[..., None] > 0, self.x / root.clamp_min(1e-300)[..., None],
+                               0.0)
+        V[:, 0], V[:, 1] = root[:, 0], -root[:, 1]
+        return U, V
+
+    def info(self) -> dict:
+        return {"method": "interior point", "iterations": self.iterations,
+                "seconds": self.seconds, "complementarity": self.mu * self.nrows,
+                "dual_residual": self.residual, "smoothing": self.eps}

@@ -1,0 +1,105 @@
+"""The cone interior point (runtime/interior.py), the warm start of ReLU layers with a
+scalar output: its optimum against CVXPY for the three ReLU cases (q = 1), both ways of
+solving its Newton system, the factors it hands over, and how fit and the emitted trainer
+use it."""
+import numpy as np
+import pytest
+import torch
+from test_trainer import case, optimum
+
+from bmdsl.trainer import Trainer
+from bmdsl.trainer.runtime import interior
+from bmdsl.trainer.runtime.interior import ConeInteriorPoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
+ARCHS = ["mlp", "cnn", "attention"]
+
+
+def solved(bound, dense=None):
+    trainer = Trainer(bound, device="cpu", warm_start=False)
+    ip = ConeInteriorPoint(trainer.problem, dense=dense)
+    assert ip.run(ip.MAX_ITER)                         # converged, not stopped by the cap
+    U, V = ip.factors(trainer.m)
+    return ip, U.reshape(trainer.U.shape).numpy(), V.reshape(trainer.V.shape).numpy()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_interior_point_reaches_the_cvxpy_optimum(arch):
+    """The factored solution is feasible for the cones (19) and within 1e-7 of p* (Clarabel's
+    own tolerance is of that order, so either may be the lower one)."""
+    bound = case(arch, "relu")
+    ip, U, V = solved(bound)
+    pstar = optimum(arch, "relu")
+    value = bound.objective_bm(U, V)
+    assert abs(value - pstar) <= 1e-7 * abs(pstar)
+    assert value == pytest.approx(ip.objective(), rel=1e-12)    # factors keep the value
+    assert np.min(bound.cone_slack(U)) >= -1e-12 * np.abs(U).max()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_dense_and_woodbury_systems_agree(arch):
+    bound = case(arch, "relu")
+    a, Ua, _ = solved(bound, dense=True)
+    b, Ub, _ = solved(bound, dense=False)
+    assert a.dense and not b.dense
+    assert a.objective() == pytest.approx(b.objective(), rel=1e-9)
+
+
+def test_factors_follow_seed_002_theorem_1():
+    """Unit 0 carries u_k with weight +sqrt|u_k|, unit 1 w_k with -sqrt|w_k|: the BM
+    prediction is sum_k L_k(u_k - w_k) and (|u|^2 + v^2)/2 = |x_k| (balanced)."""
+    bound = case("mlp", "relu")
+    ip, U, V = solved(bound)
+    x = ip.x.numpy()
+    v = V.reshape(V.shape[0], V.shape[1])
+    assert np.allclose(U[:, 0] * v[:, :1], x[:, 0]) and np.allclose(U[:, 1] * -v[:, 1:2], x[:, 1])
+    assert np.allclose(0.5 * ((U[:, :2] ** 2).sum(2) + v[:, :2] ** 2), np.linalg.norm(x, axis=2))
+    assert np.all(U[:, 2:] == 0) and np.all(v[:, 2:] == 0)
+
+
+def test_fit_ends_at_the_interior_point_with_no_bm_step():
+    bound = case("cnn", "relu")
+    result = Trainer(bound, device="cpu").fit()
+    ws = result.warm_start
+    assert ws["method"] == "interior point" and ws["iterations"] > 0
+    assert result.stopped == "tol" and result.steps == 0 and result.history[0][0] == 0
+    pstar = optimum("cnn", "relu")
+    assert abs(result.objective - pstar) <= 1e-7 * abs(pstar)
+    assert result.violation == 0.0
+    # the certificate holds: its bound is at least the true relative gap
+    assert result.certificate.gap_bound >= (result.objective - pstar) / pstar - 1e-12
+
+
+def test_fit_certifies_each_chunk_when_asked():
+    bound = case("mlp", "relu")
+    result = Trainer(bound, device="cpu").fit(certificate_every=1, cert_tol=1e-3)
+    trace = result.warm_start["history"]
+    assert all(h[3] is not None for h in trace) and result.steps == 0
+    assert result.stopped == "certificate" and trace[-1][3] <= 1e-3
+    assert trace[0][0] == ConeInteriorPoint.FIRST_CHUNK or len(trace) == 1
+
+
+@pytest.mark.parametrize("change", ["float32", "m=1", "C=l1", "gated", "logistic"])
+def test_where_it_does_not_apply(change):
+    if change == "gated":
+        bound = case("mlp", "gated_relu")
+    elif change == "C=l1":
+        bound = case("mlp", "relu", C="l1")
+    elif change == "m=1":
+        bound = case("mlp", "relu", m=1)
+    else:
+        bound = case("mlp", "relu")
+    dtype = "float32" if change == "float32" else "float64"
+    trainer = Trainer(bound, device="cpu", dtype=dtype, warm_start=False)
+    if change == "logistic":
+        trainer.problem.spec = dict(trainer.problem.spec, loss="logistic")
+    assert not ConeInteriorPoint.applies(trainer.problem, trainer.m)
+
+
+def test_cholesky_grows_a_ridge_where_rounding_made_a_block_indefinite():
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
+    B = A @ A.transpose(1, 2) - 1e-12 * torch.eye(4, dtype=torch.float64)   # rank 2, < 0
+    L = interior._cholesky(B)
+    assert torch.isfinite(L).all()
+    assert torch.allclose(L @ L.transpose(1, 2), B, atol=1e-6 * float(B.abs().max()))
