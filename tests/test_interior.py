@@ -2,6 +2,8 @@
 scalar output: its optimum against CVXPY for the three ReLU cases (q = 1), both ways of
 solving its Newton system, the factors it hands over, and how fit and the emitted trainer
 use it."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -46,17 +48,8 @@ def test_dense_and_woodbury_systems_agree(arch):
     assert a.objective() == pytest.approx(b.objective(), rel=1e-8)
 
 
-TEACHER = """model r
-input X[n, d]
-target Y[n]
-units m = 2
-weights W1[d], W2
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n] = act(A)[n] * W2
-activation relu(patterns = 40, seed = 0)
-loss squared
-regularize beta = {beta}, C = l2, R = l2
-"""
+# models/relu.bm (a scalar ReLU MLP) with the sweep's beta and 40 sampled patterns
+RELU = (Path(__file__).resolve().parent.parent / "models" / "relu.bm").read_text()
 
 
 @pytest.mark.parametrize("beta,accuracy", [(1e-3, 2e-5), (1e-1, 1e-7)])
@@ -69,7 +62,9 @@ def test_accuracy_on_random_teachers(beta, accuracy, seed):
     X = rng.standard_normal((30, 2))
     Y = np.maximum(X @ rng.standard_normal((2, 3)), 0) @ rng.standard_normal(3)
     Y = Y + 0.3 * rng.standard_normal(30)
-    bound = bmdsl.parse(TEACHER.format(beta=beta)).derive().bind({"X": X, "Y": Y})
+    text = RELU.replace("beta = 1e-2", f"beta = {beta}").replace("patterns = 50", "patterns = 40")
+    assert f"beta = {beta}," in text and "patterns = 40" in text    # the model file changed?
+    bound = bmdsl.parse(text).derive().bind({"X": X, "Y": Y})
     pstar = bound.to_cvxpy().solve().value
     _, U, V = solved(bound)
     assert abs(bound.objective_bm(U, V) - pstar) <= accuracy * abs(pstar)
