@@ -104,7 +104,7 @@ def test_fit_certifies_each_chunk_when_asked():
     assert trace[0][0] == ConeInteriorPoint.FIRST_CHUNK or len(trace) == 1
 
 
-@pytest.mark.parametrize("change", ["float32", "m=1", "C=l1", "gated", "logistic"])
+@pytest.mark.parametrize("change", ["float32", "m=1", "C=l1", "gated", "logistic", "no gates"])
 def test_where_it_does_not_apply(change):
     if change == "gated":
         bound = case("mlp", "gated_relu")
@@ -118,6 +118,8 @@ def test_where_it_does_not_apply(change):
     trainer = Trainer(bound, device="cpu", dtype=dtype, warm_start=False)
     if change == "logistic":
         trainer.problem.spec = dict(trainer.problem.spec, loss="logistic")
+    if change == "no gates":          # masks given without their gates: no start
+        trainer.problem.gates = None
     assert not ConeInteriorPoint.applies(trainer.problem, trainer.m)
 
 
@@ -128,3 +130,23 @@ def test_cholesky_grows_a_ridge_where_rounding_made_a_block_indefinite():
     L = interior._cholesky(B)
     assert torch.isfinite(L).all()
     assert torch.allclose(L @ L.transpose(1, 2), B, atol=1e-6 * float(B.abs().max()))
+
+
+def test_auto_leaves_mini_batch_runs_and_named_methods_alone():
+    bound = case("mlp", "relu")
+    assert isinstance(Trainer(bound, device="cpu").warm, ConeInteriorPoint)
+    assert Trainer(bound, device="cpu", batch_size=4).warm is None
+    assert Trainer(bound, device="cpu", method="lbfgs").warm is None
+    assert isinstance(Trainer(bound, device="cpu", method="lbfgs", warm_start=True).warm,
+                      ConeInteriorPoint)
+
+
+def test_a_gate_on_a_face_of_its_cone_gives_no_solver():
+    trainer = Trainer(case("mlp", "relu"), device="cpu", warm_start=False)
+    problem = trainer.problem
+    gates = problem.gates.clone()
+    M = problem.layer_basis().reshape(problem.p, -1).T
+    row = M[0] / M[0].norm()
+    gates[0] = gates[0] - (gates[0] @ row) * row      # now A(h_0) has a zero on row 0
+    problem.gates = gates
+    assert ConeInteriorPoint.of(problem) is None

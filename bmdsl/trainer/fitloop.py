@@ -23,7 +23,6 @@ from .progress import Progress
 from .runtime.cones import max_violation, restore_cones
 
 PATIENCE = 5   # consecutive steps with relative change <= tol before stopping
-WARM_CHUNK = 250   # first ADMM chunk between certificates (then doubling)
 
 
 class _Run:

@@ -26,8 +26,8 @@ from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
 from .runtime.gram import GRAM_MAX_N, gram_pays
-from .runtime.warm import warm_start_for
 from .runtime.problem import BMProblem
+from .runtime.warm import warm_start_for
 from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -115,8 +115,10 @@ class Trainer:
                             gram_pays(self.problem, self.dtype, self.batch_size is None)):
             self.problem.use_gram()
         self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
-        named = method != "auto" and warm_start == "auto"   # a method asked for by name
-        self.warm = self._warm_start(False if named else warm_start)
+        # "auto" stays off for a method asked for by name and for mini-batches (data that
+        # is split is not given whole to a convex solver)
+        off = warm_start == "auto" and (method != "auto" or self.batch_size is not None)
+        self.warm = self._warm_start(False if off else warm_start)
         self.warm_info = None
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.progress, self.certificate_every = progress, certificate_every
@@ -136,9 +138,9 @@ class Trainer:
 
     def _warm_start(self, setting):
         """The convex warm start of runtime/warm.py, run by fit before the first BM step
-        ("auto": wherever one applies and the method is "auto" -- a method asked for by
-        name starts from random factors, as it always did; True: always, else an error;
-        False: BM from the random factors alone)."""
+        ("auto": wherever one applies, the method is "auto" and the batch is full -- a
+        method asked for by name starts from random factors, as it always did; True:
+        always, else an error; False: BM from the random factors alone)."""
         if setting not in ("auto", True, False):
             raise TrainerError(f"warm_start must be 'auto', True or False, not {setting!r}")
         if setting is False:

@@ -69,9 +69,10 @@ class ConeInteriorPoint:
     @staticmethod
     def applies(problem, m) -> bool:
         """Scalar output with ReLU cones, squared loss, C = l2, float64, two units per
-        pattern (one per sign), and the sizes above."""
+        pattern (one per sign), the patterns' gates (the start), and the sizes above."""
         if not (problem.cone and problem.q == 1 and problem.C == "l2" and m >= 2
-                and problem.spec["loss"] == "squared" and problem.Y.dtype == torch.float64):
+                and problem.spec["loss"] == "squared" and problem.Y.dtype == torch.float64
+                and problem.gates is not None):
             return False
         ny, rows = problem.Y.numel(), math.prod(problem.a_shape)
         P, p = problem.P, problem.p
@@ -80,7 +81,10 @@ class ConeInteriorPoint:
 
     @classmethod
     def of(cls, problem):
-        return cls(problem)
+        """The solver, or None where a gate is not strictly inside its cone (a start on a
+        cone's face has zero slack, and the barrier cannot begin there)."""
+        solver = cls(problem)
+        return solver if solver.interior else None
 
     def __init__(self, problem, dense=None):
         """dense: solve the Newton system densely through Q = L^T L (True) or by Woodbury
@@ -113,6 +117,7 @@ class ConeInteriorPoint:
                                                                               keepdim=True)
         self.x = h.expand(P, 2, p) * (self.y.norm() / math.sqrt(2 * P))
         self.s = self.slack(self.x)
+        self.interior = bool((self.s[self.rows] > 0).all())
         mu0 = 1e3 * f0 / self.nrows
         self.z = torch.where(self.rows, mu0 / self.s, torch.zeros_like(self.s))
         self.s = torch.where(self.rows, self.s, torch.ones_like(self.s))

@@ -1,8 +1,8 @@
 """The warm starts: a convex solver of the lifted program whose solution, factored, starts
 the BM method. One entry per solver, tried in order; each declares where it applies
-(`applies(problem, m)`), how it is made (`of(problem)`), its chunk sizes for fit's
-certificates (FIRST_CHUNK, MAX_ITER), and whether the BM method should polish its result
-(POLISH). lifted.py: C = R = l2 without cones (ADMM on the nuclear-norm program);
+(`applies(problem, m)`), how it is made (`of(problem)`: None if it cannot start there
+after all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether
+the BM method should polish its result (POLISH). lifted.py: C = R = l2 without cones (ADMM on the nuclear-norm program);
 interior.py: ReLU cones with a scalar output (an interior-point method).
 """
 from .interior import ConeInteriorPoint
@@ -14,6 +14,7 @@ WARM_STARTS = (LiftedADMM, ConeInteriorPoint)
 def warm_start_for(problem, m):
     """The first warm start that applies to this problem with m units per pattern, or None."""
     for kind in WARM_STARTS:
-        if kind.applies(problem, m):
-            return kind.of(problem)
+        solver = kind.of(problem) if kind.applies(problem, m) else None
+        if solver is not None:
+            return solver
     return None
