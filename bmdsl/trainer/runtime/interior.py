@@ -34,6 +34,8 @@ import time
 
 import torch
 
+from .newton import balance_signed
+
 EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL 1/2 |Y|^2
 KAPPA = 0.1          # until then, by <= KAPPA times the complementarity s'z (continuation)
 RIDGE = 1e-10        # relative ridge of the factorized blocks (1e-6 stalled a test case)
@@ -134,20 +136,26 @@ class ConeInteriorPoint:
         """S_k^T v_kj [P, 2, p]."""
         return (self.sign * v) @ self.M
 
-    def residual_of(self, x):
-        return self.L @ (x[:, 0] - x[:, 1]).reshape(-1) - self.y
+    def predict(self, x):
+        """A x = sum_k L_k(u_k - w_k) [|y|]."""
+        return self.L @ (x[:, 0] - x[:, 1]).reshape(-1)
 
-    def objective(self, x=None) -> float:
-        """The convex objective with the exact norms."""
+    def predict_adjoint(self, r):
+        """A^T r = (L_k^*(r), -L_k^*(r)) [P, 2, p]."""
+        g = (self.L.T @ r).reshape(self.P, 1, self.p)
+        return torch.cat([g, -g], 1)
+
+    def objective(self, x=None, r=None) -> float:
+        """The convex objective with the exact norms (r: the residual A x - Y, if known)."""
         x = self.x if x is None else x
-        r = self.residual_of(x)
+        r = self.predict(x) - self.y if r is None else r
         return 0.5 * float(r @ r) + self.beta * float(x.norm(dim=2).sum())
 
-    def _gradient(self, x):
-        """Gradient [P, 2, p] of the smoothed objective, and the smoothed norms."""
-        g = (self.L.T @ self.residual_of(x)).reshape(self.P, 1, self.p)
+    def _gradient(self, x, r):
+        """Gradient [P, 2, p] of the smoothed objective at x with residual r, and the
+        smoothed norms."""
         rho = torch.sqrt((x * x).sum(2, keepdim=True) + self.smoothing ** 2)
-        return torch.cat([g, -g], 1) + self.beta * x / rho, rho
+        return self.predict_adjoint(r) + self.beta * x / rho, rho
 
     # -- one Newton system, two right-hand sides -----------------------------------------------
     def _system(self, x, rho, s, z):
@@ -166,9 +174,7 @@ class ConeInteriorPoint:
         Bf = B + RIDGE * size[..., None, None] * eye
 
         def apply(d):
-            Ad = self.L @ (d[:, 0] - d[:, 1]).reshape(-1)
-            g = (self.L.T @ Ad).reshape(P, 1, p)
-            return (B @ d[..., None])[..., 0] + torch.cat([g, -g], 1)
+            return (B @ d[..., None])[..., 0] + self.predict_adjoint(self.predict(d))
 
         if self.dense:
             n = P * p
@@ -191,10 +197,8 @@ class ConeInteriorPoint:
 
             def solve1(r):
                 br = (Binv @ r[..., None])[..., 0]                    # B^-1 r
-                t = torch.cholesky_solve((self.L @ (br[:, 0] - br[:, 1]).reshape(-1))[:, None],
-                                         LK)[:, 0]
-                At = (self.L.T @ t).reshape(P, 1, p)
-                return br - (Binv @ torch.cat([At, -At], 1)[..., None])[..., 0]
+                t = torch.cholesky_solve(self.predict(br)[:, None], LK)[:, 0]
+                return br - (Binv @ self.predict_adjoint(t)[..., None])[..., 0]
 
         def solve(r):
             d = solve1(r)
@@ -217,11 +221,12 @@ class ConeInteriorPoint:
             self.mu = float((s * z).sum()) / self.nrows      # rows left out have z = 0
             self.smoothing = max(self.eps, KAPPA * self.mu * self.nrows
                                  / (self.beta * 2 * self.P))
-            g, rho = self._gradient(x)
+            r = self.predict(x) - self.y
+            g, rho = self._gradient(x, r)
             rp = torch.where(rows, self.slack(x) - s, torch.zeros_like(s))   # C x - s
             rd = g - self.slack_adjoint(z)
             self.residual = float(rd.norm()) * float(x.norm())
-            f = max(abs(self.objective(x)), 1e-300)
+            f = max(abs(self.objective(x, r)), 1e-300)
             if self.residual < 0.5 * self.best:
                 self.best, self.calm = self.residual, 0
             else:
@@ -269,13 +274,11 @@ class ConeInteriorPoint:
         """BM factors [P, m, *w1], [P, m, *w2] per seed 002 Theorem 1 (6a)/(6b): unit 0
         u_k / sqrt|u_k| with weight +sqrt|u_k|, unit 1 w_k / sqrt|w_k| with -sqrt|w_k|; the
         other m - 2 units are zero. Each unit stays in its cone (a positive multiple)."""
-        size = self.x.norm(dim=2)                                    # [P, 2]
-        root = size.sqrt()
+        signs = torch.tensor([1.0, -1.0], dtype=self.x.dtype, device=self.x.device)
+        u, v, _ = balance_signed(self.x, signs.expand(self.P, 2), tol=0.0)   # newton.py
         U = torch.zeros(self.P, m, self.p, dtype=self.x.dtype, device=self.x.device)
         V = torch.zeros(self.P, m, dtype=self.x.dtype, device=self.x.device)
-        U[:, :2] = torch.where(size[..., None] > 0, self.x / root.clamp_min(1e-300)[..., None],
-                               0.0)
-        V[:, 0], V[:, 1] = root[:, 0], -root[:, 1]
+        U[:, :2], V[:, :2] = u, v
         return U, V
 
     def info(self) -> dict:
