@@ -11,7 +11,7 @@ $(BIN)/bmdsl: pyproject.toml
 
 .PHONY: demo test
 demo: $(BIN)/bmdsl
-	$(BIN)/bmdsl run models/mlp.bm
+	$(BIN)/bmdsl run models/mlp.bm --force
 
 test: $(BIN)/bmdsl
 	$(BIN)/python -m pytest -q

@@ -1,6 +1,6 @@
 """Activation registry: what each activation means for the convex program.
 
-design.md section 2: `linear` lifts directly (Lemma 3.1); `gated_relu` multiplies the
+docs/theory.md sec. 2: `linear` lifts directly (Lemma 3.1); `gated_relu` multiplies the
 pre-activation by fixed masks D_k = 1[A(h_k) >= 0] (eq. (5), (18)); `relu` uses the masks of
 the hyperplane arrangement of A plus the cone constraints (2 D_k - 1) * A(u) >= 0
 (eq. (3), (19), (23), (136)). Adding an activation is one entry in `ACTIVATIONS`.
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .params import Param, either, name_of, nonneg_int, one_of, positive_int
+from .limits import RANGES
+from .params import Param, accepts, either, name_of, nonneg_int, one_of, positive_int, within
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,10 @@ class Activation:
 
 
 _PATTERN_PARAMS = (
-    Param("patterns", "a positive whole number of sampled patterns, or 'exact'",
-          either(positive_int, one_of("exact")), 64),
-    Param("seed", "a whole number >= 0", nonneg_int, 0),
+    Param("patterns", f"a positive whole number of sampled patterns "
+          f"({RANGES['patterns'].words('patterns')}), or 'exact'",
+          either(within(positive_int, "patterns"), one_of("exact")), 64),
+    Param("seed", accepts("a whole number >= 0", "seed"), within(nonneg_int, "seed"), 0),
     Param("gates", "the name of an input tensor holding the gates", name_of, None),
 )
 

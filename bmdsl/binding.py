@@ -32,9 +32,8 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
             raise DataError(f"data for '{t.name}' is not numeric", **where) from None
         if a.size == 0:
             raise DataError(f"'{t.name}' is empty (shape {list(a.shape)})", **where)
-        if t.dims and a.ndim == len(t.dims) - 1 and t.role == "target" and t.dims[-1] in sizes \
-                and sizes[t.dims[-1]] == 1:
-            a = a[..., None]
+        if t.role == "target":
+            a = _as_declared(model, t, a, sizes, where)
         if a.ndim != len(t.dims):
             raise DataError(f"'{t.name}' has {a.ndim} axes {list(a.shape)} but the model "
                             f"declares {t.name}[{', '.join(t.dims)}]", **where)
@@ -65,8 +64,69 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     return arrays, sizes
 
 
+def _as_declared(model, t, a: np.ndarray, sizes: dict, where: dict) -> np.ndarray:
+    """A target one axis short of its declaration: a unit class axis added, or class labels."""
+    if not t.dims or a.ndim != len(t.dims) - 1:
+        return a
+    if sizes.get(t.dims[-1]) == 1:
+        return a[..., None]
+    return class_labels(model, t, a, sizes, where)
+
+
+def declared_target(model, data: dict, sizes: dict | None = None) -> dict:
+    """`data` with its target shaped as the model declares it (class labels -> one-hot rows,
+    as `bind` does), e.g. for metrics on the data a network was trained on; `sizes` are the
+    bound sizes (so test labels get the training data's class count)."""
+    t = model.target
+    if t.name not in data:
+        return data
+    known = {s.name: s.value for s in model.sizes if s.value is not None}
+    known.update(sizes or {})
+    a = np.asarray(data[t.name], dtype=np.float64)
+    return {**data, t.name: _as_declared(model, t, a, known, dict(span=t.span,
+                                                                   source=model.source))}
+
+
+def class_labels(model, t, labels: np.ndarray, sizes: dict, where: dict) -> np.ndarray:
+    """Whole-number class labels [*] for a target declared [*, c] -> one-hot rows [*, c], when
+    the model's loss registry entry accepts class labels (`LossSpec.accepts_class_labels`).
+    c is the declared size, else the largest label + 1."""
+    from .datafile import data_limit, human
+    from .losses import LOSSES
+    declared = f"{t.name}[{', '.join(t.dims)}]"
+    shape = f"'{t.name}' has {labels.ndim} axes {list(labels.shape)} but the model declares " \
+            f"{declared}"
+    spec = LOSSES.get(model.loss.name)
+    if spec is None or not spec.accepts_class_labels:
+        takers = ", ".join(n for n, s in LOSSES.items() if s.accepts_class_labels)
+        raise DataError(shape, hint=f"loss {model.loss.name} takes targets shaped {declared} as "
+                        f"they are; class labels (0..c-1) become one-hot rows only for the "
+                        f"losses {takers}", **where)
+    if not (np.all(labels == np.round(labels)) and labels.min() >= 0):
+        raise DataError(shape + "; its values are not class labels (whole numbers >= 0)",
+                        hint=f"give one-hot rows {declared}, or class labels 0..c-1 of shape "
+                             f"[{', '.join(t.dims[:-1])}] (a CSV with ordinary headers: the "
+                             "target is its last column unless --target names others)", **where)
+    dim, top = t.dims[-1], int(labels.max())
+    classes = sizes.get(dim, top + 1)
+    if top >= classes:
+        raise DataError(f"'{t.name}' holds class label {top}, but {dim} = {classes} classes "
+                        f"(labels 0..{classes - 1})", **where)
+    nbytes, limit = labels.size * classes * 8, data_limit()
+    if nbytes > limit:
+        raise DataError(f"one-hot rows for {classes} classes would take {human(nbytes)}, more "
+                        f"than the data limit {human(limit)}",
+                        hint="check the labels (0..c-1), or raise BMDSL_MAX_DATA_BYTES", **where)
+    onehot = np.zeros((*labels.shape, classes))
+    np.put_along_axis(onehot, labels.astype(np.intp)[..., None], 1.0, axis=-1)
+    return onehot
+
+
 def _derived(model, arrays: dict, sizes: dict) -> None:
-    """Patches and pooling matrices, and the sizes they define."""
+    """Patches and pooling matrices, and the sizes they define (each estimated against
+    the memory budget before it is built, memory.py)."""
+    from . import footprint
+    from .memory import require
     for p in model.patches:
         images = arrays[p.images]
         _, ch, H, W = images.shape
@@ -75,6 +135,7 @@ def _derived(model, arrays: dict, sizes: dict) -> None:
         if rows <= 0 or cols <= 0:
             raise DataError(f"images '{p.images}' of size {H}x{W} are smaller than the kernel "
                             f"{p.kernel} (with padding {p.padding})")
+        require(footprint.patches(images.shape, p.kernel, p.stride, p.padding, p.tensor))
         arrays[p.tensor] = extract_patches(images, p.kernel, p.stride, p.padding)
         sizes[p.grid[0]], sizes[p.grid[1]] = rows, cols
         t = model.tensor(p.tensor).dims
@@ -82,6 +143,8 @@ def _derived(model, arrays: dict, sizes: dict) -> None:
     for p in model.pools:
         grid = (sizes[p.grid[0]], sizes[p.grid[1]])
         args = dict(p.args)
+        cells = POOLS[p.kind].pooled_grid(grid, args)
+        require(footprint.pooling(cells[0] * cells[1], grid[0] * grid[1], p.tensor))
         P = POOLS[p.kind].matrix(grid, args)
         if P.shape[0] == 0:
             raise DataError(f"pooling '{p.tensor}' leaves no cells on a {grid[0]}x{grid[1]} grid")

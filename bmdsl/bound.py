@@ -12,6 +12,8 @@ Maps (numpy by default; `backend="torch"` with `arrays=bound.arrays_as(...)` for
   operator()           [P, |y|, p q] dense matrices of L_k (for CVXPY)
   layer_matrix()       [N_A, p] the arrangement matrix of A (cones, exact patterns)
   theorems()           the paper's theorems decided at these sizes (Theorem 3.3: m >= p + q)
+Masks, patches, pooling, the arrangement matrix and the operator are estimated against the
+memory budget before they are built (memory.py, footprint.py): MemoryBudgetError if not.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import math
 
 import numpy as np
 
+from . import footprint
 from .binding import validate
+from .memory import require
 from .errors import DataError
 from .contract import contract
 
@@ -33,6 +37,8 @@ class Bound:
         from .losses import get_loss
         model = derivation.model
         self.derivation, self.model, self.network = derivation, model, derivation.network
+        # what no data can shrink is refused before the data is even looked at (memory.py)
+        footprint.require_model(model, stages=("bind",), sampled=patterns is None)
         self.arrays, self.sizes = validate(model, data)
         for name, key in self.network.data_keys:  # data named like a placeholder (lifting.py)
             self.arrays[key] = self.arrays[name]
@@ -70,11 +76,14 @@ class Bound:
                 raise DataError(f"the given patterns have shape {list(masks.shape[1:])}, but "
                                 f"this model's pre-activation has shape {list(self.a_shape)}")
             return given
+        a_size = math.prod(self.a_shape)
         if act.gates:
             gates = self.arrays[act.gates]
+            require(footprint.sampled_patterns(gates.shape[0], self.p, a_size))
             return pat.PatternSet(pat.masks_from_gates(self.pre_activation, gates), gates,
                                   "gates", None, gates.shape[0])
         if act.patterns == "exact":
+            require(footprint.layer_matrix(self.p, a_size))
             try:
                 return pat.enumerate_patterns(self.layer_matrix(), self.a_shape, cap=cap,
                                               p_shape=self.w1_shape)
@@ -84,7 +93,23 @@ class Bound:
                     f"p = {self.p}", span=act.span, source=self.model.source,
                     hint="use sampled patterns (`activation relu(patterns = 256)`, or "
                          "--patterns 256), or raise the cap: bind(data, pattern_cap=N)") from None
+        require(footprint.sampled_patterns(act.patterns, self.p, a_size))
         return pat.sample_patterns(self.pre_activation, self.w1_shape, act.patterns, act.seed)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the bound model's sizes and settings as a table."""
+        from .render import markdown_table
+        pats = self.patterns
+        return markdown_table(f"bound model {self.model.name}", [
+            ("activation", self.activation.name + ("" if pats is None else
+                                                   f", P = {self.P} patterns ({pats.source})")),
+            ("sizes", ", ".join(f"{k} = {v}" for k, v in self.sizes.items()
+                                if not k.endswith(("_rows", "_cols")))),
+            ("first / second layer weight", f"{list(self.w1_shape)} / {list(self.w2_shape)}"),
+            ("lifted Z_k", f"{self.p} x {self.q} (p x q)"),
+            ("units m per pattern", self.m),
+            ("loss", self.loss.name),
+            ("regularizer", f"beta = {self.beta:g}, C = {self.C}, R = {self.R}")])
 
     def theorems(self):
         """The paper's theorems with this data's sizes: `holds` is True or False."""
@@ -155,6 +180,7 @@ class Bound:
         """Dense L_k as matrices [P, |y|, p*q]: each L_k applied to the basis of p x q
         (memory |y| P p q; the adjoint of the basis of y would need |y|^2)."""
         pq = self.p * self.q
+        require(footprint.operator(self.P, self.Y.size, pq))
         E = np.broadcast_to(np.eye(pq).reshape((pq, 1) + self.w1_shape + self.w2_shape),
                             (pq, self.P) + self.w1_shape + self.w2_shape)
         batch = ("_e", "_k") if self.masks is not None else ("_e",)
@@ -166,6 +192,7 @@ class Bound:
         return np.ascontiguousarray(L.transpose(1, 2, 0))
 
     def layer_matrix(self) -> np.ndarray:
+        require(footprint.layer_matrix(self.p, math.prod(self.a_shape)))
         basis = np.eye(self.p).reshape((self.p,) + self.w1_shape)
         return self.pre_activation(basis).reshape(self.p, -1).T
 

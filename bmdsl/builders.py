@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from .params import Param, name_of, nonneg_int, positive_int
+from .limits import RANGES
+from .params import Param, accepts, name_of, nonneg_int, positive_int, within
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -37,9 +38,10 @@ def extract_patches(images: np.ndarray, kernel: int, stride: int, padding: int) 
 
 PATCH_PARAMS = (
     Param("images", "the name of an input tensor [n, channels, height, width]", name_of),
-    Param("kernel", "a positive whole number", positive_int),
-    Param("stride", "a positive whole number", positive_int, 1),
-    Param("padding", "a whole number >= 0", nonneg_int, 0),
+    Param("kernel", accepts("a positive whole number", "kernel"), within(positive_int, "kernel")),
+    Param("stride", accepts("a positive whole number", "stride"),
+          within(positive_int, "stride"), 1),
+    Param("padding", accepts("a whole number >= 0", "padding"), within(nonneg_int, "padding"), 0),
 )
 
 
@@ -54,13 +56,20 @@ class Pool:
     description: str
 
 
+_WINDOW_WORDS = f"a window such as 2x2 (or 2 for one axis), each {RANGES['window'].words('side')}"
+
+
 def _window(v) -> tuple[int, int]:
     from . import ast
-    if isinstance(v, ast.Window) and v.rows > 0 and v.cols > 0:
-        return (v.rows, v.cols)
-    if isinstance(v, ast.Number) and v.value == int(v.value) and v.value > 0:
-        return (int(v.value), 1)
-    raise ValueError
+    if isinstance(v, ast.Window):
+        window = (v.rows, v.cols)
+    elif isinstance(v, ast.Number) and v.value == int(v.value):
+        window = (int(v.value), 1)
+    else:
+        raise ValueError
+    if not all(side in RANGES["window"] for side in window):
+        raise ValueError
+    return window
 
 
 def _average_grid(grid, args):
@@ -84,7 +93,7 @@ def _average_matrix(grid, args) -> np.ndarray:
 
 POOLS: dict[str, Pool] = {
     p.name: p for p in (
-        Pool("average", (Param("window", "a window such as 2x2 (or 2 for one axis)", _window),),
+        Pool("average", (Param("window", _WINDOW_WORDS, _window),),
              _average_grid, _average_matrix, "average over non-overlapping windows"),
         Pool("global", (), lambda grid, args: (1, 1),
              lambda grid, args: np.full((1, grid[0] * grid[1]), 1.0 / (grid[0] * grid[1])),

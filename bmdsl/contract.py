@@ -5,7 +5,7 @@ indices. Operands are looked up by name in a dict of arrays, so the same spec ru
 arrays (CVXPY operators, certificates) and on torch tensors on any device (the trainer).
 Batch axes (pattern k, unit j) are extra leading index names given at call time.
 Contraction order: numpy's path optimizer plans it from the shapes once per spec and shapes
-(design.md sec. 4); the plan is then replayed pairwise in either library.
+(docs/theory.md sec. 3); the plan is then replayed pairwise in either library.
 """
 from __future__ import annotations
 

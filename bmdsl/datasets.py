@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import csv
 import os
-import re
-import zipfile
 
 import numpy as np
 
-from .errors import DataError
+from .csvread import csv_arrays, read_table
+from .datafile import DataFileError, data_limit, regular_file, require
+from .npyread import read_npy, read_npz
 
-
-class DataFileError(DataError, ValueError):
-    """A data file that cannot be used: missing, unreadable, bad header or cell."""
-
-    kind = "data file error"
-
-    def __init__(self, path, message: str, hint: str | None = None):
-        super().__init__(f"{path}: {message}", hint=hint)
-        self.path = str(path)
+__all__ = ["DataFileError", "load_data", "save_data", "spiral", "spiral_scalar", "images",
+           "sequences"]
 
 
 def _class_sizes(n: int, classes: int) -> np.ndarray:
@@ -108,49 +101,55 @@ def sequences(n: int = 8, tokens: int = 4, features: int = 3, outputs: int = 2,
 
 # ----------------------------------------------------------------------- data files
 
-_COLUMN = re.compile(r"^([A-Za-z_]\w*)(?:\[(\d+(?:\s*,\s*\d+)*)\])?$")
+READERS = (".npz", ".npy", ".csv")
 
 
-def load_data(path, names=None) -> dict[str, np.ndarray]:
-    """Arrays (float64) by name from .npz, .npy or .csv.
+def load_data(path, names=None, *, name=None, tensors=None, target=None,
+              max_bytes=None) -> dict[str, np.ndarray]:
+    """Arrays (float64) by name from .npz, .npy or .csv, checked before they are read.
 
-    * .npz: every array, under its name.
-    * .npy: one unnamed array, so the caller must say its name: names="X" (or ["X"]).
-    * .csv: a header row is required; a column `Y` gives an array [n], columns `X[0]`,
-      `X[1]`, ... give [n, k], `I[0,1,2]` multi-indices give [n, ...] (every index of the
-      grid exactly once, any column order).  One sample per row; cells must be finite
-      numbers.
-    If `names` is given, each must be present.  Errors are DataFileError naming the file
-    (and the line and column of a bad cell).
+    * .npz: every array, under its name (members NAME.npy, as numpy.savez writes them).
+    * .npy: one unnamed array, so the caller must say its name: name="X" (or names="X").
+    * .csv: a header row is required; see `bmdsl.csvread` for tensor headers (X[0], X[1],
+      Y) and ordinary ones (x0, x1, y: the `target` columns, default the last, become the
+      target, the rest the input).  `tensors` are the model's data tensors, the target
+      last (e.g. ("X", "Y")); `name` asks for one array (a whole ordinary table is NAME).
+    The path must be a regular file; the declared arrays (npy headers, zip sizes, CSV rows)
+    must fit `max_bytes` (default `datafile.data_limit()`, $BMDSL_MAX_DATA_BYTES); pickle
+    is never used and only bool, integer and float arrays are accepted.  If `names` (or
+    `name`) is given, each must be present.  Errors are DataFileError naming the file, the
+    member or the line and column, what is wrong and what is accepted.
     """
     path = os.fspath(path)
     wanted = [names] if isinstance(names, str) else list(names or [])
-    if not os.path.isfile(path):
-        raise DataFileError(path, "no such file")
+    if name is not None and name not in wanted:
+        wanted.append(name)
+    size = regular_file(path)
     ext = os.path.splitext(path)[1].lower()
+    if ext not in READERS:
+        raise DataFileError(path, f"unsupported file type {ext or '(no extension)'!r}",
+                            hint="use .npz (numpy.savez), .npy (numpy.save) or .csv (a header "
+                                 "row, one sample per row)")
+    limit = data_limit(max_bytes)
+    require(path, "the file", size, limit, verb="is {} on disk")
     try:
         if ext == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                raw = {k: f[k] for k in f.files}
+            out = read_npz(path, limit, only={name} if name is not None else None)
         elif ext == ".npy":
             if len(wanted) != 1:
                 raise DataFileError(path, "a .npy file holds one unnamed array",
-                                    hint='pass its name: load_data(path, names="X")')
-            raw = {wanted[0]: np.load(path, allow_pickle=False)}
-        elif ext == ".csv":
-            raw = _load_csv(path)
+                                    hint='pass its name: --data X=FILE.npy, or '
+                                         'load_data(path, names="X")')
+            out = {wanted[0]: read_npy(path, size, limit)}
         else:
-            raise DataFileError(path, f"unsupported file type {ext!r}",
-                                hint="use .npz, .npy or .csv")
-    except DataFileError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-        raise DataFileError(path, f"cannot read file ({e})") from e
-    out = {}
-    for key, arr in raw.items():
-        if arr.dtype.kind not in "biuf":
-            raise DataFileError(path, f"array {key!r} is not numeric (dtype {arr.dtype})")
-        out[key] = arr.astype(np.float64)
+            out = csv_arrays(path, read_table(path, limit), name=name, tensors=tensors,
+                             target=_columns(target))
+    except UnicodeDecodeError as exc:
+        raise DataFileError(path, f"not UTF-8 text (byte {exc.start}): is it a CSV file?",
+                            hint="a .csv file is text: a header row, then one sample per "
+                                 "row") from None
+    except OSError as exc:
+        raise DataFileError(path, f"cannot read ({exc.strerror or exc})") from None
     missing = [k for k in wanted if k not in out]
     if missing:
         raise DataFileError(path, f"missing {', '.join(missing)}; found "
@@ -158,51 +157,12 @@ def load_data(path, names=None) -> dict[str, np.ndarray]:
     return out
 
 
-def _load_csv(path: str) -> dict[str, np.ndarray]:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1)
-                if any(cell.strip() for cell in row)]          # blank lines are skipped
-    if not rows:
-        raise DataFileError(path, "empty file (a header row is required)")
-    header = [cell.strip() for cell in rows[0][1]]
-    columns: dict[str, dict[tuple, int]] = {}
-    for j, name in enumerate(header):
-        m = _COLUMN.match(name)
-        if m is None:
-            raise DataFileError(path, f"bad header cell {j + 1} {name!r}",
-                                hint="name columns like X[0], X[1], Y or Y[0]")
-        index = tuple(int(s) for s in m.group(2).split(",")) if m.group(2) else ()
-        cols = columns.setdefault(m.group(1), {})
-        if index in cols or (cols and len(next(iter(cols))) != len(index)):
-            raise DataFileError(path, f"header column {name!r} repeats or mixes index forms")
-        cols[index] = j
-    data = np.empty((len(rows) - 1, len(header)))
-    for r, (line, row) in enumerate(rows[1:]):
-        if len(row) != len(header):
-            raise DataFileError(path, f"line {line} has {len(row)} cells, header has "
-                                f"{len(header)}")
-        for j, cell in enumerate(row):
-            try:
-                data[r, j] = float(cell)
-            except ValueError:
-                raise DataFileError(path, f"line {line}, column {header[j]!r}: "
-                                    f"{cell!r} is not a number") from None
-            if not np.isfinite(data[r, j]):
-                raise DataFileError(path, f"line {line}, column {header[j]!r}: {cell!r} "
-                                    "is not finite")
-    if data.shape[0] == 0:
-        raise DataFileError(path, "no data rows after the header")
-    out = {}
-    for name, cols in columns.items():
-        shape = tuple(max(ix[a] for ix in cols) + 1 for a in range(len(next(iter(cols)))))
-        if len(cols) != int(np.prod(shape)):
-            raise DataFileError(path, f"columns of {name} do not cover indices "
-                                f"{shape} exactly (have {len(cols)})")
-        arr = np.empty((data.shape[0], *shape))
-        for ix, j in cols.items():
-            arr[(slice(None), *ix)] = data[:, j]
-        out[name] = arr
-    return out
+def _columns(target) -> tuple[str, ...] | None:
+    """target=["y"], ("y0", "y1") or "y0,y1" -> column names."""
+    if not target:
+        return None
+    return tuple(c.strip() for c in target.split(",")) if isinstance(target, str) else \
+        tuple(target)
 
 
 def save_data(path, arrays: dict) -> None:

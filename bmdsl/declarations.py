@@ -13,6 +13,7 @@ import sympy
 from . import ast
 from .builders import PATCH_PARAMS, POOLS
 from .errors import SemanticError
+from .limits import RANGES
 from .params import bind
 from .source import Span
 
@@ -113,8 +114,11 @@ class Declarations:
 
     def size_decl(self, stmt: ast.SizeDecl) -> None:
         for item in stmt.items:
-            if item.value is not None and item.value <= 0:
-                raise SemanticError(f"size '{item.name}' must be positive", span=item.span)
+            if item.value is not None and item.value not in RANGES["size"]:
+                wrong = "must be positive" if item.value <= 0 else f"= {item.value} is too large"
+                raise SemanticError(f"size '{item.name}' {wrong}", span=item.span,
+                                    hint=f"accepted: {RANGES['size'].words(item.name)} "
+                                         f"({RANGES['size'].why})")
             origin = (f"fixed: size {item.name} = {item.value}" if item.value
                       else f"declared: size {item.name}; bound by data")
             self.claim(item.name, item.span, "size")
@@ -122,8 +126,11 @@ class Declarations:
 
     def units_decl(self, stmt: ast.UnitsDecl) -> None:
         self.claim(stmt.name, stmt.span, "units count")
-        if stmt.value <= 0:
-            raise SemanticError("the number of units must be positive", span=stmt.span)
+        if stmt.value not in RANGES["units"]:
+            wrong = "must be positive" if stmt.value <= 0 else f"{stmt.value} is too large"
+            raise SemanticError(f"the number of units {wrong}", span=stmt.span,
+                                hint=f"accepted: {RANGES['units'].words(stmt.name)} "
+                                     f"({RANGES['units'].why})")
         self.units = UnitsInfo(stmt.name, stmt.value, stmt.span)
 
     def weights_decl(self, stmt: ast.WeightsDecl) -> None:

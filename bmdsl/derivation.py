@@ -1,5 +1,5 @@
 """The derivation: one generic pass from a checked model to the convex program, its BM
-factorization, the ReLU cones, the certificate and the theorems (design.md section 2).
+factorization, the ReLU cones, the certificate and the theorems (docs/theory.md).
 
 No branch on the architecture: everything comes from the two equations' tensor networks
 (`lifting.build_network`). The object is symbolic (sizes stay sympy symbols); `at(sizes)`
@@ -7,7 +7,7 @@ is the same derivation with numbers (e.g. `bound.sizes`), and `bind(data)` retur
 numeric `Bound` problem the backends use. It renders itself as text (`bmdsl derive`), LaTeX
 (`--latex`) and in Jupyter. Beside each generic formula it quotes the paper's explicit form
 and equation number when the model is one of the paper's architectures
-(`theorems.paper_forms`); numbers refer to Sahiner et al., ICLR 2024 (seed 000).
+(`theorems.paper_forms`); numbers refer to Sahiner et al., ICLR 2024.
 """
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ class _Builder:
         A, Y = m.layer.lhs, m.output.lhs
         a_idx, y_idx = ", ".join(m.layer.indices), ", ".join(net.y_indices)
         reg_text, reg_tex = self.regularizer("W1", "W2", per_pattern=False)
-        return Section("two-layer network", self.forms.get("network", ("design.md sec. 2",))[0], (
+        return Section("two-layer network", self.forms.get("network", ("Sahiner et al. 2024, sec. 3",))[0], (
             self.formula(f"{A}_j[{a_idx}]", f"{unit_latex(A, 'j')}[{a_idx.replace(' ', '')}]",
                          net.layer),
             self.formula(f"{Y}[{y_idx}]", rf"{latex_name(Y)}[{y_idx.replace(' ', '')}]",
@@ -225,7 +225,7 @@ class _Builder:
              f"{m.activation.pattern_source}",
              rf"D_k = \mathbb{{1}}[{latex_name(m.layer.lhs)}(h_k) \ge 0],\ k = 1, \dots, {count}"),
             ("exact enumeration: P <= 2 sum_{k<r} C(N-1, k), N distinct hyperplanes of rank r "
-             "(after (3); seed 002's eq. (4) omits the factor 2)"
+             "(after (3); the sum is often quoted without its factor 2)"
              if m.activation.patterns == "exact" else "", "")))
 
     def convex(self) -> Section:

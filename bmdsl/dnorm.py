@@ -1,4 +1,4 @@
-"""The D-norm of paper eq. (15) / design.md section 2, its dual, and the ReLU-cone variant.
+"""The D-norm of Sahiner et al. 2024, eq. (15), its dual, and the ReLU-cone variant.
 
 For p x q matrices (p = size of w1, q = size of w2) and vector norms C, R:
 
@@ -37,7 +37,7 @@ _ROWS = PairRule("rows", note="C = l1: ||G||_D* = max_i ||row_i G||_R*, "
                               "||Z||_D = sum_i ||row_i Z||_R")
 _COLS = PairRule("cols", note="R = l1: ||G||_D* = max_j ||col_j G||_C*, "
                               "||Z||_D = sum_j ||col_j Z||_C")
-# The single classification table (design.md section 2).  (l1, l1) uses rows: max |G_ij|.
+# The single classification table (docs/theory.md sec. 4).  (l1, l1) uses rows: max |G_ij|.
 PAIR_TABLE: dict[tuple[str, str], PairRule] = {
     ("l1", "l1"): _ROWS, ("l1", "l2"): _ROWS, ("l1", "linf"): _ROWS,
     ("l2", "l1"): _COLS, ("linf", "l1"): _COLS,

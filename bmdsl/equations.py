@@ -3,20 +3,19 @@
 Each equation's right side is expanded (sympy) into a sum of monomials; each monomial is a
 product of tensor occurrences, i.e. one einsum. Linearity is a degree count per monomial:
 the first layer must have degree 1 in the first-layer weight and 0 in everything else
-trainable; the output degree 1 in act(A) and 1 in the second-layer weight (design.md
-section 2). Index sizes are unified on a bipartite graph (tensor occurrences - indices):
+trainable; the output degree 1 in act(A) and 1 in the second-layer weight (docs/theory.md
+sec. 1). Index sizes are unified on a bipartite graph (tensor occurrences - indices):
 an index absent from the left side is summed.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import networkx as nx
-import sympy
 
-from . import ast
+from . import ast, limits
 from .errors import NotConvexifiableError, SemanticError
+from .monomials import monomials
 from .source import Span
 
 
@@ -53,82 +52,9 @@ class CheckedEquation:
         return dict(self.index_sizes)[index]
 
 
-# Expansion limits: a term of a two-layer network multiplies a handful of tensors; these
-# bounds only stop `(X[n, i] * W1[i])^99999999` from expanding for ever.
-MAX_FACTORS = 16
-MAX_TERMS = 512
-
-
-def _bounds(expr: ast.Expr) -> tuple[int, int]:
-    """(most tensor factors in a term, most terms) of the expansion; raise past the limits."""
-    if isinstance(expr, (ast.Const, ast.Number)):
-        return 0, 1
-    if isinstance(expr, (ast.Ref, ast.Act)):
-        return 1, 1
-    if isinstance(expr, ast.Neg):
-        return _bounds(expr.operand)
-    if isinstance(expr, ast.Pow):
-        (deg, terms), k = _bounds(expr.base), expr.exponent
-        deg, terms = deg * k, (1 if k == 0 or terms == 1 else terms ** min(k, 64))
-    else:
-        (ld, lt), (rd, rt) = _bounds(expr.left), _bounds(expr.right)
-        deg, terms = (ld + rd, lt * rt) if expr.op == "*" else (max(ld, rd), lt + rt)
-    if deg > MAX_FACTORS or terms > MAX_TERMS:
-        raise SemanticError(f"this expression expands to more than {MAX_FACTORS} tensors in a "
-                            f"term or {MAX_TERMS} terms", span=expr.span,
-                            hint="an equation is a short sum of products of tensors; the first "
-                                 "layer is linear in W1, the output linear in act(A) and W2")
-    return deg, terms
-
-
-def _occurrences(expr: ast.Expr, table: dict) -> sympy.Expr:
-    """AST -> sympy, one fresh symbol per tensor occurrence (kept in `table`)."""
-    if isinstance(expr, (ast.Const, ast.Number)):
-        v = expr.value
-        return sympy.Integer(int(v)) if v.is_integer() else sympy.Float(v)
-    if isinstance(expr, (ast.Ref, ast.Act)):
-        sym = sympy.Symbol(f"{expr.name}@{len(table)}", commutative=True)
-        table[sym] = expr
-        return sym
-    if isinstance(expr, ast.Neg):
-        return -_occurrences(expr.operand, table)
-    if isinstance(expr, ast.Pow):
-        return _occurrences(expr.base, table) ** expr.exponent
-    left, right = _occurrences(expr.left, table), _occurrences(expr.right, table)
-    return {"+": left + right, "-": left - right, "*": left * right}[expr.op]
-
-
-def expand(expr: ast.Expr) -> list[tuple[float, list[ast.Ref | ast.Act]]]:
-    """Sum of monomials: [(coefficient, [occurrences in source order]), ...]."""
-    table: dict = {}
-    _bounds(expr)
-    poly = sympy.expand(_occurrences(expr, table))
-    monomials = []
-    for mono in sympy.Add.make_args(poly):
-        if mono == 0:
-            continue
-        coef, rest = mono.as_coeff_Mul()  # as_coeff_mul would leave Float factors behind
-        factors = sympy.Mul.make_args(rest)
-        occ = []
-        for f in factors:
-            if f.is_number:  # a constant term's `rest` is 1; keep every number in the coef
-                coef *= f
-                continue
-            base, exp = f.as_base_exp()
-            if base not in table:
-                raise SemanticError("only numbers and tensors may appear in an equation",
-                                    span=expr.span)
-            occ.extend([table[base]] * int(exp))
-        occ.sort(key=lambda o: (o.span.line, o.span.column))
-        try:
-            value = float(coef)
-        except (OverflowError, TypeError):
-            value = math.inf
-        if not math.isfinite(value):
-            raise SemanticError(f"a coefficient of this equation, {sympy.Float(coef, 3)}, is "
-                                f"too large for a float", span=expr.span)
-        monomials.append((value, occ))
-    return monomials
+# The expansion (sympy) and its limits live in monomials.py; kept here under their old names.
+MAX_FACTORS, MAX_TERMS = limits.MAX_FACTORS, limits.MAX_TERMS
+expand = monomials
 
 
 def index_network(term: Term, dims_of) -> nx.MultiGraph:
@@ -166,12 +92,12 @@ def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: 
         raise SemanticError(f"an index repeats on the left side of {eq.lhs.name}",
                             span=eq.lhs.span, hint="each index of the left side names one axis "
                             "of the result: Yhat[n, o], not Yhat[n, n]")
-    monomials = expand(eq.rhs)
-    if not monomials:
+    terms_found = monomials(eq.rhs)
+    if not terms_found:
         raise NotConvexifiableError(f"the right side of '{eq.lhs.name}' is identically zero",
                                     span=eq.rhs.span)
     terms = []
-    for coef, occ in monomials:
+    for coef, occ in terms_found:
         factors = []
         for o in occ:
             role = _role(o, roles, eq, act_name, act_dims)

@@ -7,7 +7,8 @@ exits non-zero; no traceback reaches the user for a mistake of theirs.
 """
 from __future__ import annotations
 
-from .source import Source, Span
+from .limits import MAX_MESSAGE
+from .source import Source, Span, clip
 
 
 class BmdslError(Exception):
@@ -40,11 +41,14 @@ class BmdslError(Exception):
         where = self.source.path if self.source else (self.span.file if self.span else None)
         if where and self.span:
             where += f":{self.span.line}:{self.span.column}"
-        out = [f"{where}: {self.kind}: {self.message}" if where else f"{self.kind}: {self.message}"]
+        # message and hint may quote user text of any length: clipped, so the rendering
+        # stays a few lines whatever the input (the caret line is cut by Source.caret)
+        message = clip(self.message, MAX_MESSAGE)
+        out = [f"{where}: {self.kind}: {message}" if where else f"{self.kind}: {message}"]
         if self.span and self.source:
             out.append(self.source.caret(self.span))
         if self.hint:
-            out.append(f"  hint: {self.hint}")
+            out.append(f"  hint: {clip(self.hint, MAX_MESSAGE)}")
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -64,7 +68,7 @@ class SemanticError(BmdslError):
 
 
 class NotConvexifiableError(SemanticError):
-    """A consistent model outside the two-layer form of design.md section 2."""
+    """A consistent model outside the two-layer form (Sahiner et al. 2024, sec. 3)."""
 
     kind = "not convexifiable"
 

@@ -1,4 +1,4 @@
-"""The lifting of design.md section 2 as tensor networks (no data needed).
+"""The lifting (Sahiner et al. 2024, Lemma 3.1) as tensor networks (no data needed).
 
 From the two checked equations:
   A(W1)      = sum_t  a_t einsum(layer data, W1)                         (pre-activation)

@@ -1,5 +1,5 @@
 """Loss registry: F(Yhat) of the convex programs (16), (107) and its conjugate F* for the
-Fenchel dual (112)-(113) that gives the always-valid bound of design.md section 2.
+Fenchel dual (112)-(113) that gives the always-valid bound (docs/theory.md sec. 6).
 
 Conventions: F is a SUM over all entries (never a mean); Yhat and Y have the same shape;
 the class axis is the last axis.  F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain.
@@ -19,11 +19,13 @@ _TOL = 1e-8   # slack when testing membership of a conjugate's domain (rounding 
 
 @dataclass(frozen=True)
 class Param:
-    """One loss parameter: ``check(value)`` returns an error message or None."""
+    """One loss parameter: ``check(value)`` returns an error message or None; ``accepts``
+    says in words what it takes (the language's errors quote it at the value's span)."""
     name: str
     default: Any
     check: Callable[[Any], Optional[str]]
     doc: str = ""
+    accepts: str = "a positive number"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class Loss:
     target_check: Callable
     scale_domain: Callable
     closed_form_scale: Optional[Callable] = None
+    link: Optional[Callable] = None   # scores -> probabilities (classification losses only)
+    # what to report on held-out data (bmdsl.metrics.METRICS keys): a classification loss
+    # declares an accuracy, a regression loss the mean squared error and R^2
+    metrics: tuple = ("mse", "r2")
 
     def param(self, name: str):
         return dict(self.params)[name]
@@ -53,10 +59,28 @@ class LossSpec:
     params: tuple
     factory: Callable[..., Loss]
     doc: str = ""
+    # whole-number class labels [n] may stand for one-hot targets [n, c] (class axis last):
+    # binding.validate converts them when the declared target has the extra axis
+    accepts_class_labels: bool = False
 
     @property
     def param_defaults(self) -> tuple:
         return tuple((p.name, p.default) for p in self.params)
+
+    def language_params(self) -> tuple:
+        """The parameters as `bmdsl.params.Param` for binding `loss name(key = value)`: a
+        number the registry's check refuses is a SemanticError at the value's span."""
+        from .params import Param as LanguageParam, positive_float
+
+        def converter(p):
+            def convert(v):
+                x = positive_float(v)
+                if p.check(x):
+                    raise ValueError
+                return x
+            return convert
+        return tuple(LanguageParam(p.name, p.accepts, converter(p), p.default)
+                     for p in self.params)
 
     def make(self, **kwargs) -> Loss:
         accepted = {p.name: p for p in self.params}
@@ -184,7 +208,9 @@ def _cross_entropy() -> Loss:
         "cross_entropy", (), r"\sum_i \mathrm{lse}(\hat y_i) - \langle y_i, \hat y_i\rangle",
         value=lambda yh, y: float(np.sum(_logsumexp(_arr(yh))) - np.sum(_arr(y) * _arr(yh))),
         grad=grad, torch_value=torch_value, cvxpy=_ce_cvxpy, conjugate=_ce_conjugate,
-        target_check=_ce_check, scale_domain=_ce_domain)
+        target_check=_ce_check, scale_domain=_ce_domain,
+        link=lambda z: np.exp(_arr(z) - _logsumexp(_arr(z))[..., None]),
+        metrics=("accuracy",))
 
 
 # ------------------------------------------------------------------ logistic
@@ -222,7 +248,7 @@ def _logistic() -> Loss:
         value=lambda yh, y: float(np.sum(np.logaddexp(0.0, -_arr(y) * _arr(yh)))),
         grad=lambda yh, y: -_arr(y) * _sigmoid(-_arr(y) * _arr(yh)),
         torch_value=torch_value, cvxpy=cvx, conjugate=conjugate, target_check=check,
-        scale_domain=domain)
+        scale_domain=domain, link=_sigmoid, metrics=("sign_accuracy",))
 
 
 # ------------------------------------------------------------------ huber
@@ -269,11 +295,30 @@ def _positive(x) -> Optional[str]:
     return None if ok else "must be a finite number > 0"
 
 
+# Huber's delta is in the units of the residual Yhat - Y. For data at a sane scale (the
+# scale beta's range assumes), a delta below 1e-8 makes the loss delta times the l1 loss
+# down to values that reach float64's subnormal range when squared (delta = 5e-324 made
+# F exactly 0 and a "true gap" of -1), and above 1e8 every residual is quadratic: the loss
+# is the squared one. Outside this range, rescale the data instead.
+HUBER_DELTA = (1e-8, 1e8)
+
+
+def _huber_delta(x) -> Optional[str]:
+    low, high = HUBER_DELTA
+    return _positive(x) or (None if low <= float(x) <= high else
+                            f"must satisfy {low:g} <= delta <= {high:g} (rescale the data "
+                            "for a threshold outside it)")
+
+
 LOSSES: dict[str, LossSpec] = {
-    "squared": LossSpec("squared", (), _squared, "0.5 ||Yhat - Y||^2"),
-    "cross_entropy": LossSpec("cross_entropy", (), _cross_entropy, "softmax cross-entropy"),
+    "squared": LossSpec("squared", (), _squared, "0.5 ||Yhat - Y||^2",
+                        accepts_class_labels=True),
+    "cross_entropy": LossSpec("cross_entropy", (), _cross_entropy, "softmax cross-entropy",
+                              accepts_class_labels=True),
     "logistic": LossSpec("logistic", (), _logistic, "log(1 + exp(-Y Yhat)), Y in {-1, +1}"),
-    "huber": LossSpec("huber", (Param("delta", 1.0, _positive, "quadratic zone half-width"),),
+    "huber": LossSpec("huber", (Param("delta", 1.0, _huber_delta, "quadratic zone half-width",
+                                      f"a positive number, {HUBER_DELTA[0]:g} <= delta <= "
+                                      f"{HUBER_DELTA[1]:g}"),),
                       _huber, "Huber with threshold delta"),
 }
 
@@ -307,7 +352,7 @@ def _golden_max(phi: Callable[[float], float], a: float, b: float, iters: int = 
 
 def best_dual_scale(loss: Loss, g, y, t_max: float) -> float:
     """argmax_{|t| <= t_max, F*(t g) < inf} -F*(t g): the best dual point on the ray of
-    g = grad F(Yhat) (design.md section 2: v = t g, t_max = beta / max_k ||G_k||_D*).
+    g = grad F(Yhat) (docs/theory.md sec. 6: v = t g, t_max = beta / max_k ||G_k||_D*).
     Never returns a point outside the conjugate's domain; t = 0 is always in it for valid Y."""
     g, y = _arr(g), _arr(y)
     lo, hi = loss.scale_domain(g, y)

@@ -12,6 +12,7 @@ import sympy
 
 from .declarations import PatchesInfo, PoolInfo, SizeInfo, TensorInfo, UnitsInfo
 from .equations import CheckedEquation
+from .limits import RANGES
 from .source import Source, Span
 
 
@@ -112,7 +113,7 @@ class Model:
         raise KeyError(name)
 
     def derive(self):
-        """The symbolic derivation (design.md sec. 2): programs, cones, certificate, theorems."""
+        """The symbolic derivation (docs/theory.md): programs, cones, certificate, theorems."""
         from .derivation import derive
         return derive(self)
 
@@ -125,11 +126,13 @@ class Model:
             raise SemanticError(f"unknown activation '{name}'",
                                 hint=f"accepted: {', '.join(ACTIVATIONS)}")
         if patterns is not None and patterns != "exact" and not (
-                _whole(patterns) and patterns > 0):
-            raise SemanticError(f"patterns must be a positive whole number or 'exact', not "
+                _whole(patterns) and patterns in RANGES["patterns"]):
+            raise SemanticError(f"patterns must be a positive whole number "
+                                f"({RANGES['patterns'].words('patterns')}) or 'exact', not "
                                 f"{patterns!r}")
-        if seed is not None and not (_whole(seed) and seed >= 0):
-            raise SemanticError(f"seed must be a whole number >= 0, not {seed!r}")
+        if seed is not None and not (_whole(seed) and seed in RANGES["seed"]):
+            raise SemanticError(f"seed must be a whole number >= 0 "
+                                f"({RANGES['seed'].words('seed')}), not {seed!r}")
         patterns = int(patterns) if _whole(patterns) else patterns
         seed = None if seed is None else int(seed)
         if name == "linear":
@@ -144,10 +147,32 @@ class Model:
         return replace(self, activation=spec)
 
     def with_units(self, m: int) -> "Model":
-        if not (_whole(m) and m > 0):
+        if not (_whole(m) and m in RANGES["units"]):
             from .errors import SemanticError
-            raise SemanticError(f"the number of units must be a positive whole number, not {m!r}")
+            raise SemanticError(f"the number of units must be a positive whole number "
+                                f"({RANGES['units'].words('m')}), not {m!r}")
         return replace(self, units=replace(self.units, value=int(m)))
+
+    def with_beta(self, beta: float) -> "Model":
+        """The same model with another regularization strength (a regularization path)."""
+        import math
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or \
+                not math.isfinite(beta) or beta not in RANGES["beta"]:
+            from .errors import SemanticError
+            raise SemanticError(f"beta must be a positive finite number "
+                                f"({RANGES['beta'].words('beta')}), not {beta!r}")
+        return replace(self, regularizer=replace(self.regularizer, beta=float(beta)))
+
+    def with_loss(self, name: str, **params) -> "Model":
+        """The same model with another registered loss (e.g. cross_entropy for a classifier)."""
+        from .errors import SemanticError
+        from .losses import get_loss
+        try:
+            get_loss(name, **params)
+        except (KeyError, ValueError) as exc:
+            raise SemanticError(str(exc).strip("'\"")) from None
+        spec = LossSpec(name, tuple(sorted(params.items())), self.loss.span)
+        return replace(self, loss=spec)
 
     # -- text -------------------------------------------------------------------------------
     def summary(self) -> str:

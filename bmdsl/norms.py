@@ -1,4 +1,4 @@
-"""Vector-norm registry for the regularizer norms C and R (design.md section 2).
+"""Vector-norm registry for the regularizer norms C and R (docs/theory.md sec. 1).
 
 The BM regularizer (beta/2) sum_j (||w1_j||_C^2 + ||w2_j||_R^2) of paper eq. (14) and the
 D-norm of eq. (15) are parametrised by two vector norms.  This module is the *one* table

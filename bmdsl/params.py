@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from . import ast
 from .errors import SemanticError
+from .limits import RANGES
 
 _NO_DEFAULT = object()
 
@@ -55,6 +56,23 @@ def positive_float(v: ast.Value) -> float:
     if isinstance(v, ast.Number) and math.isfinite(v.value) and v.value > 0:
         return float(v.value)
     raise ValueError
+
+
+def within(convert: Callable[[ast.Value], Any], name: str) -> Callable[[ast.Value], Any]:
+    """`convert`, then the accepted range of parameter `name` (`limits.RANGES`)."""
+    accepted = RANGES[name]
+
+    def check(v: ast.Value) -> Any:
+        x = convert(v)
+        if x not in accepted:
+            raise ValueError
+        return x
+    return check
+
+
+def accepts(what: str, name: str) -> str:
+    """'a positive whole number, 1 <= kernel <= 10000': a Param's `accepts` with its range."""
+    return f"{what}, {RANGES[name].words(name)}"
 
 
 def name_of(v: ast.Value) -> str:

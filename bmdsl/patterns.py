@@ -1,4 +1,4 @@
-"""Activation patterns: the masks D_k of gated ReLU and ReLU (design.md section 2).
+"""Activation patterns: the masks D_k of gated ReLU and ReLU (docs/theory.md sec. 2).
 
 The first layer's pre-activation A(w) is linear in the (flattened) weight w in R^p, so
 flattened A(w) = M w with M the (N x p) arrangement matrix.  A pattern is the 0/1 mask
@@ -32,7 +32,7 @@ TOL = 1e-9
 
 
 class PatternCountError(BmdslError, ValueError):
-    """Exact enumeration would exceed the cap (the bound of eq. (4) of seed 002)."""
+    """Exact enumeration would exceed the cap (the arrangement bound, docs/theory.md sec. 2)."""
 
     kind = "too many patterns"
 
@@ -42,7 +42,7 @@ def arrangement_bound(n_hyperplanes: int, rank: int) -> int:
 
     Cover/Zaslavsky count for N hyperplanes in general position through 0 in R^r; any
     central arrangement of N distinct hyperplanes of rank r has at most this many cells
-    (paper after eq. (3), P <= 2r(e(n-1)/r)^r; seed 002 eq. (4), which drops the factor 2).
+    (paper after eq. (3), P <= 2r(e(n-1)/r)^r; the sum is often quoted without its factor 2).
     No hyperplane (or rank 0): a single cell, the whole space.
     """
     if n_hyperplanes <= 0 or rank <= 0:
@@ -288,6 +288,9 @@ def enumerate_patterns(M, A_shape, *, cap: int = 10_000, p_shape=None) -> Patter
             f"2*sum_{{k<r}} C(H-1, k), H = {len(reps)} hyperplanes, rank r = {r}) > cap = {cap}",
             hint="use sampled patterns, e.g. `activation relu(patterns = 256)`, or raise "
                  f"the cap (enumerate_patterns(..., cap={bound}))")
+    from .footprint import exact_patterns
+    from .memory import require
+    require(exact_patterns(bound, M.shape[1], M.shape[0]))
     gates = _cells(U[reps]) @ Q.T if r else np.zeros((1, M.shape[1]))   # unit norm
     pre = gates @ M.T
     # Guard against a tolerance decision gone wrong: every non-zero row strictly signed

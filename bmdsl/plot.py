@@ -1,149 +1,139 @@
-"""Convergence plots as PNG without a plotting dependency.
+"""Figures with matplotlib (Agg backend: no display needed), PNG, PDF or SVG by suffix.
 
-A numpy RGB canvas, line segments, a 5x7 bitmap font, log-scale axes, and a PNG encoder
-(zlib + CRC chunks). Enough for `bmdsl run`'s two panels: objective against iterations and
-the certificate bounds (with the true gap when p* is known) against iterations.
+`convergence_plot` draws `bmdsl run`'s two panels: the BM objective against iterations,
+and the certificate bounds (with the true relative gap when p* is known) on a log axis.
+`save_figure` draws any list of `Panel`s (examples/paper_experiment.py uses it).
+
+matplotlib is imported inside the drawing function, so `import bmdsl` stays fast. A series
+on a log axis that takes negative values (a true gap below the solver's tolerance, when
+p_BM lands under the computed p*) is drawn as its absolute value, labelled `|name|`, with
+its negative points marked by a hollow downward triangle: a gap never vanishes from the plot
+because it changed sign.
 """
 from __future__ import annotations
 
-import math
-import struct
-import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-# 5x7 glyphs, rows top to bottom; '#' is ink. Upper case is drawn as lower case.
-_GLYPHS = {
-    "0": ".###. #...# #..## #.#.# ##..# #...# .###.", "1": "..#.. .##.. ..#.. ..#.. ..#.. ..#.. .###.",
-    "2": ".###. #...# ....# ...#. ..#.. .#... #####", "3": "####. ....# ....# .###. ....# ....# ####.",
-    "4": "...#. ..##. .#.#. #..#. ##### ...#. ...#.", "5": "##### #.... ####. ....# ....# #...# .###.",
-    "6": ".###. #.... #.... ####. #...# #...# .###.", "7": "##### ....# ...#. ..#.. .#... .#... .#...",
-    "8": ".###. #...# #...# .###. #...# #...# .###.", "9": ".###. #...# #...# .#### ....# ....# .###.",
-    "a": "..... ..... .###. ....# .#### #...# .####", "b": "#.... #.... ####. #...# #...# #...# ####.",
-    "c": "..... ..... .###. #.... #.... #...# .###.", "d": "....# ....# .#### #...# #...# #...# .####",
-    "e": "..... ..... .###. #...# ##### #.... .###.", "f": "..##. .#..# .#... ###.. .#... .#... .#...",
-    "g": "..... .#### #...# #...# .#### ....# .###.", "h": "#.... #.... #.##. ##..# #...# #...# #...#",
-    "i": "..#.. ..... .##.. ..#.. ..#.. ..#.. .###.", "j": "...#. ..... ..##. ...#. ...#. #..#. .##..",
-    "k": "#.... #.... #..#. #.#.. ##... #.#.. #..#.", "l": ".##.. ..#.. ..#.. ..#.. ..#.. ..#.. .###.",
-    "m": "..... ..... ##.#. #.#.# #.#.# #...# #...#", "n": "..... ..... #.##. ##..# #...# #...# #...#",
-    "o": "..... ..... .###. #...# #...# #...# .###.", "p": "..... ..... ####. #...# ####. #.... #....",
-    "q": "..... ..... .#### #...# .#### ....# ....#", "r": "..... ..... #.##. ##..# #.... #.... #....",
-    "s": "..... ..... .#### #.... .###. ....# ####.", "t": ".#... .#... ###.. .#... .#... .#..# ..##.",
-    "u": "..... ..... #...# #...# #...# #..## .##.#", "v": "..... ..... #...# #...# #...# .#.#. ..#..",
-    "w": "..... ..... #...# #...# #.#.# #.#.# .#.#.", "x": "..... ..... #...# .#.#. ..#.. .#.#. #...#",
-    "y": "..... ..... #...# #...# .#### ....# .###.", "z": "..... ..... ##### ...#. ..#.. .#... #####",
-    ".": "..... ..... ..... ..... ..... .##.. .##..", "-": "..... ..... ..... ##### ..... ..... .....",
-    "+": "..... ..#.. ..#.. ##### ..#.. ..#.. .....", "(": "...#. ..#.. .#... .#... .#... ..#.. ...#.",
-    ")": ".#... ..#.. ...#. ...#. ...#. ..#.. .#...", "=": "..... ..... ##### ..... ##### ..... .....",
-    "/": "..... ....# ...#. ..#.. .#... #.... .....", "_": "..... ..... ..... ..... ..... ..... #####",
-    ":": "..... .##.. .##.. ..... .##.. .##.. .....", ",": "..... ..... ..... ..... .##.. ..#.. .#...",
-    "*": "..... ..#.. #.#.# .###. #.#.# ..#.. .....", "<": "...#. ..#.. .#... #.... .#... ..#.. ...#.",
-    ">": ".#... ..#.. ...#. ....# ...#. ..#.. .#...", " ": "..... ..... ..... ..... ..... ..... .....",
-}
-_FONT = {c: np.array([[ch == "#" for ch in row] for row in g.split()], dtype=bool)
-         for c, g in _GLYPHS.items()}
-COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
+from .errors import BmdslError
+
+# output suffix -> matplotlib format name
+FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 
 
-class Canvas:
-    def __init__(self, width: int, height: int):
-        self.pixels = np.full((height, width, 3), 255, dtype=np.uint8)
-
-    def text(self, x: int, y: int, s: str, color=(0, 0, 0), scale: int = 1) -> None:
-        for i, ch in enumerate(s.lower()):
-            glyph = _FONT.get(ch, _FONT["*"])
-            big = np.kron(glyph, np.ones((scale, scale), dtype=bool))
-            x0 = x + i * 6 * scale
-            h, w = big.shape
-            region = self.pixels[y:y + h, x0:x0 + w]
-            region[big[:region.shape[0], :region.shape[1]]] = color
-
-    def line(self, x0, y0, x1, y1, color, width: int = 2) -> None:
-        n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
-        xs = np.rint(np.linspace(x0, x1, n)).astype(int)
-        ys = np.rint(np.linspace(y0, y1, n)).astype(int)
-        H, W, _ = self.pixels.shape
-        for dx in range(width):
-            for dy in range(width):
-                ok = (xs + dx >= 0) & (xs + dx < W) & (ys + dy >= 0) & (ys + dy < H)
-                self.pixels[ys[ok] + dy, xs[ok] + dx] = color
-
-    def png(self) -> bytes:
-        h, w, _ = self.pixels.shape
-        raw = b"".join(b"\x00" + self.pixels[r].tobytes() for r in range(h))
-
-        def chunk(kind: bytes, data: bytes) -> bytes:
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+@dataclass
+class Panel:
+    """One axes: named series `{name: (x, y)}`, drawn as lines (or markers only)."""
+    title: str
+    series: dict
+    ylabel: str
+    xlabel: str = "iteration"
+    log: bool = True
+    markers: bool = False
+    xticks: list = field(default_factory=list)   # optional [(position, label)]
+    xlog: bool = False                            # log x axis (e.g. beta on a path)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+def figure_format(path) -> str:
+    """The format chosen by `path`'s suffix; a BmdslError naming the accepted ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise BmdslError(f"cannot write a figure to {path}: unknown format "
+                         f"{suffix or '(no suffix)'!r}",
+                         hint="name the file .png, .pdf or .svg")
+    return FORMATS[suffix]
 
 
-def panel(c: Canvas, box, series: dict, title: str, *, log: bool = True, xlabel: str = "",
-          markers: bool = False) -> None:
-    """Draw named (x, y) series in box = (left, top, right, bottom) with axes and a legend."""
-    left, top, right, bottom = box
-    pts = {k: (np.asarray(x, float), np.asarray(y, float)) for k, (x, y) in series.items()}
-    ys = np.concatenate([y[np.isfinite(y) & ((y > 0) if log else True)] for _, y in pts.values()]
-                        or [np.array([1.0])])
-    xs = np.concatenate([x for x, _ in pts.values()] or [np.array([0.0, 1.0])])
-    if ys.size == 0:
-        ys = np.array([1e-16, 1.0])
-    lo, hi = (math.floor(math.log10(ys.min())), math.ceil(math.log10(ys.max()))) if log \
-        else (ys.min(), ys.max())
-    if hi <= lo:
-        hi = lo + 1
-    x0, x1 = xs.min(), max(xs.max(), xs.min() + 1)
-    fy = lambda y: bottom - (((math.log10(y) if log else y) - lo) / (hi - lo)) * (bottom - top)  # noqa: E731
-    fx = lambda x: left + (x - x0) / (x1 - x0) * (right - left)  # noqa: E731
-    for a, b in (((left, top), (right, top)), ((left, bottom), (right, bottom)),
-                 ((left, top), (left, bottom)), ((right, top), (right, bottom))):
-        c.line(*a, *b, (0, 0, 0), 1)
-    c.text(left, top - 14, title)
-    step = max(1, (hi - lo) // 6) if log else (hi - lo) / 4
-    k = lo
-    while k <= hi + 1e-12:
-        y = fy(10.0 ** k) if log else fy(k)
-        c.line(left - 4, y, left, y, (0, 0, 0), 1)
-        c.text(4, int(y) - 3, _fmt(10.0 ** k) if log else f"{k:.3g}")
-        k += step
-    for t in np.linspace(x0, x1, 5):
-        c.line(fx(t), bottom, fx(t), bottom + 4, (0, 0, 0), 1)
-        label = f"{t:.0f}"
-        c.text(int(fx(t)) - 3 * len(label), bottom + 8, label)
-    if xlabel:
-        c.text((left + right) // 2 - 3 * len(xlabel), bottom + 20, xlabel)
-    for i, (name, (x, y)) in enumerate(pts.items()):
-        color = COLORS[i % len(COLORS)]
-        keep = np.isfinite(y) & ((y > 0) if log else True)
-        x, y = x[keep], y[keep]
-        if markers:  # a small cross per point
-            for xj, yj in zip(x, y):
-                c.line(fx(xj) - 3, fy(yj) - 3, fx(xj) + 3, fy(yj) + 3, color)
-                c.line(fx(xj) - 3, fy(yj) + 3, fx(xj) + 3, fy(yj) - 3, color)
+def _signed_on_log(name: str, x, y):
+    """(label, x, |y|, x of negative points, |y| there) for a log axis; zeros and
+    non-finite values are left out (a log axis has no place for them)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(y) & (y != 0)
+    x, y = x[keep], y[keep]
+    negative = y < 0
+    label = f"|{name}| (negative: \u25bd)" if negative.any() else name
+    return label, x, np.abs(y), x[negative], np.abs(y[negative])
+
+
+def _draw(ax, panel: Panel) -> None:
+    for i, (name, (x, y)) in enumerate(panel.series.items()):
+        color = f"C{i}"
+        style = dict(marker="x", linestyle="none") if panel.markers else dict(linewidth=1.5)
+        if panel.log:
+            label, x, y, xn, yn = _signed_on_log(name, x, y)
+            if len(xn):
+                ax.plot(xn, yn, "v", color=color, markersize=6, markerfacecolor="none")
         else:
-            for j in range(len(x) - 1):
-                c.line(fx(x[j]), fy(y[j]), fx(x[j + 1]), fy(y[j + 1]), color)
-        if len(x) == 1 and not markers:
-            c.line(fx(x[0]) - 2, fy(y[0]), fx(x[0]) + 2, fy(y[0]), color, 3)
-        c.line(right - 170, top + 10 + 12 * i, right - 150, top + 10 + 12 * i, color, 3)
-        c.text(right - 144, top + 7 + 12 * i, name[:24], color)
+            x, y = np.asarray(x, float), np.asarray(y, float)
+            keep = np.isfinite(y)
+            label, x, y = name, x[keep], y[keep]
+        if len(x) == 1 and not panel.markers:
+            style = dict(marker="o", linestyle="none")
+        ax.plot(x, y, color=color, label=label, **style)
+    if panel.log:
+        ax.set_yscale("log")
+    else:
+        ax.ticklabel_format(axis="y", useOffset=False)   # ticks read as values, not offsets
+    if panel.xlog:
+        ax.set_xscale("log")
+    if panel.xticks:
+        ax.set_xticks([p for p, _ in panel.xticks], [s for _, s in panel.xticks],
+                      rotation=90, fontsize=7)
+    ax.set_title(panel.title, fontsize=10)
+    ax.set_xlabel(panel.xlabel)
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
 
 
-def convergence_png(path, history: dict, title: str) -> None:
-    """history: {"step": [...], "objective": [...], and any bounds by name: [...]} -> PNG."""
+def draw(title: str, panels: list[Panel], *, width: float = 8.0, panel_height: float = 3.4):
+    """A matplotlib Figure (not attached to pyplot: no global state, no display) with
+    `panels` one above the other under `title`."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, panel_height * len(panels) + 0.6), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels):
+        _draw(ax, panel)
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def save_figure(path, title: str, panels: list[Panel], **size) -> Path:
+    """`draw` and save to `path`, in the format its suffix names (.png, .pdf or .svg).
+    Raises BmdslError for another suffix or a file that cannot be written."""
+    fmt = figure_format(path)
+    fig = draw(title, panels, **size)
+    try:
+        fig.savefig(path, format=fmt, dpi=120)
+    except OSError as exc:
+        raise BmdslError(f"cannot write the figure {path}: {exc.strerror or exc}") from None
+    return Path(path)
+
+
+def convergence_panels(history: dict) -> list[Panel]:
+    """history: {"step": [...], "objective": [...], and any bounds by name}: each bound is
+    aligned with `step` or its own (x, y) pair. Two panels: the objective (log scale when it
+    spans more than two decades) and the bounds on a log scale."""
     steps = history["step"]
-    c = Canvas(760, 560)
-    c.text(60, 6, title, scale=2)
-    obj = {"objective": (steps, history["objective"])}
-    panel(c, (70, 50, 740, 250), obj, "objective", log=False)
-    # a series is either aligned with `step` or its own (x, y) pair
+    objective = np.asarray(history["objective"], float)
+    finite = objective[np.isfinite(objective)]
+    wide = finite.size and finite.min() > 0 and finite.max() > 100 * finite.min()
     bounds = {k: (v if isinstance(v, tuple) else (steps, v)) for k, v in history.items()
               if k not in ("step", "objective")}
-    panel(c, (70, 310, 740, 510), bounds, "relative gap and certificate bounds (log)",
-          xlabel="iteration")
-    with open(path, "wb") as f:
-        f.write(c.png())
+    panels = [Panel("objective", {"objective": (steps, objective)}, "objective",
+                    log=bool(wide))]
+    if bounds:
+        panels.append(Panel("relative gap and certificate bounds", bounds,
+                            "relative gap (log scale)"))
+    return panels
+
+
+def convergence_plot(path, history: dict, title: str) -> Path:
+    """`bmdsl run`'s figure (see `convergence_panels`) saved to path (.png, .pdf, .svg)."""
+    return save_figure(path, title, convergence_panels(history))

@@ -186,3 +186,19 @@ def sections_latex(sections, environment: str = "align*", math: str = "") -> str
         out.extend(rf"&\quad {tex} \\" for _, tex in s.lines if tex)
     out.append(rf"\end{{{environment}}}" + math)
     return "\n".join(out)
+
+
+# -- Jupyter: bound models and training results as Markdown tables ------------------------
+def _cell(value) -> str:
+    """A table cell: floats to 6 significant digits, '|' escaped (it would split the row)."""
+    if isinstance(value, float):
+        value = f"{value:.6g}"
+    return str(value).replace("|", r"\|").replace("\n", " ")
+
+
+def markdown_table(title: str, rows) -> str:
+    """`**title**` over a two-column Markdown table of (what, value) rows; rows whose value
+    is None are left out (e.g. no cone violation without ReLU). Used by `_repr_markdown_`."""
+    out = [f"**{_cell(title)}**", "", "| | |", "|---|---|"]
+    out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows if v is not None]
+    return "\n".join(out)

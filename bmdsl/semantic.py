@@ -13,8 +13,9 @@ from .declarations import Declarations
 from .equations import check_equation
 from .errors import BmdslError, SemanticError
 from .expand import SINGLETONS, declared_keys, expand
+from .limits import BATCH_RESERVE, EINSUM_LETTERS, MAX_EINSUM_INDICES
 from .model import ActivationSpec, LossSpec, Model, RegularizerSpec
-from .params import Param, bind, one_of, positive_float
+from .params import Param, accepts, bind, one_of, positive_float, within
 from .source import Span
 
 _FORM = ("a model needs: input, target, units, weights W1[...], W2[...], "
@@ -88,6 +89,8 @@ def _check(program: ast.Program, current: list) -> Model:
                             f"output {output.lhs}[{', '.join(output.dims)}] have different sizes",
                             span=target_stmt.span, hint="the output must have the target's sizes")
     _check_all_used(decl, layer, output, statements, current)
+    _check_einsum_indices(layer, output, (layer_stmt, layer_src), (output_stmt, output_src),
+                          current)
 
     act_stmt, current[0] = found[ast.ActivationDecl]
     activation = _activation(act_stmt, decl)
@@ -166,6 +169,30 @@ def _declare(statements, decl: Declarations, current) -> None:
             decl.weights_decl(stmt)
 
 
+def _check_einsum_indices(layer, output, layer_at, output_at, current) -> None:
+    """Every einsum the backends will run names its indices with letters (52 in numpy and
+    torch, some kept for batch axes): a model that needs more is rejected here, not in
+    `solve` (limits.MAX_EINSUM_INDICES)."""
+    from types import SimpleNamespace
+
+    from .lifting import build_network
+    net = build_network(SimpleNamespace(layer=layer, output=output), masked=True)
+    for specs, (stmt, source), what in (
+            (net.layer, layer_at, "the layer equation"),
+            (net.output, output_at, "the output equation"),
+            (net.lifted + net.adjoint, output_at, "the lifted network (the layer substituted "
+                                                  "into the output, Lemma 3.1)")):
+        for spec in specs:
+            names = {i for _, idx in spec.operands for i in idx} | set(spec.out)
+            if len(names) > MAX_EINSUM_INDICES:
+                current[0] = source
+                raise SemanticError(
+                    f"{what} needs {len(names)} distinct indices in one tensor contraction; at "
+                    f"most {MAX_EINSUM_INDICES} are supported", span=stmt.span,
+                    hint=f"einsum names indices with {EINSUM_LETTERS} letters and the backends "
+                         f"keep {BATCH_RESERVE} for batch axes; use fewer axes or indices")
+
+
 def _check_all_used(decl, layer, output, statements, current) -> None:
     """Every declared data tensor is used by an equation (or as images / gates), and every
     size declared by `size` by some tensor."""
@@ -221,8 +248,7 @@ def _loss(stmt: ast.LossDecl) -> LossSpec:
     if entry is None:
         raise SemanticError(f"unknown loss '{call.name}'", span=call.span,
                             hint=f"accepted: {', '.join(LOSSES)}")
-    spec = tuple(Param(name, "a positive number", positive_float, default)
-                 for name, default in entry.param_defaults)
+    spec = entry.language_params()     # the loss registry's own ranges (losses.py)
     args = bind(call.name, call.args, spec, what="loss", span=call.span)
     return LossSpec(call.name, tuple(args.items()), stmt.span)
 
@@ -230,7 +256,7 @@ def _loss(stmt: ast.LossDecl) -> LossSpec:
 def _regularizer(stmt: ast.RegularizeDecl) -> RegularizerSpec:
     from .norms import NORMS
     norms = tuple(NORMS)
-    spec = (Param("beta", "a positive number", positive_float),
+    spec = (Param("beta", accepts("a positive number", "beta"), within(positive_float, "beta")),
             Param("C", f"one of {', '.join(norms)}", one_of(*norms), "l2"),
             Param("R", f"one of {', '.join(norms)}", one_of(*norms), "l2"))
     args = bind("regularize", stmt.args, spec, what="statement", span=stmt.span)

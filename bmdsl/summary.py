@@ -2,10 +2,12 @@
 
 Each line says what the checker understood and where it comes from: a size and where it is
 bound (by data, a `size` statement, or derived by patches / pooling), the weights with p and
-q (the sides of the lifted Z, design.md sec. 2), the two equations with their summed indices
+q (the sides of the lifted Z, docs/theory.md sec. 2), the two equations with their summed indices
 made explicit, the activation and where its patterns come from, loss, regularizer and whether
-the convex program is exactly tractable. A statement spliced in from a built-in architecture
-says so ("line 4 of architecture mlp") rather than giving a line number into another file.
+the convex program is exactly tractable, and the least memory it can take against the budget
+(memory.py; a model that cannot fit whatever the data is refused). A statement spliced in
+from a built-in architecture says so ("line 4 of architecture mlp") rather than giving a
+line number into another file.
 """
 from __future__ import annotations
 
@@ -51,6 +53,19 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+def memory_line(model) -> str:
+    """The least memory binding and training can take (footprint.model_least: n = 1, sizes
+    from data at 1) against the budget; MemoryBudgetError when no data can make it fit."""
+    from .footprint import model_least, require_model
+    from .memory import human, resolve
+    require_model(model)
+    least = model_least(model)
+    limit, origin = resolve()
+    total = {stage: sum(e.nbytes for e in est) for stage, est in least.items()}
+    return (f"at least {human(total['bind'])} to bind and {human(total['trainer'])} to train "
+            f"(n = 1 sample, sizes from data at 1); budget {human(limit)} ({origin})")
+
+
 def summarize(model) -> str:
     home = model.source.path
     where = lambda span: f"({span.where(home)})"  # noqa: E731
@@ -87,4 +102,6 @@ def summarize(model) -> str:
 
     head = f"model {model.name}" + (f"  (architecture {model.architecture})"
                                     if model.architecture else "")
-    return "\n".join([head, "sizes:", *_table(sizes), *_table(rows)])
+    # outside the table: its long text would push the table's "(line N)" column aside
+    memory = f"{'memory:':<{max(len(r[0]) for r in rows)}}  {memory_line(model)}"
+    return "\n".join([head, "sizes:", *_table(sizes), *_table(rows), memory])

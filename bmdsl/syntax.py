@@ -12,11 +12,13 @@ from importlib import resources
 from pathlib import Path
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from .errors import BmdslError, BmdslSyntaxError
-from .source import Source, Span
+from .limits import MAX_DIGITS
+from .source import Source, Span, check_text, clip
 
 KEYWORDS = ("model", "architecture", "size", "input", "target", "units", "weights", "patches",
             "pool", "layer", "output", "activation", "loss", "regularize", "act")
@@ -49,9 +51,10 @@ def parser() -> Lark:
 
 
 @v_args(meta=True)
-class _Build(Transformer):
+class _Build(Transformer_NonRecursive):
     """Builds frozen AST nodes bottom-up; each node gets the span of its text, labelled with
-    the file it is in (so spliced architecture statements keep their origin)."""
+    the file it is in (so spliced architecture statements keep their origin). Non-recursive:
+    a 500-term sum or a chain of 500 unary minuses is a tree that deep."""
 
     def __init__(self, file: str):
         super().__init__()
@@ -70,13 +73,31 @@ class _Build(Transformer):
     def header(self, meta, children):
         return str(children[0])
 
+    def _whole(self, t: Token, text: str | None = None) -> int:
+        """An INT token (or the digits `text` within token `t`) as an int. Python refuses to
+        convert more than 4300 digits; no whole number of the language needs more than
+        MAX_DIGITS (see bmdsl.limits)."""
+        text = str(t) if text is None else text
+        digits = text.lstrip("0") or "0"
+        if len(digits) > MAX_DIGITS:
+            raise BmdslSyntaxError(f"the whole number {clip(text)} has {len(digits)} digits; "
+                                   f"at most {MAX_DIGITS} are accepted", span=self._tok(t),
+                                   hint="docs/language.md, 'Limits', lists the accepted range "
+                                        "of every whole number")
+        return int(digits)
+
     # values and calls
     def number(self, meta, children):
         t = children[0]
         value = float(t)
         if not math.isfinite(value):  # 1e999: a float overflow, not a number anyone means
-            raise BmdslSyntaxError(f"the number {str(t)} is too large to represent",
+            raise BmdslSyntaxError(f"the number {clip(str(t))} is too large to represent",
                                    span=self._tok(t), hint="numbers must lie within +-1.8e308")
+        mantissa = re.split("[eE]", str(t))[0]
+        if value == 0 and re.search("[1-9]", mantissa):  # 1e-400: not zero, yet 0.0 in float64
+            raise BmdslSyntaxError(f"the number {clip(str(t))} is too small to represent: it "
+                                   f"would round to 0", span=self._tok(t),
+                                   hint="nonzero numbers must be at least 5e-324 in magnitude")
         return ast.Number(value, str(t), self._tok(t))
 
     def name_value(self, meta, children):
@@ -86,7 +107,7 @@ class _Build(Transformer):
     def window_value(self, meta, children):
         t = children[0]
         rows, cols = str(t).split("x")
-        return ast.Window(int(rows), int(cols), self._tok(t))
+        return ast.Window(self._whole(t, rows), self._whole(t, cols), self._tok(t))
 
     def keyword_arg(self, meta, children):
         return ast.Arg(str(children[0]), children[1], self._span(meta))
@@ -123,7 +144,7 @@ class _Build(Transformer):
         return ast.Neg(children[0], self._span(meta))
 
     def pow(self, meta, children):
-        return ast.Pow(children[0], int(children[1]), self._span(meta))
+        return ast.Pow(children[0], self._whole(children[1]), self._span(meta))
 
     # declarations
     def shape(self, meta, children):
@@ -135,7 +156,7 @@ class _Build(Transformer):
         return ast.Architecture(str(children[0]), self._span(meta))
 
     def size_item(self, meta, children):
-        value = int(children[1]) if len(children) > 1 else None
+        value = self._whole(children[1]) if len(children) > 1 else None
         return ast.SizeItem(str(children[0]), value, self._span(meta))
 
     def size_decl(self, meta, children):
@@ -148,7 +169,7 @@ class _Build(Transformer):
         return ast.TargetDecl(children[0], self._span(meta))
 
     def units_decl(self, meta, children):
-        return ast.UnitsDecl(str(children[0]), int(children[1]), self._span(meta))
+        return ast.UnitsDecl(str(children[0]), self._whole(children[1]), self._span(meta))
 
     def weights_decl(self, meta, children):
         return ast.WeightsDecl(children[0], children[1], self._span(meta))
@@ -222,7 +243,7 @@ def _hint(text: str, pos: int, word: str, accepted: set[str]) -> str | None:
         start = pos - 1
         while start > 0 and (text[start - 1].isalnum() or text[start - 1] in ".-+"):
             start -= 1
-        bad = re.match(r"[\w.+-]*", text[start:]).group()
+        bad = clip(re.match(r"[\w.+-]*", text[start:start + 1000]).group())
         return f"'{bad}' is not a number: write numbers as 3, 0.5, -2 or 1e-3"
     return None
 
@@ -240,8 +261,8 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> Bmdsl
     if isinstance(exc, lark.exceptions.UnexpectedToken):
         tok, accepted = str(exc.token), _accepted(exc)
         span = Span(line, col, line, col + max(1, len(tok)), file)
-        return BmdslSyntaxError(f"unexpected {tok!r}; expected {_describe(accepted)}", span=span,
-                                source=source,
+        return BmdslSyntaxError(f"unexpected {clip(tok)!r}; expected {_describe(accepted)}",
+                                span=span, source=source,
                                 hint=_hint(source.text, exc.pos_in_stream or 0, tok, accepted))
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         pos = exc.pos_in_stream
@@ -262,6 +283,7 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> Bmdsl
 
 def parse_program(text: str, path: str = "<string>") -> ast.Program:
     """Parse model text into an unchecked `ast.Program`; raise `BmdslSyntaxError`."""
+    check_text(text, path)  # size limit, no NUL
     source = Source(text, path)
     try:
         tree = parser().parse(text)

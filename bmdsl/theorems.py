@@ -6,7 +6,7 @@ is bound); `holds` is True, False, or None when it depends on sizes not yet boun
 `paper_family(model)` recognizes the paper's architectures *structurally*: the model's two
 equations form the same tensor network (graph isomorphism, networkx) as a built-in
 architecture, whatever the tensor and index names. It only selects which of the paper's
-explicit formulas and equation numbers (seed 000) are quoted beside the generic derivation
+explicit formulas and equation numbers (Sahiner et al. 2024) are quoted beside the generic derivation
 (`paper_forms`); the derivation itself never branches on it.
 """
 from __future__ import annotations
@@ -184,7 +184,7 @@ _F = {
 
 
 def paper_forms(model) -> dict[str, tuple[str, str, str]]:
-    """{'network' | 'convex' | 'bm': (equation numbers, text, LaTeX)} of seed 000 for this
+    """{'network' | 'convex' | 'bm': (equation numbers, text, LaTeX)} of Sahiner et al. 2024 for this
     model's architecture and activation; empty for an architecture the paper does not treat."""
     family, act = paper_family(model), model.activation.name
     keys = {"network": "network", "convex": act, "bm": f"bm {act}"}

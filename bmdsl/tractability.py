@@ -1,9 +1,9 @@
-"""Is the convex program exactly tractable for this (C, R, activation)? (design.md sec. 2)
+"""Is the convex program exactly tractable for this (C, R, activation)? (docs/theory.md sec. 4)
 
 The (C, R) part comes from the norm-pair table in `dnorm`; the activation adds the ReLU
 cones: with the cone on the left factor, the norm stays tractable when every right atom
 is a signed basis vector (q = 1, or R = l1): then ||Z||_{D,K} = min sum_j ||a_j||_C + ||b_j||_C
-over Z = sum_j (a_j - b_j) e_j^T with a_j, b_j in K (seed 002, eq. (5)). Otherwise it is the
+over Z = sum_j (a_j - b_j) e_j^T with a_j, b_j in K (Pilanci & Ergen 2020, eq. (5)). Otherwise it is the
 constrained nuclear norm (4), NP-hard: bracketed by a relaxation and a restriction.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ def relu_exact(R: str, q) -> bool | None:
 
 
 def pair_status(C: str, R: str) -> str:
-    """The (C, R) row of design.md's norm table, in words."""
+    """The (C, R) row of the norm-pair table (docs/theory.md sec. 4), in words."""
     from .dnorm import NormPair
     pair = NormPair(C, R)
     if pair.tractable:
@@ -39,9 +39,9 @@ def convex_status(model) -> str:
     exact = relu_exact(R, model.q)
     if exact:
         return ("exact (ReLU with " + ("R = l1" if R == "l1" else "q = 1") +
-                "; cone-constrained group norm, seed 002 eq. (5))")
+                "; cone-constrained group norm, Pilanci & Ergen 2020 eq. (5))")
     bracket = ("bracketed: lower bound by the SDP/copositive relaxation of the constrained "
-               "norm, upper bound by decoupled outputs (design.md sec. 5)")
+               "norm, upper bound by decoupled outputs (docs/cvxpy.md)")
     if exact is None:
         return f"exact if q = {model.q} equals 1 (set by the data); otherwise {bracket}"
     return f"NP-hard for ReLU with q = {model.q} > 1 and R = {R}; {bracket}"

@@ -83,7 +83,9 @@ def test_check_syntax_error_and_unreadable_files(tmp_path, capsys):
         f"or ']'", "  input X[n, d", "  " + " " * 11 + "^"]
     binary = tmp_path / "binary.bm"
     binary.write_bytes(b"model x\xff\xfe\n")
-    for path in (binary, tmp_path / "missing.bm", tmp_path):
+    code, _, err = main(capsys, "check", str(binary))  # the first bad byte, by line and column
+    assert code == 1 and err.startswith(f"{binary}:1:8: syntax error: not UTF-8 text"), err
+    for path in (tmp_path / "missing.bm", tmp_path):
         code, _, err = main(capsys, "check", str(path))
         assert code == 1 and err.startswith(f"error: cannot read {path}"), err
 

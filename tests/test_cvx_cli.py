@@ -155,17 +155,19 @@ def test_unknown_solver_names_the_installed_ones(capsys, spiral_file):
     with pytest.raises(bmdsl.SolverError, match="not installed") as info:
         build_problem(bmdsl.load(MLP).derive().bind(datasets.spiral(12, 3))).solve("NO_SUCH")
     assert "CLARABEL" in info.value.hint
-    code, _, err = run(capsys, MLP, "--data", spiral_file, "--solver", "no_such")
-    assert code == 1 and all(s in err for s in cp.installed_solvers())
+    with pytest.raises(SystemExit) as usage:  # refused by argparse, before any work: exit 2
+        main(["solve", MLP, "--data", str(spiral_file), "--solver", "no_such"])
+    err = capsys.readouterr().err
+    assert usage.value.code == 2 and all(s in err for s in cp.installed_solvers())
 
 
 def test_failed_solve_prints_status_and_hint(capsys, spiral_file, tmp_path):
     code, out, err = run(capsys, MLP, "--data", spiral_file, "--solver-opt", "max_iter=1",
                          "-o", tmp_path / "x.npz")
-    assert code == 1 and "user_limit" in out + err and "hint" in err
+    assert code == 3 and "user_limit" in out + err and "hint" in err  # exit 3: no solution
     assert not (tmp_path / "x.npz").exists()
     code, _, err = run(capsys, MLP, "--data", spiral_file, "--solver", "osqp")
-    assert code == 1 and "OSQP" in err and "solver error" in err
+    assert code == 3 and "OSQP" in err and "solver error" in err
 
 
 def test_other_installed_solver_by_name(capsys, spiral_file, tmp_path):

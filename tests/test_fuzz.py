@@ -106,3 +106,96 @@ def test_the_seeds_are_valid_models():
     """Mutants start from valid models, so each mutation is what breaks them."""
     for text in SOURCES:
         assert bmdsl.parse(text).summary()
+
+
+# -- adversarial classes (the probe of issue 18): deep nesting, long sums, huge integers, ----
+# huge exponents, binary files, huge texts, many axes. Property: `bmdsl.parse` / `bmdsl.load`
+# and the check raise nothing but a BmdslError, and its rendering stays short.
+MLP = (ROOT / "models" / "mlp.bm").read_text()
+LAYER = "layer   A[n] = X[n, i] * W1[i]"
+TERM = "X[n, i] * W1[i]"
+# places a whole number (or a number) can go: (old text, template)
+INT_SITES = [("m = 5", "m = {}"), ("patterns = 100", "patterns = {}"), ("seed = 0", "seed = {}"),
+             ("beta = 1e-3", "beta = {}"), ("input   X[n, d]", "size d = {}\ninput   X[n, d]"),
+             (LAYER, "layer   A[n] = (X[n, i] * W1[i])^{}"),
+             (LAYER, "layer   A[n] = {} * X[n, i] * W1[i]")]
+BASES = ["0", "1", "-1", "0.5", "2", "-10", "1e-5", "1e300", "(1 - 1)", "X[n, j]",
+         "(2 * X[n, j])"]
+
+
+def _layer(rhs: str) -> str:
+    return MLP.replace(LAYER, "layer   A[n] = " + rhs)
+
+
+def _wide(k: int, where: str) -> str:
+    ds, idx = ", ".join(f"d{i}" for i in range(k)), ", ".join(f"i{i}" for i in range(k))
+    if where == "layer":
+        return (f"model wide\ninput X[n, {ds}]\ntarget Y[n, c]\nunits m = 2\n"
+                f"weights W1[{ds}], W2[c]\nlayer A[n] = X[n, {idx}] * W1[{idx}]\n"
+                f"output Yhat[n, o] = act(A)[n] * W2[o]\nactivation relu\nloss squared\n"
+                f"regularize beta = 0.1\n")
+    return (f"model wide\ninput X[n, d], Q[{ds}]\ntarget Y[n, c]\nunits m = 2\n"
+            f"weights W1[d], W2[c]\nlayer A[n] = X[n, i] * W1[i]\n"
+            f"output Yhat[n, o] = act(A)[n] * Q[{idx}] * W2[o]\nactivation relu\n"
+            f"loss squared\nregularize beta = 0.1\n")
+
+
+@st.composite
+def adversarial(draw) -> str | bytes:
+    kind = draw(st.sampled_from(["deep", "sum", "integer", "exponent", "binary", "huge",
+                                 "axes"]))
+    if kind == "deep":
+        depth = draw(st.integers(0, 2500))
+        return _layer(draw(st.sampled_from([
+            "-" * depth + TERM, "(" * depth + TERM + ")" * depth,
+            "(" * depth + TERM + ")^1" * depth, "- (" * depth + TERM + ")" * depth])))
+    if kind == "sum":
+        terms = draw(st.integers(1, 700))
+        op = draw(st.sampled_from([" + ", " - ", " + 0 * "]))
+        return _layer(op.join([TERM] * terms))
+    if kind == "integer":
+        old, template = draw(st.sampled_from(INT_SITES))
+        digits = draw(st.integers(1, 6000))
+        number = draw(st.sampled_from(["9", "1", "0"])) * digits
+        return MLP.replace(old, template.format(number + draw(st.sampled_from(["", "e-400",
+                                                                              ".5", "e5"]))))
+    if kind == "exponent":
+        base = draw(st.sampled_from(BASES))
+        exponent = draw(st.one_of(st.integers(0, 70), st.integers(0, 2000),
+                                  st.integers(0, 10 ** 30)))
+        return _layer(f"{base}^{exponent} * {TERM}")
+    if kind == "binary":
+        data = MLP.encode()
+        at = draw(st.integers(0, len(data)))
+        return data[:at] + draw(st.binary(min_size=1, max_size=64)) + data[at:]
+    if kind == "huge":
+        from bmdsl.limits import MAX_TEXT_BYTES, MAX_TOKENS
+        return draw(st.sampled_from([
+            MLP + "#" * (MAX_TEXT_BYTES - len(MLP) + draw(st.integers(-2, 2))),
+            MLP.replace("model mlp", "model mlp " + "$" * MAX_TEXT_BYTES),
+            MLP + "\nsize " + ", ".join(["s"] * (MAX_TOKENS // 2 + draw(st.integers(-5, 5)))),
+            MLP.replace("model mlp", "model " + "a" * (MAX_TEXT_BYTES - len(MLP) - 2))]))
+    return _wide(draw(st.integers(1, 70)), draw(st.sampled_from(["layer", "output"])))
+
+
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large],
+          derandomize=True)
+@given(adversarial())
+def test_adversarial_inputs_raise_only_bmdsl_errors(case):
+    import tempfile
+    try:
+        if isinstance(case, bytes):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "mutant.bm"
+                path.write_bytes(case)
+                model = bmdsl.load(path)
+        else:
+            model = bmdsl.parse(case, path="mutant.bm")
+    except BmdslError as exc:
+        rendered = exc.render()
+        assert "mutant.bm" in rendered.splitlines()[0]
+        assert len(rendered) < 3000, rendered[:3000]
+        rendered.encode("utf-8")  # printable: no lone surrogates reach the terminal
+        return
+    assert model.summary().startswith("model ")

@@ -106,7 +106,7 @@ def test_exported_network_predicts_as_the_factors(arch, act):
     bound, trainer, result = trained(arch, act)
     net = trainer.network()
     assert isinstance(net, torch.nn.Module)
-    out = net(*[bound.arrays[name] for name in net.inputs]).numpy()
+    out = net(*[bound.arrays[name] for name in net.inputs]).detach().numpy()
     want = bound.predict_bm(result.U, result.V)
     assert np.allclose(out, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
     if act == "relu":
@@ -126,11 +126,11 @@ def test_network_works_on_new_inputs(arch):
     fresh = bound.derivation.bind(data, patterns=PatternSet(masks, bound.patterns.gates,
                                                             "sampled"))
     net = trainer.network()
-    out = net(*[fresh.arrays[name] for name in net.inputs]).numpy()
+    out = net(*[fresh.arrays[name] for name in net.inputs]).detach().numpy()
     assert np.allclose(out, fresh.predict_bm(result.U, result.V), rtol=1e-10, atol=1e-12)
     # only weights, gates and fixed maps (pooling): no training data inside
-    names = set(dict(net.named_buffers()))
-    assert {"W1", "W2", "gates"} <= names <= {"W1", "W2", "gates", "fixed_P"}
+    names = set(dict(net.named_buffers())) | set(dict(net.named_parameters()))
+    assert {"W1", "W2", "gates"} <= names <= {"W1", "W2", "gates", "pattern", "fixed_P"}
 
 
 def test_certificate_bounds_the_true_gap_and_is_small():

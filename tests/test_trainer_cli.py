@@ -59,7 +59,7 @@ def test_warm_start_is_reported_and_can_be_switched_off(files, capsys):
     assert "warm start:     lifted ADMM" in text
     warm = json.loads(out.with_suffix(".json").read_text())["result"]["warm_start"]
     assert warm["iterations"] > 0 and warm["history"]
-    assert train(files, "--output", str(out), "--no-warm-start") == 0
+    assert train(files, "--output", str(out), "--no-warm-start", "--force") == 0
     text = capsys.readouterr().out
     assert "warm start" not in text and "method newton" in text
     assert json.loads(out.with_suffix(".json").read_text())["result"]["warm_start"] is None

@@ -1,11 +1,13 @@
 """emit_torch: a stand-alone trainer module (torch + numpy only) that trains like bmdsl."""
 import ast
 import os
+import runpy
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 from test_trainer import case, trained
 
 from bmdsl.errors import SemanticError
@@ -42,6 +44,7 @@ def test_emitted_module_trains_to_the_same_objective(tmp_path, arch, act):
         assert np.allclose(bound.predict_bm(f["U"], f["V"]), bound.predict_bm(result.U, result.V),
                            atol=1e-5)
         assert np.array_equal(f["masks"], bound.masks)     # the same sampled patterns
+        assert np.array_equal(f["gates"], bound.patterns.gates)   # what predict needs
     if act == "relu":
         assert float(stdout.split("cone violation ")[1].split()[0]) <= 1e-6
 
@@ -52,8 +55,8 @@ def test_emitted_source_is_plain_and_generic():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
                 for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported <= {"argparse", "math", "sys", "threading", "time", "functools", "numpy",
-                        "torch"}
+    assert imported <= {"argparse", "math", "os", "sys", "threading", "time", "functools",
+                        "numpy", "torch"}
     assert "bmdsl" not in imported and "from ." not in source
     top = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert len(top) == len(set(top)), "two pasted runtime files define the same name"
@@ -81,3 +84,38 @@ def test_emitted_module_samples_the_same_patterns(tmp_path):
     assert f"patterns {bound.P}" in stdout
     with np.load(tmp_path / "o.npz") as f:
         assert np.array_equal(f["masks"], bound.masks)
+
+
+def _emitted_predict(path, *args):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["OMP_NUM_THREADS"] = "1"
+    return subprocess.run([sys.executable, "-c", RUNNER, str(path), "predict", *map(str, args)],
+                          capture_output=True, text=True, cwd=path.parent, env=env, timeout=300)
+
+
+def test_emitted_predict_is_the_bmdsl_network(tmp_path):
+    """`python model_torch.py predict W NEW` (and predict() with a saved network) give the
+    predictions of trainer.network() on new inputs; bad data is a one-line error, exit 1."""
+    bound, trainer, result = trained("cnn", "gated_relu")
+    path = tmp_path / "cnn_torch.py"
+    path.write_text(emit_torch(bound.derivation))
+    np.savez(tmp_path / "w.npz", U=result.U, V=result.V, gates=bound.patterns.gates)
+    rng = np.random.default_rng(5)
+    images = rng.standard_normal((7,) + bound.arrays["I"].shape[1:])
+    np.savez(tmp_path / "new.npz", I=images)                # inputs only, no target
+    net = trainer.network()
+    want = net(images).detach().numpy()
+    out = _emitted_predict(path, tmp_path / "w.npz", tmp_path / "new.npz", "--output",
+                           tmp_path / "pred.npz")
+    assert out.returncode == 0, out.stderr
+    with np.load(tmp_path / "pred.npz") as f:
+        assert np.allclose(f["Yhat"], want, rtol=1e-12, atol=1e-14)
+    net.save(tmp_path / "net.pt")                           # one file, read weights-only
+    emitted = runpy.run_path(str(path), run_name="emitted")
+    assert issubclass(emitted["NetworkModule"], torch.nn.Module)
+    got = emitted["predict"](emitted["SPEC"], str(tmp_path / "net.pt"), {"I": images})
+    assert np.array_equal(got, want)
+    np.savez(tmp_path / "bad.npz", I=np.concatenate([images, images], axis=1))  # 2 channels
+    bad = _emitted_predict(path, tmp_path / "w.npz", tmp_path / "bad.npz")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ")
+    assert "Traceback" not in bad.stderr and "trained with" in bad.stderr

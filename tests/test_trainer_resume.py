@@ -50,7 +50,7 @@ def test_periodic_checkpoints_resume_too(tmp_path):
     path = tmp_path / "every.pt"
     whole = Trainer(bound, method="precgd", checkpoint=str(path), checkpoint_every=5) \
         .fit(12, tol=0, certify=False)
-    assert torch.load(path, weights_only=True)["run"]["step"] == 10
+    assert ckpt.read(path)["run"]["step"] == 10
     resumed = Trainer(bound, method="precgd").fit(12, tol=0, resume=str(path), certify=False)
     assert resumed.objective == whole.objective
 

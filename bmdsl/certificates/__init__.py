@@ -1,4 +1,5 @@
-"""Optimality certificates for BM factors and convex points (design.md section 2).
+"""Optimality certificates for BM factors and convex points (Sahiner et al. 2024, Theorem 3.4,
+eq. (20), and the Fenchel dual (112)-(113); docs/certificates.md).
 
     cert = certify(bound, U, V)        # BM factors U [P, m, *w1], V [P, m, *w2]
     cert = certify_lifted(bound, Z)    # a point Z [P, p, q] of the convex program (16)

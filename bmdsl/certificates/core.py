@@ -19,7 +19,7 @@ from ..errors import DataError
 from .checks import check_theorems
 from .dualnorms import DualNormOracle
 from .primal import objective_lifted
-from .result import Certificate, relative_gap
+from .result import Certificate, gap_warnings, relative_gap
 from .scope import scope_text
 from .search import search_dual
 from .stationarity import bm_residual, cone_violation
@@ -73,7 +73,8 @@ def _assemble(bound, oracle, *, objective, regularizer, Z, g, residual, kind, to
         cone_method=", ".join(methods) if bound.cone else None, cone_violation=violation,
         objective_kind=objective_kind,
         theorems=theorems(stationary, residual, eps),
-        scope=scope_text(bound, lifted=lifted, cone_violation=violation, tol=CONE_TOL))
+        scope=scope_text(bound, lifted=lifted, cone_violation=violation, tol=CONE_TOL),
+        warnings=gap_warnings(objective, d))
 
 
 def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float = 1e-3,

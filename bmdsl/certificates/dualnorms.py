@@ -2,7 +2,7 @@
 
 Every number returned here is the exact dual norm or an UPPER bound on it: a certificate
 built from an upper bound is valid (looser), one built from a lower bound is not
-(design.md section 2).  Without cones: `bmdsl.dnorm.dual_norm` (closed form, enumeration,
+(docs/theory.md sec. 4).  Without cones: `bmdsl.dnorm.dual_norm` (closed form, enumeration,
 or SDP/cheap bound for the NP-hard pairs).  With the ReLU cones K_k = diag(2 D_k - 1) M
 (M the arrangement matrix of A, eq. (19)): `bmdsl.cone.cone_dual_norm` for (l2, l2)
 ("spectral" drops the cone, "sdp" is tighter) and for the other pairs, except the exact

@@ -5,7 +5,7 @@
   NP-hard pairs);
 * ReLU cone with q = 1 or R = l1: every extreme point of B_R is a signed basis vector, so
   the atoms are u (+-e_j)^T with u in K_k and ||Z_k||_{D,K} = sum_j min ||a_j||_C + ||b_j||_C
-  over z_j = a_j - b_j, K_k a_j >= 0, K_k b_j >= 0 (seed 002, eq. (5); a small SOCP);
+  over z_j = a_j - b_j, K_k a_j >= 0, K_k b_j >= 0 (Pilanci & Ergen 2020, eq. (5); a small SOCP);
 * otherwise (the constrained nuclear norm (4), or an NP-hard pair beyond enumeration) it
   is not tractable: certify the BM factors instead, whose regularizer is an upper bound.
 """
@@ -56,7 +56,7 @@ def regularizer_lifted(bound, Z: np.ndarray) -> tuple[float, str]:
     from .dualnorms import cone_rows
     M, signs = cone_rows(bound)
     total = sum(_cone_gauge(Z[k], signs[k][:, None] * M, bound.C) for k in range(bound.P))
-    return bound.beta * float(total), "SOCP (cone-constrained group norm, seed 002 eq. (5))"
+    return bound.beta * float(total), "SOCP (cone-constrained group norm, Pilanci & Ergen 2020 (5))"
 
 
 def objective_lifted(bound, Z: np.ndarray) -> tuple[float, str]:

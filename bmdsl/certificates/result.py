@@ -7,9 +7,29 @@ from dataclasses import asdict, dataclass
 from .checks import TheoremCheck
 
 
+# Weak duality gives d <= p* <= p, so (p - d)/d >= 0 up to the rounding of two sums over
+# the data; below -ROUNDING the values themselves are wrong (e.g. a loss parameter so small
+# that F underflows), and the certificate says so instead of printing a negative gap.
+ROUNDING = 1e-9
+
+
 def relative_gap(p: float, d: float) -> float:
     """(p - d) / d, the relative gap bound; +inf (vacuous) when d <= 0."""
     return (p - d) / d if d > 0 else math.inf
+
+
+def gap_warnings(p: float, d: float) -> tuple[str, ...]:
+    """A warning when p < d beyond rounding (impossible in exact arithmetic)."""
+    gap = relative_gap(p, d)
+    if math.isfinite(gap) and gap < -ROUNDING:
+        return (f"the dual value d = {d:.6g} exceeds the objective p = {p:.6g} by "
+                f"{-gap:.1e} (relative), beyond rounding: weak duality d <= p* <= p fails "
+                "numerically, so these values are inaccurate and the bound is not to be "
+                "trusted (check the scale of the data and of the loss's parameters)",)
+    if not math.isfinite(p) or math.isnan(d):
+        return (f"the objective p = {p} or the dual value d = {d} is not finite: the data's "
+                "scale is out of float64's reach (rescale it)",)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,7 @@ class Certificate:
     objective_kind: str            # how the objective was evaluated
     theorems: tuple[TheoremCheck, ...]
     scope: str
+    warnings: tuple[str, ...] = ()     # values that cannot be right (gap_warnings)
 
     @property
     def vacuous(self) -> bool:
@@ -101,4 +122,5 @@ class Certificate:
         for t in self.theorems:
             lines.append(f"    {t.reference:<15} {t.status}: {t.detail}")
         lines.append(f"  scope               {self.scope}")
+        lines += [f"  WARNING             {w}" for w in self.warnings]
         return "\n".join(lines)

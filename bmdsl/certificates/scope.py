@@ -1,4 +1,4 @@
-"""What a certificate certifies, in words (design.md section 2).
+"""What a certificate certifies, in words (docs/theory.md sec. 6).
 
 The bounds compare the point with p*, the optimum of the convex program on the patterns
 the bound problem uses.  That program equals the non-convex network's training problem

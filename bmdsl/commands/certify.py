@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ..certificates.dualnorms import CONE_METHODS
 from ..cli import add_model_options, command, load_model
 from ..errors import DataError
+from . import options
+from .data_args import add_data_options
 
 PATTERN_KEYS = ("masks", "gates", "source", "seed")
 
 
 def read_weights(path) -> dict:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})",
-                        hint="save the factors with numpy.savez(path, U=U, V=V)") from None
+    """The arrays of W.npz, its headers and sizes checked before reading (bmdsl.npyread)."""
+    from ..datafile import data_limit, regular_file
+    from ..npyread import read_npz
+    regular_file(path)
+    return read_npz(path, data_limit(), kinds="biufU", float64=False)
 
 
 def patterns_from(weights: dict, path):
@@ -48,14 +45,15 @@ def patterns_from(weights: dict, path):
 @command("certify", "certify BM factors (or a convex point) trained anywhere")
 def cmd_certify(args) -> int:
     from ..certificates import certify, certify_lifted
-    from .solve import read_data
+    from .data_args import read_data
     model = load_model(args)
+    data = read_data(args.data, model, args.target)   # paths checked before the weights
     weights = read_weights(args.weights)
     patterns = patterns_from(weights, args.weights)
     if patterns is not None and not model.derive().activation.uses_patterns:
         raise DataError(f"{args.weights} carries activation patterns but model {model.name} "
                         f"is {model.activation.name}", hint="pass --activation")
-    bound = model.derive().bind(read_data(args.data), patterns=patterns)
+    bound = model.derive().bind(data, patterns=patterns)
     options = dict(cone_method=args.cone_method, stationarity_tol=args.stationarity_tol,
                    refine_iters=args.refine_iters)
     if "U" in weights and "V" in weights:
@@ -76,17 +74,16 @@ def cmd_certify(args) -> int:
 
 def _configure(p) -> None:
     add_model_options(p)
-    p.add_argument("--data", action="append", required=True, metavar="DATA",
-                   help="data file: .npz/.csv with arrays by tensor name, or NAME=FILE; "
-                        "repeatable")
+    add_data_options(p)
     p.add_argument("--weights", required=True, metavar="NPZ",
                    help=".npz with U, V (or Z) and optionally the patterns")
     p.add_argument("--cone-method", choices=list(CONE_METHODS), default="auto",
                    help="ReLU cone dual norm (q > 1): drop the cone (spectral), a cheap dual "
                         "certificate (kkt) or the SDP bound (sdp); auto chooses by size")
-    p.add_argument("--stationarity-tol", type=float, default=1e-3,
-                   help="Theorem 3.4 is applied when the relative residual is below this")
-    p.add_argument("--refine-iters", type=int, default=1000,
+    p.add_argument("--stationarity-tol", type=options.positive_real, default=1e-3,
+                   help="Theorem 3.4 is applied when the relative residual is below this "
+                        "(finite, > 0)")
+    p.add_argument("--refine-iters", type=options.count, default=1000,
                    help="proximal-gradient iterations for a better dual point (0: none)")
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cli import add_model_options, command, load_model
-from ..errors import BmdslError
+from . import outputs
 
 
 @command("compile", "derive a model and write its stand-alone CVXPY module and torch trainer")
@@ -18,15 +18,16 @@ def cmd_compile(args) -> int:
     from ..trainer import emit_torch
 
     model = load_model(args)
-    derivation = model.derive()
     out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BmdslError(f"cannot create output directory {out}: {exc.strerror}") from None
-    for suffix, emit in (("cvxpy", emit_cvxpy), ("torch", emit_torch)):
-        path = out / f"{model.name}_{suffix}.py"
-        path.write_text(emit(derivation))
+    emitters = (("cvxpy", emit_cvxpy), ("torch", emit_torch))
+    # before any work: never a link, an input or (without --force) an existing file
+    paths = outputs.check_outputs([out / f"{model.name}_{suffix}.py" for suffix, _ in emitters],
+                                  outputs.command_inputs(args), args.force, make_dirs=True)
+    derivation = model.derive()
+    sources = [emit(derivation) for _, emit in emitters]   # all emitted before any is written
+    outputs.make_directory(out)
+    for path, source in zip(paths, sources):
+        outputs.write_text_atomic(path, source)
         print(f"wrote {path}")
     print(f"run them with: python {out / (model.name + '_cvxpy.py')} DATA.npz   "
           f"(arrays named {', '.join(t.name for t in (*model.inputs, model.target))})")
@@ -36,6 +37,7 @@ def cmd_compile(args) -> int:
 def _configure(p) -> None:
     add_model_options(p)
     p.add_argument("-o", "--output", default=".", help="output directory (default: .)")
+    outputs.add_force_option(p)
 
 
 cmd_compile.configure = _configure

@@ -1,19 +1,22 @@
 """`bmdsl solve FILE --data DATA [--solver NAME] [--output OUT.npz]`: the convex program
-with CVXPY (design.md sec. 5).
+with CVXPY (docs/cvxpy.md).
 
 Prints the status, p* (or the bracket lower <= p* <= upper with what was relaxed), the
 solve time and the number of patterns in use, and saves the solution with its patterns
 (`ConvexSolution.save`), so a later run can reuse them (`--patterns-from OUT.npz`) and the
-emitted module can read its masks. Failed solves print the solver status and a hint
-(exit 1); data mistakes print the DataError (exit 1); never a traceback.
+emitted module can read its masks. Only an `optimal` status is a solution: any other
+(`optimal_inaccurate`, `user_limit`, `infeasible`, ..., or the solver raising) prints the
+status as it is with a hint, saves nothing and exits 3 (a SolverError);
+`--accept-inaccurate` takes an `optimal_inaccurate` result, saved with that status.
+Data and option mistakes exit 1 (2 for argparse); never a traceback.
 """
 from __future__ import annotations
 
-import re
-import sys
-
 from ..cli import add_model_options, command, load_model
-from ..errors import DataError, SolverError
+from ..errors import SolverError
+from . import options, outputs
+from .data_args import add_data_options, read_data, read_patterns  # noqa: F401 (re-exported)
+from .options import add_solver_options
 
 # Our programs are feasible (Z = 0) and bounded below (F >= 0) by construction, so any
 # other status is numerical trouble, not a property of the model.
@@ -24,74 +27,23 @@ STATUS_HINTS = {
                  "suit the loss, or try --solver SCS",
     "user_limit": "the solver stopped at an iteration or time limit: raise it, e.g. "
                   "--solver-opt max_iter=500 (Clarabel) or max_iters=100000 (SCS)",
+    "optimal_inaccurate": "the solver stopped before full accuracy (often an iteration limit, "
+                          "e.g. SCS max_iters): raise the limit, try --solver CLARABEL, or "
+                          "pass --accept-inaccurate to keep this result with its status",
 }
 DEFAULT_HINT = "try another solver (--solver SCS), fewer patterns (--patterns) or a larger beta"
-_NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
-
-
-def read_data(items) -> dict:
-    """Arrays from `--data FILE` (.npz/.csv, arrays by name) or `--data NAME=FILE` (.npy,
-    or one array of a .npz/.csv), repeatable."""
-    from ..datasets import load_data
-    data = {}
-    for item in items:
-        named = _NAMED.match(item)
-        if not named and item.lower().endswith(".npy"):
-            raise DataError(f"{item} holds one unnamed array: name it, e.g. --data X={item}")
-        arrays = load_data(named.group(2), names=named.group(1)) if named else load_data(item)
-        if named:
-            arrays = {named.group(1): arrays[named.group(1)]}
-        clash = sorted(set(arrays) & set(data))
-        if clash:
-            raise DataError(f"array(s) {', '.join(clash)} given twice (in {item})")
-        data.update(arrays)
-    return data
-
-
-def solver_options(items) -> dict:
-    """KEY=VALUE pairs; values become int, float or bool when they read as one."""
-    out = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise SolverError(f"--solver-opt expects KEY=VALUE, not {item!r}")
-        value = {"true": True, "false": False}.get(text.lower(), text)
-        for kind in (int, float):
-            if isinstance(value, str):
-                try:
-                    value = kind(text)
-                except ValueError:
-                    pass
-        out[key] = value
-    return out
-
-
-def read_patterns(path):
-    """The PatternSet saved with a solution (or any .npz with masks, gates, source, seed)."""
-    import numpy as np
-    from ..patterns import PatternSet
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read patterns from {path}: {exc}") from None
-    missing = [k for k in ("masks", "gates", "source", "seed") if k not in d]
-    if missing:
-        raise DataError(f"{path} holds no saved patterns (missing {', '.join(missing)})",
-                        hint="use the .npz written by `bmdsl solve`")
-    try:
-        return PatternSet.from_npz_dict(d)
-    except ValueError as exc:
-        raise DataError(f"bad patterns in {path}: {exc}") from None
 
 
 @command("solve", "solve the convex program with CVXPY for a data file")
 def cmd_solve(args) -> int:
     from ..cvx import build_problem, check_solver
-    from ..cvx.solution import OPTIMAL
-    check_solver(args.solver)  # before any work: names the installed solvers
+    from ..cvx.solver import check_solver_options
+    # before any work (argparse checked the name, options.solver_name): the settings
+    check_solver_options(check_solver(args.solver), args.solver_opt)
     model = load_model(args)
-    data = read_data(args.data)
+    out = outputs.npz_path(args.output or f"{model.name}_solution.npz")
+    outputs.check_outputs([out], outputs.command_inputs(args), args.force)   # before work
+    data = read_data(args.data, model, args.target)
     patterns = read_patterns(args.patterns_from) if args.patterns_from else None
     bound = model.derive().bind(data, patterns=patterns)
     what = bound.activation.name
@@ -102,49 +54,56 @@ def cmd_solve(args) -> int:
             f", from {args.patterns_from})" if args.patterns_from else ")")
     print(f"model {model.name}: {what}; p = {bound.p}, q = {bound.q}")
     problem = build_problem(bound, relu_bound=args.relu_bound, enum_cap=args.enum_cap)
-    solution = problem.solve(solver=args.solver, verbose=args.verbose,
-                             **solver_options(args.solver_opt or []))
+    solution = problem.solve(solver=args.solver, verbose=args.verbose, **args.solver_opt)
     print(f"status:         {solution.status}"
           + ("" if len(solution.statuses) == 1 else
              " (" + ", ".join(f"{k} {v}" for k, v in solution.statuses.items()) + ")"))
-    if not solution.ok:
-        bad = next(s for s in solution.statuses.values() if s not in OPTIMAL)
-        print(f"the solver {solution.solver} did not reach an optimum (status {bad}); hint: "
-              f"{STATUS_HINTS.get(str(bad).replace('_inaccurate', ''), DEFAULT_HINT)}",
-              file=sys.stderr)
-        return 1
+    accepted = solution.optimal or (args.accept_inaccurate and _finite_inaccurate(solution))
+    if not accepted:
+        bad = next((s for s in solution.statuses.values() if s != "optimal"), solution.status)
+        raise SolverError(
+            f"{solution.describe()}; {solution.reason}; nothing was saved",
+            hint=STATUS_HINTS.get(bad, DEFAULT_HINT))
     if solution.kind == "bracket":
         print(f"bracket:        {solution.lower:.10g} <= p* <= {solution.upper:.10g}")
         print(f"note:           {solution.note}")
     else:
         print(f"optimal value:  p* = {solution.value:.10g}")
-    if solution.status == "optimal_inaccurate":
-        print("warning: the solver reports reduced accuracy")
+    if not solution.optimal:
+        print(f"warning: {solution.reason} (accepted by --accept-inaccurate)")
     print(f"solve time:     {solution.solve_time:.3f} s ({solution.solver})")
     print(f"non-zero units: {solution.nonzero_units} of {bound.P} pattern(s)")
-    out = args.output or f"{model.name}_solution.npz"
-    out = out if out.endswith(".npz") else out + ".npz"  # np.savez would append it anyway
-    solution.save(out)
-    print(f"saved:          {out}")
+    outputs.write_atomic(out, solution.save)
+    print(f"saved:          {out}" + ("" if solution.optimal else
+                                      f" (status {solution.status})"))
     return 0
+
+
+def _finite_inaccurate(solution) -> bool:
+    """--accept-inaccurate: every program ended optimal or optimal_inaccurate, with values."""
+    import math
+    values = [solution.value] if solution.kind == "exact" else [solution.lower, solution.upper]
+    return (all(s in ("optimal", "optimal_inaccurate") for s in solution.statuses.values())
+            and all(v is not None and math.isfinite(v) for v in values))
 
 
 def _configure(p) -> None:
     add_model_options(p)
-    p.add_argument("--data", action="append", required=True, metavar="DATA",
-                   help="data file: .npz/.csv with arrays by tensor name, or NAME=FILE "
-                        "(e.g. X=x.npy); repeatable")
-    p.add_argument("--solver", help="an installed CVXPY solver (default CLARABEL)")
+    add_data_options(p)
+    add_solver_options(p)
     p.add_argument("--output", "-o", help="where to save the solution (.npz; default "
                                           "<model>_solution.npz)")
+    outputs.add_force_option(p)
     p.add_argument("--patterns-from", metavar="NPZ",
                    help="reuse the patterns saved with an earlier solution")
     p.add_argument("--relu-bound", choices=["auto", "sdp", "nocone"], default="auto",
                    help="lower bound for NP-hard ReLU programs (q > 1, R != l1)")
-    p.add_argument("--enum-cap", type=int, default=12,
-                   help="enumerate NP-hard norm pairs exactly up to this l_inf dimension")
-    p.add_argument("--solver-opt", action="append", metavar="KEY=VALUE",
-                   help="a solver setting passed to cvxpy, e.g. max_iter=500; repeatable")
+    p.add_argument("--enum-cap", type=options.enum_cap, default=12,
+                   help="enumerate NP-hard norm pairs exactly up to this l_inf dimension "
+                        f"(0 to {options.MAX_ENUM_CAP}; default 12)")
+    p.add_argument("--accept-inaccurate", action="store_true",
+                   help="take an optimal_inaccurate result as the answer (saved with that "
+                        "status, exit 0) instead of exit 3")
     p.add_argument("--verbose", action="store_true", help="show the solver's log")
 
 

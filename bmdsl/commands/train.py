@@ -14,8 +14,10 @@ from pathlib import Path
 
 from ..cli import command, load_model
 from ..errors import BmdslError
+from . import options, outputs
+from .data_args import add_data_options
+from .evaluate import add_test_options, check_test_data, fit_reports, held_out, scores_table
 
-OPTIMIZERS = ("auto", "newton", "als", "precgd", "adam", "sgd", "lbfgs")
 
 
 def _pattern_file(value) -> bool:
@@ -47,37 +49,59 @@ def _record(args, bound, trainer, result, npz) -> dict:
     }
 
 
+def _outputs(args):
+    """(factors .npz, JSON record, Ctrl-C checkpoint without --checkpoint), after checking
+    the outputs (commands/outputs.py; --checkpoint is one) and the --resume checkpoint's
+    integrity, so that a wrong path stops the command before any work."""
+    from ..trainer import checkpoint
+    npz = outputs.npz_path(args.output or f"{Path(args.file).stem}_bm.npz")
+    record = npz.with_suffix(".json")
+    paths = [npz, record] + ([args.checkpoint] if args.checkpoint else [])
+    outputs.check_outputs(paths, outputs.command_inputs(args), args.force)
+    if args.resume:
+        checkpoint.read(args.resume)             # hash and format; the config at fit
+    return npz, record, npz.with_suffix(".interrupted.pt")
+
+
 @command("train", "train the Burer-Monteiro factorization with torch")
 def cmd_train(args) -> int:
     import numpy as np
 
     from ..trainer import Trainer
-    from .solve import read_data, read_patterns
+    if args.cert_tol is not None and not args.certificate_every:  # before any work
+        raise BmdslError("--cert-tol needs --certificate-every N (how often to certify)")
+    from .data_args import read_data, read_patterns
     given = args.patterns_from or (args.patterns if _pattern_file(args.patterns) else None)
     args.patterns_file = given
     if given and _pattern_file(args.patterns):
         args.patterns = None                     # the count override does not apply
     model = load_model(args)
-    data = read_data(args.data)
+    npz, record, interrupted = _outputs(args)    # checked before any work
+    data = read_data(args.data, model, args.target)
+    data, test, test_note = held_out(args, model, data)
     bound = model.derive().bind(data, patterns=read_patterns(given) if given else None)
+    if test is not None:
+        check_test_data(model, bound, test)   # before training, not after
     trainer = Trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
                       m=args.m, seed=args.train_seed, lr=args.lr, batch_size=args.batch_size,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                      progress=False if args.no_progress else None,
+                      interrupt_checkpoint=interrupted,
+                      progress=False if args.no_progress or getattr(args, "quiet", False)
+                      else None,
                       certificate_every=args.certificate_every,
                       warm_start=False if args.no_warm_start else "auto")
     print(f"model {bound.model.name}: {bound.activation.name}, P = {bound.P} pattern(s), "
           f"p = {bound.p}, q = {bound.q}, m = {trainer.m}; method {trainer.method_name} on "
           f"{trainer.device} ({args.dtype})")
     steps = None if args.epochs is None else args.epochs * trainer.batches_per_epoch
-    if args.cert_tol is not None and not args.certificate_every:
-        raise BmdslError("--cert-tol needs --certificate-every N (how often to certify)")
     result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit,
                          cert_tol=args.cert_tol)
     if result.warm_start is not None:
         ws = result.warm_start
         print(f"warm start:     {ws['method']}, {ws['iterations']} iterations, "
-              f"{ws['seconds']:.2f} s (then {result.steps} {trainer.method_name} steps)")
+              f"{ws['seconds']:.2f} s (then {result.steps} {trainer.method_name} steps)"
+              + (f"; it failed, BM went on from the current factors: {ws['failed']}"
+                 if ws.get("failed") else ""))
     print(f"objective:      {result.objective:.12g}   ({result.steps} steps, "
           f"{result.seconds:.2f} s, stopped: {result.stopped})")
     cert = result.certificate
@@ -85,27 +109,43 @@ def cmd_train(args) -> int:
         print(f"certificate:    (p - p*)/p* <= {cert.gap_bound:.3e} (duality gap); "
               f"Theorem 3.4 bound {cert.thm34_bound:.3e}"
               + ("" if cert.thm34_applicable else " (not applicable: not stationary)"))
+        for warning in getattr(cert, "warnings", ()):
+            print(f"WARNING:        {warning}")
     if result.violation is not None:
         print(f"cone violation: {result.violation:.3e} (before restoring: "
               f"{result.violation_before:.3e})")
-    npz = Path(args.output or f"{Path(args.file).stem}_bm.npz")
-    out = {"U": result.U, "V": result.V}
+    from ..binding import declared_target      # class labels -> one-hot rows, as bound
+    shaped = [None if d is None else declared_target(model, d, bound.sizes) for d in (data, test)]
+    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.metrics
+    print("metrics:" + (f"        ({test_note})" if test_note else ""))
+    print(scores_table(reports))
+    # the activation is saved so that bmdsl predict rebuilds the same network
+    out = {"U": result.U, "V": result.V, "activation": np.array(bound.activation.name)}
     if bound.patterns is not None:
         out.update(bound.patterns.to_npz_dict())
-    try:
-        np.savez(npz, **out)
-        record = npz.with_suffix(".json")
-        record.write_text(json.dumps(_record(args, bound, trainer, result, npz), indent=2))
-    except OSError as exc:
-        raise BmdslError(f"cannot write {npz}: {exc.strerror or exc}") from None
+    outputs.write_atomic(npz, lambda tmp: np.savez(tmp, **out))
+    outputs.write_text_atomic(record, json.dumps(dict(
+        _record(args, bound, trainer, result, npz), metrics=reports, test=test_note), indent=2))
     print(f"saved:          {npz} (U, V{', patterns' if bound.patterns else ''}), {record}")
-    return 0
+    return _status(result)
+
+
+def _status(result) -> int:
+    """Exit code 3 when --cert-tol was asked for and not reached (the factors are saved,
+    their JSON record says "status": "cert_tol not reached"); 0 otherwise."""
+    if result.status == "finished":
+        return 0
+    cert = result.certificate
+    bound = "not computed" if cert is None else f"{cert.gap_bound:.3e}"
+    print(f"status:         {result.status}: the duality-gap bound is {bound}, above "
+          f"--cert-tol {result.cert_tol:g} (stopped: {result.stopped} after {result.steps} "
+          "steps); the saved factors are not certified to that tolerance")
+    return 3
 
 
 def _configure(p):
     p.add_argument("file", help="a .bm model file")
-    p.add_argument("--data", action="append", required=True, metavar="DATA",
-                   help="data file (.npz/.csv), or NAME=FILE (.npy); repeatable")
+    add_data_options(p)
     p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
                    help="override the model's activation")
     p.add_argument("--patterns", help="a pattern count, 'exact', or an .npz of saved patterns "
@@ -116,24 +156,37 @@ def _configure(p):
     p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="auto",
+    p.add_argument("--optimizer", type=options.method_name, default="auto",
                    help="training method (default auto: see docs/trainer.md)")
-    p.add_argument("--epochs", type=int, help="passes over the data (full batch: steps)")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (adam and sgd)")
-    p.add_argument("--lr", type=float, help="learning rate (adam, sgd, lbfgs, precgd)")
-    p.add_argument("--train-seed", type=int, default=0, help="seed of the initial factors")
+    p.add_argument("--epochs", type=options.positive_int,
+                   help="passes over the data (full batch: steps), >= 1")
+    p.add_argument("--batch-size", type=options.positive_int,
+                   help="mini-batch size (adam and sgd), >= 1")
+    p.add_argument("--lr", type=options.positive_real,
+                   help="learning rate (adam, sgd, lbfgs, precgd), finite and > 0")
+    p.add_argument("--train-seed", type=options.seed, default=0,
+                   help="seed of the initial factors")
     p.add_argument("--no-warm-start", action="store_true",
                    help="BM from random factors only (no convex warm start)")
-    p.add_argument("--checkpoint", help="checkpoint file to write")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    p.add_argument("--resume", help="continue from this checkpoint")
-    p.add_argument("--certificate-every", type=int, help="steps between certificates")
-    p.add_argument("--cert-tol", type=float, help="stop once the duality-gap bound is below "
-                   "this (checked every --certificate-every steps)")
-    p.add_argument("--time-limit", type=float, help="stop after this many seconds")
-    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--checkpoint", help="checkpoint file to write (a new file, or --force; "
+                   "not the --resume file)")
+    p.add_argument("--checkpoint-every", type=options.positive_int,
+                   help="steps between checkpoints, >= 1")
+    p.add_argument("--resume", help="continue from this checkpoint (verified by its sha256 "
+                   "and refused for another model, data, patterns or options)")
+    p.add_argument("--certificate-every", type=options.count,
+                   help="steps between certificates (0: only at the end)")
+    p.add_argument("--cert-tol", type=options.positive_real,
+                   help="stop once the duality-gap bound is below this, > 0 (checked every "
+                        "--certificate-every steps)")
+    p.add_argument("--time-limit", type=options.positive_real,
+                   help="stop after this many seconds, > 0")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: shown when stderr is a terminal)")
     p.add_argument("--output", help="where to save U, V (default FILE_bm.npz); the JSON "
                    "record goes beside it")
+    outputs.add_force_option(p)
+    add_test_options(p)
 
 
 cmd_train.configure = _configure

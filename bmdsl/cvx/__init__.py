@@ -1,4 +1,4 @@
-"""The CVXPY backend (design.md sec. 5): the convex program of a bound model, its solution,
+"""The CVXPY backend (docs/cvxpy.md): the convex program of a bound model, its solution,
 a network recovered from it, and a stand-alone emitted module.
 
     >>> problem = bmdsl.load("models/mlp.bm").derive().bind(data).to_cvxpy()

@@ -4,22 +4,22 @@
                                                               (130), (135); Lemma 3.1
 with L_k from `bound.operator()` and the D-norm from `dnorm.d_norm_cvxpy` (15); ReLU adds
 the cones K_k = diag(2 D_k - 1) * layer_matrix (3), (23), (136), see relu.py. Exactly when
-the table of design.md sec. 2 says so; otherwise a bracket of two programs (program.py).
+the norm-pair table (docs/theory.md sec. 4) says so; otherwise a bracket of two programs (program.py).
 """
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SolverError
 from .program import Forms, build_programs
 from .relu import cone_matrices
 from .solution import OPTIMAL, ConvexSolution
+# the solver's side (names, settings, exceptions) lives in solver.py; re-exported here
+from .solver import (DEFAULT_SOLVER, SolverOptionError, check_solver,  # noqa: F401
+                     check_solver_options, run_solver)
 
-DEFAULT_SOLVER = "CLARABEL"
 SPARSE_DENSITY = 0.5  # below this fraction of non-zeros the operator goes to CVXPY sparse
 
 
@@ -64,23 +64,21 @@ class ConvexProblem:
 
     def solve(self, solver: str | None = None, verbose: bool = False,
               **solver_options) -> ConvexSolution:
-        import cvxpy as cp
+        """Solve every program; the solution carries CVXPY's status as it is (see
+        solution.py: only `optimal` is a solution). SolverOptionError (a user mistake) for an
+        unknown solver or a setting the solver refuses; SolverError when the solver itself
+        raises (a numerical breakdown, a program class it cannot handle)."""
         name = check_solver(solver)
+        check_solver_options(name, solver_options)
         statuses, values, times = {}, {}, 0.0
         for side, prog in self.programs.items():
             t0 = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    # cvxpy warns about inaccurate solutions; the status says it instead
-                    warnings.simplefilter("ignore", UserWarning)
-                    prog.problem.solve(solver=name, verbose=verbose, **solver_options)
-            except (cp.error.SolverError, TypeError, ValueError) as exc:  # or a bad option
-                raise SolverError(f"{name} failed on the {side} program: {exc}",
-                                  hint=f"try another solver (installed: {_installed()}) or "
-                                       "fewer patterns") from None
+            run_solver(prog.problem, name, side, verbose, solver_options,
+                       scale=f"beta = {self.bound.beta:g}")
             times += time.perf_counter() - t0
             statuses[side] = prog.problem.status
-            values[side] = prog.problem.value if prog.problem.status in OPTIMAL else None
+            value = prog.problem.value if prog.problem.status in OPTIMAL else None
+            values[side] = None if value is None else float(value)
         bad = [s for s in statuses.values() if s not in OPTIMAL]
         status = bad[0] if bad else ("optimal_inaccurate" if "optimal_inaccurate" in
                                      statuses.values() else "optimal")
@@ -103,34 +101,26 @@ def _blocks(exprs) -> np.ndarray:
     return np.stack([np.asarray(e.value, dtype=np.float64) for e in exprs])
 
 
-def _installed() -> str:
-    import cvxpy as cp
-    return ", ".join(cp.installed_solvers())
-
-
-def check_solver(solver: str | None) -> str:
-    """The solver's CVXPY name; SolverError naming the installed ones if it is not."""
-    import cvxpy as cp
-    name = DEFAULT_SOLVER if solver is None else str(solver).upper()
-    if name not in cp.installed_solvers():
-        raise SolverError(f"solver {solver!r} is not installed",
-                          hint=f"installed solvers: {_installed()}")
-    return name
-
-
 def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
-                  sdp_budget: int = 2_000_000) -> ConvexProblem:
+                  sdp_budget: int = 2_000_000, memory_budget=None) -> ConvexProblem:
     """The convex program(s) of `bound` (a `bmdsl.bound.Bound`).
 
     relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
     "sdp" (relaxation with the cone, see relu.sdp_cone_norm), "nocone" (plain D-norm) or
     "auto" (sdp when its size P * pairs of cone rows * p^2 <= sdp_budget; see program.plan).
     enum_cap: NP-hard (C, R) pairs are exact by enumerating 2^(k-1) sign vectors when the
-    l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds)."""
+    l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds).
+    memory_budget: bytes or a size such as "2G" (default: bmdsl.memory's budget); the
+    program's estimate (footprint.cvxpy_for) is checked against it before anything is
+    built, and a MemoryBudgetError says so with the estimate."""
+    from .. import memory
+    from ..footprint import cvxpy_for
+    memory.require(cvxpy_for(bound), memory_budget)
     # the target was checked against the loss when the data was bound (bound.Bound)
-    cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
-    kind, programs, note = build_programs(
-        stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, bound.beta, bound.C,
-        bound.R, bmdsl_forms(bound), cones, relu_bound=relu_bound, enum_cap=enum_cap,
-        sdp_budget=sdp_budget)
+    with memory.limit(memory_budget):     # the operator's own check sees the same budget
+        cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
+        kind, programs, note = build_programs(
+            stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, bound.beta, bound.C,
+            bound.R, bmdsl_forms(bound), cones, relu_bound=relu_bound, enum_cap=enum_cap,
+            sdp_budget=sdp_budget)
     return ConvexProblem(bound, kind, programs, note)

@@ -37,7 +37,7 @@ NORM_NOTES = {
     "dnorm_lower": "a convex lower bound on the NP-hard D-norm (15)",
     "dnorm_upper": "a convex upper bound on the NP-hard D-norm (15)",
     "split": "the ReLU norm as Z_k[:, j] = a_j - b_j, a_j, b_j in the cone K_k, "
-             "regularizer sum ||a_j||_C + ||b_j||_C (seed 002 eq. (5))",
+             "regularizer sum ||a_j||_C + ||b_j||_C (Pilanci & Ergen 2020 eq. (5))",
     "split_upper": "outputs decoupled: Z_k[:, j] = a_j - b_j with a_j, b_j in K_k, a "
                    "restriction of the constrained norm (4) to right atoms +-e_j",
     "sdp": "the SDP relaxation of the constrained norm (4): [[W1, Z_k], [Z_k^T, W2]] PSD, "

@@ -1,4 +1,4 @@
-"""A two-layer network from a convex solution (design.md sec. 2, "Recovering a network").
+"""A two-layer network from a convex solution (docs/cvxpy.md).
 
 Every Z_k is split into atoms Z_k = sum_r u_r v_r^T that attain the norm, each balanced
 so that ||u_r||_C = ||v_r||_R; then (1/2) sum_r (||u_r||_C^2 + ||v_r||_R^2) = ||Z_k|| and
@@ -9,7 +9,7 @@ non-convex objective (14) of the units equals the convex one at Z:
 * C = l1 (rows) / R = l1 (columns): one atom per non-zero row / column;
 * NP-hard pairs: the sign-vector decomposition of dnorm's enumeration (exact solutions),
   or, for a bracket's upper solution, a balanced SVD (predictions still equal);
-* ReLU split Z_k[:, j] = a_j - b_j (a_j, b_j in K_k): seed 002's (6a)/(6b) generalized,
+* ReLU split Z_k[:, j] = a_j - b_j (a_j, b_j in K_k): Pilanci & Ergen 2020's (6a)/(6b) generalized,
   u = a / sqrt(||a||_C), v = +-sqrt(||a||_C) e_j. Since u is in the cone K_k,
   D_k * A(u) = relu(A(u)): the units ARE an ordinary ReLU network.
 """

@@ -13,7 +13,7 @@ Exact case (q = 1 or R = l1). Every right atom can then be taken as +-e_j (for q
 is no other direction; for R = l1 the extreme points of B_R are +-e_j), and a cone is closed
 under positive sums, so
     ||Z_k||_{D,K} = min sum_j ||a_j||_C + ||b_j||_C  s.t.  Z_k[:, j] = a_j - b_j,  a_j, b_j in K_k,
-which is seed 002's program (5) column by column.
+which is the program (5) of Pilanci & Ergen 2020 column by column.
 
 Otherwise (q > 1, R != l1) the gauge is NP-hard; the same split program is a RESTRICTION
 (only the atoms u (+-e_j)^T, valid ones as ||+-e_j||_R = 1), so it bounds p* from above,

@@ -5,6 +5,12 @@ kind "bracket": the exact program is NP-hard (ReLU with q > 1 and R != l1, or an
 NP-hard (C, R) pair beyond the enumeration cap); `lower` <= p* <= `upper`, `value` is None
 and `Z` is the solution of the upper (restricted) program: a feasible point whose
 objective is `upper`. `note` says what was relaxed or restricted, in which direction.
+
+Honesty: `status` is CVXPY's status as it is (for a bracket, the worst of its two
+programs). Only `optimal` is a solution: "optimal_inaccurate" (the solver stopped early
+or at reduced accuracy, e.g. SCS at its iteration limit) keeps the value the solver
+reported in `value` / `lower` / `upper`, but `optimal` is False and `reason` says why;
+any other status has no value and no Z.
 """
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ import numpy as np
 
 from ..errors import DataError
 
-OPTIMAL = ("optimal", "optimal_inaccurate")
+OPTIMAL = ("optimal", "optimal_inaccurate")  # statuses with a point and a value
+SOLVED = "optimal"                            # the only status that is a solution
 NONZERO_TOL = 1e-6  # a pattern is used when ||Z_k||_F > NONZERO_TOL * max_k ||Z_k||_F
 
 
@@ -36,8 +43,30 @@ class ConvexSolution:
     statuses: dict = field(default_factory=dict)  # per program side
 
     @property
-    def ok(self) -> bool:
-        return self.status in OPTIMAL
+    def optimal(self) -> bool:
+        """A solution: every program solved to full accuracy with a finite value."""
+        return (self.status == SOLVED and all(s == SOLVED for s in self.statuses.values())
+                and all(v is not None and math.isfinite(v) for v in self._values()))
+
+    ok = optimal  # the older name
+
+    @property
+    def reason(self) -> str:
+        """Why this is not a solution ('' when it is)."""
+        if self.optimal:
+            return ""
+        sides = {k: v for k, v in self.statuses.items() if v != SOLVED} or \
+            {"exact" if self.kind == "exact" else "upper": self.status}
+        where = ", ".join(f"{v} ({k} program)" for k, v in sides.items())
+        if all(v == "optimal_inaccurate" for v in sides.values()):
+            return (f"{self.solver or 'the solver'} stopped at reduced accuracy: {where}; "
+                    "its value is not certified to be p*")
+        if all(v == SOLVED for v in sides.values()):
+            return "the solver reported optimal but a value is not finite"
+        return f"{self.solver or 'the solver'} found no solution: {where}"
+
+    def _values(self):
+        return [self.value] if self.kind == "exact" else [self.lower, self.upper]
 
     @property
     def nonzero_units(self) -> int:
@@ -49,9 +78,22 @@ class ConvexSolution:
         return int(np.count_nonzero(norms > NONZERO_TOL * top)) if top > 0 else 0
 
     def describe(self) -> str:
-        if self.kind == "bracket":
-            return f"{self.lower:.10g} <= p* <= {self.upper:.10g}"
-        return f"p* = {self.value:.10g}"
+        if self.optimal:
+            if self.kind == "bracket":
+                return f"{self.lower:.10g} <= p* <= {self.upper:.10g}"
+            return f"p* = {self.value:.10g}"
+        if any(v is not None for v in self._values()):
+            got = (f"objective {self.value:.10g}" if self.kind == "exact" else
+                   f"bounds {_g(self.lower)} .. {_g(self.upper)}")
+            return f"no p*: {got} reported with status {self.status}"
+        return f"no p*: status {self.status}"
+
+    def to_dict(self) -> dict:
+        """The numbers and statuses, JSON-ready (no arrays)."""
+        return {"status": self.status, "optimal": self.optimal, "reason": self.reason,
+                "statuses": dict(self.statuses), "kind": self.kind, "value": self.value,
+                "lower": self.lower, "upper": self.upper, "solver": self.solver,
+                "solve_time": self.solve_time, "note": self.note}
 
     # -- file ----------------------------------------------------------------------------
     def save(self, path) -> None:
@@ -91,3 +133,7 @@ class ConvexSolution:
                    solver=str(d.get("solver", "")),
                    patterns=PatternSet.from_npz_dict(d) if "masks" in d else None,
                    split=d.get("split"))
+
+
+def _g(x) -> str:
+    return "?" if x is None else f"{x:.10g}"

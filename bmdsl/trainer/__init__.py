@@ -1,4 +1,4 @@
-"""The torch trainer of the Burer-Monteiro factorization (design.md sec. 5, docs/trainer.md).
+"""The torch trainer of the Burer-Monteiro factorization (docs/trainer.md).
 
     >>> trainer = bmdsl.load("models/mlp.bm").derive().bind(data).to_torch()
     >>> result = trainer.fit()                    # TrainResult

@@ -1,4 +1,4 @@
-"""The optimality certificate of trained factors (design.md sec. 2, eq. (20)).
+"""The optimality certificate of trained factors (Sahiner et al. 2024, eq. (20)).
 
 `bmdsl.certificates.certify` when it is importable; otherwise a small fallback with the
 two bounds that need no solver: the Fenchel gap at the scaled dual point

@@ -8,21 +8,31 @@ exactly the result of an uninterrupted run with the same seed (tested in float64
 """
 from __future__ import annotations
 
-import os
+import logging
+import math
 import signal
-import tempfile
 import threading
 import time
 
 import numpy as np
+import torch
 
 from . import checkpoint as ckpt
+from . import health
+from . import resume as resumption   # not `resume`: run_fit's argument of that name
 from .certificate import certify as certify_factors
 from .errors import TrainingInterrupted
 from .progress import Progress
 from .runtime.cones import max_violation, restore_cones
 
+log = logging.getLogger("bmdsl.trainer")
+
 PATIENCE = 5   # consecutive steps with relative change <= tol before stopping
+STALLED = 20   # consecutive steps without progress possible (see _stalled)
+# what a numerical breakdown inside a step raises: runtime/'s FloatingPointError (with
+# its cause), Python's other ArithmeticErrors (a float that overflows, 1e200 ** 2) and
+# torch's LinAlgError (a factorization of a singular or NaN matrix)
+BREAKDOWNS = (ArithmeticError, torch.linalg.LinAlgError)
 
 
 class _Run:
@@ -44,34 +54,18 @@ class _Run:
         self.certificates = [tuple(c) for c in d["certificates"]]
 
 
-def _state(t, run) -> dict:
-    return {"config": t.config(), "U": t.U.detach().cpu(), "V": t.V.detach().cpu(),
-            "method": t.method.state_dict(), "al": None if t.al is None else t.al.state_dict(),
-            "batch_gen": t.batch_gen.get_state(), "perm": t.perm, "pos": t.pos,
-            "run": run.state()}
-
-
-def _restore(t, run, path):
-    s = ckpt.load(path, t.config())
-    t.U.data.copy_(s["U"])
-    t.V.data.copy_(s["V"])
-    t.method.load_state_dict(s["method"])
-    if t.al is not None:
-        t.al.load_state_dict(s["al"])
-    t.batch_gen.set_state(s["batch_gen"])
-    t.perm, t.pos = s["perm"], int(s["pos"])
-    run.load(s["run"])
-
-
-def _interrupt_path(t) -> str:
-    return t.checkpoint or os.path.join(tempfile.gettempdir(),
-                                        f"bmdsl-{t.bound.model.name}-{os.getpid()}.pt")
+# what a checkpoint holds, its restoration and Ctrl-C's file: resume.py
+_state, _restore, _interrupt_path = (resumption.state, resumption.restore,
+                                      resumption.interrupt_path)
 
 
 def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit, certify):
     run = _Run()
     if resume is not None:
         _restore(t, run, resume)
+    # data whose scale overflows the loss: TrainingFailed (exit 3), before the progress
+    # bar and the SIGINT handler exist (nothing to undo)
+    health.check_start(t)
     progress = Progress(t.progress, max_steps)
     flag = {"sigint": False, "in_step": False}
 
@@ -92,8 +86,12 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
                 raise KeyboardInterrupt
         while run.step < max_steps and run.stop is None:
             flag["in_step"] = True
-            f = t.method.step()
+            try:
+                f = t.method.step()
+            except BREAKDOWNS as exc:     # a runtime breakdown, with its cause
+                raise health.breakdown(t, exc, run.step + 1) from None
             run.step += 1
+            health.check_step(t, f, run.step)     # diverged: TrainingFailed, not a result
             run.seconds = time.perf_counter() - start
             if t.al is not None and (run.step % t.al_every == 0 or t.method.settled):
                 t.al.update(t.problem.slack(t.U.detach()))
@@ -107,7 +105,7 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             if every and run.step % every == 0:
                 gap = _gap(t, refine_iters=100)
                 run.certificates.append((run.step, gap))
-            run.stop = _stop(t, run, gap, cert_tol, time_limit)
+            run.stop = _stop(t, run, gap, cert_tol, time_limit) or _stalled(t, tol)
             progress.update(run.step, f, run.certificates[-1][1] if run.certificates else None)
             if t.checkpoint and t.checkpoint_every and run.step % t.checkpoint_every == 0:
                 ckpt.save(t.checkpoint, _state(t, run))
@@ -131,7 +129,16 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
         if main:
             signal.signal(signal.SIGINT, previous)
         progress.close()
-    return _finish(t, run, run.stop or "max_steps", certify)
+    snapshot = _state(t, run, config=False)   # before _finish restores the cones in U
+    try:
+        return _finish(t, run, run.stop or "max_steps", certify)
+    except KeyboardInterrupt:      # Ctrl-C in the restoration or the final certificate
+        path = _interrupt_path(t)
+        ckpt.save(path, dict(snapshot, config=t.config()))
+        raise TrainingInterrupted(
+            f"interrupted during the final certificate, after step {run.step}; checkpoint "
+            f"saved to {path}", hint=f"certify it with fit(resume={path!r}) or `bmdsl train "
+                                     f"... --resume {path}`") from None
 
 
 def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
@@ -144,14 +151,26 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
     solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
-    chunk, trace = warm.FIRST_CHUNK, []
+    chunk, trace, failed = warm.FIRST_CHUNK, [], None
+    f = float(t.objective(t.U.detach(), t.V.detach()))
+    start_U, start_V = t.U.detach().clone(), t.V.detach().clone()
     while True:
-        done = warm.run(min(chunk, warm.MAX_ITER - warm.iterations))
+        try:
+            done = warm.run(min(chunk, warm.MAX_ITER - warm.iterations))
+        except BREAKDOWNS as exc:
+            failed = str(exc) if isinstance(exc, FloatingPointError) else \
+                f"{warm.info()['method']}: {type(exc).__name__}: {exc}"
+            break
         U, V = warm.factors(t.m)
-        t.U.data.copy_(U.reshape(t.U.shape))
-        t.V.data.copy_(V.reshape(t.V.shape))
+        U, V = U.reshape(t.U.shape), V.reshape(t.V.shape)
+        fw = float(t.objective(U, V))
+        if not math.isfinite(fw):
+            failed = f"{warm.info()['method']}: the objective at its factors is {fw}"
+            break
+        t.U.data.copy_(U)
+        t.V.data.copy_(V)
         run.seconds = time.perf_counter() - start
-        f = float(t.objective(t.U.detach(), t.V.detach()))
+        f = fw
         hint = warm.dual_hint()
         t.hints = () if hint is None else (hint,)
         gap = None
@@ -170,10 +189,28 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
         if run.stop or done or warm.iterations >= warm.MAX_ITER:
             break
         chunk *= 2
+    if failed is not None:
+        # the warm start only accelerates: a solver that broke down (its earlier chunks
+        # are suspect too) is dropped, BM starts from the initial factors, the record
+        # says why (warm_start["failed"])
+        log.warning("warm start failed, training from the initial factors: %s", failed)
+        t.U.data.copy_(start_U)
+        t.V.data.copy_(start_V)
+        t.hints = ()
+        f = float(t.objective(t.U.detach(), t.V.detach()))
     run.history.append((0, f, run.seconds))
     run.last = f
-    t.warm_info = dict(warm.info(), history=trace)
+    t.warm_info = dict(warm.info(), history=trace, failed=failed)
     t.warm = None                                 # the factors are warm from now on
+
+
+def _stalled(t, tol):
+    """"stalled" after STALLED consecutive steps that could not decrease the objective
+    (methods.Newton.stalls; without an augmented Lagrangian, whose multipliers could
+    still change it). tol = 0 asks for every step, so it never stops a run early."""
+    if tol > 0 and t.al is None and getattr(t.method, "stalls", 0) >= STALLED:
+        return "stalled"
+    return None
 
 
 def _stop(t, run, gap, cert_tol, time_limit):

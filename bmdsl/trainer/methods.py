@@ -18,12 +18,14 @@ from .runtime.newton import newton_iteration
 
 NEWTON_MAX_VARS = 6000         # P m (p + q): the dense Hessian is at most 6000^2
 JACOBIAN_BUDGET = 60_000_000   # entries of the dense Jacobian [|y|, P m (p + q)]
+RIDGE = 1e-13                  # ALS's relative ridge where beta is below rounding (_cholesky)
 
 
 class Method(ABC):
     """One optimization method: `step()` advances the trainer's factors, returns the objective."""
     name = ""
     full_batch = True
+    default_lr = None  # the learning rate used when none is given (None: the method has none)
     settled = False    # the last step could not decrease the objective any further
 
     def __init__(self, trainer, lr):
@@ -79,27 +81,31 @@ class _Torch(Method):
 
 class Adam(_Torch):
     name = "adam"
+    default_lr = 1e-2
 
-    @staticmethod
-    def make(params, lr):
-        return torch.optim.Adam(params, lr=lr or 1e-2)
+    @classmethod
+    def make(cls, params, lr):
+        return torch.optim.Adam(params, lr=lr or cls.default_lr)
 
 
 class SGD(_Torch):
     name = "sgd"
+    default_lr = 1e-2
 
-    @staticmethod
-    def make(params, lr):
-        return torch.optim.SGD(params, lr=lr or 1e-2, momentum=0.9)
+    @classmethod
+    def make(cls, params, lr):
+        return torch.optim.SGD(params, lr=lr or cls.default_lr, momentum=0.9)
 
 
 class LBFGS(Method):
     name = "lbfgs"
     inner = 10
+    default_lr = 1.0
 
     def __init__(self, trainer, lr):
         super().__init__(trainer, lr)
-        self.opt = torch.optim.LBFGS([trainer.U, trainer.V], lr=lr or 1.0, max_iter=self.inner,
+        self.opt = torch.optim.LBFGS([trainer.U, trainer.V], lr=lr or self.default_lr,
+                                     max_iter=self.inner,
                                      history_size=50, line_search_fn="strong_wolfe",
                                      tolerance_grad=0.0, tolerance_change=0.0)
 
@@ -140,10 +146,31 @@ def _ridge(J, y, beta):
     if J.shape[1] <= J.shape[0]:
         A = J.T @ J
         A.diagonal().add_(beta)
-        return torch.cholesky_solve((J.T @ y)[:, None], torch.linalg.cholesky(A))[:, 0]
+        return torch.cholesky_solve((J.T @ y)[:, None], _cholesky(A, beta))[:, 0]
     A = J @ J.T
     A.diagonal().add_(beta)
-    return J.T @ torch.cholesky_solve(y[:, None], torch.linalg.cholesky(A))[:, 0]
+    return J.T @ torch.cholesky_solve(y[:, None], _cholesky(A, beta))[:, 0]
+
+
+def _cholesky(A, beta):
+    """Cholesky of J^T J + beta I. Where beta is below the rounding of J^T J (e.g. 1e-300)
+    the matrix is singular in float64: a ridge of RIDGE times its largest diagonal entry is
+    added instead, the least that rounding leaves visible (the ridge regression's minimizer
+    then changes below float64's accuracy); a matrix that is still not definite, or not
+    finite, is a FloatingPointError naming the cause."""
+    if not bool(torch.isfinite(A).all()):
+        raise FloatingPointError("als: the normal equations are not finite (the data's scale "
+                                 "overflows float64)")
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info):
+        scale = float(A.diagonal().abs().max()) if A.numel() else 0.0
+        L, info = torch.linalg.cholesky_ex(A + RIDGE * max(scale, 1e-300) *
+                                           torch.eye(A.shape[0], dtype=A.dtype, device=A.device))
+    if int(info):
+        raise FloatingPointError(f"als: the normal equations J^T J + beta I (beta = {beta:.3g}) "
+                                 "are not positive definite even with a relative ridge "
+                                 f"{RIDGE:g}")
+    return L
 
 
 class PrecGD(Method):
@@ -151,10 +178,13 @@ class PrecGD(Method):
     U_k -= eta grad_{U_k} (V_k^T V_k + lambda I)^{-1}, V_k likewise, lambda = beta;
     eta by Armijo backtracking, restarted at twice the last accepted step."""
     name = "precgd"
+    default_lr = 1.0
+    ETA_MAX = 1e12     # the doubled restart step is capped: an accepted step never grows to inf
+    HALVINGS = 200     # backtracking halvings at most (1e12 -> below 1e-20 takes 107)
 
     def __init__(self, trainer, lr):
         super().__init__(trainer, lr)
-        self.eta = lr or 1.0
+        self.eta = lr or self.default_lr
 
     def step(self):
         t = self.t
@@ -164,13 +194,21 @@ class PrecGD(Method):
         gu, gv = torch.autograd.grad(f, (Ur, Vr))
         P, m = U.shape[:2]
         u, v = U.reshape(P, m, -1), V.reshape(P, m, -1)
-        eye = t.problem.beta * torch.eye(m, dtype=U.dtype, device=U.device)
-        du = torch.linalg.solve(v @ v.transpose(1, 2) + eye, gu.reshape(P, m, -1)).reshape(U.shape)
-        dv = torch.linalg.solve(u @ u.transpose(1, 2) + eye, gv.reshape(P, m, -1)).reshape(V.shape)
+        vv, uu = v @ v.transpose(1, 2), u @ u.transpose(1, 2)
+        # lambda = beta, floored at the Gram matrices' rounding: any positive definite
+        # preconditioner gives a descent direction, a singular one gives none (beta 1e-300)
+        scale = max(float(vv.diagonal(dim1=1, dim2=2).abs().max()),
+                    float(uu.diagonal(dim1=1, dim2=2).abs().max()), 1e-300) if m else 1.0
+        lam = max(t.problem.beta, 1e-14 * scale)
+        eye = lam * torch.eye(m, dtype=U.dtype, device=U.device)
+        du = torch.linalg.solve(vv + eye, gu.reshape(P, m, -1)).reshape(U.shape)
+        dv = torch.linalg.solve(uu + eye, gv.reshape(P, m, -1)).reshape(V.shape)
         slope, f = float((gu * du).sum() + (gv * dv).sum()), float(f.detach())
-        eta = 2.0 * self.eta
+        eta = min(2.0 * self.eta, self.ETA_MAX)
         with torch.no_grad():
-            while eta > 1e-20:
+            for _ in range(self.HALVINGS):
+                if not eta > 1e-20:
+                    break
                 fn = float(t.objective(U - eta * du, V - eta * dv))
                 if fn <= f - 1e-4 * eta * slope:
                     t.U.copy_(U - eta * du)
@@ -193,21 +231,27 @@ class Newton(Method):
     def __init__(self, trainer, lr):
         super().__init__(trainer, lr)
         self.mu = 1e-3
+        # consecutive settled steps: where rounding makes the objective jitter above `tol`
+        # (data near float64's range), the steps can make no progress and yet never look
+        # calm; fitloop stops after STALLED of them ("stalled") instead of max_steps
+        self.stalls = 0
 
     def step(self):
         t = self.t
         U, V, f, self.mu, self.settled = newton_iteration(
             t.problem, t.U.detach(), t.V.detach(), t.objective, self.mu)
+        self.stalls = self.stalls + 1 if self.settled else 0
         with torch.no_grad():
             t.U.copy_(U)
             t.V.copy_(V)
         return f
 
     def state_dict(self):
-        return {"mu": self.mu}
+        return {"mu": self.mu, "stalls": self.stalls}
 
     def load_state_dict(self, d):
         self.mu = float(d["mu"])
+        self.stalls = int(d.get("stalls", 0))     # (checkpoints written before it: 0)
 
 
 METHODS = {m.name: m for m in (Adam, SGD, LBFGS, ALS, PrecGD, Newton)}

@@ -56,6 +56,7 @@ def build_spec(derivation) -> dict:
         "pools": tuple({"tensor": p.tensor, "kind": identifier(p.kind), "grid": tuple(p.grid),
                         "args": tuple((k, tuple(_window(v))) for k, v in p.args),
                         "dims": tuple(model.tensor(p.tensor).dims)} for p in model.pools),
+        "output_name": identifier(model.output.lhs),
         "dims": {"w1": tuple(model.first_weight.dims), "w2": tuple(model.second_weight.dims),
                  "a": tuple(model.layer.dims), "y": tuple(model.output.dims)},
         "layer": tuple(_renamed(s) for s in net.layer),

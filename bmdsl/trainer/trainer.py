@@ -13,13 +13,13 @@ Checkpoints resume to the same result; Ctrl-C saves one (fitloop.py).
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .arguments import check_arguments
 from .errors import TrainerError
 from .fitloop import run_fit
 from .methods import METHODS, resolve
@@ -27,7 +27,8 @@ from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
 from .runtime.gram import GRAM_MAX_N, gram_pays
 from .runtime.problem import BMProblem
-from .runtime.warm import warm_start_for
+from .runtime.warm import WARM_STARTS
+from .. import footprint, memory
 from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -51,7 +52,7 @@ class TrainResult:
     method: str
     steps: int
     seconds: float
-    stopped: str                      # max_steps | tol | certificate | time_limit
+    stopped: str                      # max_steps | tol | certificate | time_limit | stalled
     violation: float | None           # max(0, -(2D_k - 1) * A(u_kj)) after restoring (ReLU)
     violation_before: float | None    # the same before the restoration
     certificate: object | None
@@ -62,6 +63,44 @@ class TrainResult:
     history: list = field(default_factory=list, repr=False)        # (step, value, seconds)
     certificates: list = field(default_factory=list, repr=False)   # (step, gap_bound)
     warm_start: dict | None = None    # the lifted ADMM's iterations, seconds, rho, residuals
+    cert_tol: float | None = None     # the duality-gap bound asked for (fit's cert_tol)
+
+    @property
+    def cert_tol_reached(self) -> bool | None:
+        """None without cert_tol; else whether the final certificate's duality-gap bound is
+        <= cert_tol (False also when no final certificate was computed)."""
+        if self.cert_tol is None:
+            return None
+        cert = self.certificate
+        return cert is not None and math.isfinite(cert.gap_bound) and \
+            cert.gap_bound <= self.cert_tol
+
+    @property
+    def status(self) -> str:
+        """"cert_tol not reached" when a requested cert_tol was not met (the CLI exits 3),
+        else "finished" (a finite result; `stopped` says why it ended). A fit that
+        diverged returns no result at all: it raises TrainingFailed."""
+        return "cert_tol not reached" if self.cert_tol_reached is False else "finished"
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the result and its certificate as a table (eq. (20) and the Fenchel
+        duality-gap bound, Sahiner et al. 2024)."""
+        from ..render import markdown_table
+        cert, ws = self.certificate, self.warm_start
+        rows = [("p_BM (objective)", f"{self.objective:.10g}"), ("loss + regularizer",
+                                                       f"{self.loss:.6g} + {self.regularizer:.6g}"),
+                ("method", (f"{ws['method']} warm start ({ws['iterations']} iterations), then "
+                            if ws else "") + self.method),
+                ("steps", f"{self.steps} in {self.seconds:.2f} s, stopped by {self.stopped}"),
+                ("device", f"{self.device} ({self.dtype})")]
+        if cert is not None:
+            rows += [("duality-gap bound (p_BM - p*)/p* <=", cert.gap_bound),
+                     ("Theorem 3.4 bound (20)", f"{cert.thm34_bound:.6g}" + (
+                         "" if cert.thm34_applicable else " (not applicable: not stationary)"))]
+        else:
+            rows.append(("certificate", "not computed"))
+        rows.append(("max cone violation (19)", self.violation))
+        return markdown_table("BM training result", rows)
 
     def to_dict(self) -> dict:
         cert = self.certificate
@@ -72,7 +111,9 @@ class TrainResult:
                 "regularizer": self.regularizer, "method": self.method, "steps": self.steps,
                 "seconds": self.seconds, "stopped": self.stopped, "violation": self.violation,
                 "violation_before_restoring": self.violation_before, "certificate": cert,
-                "device": self.device, "dtype": self.dtype, "warm_start": self.warm_start}
+                "device": self.device, "dtype": self.dtype, "warm_start": self.warm_start,
+                "status": self.status, "cert_tol": self.cert_tol,
+                "cert_tol_reached": self.cert_tol_reached}
 
 
 def _finite(x):
@@ -96,7 +137,10 @@ class Trainer:
     def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0, *,
                  lr=None, batch_size=None, init_scale=0.1, checkpoint=None,
                  checkpoint_every=None, progress=None, certificate_every=None, al_every=None,
-                 gram="auto", warm_start="auto"):
+                 gram="auto", warm_start="auto", interrupt_checkpoint=None, memory_budget=None):
+        check_arguments(m=m, seed=seed, lr=lr, batch_size=batch_size, init_scale=init_scale,
+                        checkpoint_every=checkpoint_every, certificate_every=certificate_every,
+                        al_every=al_every)    # TrainerError before any work (arguments.py)
         self.bound, self.device = bound, _device(device)
         if dtype not in DTYPES and dtype not in DTYPES.values():
             raise TrainerError(f"unknown dtype {dtype!r}; use float32 or float64")
@@ -105,13 +149,22 @@ class Trainer:
         if self.m <= 0:
             raise TrainerError(f"the number of units m must be positive, not {m}")
         self.spec = build_spec(bound.derivation)
+        # estimated against the memory budget before the data, masks and factors are
+        # allocated on the device (bmdsl.memory; memory_budget overrides the default)
+        self.memory_budget = memory_budget
+        memory.require(footprint.trainer_for(bound, self.m, self.dtype.itemsize, method,
+                                             batch_size), memory_budget)
         self.problem = self._lower()
         n = self.problem.n
         if batch_size is not None and int(batch_size) <= 0:
             raise TrainerError(f"the batch size must be positive, not {batch_size}")
         self.batch_size = None if batch_size is None or int(batch_size) >= n else int(batch_size)
         self.batches_per_epoch = 1 if self.batch_size is None else -(-n // self.batch_size)
-        if gram is True or (gram == "auto" and
+        G = footprint.gram(self.problem.P, self.problem.p, self.problem.q,
+                           self.problem.Y.numel())
+        if gram is True:
+            memory.require(G, memory_budget)
+        if gram is True or (gram == "auto" and memory.fits(G, memory_budget) and
                             gram_pays(self.problem, self.dtype, self.batch_size is None)):
             self.problem.use_gram()
         self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
@@ -121,6 +174,9 @@ class Trainer:
         self.warm = self._warm_start(False if off else warm_start)
         self.warm_info = None
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        # where Ctrl-C saves when `checkpoint` is not set (fitloop._interrupt_path; a free
+        # name is chosen there, so nothing is replaced); None: ./<model>-interrupted.pt
+        self.interrupt_checkpoint = interrupt_checkpoint
         self.progress, self.certificate_every = progress, certificate_every
         self.al_every = int(al_every or AL_EVERY[self.method_name])
         self._init_factors(init_scale)
@@ -145,7 +201,19 @@ class Trainer:
             raise TrainerError(f"warm_start must be 'auto', True or False, not {setting!r}")
         if setting is False:
             return None
-        warm = warm_start_for(self.problem, self.m)
+        warm, refused = None, None
+        for kind in WARM_STARTS:   # runtime/warm.warm_start_for, each estimate checked first
+            if not kind.applies(self.problem, self.m):
+                continue
+            estimate = footprint.warm_start(kind.__name__, self.problem)
+            if not memory.fits(estimate, self.memory_budget):
+                refused = refused or estimate      # "auto": the BM method starts alone
+                continue
+            warm = kind.of(self.problem)
+            if warm is not None:
+                break
+        if warm is None and setting is True and refused is not None:
+            memory.require(refused, self.memory_budget)
         if warm is None and setting is True:
             raise TrainerError(
                 "no warm start applies: the lifted ADMM needs the squared loss on the full "
@@ -169,15 +237,20 @@ class Trainer:
     def config(self) -> dict:
         """What a checkpoint must share with this trainer to be resumed by it."""
         b = self.bound
-        digest = hashlib.sha256(np.ascontiguousarray(b.Y).tobytes())
-        if b.masks is not None:
-            digest.update(np.ascontiguousarray(b.masks).tobytes())
+        if getattr(self, "_digests", None) is None:   # once: the data do not change in a fit
+            from .checkpoint import digest_arrays, digest_literal
+            ps = b.patterns
+            self._digests = {
+                "model_digest": digest_literal(self.spec),
+                "data_digest": digest_arrays(b.arrays),
+                "patterns_digest": None if ps is None else digest_arrays(
+                    {"masks": ps.masks, **({} if ps.gates is None else {"gates": ps.gates})})}
         return {"model": b.model.name, "activation": b.activation.name, "P": b.P, "m": self.m,
                 "w1_shape": list(b.w1_shape), "w2_shape": list(b.w2_shape),
                 "method": self.method_name, "dtype": str(self.dtype).replace("torch.", ""),
                 "seed": self.seed, "lr": self.lr, "batch_size": self.batch_size,
-                "beta": b.beta, "C": b.C, "R": b.R, "loss": b.loss.name,
-                "data_and_patterns": digest.hexdigest()}
+                "gram": self.problem.gram is not None,
+                "beta": b.beta, "C": b.C, "R": b.R, "loss": b.loss.name, **self._digests}
 
     # -- what the methods call ----------------------------------------------------------------
     def objective(self, U, V, arrays=None, scale=1.0, idx=None):
@@ -204,7 +277,12 @@ class Trainer:
     def fit(self, max_steps=None, *, epochs=None, tol=1e-12, cert_tol=None,
             certificate_every=None, callback=None, resume=None, time_limit=None,
             certify=True) -> TrainResult:
-        """Train; see fitloop.run_fit. max_steps (or epochs) defaults by method."""
+        """Train; see fitloop.run_fit. max_steps (or epochs) defaults by method.
+        A NaN or infinite objective or factor, or a numerical breakdown, raises
+        TrainingFailed (a SolverError; health.py); cert_tol not reached is reported by
+        result.cert_tol_reached = False and result.status."""
+        check_arguments(max_steps=max_steps, epochs=epochs, tol=tol, cert_tol=cert_tol,
+                        certificate_every=certificate_every, time_limit=time_limit)
         if max_steps is None:
             max_steps = (epochs * self.batches_per_epoch if epochs is not None
                          else MAX_STEPS[self.method_name])
@@ -215,10 +293,12 @@ class Trainer:
             # threads anyway. Restored afterwards: the setting is process-wide.
             torch.set_num_threads(1)
         try:
-            return run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
-                           every=certificate_every or self.certificate_every,
-                           callback=callback, resume=resume, time_limit=time_limit,
-                           certify=certify)
+            result = run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
+                             every=certificate_every or self.certificate_every,
+                             callback=callback, resume=resume, time_limit=time_limit,
+                             certify=certify)
+            result.cert_tol = cert_tol
+            return result
         finally:
             torch.set_num_threads(threads)
 
@@ -235,7 +315,8 @@ class Trainer:
         return (self.U.detach().cpu().double().numpy().copy(),
                 self.V.detach().cpu().double().numpy().copy())
 
-    def network(self):
-        """The trained factors as an ordinary torch.nn.Module (see network.py)."""
+    def network(self, prune=True):
+        """The trained factors as an ordinary torch.nn.Module (see network.py); prune=True
+        drops exactly-zero units, prune=False keeps all P m."""
         from .network import BMNetwork
-        return BMNetwork.from_trainer(self)
+        return BMNetwork.from_trainer(self, prune=prune)

@@ -1,4 +1,4 @@
-"""Growing units from zero: what Newton's method cannot do by itself (design.md sec. 2).
+"""Growing units from zero: what Newton's method cannot do by itself (Sahiner et al. 2024, eq. (20)).
 
 A unit at u = v = 0 is a stationary point of (14) whatever the data say, so a damped
 Newton step never leaves it. Where the certificate shows that a new unit would lower
@@ -49,7 +49,7 @@ def _grow(problem, U, V, active, du, dv, w, slot):
 
 def escape(problem, U, V, active, A, B):
     """Add one unit per pattern along the top singular pair of (I - A A^T) G_k (I - B^T B)
-    where it exceeds beta (design.md sec. 2: a certificate violation); returns the
+    where it exceeds beta (a violation of the certificate (20)); returns the
     largest ratio sigma / beta found (<= 1 means nothing was added)."""
     P, m = U.shape[:2]
     G = problem.lifted_gradient(U, V)

@@ -8,6 +8,8 @@ applies, it starts from that solver's solution (run to its tolerance), as the tr
 default does, and returns it as it is when the solver needs no polish (interior.py).
 """
 import argparse
+import math
+import sys
 import time
 
 import numpy as np
@@ -85,11 +87,22 @@ def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64)
 def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
     """Train with the default method; returns U, V, objective, steps taken."""
     U, V = initial_factors(problem, m, seed)
+    f0 = float(problem.objective(U, V))
+    if not math.isfinite(f0):
+        raise FloatingPointError(f"the objective is {f0} at the initial factors: the data's "
+                                 "scale overflows float64 in the loss (rescale the inputs "
+                                 "and the target)")
     if problem.gram is None and gram_pays(problem, problem.Y.dtype, True):
         problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
     warm = warm_start_for(problem, m)
     if warm is not None:        # a convex solver's solution, factored (warm.py)
-        done = warm.run(warm.MAX_ITER)
+        try:
+            done = warm.run(warm.MAX_ITER)
+        except FloatingPointError as exc:   # it only accelerates: BM from random factors
+            print(f"warning: warm start failed, training from the initial factors: {exc}",
+                  file=sys.stderr)
+            warm = None
+    if warm is not None:
         Uw, Vw = warm.factors(m)
         U, V = Uw.reshape(U.shape), Vw.reshape(V.shape)
         if done and not warm.POLISH:      # already a BM optimum
@@ -97,7 +110,7 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
     newton = (problem.C, problem.R) == ("l2", "l2") and \
         problem.P * m * (problem.p + problem.q) <= NEWTON_MAX_VARS
     if newton:
-        mu, last, calm = 1e-3, None, 0
+        mu, last, calm, step = 1e-3, None, 0, 0      # (step: --steps 0 takes none)
         for step in range(1, steps + 1):
             U, V, f, mu, _ = newton_iteration(problem, U, V, problem.objective, mu)
             calm = calm + 1 if last is not None and abs(last - f) <= tol * max(1.0, abs(f)) else 0
@@ -157,7 +170,15 @@ def main(argv=None):
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     problem = setup(SPEC, data, masks, gates, args.device, dtype)
     start = time.perf_counter()
-    U, V, f, steps = train(problem, args.m, args.steps, args.seed)
+    try:
+        U, V, f, steps = train(problem, args.m, args.steps, args.seed)
+    except (FloatingPointError, torch.linalg.LinAlgError) as exc:   # a breakdown, its cause
+        print(f"error: training failed: {exc}", file=sys.stderr)
+        return 3
+    if not math.isfinite(f):                  # not a solution: nothing is saved
+        print(f"error: training failed: the objective is {f} (diverged, or the data's scale "
+              "overflows float64: rescale the inputs and the target)", file=sys.stderr)
+        return 3
     print(f"objective {f!r}")
     print(f"steps {steps}  seconds {time.perf_counter() - start:.2f}  patterns {problem.P}")
     if problem.cone:
@@ -166,5 +187,7 @@ def main(argv=None):
         out = {"U": U.cpu().numpy(), "V": V.cpu().numpy()}
         if problem.D is not None:
             out["masks"] = problem.D.cpu().numpy()
+        if problem.gates is not None:     # predict.py rebuilds gated units' masks from them
+            out["gates"] = problem.gates.cpu().numpy()
         np.savez(args.output, **out)
     return 0

@@ -1,7 +1,7 @@
 """A warm start for ReLU layers with a scalar output: the cone-constrained convex program
 solved by a primal-dual interior-point method, then factored.
 
-For q = 1, C = l2 and the squared loss the convex program is seed 002's (5)/(17), in
+For q = 1, C = l2 and the squared loss the convex program is Pilanci & Ergen 2020's (5), cones written out, in
 x = (u_k, w_k) [P, 2, p] (u the units with a positive output weight, w the negative):
     min 1/2 ||sum_k L_k(u_k - w_k) - Y||^2 + beta sum_k (||u_k|| + ||w_k||)
     s.t. S_k u_k >= 0, S_k w_k >= 0   (S_k = (2 D_k - 1) M, the cones (19): 2 |a| P rows)
@@ -43,6 +43,7 @@ REFINE = 2           # steps of iterative refinement per solve (1 stalled a CNN 
 STALL = 3            # iterations without progress of the dual residual that end a run
 MAX_ELEMENTS = 60_000_000   # entries of L [|y|, P p], of [P, 2, |a|] and of [|a|, p^2]
 MAX_SYSTEM = 8192    # the smaller side of the Newton system (|y| or 2 P p)
+RIDGE_MAX = 1.0      # relative ridge of _cholesky at most: beyond it the solve is not Newton's
 
 
 def _step_to_boundary(v, dv):
@@ -51,12 +52,25 @@ def _step_to_boundary(v, dv):
 
 
 def _cholesky(B):
-    """Batched Cholesky; a growing ridge where rounding made a block indefinite."""
+    """Batched Cholesky; a growing ridge where rounding made a block indefinite. Bounded:
+    the ridge grows from 1e-14 to at most RIDGE_MAX times the block's largest diagonal
+    entry (at least the smallest normal number, so a zero block gets a ridge too); a block
+    still indefinite there, or one that is not finite, is a FloatingPointError naming the
+    cause, never an endless loop."""
+    if not bool(torch.isfinite(B).all()):
+        raise FloatingPointError("interior point: the Newton system is not finite (the data's "
+                                 "scale overflows float64; rescale the inputs and the target)")
     L, info = torch.linalg.cholesky_ex(B)
     ridge = 1e-14
+    eye = torch.eye(B.shape[-1], dtype=B.dtype, device=B.device)
+    scale = torch.diagonal(B, dim1=-2, dim2=-1).abs().amax(-1)[..., None, None]
+    scale = scale.clamp_min(torch.finfo(B.dtype).tiny)
     while int(info.max()) > 0:
-        eye = torch.eye(B.shape[-1], dtype=B.dtype, device=B.device)
-        scale = torch.diagonal(B, dim1=-2, dim2=-1).abs().amax(-1)[..., None, None]
+        if ridge > RIDGE_MAX:
+            raise FloatingPointError(
+                f"interior point: the Newton system stays indefinite with a ridge of "
+                f"{RIDGE_MAX:g} times its diagonal (the data's scale is out of float64's "
+                "reach; rescale the inputs and the target)")
         L, info = torch.linalg.cholesky_ex(B + ridge * scale * eye)
         ridge *= 10
     return L
@@ -119,8 +133,10 @@ class ConeInteriorPoint:
                                                                               keepdim=True)
         self.x = h.expand(P, 2, p) * (self.y.norm() / math.sqrt(2 * P))
         self.s = self.slack(self.x)
-        self.interior = bool((self.s[self.rows] > 0).all())
-        mu0 = 1e3 * f0 / self.nrows
+        # no row at all (an all-zero layer, e.g. all-zero inputs): nothing for a barrier to
+        # do, and no start -- `of` declines, and the BM method trains alone
+        self.interior = self.nrows > 0 and bool((self.s[self.rows] > 0).all())
+        mu0 = 1e3 * f0 / max(self.nrows, 1)
         self.z = torch.where(self.rows, mu0 / self.s, torch.zeros_like(self.s))
         self.s = torch.where(self.rows, self.s, torch.ones_like(self.s))
         self.iterations, self.seconds = 0, 0.0
@@ -271,7 +287,7 @@ class ConeInteriorPoint:
         return None
 
     def factors(self, m):
-        """BM factors [P, m, *w1], [P, m, *w2] per seed 002 Theorem 1 (6a)/(6b): unit 0
+        """BM factors [P, m, *w1], [P, m, *w2] per Pilanci & Ergen 2020, Theorem 1 (6a)/(6b): unit 0
         u_k / sqrt|u_k| with weight +sqrt|u_k|, unit 1 w_k / sqrt|w_k| with -sqrt|w_k|; the
         other m - 2 units are zero. Each unit stays in its cone (a positive multiple)."""
         signs = torch.tensor([1.0, -1.0], dtype=self.x.dtype, device=self.x.device)

@@ -26,6 +26,8 @@ import torch
 
 MAX_ITER = 5000      # iterations of one warm start at most
 RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
+RHO_FLOOR = 1e-15    # rho >= RHO_FLOOR max diag G: below it, rho I is lost in G's rounding
+RHO_GROWTH = 40      # tenfold growths of rho at most: 1e-15 max diag G -> 1e25 of it
 
 
 def shrink(Z, tau):
@@ -82,6 +84,12 @@ class LiftedADMM:
         done = False
         for _ in range(int(iters)):
             z = self.inverse @ (self.b + rho * (x - u))
+            if not bool(torch.isfinite(z).all()):    # (the SVD of a NaN can stall)
+                raise FloatingPointError(
+                    f"lifted ADMM: the iterate is not finite after {self.iterations} "
+                    f"iterations (beta = {self.beta:.3g}, rho = {rho:.3g}): beta is below "
+                    "the rounding of the data's Gram matrix, or the data's scale overflows "
+                    "float64")
             zr = alpha * z + (1 - alpha) * x
             x_old = x
             x = shrink((zr + u).reshape(self.shape), self.beta / rho).reshape(-1)
@@ -98,13 +106,31 @@ class LiftedADMM:
 
     def _inverse(self):
         """(G + rho I)^{-1}; rho grows tenfold while rounding makes G + rho I indefinite
-        (G is only positive semidefinite, and rho ~ beta can be below its rounding)."""
-        eye = torch.eye(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
-        while True:
-            chol, info = torch.linalg.cholesky_ex(self.G + self.rho * eye)
+        (G is only positive semidefinite, and rho ~ beta can be below its rounding).
+        Bounded: rho starts at least at rounding's scale (RHO_FLOOR times G's largest
+        diagonal entry: beta can underflow rho to 0) and grows at most RHO_GROWTH times;
+        a G or b that is not finite (data whose products overflow float64) is a
+        FloatingPointError naming the cause, never an endless loop."""
+        G = self.G
+        if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
+            raise FloatingPointError(
+                "lifted ADMM: the Gram matrix G = L*L or b = L*(Y) of the squared loss is not "
+                "finite: products of the data overflow float64 (rescale the inputs and the "
+                "target, e.g. to unit scale)")
+        scale = float(G.diagonal().abs().max()) if G.numel() else 0.0
+        floor = max(RHO_FLOOR * scale, 1e-300)
+        if not self.rho >= floor:          # also NaN: beta / rho must stay finite
+            self.rho = floor
+        eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
+        for _ in range(RHO_GROWTH):
+            chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
             if not int(info):
                 return torch.cholesky_inverse(chol)
             self.rho *= 10.0
+        raise FloatingPointError(
+            f"lifted ADMM: G + rho I is not positive definite even at rho = {self.rho:.3g} "
+            f"(G's largest diagonal entry {scale:.3g}): the data's Gram matrix is numerically "
+            "broken (rescale the inputs and the target)")
 
     def solution(self):
         """X [P, p, q]: the prox iterate, exactly low rank per pattern."""

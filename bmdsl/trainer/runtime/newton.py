@@ -15,12 +15,17 @@ Per iteration (see docs/trainer.md for the measurements that made it the default
    projected on the binding constraints and cut at the first boundary (activeset.py):
    the iterates stay in the cones (19), so no penalty is needed.
 """
+import math
+
 import torch
 
 from .activeset import basis, candidates, expand_step, max_step, reduce_system
 from .escape import escape, escape_signed
 
 GN_STALL = 1e-8   # relative decrease below which a Gauss-Newton step counts as stalled
+MU_MAX = 1e15     # damping beyond which no step is tried: the step would be ~ -g / mu
+MAX_TRIES = 200   # models tried per step at most (mu grows 4x per failure: 1e-12 -> MU_MAX
+                  # takes 45); past it the step is abandoned as settled, never an endless loop
 
 
 def balance(U, V, tol=1e-12):
@@ -125,6 +130,10 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
     f = objective(Ur, Vr)
     gu, gv = torch.autograd.grad(f, (Ur, Vr))
     f = float(f.detach())
+    if not (math.isfinite(f) and bool(torch.isfinite(gu).all())
+            and bool(torch.isfinite(gv).all())):
+        raise FloatingPointError(f"newton: the objective ({f}) or its gradient is not finite at "
+                                 "the current factors")
     P, m = U.shape[:2]
     na, p = int(active.sum()), problem.p
     g = torch.cat([gu.reshape(P, m, -1)[active].reshape(-1),
@@ -132,6 +141,9 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
     if g.numel() == 0:
         return U, V, f, mu, 0.0
     H, gn = hessian(problem, U, V, active)
+    if not bool(torch.isfinite(H).all()):
+        raise FloatingPointError("newton: the Hessian is not finite at the current factors "
+                                 "(the data's scale overflows float64)")
     cone = None
     if cones:
         cone = candidates(problem, U, active, gu.reshape(P, m, -1)[active]) + (na, p)
@@ -144,12 +156,14 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
             return Un, Vn, float(objective(Un, Vn))
 
     use_gn = cone is None
-    while True:
+    for _ in range(MAX_TRIES):
         found = _direction(H, g, mu, cone)
         model_gn = found is None and use_gn
         if model_gn:                            # H + mu I indefinite: the Gauss-Newton model
             found = _direction(gn, g, mu, None)
         if found is None:
+            if mu > MU_MAX:                     # no definite model at any damping: settled
+                return U, V, f, mu, 0.0
             mu = max(4.0 * mu, 1e-12)
             continue
         d, Hr, gr = found[:3]
@@ -170,7 +184,8 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
         if model_gn and f - fn <= GN_STALL * max(1.0, abs(f)):
             use_gn = False    # Gauss-Newton cannot leave a saddle: the full model
             continue
-        ratio = (f - fn) / (pred * full) if full > 0 else -1.0
+        # a non-finite trial value counts as a failure (mu grows), never as "no change"
+        ratio = (f - fn) / (pred * full) if full > 0 and math.isfinite(fn) else -1.0
         mu = mu / 5.0 if ratio > 0.75 else (mu * 4.0 if ratio < 0.25 else mu)
         if fn < f:
             return Un, Vn, fn, max(mu, 1e-15), pred
@@ -180,6 +195,7 @@ def newton_step(problem, U, V, active, objective, mu, cones=False):
             if fn <= f - 1e-4 * a * slope:
                 return Un, Vn, fn, mu, pred
             a *= 0.5
+    return U, V, f, mu, 0.0     # MAX_TRIES models without a decrease: settled at this point
 
 
 def newton_iteration(problem, U, V, objective, mu):

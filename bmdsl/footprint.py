@@ -1,0 +1,258 @@
+"""Memory footprints, in bytes, of the arrays each stage builds: estimates from sizes alone.
+
+One function per allocation that can grow past a machine's memory (read from the code that
+builds it); each returns a `memory.Estimate` naming the array with its shape and what to
+change. Factors *_COPIES are measured peaks over the array's own size (docs/performance.md,
+"Memory planning"): they cover the temporaries numpy, torch and CVXPY make around it.
+`model_least(model)` bounds, before any data, what no data can make smaller.
+"""
+from __future__ import annotations
+
+import math
+
+from .memory import Estimate
+
+F64 = 8
+# Solving an MLP program (P = 100, n = 600): peak RSS 7.8x the dense operator [P, |y|, p q]
+# (the operator, its stacked copy, CVXPY's canonical matrices, the solver's KKT system).
+CVXPY_COPIES = 8
+# One lbfgs or adam step on an MLP (P = 100, m = 5, n = 20000): peak 7.8x the
+# pre-activations [P, m, *a] (A, D * A, the output's intermediates and their gradients).
+STEP_COPIES = 8
+# The final certificate in numpy float64: A(u_kj), D_k * A(u_kj) and one product at a time.
+CERTIFICATE_COPIES = 3
+# Copies of the factors (U, V) each method keeps: the factors, their gradients and the
+# method's state (torch.optim.LBFGS keeps history_size = 50 pairs (s, y), methods.py).
+METHOD_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 2 + 2 * 50 + 3, "precgd": 6, "als": 3,
+                 "newton": 4}
+NEWTON_MAX_VARS = 6000    # methods.NEWTON_MAX_VARS: where "auto" may pick newton
+JACOBIAN_BUDGET = 60_000_000   # methods.JACOBIAN_BUDGET: newton's dense Jacobian, entries
+GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
+TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
+              "method with less state (--optimizer adam) or mini-batches (bmdsl train "
+              "--batch-size)")
+
+
+def _dims(shape) -> str:
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+# -- binding: data, patches, pooling, patterns ------------------------------------------------
+def data(name: str, shape, itemsize: int = F64) -> Estimate:
+    return Estimate(f"the data tensor {name} {_dims(shape)}", math.prod(shape) * itemsize,
+                    "smaller data (fewer samples or features)")
+
+
+def patches(images_shape, kernel: int, stride: int, padding: int, name: str = "X") -> Estimate:
+    """builders.extract_patches: the padded images and the patches [n, K, ch kernel^2]."""
+    n, ch, H, W = (int(s) for s in images_shape)
+    rows = max(1, (H + 2 * padding - kernel) // stride + 1)
+    cols = max(1, (W + 2 * padding - kernel) // stride + 1)
+    padded = n * ch * (H + 2 * padding) * (W + 2 * padding)
+    out = n * rows * cols * ch * kernel * kernel
+    return Estimate(f"the patches {name} {_dims((n, rows * cols, ch * kernel * kernel))} (with "
+                    f"the images padded by {padding})", (padded + out) * F64,
+                    "a smaller padding, a larger stride, smaller images or fewer samples")
+
+
+def pooling(cells: int, positions: int, name: str = "P") -> Estimate:
+    """The dense pooling matrix [a, K] (builders.POOLS)."""
+    return Estimate(f"the pooling matrix {name} {_dims((cells, positions))}",
+                    int(cells) * int(positions) * F64,
+                    "fewer patch positions (a larger stride, less padding, smaller images)")
+
+
+def sampled_patterns(count: int, p: int, a_size: int) -> Estimate:
+    """patterns.sample_patterns: gates [count, p], pre-activations and masks [count, *a]
+    in float64, the boolean comparison and the kept masks."""
+    nbytes = int(count) * (int(p) + 3 * int(a_size)) * F64 + int(count) * int(a_size)
+    return Estimate(f"{count} sampled patterns (gates {_dims((count, p))}, masks "
+                    f"{_dims((count, a_size))})", nbytes,
+                    "fewer patterns (`patterns = ...` or --patterns) or smaller data")
+
+
+def layer_matrix(p: int, a_size: int) -> Estimate:
+    """Bound.layer_matrix: the basis of W1 [p, p] and A of it [p, |a|] (and its transpose)."""
+    return Estimate(f"the arrangement matrix of A {_dims((a_size, p))}",
+                    (int(p) * int(p) + 2 * int(p) * int(a_size)) * F64,
+                    "sampled patterns instead of exact ones, or smaller data")
+
+
+def exact_patterns(cells: int, p: int, a_size: int) -> Estimate:
+    """enumerate_patterns: one gate [p] and one mask [|a|] per cell, with temporaries."""
+    return Estimate(f"up to {cells} exact patterns (masks {_dims((cells, a_size))})",
+                    int(cells) * (2 * int(p) + 3 * int(a_size)) * F64,
+                    "sampled patterns (`activation relu(patterns = 256)`) or a lower cap")
+
+
+# -- the convex program (CVXPY) ---------------------------------------------------------------
+def operator(P: int, ny: int, pq: int) -> Estimate:
+    """Bound.operator: L_k of the basis of p x q [pq, P, |y|] and its transpose, with the
+    basis [pq, pq] itself."""
+    return Estimate(f"the dense operator L_k {_dims((P, ny, pq))}",
+                    (2 * int(P) * int(ny) * int(pq) + int(pq) ** 2) * F64,
+                    "fewer patterns or fewer samples; the trainer never builds L_k")
+
+
+def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None) -> Estimate:
+    """cvx/problem.py: the dense operator L_k [P, |y|, p q] (Bound.operator, built whole,
+    then stacked), CVXPY's copies of it and the solver's; for ReLU also the cone matrices
+    K_k [P, N, p] (relu.cone_matrices) and their copies in two constraints."""
+    operator = int(P) * int(ny) * int(p) * int(q) * F64
+    est = Estimate(f"the CVXPY program (dense operator L_k {_dims((P, ny, p * q))})",
+                   CVXPY_COPIES * operator,
+                   "fewer patterns (--patterns) or fewer samples; or the BM trainer alone "
+                   "(bmdsl train), which never builds L_k")
+    if cone_rows is not None:
+        cones = 3 * int(P) * int(cone_rows) * int(p) * F64
+        est = Estimate(est.what + f" and the ReLU cones K_k {_dims((P, cone_rows, p))}",
+                       est.nbytes + cones, est.advice)
+    return est
+
+
+def cvxpy_for(bound) -> Estimate:
+    """`cvxpy_program` at a bound model's sizes (N cone rows = |a| for ReLU)."""
+    return cvxpy_program(bound.P, bound.Y.size, bound.p, bound.q,
+                         math.prod(bound.a_shape) if bound.cone else None)
+
+
+# -- the BM trainer -------------------------------------------------------------------------
+def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fraction=1.0,
+            cone=False, ny=1) -> Estimate:
+    """Trainer: data and masks on the device, the factors U [P, m, p], V [P, m, q] with
+    their gradients and the method's state, one step's pre-activations [P, m, *a_batch]
+    (with the ReLU multipliers), and the final numpy certificate's [P, m, *a] (float64).
+    method "auto" counts the largest method it may pick (trainer/methods.resolve)."""
+    P, m, p, q, a_size = (int(x) for x in (P, m, p, q, a_size))
+    factors = P * m * (p + q)
+    if method == "auto":
+        copies = METHOD_COPIES["lbfgs" if batch_fraction >= 1.0 else "adam"]
+        extra = _newton(factors, ny, itemsize) if batch_fraction >= 1.0 else 0
+    else:
+        copies = METHOD_COPIES.get(method, 4)
+        extra = _newton(factors, ny, itemsize) if method == "newton" else 0
+        if method == "als":   # the Jacobian [|y|, P m max(p, q)] and the smaller normal matrix
+            side = P * m * max(p, q)
+            extra = (int(ny) * side + min(side, int(ny)) ** 2) * itemsize
+    acts = P * m * max(1, int(a_size * batch_fraction))
+    step = (STEP_COPIES + (3 if cone else 0)) * acts * itemsize
+    cert = CERTIFICATE_COPIES * P * m * a_size * F64
+    masks = P * a_size * itemsize if P > 1 or cone else 0
+    nbytes = data_bytes + masks + copies * factors * itemsize + max(step + extra, cert)
+    return Estimate(f"the BM trainer (factors U {_dims((P, m, p))}, V {_dims((P, m, q))}, "
+                    f"pre-activations {_dims((P, m, a_size))})", nbytes, TO_TRAINER)
+
+
+def _newton(n_vars: int, ny: int, itemsize: int) -> int:
+    """Where newton may run (N <= NEWTON_MAX_VARS): the dense Hessian [N, N] with its
+    factor, and the Jacobian [|y|, N] (methods.JACOBIAN_BUDGET entries at most)."""
+    if n_vars > NEWTON_MAX_VARS:
+        return 0
+    return (2 * n_vars * n_vars + min(int(ny) * n_vars, JACOBIAN_BUDGET)) * itemsize
+
+
+def gram(P: int, p: int, q: int, ny: int) -> Estimate:
+    """runtime/gram.py: G = L^* L [N, N], N = P p q, and one chunk of L's matrix
+    [rows, N] (at most GRAM_CHUNK entries, at most all |y| rows) with its product's copy."""
+    N = int(P) * int(p) * int(q)
+    chunk = min(GRAM_CHUNK, int(ny) * N)
+    return Estimate(f"the Gram matrix G {_dims((N, N))}", (N * N + 2 * chunk) * F64,
+                    "gram=False (the loss from the samples)")
+
+
+def lifted_admm(P: int, p: int, q: int) -> Estimate:
+    """runtime/lifted.py: the Cholesky factor of G + rho I and its temporaries [N, N]."""
+    N = int(P) * int(p) * int(q)
+    return Estimate(f"the lifted ADMM's factorization {_dims((N, N))}", 3 * N * N * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
+def cone_interior(P: int, p: int, ny: int, a_size: int) -> Estimate:
+    """runtime/interior.py: L [|y|, P p], M M^T rows [|a|, p^2], the per-pattern signs and
+    slacks [P, 2, |a|], and the Newton system: dense [2 P p]^2 with its Cholesky factor when
+    |y| > 2 P p, else Woodbury's [|y|, |y|] and L B [|y|, P p]."""
+    P, p, ny, a_size = int(P), int(p), int(ny), int(a_size)
+    fixed = 2 * ny * P * p + a_size * (p * p + p) + 8 * P * a_size
+    system = 3 * (2 * P * p) ** 2 if ny > 2 * P * p else 3 * ny * ny + ny * P * p
+    return Estimate(f"the cone interior point's Newton system (|y| = {ny}, 2 P p = "
+                    f"{2 * P * p})", (fixed + system) * F64, "warm_start=False (--no-warm-start)")
+
+
+WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
+    "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q),
+    "ConeInteriorPoint": lambda pb: cone_interior(pb.P, pb.p, pb.Y.numel(),
+                                                  math.prod(pb.a_shape)),
+}
+
+
+def warm_start(name: str, problem) -> Estimate:
+    """The estimate of the warm start `name` (a class of runtime/warm.WARM_STARTS)."""
+    if name not in WARM_STARTS:
+        raise KeyError(f"no memory estimate for the warm start {name}; add it to "
+                       "footprint.WARM_STARTS")
+    return WARM_STARTS[name](problem)
+
+
+def trainer_for(bound, m: int, itemsize: int, method="auto", batch_size=None) -> Estimate:
+    """`trainer` at a bound model's sizes; batch_size None or >= n is the full batch."""
+    n = bound.sizes.get(bound.model.target.dims[0], 1) if bound.model.target.dims else 1
+    n_layer = bound.model.target.dims[:1] and bound.model.target.dims[0] in bound.model.layer.dims
+    fraction = 1.0
+    if batch_size is not None and n_layer and 0 < int(batch_size) < n:
+        fraction = int(batch_size) / n
+    data_bytes = sum(a.size for a in bound.arrays.values()) * itemsize
+    return trainer(bound.P, m, bound.p, bound.q, math.prod(bound.a_shape), data_bytes,
+                   itemsize, method, fraction, bound.cone, bound.Y.size)
+
+
+# -- before any data ----------------------------------------------------------------------
+def least_sizes(model) -> dict[str, int]:
+    """Each size at its least: declared values as given, sizes bound by data at 1, derived
+    sizes by their formulas at those (monotone in the data's sizes), and never below 1."""
+    import sympy
+    out = {}
+    for s in model.sizes:
+        expr = model.symbolic(s.name)
+        if isinstance(expr, sympy.Expr) and expr.free_symbols:
+            expr = expr.subs({sym: 1 for sym in expr.free_symbols})
+        try:
+            out[s.name] = max(1, int(expr))
+        except (TypeError, ValueError):
+            out[s.name] = 1
+    return out
+
+
+def model_least(model, sampled: bool = True) -> dict[str, list[Estimate]]:
+    """Lower bounds before data, by stage ("bind", "trainer"): n = 1, data sizes 1, P = 1
+    pattern after de-duplication, float32. What exceeds the budget here, no data rescues.
+    sampled=False: the patterns are given (a saved PatternSet), no gates are drawn."""
+    size = least_sizes(model)
+    numel = lambda dims: math.prod(size.get(d, 1) for d in dims)  # noqa: E731
+    p, q = numel(model.first_weight.dims), numel(model.second_weight.dims)
+    a_size, m = numel(model.layer.dims), int(model.units.value)
+    bind = [data(t.name, [size.get(d, 1) for d in t.dims]) for t in (*model.inputs, model.target)]
+    bind += [Estimate(f"the weight {w.name} {_dims([size.get(d, 1) for d in w.dims])}",
+                      numel(w.dims) * F64, "smaller declared sizes")
+             for w in (model.first_weight, model.second_weight)]
+    act = model.activation
+    if sampled and act.name != "linear" and isinstance(act.patterns, int) and not act.gates:
+        bind.append(sampled_patterns(act.patterns, p, a_size))
+    for pt in model.patches:
+        dims = model.tensor(pt.images).dims
+        bind.append(patches([size.get(d, 1) for d in dims], pt.kernel, pt.stride, pt.padding,
+                            pt.tensor))
+    for pl in model.pools:
+        t = model.tensor(pl.tensor).dims
+        bind.append(pooling(size.get(t[0], 1), size.get(t[1], 1), pl.tensor))
+    return {"bind": bind,
+            "trainer": [trainer(1, m, p, q, 1, 0, 4, method="sgd",
+                                batch_fraction=1.0 / max(1, a_size))]}
+
+
+def require_model(model, stages=("bind", "trainer"), value=None, sampled=True) -> None:
+    """MemoryBudgetError when a stage's lower bound (`model_least`) exceeds the budget."""
+    from .memory import require_all
+    least = model_least(model, sampled)
+    require_all([e for stage in stages for e in least[stage]], value,
+                prefix="even at the least sizes this model allows (n = 1, sizes from data "
+                       "1, one pattern), ")

@@ -1,0 +1,193 @@
+"""The trained two-layer network as an ordinary torch.nn.Module, without bmdsl.
+
+    net = NetworkModule(spec, W1, W2, gates, pattern);  Yhat = net(X)   # inputs by name too
+
+Sahiner et al. 2024, eq. (14)/(18): the BM factors U [P, m, *w1], V [P, m, *w2] are P m
+units; unit j of pattern k has first-layer weight u_kj and second-layer weight v_kj, and
+the network is Yhat = sum_units B(act(A(u)), v). Units: ReLU relu(A(u)) -- the ordinary
+ReLU network, equal to D_k * A(u) exactly when the cones (19) hold --, gated ReLU
+1[A(h_k) >= 0] * A(u) with the unit's stored gate h_k (masks recomputed on new inputs),
+linear A(u). The weights W1 [N, *w1], W2 [N, *w2] are nn.Parameters (fine-tune with
+torch.optim); gates, each unit's pattern index and fixed maps (pooling) are buffers;
+image patches are recomputed from the images. `save(path)` writes one file of tensors and
+plain literals (torch.save), `load(path)` reads it with weights_only=True (no pickled
+objects). Bad inputs raise ValueError naming the input, the size and what is accepted.
+"""
+import numpy as np
+import torch
+
+from .data import patches
+from .einsum import run_terms
+
+UNIT = ("u_",)
+NETWORK_FORMAT = "bmdsl-network"
+NETWORK_VERSION = 1
+
+
+def _gated(net, A, arrays):
+    G = run_terms(net.spec["layer"], dict(arrays, W1=net.gates), {"W1": ("k_",)}, ("k_",))
+    return (G >= 0).to(A.dtype).index_select(0, net.pattern) * A
+
+
+# one entry per activation: units' outputs from their pre-activations A [N, *a]
+UNIT_ACTIVATIONS = {"linear": lambda net, A, arrays: A,
+                    "relu": lambda net, A, arrays: torch.relu(A),
+                    "gated_relu": _gated}
+
+
+class NetworkModule(torch.nn.Module):
+    def __init__(self, spec, W1, W2, gates=None, pattern=None, fixed=None, model_text=""):
+        super().__init__()
+        if spec["activation"] not in UNIT_ACTIVATIONS:
+            raise ValueError(f"unknown activation {spec['activation']!r}; accepted: "
+                             f"{', '.join(UNIT_ACTIVATIONS)}")
+        if (gates is None) != (spec["activation"] != "gated_relu"):
+            raise ValueError("gated ReLU units need their gates; other units take none")
+        self.spec, self.model_text = spec, model_text
+        self.inputs = [name for name, _ in spec["inputs"]]
+        self.W1 = torch.nn.Parameter(torch.as_tensor(W1).detach().clone())
+        self.W2 = torch.nn.Parameter(torch.as_tensor(W2).detach().clone())
+        if self.W1.shape[0] != self.W2.shape[0]:
+            raise ValueError(f"W1 has {self.W1.shape[0]} units, W2 {self.W2.shape[0]}")
+        self.register_buffer("gates", None if gates is None else
+                             torch.as_tensor(gates).to(self.W1.dtype))
+        if pattern is None and gates is not None:     # units grouped by pattern, m each
+            pattern = torch.arange(gates.shape[0]).repeat_interleave(
+                self.W1.shape[0] // gates.shape[0])
+        self.register_buffer("pattern", None if pattern is None else
+                             torch.as_tensor(pattern, dtype=torch.long))
+        self.fixed = sorted(fixed or {})
+        for name in self.fixed:
+            self.register_buffer(f"fixed_{name}", torch.as_tensor(fixed[name]).to(self.W1.dtype))
+
+    @property
+    def units(self) -> int:
+        return self.W1.shape[0]
+
+    # -- inputs ------------------------------------------------------------------------------
+    def known_sizes(self) -> dict:
+        """Sizes fixed by the weights and the model (the sample count n is free)."""
+        sizes = dict(self.spec["sizes"])
+        sizes.pop(self.spec["target_dims"][0], None)
+        for key, W in (("w1", self.W1), ("w2", self.W2)):
+            sizes.update(zip(self.spec["dims"][key], W.shape[1:]))
+        for p in self.spec["pools"]:
+            sizes.update(zip(p["dims"], getattr(self, f"fixed_{p['tensor']}").shape))
+        return sizes
+
+    def _arrays(self, args, kwargs):
+        if len(args) > len(self.inputs):
+            raise TypeError(f"the network takes {len(self.inputs)} input(s): {self.inputs}")
+        arrays = dict(zip(self.inputs, args))
+        clash = sorted(set(arrays) & set(kwargs))
+        unknown = sorted(set(kwargs) - set(self.inputs))
+        if clash or unknown:
+            raise TypeError(f"input(s) {clash or unknown} given twice or unknown; the network "
+                            f"takes {self.inputs}")
+        arrays.update(kwargs)
+        missing = [n for n in self.inputs if n not in arrays]
+        if missing:
+            raise TypeError(f"missing input(s) {missing}; the network takes {self.inputs}")
+        arrays = {k: self._tensor(k, v) for k, v in arrays.items()}
+        dims = dict(self.spec["inputs"])
+        for p in self.spec["patches"]:
+            self._check(p["images"], arrays[p["images"]], None)
+            arrays[p["tensor"]] = patches(arrays[p["images"]], p["kernel"], p["stride"],
+                                          p["padding"])
+            dims[p["tensor"]] = p["dims"]
+        sizes = self.known_sizes()
+        for name, dim in dims.items():
+            self._check(name, arrays[name], dim, sizes)
+        for name in self.fixed:
+            arrays[name] = getattr(self, f"fixed_{name}")
+        return arrays
+
+    def _tensor(self, name, value):
+        if isinstance(value, torch.Tensor):
+            t = value.to(self.W1.device, self.W1.dtype)
+        else:
+            try:
+                t = torch.as_tensor(np.asarray(value, dtype=np.float64),
+                                    dtype=self.W1.dtype, device=self.W1.device)
+            except (TypeError, ValueError):
+                raise ValueError(f"input '{name}' is not an array of numbers") from None
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"input '{name}' contains NaN or inf; only finite numbers are "
+                             f"accepted")
+        return t
+
+    def _check(self, name, t, dims, sizes=None):
+        want = dims if dims is not None else dict(self.spec["inputs"]).get(name, ())
+        if t.dim() != len(want):
+            raise ValueError(f"input '{name}' has {t.dim()} axes {tuple(t.shape)}; the network "
+                             f"takes {len(want)}: [{', '.join(want)}]")
+        if t.dim() and t.shape[0] == 0 and self.spec["sample_axes"].get(name) == 0:
+            raise ValueError(f"input '{name}' has no samples")
+        for axis, (dim, size) in enumerate(zip(want, t.shape)):
+            if sizes is None:
+                continue
+            if dim == self.spec["target_dims"][0]:          # the sample count n: free
+                if sizes.setdefault(dim, size) != size:
+                    raise ValueError(f"input '{name}' has {size} samples, another input "
+                                     f"{sizes[dim]}; every input needs the same count")
+            elif dim in sizes and sizes[dim] != size:
+                raise ValueError(f"input '{name}' has {dim} = {size} on axis {axis}, but the "
+                                 f"network was trained with {dim} = {sizes[dim]}")
+
+    # -- the network -------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        arrays = self._arrays(args, kwargs)
+        A = run_terms(self.spec["layer"], dict(arrays, W1=self.W1), {"W1": UNIT}, UNIT)
+        H = UNIT_ACTIVATIONS[self.spec["activation"]](self, A, arrays)
+        return run_terms(self.spec["output"], dict(arrays, H=H, W2=self.W2),
+                         {"H": UNIT, "W2": UNIT}, ())
+
+    def unit_norms(self):
+        """||u_j|| ||v_j||: a unit's weight in the regularizer's sense; 0 for a dead unit."""
+        with torch.no_grad():
+            N = self.units          # reshape, not flatten(1): a scalar W2 is [N]
+            return self.W1.reshape(N, -1).norm(dim=1) * self.W2.reshape(N, -1).norm(dim=1)
+
+    def pruned(self, tol=0.0):
+        """The same network without the units with ||u|| ||v|| <= tol * max (0: exactly zero
+        units, whose output is exactly zero: predictions are unchanged), and without the
+        gates no kept unit uses."""
+        norms = self.unit_norms()
+        keep = torch.nonzero(norms > tol * float(norms.max()) if norms.numel() else norms)[:, 0]
+        if keep.numel() == 0:
+            keep = torch.zeros(1, dtype=torch.long, device=norms.device)  # keep a zero unit
+        gates = pattern = None
+        if self.gates is not None:
+            used, pattern = torch.unique(self.pattern[keep], return_inverse=True)
+            gates = self.gates[used]
+        fixed = {n: getattr(self, f"fixed_{n}") for n in self.fixed}
+        return type(self)(self.spec, self.W1.detach()[keep], self.W2.detach()[keep], gates,
+                          pattern, fixed, self.model_text)
+
+    # -- one file ----------------------------------------------------------------------------
+    def save(self, path):
+        """Tensors and plain literals only, so `load` reads it with weights_only=True."""
+        torch.save({"format": NETWORK_FORMAT, "version": NETWORK_VERSION, "spec": self.spec,
+                    "model_text": self.model_text, "fixed": list(self.fixed),
+                    "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}},
+                   path)
+
+    @classmethod
+    def load(cls, path, map_location="cpu"):
+        try:
+            saved = torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file") from None
+        except Exception:    # torch's zip or weights-only unpickling error: not our format
+            raise ValueError(f"{path} is not a saved network: not a torch file, or one that "
+                             f"holds objects other than tensors and plain values (refused "
+                             f"unread); accepted: a file written by net.save()") from None
+        if not isinstance(saved, dict) or saved.get("format") != NETWORK_FORMAT:
+            raise ValueError(f"{path} is not a network saved by net.save()")
+        if saved.get("version") != NETWORK_VERSION:
+            raise ValueError(f"{path} has network format version {saved.get('version')}; "
+                             f"this code reads version {NETWORK_VERSION}")
+        state = saved["state"]
+        fixed = {n: state[f"fixed_{n}"] for n in saved["fixed"]}
+        return cls(saved["spec"], state["W1"], state["W2"], state.get("gates"),
+                   state.get("pattern"), fixed, saved["model_text"])

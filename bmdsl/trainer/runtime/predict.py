@@ -1,0 +1,120 @@
+"""Predictions without bmdsl: the network of trained factors applied to new inputs.
+
+    python <model>_torch.py predict WEIGHTS DATA.npz [--output PRED.npz]
+
+WEIGHTS is an .npz of U [P, m, *w1], V [P, m, *w2] (and the training gates [P, *w1] for
+gated ReLU), as this module's training or `bmdsl train` writes it, or a network saved with
+`net.save()`. The network is network.py's NetworkModule; pooling maps are rebuilt for the
+images' grid. `predict(SPEC, WEIGHTS, DATA)` is the same as a function. Bad files and
+data raise ValueError with what is wrong and what is accepted; the command line prints
+it and exits 1.
+"""
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from .data import derived
+from .network import NETWORK_FORMAT, NetworkModule
+
+
+def fixed_maps(spec, data):
+    """Pooling matrices for the grid of the images in `data` (they depend on its size)."""
+    if not spec["pools"]:
+        return {}
+    images = sorted({p["images"] for p in spec["patches"]})
+    missing = [n for n in images if n not in data]
+    if missing:
+        raise ValueError(f"the data lacks {missing}; the network takes "
+                         f"{[n for n, _ in spec['inputs']]}")
+    try:
+        arrays = derived(spec, {n: np.asarray(data[n], dtype=np.float64) for n in images})
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise ValueError(f"cannot cut {images} into patches ({exc}); images are "
+                         f"[n, channels, height, width]") from None
+    return {p["tensor"]: arrays[p["tensor"]] for p in spec["pools"]}
+
+
+def read_npz(path, what):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {path} is not a readable .npz ({exc})") from None
+
+
+def factors_network(spec, weights, data):
+    """NetworkModule of the factors in `weights` (dict), pools from `data`'s images."""
+    missing = [k for k in ("U", "V") if k not in weights]
+    if missing:
+        raise ValueError(f"the weights lack {missing}; they need U [P, m, *w1], V [P, m, *w2]")
+    trained = str(weights["activation"]) if "activation" in weights else spec["activation"]
+    if trained != spec["activation"]:
+        raise ValueError(f"the weights were trained with {trained} units, this model has "
+                         f"{spec['activation']} units")
+    U, V = (torch.as_tensor(np.asarray(weights[k], dtype=np.float64)) for k in ("U", "V"))
+    for name, W, key in (("U", U, "w1"), ("V", V, "w2")):
+        if W.dim() != 2 + len(spec["dims"][key]) or not bool(torch.isfinite(W).all()):
+            raise ValueError(f"the weights' {name} has shape {tuple(W.shape)}; it must be "
+                             f"[P, m, {', '.join(spec['dims'][key])}] of finite numbers")
+    if U.shape[:2] != V.shape[:2]:
+        raise ValueError(f"U has {tuple(U.shape[:2])} (patterns, units), V {tuple(V.shape[:2])}")
+    P, m = U.shape[:2]
+    gates = pattern = None
+    if spec["activation"] == "gated_relu":
+        if "gates" not in weights or tuple(np.shape(weights["gates"])) != (P,) + U.shape[2:]:
+            raise ValueError(f"gated ReLU units need the training gates [P, *w1] = "
+                             f"{(P,) + tuple(U.shape[2:])} in the weights file")
+        gates = torch.as_tensor(np.asarray(weights["gates"], dtype=np.float64))
+        pattern = torch.arange(P).repeat_interleave(m)
+    return NetworkModule(spec, U.reshape((P * m,) + U.shape[2:]),
+                         V.reshape((P * m,) + V.shape[2:]), gates, pattern,
+                         fixed_maps(spec, data)).pruned()
+
+
+def predict(spec, weights, data):
+    """Predictions [n, ...] (numpy) for the inputs in `data` (dict or .npz path)."""
+    data = read_npz(data, "data") if isinstance(data, str) else dict(data)
+    if isinstance(weights, str) and not weights.lower().endswith(".npz"):
+        net = NetworkModule.load(weights)
+    else:
+        net = factors_network(spec, read_npz(weights, "weights") if isinstance(weights, str)
+                              else dict(weights), data)
+    missing = [n for n in net.inputs if n not in data]
+    if missing:
+        raise ValueError(f"the data lacks the input(s) {missing}; the network takes "
+                         f"{net.inputs}")
+    with torch.no_grad():
+        return net(**{n: data[n] for n in net.inputs}).cpu().double().numpy()
+
+
+def predict_main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=f"{SPEC['model']}_torch.py predict",
+        description=f"Predictions of the trained network of model {SPEC['model']}.")
+    parser.add_argument("weights", help=".npz with U, V (and gates), or a network saved with "
+                        f"net.save() ({NETWORK_FORMAT})")
+    parser.add_argument("data", help=".npz with the input arrays " +
+                        ", ".join(n for n, _ in SPEC["inputs"]))
+    parser.add_argument("--output", help="write the predictions to this .npz (default: "
+                        "print them, one sample a line)")
+    args = parser.parse_args(argv)
+    try:
+        Yhat = predict(SPEC, args.weights, args.data)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    name = SPEC.get("output_name", "Yhat")
+    if args.output:
+        np.savez(args.output, **{name: Yhat})
+        print(f"predictions {len(Yhat)} -> {args.output} ({name})")
+        return 0
+    for row in Yhat.reshape(len(Yhat), -1):
+        print(",".join(f"{x:.10g}" for x in row))
+    return 0
+
+
+SPEC = None   # the emitted module defines the model's SPEC above this file
