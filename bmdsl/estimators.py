@@ -93,6 +93,11 @@ class _ConvexNetwork(BaseEstimator):
 class ConvexNetworkRegressor(RegressorMixin, _ConvexNetwork):
     """Regression with a convex two-layer network (default model: 'mlp', squared loss)."""
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True     # y [n, c] trains all c outputs at once
+        return tags
+
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
