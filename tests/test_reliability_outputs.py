@@ -213,3 +213,26 @@ def test_the_emitted_trainer_keeps_the_output_rule(files, monkeypatch, capsys):
     assert code == 0 and "objective" in out.out
     with np.load(files / "old.npz") as f:
         assert f["U"].shape[1:] == (5, 2)
+
+
+def test_predict_output_never_replaces_an_input_and_needs_force(tmp_path, capsys):
+    import numpy as np
+
+    from bmdsl.cli import main
+    from bmdsl.datasets import save_data
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    save_data(data, {"X": rng.normal(size=(20, 2)), "Y": rng.normal(size=(20, 3))})
+    weights = tmp_path / "w.npz"
+    assert main(["train", "models/mlp.bm", "--patterns", "4", "--data", str(data),
+                 "--output", str(weights), "--epochs", "5", "--no-progress"]) in (0, 3)
+    before = data.read_bytes()
+    assert main(["predict", "models/mlp.bm", "--weights", str(weights), "--data", str(data),
+                 "-o", str(data), "--force"]) == 1
+    assert data.read_bytes() == before and "input" in capsys.readouterr().err
+    out = tmp_path / "p.csv"
+    args = ["predict", "models/mlp.bm", "--weights", str(weights), "--data", str(data),
+            "-o", str(out)]
+    assert main(args) == 0 and out.read_text().startswith("Yhat")
+    assert main(args) == 1 and "--force" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0

@@ -25,6 +25,9 @@ def cmd_predict(args) -> int:
     if out_path and not out_path.lower().endswith((".npz", ".csv")):
         raise BmdslError(f"-o {out_path}: predictions are written to .npz or .csv",
                          hint="e.g. -o predictions.npz")
+    if out_path:        # before any work: never an input, never through a link, --force
+        from .outputs import check_outputs, command_inputs
+        check_outputs([out_path], command_inputs(args), args.force)
     net, model, data = trained_network(args)
     Yhat = predict_network(net, data)
     if not np.all(np.isfinite(Yhat)):
@@ -32,10 +35,8 @@ def cmd_predict(args) -> int:
                         "the training data's scale")
     arrays = {model.output.lhs: Yhat, **decisions(network_loss(net), Yhat)}
     if out_path:
-        try:
-            save_data(out_path, arrays)
-        except OSError as exc:
-            raise BmdslError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+        from .outputs import write_atomic
+        write_atomic(out_path, lambda tmp: save_data(tmp, arrays))
         print(f"predictions: {len(Yhat)} sample(s) of model {model.name} "
               f"({net.spec['activation']}, {net.units} unit(s)) -> {out_path} "
               f"({', '.join(arrays)})")
@@ -52,6 +53,7 @@ def _configure(p) -> None:
     add_weights_options(p)
     p.add_argument("-o", "--output", metavar="OUT",
                    help="write the predictions to OUT.npz or OUT.csv (default: print them)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
 
 
 cmd_predict.configure = _configure
