@@ -216,3 +216,21 @@ def test_run_reports_a_failed_convex_solve_and_trains_on(capsys, tmp_path, data_
     assert convex["status"] == "user_limit" and convex["optimal"] is False
     assert convex["p_star"] is None and record["true_gap"] is None
     assert np.isfinite(record["bm"]["objective"])
+
+
+def test_emitted_cvxpy_main_never_calls_an_inaccurate_value_optimal(tmp_path, monkeypatch,
+                                                                     capsys):
+    import numpy as np
+
+    from bmdsl.cvx import runtime_main
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.ones((2, 2)), Y=np.ones(2))
+    spec = {"model": "m", "inputs": [("X", ("n", "d"))], "target": ("Y", ("n",))}
+    monkeypatch.setattr(runtime_main, "_pattern_arrays", lambda *a: (None, None))
+    for status, code in (("optimal_inaccurate", 3), ("optimal", 0)):
+        monkeypatch.setattr(runtime_main, "solve_from_spec",
+                            lambda *a, s=status: ({"exact": (s, 23261.46)}, "", 1, 0.1))
+        assert runtime_main.main(spec, [str(path)]) == code
+        out = capsys.readouterr()
+        assert ("NOT certified optimal" in out.out) == (code == 3)
+        assert ("optimal value: 23261.46" in out.out) == (code == 0)

@@ -100,7 +100,15 @@ def main(spec, argv=None):
         return 1
     for side, (status, value) in results.items():
         label = {"exact": "optimal value", "lower": "lower bound", "upper": "upper bound"}[side]
+        if status != "optimal":       # the solver stopped short of its tolerance: not p*
+            label = f"{side} program's value, NOT certified optimal"
         print(f"{label}: {float(value)!r} (status {status})")
     if "exact" not in results:
         print(f"note: {note}")
+    inaccurate = [side for side, (status, _) in results.items() if status != "optimal"]
+    if inaccurate:
+        print("solver status optimal_inaccurate (" + ", ".join(inaccurate) + "): the value is "
+              "not a solution; raise the solver's iteration limit or try another --solver",
+              file=sys.stderr)
+        return 3
     return 0
