@@ -68,3 +68,10 @@ def test_reduced_pairs_give_the_same_sdp_and_a_lower_bound_on_atoms():
 def test_relu_exactness_rule():
     assert relu.relu_is_exact("l1", 5) and relu.relu_is_exact("l2", 1)
     assert not relu.relu_is_exact("l2", 2) and not relu.relu_is_exact("linf", 3)
+
+
+def test_cone_pair_rows_of_a_cone_with_one_extreme_row():
+    # p = 1: one extreme row, no pairs -- an empty [0, p^2] block, not a reshape error
+    from bmdsl.cvx import relu
+    assert relu.cone_pair_rows(np.array([[1.0]])).shape == (0, 1)
+    assert relu.cone_pair_rows(np.eye(2)).shape == (1, 4)

@@ -96,7 +96,8 @@ def cone_pair_rows(E):
     """Rows of (E W E^T)_{ij}, i < j, as linear functionals of the row-major vec(W); i = j
     is implied by W PSD. E: the extreme rows of a cone matrix (extreme_rows)."""
     I, J = np.triu_indices(E.shape[0], 1)
-    return (E[I][:, :, None] * E[J][:, None, :]).reshape(len(I), -1)
+    # -1 cannot be inferred from zero pairs (a cone with at most one extreme row)
+    return (E[I][:, :, None] * E[J][:, None, :]).reshape(len(I), E.shape[1] ** 2)
 
 
 def pair_count(K):
