@@ -85,3 +85,17 @@ def test_path_command(tmp_path, capsys, one_torch_thread):
     assert all("test mse" in p["metrics"] for p in points)
     assert main(["path", "models/mlp.bm", "--betas", "1,x"]) == 1
     assert "comma-separated list of numbers" in capsys.readouterr().err
+
+
+def test_cvxpy_beta_parameter_reuses_one_compiled_problem(gated):
+    model, data = gated
+    bound = model.derive().bind(data)
+    shared = bound.to_cvxpy(beta_parameter=True)
+    problem = shared.problem
+    for beta in (1.0, 0.1, 0.01):
+        value = shared.solve(beta=beta).value
+        assert shared.problem is problem                    # the same cvxpy.Problem
+        fresh = model.with_beta(beta).derive().bind(data, patterns=bound.patterns)
+        assert value == pytest.approx(fresh.to_cvxpy().solve().value, rel=1e-6)
+    with pytest.raises(bmdsl.BmdslError, match="beta_parameter=True"):
+        bound.to_cvxpy().solve(beta=0.5)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .program import Forms, build_programs
 from .relu import cone_matrices
+from ..errors import BmdslError
 from .solution import OPTIMAL, ConvexSolution
 # the solver's side (names, settings, exceptions) lives in solver.py; re-exported here
 from .solver import (DEFAULT_SOLVER, SolverOptionError, check_solver,  # noqa: F401
@@ -56,13 +57,14 @@ class ConvexProblem:
     kind: str
     programs: dict
     note: str
+    beta: object = None     # the cvxpy.Parameter of beta (build_problem(beta_parameter=True))
 
     @property
     def problem(self):
         """The cvxpy.Problem: the exact one, or for a bracket the upper (restricted) one."""
         return self.programs["exact" if self.kind == "exact" else "upper"].problem
 
-    def solve(self, solver: str | None = None, verbose: bool = False,
+    def solve(self, solver: str | None = None, verbose: bool = False, *, beta=None,
               **solver_options) -> ConvexSolution:
         """Solve every program; the solution carries CVXPY's status as it is (see
         solution.py: only `optimal` is a solution). SolverOptionError (a user mistake) for an
@@ -70,6 +72,13 @@ class ConvexProblem:
         raises (a numerical breakdown, a program class it cannot handle)."""
         name = check_solver(solver)
         check_solver_options(name, solver_options)
+        if beta is not None:
+            if self.beta is None:
+                raise BmdslError("solve(beta=...) needs the problem built with "
+                                 "to_cvxpy(beta_parameter=True)")
+            if not (isinstance(beta, (int, float)) and 0 < beta < float("inf")):
+                raise BmdslError(f"beta must be a positive finite number, not {beta!r}")
+            self.beta.value = float(beta)
         statuses, values, times = {}, {}, 0.0
         for side, prog in self.programs.items():
             t0 = time.perf_counter()
@@ -102,7 +111,8 @@ def _blocks(exprs) -> np.ndarray:
 
 
 def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
-                  sdp_budget: int = 2_000_000, memory_budget=None) -> ConvexProblem:
+                  sdp_budget: int = 2_000_000, memory_budget=None,
+                  beta_parameter: bool = False) -> ConvexProblem:
     """The convex program(s) of `bound` (a `bmdsl.bound.Bound`).
 
     relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
@@ -112,15 +122,21 @@ def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
     l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds).
     memory_budget: bytes or a size such as "2G" (default: bmdsl.memory's budget); the
     program's estimate (footprint.cvxpy_for) is checked against it before anything is
-    built, and a MemoryBudgetError says so with the estimate."""
+    built, and a MemoryBudgetError says so with the estimate.
+    beta_parameter: beta enters as a `cvxpy.Parameter` (`ConvexProblem.beta`), so that
+    `solve(beta=...)` re-solves the same compiled problem at another beta (a path)."""
+    import cvxpy as cp
     from .. import memory
     from ..footprint import cvxpy_for
     memory.require(cvxpy_for(bound), memory_budget)
     # the target was checked against the loss when the data was bound (bound.Bound)
     with memory.limit(memory_budget):     # the operator's own check sees the same budget
         cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
+        beta = cp.Parameter(nonneg=True, value=bound.beta, name="beta") if beta_parameter \
+            else bound.beta
         kind, programs, note = build_programs(
-            stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, bound.beta, bound.C,
+            stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, beta, bound.C,
             bound.R, bmdsl_forms(bound), cones, relu_bound=relu_bound, enum_cap=enum_cap,
             sdp_budget=sdp_budget)
-    return ConvexProblem(bound, kind, programs, note)
+    return ConvexProblem(bound, kind, programs, note,
+                         beta if beta_parameter else None)
