@@ -56,17 +56,8 @@ def parse_size(text: str) -> int:
 
 
 def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
+    from .memory import available       # one reader of the machine's free memory
+    return available()
 
 
 def data_limit(max_bytes: int | None = None) -> int:
