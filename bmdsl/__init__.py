@@ -47,7 +47,7 @@ def load(path: str | Path, *, check: bool = True):
             return parse(found.read_text(), path=str(found), check=check)
         if p.name == str(path):      # a bare name: perhaps a shipped model was meant
             raise unknown(str(path), "no such file")
-    from .source import read_text  # size limit; UTF-8, else the line/column of the bad byte
+    from .modeltext import read_text  # size limit; UTF-8, else the line/column of the bad byte
     return parse(read_text(p), path=str(p), check=check)
 
 

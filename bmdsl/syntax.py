@@ -18,7 +18,8 @@ from lark.visitors import Transformer_NonRecursive
 from . import ast
 from .errors import BmdslError, BmdslSyntaxError
 from .limits import MAX_DIGITS
-from .source import Source, Span, check_text, clip
+from .modeltext import check_text
+from .source import Source, Span, clip
 
 KEYWORDS = ("model", "architecture", "size", "input", "target", "units", "weights", "patches",
             "pool", "layer", "output", "activation", "loss", "regularize", "act")
