@@ -206,8 +206,16 @@ class RegularizeDecl:
     span: Span
 
 
+@dataclass(frozen=True)
+class BiasDecl:
+    """`bias hidden, output`: which biases the network has (bmdsl/bias.py)."""
+    calls: tuple[Call, ...]
+    span: Span
+
+
 Statement = Union[Architecture, SizeDecl, InputDecl, TargetDecl, UnitsDecl, WeightsDecl,
-                  PatchesDecl, PoolDecl, Equation, ActivationDecl, LossDecl, RegularizeDecl]
+                  PatchesDecl, PoolDecl, Equation, ActivationDecl, LossDecl, RegularizeDecl,
+                  BiasDecl]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bias import append_feature
 from .builders import POOLS, conv_out, extract_patches
 from .errors import DataError
 
@@ -61,6 +62,7 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
         if sizes.get(s.name, 0) <= 0:
             raise DataError(f"size '{s.name}' is {sizes.get(s.name)} for this data; it must be "
                             f"positive ({s.origin})")
+    append_feature(model.bias, arrays, sizes)  # the hidden bias (bias.py): W1 sees d + 1
     return arrays, sizes
 
 

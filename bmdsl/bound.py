@@ -51,6 +51,9 @@ class Bound:
         self.p, self.q = math.prod(self.w1_shape), math.prod(self.w2_shape)
         self.m = model.units.value
         self.loss = get_loss(model.loss.name, **dict(model.loss.params))
+        if model.bias.output:      # the free output offset is folded into F (offset.py)
+            from .offset import with_offset
+            self.loss = with_offset(self.loss, self.y_shape[-1] if len(self.y_shape) > 1 else 1)
         problem = self.loss.target_check(self.Y)
         if problem:  # e.g. cross-entropy rows not summing to 1 make every program unbounded
             raise DataError(f"target '{model.target.name}' does not suit loss "
@@ -110,6 +113,13 @@ class Bound:
             ("units m per pattern", self.m),
             ("loss", self.loss.name),
             ("regularizer", f"beta = {self.beta:g}, C = {self.C}, R = {self.R}")])
+
+    def output_bias(self, U, V):
+        """b* [c], the best free output offset for the factors U, V on this data (a model with
+        `bias output`, offset.py); None without one."""
+        if self.loss.offset is None:
+            return None
+        return self.loss.offset(self.predict_bm(U, V), self.Y)
 
     def theorems(self):
         """The paper's theorems with this data's sizes: `holds` is True or False."""

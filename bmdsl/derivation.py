@@ -199,7 +199,27 @@ class _Builder:
             render.ACT_TEXT[self.act.name],
             (f"objective: F({Y}) + {reg_text} over j = 1..m, F = {m.loss}",
              rf"\min\ F({latex_name(Y)}) + {reg_tex}"),
+            *self.biases(),
             *self.paper("network")))
+
+    def biases(self) -> tuple:
+        """The `bias` statement's effect (bias.py, offset.py): text and LaTeX lines."""
+        b, Y = self.model.bias, self.model.output.lhs
+        lines = []
+        if b.hidden is not None:
+            lines.append((f"hidden bias: {b.tensor} gets a constant feature {b.hidden:g} along "
+                          f"{b.size} ({b.size} counts it), so A_j = {b.tensor} w_j + "
+                          f"{b.hidden:g} w_j,last and the bias is penalized with W1 under "
+                          f"C (Pilanci & Ergen 2020); the gates get it too",
+                          rf"\text{{hidden bias: constant feature {b.hidden:g} appended to "
+                          rf"{b.tensor}, penalized under }}C"))
+        if b.output:
+            lines.append((f"output bias b (last axis of {Y}), not penalized: F is replaced by "
+                          f"F_b({Y}) = min_b F({Y} + 1 b^T), whose conjugate is F* on dual "
+                          "points V with 1^T V = 0",
+                          rf"F_b({latex_name(Y)}) = \min_b F({latex_name(Y)} + 1 b^\top),\ "
+                          rf"F_b^*(V) = F^*(V)\ \text{{if }} 1^\top V = 0"))
+        return tuple(lines)
 
     def lifting(self) -> Section:
         m, net = self.model, self.net

@@ -8,10 +8,11 @@
 The model is a shipped model's name, a `.bm` path or a checked `bmdsl.Model` with one data
 input X [n, d] and a target [n, c] (one-hot classes, or c outputs) or [n] (one output).
 Hyper-parameters left at None keep the model file's values; `beta`, `loss`, `activation`,
-`patterns`, `units` override them, so `GridSearchCV` can search over beta. Fitting derives
-the convex program, binds it to (X, y), trains the BM factorization (Sahiner et al. 2024,
-eq. (14)/(18)) with bmdsl's default method and warm start, certifies it, and keeps the
-exported network for prediction on new data.
+`patterns`, `units` override them, so `GridSearchCV` can search over beta; `bias=True`
+adds a first-layer bias (penalized) and a free output bias, `bias=False` removes them.
+Fitting derives the convex program, binds it to (X, y), trains the BM factorization
+(Sahiner et al. 2024, eq. (14)/(18)) with bmdsl's default method and warm start, certifies
+it, and keeps the exported network for prediction on new data.
 """
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ from .errors import BmdslError
 
 class _ConvexNetwork(BaseEstimator):
     def __init__(self, model="mlp", *, beta=None, loss=None, activation=None, patterns=None,
-                 units=None, method="auto", max_steps=None, time_limit=None, random_state=0,
-                 device=None):
+                 units=None, bias=None, method="auto", max_steps=None, time_limit=None,
+                 random_state=0, device=None):
         self.model, self.beta, self.loss, self.activation = model, beta, loss, activation
+        self.bias = bias
         self.patterns, self.units, self.method = patterns, units, method
         self.max_steps, self.time_limit = max_steps, time_limit
         self.random_state, self.device = random_state, device
@@ -46,6 +48,8 @@ class _ConvexNetwork(BaseEstimator):
             model = model.with_beta(self.beta)
         if self.loss is not None:
             model = model.with_loss(self.loss)
+        if self.bias is not None:     # True: a hidden and an output bias (bias.py)
+            model = model.with_bias(hidden=bool(self.bias), output=bool(self.bias))
         data = [t for t in model.inputs if t.name != model.activation.gates]
         if len(data) != 1 or len(data[0].dims) != 2 or len(model.target.dims) not in (1, 2):
             raise ValueError(

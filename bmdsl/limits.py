@@ -81,4 +81,8 @@ RANGES = {
     "stride": Range(1, 10_000, "a stride past the image leaves one position"),
     "padding": Range(0, 10_000, "padding adds zeros around each image"),
     "window": Range(1, 10_000, "a window past the grid pools nothing"),
+    # the bias's constant feature s: its penalty is (b / s)^2, so s = 1e6 already frees it
+    # for any data of a sane scale, and beyond that the feature swamps X in float64
+    "scale": Range(1e-6, 1e6, "the bias's penalty is (b / s)^2: outside it, use no bias or "
+                              "rescale the data"),
 }

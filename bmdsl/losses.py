@@ -48,6 +48,9 @@ class Loss:
     # what to report on held-out data (bmdsl.metrics.METRICS keys): a classification loss
     # declares an accuracy, a regression loss the mean squared error and R^2
     metrics: tuple = ("mse", "r2")
+    # a free output offset (bmdsl/offset.py, `with_offset`): b*(Yhat, Y) and its channel count
+    offset: Optional[Callable] = None
+    channels: Optional[int] = None
 
     def param(self, name: str):
         return dict(self.params)[name]

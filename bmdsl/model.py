@@ -10,6 +10,7 @@ from functools import reduce
 
 import sympy
 
+from .bias import NO_BIAS, BiasSpec
 from .declarations import PatchesInfo, PoolInfo, SizeInfo, TensorInfo, UnitsInfo
 from .equations import CheckedEquation
 from .limits import RANGES
@@ -78,6 +79,7 @@ class Model:
     activation: ActivationSpec
     loss: LossSpec
     regularizer: RegularizerSpec
+    bias: BiasSpec = NO_BIAS
 
     # -- sizes ------------------------------------------------------------------------------
     def size(self, name: str) -> SizeInfo:
@@ -173,6 +175,12 @@ class Model:
             raise SemanticError(str(exc).strip("'\"")) from None
         spec = LossSpec(name, tuple(sorted(params.items())), self.loss.span)
         return replace(self, loss=spec)
+
+    def with_bias(self, hidden=False, output=False) -> "Model":
+        """The same model with these biases, as `bias hidden, output` declares them (bias.py):
+        hidden False, True (constant feature 1) or the feature's scale s; output a bool."""
+        from .bias import declared
+        return replace(self, bias=declared(self, hidden, output))
 
     # -- text -------------------------------------------------------------------------------
     def summary(self) -> str:

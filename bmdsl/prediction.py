@@ -41,7 +41,7 @@ def weights_arrays(weights) -> dict:
     if missing:
         raise DataError(f"the weights lack {', '.join(missing)}; they need U [P, m, *w1] and "
                         f"V [P, m, *w2] as `bmdsl train` saves them")
-    for k in ("U", "V", "gates"):
+    for k in ("U", "V", "gates", "b2"):
         if k in d:
             d[k] = np.asarray(d[k], dtype=np.float64)
             if not np.all(np.isfinite(d[k])):
@@ -115,8 +115,13 @@ def network_from_weights(model, weights, data=None, *, prune=True):
     spec = build_spec(model.derive())
     _check_shapes(spec, w)
     gates = w["gates"] if spec["activation"] == "gated_relu" else None
+    if model.bias.output != ("b2" in w):
+        raise DataError("the model declares an output bias but the weights hold none (b2)"
+                        if model.bias.output else "the weights hold an output bias (b2) but "
+                        "the model declares none", hint="predict with the model file the "
+                        "weights were trained with")
     net = BMNetwork.from_factors(spec, w["U"], w["V"], gates, _fixed_maps(spec, data or {}),
-                                 prune=prune, model_text=model.source.text)
+                                 prune=prune, model_text=model.source.text, bias=w.get("b2"))
     return net, model
 
 

@@ -98,6 +98,7 @@ def _check(program: ast.Program, current: list) -> Model:
     loss = _loss(loss_stmt)
     reg_stmt, current[0] = found[ast.RegularizeDecl]
     regularizer = _regularizer(reg_stmt)
+    bias = _bias(statements, layer, output, decl, weights, current)
     current[0] = program.source
 
     return Model(
@@ -109,7 +110,8 @@ def _check(program: ast.Program, current: list) -> Model:
         first_weight=decl.tensors[weights.first.name],
         second_weight=decl.tensors[weights.second.name],
         patches=tuple(decl.patches), pools=tuple(decl.pools),
-        layer=layer, output=output, activation=activation, loss=loss, regularizer=regularizer)
+        layer=layer, output=output, activation=activation, loss=loss, regularizer=regularizer,
+        bias=bias)
 
 
 def _singletons(statements, current) -> dict[type, tuple]:
@@ -251,6 +253,21 @@ def _loss(stmt: ast.LossDecl) -> LossSpec:
     spec = entry.language_params()     # the loss registry's own ranges (losses.py)
     args = bind(call.name, call.args, spec, what="loss", span=call.span)
     return LossSpec(call.name, tuple(args.items()), stmt.span)
+
+
+def _bias(statements, layer, output, decl, weights, current):
+    """The `bias` statement (at most one; none: no biases), checked by bmdsl/bias.py."""
+    from . import bias
+    found = [(s, src) for s, src in statements if isinstance(s, ast.BiasDecl)]
+    if not found:
+        return bias.NO_BIAS
+    if len(found) > 1:
+        current[0] = found[1][1]
+        raise SemanticError(f"a second 'bias' statement (the first is at "
+                            f"{found[0][0].span.where(found[1][0].span.file)})",
+                            span=found[1][0].span, hint="name both in one: bias hidden, output")
+    stmt, current[0] = found[0]
+    return bias.check(stmt, layer, output, decl.tensors, decl.tensors[weights.first.name])
 
 
 def _regularizer(stmt: ast.RegularizeDecl) -> RegularizerSpec:

@@ -98,6 +98,8 @@ def summarize(model) -> str:
     rows.append(("activation:", f"{act.name}; patterns: {act.pattern_source}", where(act.span)))
     rows.append(("loss:", str(model.loss), where(model.loss.span)))
     rows.append(("regularizer:", f"beta = {r.beta:g}, C = {r.C}, R = {r.R}", where(r.span)))
+    if model.bias.any:
+        rows.append(("bias:", model.bias.describe(), where(model.bias.span)))
     rows.append(("convex:", convex_status(model), ""))
 
     head = f"model {model.name}" + (f"  (architecture {model.architecture})"

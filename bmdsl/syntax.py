@@ -22,7 +22,7 @@ from .modeltext import check_text
 from .source import Source, Span, clip
 
 KEYWORDS = ("model", "architecture", "size", "input", "target", "units", "weights", "patches",
-            "pool", "layer", "output", "activation", "loss", "regularize", "act")
+            "pool", "layer", "output", "activation", "loss", "regularize", "bias", "act")
 
 # The keywords that begin a statement, as Lark names their terminals.
 # (The grammar names keyword terminals _INPUT, _ACT, ...: filtered from the tree, \b-bounded.)
@@ -195,6 +195,12 @@ class _Build(Transformer_NonRecursive):
 
     def regularize_decl(self, meta, children):
         return ast.RegularizeDecl(tuple(children), self._span(meta))
+
+    def bias_decl(self, meta, children):
+        return ast.BiasDecl(tuple(children), self._span(meta))
+
+    def output_bias(self, meta, children):
+        return ast.Call("output", (), self._span(meta))
 
 
 def _describe(expected: set[str]) -> str:

@@ -39,6 +39,8 @@ def _metrics(model, test):
 
     def metrics(U, V, bound):
         weights = {"U": U, "V": V, "activation": bound.activation.name}
+        if bound.model.bias.output:
+            weights["b2"] = bound.output_bias(U, V)
         if bound.patterns is not None:
             weights["gates"] = np.array(bound.patterns.gates)
         report = evaluate(bound.model, weights, test)

@@ -121,6 +121,8 @@ def cmd_train(args) -> int:
     print(scores_table(reports))
     # the activation is saved so that bmdsl predict rebuilds the same network
     out = {"U": result.U, "V": result.V, "activation": np.array(bound.activation.name)}
+    if bound.model.bias.output:         # the free output offset b* (offset.py)
+        out["b2"] = trainer.output_bias()
     if bound.patterns is not None:
         out.update(bound.patterns.to_npz_dict())
     outputs.write_atomic(npz, lambda tmp: np.savez(tmp, **out))

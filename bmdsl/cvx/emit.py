@@ -85,6 +85,7 @@ def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
                        else int(patterns),
                        "seed": int(model.activation.seed), "gates": model.activation.gates},
         "loss": (loss.name, {k: float(v) for k, v in loss.params}),
+        "bias": model.bias.literal(),
         "beta": float(reg.beta), "C": reg.C, "R": reg.R, "enum_cap": int(enum_cap),
         "relu_bound": relu_bound, "sdp_budget": int(sdp_budget),
     }

@@ -99,6 +99,13 @@ def check_arrays(spec, data):
             raise DataError(f"pooling '{p['tensor']}' leaves no cells on this grid")
         arrays[p["tensor"]] = P
         sizes[p["dims"][0]] = P.shape[0]
+    hidden = (spec.get("bias") or {}).get("hidden")
+    if hidden:  # the hidden bias (bmdsl/bias.py): a constant feature on the axis W1 contracts
+        a = arrays[hidden["tensor"]]
+        one = np.full(a.shape[:hidden["axis"]] + (1,) + a.shape[hidden["axis"] + 1:],
+                      hidden["value"])
+        arrays[hidden["tensor"]] = np.concatenate([a, one], axis=hidden["axis"])
+        sizes[hidden["size"]] = a.shape[hidden["axis"]] + 1
     bad = [s for s in spec["sizes"] if sizes.get(s, 0) <= 0]
     if bad:
         raise DataError(f"size(s) {', '.join(bad)} are not positive for this data")

@@ -116,9 +116,22 @@ def dnorm_bounds(Z, C, R, sdp_cap=60):
     return lo, up
 
 
-def standalone_forms(loss_name, loss_params):
-    """The `Forms` (program.py) of this module: no bmdsl needed."""
+def with_offset(form, c):
+    """F_b(e) = min_b F(e + 1 b^T): the free output bias (one per channel, last axis) as
+    one more variable (bmdsl/offset.py); e, y are [rows, c]."""
+    def loss(e, y):
+        b = cp.Variable(c, name="output_bias")
+        return form(e + np.ones((y.shape[0], 1)) @ cp.reshape(b, (1, c), order="C"), y)
+    return loss
+
+
+def standalone_forms(loss_name, loss_params, offset_channels=None):
+    """The `Forms` (program.py) of this module: no bmdsl needed; `offset_channels` = c for
+    a model with a free output bias (`bias output`)."""
     form, _ = LOSS_FORMS[loss_name]
     params = dict(loss_params)
-    return Forms(loss=lambda e, y: form(e, y, **params), vnorm=vector_norm, dnorm=dnorm,
+    loss = lambda e, y: form(e, y, **params)   # noqa: E731
+    if offset_channels:
+        loss = with_offset(loss, offset_channels)
+    return Forms(loss=loss, vnorm=vector_norm, dnorm=dnorm,
                  dnorm_bounds=dnorm_bounds, dnorm_is_exact=dnorm_is_exact)

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from .errors import TrainerError
+from .runtime.forms import plain_squared
 from .runtime.newton import newton_iteration
 
 NEWTON_MAX_VARS = 6000         # P m (p + q): the dense Hessian is at most 6000^2
@@ -278,7 +279,7 @@ def resolve(name: str, problem, m: int, full_batch: bool) -> str:
     if name in ("als", "newton") and not l2:
         raise TrainerError(f"method {name!r} needs C = R = l2 (this model has C = "
                            f"{problem.C}, R = {problem.R}); use lbfgs or adam")
-    if name == "als" and (problem.cone or problem.spec["loss"] != "squared"):
+    if name == "als" and (problem.cone or not plain_squared(problem.spec)):
         raise TrainerError("method 'als' solves ridge regressions: it needs the squared loss "
                            "and no ReLU cones; use newton or lbfgs")
     if name == "newton" and not newton_fits(problem, m):

@@ -25,11 +25,14 @@ class BMNetwork(NetworkModule):
         fixed = {p["tensor"]: pb.arrays[p["tensor"]] for p in pb.spec["pools"]}
         gates = pb.gates if pb.spec["activation"] == "gated_relu" else None
         return cls.from_factors(pb.spec, trainer.U, trainer.V, gates, fixed, prune=prune,
-                                model_text=trainer.bound.model.source.text)
+                                model_text=trainer.bound.model.source.text,
+                                bias=trainer.output_bias())
 
     @classmethod
-    def from_factors(cls, spec, U, V, gates=None, fixed=None, *, prune=True, model_text=""):
-        """U [P, m, *w1], V [P, m, *w2] -> P m units (pattern k's units use gate h_k).
+    def from_factors(cls, spec, U, V, gates=None, fixed=None, *, prune=True, model_text="",
+                     bias=None):
+        """U [P, m, *w1], V [P, m, *w2] -> P m units (pattern k's units use gate h_k), plus
+        the output bias b [c] of a model with a free output offset (`bias output`).
         prune=True drops exactly-zero units (||u|| ||v|| = 0): predictions are unchanged."""
         import torch
         U, V = _tensor(U), _tensor(V)
@@ -37,7 +40,8 @@ class BMNetwork(NetworkModule):
         pattern = torch.arange(P).repeat_interleave(m) if gates is not None else None
         net = cls(spec, U.reshape((P * m,) + tuple(U.shape[2:])),
                   V.reshape((P * m,) + tuple(V.shape[2:])),
-                  None if gates is None else _tensor(gates), pattern, fixed, model_text)
+                  None if gates is None else _tensor(gates), pattern, fixed, model_text,
+                  None if bias is None else _tensor(bias))
         return net.pruned() if prune else net
 
     @classmethod

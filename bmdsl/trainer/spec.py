@@ -48,7 +48,8 @@ def build_spec(derivation) -> dict:
         "inputs": tuple((t.name, tuple(t.dims)) for t in model.inputs if t.name != gates),
         "target": model.target.name,
         "target_dims": tuple(model.target.dims),
-        "sizes": tuple((s.name, s.value) for s in model.sizes if s.value is not None),
+        "sizes": tuple((s.name, s.value + (s.name == model.bias.size))
+                       for s in model.sizes if s.value is not None),
         "patches": tuple({"tensor": p.tensor, "images": identifier(p.images),
                           "kernel": int(p.kernel), "stride": int(p.stride),
                           "padding": int(p.padding), "grid": tuple(p.grid),
@@ -70,6 +71,7 @@ def build_spec(derivation) -> dict:
         "patterns": act.patterns, "seed": int(act.seed or 0), "gates": gates,
         "loss": model.loss.name,
         "loss_params": tuple((k, float(v)) for k, v in model.loss.params),
+        "bias": model.bias.literal(),
         "beta": float(model.regularizer.beta), "C": model.regularizer.C,
         "R": model.regularizer.R, "units": int(model.units.value),
     }

@@ -315,6 +315,15 @@ class Trainer:
         return (self.U.detach().cpu().double().numpy().copy(),
                 self.V.detach().cpu().double().numpy().copy())
 
+    def output_bias(self):
+        """b* [c], the best free output offset at the current factors, for a model with
+        `bias output` (offset.py); None without one."""
+        F = self.problem.F
+        if not hasattr(F, "offset"):
+            return None
+        with torch.no_grad():
+            return F.offset(self.problem.predict(self.U, self.V), self.problem.Y).cpu().numpy()
+
     def network(self, prune=True):
         """The trained factors as an ordinary torch.nn.Module (see network.py); prune=True
         drops exactly-zero units, prune=False keeps all P m."""

@@ -6,5 +6,5 @@ trainer share one implementation. Within this package a module may import anothe
 `from .name import ...` on one line (emit drops those lines when pasting).
 """
 MODULES = ("einsum.py", "forms.py", "gram.py", "lifted.py", "interior.py", "warm.py",
-           "fused.py", "problem.py", "cones.py", "activeset.py", "escape.py", "newton.py",
+           "fused.py", "offset.py", "problem.py", "cones.py", "activeset.py", "escape.py", "newton.py",
            "data.py", "fit.py")

@@ -44,7 +44,23 @@ def derived(spec, arrays):
     for p in spec["pools"]:
         grid = (sizes[p["grid"][0]], sizes[p["grid"][1]])
         arrays[p["tensor"]] = POOLS[p["kind"]](grid, dict(p["args"]))
-    return arrays
+    return append_feature(spec, arrays)
+
+
+def append_feature(spec, arrays):
+    """The hidden bias's constant feature (bmdsl/bias.py) appended to its data tensor, on
+    the axis W1 contracts: numpy arrays or torch tensors; `arrays` unchanged without one."""
+    hidden = (spec.get("bias") or {}).get("hidden")
+    if not hidden:
+        return arrays
+    a, axis = arrays[hidden["tensor"]], hidden["axis"]
+    shape = list(a.shape)
+    shape[axis] = 1
+    if isinstance(a, torch.Tensor):
+        one = torch.full(shape, hidden["value"], dtype=a.dtype, device=a.device)
+        return dict(arrays, **{hidden["tensor"]: torch.cat([a, one], axis)})
+    one = np.full(shape, hidden["value"])
+    return dict(arrays, **{hidden["tensor"]: np.concatenate([np.asarray(a), one], axis)})
 
 
 def unique_masks(masks, gates):

@@ -189,5 +189,8 @@ def main(argv=None):
             out["masks"] = problem.D.cpu().numpy()
         if problem.gates is not None:     # predict.py rebuilds gated units' masks from them
             out["gates"] = problem.gates.cpu().numpy()
+        if hasattr(problem.F, "offset"):  # the free output bias b* (offset.py)
+            with torch.no_grad():
+                out["b2"] = problem.F.offset(problem.predict(U, V), problem.Y).cpu().numpy()
         np.savez(args.output, **out)
     return 0

@@ -34,6 +34,13 @@ LOSSES = {
 NORM_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 
 
+def plain_squared(spec):
+    """F is 1/2 ||Yhat - Y||^2 itself, a quadratic with identity Hessian in Yhat (what the
+    Gram path, ALS, the cone interior point and the Gauss-Newton shortcut rely on); not with
+    a free output offset (offset.py), whose F_b has the centering projection as Hessian."""
+    return spec["loss"] == "squared" and not (spec.get("bias") or {}).get("output")
+
+
 def get_loss(name, params=()):
     """F(yhat, y) -> scalar tensor for a registered loss name and its parameters."""
     return LOSSES[name](**dict(params))

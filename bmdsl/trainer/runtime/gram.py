@@ -13,6 +13,8 @@ an absolute error ~ 1e-16 ||Y||^2 in float64, which would be ~ 1e-7 ||Y||^2 in f
 """
 import torch
 
+from .forms import plain_squared
+
 GRAM_MAX_N = 4096              # G is N^2 float64: at most 134 MB
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
 
@@ -20,7 +22,7 @@ GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, 
 def gram_pays(problem, dtype, full_batch) -> bool:
     """Squared loss, float64, full batch, and N small enough for a dense G."""
     N = problem.P * problem.p * problem.q
-    return (problem.spec["loss"] == "squared" and dtype == torch.float64 and full_batch
+    return (plain_squared(problem.spec) and dtype == torch.float64 and full_batch
             and N <= GRAM_MAX_N)
 
 

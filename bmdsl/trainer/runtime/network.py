@@ -16,7 +16,7 @@ objects). Bad inputs raise ValueError naming the input, the size and what is acc
 import numpy as np
 import torch
 
-from .data import patches
+from .data import append_feature, patches
 from .einsum import run_terms
 
 UNIT = ("u_",)
@@ -36,7 +36,8 @@ UNIT_ACTIVATIONS = {"linear": lambda net, A, arrays: A,
 
 
 class NetworkModule(torch.nn.Module):
-    def __init__(self, spec, W1, W2, gates=None, pattern=None, fixed=None, model_text=""):
+    def __init__(self, spec, W1, W2, gates=None, pattern=None, fixed=None, model_text="",
+                 bias=None):
         super().__init__()
         if spec["activation"] not in UNIT_ACTIVATIONS:
             raise ValueError(f"unknown activation {spec['activation']!r}; accepted: "
@@ -49,6 +50,9 @@ class NetworkModule(torch.nn.Module):
         self.W2 = torch.nn.Parameter(torch.as_tensor(W2).detach().clone())
         if self.W1.shape[0] != self.W2.shape[0]:
             raise ValueError(f"W1 has {self.W1.shape[0]} units, W2 {self.W2.shape[0]}")
+        # the free output offset b [c] (a model with `bias output`; offset.py): a Parameter
+        self.b2 = None if bias is None else torch.nn.Parameter(
+            torch.as_tensor(bias).detach().clone().to(self.W1.dtype).reshape(-1))
         self.register_buffer("gates", None if gates is None else
                              torch.as_tensor(gates).to(self.W1.dtype))
         if pattern is None and gates is not None:     # units grouped by pattern, m each
@@ -95,6 +99,7 @@ class NetworkModule(torch.nn.Module):
             arrays[p["tensor"]] = patches(arrays[p["images"]], p["kernel"], p["stride"],
                                           p["padding"])
             dims[p["tensor"]] = p["dims"]
+        arrays = append_feature(self.spec, arrays)   # the hidden bias's constant feature
         sizes = self.known_sizes()
         for name, dim in dims.items():
             self._check(name, arrays[name], dim, sizes)
@@ -139,8 +144,11 @@ class NetworkModule(torch.nn.Module):
         arrays = self._arrays(args, kwargs)
         A = run_terms(self.spec["layer"], dict(arrays, W1=self.W1), {"W1": UNIT}, UNIT)
         H = UNIT_ACTIVATIONS[self.spec["activation"]](self, A, arrays)
-        return run_terms(self.spec["output"], dict(arrays, H=H, W2=self.W2),
-                         {"H": UNIT, "W2": UNIT}, ())
+        Y = run_terms(self.spec["output"], dict(arrays, H=H, W2=self.W2),
+                      {"H": UNIT, "W2": UNIT}, ())
+        if self.b2 is None:
+            return Y
+        return (Y.reshape(-1, self.b2.shape[0]) + self.b2).reshape(Y.shape)
 
     def unit_norms(self):
         """||u_j|| ||v_j||: a unit's weight in the regularizer's sense; 0 for a dead unit."""
@@ -162,7 +170,8 @@ class NetworkModule(torch.nn.Module):
             gates = self.gates[used]
         fixed = {n: getattr(self, f"fixed_{n}") for n in self.fixed}
         return type(self)(self.spec, self.W1.detach()[keep], self.W2.detach()[keep], gates,
-                          pattern, fixed, self.model_text)
+                          pattern, fixed, self.model_text,
+                          None if self.b2 is None else self.b2.detach())
 
     # -- one file ----------------------------------------------------------------------------
     def save(self, path):
@@ -190,4 +199,4 @@ class NetworkModule(torch.nn.Module):
         state = saved["state"]
         fixed = {n: state[f"fixed_{n}"] for n in saved["fixed"]}
         return cls(saved["spec"], state["W1"], state["W2"], state.get("gates"),
-                   state.get("pattern"), fixed, saved["model_text"])
+                   state.get("pattern"), fixed, saved["model_text"], state.get("b2"))

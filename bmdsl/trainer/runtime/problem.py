@@ -11,9 +11,10 @@ import math
 import torch
 
 from .einsum import run_terms
-from .forms import get_loss, regularizer
+from .forms import get_loss, plain_squared, regularizer
 from .fused import fused_plan
 from .gram import Gram, lift
+from .offset import has_output_bias, offset_loss, output_channels
 
 KJ = ("k_", "j_")
 
@@ -28,6 +29,8 @@ class BMProblem:
         self.Y = self.arrays[spec["target"]]
         self.n = self.Y.shape[spec["sample_axes"][spec["target"]]]
         self.F = get_loss(spec["loss"], spec["loss_params"])
+        if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
+            self.F = offset_loss(self.F, output_channels(self.y_shape))
         self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]
         self.cone = spec["cone"]
         self.fused = fused_plan(spec, shapes)   # None: the generic einsum path (fused.py)
@@ -156,7 +159,7 @@ class BMProblem:
         JU = self.jac_u(V)[:, active].reshape(-1, na * self.p)
         JV = self.jac_v(U)[:, active].reshape(-1, na * self.q)
         J = torch.cat([JU, JV], 1)
-        if self.spec["loss"] == "squared":
+        if plain_squared(self.spec):
             return J.T @ J
         # d^2F J: Hessian-vector products of the loss, all columns in one batched call
         yhat = self.predict(U, V).detach().requires_grad_(True)
