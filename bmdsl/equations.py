@@ -192,8 +192,8 @@ def _check_degrees(eq: ast.Equation, term: Term, weight: str) -> None:
             raise NotConvexifiableError(
                 f"a term of '{eq.lhs.name}' does not contain the first-layer weight '{weight}'",
                 span=term.factors[0].span if term.factors else eq.rhs.span,
-                hint="the first layer must be linear in the weight (no bias or constant terms; "
-                     "for a bias, add a column of ones to the data)")
+                hint="the first layer must be linear in the weight (no constant terms; for a "
+                     "bias, add the statement `bias hidden`)")
         if len(first) > 1:
             raise NotConvexifiableError(
                 f"the first layer is not linear in '{weight}': it appears {len(first)} times in "

@@ -231,7 +231,7 @@ def test_max_pooling_explains_why():
     (BASE.replace("beta = 0.1", "beta = 1e-"), "'1e-' is not a number"),
     (BASE.replace(O, "output Yhat[n, o] ="), "the statement before it is not finished"),
     (BASE.replace(L, "layer A[n] = X[n, i] $ W1[i]"), "a model uses only names, numbers"),
-    (BASE.replace(L, L + " + 1"), "for a bias, add a column of ones"),
+    (BASE.replace(L, L + " + 1"), "for a bias, add the statement `bias hidden`"),
     ("", "a model starts with 'model NAME'"),
 ])
 def test_hints_name_the_likely_cause(text, hint):
