@@ -120,8 +120,7 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
                          f"{MAX_STAGES}, not {stages!r}")
     options = options or StageOptions()
     windows = windows_for(windows, stages)
-    derivation = model.derive()
-    check_stage_spec(build_spec(derivation))
+    check_stage_spec(build_spec(model.derive()))
     classes = int(train["labels"].max()) + 1
     store = None if directory is None else StageStore(directory, config_of(
         model, train, test, options))
@@ -133,17 +132,20 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
           "test": None if test is None else torch.as_tensor(test["images"])}
     nets, scales, records = [], [], []
     for s in range(1, stages + 1):
+        window = windows[s - 1] if s < stages else None
         if s <= len(done):
-            net, window, scale, record = done[s - 1]
-            if s < stages and window != windows[s - 1]:
+            net, saved, scale, record = done[s - 1]
+            if saved is not None and window is not None and saved != window:
                 raise BmdslError(f"stage {s} of {directory} was saved with down-sampling "
-                                 f"window {window}, not {windows[s - 1]}")
+                                 f"window {saved}, not {window}")
             log.info("stage %d/%d: resumed from %s", s, stages, directory)
         else:
             net, record = _train_stage(model, s, xs["train"], train["labels"], classes,
                                        options, store)
-            window = windows[s - 1] if s < stages else 1
-            scale = _rms(representation(net, xs["train"], window)) if s < stages else 1.0
+            scale = None
+        if window is not None and scale is None:
+            # (a stage saved as the last one had no window yet: the same as run at once)
+            scale = _rms(representation(net, xs["train"], window))
         record = dict(record, **_accuracies(net, xs, train, test))
         log.info("stage %d/%d: train accuracy %.4f, test accuracy %s", s, stages,
                  record["train_accuracy"], record["test_accuracy"])

@@ -79,12 +79,12 @@ class StageStore:
         return out
 
     # -- write -------------------------------------------------------------------------------
-    def save_stage(self, s: int, net, window: int, scale: float, record: dict) -> None:
+    def save_stage(self, s: int, net, window, scale, record: dict) -> None:
+        """window and scale are None for a last stage (nothing passed on yet)."""
         from ..commands.outputs import write_atomic
         file = self.path(f"stage{s}.pt")
         buffer = io.BytesIO()
-        torch.save({"network": stage_dict(net), "window": int(window), "scale": float(scale)},
-                   buffer)
+        torch.save({"network": stage_dict(net), "window": window, "scale": scale}, buffer)
         write_atomic(file, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
         self.stages.append(dict(record, file=file.name, sha256=_sha256(file)))
         self.write_run()
