@@ -100,6 +100,31 @@ def child(args) -> int:
     return 0
 
 
+def plot(results: Path, png: Path) -> None:
+    """Test accuracy per stage (each seed and the mean) against the baseline's mean."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    saved = json.loads(results.read_text())
+    conv = np.array([r["test_accuracy"] for r in saved["runs"]["convex"]])
+    base = np.array([r["test_accuracy"] for r in saved["runs"]["baseline"]])
+    stages = np.arange(1, conv.shape[1] + 1)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for row in conv:
+        ax.plot(stages, 100 * row, "o", color="tab:blue", alpha=0.35)
+    ax.plot(stages, 100 * conv.mean(0), "-o", color="tab:blue",
+            label="convex layerwise (BM), mean of seeds")
+    ax.axhline(100 * base.mean(), color="tab:red", ls="--",
+               label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
+    ax.set_xticks(stages)
+    ax.set_xlabel("stage")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("digits, 20% test split, 3 seeds")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stages", type=int, default=3)
@@ -109,7 +134,13 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=3e-3, help="the baseline's Adam step")
     ap.add_argument("--one", choices=["convex", "baseline"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw docs/layerwise_accuracy.png from the saved results")
     args = ap.parse_args()
+    results, png = ROOT / "bench/results/layerwise.json", ROOT / "docs/layerwise_accuracy.png"
+    if args.plot_only:
+        plot(results, png)
+        return 0
     if args.one:
         return child(args)
     from bench.machine import describe
@@ -152,7 +183,8 @@ def main() -> int:
                                          "seeds": args.seeds},
                                "machine": describe(), "summary": summary, "runs": runs},
                               indent=2))
-    print(f"wrote {out}")
+    plot(out, png)
+    print(f"wrote {out}, {png}")
     return 0
 
 

@@ -124,6 +124,8 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
     classes = int(train["labels"].max()) + 1
     store = None if directory is None else StageStore(directory, config_of(
         model, train, test, options))
+    if store is not None:
+        store.prepare(resume)
     done = store.resume() if store is not None and resume else []
     if len(done) > stages:
         raise BmdslError(f"{directory} holds {len(done)} finished stages; asked for {stages}",
@@ -141,7 +143,7 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
             log.info("stage %d/%d: resumed from %s", s, stages, directory)
         else:
             net, record = _train_stage(model, s, xs["train"], train["labels"], classes,
-                                       options, store)
+                                       options, store, resume)
             scale = None
         if window is not None and scale is None:
             # (a stage saved as the last one had no window yet: the same as run at once)
@@ -180,7 +182,7 @@ def _accuracies(net, xs, train, test) -> dict:
     return out
 
 
-def _train_stage(model, s, x, labels, classes, options, store):
+def _train_stage(model, s, x, labels, classes, options, store, resume):
     spec = build_spec(model.derive())
     name, target = spec["inputs"][0][0], spec["target"]
     p = spec["patches"][0]
@@ -202,7 +204,9 @@ def _train_stage(model, s, x, labels, classes, options, store):
     steps = options.max_steps
     if steps is None and options.epochs is not None:
         steps = options.epochs * trainer.batches_per_epoch
-    resume = ckpt if ckpt is not None and ckpt.exists() else None
+    resume = ckpt if resume and ckpt is not None and ckpt.exists() else None
+    if resume is not None:
+        log.info("stage %d: resuming its training from %s", s, ckpt)
     result = trainer.fit(steps, tol=options.tol, resume=resume,
                          time_limit=options.time_limit, certify=False)
     start = time.perf_counter()

@@ -45,6 +45,15 @@ class StageStore:
     def checkpoint(self, s: int) -> Path:
         return self.path(f"stage{s}.ckpt")
 
+    def prepare(self, resume: bool) -> None:
+        """Create the directory; a fresh run refuses a directory that holds one."""
+        from ..commands.outputs import make_directory
+        make_directory(self.dir)
+        if not resume and self.path(RUN).exists():
+            raise RunDirectoryError(f"{self.dir} already holds a layerwise run ({RUN})",
+                                    hint="resume it (resume=True, --resume), or choose "
+                                         "another directory (--force starts afresh)")
+
     # -- resume ------------------------------------------------------------------------------
     def resume(self) -> list:
         """[(network, window, scale, record)] of the finished stages; nothing if none ran."""
