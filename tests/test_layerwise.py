@@ -190,3 +190,13 @@ def test_cli_runs_resumes_and_protects_its_outputs(capsys, tmp_path, monkeypatch
     np.savez("bad.npz", X=d["I"])
     assert main(["layerwise", "cnn", "--stages", "1", "--data", "bad.npz", "-q"]) == 1
     assert "x_train" in capsys.readouterr().err
+
+
+def test_builtin_digits_are_real_images_in_the_package():
+    from bmdsl.layerwise import digits, split
+    data, test = digits()
+    assert test is None and data["images"].shape == (1797, 1, 8, 8)
+    assert data["images"].min() == 0 and data["images"].max() == 1
+    assert sorted(set(data["labels"].tolist())) == list(range(10))
+    train, held = split(data, 0.2, 0)
+    assert len(held["labels"]) == 359 and len(train["labels"]) == 1438

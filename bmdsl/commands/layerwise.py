@@ -88,8 +88,15 @@ def cmd_layerwise(args) -> int:
                         checkpoint_every=args.checkpoint_every,
                         progress=False if args.no_progress or args.quiet else None)
     print(f"layerwise {model.name}: {args.stages} stage(s) on {where}")
-    result = train_layerwise(model, train, test, args.stages, args.downsample, opts,
-                             directory=directory, resume=args.resume)
+    from ..trainer.errors import TrainingInterrupted
+    try:
+        result = train_layerwise(model, train, test, args.stages, args.downsample, opts,
+                                 directory=directory, resume=args.resume)
+    except TrainingInterrupted:
+        raise TrainingInterrupted(f"interrupted: the finished stages and the current "
+                                  f"stage's checkpoint are in {directory}",
+                                  hint="continue with the same command and --resume") \
+            from None
     print(result.table())
     path = directory / "network.pt"
     outputs.write_atomic(path, result.network.save)

@@ -67,4 +67,4 @@ def representation(net, images, window: int = 1, scale: float = 1.0) -> torch.Te
             if window > 1:
                 H = tf.avg_pool2d(H, window)
             parts.append(H / scale)
-    return torch.cat(parts)
+    return torch.cat(parts).cpu()      # the next stage's data (bind reads numpy)

@@ -177,7 +177,8 @@ def _accuracies(net, xs, train, test) -> dict:
             out[f"{part}_accuracy"] = None
             continue
         with torch.no_grad():
-            yhat = torch.cat([net(xs[part][i:i + 1024]) for i in range(0, len(labels), 1024)])
+            yhat = torch.cat([net(xs[part][i:i + 1024]).cpu()
+                              for i in range(0, len(labels), 1024)])
         out[f"{part}_accuracy"] = float(np.mean(yhat.argmax(-1).cpu().numpy() == labels))
     return out
 
@@ -189,7 +190,7 @@ def _train_stage(model, s, x, labels, classes, options, store, resume):
     # the stage's patches are built by bind: checked against the budget first
     memory.require(footprint.patches(tuple(x.shape), p["kernel"], p["stride"], p["padding"]),
                    options.memory_budget, prefix=f"stage {s}: ")
-    bound = model.derive().bind({name: x.numpy(), target: one_hot(labels, classes)})
+    bound = model.derive().bind({name: x.cpu().numpy(), target: one_hot(labels, classes)})
     method, batch = _batches(bound, options)
     ckpt = None if store is None else store.checkpoint(s)
     trainer = Trainer(bound, device=options.device, dtype=options.dtype, method=method,
