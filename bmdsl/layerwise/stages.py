@@ -149,8 +149,9 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
             # (a stage saved as the last one had no window yet: the same as run at once)
             scale = _rms(representation(net, xs["train"], window))
         record = dict(record, **_accuracies(net, xs, train, test))
+        test_acc = record["test_accuracy"]
         log.info("stage %d/%d: train accuracy %.4f, test accuracy %s", s, stages,
-                 record["train_accuracy"], record["test_accuracy"])
+                 record["train_accuracy"], "-" if test_acc is None else f"{test_acc:.4f}")
         if store is not None and s > len(done):
             store.save_stage(s, net, window, scale, record)
         nets.append(net)
