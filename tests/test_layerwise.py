@@ -200,3 +200,14 @@ def test_builtin_digits_are_real_images_in_the_package():
     assert sorted(set(data["labels"].tolist())) == list(range(10))
     train, held = split(data, 0.2, 0)
     assert len(held["labels"]) == 359 and len(train["labels"]) == 1438
+
+
+def test_api_refuses_bad_images_stages_and_an_occupied_directory(setup, tmp_path):
+    model, train, test, _, run = setup
+    with pytest.raises(BmdslError, match=r"images \[n, channels, height, width\]"):
+        train_layerwise(model, {"images": train["images"][:, 0], "labels": train["labels"]},
+                        None, 1)
+    with pytest.raises(BmdslError, match="number of stages"):
+        train_layerwise(model, train, None, 0)
+    with pytest.raises(BmdslError, match="already holds a layerwise run"):
+        train_layerwise(model, train, test, 1, directory=run)

@@ -121,6 +121,8 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
     options = options or StageOptions()
     windows = windows_for(windows, stages)
     check_stage_spec(build_spec(model.derive()))
+    for part, d in (("train", train), ("test", test)):
+        _check_images(part, d)
     classes = int(train["labels"].max()) + 1
     store = None if directory is None else StageStore(directory, config_of(
         model, train, test, options))
@@ -162,6 +164,17 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
                   for k, x in xs.items()}
     network = LayerwiseNetwork(nets, windows, scales)
     return LayerwiseResult(network, records)
+
+
+def _check_images(part, d) -> None:
+    if d is None:
+        return
+    x, y = np.asarray(d.get("images")), np.asarray(d.get("labels"))
+    if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0 or \
+            not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise BmdslError(f"the {part} data must be images [n, channels, height, width] and "
+                         f"whole class labels 0..c-1 [n]; got images {list(x.shape)}, "
+                         f"labels {list(y.shape)} of {y.dtype}")
 
 
 def _rms(x) -> float:
