@@ -5,9 +5,9 @@ No data is downloaded: the subset is random images of the data set's shape (time
 memory of a step depend on the shapes, not the pixel values). Set-up per stage: the cnn
 architecture (3 x 3 patches) with global average pooling, gated ReLU, P = 16 gates, m = 4
 (64 latent channels), latent pooled 2 x 2 between stages, adam on mini-batches of 128 in
-float64 on one CPU thread. Measured on n_sub = 256 images: seconds per step (a stage's fit time over its 6
-steps, start-up included) and the certificate's seconds (refine 0, scaled linearly in n). Extrapolated
-to N training images and E epochs per stage: time = E ceil(N / 128) step + cert N / n_sub;
+float64 on one CPU thread. Measured on n_sub = 256 images: seconds per step (a stage's
+fit time over its 6 steps, start-up included) and the certificate's seconds (refine 0,
+scaled linearly in n). Extrapolated to N training images and E epochs per stage: time = E ceil(N / 128) step + cert N / n_sub;
 memory = bmdsl's own estimates (footprint.patches + footprint.trainer, the numbers the
 memory budget is checked against) at N, which is what the trainer would hold.
 
