@@ -5,11 +5,11 @@ Convex: S stages of models/cnn.bm (3 x 3 patches, padding 1, 2 x 2 average pooli
 squared loss, beta = 1e-2) with gated ReLU, P = 16 sampled gates, m = 2 (mP = 32 latent
 channels), latent average-pooled 2 x 2 between stages (8x8 -> 4x4 -> 2x2); each stage's
 trainer method is "auto" with a per-stage time limit; each stage certified (refine 0: the
-plain dual point, as each refinement pass costs seconds at n = 1437 on this machine).
+plain dual point, as each refinement pass costs seconds at n = 1438 on this machine).
 Baseline: the same depth and width trained end to end -- S conv3x3(32) + ReLU layers with
 the same 2 x 2 average pooling between them, then 2 x 2 average pooling and a linear
-classifier, like the convex last stage -- with torch.optim.Adam (lr 3e-3: the best of 1e-3, 3e-3, 1e-2 on seed 0, batch 64,
-cross-entropy, 40 epochs). Seeds 0, 1, 2 (gates and factors; the baseline's init and
+classifier, like the convex last stage -- with torch.optim.Adam (lr 3e-3: the best of
+1e-3, 3e-3, 1e-2 on seed 0, batch 64, cross-entropy, 40 epochs). Seeds 0, 1, 2 (gates and factors; the baseline's init and
 batch order). Each run is a subprocess, so its peak resident memory (getrusage) is its own.
 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--stages 3] [--seeds 0,1,2]

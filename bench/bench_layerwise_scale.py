@@ -7,8 +7,8 @@ architecture (3 x 3 patches) with global average pooling, gated ReLU, P = 16 gat
 (64 latent channels), latent pooled 2 x 2 between stages, adam on mini-batches of 128 in
 float64 on one CPU thread. Measured on n_sub = 256 images: seconds per step (a stage's
 fit time over its 6 steps, start-up included) and the certificate's seconds (refine 0,
-scaled linearly in n). Extrapolated to N training images and E epochs per stage: time = E ceil(N / 128) step + cert N / n_sub;
-memory = bmdsl's own estimates (footprint.patches + footprint.trainer, the numbers the
+scaled linearly in n). Extrapolated to N training images and E epochs per stage:
+time = E ceil(N / 128) step + cert N / n_sub; memory = bmdsl's own estimates (footprint.patches + footprint.trainer, the numbers the
 memory budget is checked against) at N, which is what the trainer would hold.
 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise_scale.py [--epochs 10]
