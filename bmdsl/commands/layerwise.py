@@ -1,0 +1,151 @@
+"""`bmdsl layerwise FILE --stages S`: a deep classifier from S convex stages
+(Sahiner et al. 2024, section 4.2; docs/layerwise.md).
+
+Each stage is FILE (a two-layer CNN model) trained by the BM trainer on the previous
+stage's BM latent representation; each stage's certificate and train/test accuracy are
+printed, each finished stage is saved in the run directory (`--output DIR`), and
+`--resume` continues at the stage a run stopped in. Data: the built-in digits (scikit-
+learn's load_digits, no download) or `--data D.npz` with x_train, y_train [, x_test,
+y_test]. Every mistake is a BmdslError (exit 1); Ctrl-C saves the stage's checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..cli import command, load_model
+from ..errors import BmdslError
+from . import options, outputs
+from .evaluate import open_fraction
+
+DEFAULT_FRACTION = 0.2
+
+
+def _windows(text: str) -> list[int]:
+    """argparse type: '2' or '2,1,2' (whole numbers >= 1)."""
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, or a comma-separated "
+                                         f"list of them (one per stage transition), not "
+                                         f"{text!r}")
+    return values
+
+
+def _data(args):
+    from ..layerwise import digits, read_images, split
+    data, test = read_images(args.data) if args.data else digits()
+    where = args.data or "digits (scikit-learn load_digits)"
+    if test is not None and args.test_fraction is not None:
+        raise BmdslError(f"{args.data} has its own test set (x_test, y_test); drop "
+                         f"--test-fraction")
+    if test is None:
+        fraction = args.test_fraction or DEFAULT_FRACTION
+        if not 1 <= round(fraction * len(data["labels"])) < len(data["labels"]):
+            raise BmdslError(f"a test fraction of {fraction:g} of {len(data['labels'])} "
+                             f"images leaves no test or no training image")
+        data, test = split(data, fraction, args.split_seed)
+        where += f", {len(test['labels'])} of {len(data['labels']) + len(test['labels'])} " \
+                 f"images held out (seed {args.split_seed})"
+    return data, test, where
+
+
+def _directory(args, model) -> Path:
+    """The run directory, checked before any work (commands/outputs.py)."""
+    from ..layerwise.store import RUN
+    directory = Path(args.output or f"{Path(args.file).stem}_layerwise")
+    if directory.exists() and not directory.is_dir():
+        raise outputs.OutputError(f"{directory} is not a directory",
+                                  hint="--output names a directory for the run's files")
+    files = [directory / RUN, directory / "network.pt"]
+    outputs.check_outputs(files, outputs.command_inputs(args), args.force or args.resume,
+                          make_dirs=True)
+    if not args.resume and (directory / RUN).exists():
+        for stale in directory.glob("stage*.*"):   # --force: a fresh run, nothing resumed
+            stale.unlink()
+        (directory / RUN).unlink()
+    return outputs.make_directory(directory)
+
+
+@command("layerwise", "train a deep CNN greedily from convex two-layer stages")
+def cmd_layerwise(args) -> int:
+    from ..layerwise import StageOptions, train_layerwise
+    from ..layerwise.latent import check_stage_spec
+    from ..layerwise.stages import windows_for
+    from ..trainer.spec import build_spec
+    model = load_model(args)
+    windows_for(args.downsample, args.stages)        # mistakes before any work
+    check_stage_spec(build_spec(model.derive()))
+    directory = _directory(args, model)
+    train, test, where = _data(args)
+    opts = StageOptions(method=args.optimizer, m=args.m, seed=args.train_seed,
+                        dtype=args.dtype, device=args.device, lr=args.lr,
+                        batch_size=args.batch_size, max_steps=args.steps, epochs=args.epochs,
+                        time_limit=args.time_limit, refine_iters=args.refine_iters,
+                        checkpoint_every=args.checkpoint_every,
+                        progress=False if args.no_progress or args.quiet else None)
+    print(f"layerwise {model.name}: {args.stages} stage(s) on {where}")
+    from ..trainer.errors import TrainingInterrupted
+    try:
+        result = train_layerwise(model, train, test, args.stages, args.downsample, opts,
+                                 directory=directory, resume=args.resume)
+    except TrainingInterrupted:
+        raise TrainingInterrupted(f"interrupted: the finished stages and the current "
+                                  f"stage's checkpoint are in {directory}",
+                                  hint="continue with the same command and --resume") \
+            from None
+    print(result.table())
+    path = directory / "network.pt"
+    outputs.write_atomic(path, result.network.save)
+    outputs.write_text_atomic(directory / "stages.json", json.dumps(result.stages, indent=2))
+    print(f"saved:          {path} (the stacked network), {directory}/stage<s>.pt, "
+          f"{directory}/run.json")
+    return 0
+
+
+def _configure(p):
+    p.add_argument("file", help="the stage model: a two-layer CNN .bm file (or 'cnn')")
+    p.add_argument("--stages", type=options.positive_int, required=True,
+                   help="number of stages, >= 1")
+    p.add_argument("--data", help="an .npz with x_train [n, channels, height, width], "
+                   "y_train [n] (labels 0..c-1) and optionally x_test, y_test (default: "
+                   "the built-in digits)")
+    p.add_argument("--test-fraction", type=open_fraction, metavar="F",
+                   help=f"hold out this fraction when the data has no test set (default "
+                   f"{DEFAULT_FRACTION})")
+    p.add_argument("--split-seed", type=options.seed, default=0)
+    p.add_argument("--downsample", type=_windows, default=[1], metavar="W[,W...]",
+                   help="average-pool each latent representation over W x W windows (one "
+                   "value, or one per stage transition; default 1: none)")
+    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+                   help="override the model's activation")
+    p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
+    p.add_argument("--seed", type=int, help="override the pattern seed")
+    p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
+    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    p.add_argument("--optimizer", type=options.method_name, default="auto")
+    p.add_argument("--steps", type=options.positive_int, help="steps per stage")
+    p.add_argument("--epochs", type=options.positive_int, help="passes over the data per stage")
+    p.add_argument("--batch-size", type=options.positive_int,
+                   help="mini-batches (default: the full batch when it fits the memory "
+                   "budget, else the largest that fits)")
+    p.add_argument("--lr", type=options.positive_real)
+    p.add_argument("--train-seed", type=options.seed, default=0)
+    p.add_argument("--time-limit", type=options.positive_real, help="seconds per stage")
+    p.add_argument("--refine-iters", type=options.count, default=50,
+                   help="dual-point refinement iterations of each stage's certificate")
+    p.add_argument("--checkpoint-every", type=options.positive_int,
+                   help="steps between checkpoints inside a stage")
+    p.add_argument("--output", metavar="DIR", help="the run directory (default "
+                   "FILE_layerwise/)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output DIR at the stage it stopped in")
+    p.add_argument("--no-progress", action="store_true")
+    outputs.add_force_option(p)
+
+
+cmd_layerwise.configure = _configure

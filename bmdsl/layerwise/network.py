@@ -1,0 +1,87 @@
+"""The stacked layerwise network as one torch.nn.Module (Sahiner et al. 2024, section 4.2).
+
+    net = LayerwiseNetwork(stages, windows, scales);  Yhat = net(images)
+    latents = net.representations(images)         # each stage's input after the first
+    net.save("deep.pt");  net = LayerwiseNetwork.load("deep.pt")
+
+Stage s < S is used only through its BM latent representation (latent.py): its second
+layer and pooling are discarded, as in the greedy scheme of section 4.2; the last stage's
+output is the prediction. `save` writes tensors and plain literals (torch.save), `load`
+reads them with weights_only=True (no pickled objects are executed).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import DataError
+from ..trainer.runtime.network import NetworkModule
+from .latent import representation
+
+FORMAT, VERSION = "bmdsl-layerwise-network", 1
+
+
+class LayerwiseNetworkError(DataError, ValueError):
+    """A file that is not a layerwise network saved by `LayerwiseNetwork.save`."""
+
+
+class LayerwiseNetwork(torch.nn.Module):
+    def __init__(self, stages, windows, scales):
+        super().__init__()
+        if len(windows) != len(stages) - 1 or len(scales) != len(stages) - 1:
+            raise ValueError(f"{len(stages)} stages need {len(stages) - 1} windows and "
+                             f"scales, not {len(windows)} and {len(scales)}")
+        self.stages = torch.nn.ModuleList(stages)
+        self.windows = [int(w) for w in windows]
+        self.register_buffer("scales", torch.as_tensor(list(scales), dtype=torch.float64))
+
+    def representations(self, images, upto: int | None = None) -> list:
+        """[x_1 = images, x_2, ..., x_upto]: the input of each stage (default: all)."""
+        xs = [torch.as_tensor(images)]
+        for s in range(min(upto or len(self.stages), len(self.stages)) - 1):
+            xs.append(representation(self.stages[s], xs[-1], self.windows[s],
+                                     float(self.scales[s])))
+        return xs
+
+    def forward(self, images):
+        return self.stages[-1](self.representations(images)[-1])
+
+    def stage_outputs(self, images) -> list:
+        """Each stage's own prediction on its input (accuracy after stage s)."""
+        with torch.no_grad():
+            return [stage(x) for stage, x in zip(self.stages, self.representations(images))]
+
+    # -- one file ----------------------------------------------------------------------------
+    def save(self, path):
+        torch.save({"format": FORMAT, "version": VERSION, "windows": self.windows,
+                    "scales": [float(s) for s in self.scales],
+                    "stages": [stage_dict(s) for s in self.stages]}, path)
+
+    @classmethod
+    def load(cls, path, map_location="cpu"):
+        try:
+            saved = torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise LayerwiseNetworkError(f"{path}: no such file") from None
+        except Exception:    # torch's zip or weights-only unpickling error: not our format
+            raise LayerwiseNetworkError(
+                f"{path} is not a saved layerwise network (not a torch file, or one holding "
+                f"objects other than tensors and plain values: refused unread)") from None
+        if not isinstance(saved, dict) or saved.get("format") != FORMAT or \
+                saved.get("version") != VERSION:
+            raise LayerwiseNetworkError(f"{path} is not a layerwise network saved by "
+                                        f"LayerwiseNetwork.save (format {FORMAT} {VERSION})")
+        return cls([stage_from_dict(d) for d in saved["stages"]], saved["windows"],
+                   saved["scales"])
+
+
+def stage_dict(net: NetworkModule) -> dict:
+    """One stage network as plain literals and tensors (NetworkModule.save's layout)."""
+    return {"spec": net.spec, "model_text": net.model_text, "fixed": list(net.fixed),
+            "state": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+
+
+def stage_from_dict(d: dict) -> NetworkModule:
+    state = d["state"]
+    return NetworkModule(d["spec"], state["W1"], state["W2"], state.get("gates"),
+                         state.get("pattern"), {n: state[f"fixed_{n}"] for n in d["fixed"]},
+                         d["model_text"])
