@@ -27,6 +27,7 @@ class BMProblem:
         self.P = 1 if D is None else D.shape[0]
         self.Y = self.arrays[spec["target"]]
         self.n = self.Y.shape[spec["sample_axes"][spec["target"]]]
+        self.outputs = self.Y.numel()   # |Y| of all samples (a shard's problem: of all shards)
         self.F = get_loss(spec["loss"], spec["loss_params"])
         self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]
         self.cone = spec["cone"]
