@@ -100,9 +100,6 @@ class DistributedTrainer(Trainer):
 
     def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0,
                  **options):
-        if not dd.active():
-            raise TrainerError("DistributedTrainer needs a process group: run under torchrun "
-                               "or bmdsl.trainer.launch.spawn (CLI: --nproc N)")
         if options.get("batch_size") is not None:
             raise TrainerError("--batch-size with --nproc > 1 is not supported: the "
                                "mini-batches are drawn from the whole sample order, which a "
@@ -114,6 +111,9 @@ class DistributedTrainer(Trainer):
             raise TrainerError("ReLU cones (activation relu) with --nproc > 1 are not "
                                "supported yet: the interior point and the active-set Newton "
                                "act on per-sample constraints; use gated_relu or one process")
+        if not dd.active():
+            raise TrainerError("DistributedTrainer needs a process group: run under torchrun "
+                               "or bmdsl.trainer.launch.spawn (CLI: --nproc N)")
         if device is None and dd.device() is not None:
             device = dd.device()          # nccl: this rank's GPU (LOCAL_RANK)
         super().__init__(bound, device, dtype, method, m, seed, **options)
