@@ -1,5 +1,5 @@
 """`spawn(fn, nproc, args)`: run fn(*args) in nproc processes on this machine
-(torch.multiprocessing, "spawn" start method), each in the process group of
+(torch.multiprocessing, "forkserver" start method), each in the process group of
 distributed.py, and return rank 0's value.
 
 The parent watches every process: the first that fails (an error, or killed by a
@@ -23,6 +23,15 @@ from .distributed import DistributedError
 from ..errors import BmdslError
 
 GRACE = 5.0   # seconds the other ranks get to report their own error after a failure
+
+
+def _context():
+    """"forkserver": one clean server process imports torch and bmdsl once; each job's
+    processes are forked from it (no CUDA and no threads there, so forking is safe) --
+    later jobs of the same program skip the imports (about 5 s per process)."""
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "bmdsl.trainer.sharded"])
+    return ctx
 
 
 def _worker(r, nproc, port, timeout, device, fn, args, queue, quiet):
@@ -59,7 +68,7 @@ def spawn(fn, nproc: int, args=(), *, timeout=None, device="cpu", quiet=True):
     if int(nproc) < 1:
         raise DistributedError(f"--nproc must be a whole number >= 1, not {nproc}")
     timeout = distributed.timeout_seconds(timeout)
-    ctx = mp.get_context("spawn")
+    ctx = _context()
     queue = ctx.SimpleQueue()
     port = distributed.free_port()
     procs = [ctx.Process(target=_worker, args=(r, nproc, port, timeout, device, fn, args,
