@@ -23,7 +23,7 @@ from .errors import TrainerError
 
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait for the other ranks
 ENV_TIMEOUT = "BMDSL_DIST_TIMEOUT"
-_state = {"timeout": DEFAULT_TIMEOUT, "count": 0, "device": None}
+_state = {"timeout": DEFAULT_TIMEOUT, "count": 0, "device": None, "bytes": 0}
 
 
 class DistributedError(TrainerError):
@@ -171,11 +171,17 @@ def _collective(op, *args):
     return work
 
 
+def traffic() -> tuple[int, int]:
+    """(collectives, bytes all-reduced) by this rank so far (bench/bench_distributed.py)."""
+    return _state["count"], _state["bytes"]
+
+
 def allreduce_sum(x: torch.Tensor) -> torch.Tensor:
     """The sum over ranks of x (a new tensor, the same on every rank)."""
     if not active():
         return x
     out = x.detach().clone().contiguous()
+    _state["bytes"] += out.numel() * out.element_size()
     _collective(dist.all_reduce, out, dist.ReduceOp.SUM)
     return out
 
@@ -184,6 +190,7 @@ def allreduce_max(x: torch.Tensor) -> torch.Tensor:
     if not active():
         return x
     out = x.detach().clone().contiguous()
+    _state["bytes"] += out.numel() * out.element_size()
     _collective(dist.all_reduce, out, dist.ReduceOp.MAX)
     return out
 
