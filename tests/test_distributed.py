@@ -20,7 +20,7 @@ MLP = open(os.path.join(ROOT, "mlp.bm")).read().replace(
 CNN = open(os.path.join(ROOT, "cnn.bm")).read().replace(
     "patterns = 32", "patterns = 4").replace("m = 4 ", "m = 2 ").replace(
     "loss       squared", "loss       cross_entropy").replace("beta = 1e-2", "beta = 1e-1")
-STEPS = [None, 100]      # CNN: 100 Newton steps (gap ~1e-5; the tail to 1e-12 takes 200)
+STEPS = [None, 100, None]      # CNN: 100 Newton steps (gap ~1e-5; the tail to 1e-12 takes 200)
 RELU = open(os.path.join(ROOT, "relu.bm")).read().replace("patterns = 50", "patterns = 8")
 
 
@@ -36,8 +36,14 @@ def _cnn(n=13):
     return bmdsl.parse(CNN).derive().bind({"I": images, "Y": np.eye(2)[rng.integers(0, 2, n)]})
 
 
+def _relu(n=31):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, 2))
+    return bmdsl.parse(RELU).derive().bind({"X": X, "Y": np.sign(X[:, 0] * X[:, 1] + 0.1)})
+
+
 def _both(recipes):
-    """In each rank: both fits."""
+    """In each rank: the fits."""
     out = []
     for r, steps in zip(recipes, STEPS):
         t = DistributedTrainer(launch.rebind(r), device="cpu", progress=False)
@@ -56,12 +62,13 @@ def test_shards_cover_every_sample_once(n, size):
 
 
 def test_two_processes_reach_the_one_process_objective():
-    """Gated MLP (squared loss: Gram path, lifted ADMM warm start, Newton) and a CNN with
-    cross-entropy (Newton on the sharded loss, gradient and Gauss-Newton blocks), n odd
-    so the shards differ in size: objective equal to 1e-10 relative. The certificates
-    are both valid and tight; they are not equal to 1e-10 (docs/distributed.md: the
-    certificate's dual refinement is not continuous in rounding-level changes)."""
-    bounds = [_mlp(), _cnn()]
+    """Gated MLP (squared loss: Gram path, lifted ADMM warm start, Newton), a CNN with
+    cross-entropy (Newton on the sharded loss, gradient and Gauss-Newton blocks) and a
+    scalar-output ReLU MLP (the cone interior point, its sums all-reduced), n odd so the
+    shards differ in size: objective equal to 1e-10 relative. The certificates are both
+    valid and tight; they are not equal to 1e-10 (docs/distributed.md: the certificate's
+    dual refinement is not continuous in rounding-level changes)."""
+    bounds = [_mlp(), _cnn(), _relu()]
     single = []
     for b, steps in zip(bounds, STEPS):
         r = b.to_torch(device="cpu", progress=False).fit(steps)
@@ -69,6 +76,7 @@ def test_two_processes_reach_the_one_process_objective():
     many = launch.spawn(_both, 2, ([launch.recipe(b) for b in bounds],), timeout=60)
     assert single[0][3]["method"] == many[0][3]["method"] == "lifted ADMM"
     assert single[1][2] == many[1][2] == "newton" and bounds[1].loss.name == "cross_entropy"
+    assert single[2][3]["method"] == many[2][3]["method"] == "interior point"
     for (f1, g1, _, _), (f2, g2, _, _) in zip(single, many):
         assert abs(f1 - f2) <= 1e-10 * abs(f1)
         assert 0 <= g1 < 1e-4 and 0 <= g2 < 1e-4
@@ -93,15 +101,14 @@ def _gather_shards(recipe_):
 
 
 def test_what_cannot_equal_one_process_is_refused():
-    relu = bmdsl.parse(RELU).derive().bind(
-        {"X": np.random.default_rng(0).standard_normal((20, 2)),
-         "Y": np.sign(np.random.default_rng(1).standard_normal(20))})
-    for bound, options, what in [(relu, {}, "ReLU cones"), (_mlp(), {"batch_size": 8},
+    for bound, options, what in [(_mlp(), {"batch_size": 8},
                                  "--batch-size"), (_mlp(), {"method": "als"}, "als")]:
         with pytest.raises(bmdsl.BmdslError, match=what):
             DistributedTrainer(bound, **options)
     with pytest.raises(bmdsl.BmdslError, match="process group"):
         DistributedTrainer(_mlp())
+    with pytest.raises(bmdsl.BmdslError, match="ReLU cones .* need the cone interior point"):
+        launch.fit(_relu(), 2, warm_start=False, progress=False, timeout=60)
 
 
 def _killed(recipe_, path, kill_step, sig):

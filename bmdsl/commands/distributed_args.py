@@ -29,19 +29,40 @@ def _command(name, args):
 def launch(args, device=None):
     """None: go on in this process (one process, or already inside the group); else the
     exit code of the job that --nproc started here (rank 0's)."""
+    import torch
+
     from ..trainer import distributed as dd
     nproc, world = getattr(args, "nproc", None), dd.env_world()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if world > 1:                      # torchrun or our own spawn: join the group
         if nproc is not None and nproc != world:
             raise dd.DistributedError(f"--nproc {nproc} disagrees with WORLD_SIZE={world} of "
                                       "the environment (torchrun); drop --nproc")
-        dd.init(device or "cpu", getattr(args, "dist_timeout", None))
+        if not dd.active():            # torchrun: the final barrier when the command ends
+            import atexit
+            atexit.register(_finish)
+        dd.init(device, getattr(args, "dist_timeout", None))
         return None
     if nproc is None or nproc == 1:
         return None
     from ..trainer.launch import spawn
     return spawn(_command, nproc, (args.run.__name__, args), timeout=args.dist_timeout,
-                 device=device or "cpu")
+                 device=device)
+
+
+def _finish():
+    """Under torchrun: a rank that never reaches the end is named within the timeout
+    (instead of the job waiting for it forever), and the exit status says so."""
+    import os
+    import sys
+
+    from ..trainer import distributed as dd
+    try:
+        dd.finish()
+    except dd.DistributedError as exc:
+        print(exc.render(), file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def bind(derivation, data, patterns=None):

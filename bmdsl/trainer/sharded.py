@@ -55,9 +55,12 @@ class _Sum(torch.autograd.Function):
 
 
 class ShardedProblem(BMProblem):
+    sharded = True
+
     def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs):
         super().__init__(spec, arrays, D, shapes, gates)
         self.outputs = outputs        # |Y| of all shards: method choice as on one process
+        self.reduce_sum, self.reduce_max = dd.allreduce_sum, dd.allreduce_max
 
     def objective(self, U, V, arrays=None, scale=1.0):
         if self.gram is not None and (arrays is None or arrays is self.arrays):
@@ -107,19 +110,49 @@ class DistributedTrainer(Trainer):
         if method == "als":
             raise TrainerError("method 'als' with --nproc > 1 is not supported (its dense "
                                "Jacobian spans all samples); use newton or lbfgs")
-        if bound.cone:
-            raise TrainerError("ReLU cones (activation relu) with --nproc > 1 are not "
-                               "supported yet: the interior point and the active-set Newton "
-                               "act on per-sample constraints; use gated_relu or one process")
         if not dd.active():
             raise TrainerError("DistributedTrainer needs a process group: run under torchrun "
                                "or bmdsl.trainer.launch.spawn (CLI: --nproc N)")
         if device is None and dd.device() is not None:
             device = dd.device()          # nccl: this rank's GPU (LOCAL_RANK)
+        if options.get("gram", "auto") == "auto" and not _fits_everywhere(bound, options):
+            options["gram"] = False       # every rank takes the same path, or none
         super().__init__(bound, device, dtype, method, m, seed, **options)
+        if bound.cone:
+            self._cones_by_interior_point()
         if not dd.is_writer():
             self.progress = False        # rank 0 draws the progress bar
         self._same_everywhere()
+
+    def _init_factors(self, scale):
+        """ReLU: the initial factors are moved into the cones of all samples."""
+        if not self.problem.cone:
+            return super()._init_factors(scale)
+        sharded, self.problem = self.problem, self.cone_problem
+        try:
+            super()._init_factors(scale)
+        finally:
+            self.problem = sharded
+
+    @property
+    def cone_problem(self):
+        """The unsharded problem, for the cone operations that need every sample's rows
+        (initial factors, the final restoration and violation; fitloop._finish)."""
+        if getattr(self, "_whole", None) is None:
+            self._whole = Trainer._lower(self)
+        return self._whole
+
+    def _cones_by_interior_point(self):
+        """ReLU cones: only the cone interior point (its sums all-reduced) runs sharded;
+        BM steps with cones (the active set, the augmented Lagrangian) act on per-sample
+        constraints and are refused."""
+        if self.warm is None or self.warm.POLISH:     # a warm start that ends the fit
+            raise TrainerError(
+                "ReLU cones (activation relu) with --nproc > 1 need the cone interior point "
+                "warm start (a scalar output, the squared loss, C = l2, float64, m >= 2, "
+                "method auto): BM steps with cones act on per-sample constraints and are not "
+                "supported across processes; use gated_relu or one process")
+        self.method = _NoConeSteps(self.method)
 
     def _same_everywhere(self):
         """Every rank must hold the same data and patterns (rank 0's are broadcast by
@@ -163,6 +196,17 @@ class DistributedTrainer(Trainer):
         return dict(super().config(), nproc=dd.world())
 
 
+def _fits_everywhere(bound, options) -> bool:
+    """Whether the Gram matrix fits the memory budget of every rank (the free memory of
+    the nodes differs; a rank alone on the Gram path would wait at collectives the
+    others never make)."""
+    from .. import footprint, memory
+    G = footprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size))
+    misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
+                          dtype=torch.float64, device=dd.device())
+    return float(dd.allreduce_max(misfit)) == 0.0
+
+
 def _rows(a, axis, start, stop):
     if axis is None:
         return a
@@ -175,3 +219,20 @@ def _resized(shape, axis, size):
     shape = list(shape)
     shape[axis] = size
     return tuple(shape)
+
+
+class _NoConeSteps:
+    """Stands for the BM method where ReLU cones allow no sharded BM step: the fit ends
+    with the interior point (POLISH False); reaching a step means it did not converge."""
+
+    def __init__(self, method):
+        self.inner = method
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def step(self):
+        raise TrainerError("the cone interior point stopped before it converged (its "
+                           "iteration or time limit) and BM steps with ReLU cones are not "
+                           "supported with --nproc > 1; rerun with one process, or with "
+                           "a larger --time-limit")

@@ -19,6 +19,11 @@ KJ = ("k_", "j_")
 
 
 class BMProblem:
+    # the sums over samples of runtime/interior.py go through these: identity here, an
+    # all-reduce over the ranks for one shard's problem (trainer/sharded.py)
+    sharded = False
+    reduce_sum = reduce_max = staticmethod(lambda x: x)
+
     def __init__(self, spec, arrays, D, shapes, gates=None):
         self.spec, self.arrays, self.D, self.gates = spec, dict(arrays), D, gates
         self.w1_shape, self.w2_shape = tuple(shapes["w1"]), tuple(shapes["w2"])
