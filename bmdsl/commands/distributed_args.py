@@ -42,6 +42,10 @@ def launch(args, device=None):
             import atexit
             atexit.register(_finish)
         dd.init(device, getattr(args, "dist_timeout", None))
+        if dd.rank() > 0:              # rank 0 speaks for the job (under torchrun too)
+            import os
+            import sys
+            sys.stdout = open(os.devnull, "w")
         return None
     if nproc is None or nproc == 1:
         return None
