@@ -95,8 +95,11 @@ def spawn(fn, nproc: int, args=(), *, timeout=None, device="cpu", quiet=True):
             if failed is not None or messages:
                 killed = _stop(procs, queue, messages)
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:       # Ctrl-C reached every rank: rank 0 saves a checkpoint
         _stop(procs, queue, messages, grace=GRACE)
+        for kind, r, payload in messages:
+            if r == 0 and isinstance(payload, KeyboardInterrupt):
+                raise payload from None        # TrainingInterrupted: where it saved
         raise
     finally:
         for p in procs:
