@@ -152,3 +152,25 @@ def test_nccl_on_two_gpus_reaches_the_one_process_objective():
     single = bound.to_torch(device="cuda", progress=False).fit().objective
     many = launch.fit(bound, 2, device="cuda", progress=False, timeout=120).objective
     assert abs(single - many) <= 1e-10 * abs(single)
+
+
+def test_cli_nproc_trains_once_and_rank_0_writes(tmp_path, capsys, monkeypatch):
+    import json
+
+    from bmdsl.cli import main
+    model = tmp_path / "mlp.bm"
+    model.write_text(MLP)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((41, 3))
+    np.savez(tmp_path / "d.npz", X=X, Y=np.eye(2)[rng.integers(0, 2, 41)])
+    args = ["train", str(model), "--data", str(tmp_path / "d.npz"), "--no-progress"]
+    assert main(args + ["--output", str(tmp_path / "one.npz")]) == 0
+    assert main(args + ["--output", str(tmp_path / "two.npz"), "--nproc", "2",
+                        "--dist-timeout", "60"]) == 0
+    one, two = (json.loads((tmp_path / f"{k}.json").read_text())["result"]["objective"]
+                for k in ("one", "two"))
+    assert abs(one - two) <= 1e-10 * one
+    monkeypatch.setenv("WORLD_SIZE", "3")        # as torchrun would, with another count
+    capsys.readouterr()
+    assert main(args + ["--output", str(tmp_path / "x.npz"), "--nproc", "2"]) == 1
+    assert "--nproc 2 disagrees with WORLD_SIZE=3" in capsys.readouterr().err
