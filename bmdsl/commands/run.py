@@ -20,6 +20,7 @@ from ..footprint import cvxpy_for, require_model, trainer_for
 from ..errors import SolverError
 from . import options, outputs
 from .data_args import add_data_options
+from . import distributed_args as dist_args
 from ..metrics import rows as metric_rows
 from .evaluate import add_test_options, check_test_data, fit_reports, held_out
 
@@ -73,6 +74,9 @@ def cmd_run(args) -> int:
     from ..cvx import check_solver
     from ..cvx.solver import check_solver_options
     check_solver_options(check_solver(args.solver), args.solver_opt)  # before any work
+    code = dist_args.launch(args, args.device)     # --nproc N: N processes run this command
+    if code is not None:
+        return code
     model = load_model(args)
     require_model(model)     # what no data can make fit is refused before data is made
     out = Path(args.output)
@@ -82,7 +86,7 @@ def cmd_run(args) -> int:
                           outputs.command_inputs(args), args.force, make_dirs=True)
     data, source = _data(args, model)
     data, test, test_note = held_out(args, model, data)
-    bound = model.derive().bind(data)
+    bound = dist_args.bind(model.derive(), data)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
     # the trainer must fit (it is the one stage run cannot skip): refused before CVXPY runs
@@ -98,7 +102,9 @@ def cmd_run(args) -> int:
           f"per pattern")
 
     print("[1/3] convex program (CVXPY) ...", flush=True)
-    sol, status, t_cvx, convex_failed = _convex(bound, args)
+    # with --nproc, rank 0 alone solves (the others wait for it within --dist-timeout)
+    sol, status, t_cvx, convex_failed = _convex(bound, args) if dist_args.writer() else \
+        (None, "solved by rank 0", 0.0, False)
     p_star = lower = upper = None
     if sol is not None and sol.optimal:     # an inaccurate value is not shown as p*
         if sol.kind == "exact":
@@ -112,11 +118,13 @@ def cmd_run(args) -> int:
 
     print("[2/3] Burer-Monteiro training (torch) ...", flush=True)
     outputs.make_directory(out)        # Ctrl-C's checkpoint goes there (a free name)
-    trainer = bound.to_torch(device=args.device, dtype=args.dtype, method=args.optimizer,
+    trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
                              progress=_progress(args), certificate_every=args.certificate_every,
                              warm_start=False if args.no_warm_start else "auto",
                              interrupt_checkpoint=out / f"{model.name}_run.interrupted.pt")
     result = trainer.fit(max_steps=args.steps)
+    if not dist_args.writer():
+        return 0                                 # rank 0 reports and writes
     cert = result.certificate
     print(f"      {_warm_note(result)}{result.method} on {result.device} ({result.dtype}): "
           f"{result.steps} steps in {result.seconds:.2f} s, stopped by {result.stopped}")
@@ -245,6 +253,7 @@ def _configure(p) -> None:
     p.add_argument("--no-plot", action="store_true", help="do not write the figure")
     p.add_argument("--plot-format", choices=["png", "pdf", "svg"], default="png",
                    help="the figure's format (default png)")
+    dist_args.add_distributed_options(p)
 
 
 cmd_run.configure = _configure

@@ -16,6 +16,7 @@ from ..cli import command, load_model
 from ..errors import BmdslError
 from . import options, outputs
 from .data_args import add_data_options
+from . import distributed_args as dist_args
 from .evaluate import add_test_options, check_test_data, fit_reports, held_out, scores_table
 
 
@@ -67,9 +68,11 @@ def _outputs(args):
 def cmd_train(args) -> int:
     import numpy as np
 
-    from ..trainer import Trainer
     if args.cert_tol is not None and not args.certificate_every:  # before any work
         raise BmdslError("--cert-tol needs --certificate-every N (how often to certify)")
+    code = dist_args.launch(args, args.device)     # --nproc N: N processes run this command
+    if code is not None:
+        return code
     from .data_args import read_data, read_patterns
     given = args.patterns_from or (args.patterns if _pattern_file(args.patterns) else None)
     args.patterns_file = given
@@ -79,10 +82,10 @@ def cmd_train(args) -> int:
     npz, record, interrupted = _outputs(args)    # checked before any work
     data = read_data(args.data, model, args.target)
     data, test, test_note = held_out(args, model, data)
-    bound = model.derive().bind(data, patterns=read_patterns(given) if given else None)
+    bound = dist_args.bind(model.derive(), data, read_patterns(given) if given else None)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
-    trainer = Trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
+    trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
                       m=args.m, seed=args.train_seed, lr=args.lr, batch_size=args.batch_size,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                       interrupt_checkpoint=interrupted,
@@ -96,6 +99,8 @@ def cmd_train(args) -> int:
     steps = None if args.epochs is None else args.epochs * trainer.batches_per_epoch
     result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit,
                          cert_tol=args.cert_tol)
+    if not dist_args.writer():
+        return _status(result)                   # rank 0 reports and writes
     if result.warm_start is not None:
         ws = result.warm_start
         print(f"warm start:     {ws['method']}, {ws['iterations']} iterations, "
@@ -189,6 +194,7 @@ def _configure(p):
                    "record goes beside it")
     outputs.add_force_option(p)
     add_test_options(p)
+    dist_args.add_distributed_options(p)
 
 
 cmd_train.configure = _configure

@@ -241,9 +241,10 @@ def _hints(t):
 def _finish(t, run, stopped, certify):
     from .trainer import TrainResult
     before = after = None
-    if t.problem.cone:
-        before = max_violation(t.problem, t.U.detach())
-        t.U.data.copy_(restore_cones(t.problem, t.U.detach()))
+    pb = getattr(t, "cone_problem", t.problem)   # a shard's trainer: all samples' cones
+    if pb.cone:
+        before = max_violation(pb, t.U.detach())
+        t.U.data.copy_(restore_cones(pb, t.U.detach()))
     U, V = t.factors()
     b = t.bound
     if t.problem.cone:

@@ -261,7 +261,7 @@ METHODS = {m.name: m for m in (Adam, SGD, LBFGS, ALS, PrecGD, Newton)}
 def newton_fits(problem, m) -> bool:
     N = problem.P * m * (problem.p + problem.q)
     jacobian_free = problem.gram is not None    # J^T J comes from G = L^* L (gram.py)
-    return N <= NEWTON_MAX_VARS and (jacobian_free or N * problem.Y.numel() <= JACOBIAN_BUDGET)
+    return N <= NEWTON_MAX_VARS and (jacobian_free or N * problem.outputs <= JACOBIAN_BUDGET)
 
 
 def resolve(name: str, problem, m: int, full_batch: bool) -> str:

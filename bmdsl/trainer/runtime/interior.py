@@ -93,8 +93,10 @@ class ConeInteriorPoint:
             return False
         ny, rows = problem.Y.numel(), math.prod(problem.a_shape)
         P, p = problem.P, problem.p
+        # a shard's problem solves the dense system (Woodbury's is over all samples)
+        system = 2 * P * p if problem.sharded else min(problem.outputs, 2 * P * p)
         return (max(ny * P * p, 2 * P * rows, rows * p * p) <= MAX_ELEMENTS
-                and min(ny, 2 * P * p) <= MAX_SYSTEM)
+                and system <= MAX_SYSTEM)
 
     @classmethod
     def of(cls, problem):
@@ -107,6 +109,7 @@ class ConeInteriorPoint:
         """dense: solve the Newton system densely through Q = L^T L (True) or by Woodbury
         through |y| x |y| (False); None picks the smaller system."""
         P, p = problem.P, problem.p
+        self.sum, self.max = problem.reduce_sum, problem.reduce_max   # over shards
         ones = torch.ones((P, 1) + problem.w2_shape, dtype=problem.Y.dtype,
                           device=problem.Y.device)
         self.L = problem.jac_u(ones).reshape(-1, P * p)              # [|y|, P p]: L_k(e_a)
@@ -118,25 +121,27 @@ class ConeInteriorPoint:
         self.sign = (2 * problem.D - 1).reshape(P, 1, -1)             # [P, 1, |a|]
         # a zero row of M (e.g. padding) binds nothing: left out of the barrier
         self.rows = (self.M.norm(dim=1) > 0)[None, None, :].expand(P, 2, -1)
-        self.nrows = int(self.rows.sum())
+        self.nrows = int(self.sum(self.rows.sum()))
         self.P, self.p, self.beta = P, p, float(problem.beta)
-        f0 = 0.5 * float(self.y @ self.y)
+        f0 = 0.5 * float(self.sum(self.y @ self.y))
         self.eps = max(EPS_REL * f0 / (self.beta * 2 * P), 1e-300)
-        self.dense = self.y.numel() > 2 * P * p if dense is None else bool(dense)
-        self.Q = self.L.T @ self.L if self.dense else None
+        self.dense = (problem.sharded or problem.outputs > 2 * P * p) if dense is None \
+            else bool(dense)
+        self.Q = self.sum(self.L.T @ self.L) if self.dense else None
         # L_k [P, |y|, p] contiguous, for the batched products of the Woodbury matrix
         self.Lk = None if self.dense else self.L.reshape(-1, P, p).transpose(0, 1).contiguous()
-        self.block_scale = (self.L ** 2).reshape(-1, P, p).sum((0, 2))[:, None] / p   # [P, 1]
+        self.block_scale = self.sum((self.L ** 2).reshape(-1, P, p).sum((0, 2)))[:, None] / p
         # start: every unit along its pattern's gate (strictly inside its cone), at the
         # scale |Y| / sqrt(2 P); multipliers z = mu0 / s (measured on the benchmark: 49-55
         # iterations for scales 1-10 against 88 for 1e-2)
         h = problem.gates.reshape(P, 1, p) / problem.gates.reshape(P, 1, p).norm(dim=2,
                                                                               keepdim=True)
-        self.x = h.expand(P, 2, p) * (self.y.norm() / math.sqrt(2 * P))
+        ynorm = math.sqrt(2 * f0) if problem.sharded else self.y.norm()    # |Y| of all shards
+        self.x = h.expand(P, 2, p) * (ynorm / math.sqrt(2 * P))
         self.s = self.slack(self.x)
         # no row at all (an all-zero layer, e.g. all-zero inputs): nothing for a barrier to
         # do, and no start -- `of` declines, and the BM method trains alone
-        self.interior = self.nrows > 0 and bool((self.s[self.rows] > 0).all())
+        self.interior = self.nrows > 0 and int(self.sum((~(self.s[self.rows] > 0)).sum())) == 0
         mu0 = 1e3 * f0 / max(self.nrows, 1)
         self.z = torch.where(self.rows, mu0 / self.s, torch.zeros_like(self.s))
         self.s = torch.where(self.rows, self.s, torch.ones_like(self.s))
@@ -151,7 +156,7 @@ class ConeInteriorPoint:
 
     def slack_adjoint(self, v):
         """S_k^T v_kj [P, 2, p]."""
-        return (self.sign * v) @ self.M
+        return self.sum((self.sign * v) @ self.M)
 
     def predict(self, x):
         """A x = sum_k L_k(u_k - w_k) [|y|]."""
@@ -159,14 +164,14 @@ class ConeInteriorPoint:
 
     def predict_adjoint(self, r):
         """A^T r = (L_k^*(r), -L_k^*(r)) [P, 2, p]."""
-        g = (self.L.T @ r).reshape(self.P, 1, self.p)
+        g = self.sum(self.L.T @ r).reshape(self.P, 1, self.p)
         return torch.cat([g, -g], 1)
 
     def objective(self, x=None, r=None) -> float:
         """The convex objective with the exact norms (r: the residual A x - Y, if known)."""
         x = self.x if x is None else x
         r = self.predict(x) - self.y if r is None else r
-        return 0.5 * float(r @ r) + self.beta * float(x.norm(dim=2).sum())
+        return 0.5 * float(self.sum(r @ r)) + self.beta * float(x.norm(dim=2).sum())
 
     def _gradient(self, x, r):
         """Gradient [P, 2, p] of the smoothed objective at x with residual r, and the
@@ -180,7 +185,7 @@ class ConeInteriorPoint:
         P, p = self.P, self.p
         w = torch.where(self.rows, z / s, torch.zeros_like(s))       # [P, 2, |a|]
         eye = torch.eye(p, dtype=x.dtype, device=x.device)
-        B = (w @ self.MM).reshape(P, 2, p, p)                        # S^T diag(z / s) S
+        B = self.sum(w @ self.MM).reshape(P, 2, p, p)                # S^T diag(z / s) S
         B = B + self.beta * (eye / rho[..., None] - x[..., :, None] * x[..., None, :]
                              / rho[..., None] ** 3)
         # the factorizations see B + a relative ridge, apply() sees B, and the refinement
@@ -235,7 +240,7 @@ class ConeInteriorPoint:
         x, s, z, rows = self.x, self.s, self.z, self.rows
         done = False
         for _ in range(int(iters)):
-            self.mu = float((s * z).sum()) / self.nrows      # rows left out have z = 0
+            self.mu = float(self.sum((s * z).sum())) / self.nrows   # rows left out: z = 0
             self.smoothing = max(self.eps, KAPPA * self.mu * self.nrows
                                  / (self.beta * 2 * self.P))
             r = self.predict(x) - self.y
@@ -255,14 +260,14 @@ class ConeInteriorPoint:
             solve = self._system(x, rho, s, z)
             # predictor (affine scaling): the complementarity target 0
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z)
-            ap = min(1.0, _step_to_boundary(s, ds))
-            ad = min(1.0, _step_to_boundary(z, dz))
-            mu_aff = float(((s + ap * ds) * (z + ad * dz)).sum()) / self.nrows
+            ap = min(1.0, self._boundary(s, ds))
+            ad = min(1.0, self._boundary(z, dz))
+            mu_aff = float(self.sum(((s + ap * ds) * (z + ad * dz)).sum())) / self.nrows
             sigma = (mu_aff / self.mu) ** 3
             # corrector: centering sigma mu and the second-order term ds dz
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - sigma * self.mu)
-            ap = min(1.0, 0.99 * _step_to_boundary(s, ds))
-            ad = min(1.0, 0.99 * _step_to_boundary(z, dz))
+            ap = min(1.0, 0.99 * self._boundary(s, ds))
+            ad = min(1.0, 0.99 * self._boundary(z, dz))
             self.step = min(ap, ad)
             if not (self.step >= 1e-10 and bool(torch.isfinite(d).all())):
                 done = True            # stalled by rounding: the iterate is as good as it gets
@@ -272,6 +277,10 @@ class ConeInteriorPoint:
         self.x, self.s, self.z = x, s, z
         self.seconds += time.perf_counter() - start
         return done
+
+    def _boundary(self, v, dv):
+        """_step_to_boundary over all shards' rows."""
+        return -float(self.max(torch.tensor(-_step_to_boundary(v, dv), dtype=torch.float64)))
 
     def _direction(self, solve, rd, rp, s, z, rc):
         """Newton step for rd = 0, C x - s = 0, s z = target (rc = s z - target + ...)."""

@@ -20,6 +20,11 @@ KJ = ("k_", "j_")
 
 
 class BMProblem:
+    # the sums over samples of runtime/interior.py go through these: identity here, an
+    # all-reduce over the ranks for one shard's problem (trainer/sharded.py)
+    sharded = False
+    reduce_sum = reduce_max = staticmethod(lambda x: x)
+
     def __init__(self, spec, arrays, D, shapes, gates=None):
         self.spec, self.arrays, self.D, self.gates = spec, dict(arrays), D, gates
         self.w1_shape, self.w2_shape = tuple(shapes["w1"]), tuple(shapes["w2"])
@@ -28,6 +33,7 @@ class BMProblem:
         self.P = 1 if D is None else D.shape[0]
         self.Y = self.arrays[spec["target"]]
         self.n = self.Y.shape[spec["sample_axes"][spec["target"]]]
+        self.outputs = self.Y.numel()   # |Y| of all samples (a shard's problem: of all shards)
         self.F = get_loss(spec["loss"], spec["loss_params"])
         if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
             self.F = offset_loss(self.F, output_channels(self.y_shape))

@@ -1,0 +1,238 @@
+"""The BM problem on one shard of the samples, and the trainer that uses it.
+
+`ShardedProblem` holds rank r's contiguous block of the samples (axis n of every data
+array, of the masks D_k and of Y; distributed.shard) and overrides the five places of
+BMProblem that sum over samples, each with one all-reduce:
+* `objective`: F is a sum over samples; the local F is all-reduced in the forward pass
+  and the factors' gradient of it in the backward pass (`_Shared`), the regularizer is
+  added once (not N times);
+* `loss`, `lifted_gradient` (G_k = L_k^*(grad F), eq. (20)), `loss_along` (escape.py's
+  line search), `gauss_newton` (J^T (d^2 F) J of Newton's Hessian);
+* `use_gram`: G = L^* L, b = L^*(Y), ||Y||^2 as sums of the shards' statistics; after it
+  the Gram path, the lifted ADMM warm start and Newton need no communication.
+Everything else is identical on every rank (the factors, the method's decisions, the
+certificate: bmdsl.certificates evaluates it on the bound's data, the same on every rank).
+
+`DistributedTrainer` is `Trainer` on a ShardedProblem; it refuses what cannot give the
+single-process result (docs/distributed.md): mini-batches (the batches are drawn from
+the whole permutation), ALS (its dense Jacobian spans all samples) and ReLU cones (the
+interior point and the active set act on per-sample constraints).
+"""
+from __future__ import annotations
+
+import torch
+
+from . import distributed as dd
+from .errors import TrainerError
+from .runtime.forms import regularizer
+from .runtime.problem import BMProblem
+from .trainer import Trainer
+
+
+class _Shared(torch.autograd.Function):
+    """Identity forward; the backward sums the gradient over ranks (the factors are the
+    same on every rank, their gradient of sum_r F_r is sum_r grad F_r)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dd.allreduce_sum(g)
+
+
+class _Sum(torch.autograd.Function):
+    """Sum over ranks forward; identity backward (the result is the same on every rank)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return dd.allreduce_sum(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class ShardedProblem(BMProblem):
+    sharded = True
+
+    def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs):
+        super().__init__(spec, arrays, D, shapes, gates)
+        self.outputs = outputs        # |Y| of all shards: method choice as on one process
+        self.reduce_sum, self.reduce_max = dd.allreduce_sum, dd.allreduce_max
+
+    def objective(self, U, V, arrays=None, scale=1.0):
+        if self.gram is not None and (arrays is None or arrays is self.arrays):
+            return super().objective(U, V, arrays, scale)     # G is already the full sum
+        arrays = arrays or self.arrays
+        Us, Vs = _Shared.apply(U), _Shared.apply(V)
+        local = self.F(self.predict(Us, Vs, arrays), arrays[self.spec["target"]])
+        return scale * _Sum.apply(local) + regularizer(self.beta, self.C, self.R, U, V)
+
+    def loss(self, U, V):
+        if self.gram is not None:
+            return super().loss(U, V)
+        return _Sum.apply(self.F(self.predict(U, V), self.Y))
+
+    def lifted_gradient(self, U, V):
+        G = super().lifted_gradient(U, V)
+        return G if self.gram is not None else dd.allreduce_sum(G)
+
+    def loss_along(self, U, V, dU, dV):
+        along = super().loss_along(U, V, dU, dV)
+        if self.gram is not None:
+            return along
+        return lambda t: dd.allreduce_sum(torch.as_tensor(along(t)))
+
+    def gauss_newton(self, U, V, active):
+        H = super().gauss_newton(U, V, active)
+        return H if self.gram is not None else dd.allreduce_sum(H)
+
+    def use_gram(self):
+        super().use_gram()
+        g = self.gram
+        g.G, g.b = dd.allreduce_sum(g.G), dd.allreduce_sum(g.b)
+        g.yy = float(dd.allreduce_sum(torch.tensor(g.yy, dtype=torch.float64)))
+        return self
+
+
+class DistributedTrainer(Trainer):
+    """Trainer(bound, ...) on this rank's shard; call distributed.init() first (spawn and
+    the CLI's --nproc do). Same options as Trainer; the result equals one process's."""
+
+    def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0,
+                 **options):
+        if options.get("batch_size") is not None:
+            raise TrainerError("--batch-size with --nproc > 1 is not supported: the "
+                               "mini-batches are drawn from the whole sample order, which a "
+                               "shard does not hold; use a full-batch method")
+        if method == "als":
+            raise TrainerError("method 'als' with --nproc > 1 is not supported (its dense "
+                               "Jacobian spans all samples); use newton or lbfgs")
+        if not dd.active():
+            raise TrainerError("DistributedTrainer needs a process group: run under torchrun "
+                               "or bmdsl.trainer.launch.spawn (CLI: --nproc N)")
+        if device is None and dd.device() is not None:
+            device = dd.device()          # nccl: this rank's GPU (LOCAL_RANK)
+        if options.get("gram", "auto") == "auto" and not _fits_everywhere(bound, options):
+            options["gram"] = False       # every rank takes the same path, or none
+        super().__init__(bound, device, dtype, method, m, seed, **options)
+        if bound.cone:
+            self._cones_by_interior_point()
+        if not dd.is_writer():
+            self.progress = False        # rank 0 draws the progress bar
+        self._same_everywhere()
+
+    def _init_factors(self, scale):
+        """ReLU: the initial factors are moved into the cones of all samples."""
+        if not self.problem.cone:
+            return super()._init_factors(scale)
+        sharded, self.problem = self.problem, self.cone_problem
+        try:
+            super()._init_factors(scale)
+        finally:
+            self.problem = sharded
+
+    @property
+    def cone_problem(self):
+        """The unsharded problem, for the cone operations that need every sample's rows
+        (initial factors, the final restoration and violation; fitloop._finish)."""
+        if getattr(self, "_whole", None) is None:
+            self._whole = Trainer._lower(self)
+        return self._whole
+
+    def _cones_by_interior_point(self):
+        """ReLU cones: only the cone interior point (its sums all-reduced) runs sharded;
+        BM steps with cones (the active set, the augmented Lagrangian) act on per-sample
+        constraints and are refused."""
+        if self.warm is None or self.warm.POLISH:     # a warm start that ends the fit
+            raise TrainerError(
+                "ReLU cones (activation relu) with --nproc > 1 need the cone interior point "
+                "warm start (a scalar output, the squared loss, C = l2, float64, m >= 2, "
+                "method auto): BM steps with cones act on per-sample constraints and are not "
+                "supported across processes; use gated_relu or one process")
+        self.method = _NoConeSteps(self.method)
+
+    def _same_everywhere(self):
+        """Every rank must hold the same data and patterns (rank 0's are broadcast by
+        the CLI; a torchrun script could bind different files): their sha256 digests are
+        compared with rank 0's."""
+        mine = {k: v for k, v in super().config().items() if k.endswith("_digest")}
+        theirs = dd.broadcast_object(mine)
+        differ = sorted(k for k in mine if mine[k] != theirs[k])
+        if differ:
+            raise dd.DistributedError(
+                f"rank {dd.rank()} holds other {' and '.join(k[:-7] for k in differ)} than "
+                "rank 0 (sha256 digests differ)", hint="every rank must read the same data "
+                "files with the same pattern options (bmdsl train --nproc broadcasts them)")
+
+    def _lower(self):
+        import numpy as np
+        from .spec import PLACEHOLDERS, shapes
+        b, spec = self.bound, self.spec
+        names = {n for eq in ("layer", "output", "adjoint") for s in spec[eq] for n, _ in s[1]}
+        names = (names - set(PLACEHOLDERS)) | {spec["target"]}
+        n = b.Y.shape[spec["sample_axes"][spec["target"]]]
+        start, stop = dd.shard(n)
+        if stop <= start:
+            raise TrainerError(f"{n} samples cannot be shared by {dd.world()} processes: "
+                               "every rank needs at least one; use fewer processes")
+        to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
+        take = {k: _rows(b.arrays[k], spec["sample_axes"].get(k), start, stop) for k in names}
+        arrays = {k: to(v) for k, v in take.items()}
+        D = None if b.masks is None else to(_rows(b.masks, None if spec["mask_axis"] is None
+                                                  else spec["mask_axis"] + 1, start, stop))
+        gates = None if b.patterns is None else to(b.patterns.gates)
+        local = dict(shapes(b))
+        if spec["mask_axis"] is not None:
+            local["a"] = _resized(local["a"], spec["mask_axis"], stop - start)
+        local["y"] = _resized(local["y"], spec["sample_axes"][spec["target"]], stop - start)
+        self.shard = (start, stop)
+        return ShardedProblem(spec, arrays, D, local, gates, outputs=int(np.prod(b.Y.shape)))
+
+    def config(self) -> dict:
+        """A checkpoint resumes with the same number of processes (the sums' order)."""
+        return dict(super().config(), nproc=dd.world())
+
+
+def _fits_everywhere(bound, options) -> bool:
+    """Whether the Gram matrix fits the memory budget of every rank (the free memory of
+    the nodes differs; a rank alone on the Gram path would wait at collectives the
+    others never make)."""
+    from .. import footprint, memory
+    G = footprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size))
+    misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
+                          dtype=torch.float64, device=dd.device())
+    return float(dd.allreduce_max(misfit)) == 0.0
+
+
+def _rows(a, axis, start, stop):
+    if axis is None:
+        return a
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, stop)
+    return a[tuple(index)]
+
+
+def _resized(shape, axis, size):
+    shape = list(shape)
+    shape[axis] = size
+    return tuple(shape)
+
+
+class _NoConeSteps:
+    """Stands for the BM method where ReLU cones allow no sharded BM step: the fit ends
+    with the interior point (POLISH False); reaching a step means it did not converge."""
+
+    def __init__(self, method):
+        self.inner = method
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def step(self):
+        raise TrainerError("the cone interior point stopped before it converged (its "
+                           "iteration or time limit) and BM steps with ReLU cones are not "
+                           "supported with --nproc > 1; rerun with one process, or with "
+                           "a larger --time-limit")
