@@ -107,6 +107,11 @@ def test_what_cannot_equal_one_process_is_refused():
             DistributedTrainer(bound, **options)
     with pytest.raises(bmdsl.BmdslError, match="process group"):
         DistributedTrainer(_mlp())
+    rng = np.random.default_rng(0)
+    biased = bmdsl.parse(MLP + "bias output\n").derive().bind(
+        {"X": rng.standard_normal((9, 3)), "Y": np.eye(2)[rng.integers(0, 2, 9)]})
+    with pytest.raises(bmdsl.BmdslError, match="output bias"):
+        DistributedTrainer(biased)
     with pytest.raises(bmdsl.BmdslError, match="ReLU cones .* need the cone interior point"):
         launch.fit(_relu(), 2, warm_start=False, progress=False, timeout=60)
 

@@ -110,6 +110,10 @@ class DistributedTrainer(Trainer):
         if method == "als":
             raise TrainerError("method 'als' with --nproc > 1 is not supported (its dense "
                                "Jacobian spans all samples); use newton or lbfgs")
+        if bound.model.bias.output:
+            raise TrainerError("an output bias (`bias output`) with --nproc > 1 is not "
+                               "supported: its best offset b* is a minimum over all samples, "
+                               "which one shard does not hold; train it with one process")
         if not dd.active():
             raise TrainerError("DistributedTrainer needs a process group: run under torchrun "
                                "or bmdsl.trainer.launch.spawn (CLI: --nproc N)")
