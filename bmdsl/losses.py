@@ -48,9 +48,11 @@ class Loss:
     # what to report on held-out data (bmdsl.metrics.METRICS keys): a classification loss
     # declares an accuracy, a regression loss the mean squared error and R^2
     metrics: tuple = ("mse", "r2")
-    # a free output offset (bmdsl/offset.py, `with_offset`): b*(Yhat, Y) and its channel count
+    # a free output offset (bmdsl/offset.py, `with_offset`): b*(Yhat, Y), its channel count
+    # and the loss F it minimizes over the offset (the torch runtime wraps F's own form)
     offset: Optional[Callable] = None
     channels: Optional[int] = None
+    base: Optional["Loss"] = None
 
     def param(self, name: str):
         return dict(self.params)[name]
