@@ -178,10 +178,23 @@ def cone_interior(P: int, p: int, ny: int, a_size: int) -> Estimate:
                     f"{2 * P * p})", (fixed + system) * F64, "warm_start=False (--no-warm-start)")
 
 
+def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool) -> Estimate:
+    """runtime/proxgrad.py: the activations of w1's basis D_k * A(e_a) [P, p, *a] (none
+    with the Gram matrix), about 10 iterates and gradients [P, p, q] (with the prox's SVD
+    or sort) and 6 predictions and loss gradients [*y]."""
+    P, p, q, ny, a_size = int(P), int(p), int(q), int(ny), int(a_size)
+    basis = 0 if gram else P * p * a_size
+    return Estimate(f"the lifted FISTA's basis activations {_dims((P, p, a_size))} and "
+                    f"iterates {_dims((P, p, q))}", (basis + 10 * P * p * q + 6 * ny) * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
     "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q),
     "ConeInteriorPoint": lambda pb: cone_interior(pb.P, pb.p, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),
+    "LiftedFISTA": lambda pb: lifted_fista(pb.P, pb.p, pb.q, pb.Y.numel(),
+                                           math.prod(pb.a_shape), pb.gram is not None),
 }
 
 
