@@ -19,6 +19,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import health
+from . import stopping
 from . import resume as resumption   # not `resume`: run_fit's argument of that name
 from .certificate import certify as certify_factors
 from .errors import TrainingInterrupted
@@ -102,10 +103,11 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             run.calm = run.calm + 1 if change <= tol * max(1.0, abs(f)) else 0
             run.last = f
             gap = None
-            if every and run.step % every == 0:
+            if stopping.due(every, run.step):
                 gap = _gap(t, refine_iters=100)
                 run.certificates.append((run.step, gap))
-            run.stop = _stop(t, run, gap, cert_tol, time_limit) or _stalled(t, tol)
+            run.stop = _stop(t, run, gap, cert_tol, time_limit) or _stalled(t, tol) or \
+                ("stalled" if stopping.gap_stalled(run.certificates, run.step) else None)
             progress.update(run.step, f, run.certificates[-1][1] if run.certificates else None)
             if t.checkpoint and t.checkpoint_every and run.step % t.checkpoint_every == 0:
                 ckpt.save(t.checkpoint, _state(t, run))
@@ -145,9 +147,9 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
     """The warm start (runtime/warm.py: lifted ADMM, or the cone interior point for ReLU),
     recorded as step 0 and, chunk by chunk, in warm_start["history"] as (iterations,
     objective, seconds, gap bound or None). It runs in doubling chunks (from its
-    FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; when certificates are asked
-    for (`every`), the factored iterate is certified after each chunk, and one below
-    `cert_tol` ends the fit with no BM step. The BM factors are the factors of its
+    FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; unless certificates are
+    turned off (`every` = 0), the factored iterate is certified after each chunk, and one
+    below `cert_tol` (default stopping.GAP_TARGET) ends the fit with no BM step. The BM factors are the factors of its
     solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
@@ -174,13 +176,13 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
         hint = warm.dual_hint()
         t.hints = () if hint is None else (hint,)
         gap = None
-        if every:
+        if stopping.certifies_warm(every):
             gap = _gap(t, refine_iters=100)
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
         trace.append((warm.iterations, f, run.seconds, gap))
         progress.update(0, f, gap, force=True)
-        if gap is not None and cert_tol is not None and gap <= cert_tol:
+        if gap is not None and gap <= stopping.target(cert_tol):
             run.stop = "certificate"
         elif done and not warm.POLISH:
             run.stop = "tol"
@@ -216,7 +218,7 @@ def _stalled(t, tol):
 def _stop(t, run, gap, cert_tol, time_limit):
     """Why to stop after this step (None: go on). Decided before the callback, and saved
     with the state, so an interrupted and resumed run stops where an uninterrupted one does."""
-    if gap is not None and cert_tol is not None and gap <= cert_tol:
+    if gap is not None and gap <= stopping.target(cert_tol):
         return "certificate"
     if run.calm >= PATIENCE and (t.al is None or t.al.last_violation <= 1e-12):
         return "tol"
@@ -229,6 +231,7 @@ def _gap(t, refine_iters):
     U, V = t.factors()
     cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
                            hints=_hints(t))
+    t.last_certificate = (U, V, cert)    # _finish reuses it for the same factors
     return float(cert.gap_bound)
 
 
@@ -250,7 +253,14 @@ def _finish(t, run, stopped, certify):
         after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
     loss = float(b.loss.value(b.predict_bm(U, V), b.Y))
     reg = b.regularizer_bm(U, V)
-    cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t)) if certify else None
+    cert = None
+    last = getattr(t, "last_certificate", None)
+    if certify and stopped == "certificate" and last is not None and \
+            np.array_equal(last[0], U) and np.array_equal(last[1], V):
+        cert = last[2]      # the certificate that stopped the fit, of these very factors
+    elif certify:
+        cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t))
+    t.last_certificate = None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
                        violation_before=before, certificate=cert, device=str(t.device),

@@ -315,7 +315,8 @@ class Trainer:
             torch.set_num_threads(1)
         try:
             result = run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
-                             every=certificate_every or self.certificate_every,
+                             every=certificate_every if certificate_every is not None
+                             else self.certificate_every,
                              callback=callback, resume=resume, time_limit=time_limit,
                              certify=certify)
             result.cert_tol = cert_tol

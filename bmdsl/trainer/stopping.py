@@ -1,0 +1,55 @@
+"""When a fit ends without being told: a certified gap, a stalled gap bound, the schedule
+of certificates that decides both (docs/trainer.md, "When a fit stops").
+
+* GAP_TARGET: without `cert_tol`, a fit stops once a certificate's relative duality-gap
+  bound (p_BM - d)/d (the Fenchel dual value d <= p*, Sahiner et al. 2024, eq. (20) and
+  its any-point form) is <= 1e-6. Unlike `cert_tol` it is only a stopping rule: a fit
+  that does not reach it is still "finished" (result.cert_tol stays None).
+* The certificate schedule: `certificate_every` N certifies every N steps, 0 never (only
+  the final certificate); None (the default) certifies after each chunk of a warm start
+  and at BM steps 10, 20, 40, 80, ...: a logarithmic number of certificates, so their cost
+  stays a small share of a long run, and a deterministic one, so a resumed run stops
+  where an uninterrupted one does.
+* Stall: "stalled" once the step count has grown STALL_GROWTH-fold (from the earliest
+  certificate considered) without the best gap bound shrinking STALL_FACTOR-fold; a
+  method converging at any useful rate (linearly, or even like 1/k) never trips it, a
+  bound stuck at a plateau (the issue's 1.8e-5 for 9,000 Newton steps) does.
+"""
+from __future__ import annotations
+
+GAP_TARGET = 1e-6     # the default certified relative duality gap
+AUTO_FIRST = 10       # the first BM step certified by the default schedule (then doubling)
+STALL_GROWTH = 4      # steps grown this many times ...
+STALL_FACTOR = 2.0    # ... without the best gap bound shrinking this many times: stalled
+STALL_MIN_STEPS = 100  # BM steps before the stall rule applies
+
+
+def target(cert_tol):
+    """The gap bound that stops a fit: the one asked for, else GAP_TARGET."""
+    return GAP_TARGET if cert_tol is None else cert_tol
+
+
+def certifies_warm(every) -> bool:
+    """Whether a warm start's chunks are certified (every None: the default schedule)."""
+    return every is None or bool(every)
+
+
+def due(every, step: int) -> bool:
+    """Whether BM step `step` is certified (every None: steps 10, 20, 40, ...)."""
+    if every is None:
+        k, r = divmod(step, AUTO_FIRST)
+        return r == 0 and k > 0 and k & (k - 1) == 0
+    return bool(every) and step % every == 0
+
+
+def gap_stalled(certificates, step: int) -> bool:
+    """certificates: (step, gap bound) so far (warm-start chunks at step 0). Stalled when
+    the best bound now is not STALL_FACTOR times below the best bound at step
+    <= step / STALL_GROWTH."""
+    if step < STALL_MIN_STEPS or not certificates or certificates[-1][0] != step:
+        return False
+    earlier = [g for s, g in certificates if s <= step / STALL_GROWTH]
+    if not earlier:
+        return False
+    now = min(g for _, g in certificates)
+    return now > min(earlier) / STALL_FACTOR
