@@ -46,7 +46,7 @@ output Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
 TAIL = "activation {act}\nloss {loss}\nregularize beta = {beta}, C = {C}, R = {R}\n"
 ACT = {"linear": "linear", "gated_relu": "gated_relu(patterns = 4, seed = 0)"}
 LOSS = {"squared": "squared", "cross_entropy": "cross_entropy", "logistic": "logistic",
-        "huber": "huber(delta = 0.1)"}
+        "huber": "huber(delta = 0.5)"}
 PAIRS = [("l2", "l2"), ("l2", "l1"), ("l1", "l2")]
 
 

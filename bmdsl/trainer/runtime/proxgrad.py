@@ -12,9 +12,10 @@ line search on the Lipschitz estimate that may also shrink it (Scheinberg, Goldf
 
 One iteration: one lifted prediction L(Z) (of the prox point, which the line search
 needs anyway; the extrapolated point's prediction follows by linearity), one adjoint
-L^*(grad F), one prox. The prediction uses the activations of the basis of w1 per
-pattern, D_k * A(e_a) [P, p, *a], made once (footprint.lifted_fista); with the squared
-loss's Gram matrix (gram.py) everything stays in the lifted space instead.
+L^*(grad F), one prox. The prediction is a product with L's dense matrix [|y|, P p q] where it has
+at most DENSE_MAX entries, else uses the activations of the basis of w1 per pattern,
+D_k * A(e_a) [P, p, *a], made once (footprint.lifted_fista); with the squared loss's Gram
+matrix (gram.py) everything stays in the lifted space instead.
 
 The loss comes from `problem.value_grad(yhat, need_grad) -> (F, grad F or None)` when set
 (bmdsl's trainer: the loss registry's value and gradient), else from autograd of the
@@ -33,6 +34,7 @@ import torch
 
 from .dprox import DNorm
 
+DENSE_MAX = 4_000_000  # entries of L's matrix [|y|, P p q] kept dense at most (32 MB)
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
 POWER_ITERS = 15      # power iterations for the first Lipschitz estimate (||L||^2)
 BACKTRACK = 60        # doublings of the estimate at most per iteration
@@ -67,6 +69,31 @@ class _Predictive:
         return float(f), g
 
 
+class _Dense(_Predictive):
+    """L as a dense matrix M [|y|, P p q] where it is small (DENSE_MAX): two matrix-vector
+    products per iteration instead of einsum chains (a tiny attention problem: ~2 ms per
+    iteration of interpreter overhead through the einsums)."""
+
+    def __init__(self, problem):
+        P, p, q = problem.P, problem.p, problem.q
+        Y = problem.Y
+        E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
+        E = E.expand((P, q) + problem.w2_shape)
+        # the columns L(e_kab) = B(D_k A(e_a), e_b), as gram.Gram.build makes them
+        self.M = problem.jac_u(E).permute(0, 1, 3, 2).reshape(-1, P * p * q)
+        self.problem, self.shape, self.y_shape = problem, (P, p, q), tuple(Y.shape)
+        hook = getattr(problem, "value_grad", None)
+        self.value_grad = hook if hook is not None else self._autograd
+        self.value = (lambda y: hook(y, False)[0]) if hook is not None else \
+            (lambda y: float(problem.F(y, problem.Y)))
+
+    def forward(self, Z):
+        return (self.M @ Z.reshape(-1)).reshape(self.y_shape)
+
+    def adjoint(self, g):
+        return (self.M.T @ g.reshape(-1)).reshape(self.shape)
+
+
 class _Quadratic:
     """The squared loss through G = L^* L, b = L^*(Y) (gram.py): the 'prediction' is Z."""
 
@@ -84,6 +111,18 @@ class _Quadratic:
 
     def value_grad(self, Z):
         return float(self.gram.loss(Z)), self.gram.gradient(Z)
+
+
+def dense_fits(problem) -> bool:
+    return problem.Y.numel() * problem.P * problem.p * problem.q <= DENSE_MAX
+
+
+def smooth_part(problem):
+    """The Gram matrix where the trainer made one (squared loss), else L's dense matrix
+    where it is small, else predictions through the basis activations."""
+    if problem.gram is not None:
+        return _Quadratic(problem.gram)
+    return _Dense(problem) if dense_fits(problem) else _Predictive(problem)
 
 
 class LiftedFISTA:
@@ -110,8 +149,7 @@ class LiftedFISTA:
         self.lip, self.objective, self.step = None, math.inf, math.inf
 
     def _start(self):
-        s = self.smooth = _Quadratic(self.problem.gram) if self.problem.gram is not None \
-            else _Predictive(self.problem)
+        s = self.smooth = smooth_part(self.problem)
         Y = self.problem.Y
         self.Z = torch.zeros(self.shape, dtype=Y.dtype, device=Y.device)
         self.yZ = s.forward(self.Z)
