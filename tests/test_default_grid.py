@@ -70,9 +70,13 @@ def data(arch, loss):
     return d
 
 
-def bound_for(arch, act, loss, C, R, beta=1e-2):
+BETA = {"mlp": 1e-2, "cnn": 1e-2, "attention": 5e-2}   # attention: fewer iterations (time)
+
+
+def bound_for(arch, act, loss, C, R, beta=None):
     d = data(arch, loss)
-    text = HEAD[arch] + TAIL.format(act=ACT[act], loss=LOSS.get(loss, loss), beta=beta,
+    text = HEAD[arch] + TAIL.format(act=ACT[act], loss=LOSS.get(loss, loss),
+                                    beta=beta or BETA[arch],
                                     C=C, R=R)
     model = bmdsl.parse(text.format(m=1))
     bound = model.derive().bind(d)

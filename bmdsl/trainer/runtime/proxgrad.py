@@ -133,8 +133,10 @@ class LiftedFISTA:
 
     @staticmethod
     def applies(problem, m) -> bool:
-        """No cones, and the pair's D-norm has a prox (spec["prox"], from dnorm.PAIR_TABLE)."""
-        return not problem.cone and problem.spec.get("prox") is not None
+        """No cones, float64 (the certificate's 1e-6 is below float32's rounding of the
+        loss), and the pair's D-norm has a prox (spec["prox"], from dnorm.PAIR_TABLE)."""
+        return not problem.cone and problem.spec.get("prox") is not None and \
+            problem.Y.dtype == torch.float64
 
     @classmethod
     def of(cls, problem):
@@ -146,7 +148,7 @@ class LiftedFISTA:
         self.shape = (problem.P, problem.p, problem.q)
         self.smooth = None   # made in the first run(), so fit's clock includes it
         self.iterations, self.seconds, self.restarts = 0, 0.0, 0
-        self.lip, self.objective, self.step = None, math.inf, math.inf
+        self.lip, self.loss, self.step = None, math.inf, math.inf
 
     def _start(self):
         s = self.smooth = smooth_part(self.problem)
@@ -202,7 +204,7 @@ class LiftedFISTA:
                 lip *= 2.0
             self.lip = lip
             self.step = lip * float(D.norm()) / max(beta, 1e-300)
-            self.objective = fn + beta * self.norm.value(Zn)
+            self.loss = fn
             if float(((self.W - Zn) * (Zn - self.Z)).sum()) > 0:   # momentum uphill: restart
                 self.t, c = 1.0, 0.0
                 self.restarts += 1
@@ -236,4 +238,5 @@ class LiftedFISTA:
     def info(self) -> dict:
         return {"method": "lifted FISTA", "iterations": self.iterations,
                 "seconds": self.seconds, "lipschitz": self.lip, "restarts": self.restarts,
-                "objective": self.objective, "gradient_mapping": self.step}
+                "objective": self.loss + self.beta * self.norm.value(self.Z)
+                if self.smooth is not None else math.inf, "gradient_mapping": self.step}
