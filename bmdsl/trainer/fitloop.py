@@ -78,10 +78,12 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     start = time.perf_counter() - run.seconds
+    every = stopping.schedule(every, certify, t.batch_size is None)
+    goal = stopping.target(cert_tol, tol)     # the gap bound that ends the fit, or None
     try:
         if t.warm is not None and resume is None:
             flag["in_step"] = True
-            _warm_phase(t, run, start, cert_tol, every, time_limit, progress)
+            _warm_phase(t, run, start, goal, every, time_limit, progress)
             flag["in_step"] = False
             if flag["sigint"]:
                 raise KeyboardInterrupt
@@ -106,8 +108,8 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             if stopping.due(every, run.step):
                 gap = _gap(t, refine_iters=100)
                 run.certificates.append((run.step, gap))
-            run.stop = _stop(t, run, gap, cert_tol, time_limit) or _stalled(t, tol) or \
-                ("stalled" if stopping.gap_stalled(run.certificates, run.step) else None)
+            run.stop = _stop(t, run, gap, goal, time_limit) or _stalled(t, tol) or \
+                ("stalled" if stopping.gap_stalled(run.certificates, run.step, tol) else None)
             progress.update(run.step, f, run.certificates[-1][1] if run.certificates else None)
             if t.checkpoint and t.checkpoint_every and run.step % t.checkpoint_every == 0:
                 ckpt.save(t.checkpoint, _state(t, run))
@@ -143,14 +145,14 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
                                      f"... --resume {path}`") from None
 
 
-def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
+def _warm_phase(t, run, start, goal, every, time_limit, progress):
     """The warm start (runtime/warm.py: lifted ADMM, or the cone interior point for ReLU),
     recorded as step 0 and, chunk by chunk, in warm_start["history"] as (iterations,
     objective, seconds, gap bound or None). It runs in doubling chunks (from its
     FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; unless certificates are
     turned off (`every` = 0), the factored iterate is certified after each chunk, and one
-    below `cert_tol` (default stopping.GAP_TARGET) ends the fit with no BM step. The BM factors are the factors of its
-    solution, so the method then only polishes -- or, for a solver whose converged
+    below `goal` (cert_tol, default stopping.GAP_TARGET) ends the fit with no BM step.
+    The BM factors are the factors of its solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
     chunk, trace, failed = warm.FIRST_CHUNK, [], None
@@ -182,7 +184,7 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
             run.seconds = time.perf_counter() - start
         trace.append((warm.iterations, f, run.seconds, gap))
         progress.update(0, f, gap, force=True)
-        if gap is not None and gap <= stopping.target(cert_tol):
+        if gap is not None and goal is not None and gap <= goal:
             run.stop = "certificate"
         elif done and not warm.POLISH:
             run.stop = "tol"
@@ -215,10 +217,10 @@ def _stalled(t, tol):
     return None
 
 
-def _stop(t, run, gap, cert_tol, time_limit):
+def _stop(t, run, gap, goal, time_limit):
     """Why to stop after this step (None: go on). Decided before the callback, and saved
     with the state, so an interrupted and resumed run stops where an uninterrupted one does."""
-    if gap is not None and gap <= stopping.target(cert_tol):
+    if gap is not None and goal is not None and gap <= goal:
         return "certificate"
     if run.calm >= PATIENCE and (t.al is None or t.al.last_violation <= 1e-12):
         return "tol"

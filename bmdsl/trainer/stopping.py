@@ -9,7 +9,8 @@ of certificates that decides both (docs/trainer.md, "When a fit stops").
   the final certificate); None (the default) certifies after each chunk of a warm start
   and at BM steps 10, 20, 40, 80, ...: a logarithmic number of certificates, so their cost
   stays a small share of a long run, and a deterministic one, so a resumed run stops
-  where an uninterrupted one does.
+  where an uninterrupted one does. Not for mini-batches or certify=False.
+* tol = 0 (every step asked for) turns the default target and the stall rule off.
 * Stall: "stalled" once the step count has grown STALL_GROWTH-fold (from the earliest
   certificate considered) without the best gap bound shrinking STALL_FACTOR-fold; a
   method converging at any useful rate (linearly, or even like 1/k) never trips it, a
@@ -24,9 +25,21 @@ STALL_FACTOR = 2.0    # ... without the best gap bound shrinking this many times
 STALL_MIN_STEPS = 100  # BM steps before the stall rule applies
 
 
-def target(cert_tol):
-    """The gap bound that stops a fit: the one asked for, else GAP_TARGET."""
-    return GAP_TARGET if cert_tol is None else cert_tol
+def target(cert_tol, tol):
+    """The gap bound that stops a fit: the one asked for, else GAP_TARGET -- except with
+    tol = 0, which asks for every step (None: no default target)."""
+    if cert_tol is not None:
+        return cert_tol
+    return GAP_TARGET if tol > 0 else None
+
+
+def schedule(every, certify: bool, full_batch: bool):
+    """`every` as run_fit uses it: None (the default schedule) becomes 0 (none) for a fit
+    without certificates (certify=False) or on mini-batches (their steps are noisy and
+    cheap: certify every N steps by asking for it)."""
+    if every is None and not (certify and full_batch):
+        return 0
+    return every
 
 
 def certifies_warm(every) -> bool:
@@ -42,11 +55,12 @@ def due(every, step: int) -> bool:
     return bool(every) and step % every == 0
 
 
-def gap_stalled(certificates, step: int) -> bool:
+def gap_stalled(certificates, step: int, tol) -> bool:
     """certificates: (step, gap bound) so far (warm-start chunks at step 0). Stalled when
     the best bound now is not STALL_FACTOR times below the best bound at step
-    <= step / STALL_GROWTH."""
-    if step < STALL_MIN_STEPS or not certificates or certificates[-1][0] != step:
+    <= step / STALL_GROWTH. Never with tol = 0 (every step asked for)."""
+    if tol <= 0 or step < STALL_MIN_STEPS or not certificates or \
+            certificates[-1][0] != step:
         return False
     earlier = [g for s, g in certificates if s <= step / STALL_GROWTH]
     if not earlier:
