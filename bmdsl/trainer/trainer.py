@@ -236,7 +236,8 @@ class Trainer:
         if warm is None and setting is True:
             raise TrainerError(
                 "no warm start applies: the lifted ADMM needs the squared loss on the full "
-                f"batch in float64 with C = R = l2, no ReLU cones and P p q <= {GRAM_MAX_N}; "
+                f"batch in float64, no ReLU cones, a (C, R) pair with a prox and P p q <= "
+                f"{GRAM_MAX_N}; "
                 "the cone interior point needs ReLU cones with a scalar output, the squared "
                 "loss, C = l2, float64 and m >= 2; the lifted FISTA needs no ReLU cones, "
                 "float64 and a (C, R) pair with a prox ((l2, l2), (l1, R) or (C, l1)); use "
