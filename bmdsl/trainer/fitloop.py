@@ -106,7 +106,7 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             run.last = f
             gap = None
             if stopping.due(every, run.step):
-                gap = _gap(t, refine_iters=100)
+                gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
                 run.certificates.append((run.step, gap))
             run.stop = _stop(t, run, gap, goal, time_limit) or _stalled(t, tol) or \
                 ("stalled" if stopping.gap_stalled(run.certificates, run.step, tol) else None)
@@ -135,7 +135,8 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
         progress.close()
     snapshot = _state(t, run, config=False)   # before _finish restores the cones in U
     try:
-        return _finish(t, run, run.stop or "max_steps", certify)
+        return _finish(t, run, run.stop or "max_steps", certify,
+                       stopping.final_refine_iters(every, t.problem.gram))
     except KeyboardInterrupt:      # Ctrl-C in the restoration or the final certificate
         path = _interrupt_path(t)
         ckpt.save(path, dict(snapshot, config=t.config()))
@@ -179,7 +180,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
         t.hints = () if hint is None else (hint,)
         gap = None
         if stopping.certifies_warm(every):
-            gap = _gap(t, refine_iters=100)
+            gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
         trace.append((warm.iterations, f, run.seconds, gap))
@@ -243,7 +244,7 @@ def _hints(t):
     return tuple(h.detach().cpu().double().numpy() for h in getattr(t, "hints", ()))
 
 
-def _finish(t, run, stopped, certify):
+def _finish(t, run, stopped, certify, refine_iters=1000):
     from .trainer import TrainResult
     before = after = None
     if t.problem.cone:
@@ -261,7 +262,8 @@ def _finish(t, run, stopped, certify):
             np.array_equal(last[0], U) and np.array_equal(last[1], V):
         cert = last[2]      # the certificate that stopped the fit, of these very factors
     elif certify:
-        cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t))
+        cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t),
+                               refine_iters=refine_iters)
     t.last_certificate = None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
