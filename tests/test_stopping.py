@@ -47,3 +47,12 @@ def test_fit_stops_on_a_stalled_gap_and_on_the_default_target(monkeypatch):
     result = Trainer(bound, device="cpu").fit()
     assert result.stopped == "certificate" and result.certificate.gap_bound <= 1e-6
     assert result.cert_tol is None and result.status == "finished"
+
+
+def test_a_warm_chunk_fits_in_the_time_left():
+    class Warm:
+        iterations, seconds = 100, 2.0          # 20 ms per iteration
+    assert stopping.next_chunk(100, Warm, 5.0, None) == 200
+    assert stopping.next_chunk(100, Warm, 5.0, 7.0) == 100      # 2 s left: 100 iterations
+    assert stopping.next_chunk(100, Warm, 5.0, 100.0) == 200
+    assert stopping.next_chunk(100, Warm, 9.99, 10.0) == 1

@@ -193,7 +193,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
             run.stop = "time_limit"
         if run.stop or done or warm.iterations >= warm.MAX_ITER:
             break
-        chunk *= 2
+        chunk = stopping.next_chunk(chunk, warm, run.seconds, time_limit)
     if failed is not None:
         # the warm start only accelerates: a solver that broke down (its earlier chunks
         # are suspect too) is dropped, BM starts from the initial factors, the record

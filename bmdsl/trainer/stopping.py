@@ -59,6 +59,17 @@ def final_refine_iters(every, gram) -> int:
     return 1000 if every is not None or gram is not None else 0
 
 
+def next_chunk(chunk: int, warm, elapsed: float, time_limit) -> int:
+    """A warm start's next chunk: twice the last, but with a time limit no more
+    iterations than fit in the time left at the rate measured so far (a doubled chunk
+    ran the n = 2000 CNN 25-40 s past a 30 s limit)."""
+    chunk *= 2
+    if time_limit is None or warm.iterations <= 0 or warm.seconds <= 0:
+        return chunk
+    per = warm.seconds / warm.iterations
+    return max(1, min(chunk, int((time_limit - elapsed) / per)))
+
+
 def certifies_warm(every) -> bool:
     """Whether a warm start's chunks are certified (every None: the default schedule)."""
     return every is None or bool(every)
