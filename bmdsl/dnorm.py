@@ -27,21 +27,26 @@ __all__ = ["PairRule", "NormPair", "PAIR_TABLE", "DualNormValue", "NormExpressio
 @dataclass(frozen=True)
 class PairRule:
     """How a (C, R) pair is computed. kind: rows | cols | spectral | hard; for hard pairs
-    ``enum_sides`` lists the linf side(s) whose ball vertices {+-1}^k may be enumerated."""
+    ``enum_sides`` lists the linf side(s) whose ball vertices {+-1}^k may be enumerated.
+    ``prox``: the key of the prox of tau ||.||_D and of the factorization of Z into BM
+    units (certificates/prox.py in numpy, trainer/runtime/dprox.py in torch), None where
+    there is no cheap prox (the solvers that need one then do not apply)."""
     kind: str
     enum_sides: tuple = ()
     note: str = ""
+    prox: Optional[str] = None
 
 
-_ROWS = PairRule("rows", note="C = l1: ||G||_D* = max_i ||row_i G||_R*, "
+_ROWS = PairRule("rows", prox="rows", note="C = l1: ||G||_D* = max_i ||row_i G||_R*, "
                               "||Z||_D = sum_i ||row_i Z||_R")
-_COLS = PairRule("cols", note="R = l1: ||G||_D* = max_j ||col_j G||_C*, "
+_COLS = PairRule("cols", prox="cols", note="R = l1: ||G||_D* = max_j ||col_j G||_C*, "
                               "||Z||_D = sum_j ||col_j Z||_C")
 # The single classification table (docs/theory.md sec. 4).  (l1, l1) uses rows: max |G_ij|.
 PAIR_TABLE: dict[tuple[str, str], PairRule] = {
     ("l1", "l1"): _ROWS, ("l1", "l2"): _ROWS, ("l1", "linf"): _ROWS,
     ("l2", "l1"): _COLS, ("linf", "l1"): _COLS,
-    ("l2", "l2"): PairRule("spectral", note="sigma_max(G) / nuclear norm ||Z||_*"),
+    ("l2", "l2"): PairRule("spectral", note="sigma_max(G) / nuclear norm ||Z||_*",
+                           prox="spectral"),
     ("l2", "linf"): PairRule("hard", ("R",), "max_{s in {+-1}^q} ||G s||_2 (NP-hard)"),
     ("linf", "l2"): PairRule("hard", ("C",), "max_{s in {+-1}^p} ||G^T s||_2 (NP-hard)"),
     ("linf", "linf"): PairRule("hard", ("C", "R"), "||G||_{inf->1} (NP-hard)"),

@@ -28,6 +28,7 @@ METHOD_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 2 + 2 * 50 + 3, "precgd": 6, "als
 NEWTON_MAX_VARS = 6000    # methods.NEWTON_MAX_VARS: where "auto" may pick newton
 JACOBIAN_BUDGET = 60_000_000   # methods.JACOBIAN_BUDGET: newton's dense Jacobian, entries
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
+LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
               "method with less state (--optimizer adam) or mini-batches (bmdsl train "
               "--batch-size)")
@@ -178,10 +179,27 @@ def cone_interior(P: int, p: int, ny: int, a_size: int) -> Estimate:
                     f"{2 * P * p})", (fixed + system) * F64, "warm_start=False (--no-warm-start)")
 
 
+def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool) -> Estimate:
+    """runtime/proxgrad.py: L's dense matrix [|y|, P p q] where it has at most
+    LIFTED_DENSE_MAX entries, else the activations of w1's basis D_k * A(e_a) [P, p, *a]
+    (neither with the Gram matrix); about 10 iterates and gradients [P, p, q] (with the
+    prox's SVD or sort) and 6 predictions and loss gradients [*y]."""
+    P, p, q, ny, a_size = int(P), int(p), int(q), int(ny), int(a_size)
+    dense = ny * P * p * q <= LIFTED_DENSE_MAX
+    operator = 0 if gram else (ny * P * p * q if dense else P * p * a_size)
+    what = "L's matrix " + _dims((ny, P * p * q)) if dense else \
+        "basis activations " + _dims((P, p, a_size))
+    return Estimate(f"the lifted FISTA's {what} and iterates {_dims((P, p, q))}",
+                    (operator + 10 * P * p * q + 6 * ny) * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
     "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q),
     "ConeInteriorPoint": lambda pb: cone_interior(pb.P, pb.p, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),
+    "LiftedFISTA": lambda pb: lifted_fista(pb.P, pb.p, pb.q, pb.Y.numel(),
+                                           math.prod(pb.a_shape), pb.gram is not None),
 }
 
 

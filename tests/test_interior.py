@@ -87,7 +87,10 @@ def test_fit_ends_at_the_interior_point_with_no_bm_step():
     result = Trainer(bound, device="cpu").fit()
     ws = result.warm_start
     assert ws["method"] == "interior point" and ws["iterations"] > 0
-    assert result.stopped == "tol" and result.steps == 0 and result.history[0][0] == 0
+    assert result.steps == 0 and result.history[0][0] == 0
+    # converged ("tol"), or certified below the default gap target before (stopping.py)
+    assert result.stopped == "tol" or (result.stopped == "certificate" and
+                                       result.certificates[-1][1] <= 1e-6)
     pstar = optimum("cnn", "relu")
     assert abs(result.objective - pstar) <= 1e-7 * abs(pstar)
     assert result.violation == 0.0

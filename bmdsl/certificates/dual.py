@@ -69,7 +69,7 @@ def scaled_point(bound, oracle, g: np.ndarray, source: str) -> DualPoint:
     return DualPoint(t * g, _value(bound.loss, t * g, bound.Y), source, g, norms)
 
 
-def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 48) -> DualPoint:
+def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16) -> DualPoint:
     """max -F*(x g_a + y g_b) over |x| n_a[k] + |y| n_b[k] <= beta (all k): a search over
     directions theta, each scaled optimally on its ray; the grid is refined by golden
     section around the best angle.  Returns the better of a, b if nothing beats them."""
@@ -87,7 +87,7 @@ def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 48) -> DualPoint
     vals = [on_ray(th)[0] for th in grid]
     i = int(np.argmax(vals))
     step = np.pi / angles
-    theta = _golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=40)
+    theta = _golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=24)
     best_val, best_v = max((on_ray(theta), on_ray(grid[i])), key=lambda r: r[0])
     base = max((a, b), key=lambda d: d.value)
     if best_val <= base.value:

@@ -3,7 +3,8 @@
 Used only to refine a primal point cheaply (proximal gradient on the convex program (16))
 so that grad F at the refined point gives a better dual candidate; a wrong prox would
 cost tightness, never validity, because every dual candidate is scaled by its exactly
-computed dual norms.  One entry per pair kind of `bmdsl.dnorm.PAIR_TABLE`:
+computed dual norms.  One entry per `prox` key of `bmdsl.dnorm.PAIR_TABLE`'s entries (the same keys as the
+torch versions in trainer/runtime/dprox.py, which also factor Z into BM units):
 
 * spectral (l2, l2): singular value soft-thresholding (prox of the nuclear norm);
 * rows (C = l1):  ||Z||_D = sum_i ||row_i||_R, so the prox acts row by row;
@@ -67,9 +68,10 @@ _PROX = {
 
 
 def d_norm_prox(C: str, R: str):
-    """(Z [P, p, q], tau) -> prox_{tau sum_k ||Z_k||_D}(Z), or None for a hard pair."""
-    kind = NormPair(C, R).rule.kind
-    if kind not in _PROX:
+    """(Z [P, p, q], tau) -> prox_{tau sum_k ||Z_k||_D}(Z), or None for a pair without a
+    cheap prox (its PAIR_TABLE entry's `prox` is None)."""
+    key = NormPair(C, R).rule.prox
+    if key is None:
         return None
-    rule = _PROX[kind]
+    rule = _PROX[key]
     return lambda Z, tau: rule(Z, tau, C, R)

@@ -19,6 +19,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import health
+from . import stopping
 from . import resume as resumption   # not `resume`: run_fit's argument of that name
 from .certificate import certify as certify_factors
 from .errors import TrainingInterrupted
@@ -77,10 +78,12 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     start = time.perf_counter() - run.seconds
+    every = stopping.schedule(every, certify, t.batch_size is None)
+    goal = stopping.target(cert_tol, tol)     # the gap bound that ends the fit, or None
     try:
         if t.warm is not None and resume is None:
             flag["in_step"] = True
-            _warm_phase(t, run, start, cert_tol, every, time_limit, progress)
+            _warm_phase(t, run, start, goal, every, time_limit, progress)
             flag["in_step"] = False
             if flag["sigint"]:
                 raise KeyboardInterrupt
@@ -102,10 +105,11 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             run.calm = run.calm + 1 if change <= tol * max(1.0, abs(f)) else 0
             run.last = f
             gap = None
-            if every and run.step % every == 0:
-                gap = _gap(t, refine_iters=100)
+            if stopping.due(every, run.step):
+                gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
                 run.certificates.append((run.step, gap))
-            run.stop = _stop(t, run, gap, cert_tol, time_limit) or _stalled(t, tol)
+            run.stop = _stop(t, run, gap, goal, time_limit) or _stalled(t, tol) or \
+                ("stalled" if stopping.gap_stalled(run.certificates, run.step, tol) else None)
             progress.update(run.step, f, run.certificates[-1][1] if run.certificates else None)
             if t.checkpoint and t.checkpoint_every and run.step % t.checkpoint_every == 0:
                 ckpt.save(t.checkpoint, _state(t, run))
@@ -131,7 +135,8 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
         progress.close()
     snapshot = _state(t, run, config=False)   # before _finish restores the cones in U
     try:
-        return _finish(t, run, run.stop or "max_steps", certify)
+        return _finish(t, run, run.stop or "max_steps", certify,
+                       stopping.final_refine_iters(every, t.problem.gram))
     except KeyboardInterrupt:      # Ctrl-C in the restoration or the final certificate
         path = _interrupt_path(t)
         ckpt.save(path, dict(snapshot, config=t.config()))
@@ -141,14 +146,14 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
                                      f"... --resume {path}`") from None
 
 
-def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
+def _warm_phase(t, run, start, goal, every, time_limit, progress):
     """The warm start (runtime/warm.py: lifted ADMM, or the cone interior point for ReLU),
     recorded as step 0 and, chunk by chunk, in warm_start["history"] as (iterations,
     objective, seconds, gap bound or None). It runs in doubling chunks (from its
-    FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; when certificates are asked
-    for (`every`), the factored iterate is certified after each chunk, and one below
-    `cert_tol` ends the fit with no BM step. The BM factors are the factors of its
-    solution, so the method then only polishes -- or, for a solver whose converged
+    FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; unless certificates are
+    turned off (`every` = 0), the factored iterate is certified after each chunk, and one
+    below `goal` (cert_tol, default stopping.GAP_TARGET) ends the fit with no BM step.
+    The BM factors are the factors of its solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
     chunk, trace, failed = warm.FIRST_CHUNK, [], None
@@ -174,13 +179,13 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
         hint = warm.dual_hint()
         t.hints = () if hint is None else (hint,)
         gap = None
-        if every:
-            gap = _gap(t, refine_iters=100)
+        if stopping.certifies_warm(every):
+            gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
         trace.append((warm.iterations, f, run.seconds, gap))
         progress.update(0, f, gap, force=True)
-        if gap is not None and cert_tol is not None and gap <= cert_tol:
+        if gap is not None and goal is not None and gap <= goal:
             run.stop = "certificate"
         elif done and not warm.POLISH:
             run.stop = "tol"
@@ -188,7 +193,7 @@ def _warm_phase(t, run, start, cert_tol, every, time_limit, progress):
             run.stop = "time_limit"
         if run.stop or done or warm.iterations >= warm.MAX_ITER:
             break
-        chunk *= 2
+        chunk = stopping.next_chunk(chunk, warm, run.seconds, time_limit)
     if failed is not None:
         # the warm start only accelerates: a solver that broke down (its earlier chunks
         # are suspect too) is dropped, BM starts from the initial factors, the record
@@ -213,10 +218,10 @@ def _stalled(t, tol):
     return None
 
 
-def _stop(t, run, gap, cert_tol, time_limit):
+def _stop(t, run, gap, goal, time_limit):
     """Why to stop after this step (None: go on). Decided before the callback, and saved
     with the state, so an interrupted and resumed run stops where an uninterrupted one does."""
-    if gap is not None and cert_tol is not None and gap <= cert_tol:
+    if gap is not None and goal is not None and gap <= goal:
         return "certificate"
     if run.calm >= PATIENCE and (t.al is None or t.al.last_violation <= 1e-12):
         return "tol"
@@ -229,6 +234,7 @@ def _gap(t, refine_iters):
     U, V = t.factors()
     cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
                            hints=_hints(t))
+    t.last_certificate = (U, V, cert)    # _finish reuses it for the same factors
     return float(cert.gap_bound)
 
 
@@ -238,7 +244,7 @@ def _hints(t):
     return tuple(h.detach().cpu().double().numpy() for h in getattr(t, "hints", ()))
 
 
-def _finish(t, run, stopped, certify):
+def _finish(t, run, stopped, certify, refine_iters=1000):
     from .trainer import TrainResult
     before = after = None
     pb = getattr(t, "cone_problem", t.problem)   # a shard's trainer: all samples' cones
@@ -251,7 +257,15 @@ def _finish(t, run, stopped, certify):
         after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
     loss = float(b.loss.value(b.predict_bm(U, V), b.Y))
     reg = b.regularizer_bm(U, V)
-    cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t)) if certify else None
+    cert = None
+    last = getattr(t, "last_certificate", None)
+    if certify and stopped == "certificate" and last is not None and \
+            np.array_equal(last[0], U) and np.array_equal(last[1], V):
+        cert = last[2]      # the certificate that stopped the fit, of these very factors
+    elif certify:
+        cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t),
+                               refine_iters=refine_iters)
+    t.last_certificate = None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,
                        violation_before=before, certificate=cert, device=str(t.device),

@@ -8,6 +8,7 @@ emitted source repeats them). `shapes(bound)` gives the numeric shapes for given
 """
 from __future__ import annotations
 
+from ..dnorm import NormPair
 from ..errors import SemanticError
 from ..literals import IDENTIFIER
 
@@ -74,6 +75,8 @@ def build_spec(derivation) -> dict:
         "bias": model.bias.literal(),
         "beta": float(model.regularizer.beta), "C": model.regularizer.C,
         "R": model.regularizer.R, "units": int(model.units.value),
+        # the D-norm's prox (runtime/dprox.py) from the pair's registry entry, or None
+        "prox": NormPair(model.regularizer.C, model.regularizer.R).rule.prox,
     }
 
 

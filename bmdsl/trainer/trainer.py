@@ -116,6 +116,20 @@ class TrainResult:
                 "cert_tol_reached": self.cert_tol_reached}
 
 
+def _registry_value_grad(loss, Y):
+    """(yhat, need_grad) -> (F(yhat), grad F(yhat) or None) from the loss registry's numpy
+    value and grad."""
+    y = Y.detach().cpu().double().numpy()
+
+    def value_grad(yhat, need_grad=True):
+        z = yhat.detach().cpu().double().numpy()
+        if not need_grad:
+            return float(loss.value(z, y)), None
+        g = torch.as_tensor(np.asarray(loss.grad(z, y), dtype=np.float64))
+        return float(loss.value(z, y)), g.to(device=yhat.device, dtype=yhat.dtype)
+    return value_grad
+
+
 def _finite(x):
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
@@ -190,7 +204,13 @@ class Trainer:
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
         D = None if b.masks is None else to(b.masks)
         gates = None if b.patterns is None else to(b.patterns.gates)
-        return BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates)
+        # the loss from its registry entry (bmdsl.losses): torch_value for the BM steps,
+        # value and grad for the lifted solvers, so a loss added there needs nothing here
+        # (an output bias: F's own torch form, which the runtime wraps, offset.py)
+        problem = BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates,
+                            F=(b.loss.base or b.loss).torch_value)
+        problem.value_grad = _registry_value_grad(b.loss, problem.Y)
+        return problem
 
     def _warm_start(self, setting):
         """The convex warm start of runtime/warm.py, run by fit before the first BM step
@@ -217,9 +237,12 @@ class Trainer:
         if warm is None and setting is True:
             raise TrainerError(
                 "no warm start applies: the lifted ADMM needs the squared loss on the full "
-                f"batch in float64 with C = R = l2, no ReLU cones and P p q <= {GRAM_MAX_N}; "
+                f"batch in float64, no ReLU cones, a (C, R) pair with a prox and P p q <= "
+                f"{GRAM_MAX_N}; "
                 "the cone interior point needs ReLU cones with a scalar output, the squared "
-                "loss, C = l2, float64 and m >= 2; use warm_start='auto' or False")
+                "loss, C = l2, float64 and m >= 2; the lifted FISTA needs no ReLU cones, "
+                "float64 and a (C, R) pair with a prox ((l2, l2), (l1, R) or (C, l1)); use "
+                "warm_start='auto' or False")
         return warm
 
     def _init_factors(self, scale):
@@ -294,7 +317,8 @@ class Trainer:
             torch.set_num_threads(1)
         try:
             result = run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
-                             every=certificate_every or self.certificate_every,
+                             every=certificate_every if certificate_every is not None
+                             else self.certificate_every,
                              callback=callback, resume=resume, time_limit=time_limit,
                              certify=certify)
             result.cert_tol = cert_tol

@@ -1,12 +1,13 @@
 """A warm start for the BM factors: the lifted convex program solved by ADMM, then factored.
 
-For the squared loss with C = R = l2 the convex program (16) in Z [P, p, q] is
-    min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_*
-(G = L^* L, b = L^*(Y) from gram.py; ||.||_* the nuclear norm, the D-norm of C = R = l2,
-which is the l2 norm when q = 1). ADMM splits it at z = x: the z-step is one product
-with (G + rho I)^{-1} (made once; N = P p q <= 4096 variables), the x-step the D-norm's
-prox (singular-value soft thresholding per pattern), so one iteration costs O(N^2) and
-does not touch the samples. Why: the BM objective is badly conditioned where beta is
+For the squared loss the convex program (16) in Z [P, p, q] is
+    min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_D
+(G = L^* L, b = L^*(Y) from gram.py; ||.||_D the nuclear norm for C = R = l2, which is
+the l2 norm when q = 1, or any pair with a prox in dprox.py). ADMM splits it at z = x:
+the z-step is one product with (G + rho I)^{-1} (made once; N = P p q <= 4096
+variables), the x-step the D-norm's prox (singular-value soft thresholding per pattern
+for l2/l2, group soft thresholding of rows or columns), so one iteration costs O(N^2)
+and does not touch the samples. Why: the BM objective is badly conditioned where beta is
 small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
 0 to 2.6e3, and the BM Hessian has curvature -0.43 at 1e-3 of p*), and Newton on the
 factors then converges only linearly (~50 steps per halving of the gap, measured;
@@ -23,6 +24,8 @@ cones, for every rho tried (docs/performance.md). interior.py solves that progra
 import time
 
 import torch
+
+from .dprox import DNorm
 
 MAX_ITER = 5000      # iterations of one warm start at most
 RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
@@ -52,15 +55,20 @@ class LiftedADMM:
 
     @staticmethod
     def applies(problem, m) -> bool:
-        """The Gram path (squared loss), C = R = l2 and no cones; any m."""
-        return (problem.gram is not None and (problem.C, problem.R) == ("l2", "l2")
+        """The Gram path (squared loss), no cones, and a pair whose D-norm has a prox
+        (spec["prox"], from dnorm.PAIR_TABLE: (l2, l2), (l1, R), (C, l1)); any m."""
+        return (problem.gram is not None and problem.spec.get("prox") is not None
                 and not problem.cone)
 
     @classmethod
     def of(cls, problem):
-        return cls(problem.gram, problem.beta)
+        return cls(problem.gram, problem.beta,
+                   norm=DNorm(problem.spec["prox"], problem.C, problem.R))
 
-    def __init__(self, gram, beta, rho=None):
+    def __init__(self, gram, beta, rho=None, norm=None):
+        """norm: the D-norm (dprox.DNorm) whose prox is the x-step; default the nuclear
+        norm of C = R = l2."""
+        self.norm = norm or DNorm("spectral", "l2", "l2")
         self.G, self.b, self.shape, self.beta = gram.G, gram.b, gram.shape, float(beta)
         self.rho = float(rho or RHO_BETA * beta)
         self.inverse = None    # made in the first run(), so fit's clock includes it
@@ -92,7 +100,7 @@ class LiftedADMM:
                     "float64")
             zr = alpha * z + (1 - alpha) * x
             x_old = x
-            x = shrink((zr + u).reshape(self.shape), self.beta / rho).reshape(-1)
+            x = self.norm.prox((zr + u).reshape(self.shape), self.beta / rho).reshape(-1)
             u = u + zr - x
             self.iterations += 1
             self.primal = float((z - x).norm()) / max(float(x.norm()), 1e-300)
@@ -143,8 +151,11 @@ class LiftedADMM:
         return self.z.reshape(self.shape)
 
     def factors(self, m):
-        """Balanced BM factors [P, m, p], [P, m, q] of the current iterate (`factor`)."""
-        return factor(self.solution(), m)
+        """BM factors [P, m, p], [P, m, q] of the current iterate by the pair's
+        factorization (dprox.py; balanced SVD factors for C = R = l2, as `factor`)."""
+        U, V, left = self.norm.units(self.solution(), m)
+        self.POLISH = True if left else type(self).POLISH
+        return U, V
 
     def info(self) -> dict:
         return {"method": "lifted ADMM", "iterations": self.iterations,

@@ -25,7 +25,7 @@ class BMProblem:
     sharded = False
     reduce_sum = reduce_max = staticmethod(lambda x: x)
 
-    def __init__(self, spec, arrays, D, shapes, gates=None):
+    def __init__(self, spec, arrays, D, shapes, gates=None, F=None):
         self.spec, self.arrays, self.D, self.gates = spec, dict(arrays), D, gates
         self.w1_shape, self.w2_shape = tuple(shapes["w1"]), tuple(shapes["w2"])
         self.a_shape, self.y_shape = tuple(shapes["a"]), tuple(shapes["y"])
@@ -34,9 +34,13 @@ class BMProblem:
         self.Y = self.arrays[spec["target"]]
         self.n = self.Y.shape[spec["sample_axes"][spec["target"]]]
         self.outputs = self.Y.numel()   # |Y| of all samples (a shard's problem: of all shards)
-        self.F = get_loss(spec["loss"], spec["loss_params"])
+        # F(yhat, Y) in torch: the caller's (bmdsl's trainer passes the loss registry's
+        # entry) or the runtime's copy; value_grad(yhat, need_grad) -> (F, grad F), when set, is
+        # what the lifted solvers use (proxgrad.py; else autograd of F)
+        self.F = F if F is not None else get_loss(spec["loss"], spec["loss_params"])
         if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
             self.F = offset_loss(self.F, output_channels(self.y_shape))
+        self.value_grad = None
         self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]
         self.cone = spec["cone"]
         self.fused = fused_plan(spec, shapes)   # None: the generic einsum path (fused.py)

@@ -2,13 +2,15 @@
 the BM method. One entry per solver, tried in order; each declares where it applies
 (`applies(problem, m)`), how it is made (`of(problem)`: None if it cannot start there
 after all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether
-the BM method should polish its result (POLISH). lifted.py: C = R = l2 without cones (ADMM on the nuclear-norm program);
-interior.py: ReLU cones with a scalar output (an interior-point method).
+the BM method should polish its result (POLISH). lifted.py: the squared loss without cones (ADMM: exact z-step, the D-norm's prox);
+interior.py: ReLU cones with a scalar output (an interior-point method); proxgrad.py:
+every other loss and pair with a cheap prox, no cones (accelerated proximal gradient).
 """
 from .interior import ConeInteriorPoint
 from .lifted import LiftedADMM
+from .proxgrad import LiftedFISTA
 
-WARM_STARTS = (LiftedADMM, ConeInteriorPoint)
+WARM_STARTS = (LiftedADMM, ConeInteriorPoint, LiftedFISTA)
 
 
 def warm_start_for(problem, m):
