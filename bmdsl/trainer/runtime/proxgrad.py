@@ -32,6 +32,8 @@ import time
 
 import torch
 
+from .offset import has_output_bias
+
 from .dprox import DNorm
 
 DENSE_MAX = 4_000_000  # entries of L's matrix [|y|, P p q] kept dense at most (32 MB)
@@ -134,9 +136,14 @@ class LiftedFISTA:
     @staticmethod
     def applies(problem, m) -> bool:
         """No cones, float64 (the certificate's 1e-6 is below float32's rounding of the
-        loss), and the pair's D-norm has a prox (spec["prox"], from dnorm.PAIR_TABLE)."""
+        loss), and the pair's D-norm has a prox (spec["prox"], from dnorm.PAIR_TABLE). Not
+        with an output bias: F_b's inner offset solve is exact only to its rounding floor,
+        which the line search cannot tell from curvature near the optimum (measured: the
+        Lipschitz estimate grew to 4e16 and the run stopped 2e-6 above p*); nor on one
+        shard of a distributed run, whose value_grad holds only its own samples."""
         return not problem.cone and problem.spec.get("prox") is not None and \
-            problem.Y.dtype == torch.float64
+            problem.Y.dtype == torch.float64 and not has_output_bias(problem.spec) and \
+            not getattr(problem, "sharded", False)
 
     @classmethod
     def of(cls, problem):
