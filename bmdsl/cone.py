@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from .conic import DEFAULT_SOLVER
 from .dnorm import DualNormValue, NormPair, dual_norm
 from .norms import NORMS
 
@@ -34,7 +35,7 @@ def _cone_linear_max(C: str, K: np.ndarray, p: int):
     def solve(cv):
         cv = np.asarray(cv, dtype=float)
         c.value = cv
-        prob.solve(solver="CLARABEL")
+        prob.solve(solver=DEFAULT_SOLVER)
         uv = np.zeros(p) if u.value is None else u.value / max(1.0, NORMS[C].numpy(u.value))
         upper = float(dual.numpy(cv))
         if cone.dual_value is not None:
@@ -75,7 +76,7 @@ def _cone_sdp(M: np.ndarray, K: np.ndarray, max_rounds: int = 30, dense_budget: 
         try:
             with warnings.catch_warnings():   # the bound below is valid for any multipliers
                 warnings.simplefilter("ignore")
-                cp.Problem(cp.Maximize(cp.trace(M @ W)), cons).solve(solver="CLARABEL")
+                cp.Problem(cp.Maximize(cp.trace(M @ W)), cons).solve(solver=DEFAULT_SOLVER)
         except cp.SolverError:
             break
         if W.value is None:

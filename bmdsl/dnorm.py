@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .conic import DEFAULT_SOLVER
 from .norms import NORMS, get_norm
 
 __all__ = ["PairRule", "NormPair", "PAIR_TABLE", "DualNormValue", "NormExpression",
@@ -114,7 +115,7 @@ def _sdp_maxquad(M: np.ndarray) -> float:
     try:
         with warnings.catch_warnings():   # accuracy does not matter: y is repaired below
             warnings.simplefilter("ignore")
-            prob.solve(solver="CLARABEL")
+            prob.solve(solver=DEFAULT_SOLVER)
         yv = y.value if y.value is not None else np.zeros(k)
     except cp.SolverError:
         yv = np.zeros(k)  # y = 0 still yields the (looser) valid bound k lambda_max(M)
@@ -243,7 +244,7 @@ def d_norm(Z, C: str, R: str, *, enum_cap: int = 12) -> float:
                          f"dimension {pair.enum_side(*Z.shape)[1]} > enum_cap={enum_cap}; use "
                          "d_norm_cvxpy_bounds for a lower/upper bracket or raise enum_cap")
     prob = cp.Problem(cp.Minimize(ne.expr), list(ne.constraints))
-    prob.solve(solver="CLARABEL")
+    prob.solve(solver=DEFAULT_SOLVER)
     return float(prob.value)
 
 

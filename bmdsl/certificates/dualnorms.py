@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..conic import DEFAULT_SOLVER
 from ..cone import cone_dual_norm
 from ..dnorm import DualNormValue, dual_norm
 from ..norms import NORMS
@@ -106,7 +107,7 @@ class _ConeColumns:
         try:
             with warnings.catch_warnings():   # accuracy only tightens the bound below
                 warnings.simplefilter("ignore")
-                self.prob.solve(solver="CLARABEL")
+                self.prob.solve(solver=DEFAULT_SOLVER)
             if self.lam.value is not None:
                 lam = np.maximum(self.lam.value, 0.0)
         except cp.SolverError:

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from ..conic import DEFAULT_SOLVER
 from ..errors import BmdslError
 
 
@@ -28,7 +29,7 @@ def _cone_gauge(Z: np.ndarray, K: np.ndarray, C: str) -> float:
                       [A - B == Z, K @ A >= 0, K @ B >= 0])
     with warnings.catch_warnings():   # the status is checked (and reported) instead
         warnings.simplefilter("ignore")
-        prob.solve(solver="CLARABEL")
+        prob.solve(solver=DEFAULT_SOLVER)
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise BmdslError(f"the cone-constrained norm of Z_k could not be computed "
                          f"(solver status {prob.status})")

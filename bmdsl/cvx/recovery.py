@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..conic import DEFAULT_SOLVER
 from ..norms import get_norm
 
 # Interior-point solutions leave every unused block slightly non-zero (weights ~1e-8 of the
@@ -109,11 +110,11 @@ def _hard_atoms(Z, C, R, exact):
     if side == "R":
         A = cp.Variable((Z.shape[0], len(S)))
         cp.Problem(cp.Minimize(cp.sum(get_norm(C).cvxpy(A, axis=0))), [A @ S == Z]).solve(
-            solver="CLARABEL")
+            solver=DEFAULT_SOLVER)
         return _balanced([(A.value[:, i], S[i]) for i in range(len(S))], C, R)
     B = cp.Variable((len(S), Z.shape[1]))
     cp.Problem(cp.Minimize(cp.sum(get_norm(R).cvxpy(B, axis=1))), [S.T @ B == Z]).solve(
-        solver="CLARABEL")
+        solver=DEFAULT_SOLVER)
     return _balanced([(S[i], B.value[i]) for i in range(len(S))], C, R)
 
 

@@ -15,9 +15,8 @@ import sys
 import tempfile
 import warnings
 
+from ..conic import DEFAULT_SOLVER  # noqa: F401 (bmdsl.cvx's name for it)
 from ..errors import BmdslError, SolverError
-
-DEFAULT_SOLVER = "CLARABEL"
 
 
 class SolverOptionError(BmdslError):
