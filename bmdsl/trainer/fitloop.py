@@ -23,6 +23,7 @@ from . import stopping
 from . import resume as resumption   # not `resume`: run_fit's argument of that name
 from .certificate import certify as certify_factors
 from .errors import TrainingInterrupted
+from .result import TrainResult
 from .progress import Progress
 from .runtime.cones import max_violation, restore_cones
 
@@ -245,7 +246,6 @@ def _hints(t):
 
 
 def _finish(t, run, stopped, certify, refine_iters=1000):
-    from .trainer import TrainResult
     before = after = None
     pb = getattr(t, "cone_problem", t.problem)   # a shard's trainer: all samples' cones
     if pb.cone:
