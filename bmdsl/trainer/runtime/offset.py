@@ -20,11 +20,13 @@ def has_output_bias(spec):
     return bool((spec.get("bias") or {}).get("output"))
 
 
-def _gradient(F, Yh, y, b, shape, create_graph=False):
-    b = b if b.requires_grad else b.detach().requires_grad_(True)
+def _gradient(F, Yh, y, b, shape):
+    """F(Yh + 1 b^T), its gradient in b (a graph, for a Hessian or a derivative in Yh) and
+    the leaf b it is taken at."""
+    b = b.detach().requires_grad_(True)
     with torch.enable_grad():
         f = F((Yh + b).reshape(shape), y)
-        (g,) = torch.autograd.grad(f, b, create_graph=create_graph)
+        (g,) = torch.autograd.grad(f, b, create_graph=True)
     return f, g, b
 
 
@@ -54,22 +56,20 @@ def best_offset(F, yhat, y, c, start=None):
     b = torch.zeros(c, dtype=Yh.dtype, device=Yh.device) if start is None else start.clone()
     eye = torch.eye(c, dtype=Yh.dtype, device=Yh.device)
     value = lambda b: float(F((Yh + b).reshape(shape), y))     # noqa: E731
-    tol, H, g_old = None, eye, float("inf")
+    scale, H, g_old = None, eye, float("inf")
     for _ in range(NEWTON_ITERS):
+        f, g, leaf = _gradient(F, Yh, y, b, shape)
         with torch.enable_grad():
-            bb = b.detach().requires_grad_(True)
-            f = F((Yh + bb).reshape(shape), y)
-            (g,) = torch.autograd.grad(f, bb, create_graph=True)
-            H = torch.stack([torch.autograd.grad(g[i], bb, retain_graph=True)[0]
+            H = torch.stack([torch.autograd.grad(g[i], leaf, retain_graph=True)[0]
                              for i in range(c)]).detach()
         g, f = g.detach(), float(f.detach())
-        if tol is None:          # as bmdsl/offset.py: until the gradient's rounding floor
+        if scale is None:        # as bmdsl/offset.py: until the gradient's rounding floor
             with torch.enable_grad():
                 Yg = (Yh + b).detach().requires_grad_(True)
                 (rows,) = torch.autograd.grad(F(Yg.reshape(shape), y), Yg)
-            tol = max(1.0, float(rows.abs().sum()))
+            scale = max(1.0, float(rows.abs().sum()))
         gmax = float(g.abs().max())
-        if gmax <= 1e-15 * tol or (gmax <= 1e-8 * tol and gmax > 0.5 * g_old):
+        if gmax <= 1e-15 * scale or (gmax <= 1e-8 * scale and gmax > 0.5 * g_old):
             break
         g_old = gmax
         step = _step(value, b, f, g, 0.5 * (H + H.T))
@@ -94,7 +94,7 @@ def offset_loss(F, c):
         b, H = offset(yhat, y)
         Yh = yhat.reshape(-1, c)
         if yhat.requires_grad:       # one differentiable Newton step: b~(Yhat) = b* + O(g)
-            _, g, _ = _gradient(F, Yh, y, b, yhat.shape, create_graph=True)
+            _, g, _ = _gradient(F, Yh, y, b, yhat.shape)
             b = b - torch.linalg.pinv(H, rtol=1e-10, hermitian=True) @ g
         return F((Yh + b).reshape(yhat.shape), y)
 
