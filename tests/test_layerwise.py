@@ -100,9 +100,9 @@ def test_stacked_module_predicts_as_the_stages(setup, tmp_path):
     U = s1.W1.detach().numpy().reshape(gates.shape[0], 2, -1)
     x2, _ = _numpy_latent(bound, U, 2, float(net.scales[0]))
     saved = torch.load(run / "stage2.pt", weights_only=True)
-    from bmdsl.layerwise.network import stage_from_dict
+    from bmdsl.trainer.runtime.network import NetworkModule
     with torch.no_grad():
-        expected = stage_from_dict(saved["network"])(torch.as_tensor(x2)).numpy()
+        expected = NetworkModule.from_dict(saved["network"])(torch.as_tensor(x2)).numpy()
     np.testing.assert_allclose(yhat, expected, rtol=1e-10, atol=1e-12)
     accuracy = [np.mean(o.argmax(-1).numpy() == test["labels"])
                 for o in net.stage_outputs(x)]

@@ -54,7 +54,7 @@ class LayerwiseNetwork(torch.nn.Module):
     def save(self, path):
         torch.save({"format": FORMAT, "version": VERSION, "windows": self.windows,
                     "scales": [float(s) for s in self.scales],
-                    "stages": [stage_dict(s) for s in self.stages]}, path)
+                    "stages": [s.to_dict() for s in self.stages]}, path)
 
     @classmethod
     def load(cls, path, map_location="cpu"):
@@ -70,18 +70,5 @@ class LayerwiseNetwork(torch.nn.Module):
                 saved.get("version") != VERSION:
             raise LayerwiseNetworkError(f"{path} is not a layerwise network saved by "
                                         f"LayerwiseNetwork.save (format {FORMAT} {VERSION})")
-        return cls([stage_from_dict(d) for d in saved["stages"]], saved["windows"],
+        return cls([NetworkModule.from_dict(d) for d in saved["stages"]], saved["windows"],
                    saved["scales"])
-
-
-def stage_dict(net: NetworkModule) -> dict:
-    """One stage network as plain literals and tensors (NetworkModule.save's layout)."""
-    return {"spec": net.spec, "model_text": net.model_text, "fixed": list(net.fixed),
-            "state": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
-
-
-def stage_from_dict(d: dict) -> NetworkModule:
-    state = d["state"]
-    return NetworkModule(d["spec"], state["W1"], state["W2"], state.get("gates"),
-                         state.get("pattern"), {n: state[f"fixed_{n}"] for n in d["fixed"]},
-                         d["model_text"])

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BmdslError
-from .network import stage_dict, stage_from_dict
+from ..trainer.runtime.network import NetworkModule
 
 RUN = "run.json"
 
@@ -82,7 +82,7 @@ class StageStore:
                                         f"(its sha256 differs from {run}'s)",
                                         hint="train again from the start in a new directory")
             saved = torch.load(file, map_location="cpu", weights_only=True)
-            out.append((stage_from_dict(saved["network"]), saved["window"], saved["scale"],
+            out.append((NetworkModule.from_dict(saved["network"]), saved["window"], saved["scale"],
                         record))
         self.stages = [r for *_, r in out]
         return out
@@ -93,7 +93,7 @@ class StageStore:
         from ..commands.outputs import write_atomic
         file = self.path(f"stage{s}.pt")
         buffer = io.BytesIO()
-        torch.save({"network": stage_dict(net), "window": window, "scale": scale}, buffer)
+        torch.save({"network": net.to_dict(), "window": window, "scale": scale}, buffer)
         write_atomic(file, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
         self.stages.append(dict(record, file=file.name, sha256=_sha256(file)))
         self.write_run()

@@ -174,11 +174,21 @@ class NetworkModule(torch.nn.Module):
                           None if self.b2 is None else self.b2.detach())
 
     # -- one file ----------------------------------------------------------------------------
+    def to_dict(self):
+        """The network as tensors and plain literals (what `save` writes, `from_dict` reads)."""
+        return {"spec": self.spec, "model_text": self.model_text, "fixed": list(self.fixed),
+                "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_dict(cls, saved):
+        state = saved["state"]
+        fixed = {n: state[f"fixed_{n}"] for n in saved["fixed"]}
+        return cls(saved["spec"], state["W1"], state["W2"], state.get("gates"),
+                   state.get("pattern"), fixed, saved["model_text"], state.get("b2"))
+
     def save(self, path):
         """Tensors and plain literals only, so `load` reads it with weights_only=True."""
-        torch.save({"format": NETWORK_FORMAT, "version": NETWORK_VERSION, "spec": self.spec,
-                    "model_text": self.model_text, "fixed": list(self.fixed),
-                    "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}},
+        torch.save({"format": NETWORK_FORMAT, "version": NETWORK_VERSION, **self.to_dict()},
                    path)
 
     @classmethod
@@ -196,7 +206,4 @@ class NetworkModule(torch.nn.Module):
         if saved.get("version") != NETWORK_VERSION:
             raise ValueError(f"{path} has network format version {saved.get('version')}; "
                              f"this code reads version {NETWORK_VERSION}")
-        state = saved["state"]
-        fixed = {n: state[f"fixed_{n}"] for n in saved["fixed"]}
-        return cls(saved["spec"], state["W1"], state["W2"], state.get("gates"),
-                   state.get("pattern"), fixed, saved["model_text"], state.get("b2"))
+        return cls.from_dict(saved)
