@@ -9,75 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, load
+from .version import __version__
 from .errors import BmdslError, SolverError
-from .limits import RANGES
-from .source import clip
-
-COMMANDS = {}
-
-
-def command(name: str, help: str):
-    """Register a subcommand: `fn(args)` plus `fn.configure(parser)` for its options."""
-    def wrap(fn):
-        COMMANDS[name] = (fn, help)
-        return fn
-    return wrap
-
-
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a .bm model file")
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
-                   help="override the model's activation")
-    p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
-    p.add_argument("--seed", type=int, help="override the pattern seed")
-    p.add_argument("--m", type=int, help="override the number of units")
-
-
-def load_model(args):
-    model = load(args.file)  # a file too large or not UTF-8 is a BmdslError with its line
-    if getattr(args, "seed", None) is not None and args.seed not in RANGES["seed"]:
-        raise BmdslError(f"--seed must be a whole number >= 0 ({RANGES['seed'].words('seed')}), "
-                         f"not {args.seed}")
-    if getattr(args, "activation", None) or getattr(args, "patterns", None) or \
-            getattr(args, "seed", None) is not None:
-        patterns = args.patterns
-        if patterns is not None and patterns != "exact":
-            if not (patterns.isascii() and patterns.isdigit() and len(patterns) <= 18) or \
-                    int(patterns) not in RANGES["patterns"]:
-                raise BmdslError(f"--patterns must be a positive number or 'exact' "
-                                 f"({RANGES['patterns'].words('patterns')}), not "
-                                 f"{clip(patterns)!r}")
-            patterns = int(patterns)
-        model = model.with_activation(args.activation or model.activation.name, patterns, args.seed)
-    if getattr(args, "m", None) is not None:
-        if args.m not in RANGES["units"]:
-            raise BmdslError(f"--m must be positive ({RANGES['units'].words('m')}), not {args.m}")
-        model = model.with_units(args.m)
-    return model
-
-
-@command("check", "parse and check a model; print its summary")
-def cmd_check(args) -> int:
-    for path in args.files:
-        args.file = path
-        model = load_model(args)
-        print(model.summary())
-        if len(args.files) > 1:
-            print()
-    return 0
-
-
-def _configure_check(p):
-    p.add_argument("files", nargs="+", metavar="file", help=".bm model file(s)")
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
-                   help="override the model's activation")
-    p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
-    p.add_argument("--seed", type=int, help="override the pattern seed")
-    p.add_argument("--m", type=int, help="override the number of units")
-
-
-cmd_check.configure = _configure_check
+from .commands.registry import COMMANDS, add_model_options
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -110,7 +110,8 @@ def test_help_for_bmdsl_and_every_subcommand():
     # every registered subcommand (later stages register themselves on import)
     run = python("""
 import contextlib, io
-from bmdsl.cli import COMMANDS, main, _register_backends
+from bmdsl.cli import main, _register_backends
+from bmdsl.commands.registry import COMMANDS
 _register_backends()
 for name in sorted(COMMANDS):
     out = io.StringIO()

@@ -233,7 +233,7 @@ def run_cli(capsys, *argv):
 def test_unexpected_exceptions_are_internal_errors(capsys, monkeypatch):
     def broken(path, **kw):
         raise ZeroDivisionError("a bug")
-    monkeypatch.setattr("bmdsl.cli.load", broken)
+    monkeypatch.setattr("bmdsl.commands.registry.load", broken)
     monkeypatch.delenv("BMDSL_DEBUG", raising=False)
     code, out, err = run_cli(capsys, "check", "models/mlp.bm")
     assert code == 70 and "Traceback" not in err
@@ -247,7 +247,7 @@ def test_unexpected_exceptions_are_internal_errors(capsys, monkeypatch):
 def test_interrupt_keeps_its_exit_code(capsys, monkeypatch):
     def interrupted(path, **kw):
         raise KeyboardInterrupt
-    monkeypatch.setattr("bmdsl.cli.load", interrupted)
+    monkeypatch.setattr("bmdsl.commands.registry.load", interrupted)
     assert run_cli(capsys, "check", "models/mlp.bm")[0] == 130
 
 

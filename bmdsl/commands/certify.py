@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ..certificates.dualnorms import CONE_METHODS
-from ..cli import add_model_options, command, load_model
+from .registry import add_model_options, command, load_model
 from ..errors import DataError
 from . import options
 from .data_args import add_data_options

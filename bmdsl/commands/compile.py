@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import add_model_options, command, load_model
+from .registry import add_model_options, command, load_model
 from . import outputs
 
 

@@ -7,7 +7,7 @@ and every theorem is decided (Theorem 3.3: m >= p + q, ...).
 """
 from __future__ import annotations
 
-from ..cli import add_model_options, command, load_model
+from .registry import add_model_options, command, load_model
 from .data_args import add_data_options
 
 

@@ -22,7 +22,7 @@ def add_distributed_options(p) -> None:
 
 
 def _command(name, args):
-    from ..cli import build_parser   # noqa: F401 -- registers the commands
+    import bmdsl.commands   # noqa: F401 -- importing the package registers the commands
     return args.run(args)
 
 

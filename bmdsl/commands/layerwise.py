@@ -14,10 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import command, load_model
+from .registry import command, load_model
 from ..errors import BmdslError
 from . import options, outputs
-from .evaluate import open_fraction
+from .heldout import open_fraction
 
 DEFAULT_FRACTION = 0.2
 

@@ -11,11 +11,11 @@ import json
 
 import numpy as np
 
-from ..cli import add_model_options, command, load_model
+from .registry import add_model_options, command, load_model
 from ..errors import BmdslError
 from . import options
 from .data_args import add_data_options
-from .evaluate import add_test_options, held_out
+from .heldout import add_test_options, held_out
 
 WARM = {"auto": "auto", "yes": True, "no": False}
 

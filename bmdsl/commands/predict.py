@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cli import command
+from .registry import command
 from ..errors import BmdslError, DataError
-from .evaluate import add_weights_options, trained_network
+from .weights import add_weights_options, trained_network
 
 
 @command("predict", "predictions of trained weights for new inputs (.npz or .csv)")

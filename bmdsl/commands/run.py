@@ -10,19 +10,19 @@ trainer that would not fit is refused, with its estimate, before anything is sol
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 from .. import memory
-from ..cli import add_model_options, command, load_model
+from .registry import add_model_options, command, load_model
 from ..footprint import cvxpy_for, require_model, trainer_for
 from ..errors import SolverError
 from . import options, outputs
 from .data_args import add_data_options
 from . import distributed_args as dist_args
 from ..metrics import rows as metric_rows
-from .evaluate import add_test_options, check_test_data, fit_reports, held_out
+from .heldout import add_test_options, check_test_data, fit_reports, held_out
+from .report import table
 
 
 def _data(args, model):
@@ -54,19 +54,6 @@ def _convex(bound, args) -> tuple[object | None, str, float, bool]:
     if not sol.optimal:
         return sol, sol.status, time.perf_counter() - t, True
     return sol, sol.status, time.perf_counter() - t, False
-
-
-def _fmt(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf (vacuous)"
-    return f"{x:.6e}" if isinstance(x, float) else str(x)
-
-
-def table(rows) -> str:
-    width = max(len(k) for k, _, _ in rows)
-    return "\n".join(f"  {k:<{width}}  {_fmt(v):>16}  {note}" for k, v, note in rows)
 
 
 @command("run", "the main job: solve (CVXPY), train (BM), certify and report; built-in data by default")

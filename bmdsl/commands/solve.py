@@ -12,7 +12,7 @@ Data and option mistakes exit 1 (2 for argparse); never a traceback.
 """
 from __future__ import annotations
 
-from ..cli import add_model_options, command, load_model
+from .registry import add_model_options, command, load_model
 from ..errors import SolverError
 from . import options, outputs
 from .data_args import add_data_options, read_data, read_patterns  # noqa: F401 (re-exported)

@@ -12,12 +12,13 @@ import json
 import platform
 from pathlib import Path
 
-from ..cli import command, load_model
+from .registry import command, load_model
 from ..errors import BmdslError
 from . import options, outputs
 from .data_args import add_data_options
 from . import distributed_args as dist_args
-from .evaluate import add_test_options, check_test_data, fit_reports, held_out, scores_table
+from .heldout import add_test_options, check_test_data, fit_reports, held_out
+from .report import scores_table
 
 
 
@@ -29,7 +30,7 @@ def _record(args, bound, trainer, result, npz) -> dict:
     import numpy as np
     import torch
 
-    from .. import __version__
+    from ..version import __version__
     cert = result.certificate
     patterns = bound.patterns
     return {

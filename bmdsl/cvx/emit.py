@@ -133,7 +133,7 @@ def _targets(node) -> list[str]:
 
 def emit_cvxpy(derivation, **options) -> str:
     """Source of `<model>_cvxpy.py`: needs only numpy and cvxpy (see module docstring)."""
-    from .. import __version__
+    from ..version import __version__
     spec = model_spec(derivation, **options)
     runtime, imports = _runtime_source()
     model = _name(spec["model"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..literals import literal as _literal
 from .runtime import MODULES
 from .spec import build_spec
