@@ -55,18 +55,10 @@ def is_self_attention(model) -> bool:
 
 
 # -- the paper's architectures, recognized structurally ------------------------------------
-_SCALAR_MLP = """model ref
-input X[n, d]
-target Y[n]
-units m = 1
-weights W1[d], W2
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n] = act(A)[n] * W2
-"""
+# the families' reference models are the shipped architectures (bmdsl/architectures/), read
+# with a neutral tail; `mlp_scalar` is the MLP with one output, the same family
 _TAIL = "activation linear\nloss squared\nregularize beta = 1, C = l2, R = l2\n"
-_REFERENCES = (("mlp", "model ref\narchitecture mlp\n"), ("mlp", _SCALAR_MLP),
-               ("cnn", "model ref\narchitecture cnn\n"),
-               ("attention", "model ref\narchitecture attention\n"))
+_REFERENCES = (("mlp", "mlp"), ("mlp", "mlp_scalar"), ("cnn", "cnn"), ("attention", "attention"))
 
 FAMILY_NAMES = {"mlp": "two-layer MLP, eq. (1)",
                 "cnn": "two-layer CNN with linear pooling, eq. (22)",
@@ -102,8 +94,9 @@ def _graph(model) -> nx.Graph:
 
 @lru_cache(maxsize=1)
 def _reference_graphs() -> tuple:
-    from . import parse
-    return tuple((family, _graph(parse(text + _TAIL))) for family, text in _REFERENCES)
+    from .loading import parse
+    return tuple((family, _graph(parse(f"model ref\narchitecture {name}\n{_TAIL}")))
+                 for family, name in _REFERENCES)
 
 
 def paper_family(model) -> str | None:

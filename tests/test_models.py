@@ -311,3 +311,17 @@ def test_every_model_in_the_language_docs_checks():
     for block in blocks:
         if block not in whole:
             bmdsl.parse("model fragment\n" + block, check=False)
+
+
+def test_mlp_scalar_architecture_is_the_scalar_mlp_family():
+    """The shipped `mlp_scalar` architecture is the paper's MLP family with one output; the
+    theorem matcher reads its references from the shipped architectures."""
+    from bmdsl.theorems import paper_family
+    model = bmdsl.parse("model s\narchitecture mlp_scalar\nactivation relu(patterns = 4)\n"
+                        "loss squared\nregularize beta = 1e-2, C = l2, R = l2\n")
+    assert model.target.dims == ("n",) and paper_family(model) == "mlp"
+    renamed = bmdsl.parse("model s\ninput X[n, d]\ntarget Y[n]\nunits m = 2\nweights W1[d], W2\n"
+                          "layer A[n] = X[n, i] * W1[i] + X[n, i] * W1[i]\n"
+                          "output Yhat[n] = act(A)[n] * W2\nactivation linear\nloss squared\n"
+                          "regularize beta = 1, C = l2, R = l2\n")
+    assert paper_family(renamed) is None        # two terms: not the paper's MLP
