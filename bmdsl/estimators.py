@@ -36,7 +36,7 @@ class _ConvexNetwork(BaseEstimator):
 
     # -- the model with this estimator's overrides ---------------------------------------------
     def _model(self):
-        from . import load
+        from .loading import load
         model = self.model if hasattr(self.model, "derive") else load(self.model)
         seed = None if self.random_state is None else int(self.random_state)
         if self.activation is not None or self.patterns is not None or seed is not None:

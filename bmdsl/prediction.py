@@ -103,7 +103,7 @@ def _fixed_maps(spec, data: dict) -> dict:
 
 def network_from_weights(model, weights, data=None, *, prune=True):
     """(BMNetwork, the model with the weights' activation) for a model (path or Model)."""
-    from . import load
+    from .loading import load
     from .trainer.network import BMNetwork, load_network
     from .trainer.spec import build_spec
     model = load(model) if isinstance(model, (str, Path)) else model
