@@ -51,6 +51,22 @@ def parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
+def _binop(op: str):
+    """The rule for one binary operator: `left op right` with the rule's span."""
+    def rule(self, meta, children):
+        return ast.BinOp(op, children[0], children[1], self._span(meta))
+    return rule
+
+
+def _node(cls, take):
+    """The rule building `cls(children..., span)`: all children as a tuple (`take` is
+    `all`), or the first `take` of them as arguments."""
+    def rule(self, meta, children):
+        args = (tuple(children),) if take is all else tuple(children[:take])
+        return cls(*args, self._span(meta))
+    return rule
+
+
 @v_args(meta=True)
 class _Build(Transformer_NonRecursive):
     """Builds frozen AST nodes bottom-up; each node gets the span of its text, labelled with
@@ -132,14 +148,7 @@ class _Build(Transformer_NonRecursive):
         name, *idx = children
         return ast.Act(str(name), tuple(idx), self._span(meta))
 
-    def add(self, meta, children):
-        return ast.BinOp("+", children[0], children[1], self._span(meta))
-
-    def sub(self, meta, children):
-        return ast.BinOp("-", children[0], children[1], self._span(meta))
-
-    def mul(self, meta, children):
-        return ast.BinOp("*", children[0], children[1], self._span(meta))
+    add, sub, mul = _binop("+"), _binop("-"), _binop("*")
 
     def neg(self, meta, children):
         return ast.Neg(children[0], self._span(meta))
@@ -160,44 +169,22 @@ class _Build(Transformer_NonRecursive):
         value = self._whole(children[1]) if len(children) > 1 else None
         return ast.SizeItem(str(children[0]), value, self._span(meta))
 
-    def size_decl(self, meta, children):
-        return ast.SizeDecl(tuple(children), self._span(meta))
-
-    def input_decl(self, meta, children):
-        return ast.InputDecl(tuple(children), self._span(meta))
-
-    def target_decl(self, meta, children):
-        return ast.TargetDecl(children[0], self._span(meta))
+    # statements whose node takes the children as they come: (all | first | first two)
+    size_decl, input_decl = _node(ast.SizeDecl, all), _node(ast.InputDecl, all)
+    regularize_decl, bias_decl = _node(ast.RegularizeDecl, all), _node(ast.BiasDecl, all)
+    target_decl, activation_decl = _node(ast.TargetDecl, 1), _node(ast.ActivationDecl, 1)
+    loss_decl = _node(ast.LossDecl, 1)
+    weights_decl, patches_decl = _node(ast.WeightsDecl, 2), _node(ast.PatchesDecl, 2)
+    pool_decl = _node(ast.PoolDecl, 2)
 
     def units_decl(self, meta, children):
         return ast.UnitsDecl(str(children[0]), self._whole(children[1]), self._span(meta))
-
-    def weights_decl(self, meta, children):
-        return ast.WeightsDecl(children[0], children[1], self._span(meta))
-
-    def patches_decl(self, meta, children):
-        return ast.PatchesDecl(children[0], children[1], self._span(meta))
-
-    def pool_decl(self, meta, children):
-        return ast.PoolDecl(children[0], children[1], self._span(meta))
 
     def layer_eq(self, meta, children):
         return ast.Equation("layer", children[0], children[1], self._span(meta))
 
     def output_eq(self, meta, children):
         return ast.Equation("output", children[0], children[1], self._span(meta))
-
-    def activation_decl(self, meta, children):
-        return ast.ActivationDecl(children[0], self._span(meta))
-
-    def loss_decl(self, meta, children):
-        return ast.LossDecl(children[0], self._span(meta))
-
-    def regularize_decl(self, meta, children):
-        return ast.RegularizeDecl(tuple(children), self._span(meta))
-
-    def bias_decl(self, meta, children):
-        return ast.BiasDecl(tuple(children), self._span(meta))
 
     def output_bias(self, meta, children):
         return ast.Call("output", (), self._span(meta))
