@@ -30,7 +30,7 @@ JACOBIAN_BUDGET = 60_000_000   # methods.JACOBIAN_BUDGET: newton's dense Jacobia
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
 LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
-              "method with less state (--optimizer adam) or mini-batches (bmdsl train "
+              "method with less state (--method adam) or mini-batches (bmdsl train "
               "--batch-size)")
 
 

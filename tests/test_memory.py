@@ -186,7 +186,7 @@ def test_run_skips_cvxpy_that_does_not_fit_and_trains(tmp_path, capsys, monkeypa
     """The program's estimate (~14 MiB) is over 8M, the lbfgs trainer's (~5 MiB) is not:
     run says so, with the estimate, and trains alone."""
     monkeypatch.setenv(memory.BUDGET_ENV, "8M")
-    code = main(["run", str(ROOT / "models" / "mlp.bm"), "--optimizer", "lbfgs", "--steps",
+    code = main(["run", str(ROOT / "models" / "mlp.bm"), "--method", "lbfgs", "--steps",
                  "3", "--no-warm-start", "--no-plot", "--output", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
