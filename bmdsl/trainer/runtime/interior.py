@@ -64,11 +64,14 @@ class ConeInteriorPoint:
         """None where it applies: a scalar output with ReLU cones, the squared loss, C = l2,
         float64, two units per pattern (one per sign), the patterns' gates (the start),
         and the sizes below; else why not."""
-        if not (problem.cone and problem.q == 1 and problem.C == "l2" and m >= 2
-                and plain_squared(problem.spec) and problem.Y.dtype == torch.float64
-                and problem.gates is not None):
-            return ("it needs ReLU cones with a scalar output and their gates, the squared "
-                    "loss, C = l2, float64 and m >= 2")
+        why = [text for needed, text in (
+            (problem.cone, "ReLU cones"), (problem.q == 1, "a scalar output"),
+            (problem.C == "l2", "C = l2"), (m >= 2, "m >= 2"),
+            (plain_squared(problem.spec), "the squared loss"),
+            (problem.Y.dtype == torch.float64, "float64"),
+            (problem.gates is not None, "the patterns' gates")) if not needed]
+        if why:
+            return "it needs " + ", ".join(why)
         ny, rows = problem.Y.numel(), math.prod(problem.a_shape)
         P, p = problem.P, problem.p
         # a shard's problem solves the dense system (Woodbury's is over all samples)
