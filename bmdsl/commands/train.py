@@ -168,9 +168,10 @@ def _configure(p):
     p.add_argument("--epochs", type=options.positive_int,
                    help="passes over the data (full batch: steps), >= 1")
     p.add_argument("--batch-size", type=options.positive_int,
-                   help="mini-batch size (adam and sgd), >= 1")
+                   help="mini-batch size, >= 1 (a method that takes mini-batches: "
+                   "docs/trainer.md)")
     p.add_argument("--lr", type=options.positive_real,
-                   help="learning rate (adam, sgd, lbfgs, precgd), finite and > 0")
+                   help="learning rate (a method that has one), finite and > 0")
     p.add_argument("--train-seed", type=options.seed, default=0,
                    help="seed of the initial factors")
     p.add_argument("--no-warm-start", action="store_true",
