@@ -22,15 +22,15 @@ STEP_COPIES = 8
 # The final certificate in numpy float64: A(u_kj), D_k * A(u_kj) and one product at a time.
 CERTIFICATE_COPIES = 3
 # Copies of the factors (U, V) each method keeps: the factors, their gradients and the
-# method's state (torch.optim.LBFGS keeps history_size = 50 pairs (s, y), methods.py).
+# method's state (torch.optim.LBFGS keeps history_size = 50 pairs (s, y), runtime/steps.py).
 METHOD_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 2 + 2 * 50 + 3, "precgd": 6, "als": 3,
                  "newton": 4}
-NEWTON_MAX_VARS = 6000    # methods.NEWTON_MAX_VARS: where "auto" may pick newton
-JACOBIAN_BUDGET = 60_000_000   # methods.JACOBIAN_BUDGET: newton's dense Jacobian, entries
+NEWTON_MAX_VARS = 6000    # runtime/curvature.Newton.MAX_VARS: where "auto" may pick newton
+JACOBIAN_BUDGET = 60_000_000   # Newton.JACOBIAN_BUDGET: its dense Jacobian, entries
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
 LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
-              "method with less state (--optimizer adam) or mini-batches (bmdsl train "
+              "method with less state (--method adam) or mini-batches (bmdsl train "
               "--batch-size)")
 
 
@@ -123,7 +123,7 @@ def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fract
     """Trainer: data and masks on the device, the factors U [P, m, p], V [P, m, q] with
     their gradients and the method's state, one step's pre-activations [P, m, *a_batch]
     (with the ReLU multipliers), and the final numpy certificate's [P, m, *a] (float64).
-    method "auto" counts the largest method it may pick (trainer/methods.resolve)."""
+    method "auto" counts the largest method it may pick (runtime/policy.AUTO)."""
     P, m, p, q, a_size = (int(x) for x in (P, m, p, q, a_size))
     factors = P * m * (p + q)
     if method == "auto":
@@ -146,7 +146,7 @@ def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fract
 
 def _newton(n_vars: int, ny: int, itemsize: int) -> int:
     """Where newton may run (N <= NEWTON_MAX_VARS): the dense Hessian [N, N] with its
-    factor, and the Jacobian [|y|, N] (methods.JACOBIAN_BUDGET entries at most)."""
+    factor, and the Jacobian [|y|, N] (Newton.JACOBIAN_BUDGET entries at most)."""
     if n_vars > NEWTON_MAX_VARS:
         return 0
     return (2 * n_vars * n_vars + min(int(ny) * n_vars, JACOBIAN_BUDGET)) * itemsize

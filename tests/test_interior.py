@@ -11,7 +11,7 @@ from test_trainer import case, optimum
 
 import bmdsl
 from bmdsl.trainer import Trainer
-from bmdsl.trainer.runtime import interior
+from bmdsl.trainer.runtime import ridged
 from bmdsl.trainer.runtime.interior import ConeInteriorPoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
@@ -123,14 +123,14 @@ def test_where_it_does_not_apply(change):
         trainer.problem.spec = dict(trainer.problem.spec, loss="logistic")
     if change == "no gates":          # masks given without their gates: no start
         trainer.problem.gates = None
-    assert not ConeInteriorPoint.applies(trainer.problem, trainer.m)
+    assert ConeInteriorPoint.accepts(trainer.problem, trainer.m) is not None
 
 
 def test_cholesky_grows_a_ridge_where_rounding_made_a_block_indefinite():
     gen = torch.Generator().manual_seed(0)
     A = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
     B = A @ A.transpose(1, 2) - 1e-12 * torch.eye(4, dtype=torch.float64)   # rank 2, < 0
-    L = interior._cholesky(B)
+    L = ridged.ridged_cholesky(B)
     assert torch.isfinite(L).all()
     assert torch.allclose(L @ L.transpose(1, 2), B, atol=1e-6 * float(B.abs().max()))
 

@@ -186,7 +186,7 @@ def test_run_skips_cvxpy_that_does_not_fit_and_trains(tmp_path, capsys, monkeypa
     """The program's estimate (~14 MiB) is over 8M, the lbfgs trainer's (~5 MiB) is not:
     run says so, with the estimate, and trains alone."""
     monkeypatch.setenv(memory.BUDGET_ENV, "8M")
-    code = main(["run", str(ROOT / "models" / "mlp.bm"), "--optimizer", "lbfgs", "--steps",
+    code = main(["run", str(ROOT / "models" / "mlp.bm"), "--method", "lbfgs", "--steps",
                  "3", "--no-warm-start", "--no-plot", "--output", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -221,7 +221,7 @@ def test_warm_start_skipped_or_refused_when_it_does_not_fit(tmp_path):
     fits = footprint.trainer_for(bound, 2, 8)
     assert fits.nbytes < 40 << 20 < need.nbytes
     trainer = bound.to_torch(device="cpu", m=2, memory_budget="40M")
-    assert ConeInteriorPoint.applies(trainer.problem, 2)      # it would apply ...
+    assert ConeInteriorPoint.accepts(trainer.problem, 2) is None   # it would apply ...
     assert trainer.warm is None                                # ... but does not fit
     with pytest.raises(MemoryBudgetError, match="interior point") as err:
         bound.to_torch(device="cpu", m=2, memory_budget="40M", warm_start=True)
@@ -258,8 +258,8 @@ def test_copied_constants_match_their_sources():
     from the trainer must stay equal to the originals, and every warm start has an estimate."""
     from bmdsl.trainer import methods
     from bmdsl.trainer.runtime import gram, warm
-    assert footprint.NEWTON_MAX_VARS == methods.NEWTON_MAX_VARS
+    assert footprint.NEWTON_MAX_VARS == methods.METHODS["newton"].MAX_VARS
     assert footprint.GRAM_CHUNK == gram.GRAM_CHUNK
-    assert footprint.JACOBIAN_BUDGET == methods.JACOBIAN_BUDGET
+    assert footprint.JACOBIAN_BUDGET == methods.METHODS["newton"].JACOBIAN_BUDGET
     assert set(footprint.WARM_STARTS) == {k.__name__ for k in warm.WARM_STARTS}
     assert set(footprint.METHOD_COPIES) == set(methods.METHODS)

@@ -73,7 +73,7 @@ def test_progress_logs_each_new_certificate_at_debug(caplog):
 
 def test_verbose_train_logs_certificates_and_quiet_silences_stderr(data, tmp_path, capsys):
     args = ["train", "models/mlp.bm", "--data", data, "--certificate-every", "5",
-            "--epochs", "10", "--optimizer", "adam", "--output"]
+            "--epochs", "10", "--method", "adam", "--output"]
     assert main(args + [str(tmp_path / "a.npz"), "--verbose"]) == 0
     out, err = capsys.readouterr()
     assert "objective:" in out                       # the result stays on stdout

@@ -172,7 +172,7 @@ def test_cli_ctrl_c_checkpoint_goes_next_to_the_output_and_resumes(tmp_path, mon
     monkeypatch.setattr(Trainer, "fit", functools.partialmethod(Trainer.fit,
                                                                 callback=sigint_at_step_2))
     argv = ["train", str(tmp_path / "tiny.bm"), "--data", str(tmp_path / "data.npz"),
-            "--no-progress", "--optimizer", "lbfgs", "--epochs", "4",
+            "--no-progress", "--method", "lbfgs", "--epochs", "4",
             "--output", str(tmp_path / "out" / "f.npz")]
     (tmp_path / "out").mkdir()
     assert main(argv) == 130

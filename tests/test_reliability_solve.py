@@ -144,7 +144,7 @@ def test_exit_code_table():
 
 # -- 3. every option checked before any work ----------------------------------------------
 @pytest.mark.parametrize("argv,needle", [
-    (["run", MLP, "--optimizer", "bogus"], "unknown training method 'bogus'; accepted: auto"),
+    (["run", MLP, "--method", "bogus"], "unknown training method 'bogus'; accepted: auto"),
     (["run", MLP, "--solver", "NOPE"], "solver 'NOPE' is not installed; installed solvers"),
     (["run", MLP, "--steps", "-1"], "--steps: must be a whole number >= 0"),
     (["run", MLP, "--certificate-every", "-1"], "--certificate-every: must be a whole number"),
@@ -158,7 +158,7 @@ def test_exit_code_table():
     (["train", MLP, "--data", "s.npz", "--batch-size", "0"], "--batch-size"),
     (["train", MLP, "--data", "s.npz", "--cert-tol", "-1"], "--cert-tol"),
     (["train", MLP, "--data", "s.npz", "--certificate-every", "-1"], "--certificate-every"),
-    (["train", MLP, "--data", "s.npz", "--optimizer", "bogus"], "unknown training method"),
+    (["train", MLP, "--data", "s.npz", "--method", "bogus"], "unknown training method"),
     (["solve", MLP, "--data", "s.npz", "--solver-opt", "max_iter"], "expects KEY=VALUE"),
     (["solve", MLP, "--data", "s.npz", "--solver-opt", "=3"], "expects KEY=VALUE"),
     (["solve", MLP, "--data", "s.npz", "--solver-opt", "verbose=true"], "use --verbose"),

@@ -19,7 +19,7 @@ from bmdsl.datasets import spiral, spiral_scalar
 from bmdsl.errors import SemanticError, SolverError
 from bmdsl.trainer import Trainer, TrainerError
 from bmdsl.trainer.errors import TrainingFailed
-from bmdsl.trainer.runtime import interior, newton
+from bmdsl.trainer.runtime import newton, ridged
 from bmdsl.trainer.runtime.gram import Gram
 from bmdsl.trainer.runtime.lifted import LiftedADMM
 
@@ -78,7 +78,7 @@ def files(tmp_path):
 
 # -- the three loops that hung, run as a user runs them: in a subprocess with a timeout -----
 HUNG = [("tiny.bm", "x200.npz", "overflows float64"),       # lifted._inverse (G not finite)
-        ("relu.bm", "relu_x200.npz", "overflows float64"),   # interior._cholesky
+        ("relu.bm", "relu_x200.npz", "overflows float64"),   # ridged.ridged_cholesky
         ("tiny.bm", "y300.npz", "is inf")]                   # newton_step, mu growing
 SCRIPT = """
 import contextlib, io, json, sys
@@ -119,8 +119,8 @@ def test_bounded_loops_raise_their_cause():
     assert 0 < ok.rho < 1e-10 and torch.isfinite(ok.x).all()
     # interior point: a NaN system raises, an all-zero block gets a ridge (it looped forever)
     with pytest.raises(FloatingPointError, match="not finite"):
-        interior._cholesky(torch.full((2, 3, 3), math.nan, dtype=torch.float64))
-    L = interior._cholesky(torch.zeros(2, 3, 3, dtype=torch.float64))
+        ridged.ridged_cholesky(torch.full((2, 3, 3), math.nan, dtype=torch.float64))
+    L = ridged.ridged_cholesky(torch.zeros(2, 3, 3, dtype=torch.float64))
     assert torch.isfinite(L).all()
 
 

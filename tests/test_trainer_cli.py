@@ -69,7 +69,7 @@ def test_patterns_file_is_reused(files, capsys):
     first = files / "first.npz"
     assert train(files, "--output", str(first)) == 0
     second = files / "second.npz"
-    assert train(files, "--patterns", str(first), "--seed", "5", "--optimizer", "lbfgs",
+    assert train(files, "--patterns", str(first), "--seed", "5", "--method", "lbfgs",
                  "--epochs", "3", "--output", str(second)) == 0
     with np.load(first) as a, np.load(second) as b:
         assert np.array_equal(a["masks"], b["masks"]) and np.array_equal(a["gates"], b["gates"])
@@ -85,10 +85,10 @@ def test_patterns_file_is_reused(files, capsys):
 
 def test_checkpoint_and_resume_from_the_command_line(files, capsys):
     ck = files / "ck.pt"
-    assert train(files, "--optimizer", "adam", "--batch-size", "5", "--epochs", "4",
+    assert train(files, "--method", "adam", "--batch-size", "5", "--epochs", "4",
                  "--checkpoint", str(ck), "--checkpoint-every", "6",
                  "--output", str(files / "a.npz")) == 0
-    assert train(files, "--optimizer", "adam", "--batch-size", "5", "--epochs", "4",
+    assert train(files, "--method", "adam", "--batch-size", "5", "--epochs", "4",
                  "--resume", str(ck), "--output", str(files / "b.npz")) == 0
     with np.load(files / "a.npz") as a, np.load(files / "b.npz") as b:
         assert np.array_equal(a["U"], b["U"])
@@ -96,7 +96,7 @@ def test_checkpoint_and_resume_from_the_command_line(files, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--optimizer", "als", "--batch-size", "4"], "needs the full batch"),
+    (["--method", "als", "--batch-size", "4"], "needs the full batch"),
     (["--device", "tpu"], "unknown device"),
     (["--resume", "nowhere.pt"], "no checkpoint at nowhere.pt"),
     (["--patterns", "missing.npz"], "cannot read patterns"),

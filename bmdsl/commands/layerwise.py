@@ -81,7 +81,7 @@ def cmd_layerwise(args) -> int:
     check_stage_spec(build_spec(model.derive()))
     directory = _directory(args, model)
     train, test, where = _data(args)
-    opts = StageOptions(method=args.optimizer, m=args.m, seed=args.train_seed,
+    opts = StageOptions(method=args.method, m=args.m, seed=args.train_seed,
                         dtype=args.dtype, device=args.device, lr=args.lr,
                         batch_size=args.batch_size, max_steps=args.steps, epochs=args.epochs,
                         time_limit=args.time_limit, refine_iters=args.refine_iters,
@@ -127,7 +127,7 @@ def _configure(p):
     p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    p.add_argument("--optimizer", type=options.method_name, default="auto")
+    options.add_method_option(p, "BM method of each stage (default auto)")
     p.add_argument("--steps", type=options.positive_int, help="steps per stage")
     p.add_argument("--epochs", type=options.positive_int, help="passes over the data per stage")
     p.add_argument("--batch-size", type=options.positive_int,

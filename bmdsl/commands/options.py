@@ -131,3 +131,25 @@ def add_solver_options(p) -> None:
                    metavar="KEY=VALUE",
                    help="a solver setting passed to cvxpy, e.g. max_iter=500 (Clarabel) or "
                         "max_iters=100000 (SCS); repeatable")
+
+
+class _DeprecatedSpelling(argparse.Action):
+    """An option's old spelling: still read, with a warning naming the new one."""
+
+    def __init__(self, option_strings, dest, new="", **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import logging
+        logging.getLogger("bmdsl").warning("%s is deprecated: use %s", option_string, self.new)
+        setattr(namespace, self.dest, values)
+
+
+def add_method_option(p, help: str):
+    """--method: 'auto' or a training method of the trainer's table (the Trainer's and the
+    estimators' `method`). --optimizer, its spelling in bmdsl 0.1.0, stays accepted (hidden
+    from --help, with a warning) so that existing scripts keep running."""
+    p.add_argument("--method", type=method_name, default="auto", help=help)
+    p.add_argument("--optimizer", dest="method", type=method_name, action=_DeprecatedSpelling,
+                   new="--method", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -78,7 +78,7 @@ def cmd_run(args) -> int:
         check_test_data(model, bound, test)   # before training, not after
     # the trainer must fit (it is the one stage run cannot skip): refused before CVXPY runs
     memory.require(trainer_for(bound, bound.m, 4 if args.dtype == "float32" else 8,
-                               args.optimizer))
+                               args.method))
     reg = model.regularizer
     print(f"model {model.name}: {model.activation.name}, loss {model.loss}, beta = {reg.beta:g}, "
           f"C = {reg.C}, R = {reg.R}")
@@ -105,7 +105,7 @@ def cmd_run(args) -> int:
 
     print("[2/3] Burer-Monteiro training (torch) ...", flush=True)
     outputs.make_directory(out)        # Ctrl-C's checkpoint goes there (a free name)
-    trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
+    trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.method,
                              progress=_progress(args), certificate_every=args.certificate_every,
                              warm_start=False if args.no_warm_start else "auto",
                              interrupt_checkpoint=out / f"{model.name}_run.interrupted.pt")
@@ -225,8 +225,8 @@ def _configure(p) -> None:
                    help="skip the CVXPY solve above this many lifted variables P*p*q")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    p.add_argument("--optimizer", type=options.method_name, default="auto",
-                   help="BM method: auto or a method of docs/trainer.md (default: auto)")
+    options.add_method_option(p, "BM method: auto or a method of docs/trainer.md (default: "
+                              "auto)")
     p.add_argument("--steps", type=options.count, default=None,
                    help="BM steps, >= 0 (default: by method)")
     p.add_argument("--no-warm-start", action="store_true",

@@ -38,7 +38,7 @@ def _record(args, bound, trainer, result, npz) -> dict:
         "patterns": None if patterns is None else {
             "count": bound.P, "source": patterns.source, "seed": patterns.seed,
             "file": args.patterns_file},
-        "config": {"method": trainer.method_name, "optimizer": args.optimizer, "m": trainer.m,
+        "config": {"method": trainer.method_name, "requested_method": args.method, "m": trainer.m,
                    "dtype": args.dtype, "device": str(trainer.device), "lr": args.lr,
                    "batch_size": trainer.batch_size, "epochs": args.epochs,
                    "train_seed": args.train_seed, "resume": args.resume,
@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
     bound = dist_args.bind(model.derive(), data, read_patterns(given) if given else None)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
-    trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.optimizer,
+    trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.method,
                       m=args.m, seed=args.train_seed, lr=args.lr, batch_size=args.batch_size,
                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                       interrupt_checkpoint=interrupted,
@@ -164,14 +164,15 @@ def _configure(p):
     p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    p.add_argument("--optimizer", type=options.method_name, default="auto",
-                   help="training method (default auto: see docs/trainer.md)")
+    options.add_method_option(p, "training method: auto (the default: see docs/trainer.md) "
+                              "or a method of the trainer's table")
     p.add_argument("--epochs", type=options.positive_int,
                    help="passes over the data (full batch: steps), >= 1")
     p.add_argument("--batch-size", type=options.positive_int,
-                   help="mini-batch size (adam and sgd), >= 1")
+                   help="mini-batch size, >= 1 (a method that takes mini-batches: "
+                   "docs/trainer.md)")
     p.add_argument("--lr", type=options.positive_real,
-                   help="learning rate (adam, sgd, lbfgs, precgd), finite and > 0")
+                   help="learning rate (a method that has one), finite and > 0")
     p.add_argument("--train-seed", type=options.seed, default=0,
                    help="seed of the initial factors")
     p.add_argument("--no-warm-start", action="store_true",

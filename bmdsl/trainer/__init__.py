@@ -7,7 +7,8 @@
     >>> source = emit_torch(derivation)           # a stand-alone trainer module
 
 Modules: trainer.py (Trainer, TrainResult), fitloop.py (the loop, checkpoints, Ctrl-C),
-methods.py (adam, sgd, lbfgs, als, precgd, newton; `auto`), certificate.py, network.py
+methods.py (the runtime's table of methods: adam, sgd, lbfgs, als, precgd, newton, and
+the order `auto` tries, runtime/policy.py), certificate.py, network.py
 (the nn.Module export), emit.py (emit_torch), spec.py (the model as plain literals) and
 runtime/ (the numerics in torch + numpy only, shared with the emitted module).
 """

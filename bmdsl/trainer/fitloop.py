@@ -212,7 +212,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
 
 def _stalled(t, tol):
     """"stalled" after STALLED consecutive steps that could not decrease the objective
-    (methods.Newton.stalls; without an augmented Lagrangian, whose multipliers could
+    (runtime/curvature.Newton.stalls; without an augmented Lagrangian, whose multipliers could
     still change it). tol = 0 asks for every step, so it never stops a run early."""
     if tol > 0 and t.al is None and getattr(t.method, "stalls", 0) >= STALLED:
         return "stalled"

@@ -72,8 +72,8 @@ def check_step(t, f, step) -> None:
         "the factors U, V became NaN or infinite"
     lr = learning_rate(t)
     hint = ("use a smaller learning rate (--lr, Trainer(lr=...); "
-            f"now {lr:g}) or the automatic method (--optimizer auto)" if lr is not None else
-            "this method has no learning rate: try the automatic method (--optimizer auto), "
+            f"now {lr:g}) or the automatic method (--method auto)" if lr is not None else
+            "this method has no learning rate: try the automatic method (--method auto), "
             "and check the data's scale (rescale the inputs and the target)")
     raise TrainingFailed(f"training diverged: {what} at step {step} of {_method(t)}",
                          step=step, method=t.method_name, lr=lr, hint=hint)
@@ -85,4 +85,4 @@ def breakdown(t, exc: Exception, step) -> TrainingFailed:
     return TrainingFailed(f"numerical breakdown at step {step} of {_method(t)}: {cause}",
                           step=step, method=t.method_name, lr=learning_rate(t),
                           hint="rescale the inputs and the target (e.g. to unit scale), or "
-                               "try another method (--optimizer)")
+                               "try another method (--method)")

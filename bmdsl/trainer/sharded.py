@@ -24,6 +24,7 @@ import torch
 
 from . import distributed as dd
 from .errors import TrainerError
+from .methods import METHODS
 from .runtime.forms import regularizer
 from .runtime.problem import BMProblem
 from .trainer import Trainer
@@ -107,9 +108,9 @@ class DistributedTrainer(Trainer):
             raise TrainerError("--batch-size with --nproc > 1 is not supported: the "
                                "mini-batches are drawn from the whole sample order, which a "
                                "shard does not hold; use a full-batch method")
-        if method == "als":
-            raise TrainerError("method 'als' with --nproc > 1 is not supported (its dense "
-                               "Jacobian spans all samples); use newton or lbfgs")
+        if method in METHODS and not METHODS[method].shards:
+            raise TrainerError(f"method {method!r} with --nproc > 1 is not supported (it "
+                               "needs all samples in one process); use newton or lbfgs")
         if bound.model.bias.output:
             raise TrainerError("an output bias (`bias output`) with --nproc > 1 is not "
                                "supported: its best offset b* is a minimum over all samples, "

@@ -25,22 +25,14 @@ from .result import TrainResult  # noqa: F401  (bmdsl.trainer's name for it)
 from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
-from .runtime.gram import GRAM_MAX_N, gram_pays
+from .runtime.gram import gram_pays
 from .runtime.problem import BMProblem
-from .runtime.warm import WARM_STARTS
+from .runtime.warm import WARM_STARTS, warm_refusals
 from .. import footprint, memory
 from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# steps between multiplier updates of the augmented Lagrangian (newton and als use none)
 SMALL_WORK = 20_000_000  # below this, one thread per step (see Trainer.fit)
-AL_EVERY = {"newton": 20, "lbfgs": 5, "precgd": 20, "als": 1, "adam": 20, "sgd": 20}
-# the penalty's curvature rho |A|^2 must stay within reach of a fixed learning rate; for
-# lbfgs, 1e3 instead of 1e6 (measured on two ReLU problems at n = 600, d = 20, 40 s:
-# (p - p*)/p* 0.155 vs 0.548 and 0.130 vs 1.19; docs/performance.md)
-RHO_MAX = {"lbfgs": 1e3, "precgd": 1e4, "adam": 1e3, "sgd": 1e3, "als": 1e6}
-MAX_STEPS = {"newton": 10000, "lbfgs": 2000, "als": 5000, "precgd": 20000, "adam": 20000,
-             "sgd": 20000}
 
 
 def _registry_value_grad(loss, Y):
@@ -115,7 +107,7 @@ class Trainer:
         # name is chosen there, so nothing is replaced); None: ./<model>-interrupted.pt
         self.interrupt_checkpoint = interrupt_checkpoint
         self.progress, self.certificate_every = progress, certificate_every
-        self.al_every = int(al_every or AL_EVERY[self.method_name])
+        self.al_every = int(al_every or METHODS[self.method_name].al_every)
         self._init_factors(init_scale)
         self.method = METHODS[self.method_name](self, lr)
 
@@ -146,7 +138,7 @@ class Trainer:
             return None
         warm, refused = None, None
         for kind in WARM_STARTS:   # runtime/warm.warm_start_for, each estimate checked first
-            if not kind.applies(self.problem, self.m):
+            if kind.accepts(self.problem, self.m) is not None:
                 continue
             estimate = footprint.warm_start(kind.__name__, self.problem)
             if not memory.fits(estimate, self.memory_budget):
@@ -158,24 +150,20 @@ class Trainer:
         if warm is None and setting is True and refused is not None:
             memory.require(refused, self.memory_budget)
         if warm is None and setting is True:
-            raise TrainerError(
-                "no warm start applies: the lifted ADMM needs the squared loss on the full "
-                f"batch in float64, no ReLU cones, a (C, R) pair with a prox and P p q <= "
-                f"{GRAM_MAX_N}; "
-                "the cone interior point needs ReLU cones with a scalar output, the squared "
-                "loss, C = l2, float64 and m >= 2; the lifted FISTA needs no ReLU cones, "
-                "float64 and a (C, R) pair with a prox ((l2, l2), (l1, R) or (C, l1)); use "
-                "warm_start='auto' or False")
+            raise TrainerError(f"no warm start applies: {warm_refusals(self.problem, self.m)}"
+                               "; use warm_start='auto' or False")
         return warm
 
     def _init_factors(self, scale):
         """runtime.fit.initial_factors (seeded CPU generator; U projected into the cones)."""
         pb = self.problem
         U, V = initial_factors(pb, self.m, self.seed, scale, self.dtype, self.device)
-        self.al = None   # Newton keeps the cones exactly; the other methods by the AL
-        if pb.cone and self.method_name != "newton":
+        # a method with no penalty cap (newton) keeps the cones exactly; the others by the AL
+        self.al = None
+        rho_max = METHODS[self.method_name].rho_max
+        if pb.cone and rho_max is not None:
             self.al = AugmentedLagrangian((pb.P, self.m) + pb.a_shape, self.dtype, self.device,
-                                          rho_max=RHO_MAX[self.method_name])
+                                          rho_max=rho_max)
         self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
         self.batch_gen = torch.Generator().manual_seed(self.seed + 1)
         self.perm, self.pos = None, 0
@@ -231,7 +219,7 @@ class Trainer:
                         certificate_every=certificate_every, time_limit=time_limit)
         if max_steps is None:
             max_steps = (epochs * self.batches_per_epoch if epochs is not None
-                         else MAX_STEPS[self.method_name])
+                         else METHODS[self.method_name].max_steps)
         threads = torch.get_num_threads()
         if self.device.type == "cpu" and self._work_per_step() < SMALL_WORK:
             # Measured: a small step on 2 threads of a busy 2-core machine ran 77x slower

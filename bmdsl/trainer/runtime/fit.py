@@ -1,11 +1,13 @@
-"""Training without bmdsl: data from an .npz, the default method, and a command line.
+"""Training without bmdsl: data from an .npz, a method of policy.py's table, and a
+command line.
 
 `initial_factors` is also what bmdsl.trainer uses, so a stand-alone run with the same seed
-starts where the trainer starts. Default method (docs/trainer.md): the Newton method of
-newton.py when C = R = l2 and its dense Hessian is small, else L-BFGS (strong Wolfe)
-with the augmented Lagrangian of cones.py for ReLU; where a warm start of warm.py
-applies, it starts from that solver's solution (run to its tolerance), as the trainer's
-default does, and returns it as it is when the solver needs no polish (interior.py).
+starts where the trainer starts. The method is chosen by the same table as the trainer's
+(policy.choose; `auto`: newton where it accepts, else lbfgs) and takes the same steps,
+with the augmented Lagrangian of cones.py for ReLU where the method does not keep the
+cones itself; where a warm start of warm.py applies, it starts from that solver's solution
+(run to its tolerance), as the trainer's default does, and returns it as it is when the
+solver needs no polish (interior.py).
 """
 import argparse
 import math
@@ -18,11 +20,11 @@ import torch
 from .cones import AugmentedLagrangian, into_cones, max_violation, restore_cones
 from .data import derived, sample_gates, unique_masks
 from .gram import gram_pays
-from .newton import newton_iteration
+from .policy import AUTO, METHODS, MethodRefused, choose
 from .problem import BMProblem
 from .warm import warm_start_for
 
-NEWTON_MAX_VARS = 6000
+PATIENCE = 5   # consecutive steps with relative change <= tol that end a run (as fitloop's)
 SPEC = None   # the emitted module defines the model's SPEC above this file
 
 
@@ -84,8 +86,35 @@ def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64)
     return BMProblem(spec, tensors, to(masks), shapes, None if gates is None else to(gates))
 
 
-def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
-    """Train with the default method; returns U, V, objective, steps taken."""
+class FullBatch:
+    """A full-batch run as a method of steps.py / curvature.py steps it (bmdsl's Trainer is
+    the other kind of run): the factors, the problem, and the objective with, for ReLU
+    cones, the augmented Lagrangian of cones.py (unless the method keeps the cones itself:
+    rho_max None)."""
+    batches_per_epoch = 1
+
+    def __init__(self, problem, U, V, method, lr=None):
+        self.problem = problem
+        self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
+        kind = METHODS[method]
+        self.al = AugmentedLagrangian((problem.P, U.shape[1]) + problem.a_shape, U.dtype,
+                                      U.device, rho_max=kind.rho_max) \
+            if problem.cone and kind.rho_max is not None else None
+        self.method = kind(self, lr)
+
+    def objective(self, U, V, arrays=None, scale=1.0, idx=None):
+        f = self.problem.objective(U, V, arrays, scale)
+        if self.al is not None:
+            f = f + scale * self.al.penalty(self.problem.slack(U, arrays))
+        return f
+
+    def next_batch(self):
+        return self.problem.arrays, 1.0, None, True
+
+
+def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
+    """Train with `method` (policy.py; MethodRefused where it does not apply); returns U,
+    V, objective, steps taken."""
     U, V = initial_factors(problem, m, seed)
     f0 = float(problem.objective(U, V))
     if not math.isfinite(f0):
@@ -94,7 +123,9 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
                                  "and the target)")
     if problem.gram is None and gram_pays(problem, problem.Y.dtype, True):
         problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
-    warm = warm_start_for(problem, m)
+    name = choose(method, problem, m)
+    # as the trainer: the warm start for `auto` only (a method named is measured alone)
+    warm = warm_start_for(problem, m) if method == "auto" else None
     if warm is not None:        # a convex solver's solution, factored (warm.py)
         try:
             done = warm.run(warm.MAX_ITER)
@@ -107,44 +138,23 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
         U, V = Uw.reshape(U.shape), Vw.reshape(V.shape)
         if done and not warm.POLISH:      # already a BM optimum
             return U, V, float(problem.objective(U, V)), 0
-    newton = (problem.C, problem.R) == ("l2", "l2") and \
-        problem.P * m * (problem.p + problem.q) <= NEWTON_MAX_VARS
-    if newton:
-        mu, last, calm, step = 1e-3, None, 0, 0      # (step: --steps 0 takes none)
-        for step in range(1, steps + 1):
-            U, V, f, mu, _ = newton_iteration(problem, U, V, problem.objective, mu)
-            calm = calm + 1 if last is not None and abs(last - f) <= tol * max(1.0, abs(f)) else 0
-            last = f
-            if log:
-                log(step, f)
-            if calm >= 5:
-                break
-        return U, V, float(problem.objective(U, V)), step
-    U.requires_grad_(True)
-    V.requires_grad_(True)
-    al = AugmentedLagrangian((problem.P, m) + problem.a_shape, U.dtype, U.device,
-                             rho_max=1e3) if problem.cone else None   # as the trainer's lbfgs
-    opt = torch.optim.LBFGS([U, V], max_iter=10, history_size=50, line_search_fn="strong_wolfe",
-                            tolerance_grad=0.0, tolerance_change=0.0)
-
-    def closure():
-        opt.zero_grad()
-        f = problem.objective(U, V)
-        if al is not None:
-            f = f + al.penalty(problem.slack(U))
-        f.backward()
-        return f
+    run = FullBatch(problem, U, V, name)
+    last, calm, step = None, 0, 0          # (step: --steps 0 takes none)
     for step in range(1, steps + 1):
-        f = float(opt.step(closure).detach())
-        if al is not None and step % 5 == 0:
-            al.update(problem.slack(U.detach()))
-            opt.state.clear()
+        f = run.method.step()
+        if run.al is not None and (step % run.method.al_every == 0 or run.method.settled):
+            run.al.update(problem.slack(run.U.detach()))
+            run.method.reset()
+        calm = calm + 1 if last is not None and abs(last - f) <= tol * max(1.0, abs(f)) else 0
+        last = f
         if log:
             log(step, f)
-    U = U.detach()
-    if problem.cone:
+        if calm >= PATIENCE and (run.al is None or run.al.last_violation <= 1e-12):
+            break
+    U, V = run.U.detach(), run.V.detach()
+    if run.al is not None:      # the cones restored exactly (cones.py)
         U = into_cones(problem, U) if problem.gates is not None else restore_cones(problem, U)
-    return U, V.detach(), float(problem.objective(U, V.detach())), steps
+    return U, V, float(problem.objective(U, V)), step
 
 
 def main(argv=None):
@@ -155,6 +165,8 @@ def main(argv=None):
     parser.add_argument("--masks", help=".npz with 'masks' [P, ...] and/or 'gates' [P, ...]")
     parser.add_argument("--m", type=int, default=SPEC["units"], help="units per pattern")
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--method", choices=["auto"] + list(METHODS), default="auto",
+                        help="training method (auto: the first of " + ", ".join(AUTO) + " that applies)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -171,7 +183,10 @@ def main(argv=None):
     problem = setup(SPEC, data, masks, gates, args.device, dtype)
     start = time.perf_counter()
     try:
-        U, V, f, steps = train(problem, args.m, args.steps, args.seed)
+        U, V, f, steps = train(problem, args.m, args.steps, args.seed, method=args.method)
+    except MethodRefused as exc:              # a method named that does not apply: why
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (FloatingPointError, torch.linalg.LinAlgError) as exc:   # a breakdown, its cause
         print(f"error: training failed: {exc}", file=sys.stderr)
         return 3

@@ -36,6 +36,7 @@ import torch
 
 from .forms import plain_squared
 from .newton import balance_signed
+from .ridged import ridged_cholesky
 
 EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL 1/2 |Y|^2
 KAPPA = 0.1          # until then, by <= KAPPA times the complementarity s'z (continuation)
@@ -44,7 +45,6 @@ REFINE = 2           # steps of iterative refinement per solve (1 stalled a CNN 
 STALL = 3            # iterations without progress of the dual residual that end a run
 MAX_ELEMENTS = 60_000_000   # entries of L [|y|, P p], of [P, 2, |a|] and of [|a|, p^2]
 MAX_SYSTEM = 8192    # the smaller side of the Newton system (|y| or 2 P p)
-RIDGE_MAX = 1.0      # relative ridge of _cholesky at most: beyond it the solve is not Newton's
 
 
 def _step_to_boundary(v, dv):
@@ -52,51 +52,34 @@ def _step_to_boundary(v, dv):
     return float(torch.where(dv < 0, -v / dv, math.inf).min())
 
 
-def _cholesky(B):
-    """Batched Cholesky; a growing ridge where rounding made a block indefinite. Bounded:
-    the ridge grows from 1e-14 to at most RIDGE_MAX times the block's largest diagonal
-    entry (at least the smallest normal number, so a zero block gets a ridge too); a block
-    still indefinite there, or one that is not finite, is a FloatingPointError naming the
-    cause, never an endless loop."""
-    if not bool(torch.isfinite(B).all()):
-        raise FloatingPointError("interior point: the Newton system is not finite (the data's "
-                                 "scale overflows float64; rescale the inputs and the target)")
-    L, info = torch.linalg.cholesky_ex(B)
-    ridge = 1e-14
-    eye = torch.eye(B.shape[-1], dtype=B.dtype, device=B.device)
-    scale = torch.diagonal(B, dim1=-2, dim2=-1).abs().amax(-1)[..., None, None]
-    scale = scale.clamp_min(torch.finfo(B.dtype).tiny)
-    while int(info.max()) > 0:
-        if ridge > RIDGE_MAX:
-            raise FloatingPointError(
-                f"interior point: the Newton system stays indefinite with a ridge of "
-                f"{RIDGE_MAX:g} times its diagonal (the data's scale is out of float64's "
-                "reach; rescale the inputs and the target)")
-        L, info = torch.linalg.cholesky_ex(B + ridge * scale * eye)
-        ridge *= 10
-    return L
-
-
 class ConeInteriorPoint:
     """min over (u_k, w_k) in the cones, resumable: `run(iters)` continues."""
+    title = "the cone interior point"
     FIRST_CHUNK = 10     # iterations before fit's first certificate (then doubling)
     MAX_ITER = 200
     POLISH = False       # converged, its factors are a BM optimum: no BM step needed
 
     @staticmethod
-    def applies(problem, m) -> bool:
-        """Scalar output with ReLU cones, squared loss, C = l2, float64, two units per
-        pattern (one per sign), the patterns' gates (the start), and the sizes above."""
-        if not (problem.cone and problem.q == 1 and problem.C == "l2" and m >= 2
-                and plain_squared(problem.spec) and problem.Y.dtype == torch.float64
-                and problem.gates is not None):
-            return False
+    def accepts(problem, m):
+        """None where it applies: a scalar output with ReLU cones, the squared loss, C = l2,
+        float64, two units per pattern (one per sign), the patterns' gates (the start),
+        and the sizes below; else why not."""
+        why = [text for needed, text in (
+            (problem.cone, "ReLU cones"), (problem.q == 1, "a scalar output"),
+            (problem.C == "l2", "C = l2"), (m >= 2, "m >= 2"),
+            (plain_squared(problem.spec), "the squared loss"),
+            (problem.Y.dtype == torch.float64, "float64"),
+            (problem.gates is not None, "the patterns' gates")) if not needed]
+        if why:
+            return "it needs " + ", ".join(why)
         ny, rows = problem.Y.numel(), math.prod(problem.a_shape)
         P, p = problem.P, problem.p
         # a shard's problem solves the dense system (Woodbury's is over all samples)
         system = 2 * P * p if problem.sharded else min(problem.outputs, 2 * P * p)
-        return (max(ny * P * p, 2 * P * rows, rows * p * p) <= MAX_ELEMENTS
-                and system <= MAX_SYSTEM)
+        if max(ny * P * p, 2 * P * rows, rows * p * p) > MAX_ELEMENTS or system > MAX_SYSTEM:
+            return (f"its operators exceed {MAX_ELEMENTS} entries or its Newton system "
+                    f"{MAX_SYSTEM} rows")
+        return None
 
     @classmethod
     def of(cls, problem):
@@ -206,16 +189,16 @@ class ConeInteriorPoint:
             idx = torch.arange(2 * n, device=x.device).reshape(2, P, p).transpose(0, 1)
             blocks = idx.reshape(P, 2, p)
             H[blocks[..., :, None], blocks[..., None, :]] += Bf
-            LH = _cholesky(H)
+            LH = ridged_cholesky(H)
 
             def solve1(r):
                 rr = r.transpose(0, 1).reshape(-1, 1)
                 return torch.cholesky_solve(rr, LH).reshape(2, P, p).transpose(0, 1)
         else:
-            Binv = torch.cholesky_inverse(_cholesky(Bf))              # [P, 2, p, p]
+            Binv = torch.cholesky_inverse(ridged_cholesky(Bf))              # [P, 2, p, p]
             LB = torch.bmm(self.Lk, Binv.sum(1)).transpose(0, 1).reshape(-1, P * p)
             K = torch.eye(self.y.numel(), dtype=x.dtype, device=x.device) + LB @ self.L.T
-            LK = _cholesky(K)
+            LK = ridged_cholesky(K)
 
             def solve1(r):
                 br = (Binv @ r[..., None])[..., 0]                    # B^-1 r

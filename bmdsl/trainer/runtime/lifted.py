@@ -26,6 +26,7 @@ import time
 import torch
 
 from .dprox import DNorm
+from .gram import GRAM_MAX_N
 
 MAX_ITER = 5000      # iterations of one warm start at most
 RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
@@ -49,16 +50,22 @@ class LiftedADMM:
     at 1e-4. G is singular there (duplicate gated columns), so no rho fits its spectrum;
     the z-step is exact whatever rho, and rho ~ beta makes the prox threshold beta / rho
     of order one."""
+    title = "the lifted ADMM"
     FIRST_CHUNK = 250    # iterations before fit's first certificate (then doubling)
     MAX_ITER = MAX_ITER
     POLISH = True        # the BM method polishes its factors (ADMM's accuracy is modest)
 
     @staticmethod
-    def applies(problem, m) -> bool:
-        """The Gram path (squared loss), no cones, and a pair whose D-norm has a prox
-        (spec["prox"], from dnorm.PAIR_TABLE: (l2, l2), (l1, R), (C, l1)); any m."""
-        return (problem.gram is not None and problem.spec.get("prox") is not None
-                and not problem.cone)
+    def accepts(problem, m):
+        """None where it applies: the Gram path (squared loss, gram.py), no cones, and a
+        pair whose D-norm has a prox (spec["prox"], from dnorm.PAIR_TABLE: (l2, l2),
+        (l1, R), (C, l1)); any m. Else why not."""
+        why = [text for refused, text in (
+            (problem.gram is None, f"the Gram path (the squared loss on the full batch in "
+                                   f"float64, P p q <= {GRAM_MAX_N})"),
+            (problem.spec.get("prox") is None, "a (C, R) pair with a prox"),
+            (problem.cone, "no ReLU cones")) if refused]
+        return "it needs " + ", ".join(why) if why else None
 
     @classmethod
     def of(cls, problem):

@@ -129,21 +129,27 @@ def smooth_part(problem):
 
 class LiftedFISTA:
     """min_Z F(L(Z)) + beta sum_k ||Z_k||_D from Z = 0, resumable: `run(iters)` continues."""
+    title = "the lifted FISTA"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
     MAX_ITER = 20000
     POLISH = True        # until factors() shows that m units hold the solution exactly
 
     @staticmethod
-    def applies(problem, m) -> bool:
-        """No cones, float64 (the certificate's 1e-6 is below float32's rounding of the
-        loss), and the pair's D-norm has a prox (spec["prox"], from dnorm.PAIR_TABLE). Not
-        with an output bias: F_b's inner offset solve is exact only to its rounding floor,
-        which the line search cannot tell from curvature near the optimum (measured: the
-        Lipschitz estimate grew to 4e16 and the run stopped 2e-6 above p*); nor on one
-        shard of a distributed run, whose value_grad holds only its own samples."""
-        return not problem.cone and problem.spec.get("prox") is not None and \
-            problem.Y.dtype == torch.float64 and not has_output_bias(problem.spec) and \
-            not getattr(problem, "sharded", False)
+    def accepts(problem, m):
+        """None where it applies, else why not: no cones, float64 (the certificate's 1e-6
+        is below float32's rounding of the loss), and the pair's D-norm has a prox
+        (spec["prox"], from dnorm.PAIR_TABLE). Not with an output bias: F_b's inner offset
+        solve is exact only to its rounding floor, which the line search cannot tell from
+        curvature near the optimum (measured: the Lipschitz estimate grew to 4e16 and the
+        run stopped 2e-6 above p*); nor on one shard of a distributed run, whose
+        value_grad holds only its own samples."""
+        why = [text for refused, text in (
+            (problem.cone, "ReLU cones"),
+            (problem.spec.get("prox") is None, "a (C, R) pair without a prox"),
+            (problem.Y.dtype != torch.float64, "float32"),
+            (has_output_bias(problem.spec), "an output bias"),
+            (getattr(problem, "sharded", False), "one shard of --nproc > 1")) if refused]
+        return "it does not take " + ", ".join(why) if why else None
 
     @classmethod
     def of(cls, problem):

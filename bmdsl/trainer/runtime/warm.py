@@ -1,10 +1,12 @@
 """The warm starts: a convex solver of the lifted program whose solution, factored, starts
-the BM method. One entry per solver, tried in order; each declares where it applies
-(`applies(problem, m)`), how it is made (`of(problem)`: None if it cannot start there
-after all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether
-the BM method should polish its result (POLISH). lifted.py: the squared loss without cones (ADMM: exact z-step, the D-norm's prox);
-interior.py: ReLU cones with a scalar output (an interior-point method); proxgrad.py:
-every other loss and pair with a cheap prox, no cones (accelerated proximal gradient).
+the BM method. One entry per solver, tried in the order of WARM_STARTS (the first that
+accepts and starts wins); each declares where it applies (`accepts(problem, m)`: None, or
+why not), its `title`, how it is made (`of(problem)`: None if it cannot start there after
+all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether the BM
+method should polish its result (POLISH). lifted.py: the squared loss without cones (ADMM:
+exact z-step, the D-norm's prox); interior.py: ReLU cones with a scalar output (an
+interior-point method); proxgrad.py: every other loss and pair with a cheap prox, no cones
+(accelerated proximal gradient).
 """
 from .interior import ConeInteriorPoint
 from .lifted import LiftedADMM
@@ -13,10 +15,17 @@ from .proxgrad import LiftedFISTA
 WARM_STARTS = (LiftedADMM, ConeInteriorPoint, LiftedFISTA)
 
 
+def warm_refusals(problem, m) -> str:
+    """Why no warm start applies: each entry's reason, joined."""
+    return "; ".join(f"{kind.title}: {kind.accepts(problem, m) or 'it could not start here'}"
+                     for kind in WARM_STARTS)
+
+
 def warm_start_for(problem, m):
-    """The first warm start that applies to this problem with m units per pattern, or None."""
+    """The first warm start that accepts this problem with m units per pattern and can
+    start there, or None."""
     for kind in WARM_STARTS:
-        solver = kind.of(problem) if kind.applies(problem, m) else None
+        solver = kind.of(problem) if kind.accepts(problem, m) is None else None
         if solver is not None:
             return solver
     return None
