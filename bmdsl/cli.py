@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from . import __version__, load
+from .activations import ACTIVATIONS
 from .errors import BmdslError, SolverError
 from .limits import RANGES
 from .source import clip
@@ -27,7 +28,7 @@ def command(name: str, help: str):
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a .bm model file")
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+    p.add_argument("--activation", choices=list(ACTIVATIONS),
                    help="override the model's activation")
     p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
     p.add_argument("--seed", type=int, help="override the pattern seed")
@@ -70,7 +71,7 @@ def cmd_check(args) -> int:
 
 def _configure_check(p):
     p.add_argument("files", nargs="+", metavar="file", help=".bm model file(s)")
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+    p.add_argument("--activation", choices=list(ACTIVATIONS),
                    help="override the model's activation")
     p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
     p.add_argument("--seed", type=int, help="override the pattern seed")

@@ -21,10 +21,6 @@ from .norms import NORMS
 # display name -> (text, LaTeX); keys are operand keys (see lifting.PLACEHOLDERS)
 Names = dict[str, tuple[str, str]]
 
-ACT_TEXT = {"linear": ("act = identity", r"\sigma(x) = x"),
-            "gated_relu": ("act = gated ReLU: act(A) = D_k * A, D_k = 1[A(h_k) >= 0] for fixed "
-                           "gates h_k", r"\sigma(A) = D_k \odot A,\ D_k = \mathbb{1}[A(h_k) \ge 0]"),
-            "relu": ("act = ReLU: act(A) = max(A, 0)", r"\sigma(A) = \max(A, 0)")}
 # ||.||_C subscripts in LaTeX, from the norm registry: l2 -> 2, linf -> \infty
 NORM_TEX = {n: (r"\infty" if v.p == float("inf") else f"{v.p:g}") for n, v in NORMS.items()}
 # ||Z||_D and ||G||_D* by norm-pair kind (dnorm.PAIR_TABLE): text, LaTeX, text, LaTeX

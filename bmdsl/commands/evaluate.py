@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from ..activations import ACTIVATIONS
 from ..cli import command, load_model
 from ..errors import BmdslError, DataError
 
@@ -91,7 +92,7 @@ def add_weights_options(p) -> None:
                    "saved with net.save()")
     p.add_argument("--data", action="append", required=True, metavar="DATA",
                    help="data file (.npz/.csv), or NAME=FILE (.npy); repeatable")
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+    p.add_argument("--activation", choices=list(ACTIVATIONS),
                    help="the activation used in training (default: the one the weights "
                    "record, else the model's)")
     p.set_defaults(patterns=None, seed=None)   # the weights hold the patterns

@@ -266,7 +266,7 @@ def newton_fits(problem, m) -> bool:
 
 def resolve(name: str, problem, m: int, full_batch: bool) -> str:
     """The method for `name` ("auto" or a METHODS key); TrainerError if it cannot run."""
-    l2 = (problem.C, problem.R) == ("l2", "l2")
+    l2 = bool(problem.spec.get("smooth_regularizer"))   # the pair's entry (trainer/spec.py)
     if name == "auto":
         if full_batch and l2 and newton_fits(problem, m):
             return "newton"

@@ -107,7 +107,7 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None):
         U, V = Uw.reshape(U.shape), Vw.reshape(V.shape)
         if done and not warm.POLISH:      # already a BM optimum
             return U, V, float(problem.objective(U, V)), 0
-    newton = (problem.C, problem.R) == ("l2", "l2") and \
+    newton = bool(problem.spec.get("smooth_regularizer")) and \
         problem.P * m * (problem.p + problem.q) <= NEWTON_MAX_VARS
     if newton:
         mu, last, calm, step = 1e-3, None, 0, 0      # (step: --steps 0 takes none)

@@ -33,7 +33,7 @@ def norm(name, x):
 
 def norm_sq(name, x):
     """||x||_name^2 over the last axis; l2 as a plain sum of squares (smooth everywhere)."""
-    return (x * x).sum(-1) if name == "l2" else norm(name, x) ** 2
+    return (x * x).sum(-1) if NORM_ORDERS[name] == 2.0 else norm(name, x) ** 2
 
 
 def regularizer(beta, C, R, U, V):

@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from .forms import plain_squared
+from .forms import NORM_ORDERS, plain_squared
 from .newton import balance_signed
 
 EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL 1/2 |Y|^2
@@ -87,7 +87,7 @@ class ConeInteriorPoint:
     def applies(problem, m) -> bool:
         """Scalar output with ReLU cones, squared loss, C = l2, float64, two units per
         pattern (one per sign), the patterns' gates (the start), and the sizes above."""
-        if not (problem.cone and problem.q == 1 and problem.C == "l2" and m >= 2
+        if not (problem.cone and problem.q == 1 and NORM_ORDERS[problem.C] == 2.0 and m >= 2
                 and plain_squared(problem.spec) and problem.Y.dtype == torch.float64
                 and problem.gates is not None):
             return False
