@@ -18,6 +18,7 @@ from .activations import ACTIVATIONS, Activation
 from .contract import Einsum
 from .dnorm import NormPair
 from .lifting import Network, build_network, data_key
+from .norms import get_norm
 from .render import Section, latex_name, unit_latex
 from .theorems import (FAMILY_NAMES, Theorem, paper_family, paper_forms, size_text,
                        theorems_for)
@@ -161,7 +162,7 @@ class _Builder:
         k, k_tex = (self.k, self.k_tex) if per_pattern else ("", "")
         return (f"(beta/2) {k}sum_j (||{ut}||_{C}^2 + ||{vt}||_{R}^2)",
                 rf"\tfrac{{\beta}}{{2}} {k_tex}\sum_j \left(\|{ul}\|_"
-                rf"{{{render.NORM_TEX[C]}}}^2 + \|{vl}\|_{{{render.NORM_TEX[R]}}}^2\right)")
+                rf"{{{get_norm(C).tex_subscript}}}^2 + \|{vl}\|_{{{get_norm(R).tex_subscript}}}^2\right)")
 
     def paper(self, key: str) -> tuple[tuple[str, str], ...]:
         if key not in self.forms:
@@ -250,7 +251,7 @@ class _Builder:
 
     def convex(self) -> Section:
         m, reg = self.model, self.model.regularizer
-        z_text, z_tex, _, _ = render.NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        z_text, z_tex, _, _ = NormPair(reg.C, reg.R).rule.text
         Zk, k, Y = self.names["Z"][0], self.k, m.output.lhs
         over = "Z_k in R^(p x q), k = 1..P" if self.masked else "Z in R^(p x q)"
         cone = ", each constrained to the cone K_k (see below)" if self.act.cone else ""
@@ -300,7 +301,7 @@ class _Builder:
 
     def certificate(self) -> Section:
         reg, net = self.model.regularizer, self.net
-        _, _, g_text, g_tex = render.NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        _, _, g_text, g_tex = NormPair(reg.C, reg.R).rule.text
         cone = ", with u restricted to K_k (a cone-constrained PCA)" if self.act.cone else ""
         ref = "Theorem 3.4, (20)" + ("; Corollary 3.8, (25)" if paper_family(self.model) == "cnn"
                                      else "")

@@ -115,7 +115,8 @@ class CrossEntropy(LossKernel):
     metrics, class_labels = ("accuracy",), True
 
     def value(self, yh, y):
-        return float(np.sum(loss_logsumexp(loss_array(yh))) - np.sum(loss_array(y) * loss_array(yh)))
+        yh = loss_array(yh)
+        return float(np.sum(loss_logsumexp(yh)) - np.sum(loss_array(y) * yh))
 
     def grad(self, yh, y):
         z = loss_array(yh)
@@ -245,7 +246,8 @@ class Huber(LossKernel):
         return 0.5 * cp.sum(cp.huber(e - loss_array(y), self.delta))  # cvxpy's is 2x ours
 
     def torch(self, torch, yh, y):
-        return torch.nn.functional.huber_loss(yh, loss_torch_y(torch, y, yh), reduction="sum", delta=self.delta)
+        return torch.nn.functional.huber_loss(yh, loss_torch_y(torch, y, yh), reduction="sum",
+                                              delta=self.delta)
 
 
 LOSS_KERNELS = {k.name: k for k in (Squared, CrossEntropy, Logistic, Huber)}

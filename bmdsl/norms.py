@@ -42,6 +42,12 @@ class VectorNorm:
     # the unit ball's extreme points are the signed basis vectors +-e_j (only l1): atoms
     # u e_j^T make the ReLU cone norm exact (bmdsl.pairs.NormPair.relu_exact)
     basis_extremes: bool = False
+    # the subscript of ||.|| in the derivation's LaTeX; default from p (l2 -> 2, linf -> \infty)
+    subscript: str = ""
+
+    @property
+    def tex_subscript(self) -> str:
+        return self.subscript or (r"\infty" if self.p == float("inf") else f"{self.p:g}")
 
     @property
     def dual_norm(self) -> "VectorNorm":

@@ -45,13 +45,22 @@ class NormExpression:
 
 class PairForm:
     """Closed forms of a tractable pair: `dual(G, C, R)` -> DualNormValue (exact, with
-    attainers), `value(Z, C, R)` = ||Z||_D, `cvxpy(Z, C, R)` its CVXPY expression."""
+    attainers), `value(Z, C, R)` = ||Z||_D, `cvxpy(Z, C, R)` its CVXPY expression; `text`:
+    ||Z||_D and ||G||_D* for the derivation (text, LaTeX, text, LaTeX)."""
     name = ""
+    text = ("", "", "", "")
+
+
+# the derivation's words for a pair without closed forms (NP-hard)
+GAUGE_TEXT = ("gauge of conv{u v^T : ||u||_C <= 1, ||v||_R <= 1}", r"\|Z\|_{\mathcal{D}}",
+              "max_{||u||_C <= 1, ||v||_R <= 1} u^T G v", r"\max_{u \in B_C, v \in B_R} u^\top G v")
 
 
 class _Rows(PairForm):
     # C = l1: the atoms are +-e_i v^T, so the D-norm is a sum of row norms
     name = "rows"
+    text = ("sum_i ||row_i(Z)||_R", r"\sum_i \|Z_{i,:}\|_{R}",
+            "max_i ||row_i(G)||_R*", r"\max_i \|G_{i,:}\|_{R^*}")
 
     def dual(self, G, C, R):
         vals = NORMS[R].dual_norm.numpy(G, axis=1)
@@ -70,6 +79,8 @@ class _Rows(PairForm):
 class _Cols(PairForm):
     # R = l1: the atoms are u (+-e_j)^T, so the D-norm is a sum of column norms
     name = "cols"
+    text = ("sum_j ||col_j(Z)||_C", r"\sum_j \|Z_{:,j}\|_{C}",
+            "max_j ||col_j(G)||_C*", r"\max_j \|G_{:,j}\|_{C^*}")
 
     def dual(self, G, C, R):
         vals = NORMS[C].dual_norm.numpy(G, axis=0)
@@ -88,6 +99,7 @@ class _Cols(PairForm):
 class _Spectral(PairForm):
     # C = R = l2: sigma_max and its dual, the nuclear norm
     name = "spectral"
+    text = ("||Z||_* (nuclear norm)", r"\|Z\|_*", "sigma_max(G)", r"\sigma_{\max}(G)")
 
     def dual(self, G, C, R):
         U, s, Vt = np.linalg.svd(G)
@@ -117,6 +129,13 @@ class PairRule:
     note: str = ""
     prox: Optional[str] = None
     form: Optional[PairForm] = None
+    # C = R = l2 (unit Euclidean balls): the D-norm is the nuclear norm, the SDP of the
+    # cone norm is the constrained nuclear norm, Theorem 3.5 (eq. (21)) applies
+    euclidean: bool = False
+
+    @property
+    def text(self) -> tuple:
+        return self.form.text if self.form is not None else GAUGE_TEXT
 
 
 _ROWS = PairRule("rows", prox="rows", form=ROWS,
@@ -128,7 +147,7 @@ PAIR_TABLE: dict[tuple[str, str], PairRule] = {
     ("l1", "l1"): _ROWS, ("l1", "l2"): _ROWS, ("l1", "linf"): _ROWS,
     ("l2", "l1"): _COLS, ("linf", "l1"): _COLS,
     ("l2", "l2"): PairRule("spectral", note="sigma_max(G) / nuclear norm ||Z||_*",
-                           prox="spectral", form=SPECTRAL),
+                           prox="spectral", form=SPECTRAL, euclidean=True),
     ("l2", "linf"): PairRule("hard", ("R",), "max_{s in {+-1}^q} ||G s||_2 (NP-hard)"),
     ("linf", "l2"): PairRule("hard", ("C",), "max_{s in {+-1}^p} ||G^T s||_2 (NP-hard)"),
     ("linf", "linf"): PairRule("hard", ("C", "R"), "||G||_{inf->1} (NP-hard)"),
@@ -153,9 +172,7 @@ class NormPair:
 
     @property
     def euclidean(self) -> bool:
-        """C = R = l2 (both balls Euclidean): the D-norm is the nuclear norm, the SDP of the
-        cone norm is the constrained nuclear norm, Theorem 3.5 (eq. (21)) applies."""
-        return NORMS[self.C].p == 2 and NORMS[self.R].p == 2
+        return self.rule.euclidean
 
     @property
     def smooth_regularizer(self) -> bool:
