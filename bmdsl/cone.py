@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from .conic import DEFAULT_SOLVER
+from .conic import DEFAULT_SOLVER, FIRST_ORDER_SOLVER
 from .dnorm import DualNormValue, NormPair, dual_norm
 from .norms import NORMS
 
@@ -117,8 +117,9 @@ def _cone_kkt(M: np.ndarray, K: np.ndarray, u: np.ndarray, time_limit: float = 3
     try:
         with warnings.catch_warnings():   # SCS is fast here; its inaccuracy is repaired below
             warnings.simplefilter("ignore")
-            cp.Problem(cp.Minimize(t), cons).solve(solver="SCS", eps_abs=1e-9, eps_rel=1e-9,
-                                                   max_iters=20000, time_limit_secs=time_limit)
+            cp.Problem(cp.Minimize(t), cons).solve(
+                solver=FIRST_ORDER_SOLVER, eps_abs=1e-9, eps_rel=1e-9, max_iters=20000,
+                time_limit_secs=time_limit)
     except cp.SolverError:
         return lam
     if X.value is None:
@@ -142,10 +143,10 @@ def cone_dual_norm(G, K, C: str, R: str, *, method: str = "auto", sdp_max_p: int
     G = np.atleast_2d(np.asarray(G, dtype=float))
     K = np.asarray(K, dtype=float).reshape(-1, G.shape[0])
     p, q = G.shape
-    NormPair(C, R)
+    pair = NormPair(C, R)
     if K.shape[0] == 0:   # no cone at all: the plain dual norm
         return dual_norm(G, C, R)
-    if R == "l1" or q == 1:
+    if pair.relu_exact(q):
         solve = _cone_linear_max(C, K, p)
         best = (-1.0, None, None)
         for j in range(q):
@@ -154,7 +155,7 @@ def cone_dual_norm(G, K, C: str, R: str, *, method: str = "auto", sdp_max_p: int
                 if val > best[0]:
                     best = (val, u, sgn * np.eye(q)[j])
         return DualNormValue(max(best[0], 0.0), "exact", "cone-columns", best[1], best[2])
-    if (C, R) == ("l2", "l2"):
+    if pair.euclidean:
         if method not in ("auto", "sdp", "spectral", "kkt"):
             raise ValueError(f"unknown method {method!r}; use auto, sdp, kkt or spectral")
         M, (Uu, s, _) = G @ G.T, np.linalg.svd(G)

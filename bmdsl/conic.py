@@ -7,3 +7,6 @@ interior-point solver that ships with CVXPY and handles the SOC, exponential and
 these programs need.
 """
 DEFAULT_SOLVER = "CLARABEL"
+# bmdsl's one first-order solver: the cone KKT bound (cone.py) takes SCS's fast, inexact
+# SDP solution and repairs it into a valid bound, so speed matters there, not accuracy
+FIRST_ORDER_SOLVER = "SCS"

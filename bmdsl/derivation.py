@@ -18,8 +18,9 @@ from .activations import ACTIVATIONS, Activation
 from .contract import Einsum
 from .dnorm import NormPair
 from .lifting import Network, build_network, data_key
+from .norms import get_norm
 from .render import Section, latex_name, unit_latex
-from .theorems import (FAMILY_NAMES, GENERIC_REFS, Theorem, paper_family, paper_forms, size_text,
+from .theorems import (FAMILY_NAMES, Theorem, paper_family, paper_forms, size_text,
                        theorems_for)
 from .tractability import convex_status
 
@@ -161,7 +162,7 @@ class _Builder:
         k, k_tex = (self.k, self.k_tex) if per_pattern else ("", "")
         return (f"(beta/2) {k}sum_j (||{ut}||_{C}^2 + ||{vt}||_{R}^2)",
                 rf"\tfrac{{\beta}}{{2}} {k_tex}\sum_j \left(\|{ul}\|_"
-                rf"{{{render.NORM_TEX[C]}}}^2 + \|{vl}\|_{{{render.NORM_TEX[R]}}}^2\right)")
+                rf"{{{get_norm(C).tex_subscript}}}^2 + \|{vl}\|_{{{get_norm(R).tex_subscript}}}^2\right)")
 
     def paper(self, key: str) -> tuple[tuple[str, str], ...]:
         if key not in self.forms:
@@ -196,7 +197,7 @@ class _Builder:
                          net.layer),
             self.formula(f"{Y}[{y_idx}]", rf"{latex_name(Y)}[{y_idx.replace(' ', '')}]",
                          net.output, ("sum_j ", r"\sum_j ")),
-            render.ACT_TEXT[self.act.name],
+            self.act.display,
             (f"objective: F({Y}) + {reg_text} over j = 1..m, F = {m.loss}",
              rf"\min\ F({latex_name(Y)}) + {reg_tex}"),
             *self.biases(),
@@ -250,11 +251,11 @@ class _Builder:
 
     def convex(self) -> Section:
         m, reg = self.model, self.model.regularizer
-        z_text, z_tex, _, _ = render.NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        z_text, z_tex, _, _ = NormPair(reg.C, reg.R).rule.text
         Zk, k, Y = self.names["Z"][0], self.k, m.output.lhs
         over = "Z_k in R^(p x q), k = 1..P" if self.masked else "Z in R^(p x q)"
         cone = ", each constrained to the cone K_k (see below)" if self.act.cone else ""
-        return Section("convex program", self.ref("convex", GENERIC_REFS[self.act.name][0]), (
+        return Section("convex program", self.ref("convex", self.act.refs[0]), (
             (f"minimize over {over}:  F({Y}) + beta {k}||{Zk}||_D,  beta = {reg.beta:g}",
              rf"\min_{{{Zk}}}\ F({latex_name(Y)}) + \beta {self.k_tex}\|{Zk}\|_{{\mathcal D}}"),
             self.formula(f"{Y}[{', '.join(self.net.y_indices)}]", self.y_tex, self.net.lifted,
@@ -296,11 +297,11 @@ class _Builder:
                           rf"\text{{s.t. }} (2D_k - 1) \odot {latex_name(m.layer.lhs)}(u_{{kj}})"
                           r" \ge 0"))
         return Section("Burer-Monteiro factorization",
-                       self.ref("bm", GENERIC_REFS[self.act.name][1]), (*lines, *self.paper("bm")))
+                       self.ref("bm", self.act.refs[1]), (*lines, *self.paper("bm")))
 
     def certificate(self) -> Section:
         reg, net = self.model.regularizer, self.net
-        _, _, g_text, g_tex = render.NORM_TEXT[NormPair(reg.C, reg.R).rule.kind]
+        _, _, g_text, g_tex = NormPair(reg.C, reg.R).rule.text
         cone = ", with u restricted to K_k (a cone-constrained PCA)" if self.act.cone else ""
         ref = "Theorem 3.4, (20)" + ("; Corollary 3.8, (25)" if paper_family(self.model) == "cnn"
                                      else "")

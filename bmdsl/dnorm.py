@@ -12,139 +12,22 @@ returned by ``cone_dual_norm_lower`` and is labelled ``kind="lower"``.
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
 from .conic import DEFAULT_SOLVER
-from .norms import NORMS, get_norm
+from .norms import NORMS
+from .pairs import PAIR_TABLE, DualNormValue, NormExpression, NormPair, PairRule
 
 __all__ = ["PairRule", "NormPair", "PAIR_TABLE", "DualNormValue", "NormExpression",
-           "dual_norm", "d_norm", "d_norm_cvxpy", "d_norm_cvxpy_bounds"]
+           "dual_norm", "d_norm", "d_norm_cvxpy", "d_norm_cvxpy_bounds", "sign_vectors"]
 
 
-@dataclass(frozen=True)
-class PairRule:
-    """How a (C, R) pair is computed. kind: rows | cols | spectral | hard; for hard pairs
-    ``enum_sides`` lists the linf side(s) whose ball vertices {+-1}^k may be enumerated.
-    ``prox``: the key of the prox of tau ||.||_D and of the factorization of Z into BM
-    units (certificates/prox.py in numpy, trainer/runtime/dprox.py in torch), None where
-    there is no cheap prox (the solvers that need one then do not apply)."""
-    kind: str
-    enum_sides: tuple = ()
-    note: str = ""
-    prox: Optional[str] = None
-
-
-_ROWS = PairRule("rows", prox="rows", note="C = l1: ||G||_D* = max_i ||row_i G||_R*, "
-                              "||Z||_D = sum_i ||row_i Z||_R")
-_COLS = PairRule("cols", prox="cols", note="R = l1: ||G||_D* = max_j ||col_j G||_C*, "
-                              "||Z||_D = sum_j ||col_j Z||_C")
-# The single classification table (docs/theory.md sec. 4).  (l1, l1) uses rows: max |G_ij|.
-PAIR_TABLE: dict[tuple[str, str], PairRule] = {
-    ("l1", "l1"): _ROWS, ("l1", "l2"): _ROWS, ("l1", "linf"): _ROWS,
-    ("l2", "l1"): _COLS, ("linf", "l1"): _COLS,
-    ("l2", "l2"): PairRule("spectral", note="sigma_max(G) / nuclear norm ||Z||_*",
-                           prox="spectral"),
-    ("l2", "linf"): PairRule("hard", ("R",), "max_{s in {+-1}^q} ||G s||_2 (NP-hard)"),
-    ("linf", "l2"): PairRule("hard", ("C",), "max_{s in {+-1}^p} ||G^T s||_2 (NP-hard)"),
-    ("linf", "linf"): PairRule("hard", ("C", "R"), "||G||_{inf->1} (NP-hard)"),
-}
-
-
-@dataclass(frozen=True)
-class NormPair:
-    C: str
-    R: str
-
-    def __post_init__(self):
-        get_norm(self.C), get_norm(self.R)  # KeyError listing the accepted names
-
-    @property
-    def rule(self) -> PairRule:
-        return PAIR_TABLE[(self.C, self.R)]
-
-    @property
-    def tractable(self) -> bool:
-        return self.rule.kind != "hard"
-
-    def enum_side(self, p: int, q: int) -> tuple[str, int]:
-        """The linf side to enumerate (the smaller one for (linf, linf)) and its dimension."""
-        sides = [(s, p if s == "C" else q) for s in self.rule.enum_sides]
-        return min(sides, key=lambda t: t[1])
-
-
-@dataclass(frozen=True)
-class DualNormValue:
-    """value with kind "exact" | "upper" ("lower" only from cone_dual_norm_lower); u, v
-    attain u^T G v == value (u in B_C, v in B_R, K u >= 0 for cones) when kind is exact."""
-    value: float
-    kind: str
-    method: str
-    u: Optional[np.ndarray] = None
-    v: Optional[np.ndarray] = None
-
-
-@dataclass(frozen=True)
-class NormExpression:
-    """A convex cvxpy expression for ||Z||_D; direction "exact" | "lower" | "upper" means
-    (its minimum over the auxiliary variables in ``constraints``) is = / <= / >= ||Z||_D."""
-    expr: Any
-    direction: str
-    note: str
-    constraints: tuple = ()
-
-
-def _sign_vectors(k: int) -> np.ndarray:
+def sign_vectors(k: int) -> np.ndarray:
     # Vertices of the linf ball up to a global sign: s and -s give the same |value|.
     bits = (np.arange(2 ** (k - 1))[:, None] >> np.arange(k - 1)[None, :]) & 1
     return np.hstack([np.ones((2 ** (k - 1), 1)), 1.0 - 2.0 * bits])
-
-
-def _sdp_maxquad(M: np.ndarray) -> float:
-    """Upper bound on max_{x in {+-1}^k} x^T M x by the SDP relaxation max tr(MW), diag W=1,
-    W PSD, solved in its dual form min sum(y) s.t. Diag(y) >= M.  The solver's y is then
-    repaired: for ANY y, tr(MW) <= sum(y) + k lambda_max(M - Diag y) when diag W = 1, so
-    the returned number is a valid bound however inaccurate the solve was."""
-    import cvxpy as cp
-    k = M.shape[0]
-    y = cp.Variable(k)
-    prob = cp.Problem(cp.Minimize(cp.sum(y)), [cp.diag(y) - M >> 0])
-    try:
-        with warnings.catch_warnings():   # accuracy does not matter: y is repaired below
-            warnings.simplefilter("ignore")
-            prob.solve(solver=DEFAULT_SOLVER)
-        yv = y.value if y.value is not None else np.zeros(k)
-    except cp.SolverError:
-        yv = np.zeros(k)  # y = 0 still yields the (looser) valid bound k lambda_max(M)
-    return float(np.sum(yv) + k * np.linalg.eigvalsh(M - np.diag(yv))[-1])
-
-
-def _cheap_upper(G: np.ndarray, C: str, R: str) -> float:
-    """Closed-form upper bounds for hard pairs; each term has a one-line reason."""
-    p, q = G.shape
-    smax = np.linalg.norm(G, 2) if G.size else 0.0
-    cols, rows = np.linalg.norm(G, axis=0).sum(), np.linalg.norm(G, axis=1).sum()
-    if (C, R) == ("l2", "linf"):   # B_inf in sqrt(q) B_2;  ||Gs||_2 <= sum_j |s_j| ||g_j||
-        return float(min(np.sqrt(q) * smax, cols))
-    if (C, R) == ("linf", "l2"):   # B_inf in sqrt(p) B_2;  ||G^T s||_2 <= sum_i ||row_i||
-        return float(min(np.sqrt(p) * smax, rows))
-    # (linf, linf): both inclusions; |s^T G t| <= sum |G_ij|; ||x||_1 <= sqrt(q) ||x||_2.
-    return float(min(np.sqrt(p * q) * smax, np.abs(G).sum(), np.sqrt(q) * rows,
-                     np.sqrt(p) * cols))
-
-
-def _sdp_upper(G: np.ndarray, C: str, R: str) -> float:
-    if (C, R) == ("l2", "linf"):   # max_s ||G s||_2^2 = max_s s^T (G^T G) s
-        return float(np.sqrt(max(_sdp_maxquad(G.T @ G), 0.0)))
-    if (C, R) == ("linf", "l2"):
-        return float(np.sqrt(max(_sdp_maxquad(G @ G.T), 0.0)))
-    p, q = G.shape                 # s^T G t = x^T [[0, G/2], [G^T/2, 0]] x with x = (s, t)
-    M = np.zeros((p + q, p + q))
-    M[:p, p:], M[p:, :p] = G / 2, G.T / 2
-    return float(max(_sdp_maxquad(M), 0.0))
 
 
 def dual_norm(G, C: str, R: str, *, method: str = "auto", enum_cap: int = 12,
@@ -158,27 +41,15 @@ def dual_norm(G, C: str, R: str, *, method: str = "auto", enum_cap: int = 12,
     pair = NormPair(C, R)
     Cn, Rn = NORMS[C], NORMS[R]
     p, q = G.shape
-    kind = pair.rule.kind
     if method not in ("auto", "enum", "sdp", "bound"):
         raise ValueError(f"unknown method {method!r}; use auto, enum, sdp or bound")
-    if kind == "rows":
-        vals = Rn.dual_norm.numpy(G, axis=1)
-        i = int(np.argmax(vals))
-        return DualNormValue(float(vals[i]), "exact", "rows", np.eye(p)[i],
-                             Rn.ball_argmax(G[i]))
-    if kind == "cols":
-        vals = Cn.dual_norm.numpy(G, axis=0)
-        j = int(np.argmax(vals))
-        return DualNormValue(float(vals[j]), "exact", "cols", Cn.ball_argmax(G[:, j]),
-                             np.eye(q)[j])
-    if kind == "spectral":
-        U, s, Vt = np.linalg.svd(G)
-        return DualNormValue(float(s[0]), "exact", "spectral", U[:, 0], Vt[0])
+    if pair.tractable:
+        return pair.rule.form.dual(G, C, R)
     side, k = pair.enum_side(p, q)
     if method == "enum" and k > 24:
         raise ValueError(f"refusing to enumerate 2^{k - 1} sign vectors; use sdp or bound")
     if method == "enum" or (method == "auto" and k <= enum_cap):
-        S = _sign_vectors(k)
+        S = sign_vectors(k)
         if side == "R":            # v = s;  max_u u^T G s = ||G s||_C*
             vals = Cn.dual_norm.numpy(G @ S.T, axis=0)
             b = int(np.argmax(vals))
@@ -187,10 +58,11 @@ def dual_norm(G, C: str, R: str, *, method: str = "auto", enum_cap: int = 12,
         vals = Rn.dual_norm.numpy(G.T @ S.T, axis=0)   # u = s;  max_v s^T G v = ||G^T s||_R*
         b = int(np.argmax(vals))
         return DualNormValue(float(vals[b]), "exact", "enum", S[b], Rn.ball_argmax(G.T @ S[b]))
-    cheap = _cheap_upper(G, C, R)
+    from .dnorm_bounds import cheap_upper, sdp_upper
+    cheap = cheap_upper(G, C, R)
     size = p + q if (C, R) == ("linf", "linf") else (q if C == "l2" else p)
     if method == "sdp" or (method == "auto" and size <= sdp_cap):
-        sdp = _sdp_upper(G, C, R)   # both are upper bounds: keep the smaller
+        sdp = sdp_upper(G, C, R)   # both are upper bounds: keep the smaller
         return DualNormValue(min(sdp, cheap), "upper", "sdp" if sdp <= cheap else "bound")
     return DualNormValue(cheap, "upper", "bound")
 
@@ -200,7 +72,7 @@ def _enum_cvxpy(Z, pair: NormPair, k: int, side: str):
     (v is a convex combination of sign vectors), so ||Z||_D = min sum_s ||a_s||_C over
     Z = sum_s a_s s^T (symmetric for the C side)."""
     import cvxpy as cp
-    S = _sign_vectors(k)
+    S = sign_vectors(k)
     if side == "R":
         A = cp.Variable((Z.shape[0], S.shape[0]))
         return cp.sum(NORMS[pair.C].cvxpy(A, axis=0)), [A @ S == Z]
@@ -209,14 +81,8 @@ def _enum_cvxpy(Z, pair: NormPair, k: int, side: str):
 
 
 def _exact_cvxpy(Z, pair: NormPair, enum_cap: int) -> Optional[NormExpression]:
-    import cvxpy as cp
-    kind = pair.rule.kind
-    if kind == "rows":
-        return NormExpression(cp.sum(NORMS[pair.R].cvxpy(Z, axis=1)), "exact", pair.rule.note)
-    if kind == "cols":
-        return NormExpression(cp.sum(NORMS[pair.C].cvxpy(Z, axis=0)), "exact", pair.rule.note)
-    if kind == "spectral":
-        return NormExpression(cp.normNuc(Z), "exact", pair.rule.note)
+    if pair.tractable:
+        return NormExpression(pair.rule.form.cvxpy(Z, pair.C, pair.R), "exact", pair.rule.note)
     side, k = pair.enum_side(*Z.shape)
     if k > enum_cap:
         return None
@@ -230,13 +96,8 @@ def d_norm(Z, C: str, R: str, *, enum_cap: int = 12) -> float:
     """||Z||_D of eq. (15) for tractable pairs (closed form) and enumerable hard pairs (SOCP)."""
     Z = np.atleast_2d(np.asarray(Z, dtype=float))
     pair = NormPair(C, R)
-    kind = pair.rule.kind
-    if kind == "rows":
-        return float(NORMS[R].numpy(Z, axis=1).sum())
-    if kind == "cols":
-        return float(NORMS[C].numpy(Z, axis=0).sum())
-    if kind == "spectral":
-        return float(np.linalg.svd(Z, compute_uv=False).sum())
+    if pair.tractable:
+        return pair.rule.form.value(Z, C, R)
     import cvxpy as cp   # only here: importing it costs ~1.7 s (measured), the closed forms
     ne = _exact_cvxpy(Z, pair, enum_cap)   # above run in every certificate
     if ne is None:
@@ -261,49 +122,12 @@ def d_norm_cvxpy(Z, C: str, R: str, *, enum_cap: int = 12,
         raise ValueError(f"no exact tractable form of ||Z||_D for ({C}, {R}) at this size "
                          f"(enum_cap={enum_cap}); pass allow_bound='lower' or 'upper' or "
                          "call d_norm_cvxpy_bounds")
+    from .dnorm_bounds import d_norm_cvxpy_bounds
     lo, up = d_norm_cvxpy_bounds(Z, C, R)
     return lo if allow_bound == "lower" else up
 
 
-def d_norm_cvxpy_bounds(Z, C: str, R: str, *, lower: str = "auto",
-                        sdp_cap: int = 60) -> tuple[NormExpression, NormExpression]:
-    """(lower, upper) convex expressions bracketing ||Z||_D for hard pairs (any size);
-    for tractable pairs both are the exact expression."""
-    import cvxpy as cp
-    pair = NormPair(C, R)
-    if pair.tractable:
-        ne = _exact_cvxpy(Z, pair, 0)
-        return ne, ne
-    p, q = Z.shape
-    nuc = cp.normNuc(Z)
-    # ---- upper: a subset of the atoms gives a larger gauge.
-    if (C, R) == ("linf", "linf"):
-        Z1, Z2, Z3 = (cp.Variable((p, q)) for _ in range(3))
-        up = NormExpression(
-            cp.normNuc(Z1) + cp.sum(cp.max(cp.abs(Z2), axis=1))
-            + cp.sum(cp.max(cp.abs(Z3), axis=0)),
-            "upper", "B_2, B_1 are inside B_inf so (l2,l2), (l1,linf), (linf,l1) atoms are "
-            "atoms; the gauge is subadditive, so the infimal convolution of ||.||_*, "
-            "sum_i ||row_i||_inf, sum_j ||col_j||_inf is >= ||Z||_D", (Z1 + Z2 + Z3 == Z,))
-    else:
-        up = NormExpression(nuc, "upper", "B_2 is inside B_inf, so every nuclear-norm atom "
-                            "u v^T (||u||_2, ||v||_2 <= 1) is a D-atom: ||Z||_D <= ||Z||_*")
-    # ---- lower: any norm N >= ||.||_D* has dual N* <= ||.||_D.
-    if lower == "sdp" or (lower == "auto" and p + q <= sdp_cap):
-        P, Q = cp.Variable((p, p), symmetric=True), cp.Variable((q, q), symmetric=True)
-        phi = {"l2": cp.trace, "linf": lambda X: cp.max(cp.diag(X))}
-        lo = NormExpression(
-            0.5 * (phi[C](P) + phi[R](Q)), "lower",
-            "SDP relaxation: Z = sum t_i u_i v_i^T gives P = sum t_i u_i u_i^T, Q = sum t_i "
-            "v_i v_i^T with [[P,Z],[Z^T,Q]] PSD and tr P (l2) / max diag P (linf) <= sum t_i",
-            (cp.bmat([[P, Z], [Z.T, Q]]) >> 0,))
-        return lo, up
-    terms = {("l2", "linf"): [nuc / np.sqrt(q), cp.max(cp.norm(Z, 2, axis=0))],
-             ("linf", "l2"): [nuc / np.sqrt(p), cp.max(cp.norm(Z, 2, axis=1))],
-             ("linf", "linf"): [nuc / np.sqrt(p * q), cp.max(cp.abs(Z)),
-                                cp.max(cp.norm(Z, 2, axis=1)) / np.sqrt(q),
-                                cp.max(cp.norm(Z, 2, axis=0)) / np.sqrt(p)]}[(C, R)]
-    lo = NormExpression(cp.maximum(*terms) if len(terms) > 1 else terms[0], "lower",
-                        "duals of the closed-form upper bounds on ||G||_D* (B_inf in sqrt(k) "
-                        "B_2; triangle inequality over rows/columns); each is <= ||Z||_D")
-    return lo, up
+def d_norm_cvxpy_bounds(Z, C: str, R: str, **options):
+    """(lower, upper) convex expressions bracketing ||Z||_D (dnorm_bounds.py)."""
+    from .dnorm_bounds import d_norm_cvxpy_bounds as bounds
+    return bounds(Z, C, R, **options)

@@ -32,8 +32,9 @@ class ActivationSpec:
 
     @property
     def pattern_source(self) -> str:
-        if self.name == "linear":
-            return "none (linear)"
+        from .activations import get_activation
+        if not get_activation(self.name).uses_patterns:
+            return f"none ({self.name})"
         if self.gates:
             return f"gates given as data: input '{self.gates}'"
         if self.patterns == "exact":
@@ -137,10 +138,12 @@ class Model:
                                 f"({RANGES['seed'].words('seed')}), not {seed!r}")
         patterns = int(patterns) if _whole(patterns) else patterns
         seed = None if seed is None else int(seed)
-        if name == "linear":
-            spec = ActivationSpec("linear", None, 0, None, self.activation.span)
+        from .activations import get_activation
+        if not get_activation(name).uses_patterns:      # the units rule: no patterns
+            spec = ActivationSpec(name, None, 0, None, self.activation.span)
         else:
-            keep = self.activation.patterns if self.activation.name != "linear" else 64
+            keep = self.activation.patterns if get_activation(
+                self.activation.name).uses_patterns else 64
             spec = ActivationSpec(name, patterns or keep or 64,
                                   self.activation.seed if seed is None else seed,
                                   None if patterns else self.activation.gates, self.activation.span)

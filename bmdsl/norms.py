@@ -37,6 +37,17 @@ class VectorNorm:
     torch: Callable[..., Any]
     cvxpy: Callable[..., Any]
     ball_argmax: Callable[[np.ndarray], np.ndarray]
+    # ||x||^2 is twice differentiable everywhere (only l2): the BM regularizer is smooth
+    smooth_square: bool = False
+    # the unit ball's extreme points are the signed basis vectors +-e_j (only l1): atoms
+    # u e_j^T make the ReLU cone norm exact (bmdsl.pairs.NormPair.relu_exact)
+    basis_extremes: bool = False
+    # the subscript of ||.|| in the derivation's LaTeX; default from p (l2 -> 2, linf -> \infty)
+    subscript: str = ""
+
+    @property
+    def tex_subscript(self) -> str:
+        return self.subscript or (r"\infty" if self.p == float("inf") else f"{self.p:g}")
 
     @property
     def dual_norm(self) -> "VectorNorm":
@@ -108,9 +119,11 @@ def _argmax_linf_ball(g: np.ndarray) -> np.ndarray:
 
 NORMS: dict[str, VectorNorm] = {
     "l1": VectorNorm("l1", 1.0, "linf", r"\|\cdot\|_1",
-                     _np_norm(1), _torch_norm(1), _cvxpy_norm(1), _argmax_l1_ball),
+                     _np_norm(1), _torch_norm(1), _cvxpy_norm(1), _argmax_l1_ball,
+                     basis_extremes=True),
     "l2": VectorNorm("l2", 2.0, "l2", r"\|\cdot\|_2",
-                     _np_norm(2), _torch_norm(2), _cvxpy_norm(2), _argmax_l2_ball),
+                     _np_norm(2), _torch_norm(2), _cvxpy_norm(2), _argmax_l2_ball,
+                     smooth_square=True),
     "linf": VectorNorm("linf", float("inf"), "l1", r"\|\cdot\|_\infty",
                        _np_norm(np.inf), _torch_norm(float("inf")), _cvxpy_norm(np.inf),
                        _argmax_linf_ball),

@@ -16,26 +16,10 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from .norms import NORMS
 
 # display name -> (text, LaTeX); keys are operand keys (see lifting.PLACEHOLDERS)
 Names = dict[str, tuple[str, str]]
 
-ACT_TEXT = {"linear": ("act = identity", r"\sigma(x) = x"),
-            "gated_relu": ("act = gated ReLU: act(A) = D_k * A, D_k = 1[A(h_k) >= 0] for fixed "
-                           "gates h_k", r"\sigma(A) = D_k \odot A,\ D_k = \mathbb{1}[A(h_k) \ge 0]"),
-            "relu": ("act = ReLU: act(A) = max(A, 0)", r"\sigma(A) = \max(A, 0)")}
-# ||.||_C subscripts in LaTeX, from the norm registry: l2 -> 2, linf -> \infty
-NORM_TEX = {n: (r"\infty" if v.p == float("inf") else f"{v.p:g}") for n, v in NORMS.items()}
-# ||Z||_D and ||G||_D* by norm-pair kind (dnorm.PAIR_TABLE): text, LaTeX, text, LaTeX
-NORM_TEXT = {"spectral": ("||Z||_* (nuclear norm)", r"\|Z\|_*", "sigma_max(G)", r"\sigma_{\max}(G)"),
-             "rows": ("sum_i ||row_i(Z)||_R", r"\sum_i \|Z_{i,:}\|_{R}",
-                      "max_i ||row_i(G)||_R*", r"\max_i \|G_{i,:}\|_{R^*}"),
-             "cols": ("sum_j ||col_j(Z)||_C", r"\sum_j \|Z_{:,j}\|_{C}",
-                      "max_j ||col_j(G)||_C*", r"\max_j \|G_{:,j}\|_{C^*}"),
-             "hard": ("gauge of conv{u v^T : ||u||_C <= 1, ||v||_R <= 1}", r"\|Z\|_{\mathcal{D}}",
-                      "max_{||u||_C <= 1, ||v||_R <= 1} u^T G v",
-                      r"\max_{u \in B_C, v \in B_R} u^\top G v")}
 
 
 def latex_name(name: str) -> str:

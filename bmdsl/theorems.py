@@ -17,6 +17,8 @@ from functools import lru_cache
 import networkx as nx
 import sympy
 
+from .pairs import NormPair
+
 
 @dataclass(frozen=True)
 class Theorem:
@@ -64,10 +66,6 @@ FAMILY_NAMES = {"mlp": "two-layer MLP, eq. (1)",
                 "cnn": "two-layer CNN with linear pooling, eq. (22)",
                 "attention": "one block of multi-head self-attention, eq. (8)"}
 # generic references when the architecture is not one of the paper's: convex, BM
-GENERIC_REFS = {"linear": ("Lemma 3.1, (16)", "(14)"), "gated_relu": ("Lemma 3.1, (16)", "(14)"),
-                "relu": ("Theorem B.1, (107)", "(14) + cones")}
-
-
 def _graph(model) -> nx.Graph:
     """The two equations as one labelled graph: tensor occurrences, indices (free ones by
     position), terms (by coefficient) and data tensors (shared by their occurrences)."""
@@ -205,7 +203,7 @@ def theorems_for(model, sizes: dict | None = None) -> tuple[Theorem, ...]:
         "at a stationary point, (p_BM - p*)/p* <= max_k (||G_k||_D* / beta - 1)_+",
         "a stationary point of BM; F non-negative", True,
         "checked at run time against the stationarity residual"))
-    if (C, R) == ("l2", "l2") and act != "relu":
+    if NormPair(C, R).euclidean and act != "relu":
         out.append(Theorem(
             "full rank implies global", "Theorem 3.5, eq. (21)",
             "a stationary point with rank(U_k) = rank(V_k) = min(p, q) is a global minimizer",

@@ -8,17 +8,15 @@ constrained nuclear norm (4), NP-hard: bracketed by a relaxation and a restricti
 """
 from __future__ import annotations
 
-import sympy
+from .activations import get_activation
+from .norms import NORMS
 
 
-def relu_exact(R: str, q) -> bool | None:
-    """True/False when decidable now; None when it depends on a size bound by data."""
-    if R == "l1":
-        return True
-    q = sympy.sympify(q)
-    if q.is_number:
-        return bool(q == 1)
-    return None
+def relu_exact(C: str, R: str, q) -> bool | None:
+    """True/False when decidable now; None when it depends on a size bound by data (the
+    pair's rule, `pairs.NormPair.relu_exact`)."""
+    from .pairs import NormPair
+    return NormPair(C, R).relu_exact(q)
 
 
 def pair_status(C: str, R: str) -> str:
@@ -34,11 +32,12 @@ def pair_status(C: str, R: str) -> str:
 def convex_status(model) -> str:
     C, R = model.regularizer.C, model.regularizer.R
     pair = pair_status(C, R)
-    if model.activation.name != "relu":
+    if not get_activation(model.activation.name).cone:
         return pair
-    exact = relu_exact(R, model.q)
+    exact = relu_exact(C, R, model.q)
     if exact:
-        return ("exact (ReLU with " + ("R = l1" if R == "l1" else "q = 1") +
+        atoms = "R = " + R if NORMS[R].basis_extremes else "q = 1"
+        return ("exact (ReLU with " + atoms +
                 "; cone-constrained group norm, Pilanci & Ergen 2020 eq. (5))")
     bracket = ("bracketed: lower bound by the SDP/copositive relaxation of the constrained "
                "norm, upper bound by decoupled outputs (docs/cvxpy.md)")

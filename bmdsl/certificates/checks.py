@@ -15,8 +15,6 @@ import numpy as np
 from ..theorems import theorems_for
 
 RANK_TOL = 1e-6
-# Theorem 3.3's rank-deficient clause needs F twice differentiable (Huber is C^1 only).
-TWICE_DIFFERENTIABLE = frozenset({"squared", "cross_entropy", "logistic"})
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def check_theorems(bound, U, V, *, stationary: bool, residual: float,
         ref = th.reference.split(",")[0]
         if ref == "Theorem 3.3":
             deficient = int((_ranks(np.concatenate([u, v], axis=1)) < m).sum())
-            smooth = bound.loss.name in TWICE_DIFFERENTIABLE
+            smooth = bound.loss.twice_differentiable
             detail = (f"{th.detail}; any local minimum is global, but local minimality of "
                       f"this point is not verified ({stat}); [U_k; V_k] rank-deficient in "
                       f"{deficient} of {P} patterns")
@@ -77,7 +75,7 @@ def check_theorems(bound, U, V, *, stationary: bool, residual: float,
             R = np.concatenate([u, v], axis=1)                       # eq. (27), P = 1
             deficient = bool((_ranks(R) < m).all())
             clause = " (a rank-deficient local minimum is global: F is C^2)" \
-                if deficient and bound.loss.name in TWICE_DIFFERENTIABLE else ""
+                if deficient and bound.loss.twice_differentiable else ""
             out.append(TheoremCheck(ref, th.name, th.hypothesis, _status(th.holds),
                                     f"{th.detail}; R of eq. (27) is "
                                     f"{'rank-deficient' if deficient else 'full rank'}"

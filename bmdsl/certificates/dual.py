@@ -21,28 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..losses import best_dual_scale
+from ..dualray import best_dual_scale, golden_max as _golden_max
 from .dualnorms import PatternNorms
 
 _TINY = 1e-300
-
-
-def _golden_max(phi, a: float, b: float, iters: int) -> float:
-    """argmax of phi on [a, b] by golden section (exact for unimodal phi; otherwise a local
-    maximum, which is fine: any angle gives a feasible point)."""
-    r = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = phi(c), phi(d)
-    for _ in range(iters):
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = phi(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = phi(d)
-    return 0.5 * (a + b)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..conic import DEFAULT_SOLVER
 from ..cone import cone_dual_norm
-from ..dnorm import DualNormValue, dual_norm
+from ..dnorm import DualNormValue, NormPair, dual_norm
 from ..norms import NORMS
 
 CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of bmdsl.cone.cone_dual_norm
@@ -63,7 +63,7 @@ class DualNormOracle:
         if bound.cone:
             self.M, self.signs = cone_rows(bound)
             self._columns = (_ConeColumns(self.M, self.C)
-                             if bound.q == 1 or self.R == "l1" else None)
+                             if NormPair(self.C, self.R).relu_exact(bound.q) else None)
 
     def cone(self, k: int) -> np.ndarray:
         return self.signs[k][:, None] * self.M

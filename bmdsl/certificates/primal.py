@@ -38,17 +38,16 @@ def _cone_gauge(Z: np.ndarray, K: np.ndarray, C: str) -> float:
 
 def regularizer_lifted(bound, Z: np.ndarray) -> tuple[float, str]:
     """(beta sum_k ||Z_k||_D, how it was computed)."""
-    from ..dnorm import d_norm
+    from ..dnorm import NormPair, d_norm
     if not bound.cone:
         try:
             total = sum(d_norm(Z[k], bound.C, bound.R) for k in range(bound.P))
         except ValueError as exc:
             raise BmdslError(str(exc), hint="certify the BM factors (U, V) instead: their "
                              "regularizer bounds ||Z||_D for every norm pair") from None
-        from ..dnorm import NormPair
         how = "closed form" if NormPair(bound.C, bound.R).tractable else "SOCP (enumeration)"
         return bound.beta * float(total), how
-    if not (bound.q == 1 or bound.R == "l1"):
+    if not NormPair(bound.C, bound.R).relu_exact(bound.q):
         raise BmdslError(
             "the ReLU-cone norm of a lifted point with q > 1 is the constrained nuclear norm "
             "(4), which is NP-hard to evaluate",

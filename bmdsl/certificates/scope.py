@@ -8,26 +8,17 @@ enumeration of the arrangement.  With sampled ReLU patterns it is a restriction.
 """
 from __future__ import annotations
 
-_PROGRAM = {"linear": "(16) (Lemma 3.1)", "gated_relu": "(5)/(18) with these fixed gates",
-            "relu": "(3)-(4) with the ReLU cones (19)"}
+from ..activations import get_activation
 
 
 def scope_text(bound, *, lifted: bool, cone_violation: float, tol: float) -> str:
-    act = bound.activation.name
+    act = get_activation(bound.activation.name)   # the entry declares its scope
     src = None if bound.patterns is None else bound.patterns.source
     pats = "" if src is None else f" on the {bound.P} {src} patterns"
-    out = f"optimality for the convex program {_PROGRAM[act]}{pats}"
+    out = f"optimality for the convex program {act.program}{pats}"
     point = "this convex point" if lifted else "these BM factors"
-    if act == "linear":
-        net = ("; the BM factors are a linear network, so it also bounds their suboptimality "
-               "among linear networks of any width")
-    elif act == "gated_relu":
-        net = ("; the BM factors are a gated ReLU network with these gates, so it also bounds "
-               "their suboptimality among such networks of any width")
-    elif src == "exact":
-        net = ("; the patterns are all of the arrangement (exact enumeration), so it also bounds "
-               "the suboptimality of the ReLU network the factors define among ReLU networks "
-               "of any width")
+    if act.complete or src == "exact":
+        net = "; " + act.network_scope
     else:
         net = (f"; the patterns are {src or 'given'}, a subset of the arrangement: this is NOT a "
                "certificate of global optimality for the ReLU network")

@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..activations import ACTIVATIONS
 from .registry import command, load_model
 from ..errors import BmdslError
 from . import options, outputs
@@ -120,7 +121,7 @@ def _configure(p):
     p.add_argument("--downsample", type=_windows, default=[1], metavar="W[,W...]",
                    help="average-pool each latent representation over W x W windows (one "
                    "value, or one per stage transition; default 1: none)")
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+    p.add_argument("--activation", choices=list(ACTIVATIONS),
                    help="override the model's activation")
     p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
     p.add_argument("--seed", type=int, help="override the pattern seed")

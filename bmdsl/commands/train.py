@@ -12,6 +12,7 @@ import json
 import platform
 from pathlib import Path
 
+from ..activations import ACTIVATIONS
 from .registry import command, load_model
 from ..errors import BmdslError
 from . import options, outputs
@@ -154,7 +155,7 @@ def _status(result) -> int:
 def _configure(p):
     p.add_argument("file", help="a .bm model file")
     add_data_options(p)
-    p.add_argument("--activation", choices=["linear", "gated_relu", "relu"],
+    p.add_argument("--activation", choices=list(ACTIVATIONS),
                    help="override the model's activation")
     p.add_argument("--patterns", help="a pattern count, 'exact', or an .npz of saved patterns "
                    "(from bmdsl solve or bmdsl train) so BM and CVXPY use the same ones")

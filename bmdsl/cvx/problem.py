@@ -34,7 +34,9 @@ def bmdsl_forms(bound) -> Forms:
         return pair.tractable or pair.enum_side(p, q)[1] <= enum_cap
 
     return Forms(loss=bound.loss.cvxpy, vnorm=lambda name: get_norm(name).cvxpy,
-                 dnorm=d_norm_cvxpy, dnorm_bounds=d_norm_cvxpy_bounds, dnorm_is_exact=is_exact)
+                 dnorm=d_norm_cvxpy, dnorm_bounds=d_norm_cvxpy_bounds, dnorm_is_exact=is_exact,
+                 relu_exact=lambda C, R, q: NormPair(C, R).relu_exact(q),
+                 euclidean=lambda C, R: NormPair(C, R).euclidean)
 
 
 def stacked_operator(bound):

@@ -17,12 +17,14 @@ from collections import namedtuple
 import numpy as np
 import cvxpy as cp
 
-from .relu import extreme_rows, pair_count, relu_is_exact, sdp_cone_norm, split_cone_norm
+from .relu import extreme_rows, pair_count, sdp_cone_norm, split_cone_norm
 
 # loss(yhat, Y) -> cvxpy expression; vnorm(name) -> f(expr, axis); dnorm(Z, C, R, enum_cap)
 # -> exact norm (an object with .expr, .constraints); dnorm_bounds(Z, C, R) -> (lower,
-# upper) such objects; dnorm_is_exact(C, R, p, q, enum_cap) -> bool.
-Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact")
+# upper) such objects; dnorm_is_exact(C, R, p, q, enum_cap) -> bool; relu_exact(C, R, q)
+# -> bool (the split program is the ReLU norm); euclidean(C, R) -> bool (C = R = l2).
+Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact relu_exact "
+                            "euclidean")
 
 REDUCE_BUDGET = 5e7  # ~P N^2 p flops of extreme-row search "auto" may spend to size the SDP
 
@@ -62,7 +64,7 @@ def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
         return "bracket", {"lower": "dnorm_lower", "upper": "dnorm_upper"}
     if relu_bound not in ("auto", "sdp", "nocone"):
         raise ValueError(f"relu_bound must be 'auto', 'sdp' or 'nocone', not {relu_bound!r}")
-    if relu_is_exact(R, q):
+    if forms.relu_exact(C, R, q):
         return "exact", {"exact": "split"}
     lower = relu_bound
     if relu_bound == "auto":
@@ -117,7 +119,7 @@ def _norm_split(k, ctx):
 def _norm_sdp(k, ctx):
     Z = cp.Variable((ctx["p"], ctx["q"]))
     reg, cons = sdp_cone_norm(Z, ctx["extremes"](k), ctx["C"], ctx["R"])
-    if (ctx["C"], ctx["R"]) != ("l2", "l2"):
+    if not ctx["forms"].euclidean(ctx["C"], ctx["R"]):
         # Without the cone the SDP equals the D-norm only for (l2, l2); elsewhere the
         # plain D-norm (lower than the constrained one too) may be larger: keep the max.
         ne = _plain(Z, ctx["C"], ctx["R"], ctx["forms"], ctx["enum_cap"])

@@ -92,21 +92,15 @@ def _col_atoms(Z, C, R, exact):
     return _balanced([(Z[:, j], np.eye(q)[j]) for j in range(q)], C, R)
 
 
-def _sign_vectors(k: int) -> np.ndarray:
-    """{+-1}^k up to a global sign (first entry +1): the l_inf ball's vertices."""
-    bits = (np.arange(2 ** (k - 1))[:, None] >> np.arange(k - 1)[None, :]) & 1
-    return np.hstack([np.ones((2 ** (k - 1), 1)), 1.0 - 2.0 * bits])
-
-
 def _hard_atoms(Z, C, R, exact):
     """Exact solutions: Z = sum_s a_s s^T (R = l_inf side) or sum_s s b_s^T (C side) with
     minimal sum of norms, which is ||Z||_D (dnorm's enumeration); brackets: balanced SVD."""
     if not exact:
         return _svd_atoms(Z, C, R, exact)
     import cvxpy as cp
-    from ..dnorm import NormPair
+    from ..dnorm import NormPair, sign_vectors
     side, k = NormPair(C, R).enum_side(*Z.shape)
-    S = _sign_vectors(k)
+    S = sign_vectors(k)
     if side == "R":
         A = cp.Variable((Z.shape[0], len(S)))
         cp.Problem(cp.Minimize(cp.sum(get_norm(C).cvxpy(A, axis=0))), [A @ S == Z]).solve(

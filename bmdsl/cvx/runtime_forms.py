@@ -11,6 +11,7 @@ import numpy as np
 import cvxpy as cp
 
 from .program import Forms
+from .relu import relu_is_exact
 
 NormExpression = namedtuple("NormExpression", "expr direction note constraints")
 
@@ -31,7 +32,10 @@ def _huber(e, y, delta=1.0):
     return 0.5 * cp.sum(cp.huber(e - y, float(delta)))  # cvxpy's huber is twice ours
 
 
-# name -> (cvxpy form f(yhat [rows, last], Y [rows, last], **params), parameter names)
+# name -> (cvxpy form f(yhat [rows, last], Y [rows, last], **params), parameter names).
+# The emitted module's copy of the `cvxpy` forms of bmdsl/lossforms.py, until the CVXPY
+# emitter pastes that file (tests/test_registries.py checks that the two agree); a loss
+# without a line here is refused by `bmdsl compile --target cvxpy` with a clear error.
 LOSS_FORMS = {"squared": (_squared, ()), "cross_entropy": (_cross_entropy, ()),
               "logistic": (_logistic, ()), "huber": (_huber, ("delta",))}
 
@@ -42,7 +46,9 @@ def vector_norm(name):
     return lambda expr, axis=None: cp.pnorm(expr, p, axis=axis)
 
 
-# (C, R) -> (kind, l_inf sides that may be enumerated), as dnorm.PAIR_TABLE.
+# (C, R) -> (kind, l_inf sides that may be enumerated): the emitted module's copy of
+# bmdsl/pairs.py's PAIR_TABLE (tests/test_registries.py checks that they agree), as
+# relu.relu_is_exact is of NormPair.relu_exact, until the CVXPY emitter pastes the kernel.
 PAIR_KINDS = {("l1", "l1"): ("rows", ()), ("l1", "l2"): ("rows", ()), ("l1", "linf"): ("rows", ()),
               ("l2", "l1"): ("cols", ()), ("linf", "l1"): ("cols", ()),
               ("l2", "l2"): ("spectral", ()), ("l2", "linf"): ("hard", ("R",)),
@@ -134,4 +140,6 @@ def standalone_forms(loss_name, loss_params, offset_channels=None):
     if offset_channels:
         loss = with_offset(loss, offset_channels)
     return Forms(loss=loss, vnorm=vector_norm, dnorm=dnorm,
-                 dnorm_bounds=dnorm_bounds, dnorm_is_exact=dnorm_is_exact)
+                 dnorm_bounds=dnorm_bounds, dnorm_is_exact=dnorm_is_exact,
+                 relu_exact=lambda C, R, q: relu_is_exact(R, q),
+                 euclidean=lambda C, R: PAIR_KINDS[(C, R)][0] == "spectral")

@@ -49,6 +49,7 @@ def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=()):
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:
     from ..dnorm import dual_norm
+    from ..norms import get_norm
     from ..losses import best_dual_scale
     yhat = bound.predict_bm(U, V)
     g = bound.loss.grad(yhat, bound.Y)
@@ -60,8 +61,9 @@ def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate
     d = -bound.loss.conjugate(t * g, bound.Y)
     # stationarity: relative size of the BM gradient G_k v + beta u, G_k^T u + beta v
     u, v = U.reshape(bound.P, U.shape[1], -1), V.reshape(bound.P, V.shape[1], -1)
-    gu = np.einsum("kab,kjb->kja", G, v) + bound.beta * u if bound.C == "l2" else None
-    gv = np.einsum("kab,kja->kjb", G, u) + bound.beta * v if bound.R == "l2" else None
+    smooth = lambda name: get_norm(name).smooth_square   # noqa: E731
+    gu = np.einsum("kab,kjb->kja", G, v) + bound.beta * u if smooth(bound.C) else None
+    gv = np.einsum("kab,kja->kjb", G, u) + bound.beta * v if smooth(bound.R) else None
     res = (np.sqrt(np.sum(gu ** 2) + np.sum(gv ** 2)) / max(p, 1e-300)
            if gu is not None and gv is not None else math.inf)
     return FallbackCertificate(p, d, (p - d) / d if d > 0 else math.inf,

@@ -77,6 +77,9 @@ def build_spec(derivation) -> dict:
         "R": model.regularizer.R, "units": int(model.units.value),
         # the D-norm's prox (runtime/dprox.py) from the pair's registry entry, or None
         "prox": NormPair(model.regularizer.C, model.regularizer.R).rule.prox,
+        # (beta/2)(||u||_C^2 + ||v||_R^2) twice differentiable: Newton's steps apply
+        "smooth_regularizer": NormPair(model.regularizer.C,
+                                       model.regularizer.R).smooth_regularizer,
     }
 
 

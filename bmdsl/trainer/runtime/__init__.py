@@ -5,7 +5,8 @@ in the order of `MODULES`, into a stand-alone trainer module, so the emitted cod
 trainer share one implementation. Within this package a module may import another only as
 `from .name import ...` on one line (emit drops those lines when pasting).
 """
-MODULES = ("einsum.py", "forms.py", "gram.py", "dprox.py", "lifted.py", "ridged.py",
+# ../../lossforms.py: the loss kernel (bmdsl-free), pasted before the forms that use it
+MODULES = ("einsum.py", "../../lossforms.py", "forms.py", "gram.py", "dprox.py", "lifted.py", "ridged.py",
            "interior.py", "proxgrad.py", "warm.py", "fused.py", "offset.py", "problem.py",
            "cones.py", "activeset.py", "escape.py", "newton.py", "steps.py", "curvature.py",
            "policy.py", "data.py", "fit.py")

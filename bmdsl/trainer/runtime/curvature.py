@@ -12,8 +12,9 @@ from .steps import Method
 
 def l2_pair(problem) -> bool:
     """C = R = l2: the BM regularizer is then (beta/2)(|U|^2 + |V|^2) (Sahiner et al.
-    2024, eq. (14)), smooth, which both methods need."""
-    return (problem.C, problem.R) == ("l2", "l2")
+    2024, eq. (14)), smooth, which both methods need. The pair's registry entry decides
+    (`smooth_regularizer` in the spec, filled by bmdsl's trainer/spec.py)."""
+    return bool(problem.spec.get("smooth_regularizer"))
 
 
 def _needs_l2(problem):

@@ -1,35 +1,12 @@
 """Losses F(Yhat) (a SUM over entries, never a mean) and the vector norms C, R in torch.
 
-Torch copies of bmdsl.losses (squared, cross_entropy, logistic, huber; class axis last)
-and bmdsl.norms (l1, l2, linf), so emitted trainers need no bmdsl; tests check that the
-two agree. One entry per loss or norm; nothing else branches on the name.
+The losses are the classes of bmdsl/lossforms.py (their `torch` forms; emitted trainers
+paste that file before this one), the norms those of bmdsl.norms (l1, l2, linf); tests
+check that the two agree. Nothing here branches on a loss's name.
 """
 import torch
-import torch.nn.functional as tf
 
-
-def _squared(yh, y):
-    return 0.5 * ((yh - y) ** 2).sum()
-
-
-def _cross_entropy(yh, y):
-    return torch.logsumexp(yh, dim=-1).sum() - (y * yh).sum()
-
-
-def _logistic(yh, y):
-    return tf.softplus(-y * yh).sum()
-
-
-def _huber(delta):
-    return lambda yh, y: tf.huber_loss(yh, y, reduction="sum", delta=float(delta))
-
-
-LOSSES = {
-    "squared": lambda: _squared,
-    "cross_entropy": lambda: _cross_entropy,
-    "logistic": lambda: _logistic,
-    "huber": lambda delta=1.0: _huber(delta),
-}
+from ...lossforms import LOSS_KERNELS
 
 NORM_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 
@@ -38,12 +15,15 @@ def plain_squared(spec):
     """F is 1/2 ||Yhat - Y||^2 itself, a quadratic with identity Hessian in Yhat (what the
     Gram path, ALS, the cone interior point and the Gauss-Newton shortcut rely on); not with
     a free output offset (offset.py), whose F_b has the centering projection as Hessian."""
-    return spec["loss"] == "squared" and not (spec.get("bias") or {}).get("output")
+    kernel = LOSS_KERNELS.get(spec["loss"])
+    return bool(kernel is not None and kernel.quadratic) and \
+        not (spec.get("bias") or {}).get("output")
 
 
 def get_loss(name, params=()):
     """F(yhat, y) -> scalar tensor for a registered loss name and its parameters."""
-    return LOSSES[name](**dict(params))
+    kernel = LOSS_KERNELS[name](**dict(params))
+    return lambda yh, y: kernel.torch(torch, yh, y)
 
 
 def norm(name, x):
@@ -53,7 +33,7 @@ def norm(name, x):
 
 def norm_sq(name, x):
     """||x||_name^2 over the last axis; l2 as a plain sum of squares (smooth everywhere)."""
-    return (x * x).sum(-1) if name == "l2" else norm(name, x) ** 2
+    return (x * x).sum(-1) if NORM_ORDERS[name] == 2.0 else norm(name, x) ** 2
 
 
 def regularizer(beta, C, R, U, V):

@@ -1,0 +1,243 @@
+"""Every registry entry provides every capability the solvers and emitters ask for, and the
+three recipes of docs/architecture.md (a new loss, a new norm pair, a new activation,
+each declared in one file) work end to end when an entry is registered at test time."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import bmdsl
+from bmdsl.activations import ACTIVATIONS, Activation
+from bmdsl.certificates.prox import _PROX
+from bmdsl.cvx import build_problem
+from bmdsl.cvx import runtime_forms
+from bmdsl.cvx.relu import relu_is_exact
+from bmdsl.dnorm import d_norm, dual_norm
+from bmdsl.lossforms import LOSS_KERNELS, LossKernel, loss_array, loss_torch_y, positive_number
+from bmdsl.losses import LOSSES, get_loss
+from bmdsl.metrics import METRICS
+from bmdsl.norms import NORMS, VectorNorm
+from bmdsl.pairs import PAIR_TABLE, DualNormValue, NormPair, PairForm, PairRule
+from bmdsl.trainer import Trainer
+from bmdsl.trainer.runtime.dprox import PAIRS as TORCH_PROX
+from bmdsl.trainer.runtime.forms import get_loss as torch_loss
+from bmdsl.trainer.runtime.network import UNIT_ACTIVATIONS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
+
+RNG = np.random.default_rng(0)
+
+
+def _targets(kernel, shape=(5, 3)):
+    if kernel.class_labels and "accuracy" in kernel.metrics:      # probability rows
+        return np.eye(shape[1])[RNG.integers(0, shape[1], shape[0])]
+    if kernel.metrics == ("sign_accuracy",):
+        return np.where(RNG.standard_normal(shape) > 0, 1.0, -1.0)
+    return RNG.standard_normal(shape)
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_KERNELS))
+def test_every_loss_declares_every_capability(name):
+    import cvxpy as cp
+    import torch
+    kernel = LOSS_KERNELS[name]
+    assert kernel.name == name and kernel.doc and kernel.latex
+    assert set(kernel.metrics) <= set(METRICS)
+    assert isinstance(kernel.quadratic, bool) and isinstance(kernel.twice_differentiable, bool)
+    for p in kernel.params:        # (name, default, accepts, check, doc); default accepted
+        assert len(p) == 5 and p[3](p[1]) is None and p[2] and p[4]
+    loss = get_loss(name)          # the registry entry built from the class
+    Y, Yh = _targets(kernel), RNG.standard_normal((5, 3))
+    assert loss.target_check(Y) is None
+    f = loss.value(Yh, Y)
+    # the gradient: a central difference along a random direction
+    D, h = RNG.standard_normal(Yh.shape), 1e-6
+    slope = (loss.value(Yh + h * D, Y) - loss.value(Yh - h * D, Y)) / (2 * h)
+    assert np.sum(loss.grad(Yh, Y) * D) == pytest.approx(slope, rel=1e-5, abs=1e-7)
+    # Fenchel-Young with equality at v = grad F: F(Yh) + F*(v) = <v, Yh>
+    g = loss.grad(Yh, Y)
+    assert f + loss.conjugate(g, Y) == pytest.approx(float(np.sum(g * Yh)), rel=1e-8, abs=1e-8)
+    lo, hi = loss.scale_domain(g, Y)
+    assert lo <= 1.0 <= hi
+    # the CVXPY form, the torch form, the torch runtime and the CVXPY emitter's copy agree
+    assert loss.cvxpy(cp.Constant(Yh), Y).value == pytest.approx(f, rel=1e-7)
+    t = torch.tensor(Yh)
+    assert float(loss.torch_value(t, Y)) == pytest.approx(f, rel=1e-10)
+    assert float(torch_loss(name)(t, torch.tensor(Y))) == pytest.approx(f, rel=1e-10)
+    form, params = runtime_forms.LOSS_FORMS[name]
+    assert set(params) == {p[0] for p in kernel.params}
+    assert form(cp.Constant(Yh), Y).value == pytest.approx(f, rel=1e-7)
+    assert LOSSES[name].accepts_class_labels == kernel.class_labels
+
+
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_every_norm_declares_every_capability(name):
+    import cvxpy as cp
+    import torch
+    n = NORMS[name]
+    assert n.dual in NORMS and NORMS[n.dual].dual == name and n.latex
+    x, g = RNG.standard_normal(4), RNG.standard_normal(4)
+    assert float(n.torch(torch.tensor(x))) == pytest.approx(n.numpy(x))
+    assert n.cvxpy(cp.Constant(x)).value == pytest.approx(n.numpy(x), rel=1e-7)
+    u = n.ball_argmax(g)            # Hoelder's equality case
+    assert n.numpy(u) <= 1 + 1e-12 and u @ g == pytest.approx(n.dual_norm.numpy(g))
+
+
+@pytest.mark.parametrize("C,R", sorted(PAIR_TABLE))
+def test_every_pair_declares_every_capability(C, R):
+    pair, rule = NormPair(C, R), PAIR_TABLE[(C, R)]
+    assert rule.note and len(rule.text) == 4 and all(rule.text)
+    G = RNG.standard_normal((3, 2))
+    d = dual_norm(G, C, R)
+    assert d.kind == "exact" and d.u @ G @ d.v == pytest.approx(d.value)
+    if pair.tractable:              # the closed forms agree with the definitions
+        Z = RNG.standard_normal((3, 2))
+        assert rule.form.value(Z, C, R) == pytest.approx(d_norm(Z, C, R, enum_cap=0))
+    else:
+        assert rule.enum_sides and not rule.prox
+    if rule.prox is not None:       # both prox tables (numpy, torch) have the key
+        assert rule.prox in _PROX and rule.prox in TORCH_PROX
+    # the CVXPY emitter's copies of the table and of the ReLU rule
+    assert runtime_forms.PAIR_KINDS[(C, R)] == (rule.kind, rule.enum_sides)
+    for q in (1, 2, 3):
+        assert pair.relu_exact(q) == relu_is_exact(R, q)
+    assert pair.relu_exact(1) and pair.relu_exact("q") in (True, None)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_activation_declares_every_capability(name):
+    a = ACTIVATIONS[name]
+    assert a.latex and a.description and all(a.display) and all(a.refs)
+    assert a.program and a.network_scope and name in UNIT_ACTIVATIONS
+    assert not a.cone or a.uses_patterns          # cones constrain patterned units only
+
+
+# ------------------------------------------------------------------ recipes
+MLP = """model mlp
+input X[n, d]
+target Y[n, c]
+units m = {m}
+weights W1[d], W2[c]
+layer A[n] = X[n, i] * W1[i]
+output Yhat[n, o] = act(A)[n] * W2[o]
+activation {act}
+loss {loss}
+regularize beta = {beta}, C = {C}, R = {R}
+"""
+
+
+def _bound(d, act="gated_relu(patterns = 4, seed = 0)", loss="squared", beta=1e-2,
+           C="l2", R="l2", m=5):
+    return bmdsl.parse(MLP.format(m=m, act=act, loss=loss, beta=beta, C=C, R=R)).derive() \
+        .bind(d)
+
+
+def _data():
+    X = RNG.standard_normal((12, 3))
+    return {"X": X, "Y": np.tanh(X @ RNG.standard_normal((3, 2)))}
+
+
+class ScaledSquared(LossKernel):
+    """s/2 ||Yhat - Y||^2: F*(V) = <V, Y> + ||V||^2 / (2 s)."""
+    name, doc, latex = "scaled_squared", "s/2 ||Yhat - Y||^2", r"\tfrac{s}{2}\|\hat Y - Y\|^2"
+    params = (("scale", 1.0, "a positive number", positive_number, "the factor s"),)
+    scale = 1.0
+
+    def value(self, yh, y):
+        return 0.5 * self.scale * float(np.sum((loss_array(yh) - loss_array(y)) ** 2))
+
+    def grad(self, yh, y):
+        return self.scale * (loss_array(yh) - loss_array(y))
+
+    def conjugate(self, v, y):
+        v = loss_array(v)
+        return float(np.sum(v * loss_array(y)) + np.sum(v * v) / (2 * self.scale))
+
+    def scale_domain(self, g, y):
+        return -np.inf, np.inf
+
+    def cvxpy(self, cp, e, y):
+        return 0.5 * self.scale * cp.sum_squares(e - loss_array(y))
+
+    def torch(self, torch, yh, y):
+        return 0.5 * self.scale * ((yh - loss_torch_y(torch, y, yh)) ** 2).sum()
+
+
+def test_recipe_a_new_loss_is_one_class(monkeypatch):
+    monkeypatch.setitem(LOSS_KERNELS, "scaled_squared", ScaledSquared)
+    d = _data()
+    bound = _bound(d, loss="scaled_squared(scale = 3)", m=5)
+    pstar = build_problem(bound).solve().value
+    # s/2 ||e||^2 + beta R = s (1/2 ||e||^2 + (beta/s) R): p*(s, beta) = s p*(1, beta/s)
+    plain = build_problem(_bound(d, beta=1e-2 / 3, m=5)).solve().value
+    assert pstar == pytest.approx(3 * plain, rel=1e-6)
+    result = Trainer(bound, device="cpu").fit()
+    assert result.objective == pytest.approx(pstar, rel=1e-6)
+    assert result.certificate.gap_bound >= (result.objective - pstar) / pstar - 1e-8
+
+
+def _scaled_l2(name, dual, s):
+    """s ||x||_2 (dual: ||x||_2 / s), a norm of the registry's kind with another constant."""
+    base = NORMS["l2"]
+    return VectorNorm(name, 2.0, dual, rf"{s:g}\|\cdot\|_2",
+                      lambda x, axis=None: s * base.numpy(x, axis),
+                      lambda x, dim=None: s * base.torch(x, dim),
+                      lambda e, axis=None: s * base.cvxpy(e, axis),
+                      lambda g: base.ball_argmax(g) / s, subscript=name)
+
+
+class ScaledSpectral(PairForm):
+    """C = s ||.||_2, R = ||.||_2: B_C = B_2 / s, so ||G||_D* = sigma_max(G) / s and
+    ||Z||_D = s ||Z||_*."""
+    name, s = "scaled spectral", 2.0
+    text = ("s ||Z||_*", r"s\|Z\|_*", "sigma_max(G) / s", r"\sigma_{\max}(G)/s")
+
+    def dual(self, G, C, R):
+        U, sv, Vt = np.linalg.svd(G)
+        return DualNormValue(float(sv[0]) / self.s, "exact", "spectral", U[:, 0] / self.s, Vt[0])
+
+    def value(self, Z, C, R):
+        return self.s * float(np.linalg.svd(Z, compute_uv=False).sum())
+
+    def cvxpy(self, Z, C, R):
+        import cvxpy as cp
+        return self.s * cp.normNuc(Z)
+
+
+def test_recipe_a_new_norm_pair_is_one_entry(monkeypatch):
+    monkeypatch.setitem(NORMS, "l2x2", _scaled_l2("l2x2", "l2half", 2.0))
+    monkeypatch.setitem(NORMS, "l2half", _scaled_l2("l2half", "l2x2", 0.5))
+    monkeypatch.setitem(PAIR_TABLE, ("l2x2", "l2"),
+                        PairRule("scaled", note="s sigma_max / nuclear", form=ScaledSpectral()))
+    G = RNG.standard_normal((3, 2))
+    d = dual_norm(G, "l2x2", "l2")                 # attained on the scaled ball
+    assert NORMS["l2x2"].numpy(d.u) == pytest.approx(1.0)
+    assert d.u @ G @ d.v == pytest.approx(d.value)
+    data = _data()
+    bound = _bound(data, C="l2x2", R="l2")
+    text = bmdsl.parse(MLP.format(m=5, act="linear", loss="squared", beta=1e-2, C="l2x2",
+                                  R="l2")).derive().text()
+    assert "||Z||_D = s ||Z||_*" in text
+    pstar = build_problem(bound).solve().value
+    # ||Z||_D = 2 ||Z||_*: the (l2, l2) program at beta' = 2 beta
+    assert pstar == pytest.approx(build_problem(_bound(data, beta=2e-2)).solve().value,
+                                  rel=1e-6)
+    assert NormPair("l2x2", "l2").relu_exact(2) is False and not NormPair("l2x2", "l2").euclidean
+
+
+def test_recipe_a_new_activation_is_one_entry(monkeypatch):
+    linear = ACTIVATIONS["linear"]
+    identity = replace(linear, name="identity", latex=r"\sigma(x) = x",
+                       display=("act = identity (another name)", r"\sigma(A) = A"))
+    assert isinstance(identity, Activation)
+    monkeypatch.setitem(ACTIVATIONS, "identity", identity)
+    data = _data()
+    bound = _bound(data, act="identity")
+    text = bmdsl.parse(MLP.format(m=5, act="identity", loss="squared", beta=1e-2, C="l2",
+                                  R="l2")).derive().text()
+    assert "act = identity (another name)" in text
+    pstar = build_problem(bound).solve().value
+    assert pstar == pytest.approx(build_problem(_bound(data, act="linear")).solve().value,
+                                  rel=1e-6)
+    # patterns do not apply to it (the units rule asks the entry)
+    assert bound.P == 1
