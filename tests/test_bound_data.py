@@ -9,6 +9,7 @@ import bmdsl
 from bmdsl.errors import BmdslError, DataError
 from bmdsl.patterns import PatternCountError, PatternSet
 from test_derivation_helpers import MLP, model, rng
+from model_texts import cnn, regularize
 
 SIZED = MLP.replace("input   X[n, d]", "size    d = 3\ninput   X[n, d]")
 
@@ -100,19 +101,8 @@ def test_target_with_one_output_may_drop_its_axis():
 
 
 def test_images_smaller_than_the_kernel():
-    text = """model cnn
-input   I[n, ch, height, width]
-target  Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 3, stride = 1, padding = 0)
-pool    P[a, k] = global
-units   m = 2
-weights W1[h], W2[c, a]
-layer   A[n, r] = X[n, r, i] * W1[i]
-output  Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-activation linear
-loss    squared
-regularize beta = 0.1, C = l2, R = l2
-"""
+    text = cnn(m=2, padding=0, pool="global", activation="linear", loss="squared",
+               regularize=regularize(), align=8)
     raises(bmdsl.parse(text).derive(), dict(I=np.ones((2, 1, 2, 2)), Y=np.ones((2, 1))),
            "images 'I' of size 2x2 are smaller than the kernel 3")
 

@@ -15,6 +15,7 @@ import pytest
 
 import bmdsl
 from test_derivation_helpers import ATTENTION, MLP, im2col, model, rng
+from model_texts import cnn, regularize
 
 
 def brute_force_masks(M: np.ndarray) -> set[tuple]:
@@ -93,19 +94,8 @@ def test_exact_patterns_mlp_with_degenerate_rows():
     assert np.all(b.masks[:, -1] == 1)
 
 
-CNN = """model cnn
-input   I[n, ch, height, width]
-target  Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 2, stride = 1, padding = 0)
-pool    P[a, k] = global
-units   m = 2
-weights W1[h], W2[c, a]
-layer   A[n, r] = X[n, r, i] * W1[i]
-output  Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-activation relu(patterns = exact)
-loss    squared
-regularize beta = 0.1, C = l2, R = l2
-"""
+CNN = cnn(m=2, kernel=2, padding=0, pool="global", activation="relu(patterns = exact)",
+               loss="squared", regularize=regularize(), align=8)
 
 
 def test_exact_patterns_cnn():

@@ -7,43 +7,14 @@ import bmdsl
 from bmdsl.certificates import certify, certify_lifted, stack_units
 from bmdsl.cvx import build_problem, recover
 from bmdsl.datasets import images, sequences, spiral
+from model_texts import attention, cnn, mlp
 
 TOL = 1e-6   # relative accuracy of p* from Clarabel, with margin
 
-MLP = """model mlp
-input X[n, d]
-target Y[n, c]
-units m = 4
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-"""
-MLP_SCALAR = """model mlp1
-input X[n, d]
-target Y[n]
-units m = 2
-weights W1[d], W2
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n] = act(A)[n] * W2
-"""
-CNN = """model cnn
-input   I[n, ch, height, width]
-target  Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 3, stride = 1, padding = 1)
-pool    P[a, k] = average(2x2)
-units   m = 4
-weights W1[h], W2[c, a]
-layer   A[n, r] = X[n, r, i] * W1[i]
-output  Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-"""
-ATTENTION = """model attention
-input  X[n, s, d]
-target Y[n, s, c]
-units  m = 4
-weights W1[d, d], W2[d, c]
-layer  A[n, s, t] = X[n, s, e] * W1[e, f] * X[n, t, f]
-output Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
-"""
+MLP = mlp()
+MLP_SCALAR = mlp("mlp1", m=2, scalar=True)
+CNN = cnn(align=8)
+ATTENTION = attention(align=7)
 
 
 def _text(base, act, R="l2", beta=0.05):

@@ -8,18 +8,10 @@ import bmdsl
 from bmdsl.cli import main
 from bmdsl.datasets import save_data, spiral
 from bmdsl.patterns import sample_patterns
+from model_texts import mlp, regularize
 
-MODEL = """model mlp
-input X[n, d]
-target Y[n, c]
-units m = 2
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation gated_relu(patterns = 5, seed = 0)
-loss squared
-regularize beta = 0.1, C = l2, R = l2
-"""
+MODEL = mlp(m=2, activation="gated_relu(patterns = 5, seed = 0)", loss="squared",
+            regularize=regularize())
 
 
 @pytest.fixture

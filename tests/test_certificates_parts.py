@@ -19,18 +19,9 @@ from bmdsl.cone import cone_dual_norm, cone_dual_norm_lower
 from bmdsl.dnorm import dual_norm
 from bmdsl.errors import DataError
 from bmdsl.norms import NORMS
+from model_texts import mlp, regularize
 
-MLP = """model mlp
-input X[n, d]
-target Y[n, c]
-units m = {m}
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation {act}
-loss {loss}
-regularize beta = {beta}, C = {C}, R = {R}
-"""
+MLP = mlp(m="{m}", activation="{act}", loss="{loss}", regularize=regularize("{beta}", "{C}", "{R}"))
 
 
 def _bound(act="linear", loss="squared", beta=0.05, C="l2", R="l2", m=3, data=None):

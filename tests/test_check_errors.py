@@ -13,22 +13,13 @@ import pytest
 
 import bmdsl
 from bmdsl.errors import BmdslError, BmdslSyntaxError, NotConvexifiableError, SemanticError
+from model_texts import mlp, regularize
 
 ROOT = Path(__file__).resolve().parent.parent
 CNN = (ROOT / "models" / "cnn.bm").read_text()
 
-BASE = """\
-model t
-input X[n, d]
-target Y[n, c]
-units m = 3
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation relu(patterns = 8, seed = 0)
-loss squared
-regularize beta = 0.1, C = l2, R = l2
-"""
+BASE = mlp("t", m=3, activation="relu(patterns = 8, seed = 0)", loss="squared",
+           regularize=regularize())
 L = "layer A[n] = X[n, i] * W1[i]"
 O = "output Yhat[n, o] = act(A)[n] * W2[o]"
 ACT = "relu(patterns = 8, seed = 0)"

@@ -18,6 +18,7 @@ from bmdsl.cvx.problem import stacked_operator
 from bmdsl.cvx.runtime_data import check_arrays, layer_matrix, pattern_masks
 from bmdsl.cvx.runtime_data import stacked_operator as standalone_operator
 from bmdsl.cvx.solution import ConvexSolution
+from model_texts import mlp, regularize
 
 MODELS = "models"
 GATES = """model gates
@@ -32,17 +33,8 @@ activation gated_relu(gates = H)
 loss cross_entropy
 regularize beta = 0.01, C = linf, R = l2
 """
-SCALAR = """model scalar
-input X[n, d]
-target Y[n]
-units m = 2
-weights W1[d], W2
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n] = act(A)[n] * W2
-activation relu(patterns = exact)
-loss logistic
-regularize beta = 0.05, C = l2, R = l2
-"""
+SCALAR = mlp("scalar", m=2, scalar=True, activation="relu(patterns = exact)", loss="logistic",
+             regularize=regularize("0.05"))
 
 
 def cnn_data():

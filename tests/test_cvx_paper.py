@@ -11,55 +11,15 @@ import pytest
 
 import bmdsl
 from bmdsl import datasets
+from model_texts import attention, cnn, mlp, regularize
 
 REL = 1e-6
 
-MLP = """model mlp
-input X[n, d]
-target Y[n, c]
-units m = 4
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation {act}
-loss squared
-regularize beta = {beta}, C = l2, R = l2
-"""
-MLP_SCALAR = """model mlp1
-input X[n, d]
-target Y[n]
-units m = 4
-weights W1[d], W2
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n] = act(A)[n] * W2
-activation relu(patterns = exact)
-loss squared
-regularize beta = 0.05, C = l2, R = l2
-"""
-CNN = """model cnn
-input I[n, ch, height, width]
-target Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 3, stride = 1, padding = 1)
-pool P[a, k] = {pool}
-units m = 4
-weights W1[h], W2[c, a]
-layer A[n, r] = X[n, r, i] * W1[i]
-output Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-activation {act}
-loss squared
-regularize beta = 0.002, C = l2, R = l2
-"""
-ATTENTION = """model attention
-input X[n, s, d]
-target Y[n, s, c]
-units m = 4
-weights W1[d, d], W2[d, c]
-layer A[n, s, t] = X[n, s, e] * W1[e, f] * X[n, t, f]
-output Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
-activation {act}
-loss squared
-regularize beta = 0.01, C = l2, R = {R}
-"""
+MLP = mlp(activation="{act}", loss="squared", regularize=regularize("{beta}"))
+MLP_SCALAR = mlp("mlp1", scalar=True, activation="relu(patterns = exact)", loss="squared",
+                 regularize=regularize("0.05"))
+CNN = cnn(pool="{pool}", activation="{act}", loss="squared", regularize=regularize("0.002"))
+ATTENTION = attention(activation="{act}", loss="squared", regularize=regularize("0.01", R="{R}"))
 GATED = "gated_relu(patterns = 6, seed = 1)"
 RELU = "relu(patterns = 6, seed = 1)"
 

@@ -5,25 +5,13 @@ import pytest
 import bmdsl
 from bmdsl import datasets
 from bmdsl.cvx import build_problem, recover
-
-MLP = """model mlp
-input X[n, d]
-target Y[n{ytail}]
-units m = 4
-weights W1[d], W2{w2}
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n{tail}] = act(A)[n] * W2{w2i}
-activation {act}
-loss {loss}
-regularize beta = {beta}, C = {C}, R = {R}
-"""
+from model_texts import mlp as mlp_text, regularize
 
 
 def mlp(act="gated_relu(patterns = 8, seed = 0)", C="l2", R="l2", scalar=False,
         loss="squared", beta=0.02):
-    vector = {"tail": ", o", "ytail": ", c", "w2": "[c]", "w2i": "[o]"}
-    shape = {k: "" for k in vector} if scalar else vector
-    return bmdsl.parse(MLP.format(act=act, C=C, R=R, loss=loss, beta=beta, **shape))
+    return bmdsl.parse(mlp_text(scalar=scalar, activation=act, loss=loss,
+                                regularize=regularize(beta, C, R)))
 
 
 def vector_data():

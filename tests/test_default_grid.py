@@ -12,36 +12,14 @@ from bmdsl.cvx import build_problem
 from bmdsl.datasets import images, sequences, spiral
 from bmdsl.losses import LOSSES, Loss, LossSpec
 from bmdsl.trainer import Trainer
+from model_texts import attention, cnn, mlp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 
 HEAD = {
-    "mlp": """model mlp
-input X[n, d]
-target Y[n, c]
-units m = {m}
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-""",
-    "cnn": """model cnn
-input I[n, ch, height, width]
-target Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 2, stride = 1, padding = 0)
-pool P[a, k] = global
-units m = {m}
-weights W1[h], W2[c, a]
-layer A[n, r] = X[n, r, i] * W1[i]
-output Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-""",
-    "attention": """model attention
-input X[n, s, d]
-target Y[n, s, c]
-units m = {m}
-weights W1[d, d], W2[d, c]
-layer A[n, s, t] = X[n, s, e] * W1[e, f] * X[n, t, f]
-output Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
-""",
+    "mlp": mlp(m="{m}"),
+    "cnn": cnn(m="{m}", kernel=2, padding=0, pool="global"),
+    "attention": attention(m="{m}"),
 }
 TAIL = "activation {act}\nloss {loss}\nregularize beta = {beta}, C = {C}, R = {R}\n"
 ACT = {"linear": "linear", "gated_relu": "gated_relu(patterns = 4, seed = 0)"}

@@ -12,33 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 import bmdsl
+from model_texts import attention, mlp, regularize
 
 ACTIVATIONS = {"linear": "linear", "gated_relu": "gated_relu(patterns = 5, seed = 3)",
                "relu": "relu(patterns = 5, seed = 3)"}
 
-MLP = """model mlp
-input   X[n, d]
-target  Y[n, c]
-units   m = {m}
-weights W1[d], W2[c]
-layer   A[n] = X[n, i] * W1[i]
-output  Yhat[n, o] = act(A)[n] * W2[o]
-activation {act}
-loss    squared
-regularize beta = 0.1, C = {C}, R = {R}
-"""
+MLP = mlp(m="{m}", activation="{act}", loss="squared", regularize=regularize("0.1", "{C}", "{R}"),
+          align=8)
 
-ATTENTION = """model attention
-input  X[n, s, d]
-target Y[n, s, c]
-units  m = {m}
-weights W1[d, d], W2[d, c]
-layer  A[n, s, t] = X[n, s, e] * W1[e, f] * X[n, t, f]
-output Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
-activation {act}
-loss   squared
-regularize beta = 0.1, C = {C}, R = {R}
-"""
+ATTENTION = attention(m="{m}", activation="{act}", loss="squared",
+                      regularize=regularize("0.1", "{C}", "{R}"), align=7)
 
 
 def model(template: str, act: str = "linear", m: int = 3, C: str = "l2", R: str = "l2"):

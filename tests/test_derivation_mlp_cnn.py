@@ -12,6 +12,7 @@ import pytest
 import bmdsl
 from test_derivation_helpers import (MLP, average_pool_matrix, im2col, masks_or_ones, model,
                                      nuclear, random_point, rng, squared)
+from model_texts import cnn, regularize
 
 ACTS = ("linear", "gated_relu", "relu")
 
@@ -63,19 +64,7 @@ def test_mlp_maps_are_the_papers_forms(act):
     check_maps(b, lifted, bm, slack, X)
 
 
-CNN_BUILT = """model cnn
-input   I[n, ch, height, width]
-target  Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 3, stride = 1, padding = 1)
-pool    P[a, k] = average(2x2)
-units   m = 2
-weights W1[h], W2[c, a]
-layer   A[n, r] = X[n, r, i] * W1[i]
-output  Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-activation {act}
-loss    squared
-regularize beta = 0.1, C = l2, R = l2
-"""
+CNN_BUILT = cnn(m=2, activation="{act}", loss="squared", regularize=regularize(), align=8)
 
 CNN_GIVEN = """model cnn_given_pooling
 input   X[n, k, h], P[a, k]

@@ -11,6 +11,7 @@ import sympy
 import bmdsl
 from bmdsl import ast
 from bmdsl.source import Source, Span
+from model_texts import attention, cnn, mlp
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted((ROOT / "models").glob("*.bm"))
@@ -82,32 +83,9 @@ def test_mlp_equations_as_checked():
 # -- built-ins equal their spelled-out form -----------------------------------------------
 
 SPELLED = {
-    "cnn": """model m
-input   I[n, ch, height, width]
-target  Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 3, stride = 1, padding = 1)
-pool    P[a, k] = average(2x2)
-units   m = 4
-weights W1[h], W2[c, a]
-layer   A[n, r] = X[n, r, i] * W1[i]
-output  Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-""",
-    "attention": """model m
-input   X[n, s, d]
-target  Y[n, s, c]
-units   m = 4
-weights W1[d, d], W2[d, c]
-layer   A[n, s, t] = X[n, s, e] * W1[e, f] * X[n, t, f]
-output  Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
-""",
-    "mlp": """model m
-input   X[n, d]
-target  Y[n, c]
-units   m = 8
-weights W1[d], W2[c]
-layer   A[n] = X[n, i] * W1[i]
-output  Yhat[n, o] = act(A)[n] * W2[o]
-""",
+    "cnn": cnn("m", align=8),
+    "attention": attention("m", align=8),
+    "mlp": mlp("m", m=8, align=8),
 }
 
 

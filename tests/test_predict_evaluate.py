@@ -9,18 +9,10 @@ import bmdsl
 from bmdsl.cli import main
 from bmdsl.datasets import load_data, spiral
 from bmdsl.split import split_data
+from model_texts import mlp, regularize
 
-MODEL = """model tiny
-input X[n, d]
-target Y[n, c]
-units m = 4
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation gated_relu(patterns = 6, seed = 0)
-loss {loss}
-regularize beta = 1e-2, C = l2, R = l2
-"""
+MODEL = mlp("tiny", activation="gated_relu(patterns = 6, seed = 0)", loss="{loss}",
+            regularize=regularize("1e-2"))
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 

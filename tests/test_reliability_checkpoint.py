@@ -15,18 +15,10 @@ from bmdsl.cli import main
 from bmdsl.datasets import spiral
 from bmdsl.trainer import Trainer, TrainerError, TrainingInterrupted, fitloop
 from bmdsl.trainer import checkpoint as ckpt
+from model_texts import mlp, regularize
 
-MODEL = """model tiny
-input X[n, d]
-target Y[n, c]
-units m = 5
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation gated_relu(patterns = {P}, seed = {seed})
-loss {loss}
-regularize beta = 1e-2, C = l2, R = l2
-"""
+MODEL = mlp("tiny", m=5, activation="gated_relu(patterns = {P}, seed = {seed})", loss="{loss}",
+            regularize=regularize("1e-2"))
 DATA = spiral(15, 3, seed=1)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py

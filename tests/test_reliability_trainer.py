@@ -22,29 +22,12 @@ from bmdsl.trainer.errors import TrainingFailed
 from bmdsl.trainer.runtime import newton, ridged
 from bmdsl.trainer.runtime.gram import Gram
 from bmdsl.trainer.runtime.lifted import LiftedADMM
+from model_texts import mlp, regularize
 
-MLP = """model tiny
-input X[n, d]
-target Y[n, c]
-units m = 3
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation gated_relu(patterns = 6, seed = 0)
-loss {loss}
-regularize beta = 1e-2, C = l2, R = l2
-"""
-RELU = """model tinyrelu
-input X[n, d]
-target Y[n]
-units m = 2
-weights W1[d], W2
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n] = act(A)[n] * W2
-activation relu(patterns = 6, seed = 0)
-loss squared
-regularize beta = 1e-2, C = l2, R = l2
-"""
+MLP = mlp("tiny", m=3, activation="gated_relu(patterns = 6, seed = 0)", loss="{loss}",
+          regularize=regularize("1e-2"))
+RELU = mlp("tinyrelu", m=2, scalar=True, activation="relu(patterns = 6, seed = 0)", loss="squared",
+           regularize=regularize("1e-2"))
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 

@@ -11,42 +11,13 @@ from bmdsl.cvx import build_problem
 from bmdsl.datasets import images, sequences, spiral, spiral_scalar
 from bmdsl.patterns import PatternSet, masks_from_gates
 from bmdsl.trainer import Trainer, TrainerError
+from model_texts import attention, cnn, mlp, regularize
 
-MLP = """model mlp
-input X[n, d]
-target Y[n, c]
-units m = {m}
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation {act}
-loss squared
-regularize beta = 1e-2, C = {C}, R = l2
-"""
-CNN = """model cnn
-input I[n, ch, height, width]
-target Y[n, c]
-patches X[n, k, h] = im2col(I, kernel = 2, stride = 1, padding = 0)
-pool P[a, k] = global
-units m = {m}
-weights W1[h], W2[c, a]
-layer A[n, r] = X[n, r, i] * W1[i]
-output Yhat[n, o] = W2[o, b] * P[b, r] * act(A)[n, r]
-activation {act}
-loss squared
-regularize beta = 1e-2, C = {C}, R = l2
-"""
-ATTENTION = """model attention
-input X[n, s, d]
-target Y[n, s, c]
-units m = {m}
-weights W1[d, d], W2[d, c]
-layer A[n, s, t] = X[n, s, e] * W1[e, f] * X[n, t, f]
-output Yhat[n, s, o] = act(A)[n, s, t] * X[n, t, g] * W2[g, o]
-activation {act}
-loss squared
-regularize beta = 1e-2, C = {C}, R = l2
-"""
+MLP = mlp(m="{m}", activation="{act}", loss="squared", regularize=regularize("1e-2", "{C}"))
+CNN = cnn(m="{m}", kernel=2, padding=0, pool="global", activation="{act}", loss="squared",
+          regularize=regularize("1e-2", "{C}"))
+ATTENTION = attention(m="{m}", activation="{act}", loss="squared",
+                      regularize=regularize("1e-2", "{C}"))
 ACT = {"linear": "linear", "gated_relu": "gated_relu(patterns = 6, seed = 0)",
        "relu": "relu(patterns = 6, seed = 0)"}
 CASES = [(a, s) for a in ("mlp", "cnn", "attention") for s in ("linear", "gated_relu", "relu")]

@@ -7,18 +7,9 @@ import pytest
 
 from bmdsl.cli import main
 from bmdsl.datasets import spiral
+from model_texts import TINY
 
-MODEL = """model tiny
-input X[n, d]
-target Y[n, c]
-units m = 5
-weights W1[d], W2[c]
-layer A[n] = X[n, i] * W1[i]
-output Yhat[n, o] = act(A)[n] * W2[o]
-activation gated_relu(patterns = 6, seed = 0)
-loss squared
-regularize beta = 1e-2, C = l2, R = l2
-"""
+MODEL = TINY
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
