@@ -12,6 +12,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .kernel.search import golden_max
+
 __all__ = ["Param", "Loss", "LossSpec", "LOSSES", "get_loss", "best_dual_scale"]
 
 _TOL = 1e-8   # slack when testing membership of a conjugate's domain (rounding only)
@@ -335,26 +337,6 @@ def get_loss(name: str, **params) -> Loss:
     return LOSSES[name].make(**params)
 
 
-def _golden_max(phi: Callable[[float], float], a: float, b: float, iters: int = 200) -> float:
-    # Golden-section search: phi is concave on [a, b], hence unimodal; uses values only, so
-    # the infinite slope of x log x at the domain boundary does not disturb it.
-    r = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = phi(c), phi(d)
-    for _ in range(iters):
-        if b - a <= 1e-14 * max(1.0, abs(a), abs(b)):
-            break
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = phi(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = phi(d)
-    return 0.5 * (a + b)
-
-
 def best_dual_scale(loss: Loss, g, y, t_max: float) -> float:
     """argmax_{|t| <= t_max, F*(t g) < inf} -F*(t g): the best dual point on the ray of
     g = grad F(Yhat) (docs/theory.md sec. 6: v = t g, t_max = beta / max_k ||G_k||_D*).
@@ -369,5 +351,5 @@ def best_dual_scale(loss: Loss, g, y, t_max: float) -> float:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("the dual ray is unbounded: pass a finite t_max")
     phi = lambda t: -loss.conjugate(t * g, y)  # noqa: E731
-    cands = [lo, hi, _golden_max(phi, lo, hi)] + ([0.0] if lo <= 0.0 <= hi else [])
+    cands = [lo, hi, golden_max(phi, lo, hi, rtol=1e-14)] + ([0.0] if lo <= 0.0 <= hi else [])
     return float(max(cands, key=phi))

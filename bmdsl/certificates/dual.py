@@ -21,28 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernel.search import golden_max
 from ..losses import best_dual_scale
 from .dualnorms import PatternNorms
 
 _TINY = 1e-300
-
-
-def _golden_max(phi, a: float, b: float, iters: int) -> float:
-    """argmax of phi on [a, b] by golden section (exact for unimodal phi; otherwise a local
-    maximum, which is fine: any angle gives a feasible point)."""
-    r = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = phi(c), phi(d)
-    for _ in range(iters):
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = phi(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = phi(d)
-    return 0.5 * (a + b)
 
 
 @dataclass(frozen=True)
@@ -87,7 +70,7 @@ def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16) -> DualPoint
     vals = [on_ray(th)[0] for th in grid]
     i = int(np.argmax(vals))
     step = np.pi / angles
-    theta = _golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=24)
+    theta = golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=24)
     best_val, best_v = max((on_ray(theta), on_ray(grid[i])), key=lambda r: r[0])
     base = max((a, b), key=lambda d: d.value)
     if best_val <= base.value:

@@ -79,6 +79,7 @@ def _cholesky(B):
 
 class ConeInteriorPoint:
     """min over (u_k, w_k) in the cones, resumable: `run(iters)` continues."""
+    NEEDS = {"cone": True}   # ReLU cones only (what the emitter may leave out)
     FIRST_CHUNK = 10     # iterations before fit's first certificate (then doubling)
     MAX_ITER = 200
     POLISH = False       # converged, its factors are a BM optimum: no BM step needed
