@@ -125,6 +125,8 @@ def _norm_sdp(k, ctx):
     return Z, reg, cons, None
 
 
+# what the emitter may leave out of _NORMS for a model without ReLU cones (kernel/paste.py)
+NEEDS = {"_norm_split": {"cone": True}, "_norm_sdp": {"cone": True}}
 _NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_dnorm_side(0),
           "dnorm_upper": _norm_dnorm_side(1), "split": _norm_split,
           "split_upper": _norm_split, "sdp": _norm_sdp, "nocone": _norm_plain}

@@ -3,7 +3,6 @@ optimizer plans once per subscripts and shapes (torch.einsum alone contracts lef
 right). A spec is (coef, ((name, indices), ...), out indices); batch axes (pattern k,
 unit j) are extra leading index names added at call time (`with_batch`).
 """
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -33,14 +32,14 @@ def with_batch(spec, batch, out_batch):
 
 
 @lru_cache(maxsize=1024)
-def plan(subscripts, shapes, factor=None):
+def contraction_plan(subscripts, shapes, factor=None):
     """Pairwise steps (positions, subscripts) of numpy's greedy path; intermediates up to
     `factor` times the largest operand (None: numpy's default, the largest operand)."""
     if len(shapes) <= 2:
         return ((tuple(range(len(shapes))), subscripts),)
     dummies = [np.broadcast_to(np.zeros((), dtype=np.float32), s) for s in shapes]
     optimize = "greedy" if factor is None else \
-        ("greedy", factor * max(math.prod(s) for s in shapes))
+        ("greedy", factor * max(int(np.prod(s, dtype=np.int64)) for s in shapes))
     _, steps = np.einsum_path(subscripts, *dummies, optimize=optimize, einsum_call=True)
     # the step layout differs across numpy versions; the subscripts are its one string
     return tuple((tuple(step[0]), next(x for x in step[1:] if isinstance(x, str)))
@@ -50,7 +49,8 @@ def plan(subscripts, shapes, factor=None):
 def contract(coef, subscripts, ops, einsum=np.einsum, factor=None):
     """coef * einsum(subscripts, *ops), replaying the planned pairwise steps."""
     ops = list(ops)
-    for positions, step in plan(subscripts, tuple(tuple(o.shape) for o in ops), factor):
+    shapes = tuple(tuple(o.shape) for o in ops)
+    for positions, step in contraction_plan(subscripts, shapes, factor):
         picked = [ops[i] for i in positions]
         ops = [o for i, o in enumerate(ops) if i not in positions]
         ops.append(einsum(step, *picked))

@@ -5,8 +5,9 @@ those a model reaches, each with a one-line docstring and no comment lines.
 imports dropped since the names are pasted too). `facts` maps expressions of the pasted
 code to values fixed by the model (e.g. {"problem.cone": False}): an `if` or `x if t else
 y` on them keeps only the branch taken; `nones` are expressions the model makes None
-(written as that literal). A table entry (a class) declaring `NEEDS = {fact:
-value}` that the model's facts contradict is dropped from the tables (tuple, list, set or
+(written as that literal). A table entry declaring `NEEDS = {fact: value}`
+(a class attribute, or for functions a module-level NEEDS = {name: {fact: value}}, never
+pasted) that the model's facts contradict is dropped from the tables (tuple, list, set or
 dict literals) that list it. `source(roots)` is then the text of every definition reached
 from `roots` (names), transitively, in file order, with the imports they use.
 """
@@ -110,8 +111,18 @@ class _File:
             line = _summary(doc.value.value)
             plain = '"' not in line and "\\" not in line
             out.append((a, b, f'"""{line}"""' if plain else repr(line)))
+        dead = set()        # statements after an `if` the model always takes that returns
+        for body in bodies:
+            for i, stmt in enumerate(body):
+                if isinstance(stmt, ast.If) and self.known(stmt.test) is not None:
+                    taken = stmt.body if self.known(stmt.test) else stmt.orelse
+                    if taken and isinstance(taken[-1], (ast.Return, ast.Raise)):
+                        dead.update(map(id, body[i + 1:]))
+                        break
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and self.known(child.test) is not None:
+            if id(child) in dead:
+                out.append((self.starts[child.lineno - 1], self.starts[child.end_lineno], ""))
+            elif isinstance(child, ast.If) and self.known(child.test) is not None:
                 chosen = child.body if self.known(child.test) else child.orelse
                 a = self.starts[child.lineno - 1]
                 b = self.starts[child.end_lineno]
@@ -198,10 +209,14 @@ class Paster:
         self.defs, self.imports, self.other = [], [], []
         parsed = [(label, text, ast.parse(text)) for label, text in files]
         values = values or {}
-        excluded = {name for _, _, tree in parsed for node in tree.body
-                    if isinstance(node, ast.ClassDef)
-                    and any(values.get(k, v) != v for k, v in _needs(node).items())
-                    for name in [node.name]}
+        needs = {node.name: _needs(node) for _, _, tree in parsed for node in tree.body
+                 if isinstance(node, ast.ClassDef)}
+        for _, _, tree in parsed:                    # module-level NEEDS = {name: {...}}
+            for node in tree.body:
+                if _bound(node) == ["NEEDS"] if isinstance(node, ast.Assign) else False:
+                    needs.update(ast.literal_eval(node.value))
+        excluded = {name for name, need in needs.items()
+                    if any(values.get(k, v) != v for k, v in need.items())}
         self.excluded = excluded
         for label, text, tree in parsed:
             f = _File(label, text, dict(facts or {}), excluded, nones)
@@ -213,7 +228,7 @@ class Paster:
                 elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                        ast.Assign, ast.AnnAssign)):
                     names = _bound(node)
-                    if set(names) & set(skip):
+                    if set(names) & (set(skip) | {"NEEDS"}):
                         continue
                     first = node.decorator_list[0].lineno if getattr(
                         node, "decorator_list", None) else node.lineno
