@@ -23,9 +23,8 @@ from ..errors import SemanticError
 from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.einsum import letters
 from ..kernel.layout import POOL_MATRICES
-from ..kernel.paste import Paster
+from ..kernel.paste import Paster, import_block as _imports
 from ..literals import Subscripts, literal as _literal, name as _name
-from ..trainer.emit import _imports
 
 HERE = Path(__file__).parent
 KERNEL = HERE.parent / "kernel"

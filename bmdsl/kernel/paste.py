@@ -276,3 +276,11 @@ class Paster:
                     raise PasteError(f"{label} imports {mods}: not allowed in emitted code")
                 imports.append(line)
         return imports, "\n\n\n".join(parts)
+
+
+def import_block(lines) -> str:
+    """Import lines: the standard library first, then numpy, torch and cvxpy (as isort)."""
+    third = ("numpy", "torch", "cvxpy")
+    std = sorted(ln for ln in lines if ln.split()[1].split(".")[0] not in third)
+    other = sorted(ln for ln in lines if ln.split()[1].split(".")[0] in third)
+    return "\n".join(std + ([""] if std and other else []) + other)

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..emitheader import model_section
 from ..kernel import MODULES as KERNEL_MODULES
-from ..kernel.paste import Paster
+from ..kernel.paste import Paster, import_block as _imports
 from ..literals import literal as _literal
 from .runtime import FACTS, MODULES, NONE_UNLESS
 from .spec import build_spec
@@ -65,13 +65,3 @@ def emit_torch(derivation) -> str:
     source = "\n\n\n".join(parts) + "\n"
     compile(source, f"{name}_torch.py", "exec")   # a syntax error here is a bmdsl bug
     return source
-
-
-def _imports(lines) -> str:
-    """Standard library first, then numpy and torch, as isort would."""
-    third = ("numpy", "torch", "cvxpy")
-    std = sorted(ln for ln in lines if ln.split()[1].split(".")[0] not in third)
-    other = sorted(ln for ln in lines if ln.split()[1].split(".")[0] in third)
-    return "\n".join(std + ([""] if std and other else []) + other)
-
-
