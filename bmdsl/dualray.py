@@ -6,32 +6,11 @@ the best scale unless the loss declares a closed form (`Loss.closed_form_scale`)
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
-__all__ = ["golden_max", "best_dual_scale"]
+from .kernel.search import golden_max
 
-
-def golden_max(phi: Callable[[float], float], a: float, b: float, iters: int = 200) -> float:
-    """argmax of phi on [a, b] by golden section: exact for a concave (unimodal) phi,
-    otherwise a local maximum. Uses values only, so the infinite slope of x log x at a
-    conjugate's domain boundary does not disturb it."""
-    r = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = phi(c), phi(d)
-    for _ in range(iters):
-        if b - a <= 1e-14 * max(1.0, abs(a), abs(b)):
-            break
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = phi(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = phi(d)
-    return 0.5 * (a + b)
+__all__ = ["best_dual_scale"]
 
 
 def best_dual_scale(loss, g, y, t_max: float) -> float:
@@ -48,5 +27,5 @@ def best_dual_scale(loss, g, y, t_max: float) -> float:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("the dual ray is unbounded: pass a finite t_max")
     phi = lambda t: -loss.conjugate(t * g, y)  # noqa: E731
-    cands = [lo, hi, golden_max(phi, lo, hi)] + ([0.0] if lo <= 0.0 <= hi else [])
+    cands = [lo, hi, golden_max(phi, lo, hi, rtol=1e-14)] + ([0.0] if lo <= 0.0 <= hi else [])
     return float(max(cands, key=phi))

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .dualray import best_dual_scale
-from .lossforms import LOSS_KERNELS
+from .kernel.lossforms import LOSS_KERNELS
+
+from .kernel.search import golden_max
 
 __all__ = ["Param", "Loss", "LossSpec", "LOSSES", "get_loss", "best_dual_scale"]
 

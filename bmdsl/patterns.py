@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import BmdslError
+from .kernel.masks import sample_gates as kernel_gates, unique_masks  # noqa: F401
 
 # Relative tolerance for "zero row", "same hyperplane", "rank" and "line lies on a
 # hyperplane" decisions.  Rows are normalised first, so it is an angle (radians): data
@@ -105,7 +106,7 @@ def sample_gates(p_shape, count: int, seed: int) -> np.ndarray:
     extends a smaller one (the draws are made in one standard_normal call, row-major).
     """
     p_shape = (int(p_shape),) if np.isscalar(p_shape) else tuple(int(s) for s in p_shape)
-    return np.random.default_rng(seed).standard_normal((int(count), *p_shape))
+    return kernel_gates(p_shape, count, seed)
 
 
 def masks_from_gates(layer: Callable, gates) -> np.ndarray:
@@ -116,22 +117,6 @@ def masks_from_gates(layer: Callable, gates) -> np.ndarray:
     if pre.shape[:1] != gates.shape[:1]:
         raise ValueError(f"layer returned shape {pre.shape} for {gates.shape[0]} gates")
     return (pre >= 0).astype(np.float64)
-
-
-def unique_masks(masks) -> tuple[np.ndarray, np.ndarray]:
-    """Drop repeated masks, keeping each first occurrence in its original order.
-
-    Returns (masks[kept], kept).  The all-zero mask is kept (module docstring).
-    """
-    masks = np.asarray(masks, dtype=np.float64)
-    if masks.shape[0] == 0:
-        return masks, np.zeros(0, dtype=np.int64)
-    packed = np.packbits(masks.reshape(masks.shape[0], -1) > 0.5, axis=1)
-    first: dict[bytes, int] = {}
-    for i, row in enumerate(packed):              # hashing rows beats np.unique(axis=0)
-        first.setdefault(row.tobytes(), i)
-    kept = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-    return masks[kept], kept
 
 
 def sample_patterns(layer: Callable, p_shape, count: int, seed: int, *,

@@ -1,5 +1,6 @@
 """emit_torch: a stand-alone trainer module (torch + numpy only) that trains like bmdsl."""
 import ast
+import dataclasses
 import os
 import runpy
 import subprocess
@@ -60,10 +61,15 @@ def test_emitted_source_is_plain_and_generic():
     assert "bmdsl" not in imported and "from ." not in source
     top = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert len(top) == len(set(top)), "two pasted runtime files define the same name"
-    # the model enters only as the SPEC literal: the same code for another architecture
-    other = emit_torch(case("mlp", "linear").derivation)
-    assert source.split("SPEC = ")[1].split("\n# ---")[1] == \
-        other.split("SPEC = ")[1].split("\n# ---")[1]
+    # the model enters only as the SPEC literal (and the opening comments): the code
+    # after it is the same for another model with the same facts (runtime.FACTS)
+    model = case("attention", "relu").derivation.model
+    renamed = dataclasses.replace(model, name="other",
+                                  target=dataclasses.replace(model.target, name="T"))
+    other = emit_torch(renamed.derive())
+    assert "SPEC = " in other and "'other'" in other and "'T'" in other
+    assert source.split("SPEC = ")[1].split("\n}\n", 1)[1] == \
+        other.split("SPEC = ")[1].split("\n}\n", 1)[1]
 
 
 @pytest.mark.parametrize("value", ["X; import os", "a b", float("inf"), object()])

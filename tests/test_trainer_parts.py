@@ -10,7 +10,9 @@ from bmdsl.builders import extract_patches
 from bmdsl.losses import get_loss as numpy_loss
 from bmdsl.norms import get_norm
 from bmdsl.trainer import Trainer
-from bmdsl.trainer.runtime import data, einsum, forms
+from bmdsl.kernel import einsum
+from bmdsl.kernel.layout import POOL_MATRICES, unfold_patches
+from bmdsl.trainer.runtime import forms
 from bmdsl.trainer.runtime.activeset import max_step
 from bmdsl.trainer.runtime.cones import max_violation, restore_cones
 
@@ -24,8 +26,8 @@ def test_einsum_plans_replay_numpy(spec):
     rng = np.random.default_rng(0)
     sizes = dict(i=3, j=4, k=5, l=2, n=2, s=3, e=4, f=2, t=3, i2=3)
     arrays = {n: rng.standard_normal([sizes[i] for i in idx]) for n, idx in spec[1]}
-    got = einsum.run(spec, {k: torch.as_tensor(v) for k, v in arrays.items()}).numpy()
-    want = spec[0] * np.einsum(einsum.subscripts(spec), *[arrays[n] for n, _ in spec[1]])
+    got = einsum.run_terms([spec], {k: torch.as_tensor(v) for k, v in arrays.items()}).numpy()
+    want = spec[0] * np.einsum(einsum.letters(spec[1], spec[2]), *[arrays[n] for n, _ in spec[1]])
     assert np.allclose(got, want, rtol=1e-12)
     batched = einsum.with_batch(spec, {spec[1][0][0]: ("b_",)}, ("b_",))
     assert batched[1][0][1][0] == "b_" and batched[2][0] == "b_"
@@ -53,10 +55,10 @@ def test_norms_match_bmdsl_norms(norm):
 @pytest.mark.parametrize("kernel,stride,padding", [(3, 1, 1), (2, 2, 0), (2, 1, 0)])
 def test_patches_and_pools_match_the_builders(kernel, stride, padding):
     images = np.random.default_rng(3).standard_normal((2, 3, 6, 5))
-    got = data.patches(torch.as_tensor(images), kernel, stride, padding).numpy()
+    got = unfold_patches(torch.as_tensor(images), kernel, stride, padding).numpy()
     assert np.array_equal(got, extract_patches(images, kernel, stride, padding))
     for kind, args in (("average", {"window": (2, 2)}), ("global", {})):
-        assert np.array_equal(data.POOLS[kind]((4, 6), args),
+        assert np.array_equal(POOL_MATRICES[kind]((4, 6), args),
                               BUILDER_POOLS[kind].matrix((4, 6), args))
 
 

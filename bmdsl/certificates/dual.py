@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dualray import best_dual_scale, golden_max as _golden_max
+from ..dualray import best_dual_scale
+from ..kernel.search import golden_max
 from .dualnorms import PatternNorms
 
 _TINY = 1e-300
@@ -69,7 +70,7 @@ def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16) -> DualPoint
     vals = [on_ray(th)[0] for th in grid]
     i = int(np.argmax(vals))
     step = np.pi / angles
-    theta = _golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=24)
+    theta = golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=24)
     best_val, best_v = max((on_ray(theta), on_ray(grid[i])), key=lambda r: r[0])
     base = max((a, b), key=lambda d: d.value)
     if best_val <= base.value:

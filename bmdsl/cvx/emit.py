@@ -1,50 +1,61 @@
 """`emit_cvxpy(derivation)`: a stand-alone Python module rebuilding the convex program.
 
-The module is: a docstring, imports of numpy and cvxpy (and the standard library), a SPEC
-dict of plain literals describing the model (tensor names and sizes, patch and pooling
-layouts, the einsum specs of the layer and of the adjoint, activation, loss, regularizer),
-then the runtime files of this package pasted verbatim (relu.py, program.py,
-runtime_forms.py, runtime_data.py, runtime_main.py: numpy + cvxpy only), then
+The module is: a docstring, the imports it uses (numpy, cvxpy, the standard library), the
+model as derived (comments from emitheader.py) and its SPEC dict of plain literals (tensor
+names and sizes, patch and pooling layouts, the einsum specs of the layer and of the
+adjoint, activation, loss, regularizer), then the definitions of the kernel (bmdsl/kernel)
+and of the runtime files here (relu.py, program.py, runtime_forms.py, runtime_data.py,
+runtime_main.py) that this model reaches (kernel/paste.py), then
 `build_problem(arrays, masks=None, side=None)` and a `__main__`. Nothing is generated per
 architecture: the einsum specs come from the derivation's tensor networks (lifting.py).
 
-Safety: nothing from the model file reaches the source except through `_literal`, which
-accepts only identifiers matching IDENTIFIER, einsum letter strings re-encoded here,
-finite floats via repr(float), ints via repr(int), None/bool and containers of these.
+Safety: nothing from the model file reaches the source except through `_literal` and
+`literals.name`, which accept only identifiers matching IDENTIFIER, einsum letter strings
+re-encoded here, finite floats via repr(float), ints via repr(int), None/bool and
+containers of these.
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
+from ..emitheader import model_section
 from ..errors import SemanticError
+from ..kernel import MODULES as KERNEL_MODULES
+from ..kernel.einsum import letters
+from ..kernel.layout import POOL_MATRICES
+from ..kernel.paste import Paster, import_block as _imports
 from ..literals import Subscripts, literal as _literal, name as _name
 
-LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+HERE = Path(__file__).parent
+KERNEL = HERE.parent / "kernel"
 RUNTIME = ("relu.py", "program.py", "runtime_forms.py", "runtime_data.py", "runtime_main.py")
 ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "functools", "argparse", "sys", "time"}
+ROOTS = ("problem_from_spec", "main")
+# facts the model fixes: name -> (value for a SPEC, expressions of the pasted files that
+# have it as truth value); the paster keeps only the branch taken on them
+FACTS = {
+    "cone": (lambda spec: bool(spec["activation"]["cone"]), ("spec['activation']['cone']",)),
+    "no_cone": (lambda spec: not spec["activation"]["cone"], ("cones is None",)),
+    "masked": (lambda spec: bool(spec["activation"]["masked"]), ("act['masked']",)),
+    "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",)),
+    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']",)),
+}
 
 
 def encode(spec) -> tuple:
     """(coef, operand names, letters) for a contract.Einsum; index names (which may carry
     primes from lifting) become letters in order of first appearance, as contract.py does,
     so numpy plans the same contraction."""
-    order = []
-    for _, idx in spec.operands:
-        order += [i for i in idx if i not in order]
-    order += [i for i in spec.out if i not in order]
-    if len(order) > len(LETTERS):
-        raise SemanticError(f"an einsum with {len(order)} distinct indices cannot be emitted")
-    table = dict(zip(order, LETTERS))
-    text = ",".join("".join(table[i] for i in idx) for _, idx in spec.operands)
-    text += "->" + "".join(table[i] for i in spec.out)
+    try:
+        text = letters(spec.operands, spec.out)
+    except ValueError as exc:
+        raise SemanticError(f"this einsum cannot be emitted: {exc}") from None
     return (float(spec.coef), tuple(_name(n) for n, _ in spec.operands), Subscripts(text))
 
 
 def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
                sdp_budget: int = 2_000_000) -> dict:
     """The SPEC dict of plain literals (see runtime_data.py) for this derivation."""
-    from .runtime_data import POOL_MATRICES
     from .runtime_forms import LOSS_FORMS, PAIR_KINDS
     model, net, act = derivation.model, derivation.network, derivation.activation
     loss, reg = model.loss, model.regularizer
@@ -91,51 +102,22 @@ def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
     }
 
 
-def _runtime_source() -> tuple[str, set[str]]:
-    """The runtime files, module docstrings turned into comments and imports removed."""
-    here = Path(__file__).parent
-    parts, imports, defined = [], set(), {}
-    for fname in RUNTIME:
-        text = (here / fname).read_text()
-        tree = ast.parse(text)
-        lines = text.splitlines()
-        drop = set()
-        for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                drop.update(range(node.lineno - 1, node.end_lineno))
-                if isinstance(node, ast.ImportFrom) and node.level:
-                    continue  # `from .program import ...`: the names are pasted too
-                for alias in node.names:
-                    mod = node.module if isinstance(node, ast.ImportFrom) else alias.name
-                    if mod.split(".")[0] not in ALLOWED_IMPORTS:
-                        raise RuntimeError(f"{fname} imports {mod}: not allowed in emitted code")
-                imports.add(ast.get_source_segment(text, node))
-            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign)):
-                for name in _targets(node):
-                    if name in defined:
-                        raise RuntimeError(f"{name} is defined in {defined[name]} and {fname}")
-                    defined[name] = fname
-        doc = ast.get_docstring(tree, clean=False) or ""
-        first = tree.body[0]
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-            drop.update(range(first.lineno - 1, first.end_lineno))
-        comment = "\n".join(("# " + ln).rstrip() for ln in doc.strip().splitlines())
-        body = "\n".join(ln for i, ln in enumerate(lines) if i not in drop).strip("\n")
-        parts.append(f"# {'-' * 20} from bmdsl/cvx/{fname} {'-' * 20}\n{comment}\n\n{body}\n")
-    return "\n\n".join(parts), imports
-
-
-def _targets(node) -> list[str]:
-    if isinstance(node, ast.Assign):
-        return [t.id for t in node.targets if isinstance(t, ast.Name)]
-    return [node.name]
+def paster(spec) -> Paster:
+    """The kernel and runtime files, with this SPEC's facts (FACTS)."""
+    files = [(f"kernel/{m}", (KERNEL / m).read_text()) for m in KERNEL_MODULES]
+    files += [(f"cvx/{m}", (HERE / m).read_text()) for m in RUNTIME]
+    values = {name: value(spec) for name, (value, _) in FACTS.items()}
+    facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
+    return Paster(files, facts, values, ALLOWED_IMPORTS)
 
 
 def emit_cvxpy(derivation, **options) -> str:
     """Source of `<model>_cvxpy.py`: needs only numpy and cvxpy (see module docstring)."""
     from ..version import __version__
     spec = model_spec(derivation, **options)
-    runtime, imports = _runtime_source()
+    spec_text = _literal(spec)
+    section = "\n".join(f"# {line}" for line in model_section(derivation))
+    imports, runtime = paster(spec).source(ROOTS, extra_names=("sys",))
     model = _name(spec["model"])
     arrays = ", ".join(f"{_name(n)}[{', '.join(map(_name, d))}]"
                        for n, d in spec["inputs"] + [spec["target"]])
@@ -161,11 +143,10 @@ From Python:
 Needs only numpy and cvxpy. The program, its patterns (same random draws as bmdsl) and the
 einsum specs below are those of `bmdsl solve` for the same model and data.
 """
-{chr(10).join(sorted(imports, key=lambda s: (not s.startswith("import"), s)))}
+{_imports(imports)}
 
-# The model as plain data: tensor names and sizes, layouts, einsum specs (coefficient,
-# operands, letters) of the layer A(W1) and the adjoint L_k^*(R), activation, loss.
-SPEC = {_literal(spec)}
+{section}
+SPEC = {spec_text}
 '''
     footer = '''
 

@@ -127,9 +127,22 @@ def _norm_sdp(k, ctx):
     return Z, reg, cons, None
 
 
+# what the emitter may leave out of _NORMS for a model without ReLU cones (kernel/paste.py)
+NEEDS = {"_norm_split": {"cone": True}, "_norm_sdp": {"cone": True}}
 _NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_dnorm_side(0),
           "dnorm_upper": _norm_dnorm_side(1), "split": _norm_split,
           "split_upper": _norm_split, "sdp": _norm_sdp, "nocone": _norm_plain}
+
+
+def _extremes(cones):
+    """k -> the extreme rows of cone k, each computed once."""
+    cache = {}
+
+    def extremes(k):
+        if k not in cache:
+            cache[k] = extreme_rows(cones[k])
+        return cache[k]
+    return extremes
 
 
 def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="auto",
@@ -139,13 +152,7 @@ def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="
     L: [|y|, P p q] (numpy or scipy.sparse), columns ordered (k, row-major vec of Z_k);
     Y: target array; cones: [P, N, p] (ReLU) or None. The prediction is reshaped to
     [-1, last axis of Y] so that class-axis losses see one sample per row."""
-    cache = {}
-
-    def extremes(k):
-        if k not in cache:
-            cache[k] = extreme_rows(cones[k])
-        return cache[k]
-
+    extremes = None if cones is None else _extremes(cones)
     kind, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound, enum_cap=enum_cap,
                        sdp_budget=sdp_budget, extremes=extremes)
     Y = np.asarray(Y, dtype=np.float64)

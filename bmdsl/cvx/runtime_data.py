@@ -1,55 +1,18 @@
 """From data arrays to the numbers of the convex program, without bmdsl (numpy only).
 
-A stand-alone copy of what bmdsl.binding, bmdsl.builders, bmdsl.contract, bmdsl.patterns
-and bmdsl.bound do, driven by a SPEC dict of plain literals (model.py-free): the checked
-arrays and sizes, image patches and pooling matrices, the einsum specs of the layer A(W1)
-and of the adjoint L_k^*(R), the masks D_k (sampled with the same generator calls and the
-same de-duplication as bmdsl.patterns.sample_patterns, so the patterns are identical), the
-stacked operator L = [L_1 ... L_P] and the cone matrices. Emitted modules paste this file.
+What bmdsl.binding and bmdsl.bound do, driven by a SPEC dict of plain literals: the
+checked arrays and sizes, the fixed maps and masks D_k of the kernel (bmdsl/kernel, the
+same formulas as bmdsl), the stacked operator L = [L_1 ... L_P] and the layer matrix.
 """
-from functools import lru_cache
-
 import numpy as np
+
+from ..kernel.einsum import contract_terms
+from ..kernel.layout import POOL_MATRICES, conv_out, extract_patches
+from ..kernel.masks import sample_gates, unique_masks
 
 
 class DataError(ValueError):
     """Data that does not fit the model (names, shapes, NaN/inf, empty, masks)."""
-
-
-def conv_out(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def extract_patches(images, kernel, stride, padding):
-    """[n, ch, H, W] -> [n, K, ch*kernel*kernel]; K row-major over the output grid, each
-    patch flattened as (channel, row, column): bmdsl.builders.extract_patches."""
-    n, ch, H, W = images.shape
-    padded = np.pad(images, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    oh, ow = conv_out(H, kernel, stride, padding), conv_out(W, kernel, stride, padding)
-    out = np.empty((n, oh * ow, ch * kernel * kernel), dtype=images.dtype)
-    for r in range(oh):
-        for c in range(ow):
-            block = padded[:, :, r * stride:r * stride + kernel, c * stride:c * stride + kernel]
-            out[:, r * ow + c, :] = block.reshape(n, -1)
-    return out
-
-
-def average_pool(grid, window):
-    """Non-overlapping window averages over a row-major grid; partial windows dropped."""
-    (rows, cols), (wr, wc) = grid, window
-    orows, ocols = rows // wr, cols // wc
-    P = np.zeros((orows * ocols, rows * cols))
-    for a_r in range(orows):
-        for a_c in range(ocols):
-            for r in range(a_r * wr, (a_r + 1) * wr):
-                for c in range(a_c * wc, (a_c + 1) * wc):
-                    P[a_r * ocols + a_c, r * cols + c] = 1.0 / (wr * wc)
-    return P
-
-
-POOL_MATRICES = {"average": lambda grid, args: average_pool(grid, args["window"]),
-                 "global": lambda grid, args: np.full((1, grid[0] * grid[1]),
-                                                      1.0 / (grid[0] * grid[1]))}
 
 
 def check_arrays(spec, data):
@@ -112,44 +75,9 @@ def check_arrays(spec, data):
     return arrays, sizes
 
 
-@lru_cache(maxsize=256)
-def einsum_plan(subscripts, shapes):
-    """Pairwise contraction order from numpy's greedy optimizer (as bmdsl.contract)."""
-    if len(shapes) <= 2:
-        return ((tuple(range(len(shapes))), subscripts),)
-    dummies = [np.broadcast_to(np.zeros((), dtype=np.float32), s) for s in shapes]
-    _, steps = np.einsum_path(subscripts, *dummies, optimize="greedy", einsum_call=True)
-    return tuple((tuple(step[0]), next(x for x in step[1:] if isinstance(x, str)))
-                 for step in steps)
-
-
-def contract_terms(terms, arrays):
-    """sum over terms (coef, operand names, letter subscripts) of coef * einsum(...)."""
-    total = None
-    for coef, names, subscripts in terms:
-        ops = [arrays[n] for n in names]
-        for positions, step in einsum_plan(subscripts, tuple(tuple(o.shape) for o in ops)):
-            picked = [ops[i] for i in positions]
-            for i in sorted(positions, reverse=True):
-                del ops[i]
-            ops.append(np.einsum(step, *picked))
-        r = ops[0] if coef == 1.0 else coef * ops[0]
-        total = r if total is None else total + r
-    return total
-
-
 def pre_activation(spec, arrays, W1):
     """A(W1) for a batch W1 [b, *w1] -> [b, *a]."""
     return contract_terms(spec["layer"], dict(arrays, W1=W1))
-
-
-def unique_masks(masks):
-    """First occurrence of each distinct mask, in order (bmdsl.patterns.unique_masks)."""
-    packed = np.packbits(masks.reshape(masks.shape[0], -1) > 0.5, axis=1)
-    first = {}
-    for i, row in enumerate(packed):
-        first.setdefault(row.tobytes(), i)
-    return masks[np.fromiter(first.values(), dtype=np.int64, count=len(first))]
 
 
 def pattern_masks(spec, arrays, shapes, masks=None, gates=None):
@@ -176,8 +104,8 @@ def pattern_masks(spec, arrays, shapes, masks=None, gates=None):
     if act["patterns"] == "exact":
         raise DataError("this model enumerates its patterns exactly: pass the masks saved "
                         "by `bmdsl solve` (the 'masks' array of its output .npz)")
-    gates = np.random.default_rng(act["seed"]).standard_normal((act["patterns"],) + shapes["w1"])
-    return unique_masks((pre_activation(spec, arrays, gates) >= 0).astype(np.float64))
+    gates = sample_gates(shapes["w1"], act["patterns"], act["seed"])
+    return unique_masks((pre_activation(spec, arrays, gates) >= 0).astype(np.float64))[0]
 
 
 def stacked_operator(spec, arrays, shapes, masks):

@@ -10,6 +10,7 @@ from collections import namedtuple
 import numpy as np
 import cvxpy as cp
 
+from ..kernel.brackets import hard_pair_brackets
 from .program import Forms
 from .relu import relu_is_exact
 
@@ -97,29 +98,8 @@ def dnorm_bounds(Z, C, R, sdp_cap=60):
     if PAIR_KINDS[(C, R)][0] != "hard":
         ne = dnorm(Z, C, R, 0)
         return ne, ne
-    p, q = Z.shape
-    nuc = cp.normNuc(Z)
-    if (C, R) == ("linf", "linf"):  # infimal convolution of three smaller-atom gauges
-        Z1, Z2, Z3 = (cp.Variable((p, q)) for _ in range(3))
-        up = NormExpression(cp.normNuc(Z1) + cp.sum(cp.max(cp.abs(Z2), axis=1))
-                            + cp.sum(cp.max(cp.abs(Z3), axis=0)), "upper", "inf-conv",
-                            (Z1 + Z2 + Z3 == Z,))
-    else:                           # B_2 inside B_inf: nuclear-norm atoms are D-atoms
-        up = NormExpression(nuc, "upper", "nuclear", ())
-    if p + q <= sdp_cap:
-        P, Q = cp.Variable((p, p), symmetric=True), cp.Variable((q, q), symmetric=True)
-        phi = {"l2": cp.trace, "linf": lambda X: cp.max(cp.diag(X))}
-        lo = NormExpression(0.5 * (phi[C](P) + phi[R](Q)), "lower", "sdp",
-                            (cp.bmat([[P, Z], [Z.T, Q]]) >> 0,))
-        return lo, up
-    terms = {("l2", "linf"): [nuc / np.sqrt(q), cp.max(cp.norm(Z, 2, axis=0))],
-             ("linf", "l2"): [nuc / np.sqrt(p), cp.max(cp.norm(Z, 2, axis=1))],
-             ("linf", "linf"): [nuc / np.sqrt(p * q), cp.max(cp.abs(Z)),
-                                cp.max(cp.norm(Z, 2, axis=1)) / np.sqrt(q),
-                                cp.max(cp.norm(Z, 2, axis=0)) / np.sqrt(p)]}[(C, R)]
-    lo = NormExpression(cp.maximum(*terms) if len(terms) > 1 else terms[0], "lower",
-                        "closed-form duals", ())
-    return lo, up
+    lo, up = hard_pair_brackets(Z, C, R, sum(Z.shape) <= sdp_cap)
+    return NormExpression(lo[0], "lower", *lo[1:]), NormExpression(up[0], "upper", *up[1:])
 
 
 def with_offset(form, c):

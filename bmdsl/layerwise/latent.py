@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as tf
 
 from ..errors import SemanticError
-from ..trainer.runtime.einsum import run_terms
+from ..kernel.einsum import run_terms
 from ..trainer.runtime.network import UNIT, UNIT_ACTIVATIONS
 
 CHUNK = 256     # samples per pass: the patches of a chunk, not of the data, are held

@@ -1,66 +1,51 @@
 """`emit_torch(derivation)`: a stand-alone, readable trainer module for one model.
 
-The module is: a docstring, imports (the standard library, numpy, torch), a SPEC dict of
-plain literals (spec.build_spec: tensor names, dims, the derivation's einsum specs with
-renamed indices, activation, loss, regularizer), then the files of runtime/ pasted in the
-order of runtime.MODULES (their docstrings become comments, their imports the single
-import block here), then `if __name__ == "__main__"`. Nothing is generated per
-architecture. Safety: every string in SPEC must match IDENTIFIER (names are checked again
-here), numbers are written by repr(float)/repr(int), anything else is refused.
+The module opens with the model as derived (comments from emitheader.py, every name
+checked) and its SPEC dict of plain literals (spec.build_spec), then only the definitions
+of the kernel (bmdsl/kernel) and of runtime/ that this model reaches from the command line,
+`predict` and `NetworkModule` (kernel/paste.py: branches on facts the model fixes are
+dropped, docstrings cut to one line), then `if __name__ == "__main__"`. Safety: every
+string in SPEC and in the opening comments matches IDENTIFIER, numbers are written by
+repr(float)/repr(int), anything else is refused.
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from ..version import __version__
+from ..emitheader import model_section
+from ..kernel import MODULES as KERNEL_MODULES
+from ..kernel.paste import Paster, import_block as _imports
 from ..literals import literal as _literal
-from .runtime import MODULES
+from .runtime import FACTS, MODULES, NONE_UNLESS
 from .spec import build_spec
 
-HEADER_IMPORTS = ("import argparse", "import math", "import os", "import sys",
-                  "import threading", "import time", "from functools import lru_cache", "",
-                  "import numpy as np", "import torch", "import torch.nn.functional as tf")
-ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "numpy", "torch",
-           "torch.nn.functional"}
+ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "numpy", "torch"}
+KERNEL = Path(__file__).parent.parent / "kernel"
 RUNTIME = Path(__file__).parent / "runtime"
 # after the trainer's runtime: the network class (bmdsl's trainer.network() is the same
-# class) and the `predict` entry point
-NETWORK_MODULES = ("network.py", "predict.py")
-# last: the output rule of bmdsl's commands for `--output` (never an input, a link, or an
-# existing file without --force), applied by the __main__ block before any work
-OUTPUT_MODULES = ("outputs.py",)
+# class), the `predict` entry point, and the output rule of bmdsl's commands for --output
+NETWORK_MODULES = ("network.py", "predict.py", "outputs.py")
+MAIN = ('if __name__ == "__main__":\n'
+        '    ARGV = refuse_unsafe_output(sys.argv[1:])\n'
+        '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] else main(ARGV))')
+ROOTS = ("main", "predict_main", "predict", "refuse_unsafe_output", "NetworkModule")
 
 
-def _paste(name: str) -> str:
-    """One runtime file: its docstring as comments, its import lines removed."""
-    text = (RUNTIME / name).read_text()
-    tree = ast.parse(text)
-    lines = text.splitlines()
-    drop = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""]
-            if not (isinstance(node, ast.ImportFrom) and node.level) and \
-                    not set(mods) <= ALLOWED:
-                raise RuntimeError(f"runtime/{name} imports {mods}, not in the emitted header")
-            drop.update(range(node.lineno - 1, node.end_lineno))
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "SPEC"
-                                                for t in node.targets):
-            drop.update(range(node.lineno - 1, node.end_lineno))
-    doc = ast.get_docstring(tree) or ""
-    first = tree.body[0]
-    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant):
-        drop.update(range(first.lineno - 1, first.end_lineno))
-    body = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip("\n")
-    note = "\n".join(f"# {line}".rstrip() for line in doc.splitlines())
-    return f"# {'-' * 86}\n# runtime/{name}\n{note}\n\n{body}\n"
+def paster(spec) -> Paster:
+    """The kernel and runtime files, with this SPEC's facts."""
+    files = [(f"kernel/{m}", (KERNEL / m).read_text()) for m in KERNEL_MODULES]
+    files += [(f"runtime/{m}", (RUNTIME / m).read_text()) for m in MODULES + NETWORK_MODULES]
+    values = {name: value(spec) for name, (value, _) in FACTS.items()}
+    facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
+    nones = [e for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs]
+    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones)
 
 
 def emit_torch(derivation) -> str:
     """The source of `<model>_torch.py`: run `python <model>_torch.py DATA.npz`."""
     spec = build_spec(derivation)
+    spec_text = _literal(spec)
     name = spec["model"]
     inputs = ", ".join([n for n, _ in spec["inputs"]] + [spec["target"]])
     doc = (f'"""Stand-alone Burer-Monteiro trainer for model {name} (generated by bmdsl '
@@ -69,17 +54,14 @@ def emit_torch(derivation) -> str:
            f"[--output OUT.npz] [--force]\n"
            f"    python {name}_torch.py predict OUT.npz NEW.npz [--output PRED.npz] "
            f"[--force]\n\n"
-           f"DATA.npz holds {inputs}. Needs only numpy and torch. The numerics are bmdsl's\n"
-           f"trainer runtime, pasted below; SPEC is the model's derivation as literals.\n"
-           f"NetworkModule is the trained network as a torch.nn.Module (predict(SPEC, OUT.npz,\n"
-           f"NEW.npz) in Python).\n"
+           f"DATA.npz holds {inputs}. Needs only numpy and torch. SPEC is the model's\n"
+           f"derivation as literals; below it, the parts of bmdsl's kernel and trainer runtime\n"
+           f"this model uses. NetworkModule is the trained network as a torch.nn.Module\n"
+           f"(predict(SPEC, OUT.npz, NEW.npz) in Python).\n"
            f'"""')
-    parts = [doc, "\n".join(HEADER_IMPORTS), f"SPEC = {_literal(spec)}"]
-    parts += [_paste(m) for m in MODULES + NETWORK_MODULES + OUTPUT_MODULES]
-    parts.append('if __name__ == "__main__":\n'
-                 '    ARGV = refuse_unsafe_output(sys.argv[1:])\n'
-                 '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] '
-                 'else main(ARGV))')
+    imports, body = paster(spec).source(ROOTS, extra_names=("sys",))
+    section = "\n".join(f"# {line}" for line in model_section(derivation))
+    parts = [doc, _imports(imports), section + f"\nSPEC = {spec_text}", body, MAIN]
     source = "\n\n\n".join(parts) + "\n"
-    ast.parse(source)   # a syntax error here is a bug of this module, never of the model
+    compile(source, f"{name}_torch.py", "exec")   # a syntax error here is a bmdsl bug
     return source

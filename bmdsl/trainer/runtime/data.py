@@ -1,49 +1,26 @@
-"""Data-side pieces without bmdsl: image patches in torch, pooling matrices, and the
-masks D_k from gates (sampled with the same generator calls and de-duplication as
-bmdsl.patterns.sample_patterns, so a stand-alone run sees the same patterns).
-"""
+"""Data-side pieces without bmdsl: the patch tensors and pooling matrices a model declares
+(the kernel's, bmdsl/kernel/layout.py) and the hidden bias's constant feature."""
 import numpy as np
 import torch
-import torch.nn.functional as tf
 
-
-def patches(images, kernel, stride, padding):
-    """[n, ch, H, W] -> [n, K, ch*kernel*kernel]: K row-major over the output grid, each
-    patch flattened as (channel, row, column), as bmdsl.builders.extract_patches."""
-    cols = tf.unfold(images, kernel_size=kernel, stride=stride, padding=padding)
-    return cols.transpose(1, 2)
-
-
-def average_pool(grid, window):
-    """Non-overlapping window averages over a row-major grid; partial windows dropped."""
-    (rows, cols), (wr, wc) = grid, window
-    orows, ocols = rows // wr, cols // wc
-    P = np.zeros((orows * ocols, rows * cols))
-    for a_r in range(orows):
-        for a_c in range(ocols):
-            for r in range(a_r * wr, (a_r + 1) * wr):
-                for c in range(a_c * wc, (a_c + 1) * wc):
-                    P[a_r * ocols + a_c, r * cols + c] = 1.0 / (wr * wc)
-    return P
-
-
-POOLS = {"average": lambda grid, args: average_pool(grid, args["window"]),
-         "global": lambda grid, args: np.full((1, grid[0] * grid[1]), 1.0 / (grid[0] * grid[1]))}
+from ...kernel.layout import POOL_MATRICES, conv_out, extract_patches
 
 
 def derived(spec, arrays):
-    """Add the patch tensors (torch) and pooling matrices (numpy) the model declares."""
+    """Add the patch tensors and pooling matrices (numpy) the model declares."""
     arrays = dict(arrays)
     sizes = {}
     for p in spec["patches"]:
-        images = torch.as_tensor(np.asarray(arrays[p["images"]]))
-        arrays[p["tensor"]] = patches(images, p["kernel"], p["stride"], p["padding"]).numpy()
+        images = np.asarray(arrays[p["images"]])
+        if images.ndim != 4:
+            raise ValueError(f"'{p['images']}' has {images.ndim} axes, images have 4")
+        arrays[p["tensor"]] = extract_patches(images, p["kernel"], p["stride"], p["padding"])
         H, W = images.shape[2:]
-        sizes[p["grid"][0]] = (H + 2 * p["padding"] - p["kernel"]) // p["stride"] + 1
-        sizes[p["grid"][1]] = (W + 2 * p["padding"] - p["kernel"]) // p["stride"] + 1
+        sizes[p["grid"][0]] = conv_out(H, p["kernel"], p["stride"], p["padding"])
+        sizes[p["grid"][1]] = conv_out(W, p["kernel"], p["stride"], p["padding"])
     for p in spec["pools"]:
         grid = (sizes[p["grid"][0]], sizes[p["grid"][1]])
-        arrays[p["tensor"]] = POOLS[p["kind"]](grid, dict(p["args"]))
+        arrays[p["tensor"]] = POOL_MATRICES[p["kind"]](grid, dict(p["args"]))
     return append_feature(spec, arrays)
 
 
@@ -61,19 +38,3 @@ def append_feature(spec, arrays):
         return dict(arrays, **{hidden["tensor"]: torch.cat([a, one], axis)})
     one = np.full(shape, hidden["value"])
     return dict(arrays, **{hidden["tensor"]: np.concatenate([np.asarray(a), one], axis)})
-
-
-def unique_masks(masks, gates):
-    """Drop repeated masks, keeping first occurrences in order (bmdsl.patterns)."""
-    packed = np.packbits(masks.reshape(masks.shape[0], -1) > 0.5, axis=1)
-    first = {}
-    for i, row in enumerate(packed):
-        first.setdefault(row.tobytes(), i)
-    kept = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-    return masks[kept], gates[kept]
-
-
-def sample_gates(spec, w1_shape):
-    """N(0, 1) gates from numpy.random.default_rng(seed), one standard_normal call."""
-    count = spec["patterns"]
-    return np.random.default_rng(spec["seed"]).standard_normal((int(count),) + tuple(w1_shape))

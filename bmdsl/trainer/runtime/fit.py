@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from .cones import AugmentedLagrangian, into_cones, max_violation, restore_cones
-from .data import derived, sample_gates, unique_masks
+from ...kernel.masks import sample_gates, unique_masks
+from ...kernel.npz import read_npz
+from .data import derived
 from .gram import gram_pays
 from .policy import AUTO, METHODS, MethodRefused, choose
 from .problem import BMProblem
@@ -77,12 +79,13 @@ def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64)
             raise ValueError("this model enumerates its patterns exactly: pass the masks and "
                              "gates saved by bmdsl (--masks FILE.npz)")
         if gates is None:
-            gates = sample_gates(spec, shapes["w1"])
+            gates = sample_gates(shapes["w1"], spec["patterns"], spec["seed"])
         bare = BMProblem(spec, tensors, None, shapes)
         A = bare.pre_activation(to(gates), batch=("k_",)).cpu().numpy()
         masks = (A >= 0).astype(np.float64)
         if spec["patterns"] not in (None, "exact") and not spec["gates"]:
-            masks, gates = unique_masks(masks, np.asarray(gates))
+            masks, kept = unique_masks(masks)
+            gates = np.asarray(gates)[kept]
     return BMProblem(spec, tensors, to(masks), shapes, None if gates is None else to(gates))
 
 
@@ -172,13 +175,9 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", help="write U, V (and masks) to this .npz")
     args = parser.parse_args(argv)
-    with np.load(args.data, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
-    masks = gates = None
-    if args.masks:
-        with np.load(args.masks, allow_pickle=False) as f:
-            masks = f["masks"] if "masks" in f.files else None
-            gates = f["gates"] if "gates" in f.files else None
+    data = read_npz(args.data)
+    found = read_npz(args.masks, "masks", ("masks", "gates")) if args.masks else {}
+    masks, gates = found.get("masks"), found.get("gates")
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     problem = setup(SPEC, data, masks, gates, args.device, dtype)
     start = time.perf_counter()

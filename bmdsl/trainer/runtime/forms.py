@@ -6,7 +6,7 @@ check that the two agree. Nothing here branches on a loss's name.
 """
 import torch
 
-from ...lossforms import LOSS_KERNELS
+from ...kernel.lossforms import LOSS_KERNELS
 
 NORM_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 

@@ -16,8 +16,9 @@ objects). Bad inputs raise ValueError naming the input, the size and what is acc
 import numpy as np
 import torch
 
-from .data import append_feature, patches
-from .einsum import run_terms
+from ...kernel.layout import unfold_patches
+from .data import append_feature
+from ...kernel.einsum import run_terms
 
 UNIT = ("u_",)
 NETWORK_FORMAT = "bmdsl-network"
@@ -96,8 +97,8 @@ class NetworkModule(torch.nn.Module):
         dims = dict(self.spec["inputs"])
         for p in self.spec["patches"]:
             self._check(p["images"], arrays[p["images"]], None)
-            arrays[p["tensor"]] = patches(arrays[p["images"]], p["kernel"], p["stride"],
-                                          p["padding"])
+            arrays[p["tensor"]] = unfold_patches(arrays[p["images"]], p["kernel"],
+                                                  p["stride"], p["padding"])
             dims[p["tensor"]] = p["dims"]
         arrays = append_feature(self.spec, arrays)   # the hidden bias's constant feature
         sizes = self.known_sizes()

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import torch
 
+from ...kernel.npz import read_npz
 from .data import derived
 from .network import NETWORK_FORMAT, NetworkModule
 
@@ -34,16 +35,6 @@ def fixed_maps(spec, data):
         raise ValueError(f"cannot cut {images} into patches ({exc}); images are "
                          f"[n, channels, height, width]") from None
     return {p["tensor"]: arrays[p["tensor"]] for p in spec["pools"]}
-
-
-def read_npz(path, what):
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise ValueError(f"{what} {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{what} {path} is not a readable .npz ({exc})") from None
 
 
 def factors_network(spec, weights, data):

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .einsum import run_terms
+from ...kernel.einsum import run_terms
 from .forms import get_loss, plain_squared, regularizer
 from .fused import fused_plan
 from .gram import Gram, lift

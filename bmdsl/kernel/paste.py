@@ -1,0 +1,286 @@
+"""The source paster of the emitters: the top-level definitions of bmdsl-free files, only
+those a model reaches, each with a one-line docstring and no comment lines.
+
+`Paster(files, facts)` reads the files in order (imports: only `allowed` modules, relative
+imports dropped since the names are pasted too). `facts` maps expressions of the pasted
+code to values fixed by the model (e.g. {"problem.cone": False}): an `if` or `x if t else
+y` on them keeps only the branch taken; `nones` are expressions the model makes None
+(written as that literal). A table entry declaring `NEEDS = {fact: value}`
+(a class attribute, or for functions a module-level NEEDS = {name: {fact: value}}, never
+pasted) that the model's facts contradict is dropped from the tables (tuple, list, set or
+dict literals) that list it. `source(roots)` is then the text of every definition reached
+from `roots` (names), transitively, in file order, with the imports they use.
+"""
+import ast
+import io
+import tokenize
+
+
+class PasteError(RuntimeError):
+    """A pasted file breaks the rules of emitted code (a bmdsl bug, never the user's)."""
+
+
+def _offsets(text):
+    starts, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        starts.append(pos)
+        pos += len(line.encode())
+    return starts + [pos]
+
+
+def _summary(doc):
+    """The first sentence of a docstring, on one line."""
+    para = " ".join(doc.strip().split("\n\n")[0].split())
+    cut = para.find(". ")
+    line = para if cut < 0 else para[:cut + 1]
+    return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
+
+
+def _is_doc(stmt):
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and \
+        isinstance(stmt.value.value, str)
+
+
+def _drop_comment_lines(text):
+    lines = text.splitlines()
+    drop = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type == tokenize.COMMENT and not lines[tok.start[0] - 1][:tok.start[1]].strip():
+            drop.add(tok.start[0] - 1)
+    return "\n".join(ln for i, ln in enumerate(lines) if i not in drop)
+
+
+class _File:
+    """One file's text with byte offsets, and the rewriting of one node's source."""
+
+    def __init__(self, label, text, facts, excluded, nones=()):
+        self.label, self.text, self.facts, self.excluded = label, text, facts, excluded
+        self.nones = set(nones)
+        self.raw = text.encode()
+        self.starts = _offsets(text)
+
+    def pos(self, line, col):
+        return self.starts[line - 1] + col
+
+    def span(self, node):
+        return self.pos(node.lineno, node.col_offset), self.pos(node.end_lineno, node.end_col_offset)
+
+    def known(self, test):
+        """The model's value of an `if` test, or None when it depends on the data."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            value = self.known(test.operand)
+            return None if value is None else not value
+        if isinstance(test, ast.BoolOp):
+            values = [self.known(v) for v in test.values]
+            stop = isinstance(test.op, ast.Or)      # the value that decides an or / an and
+            if stop in values:
+                return stop
+            return None if None in values else not stop
+        text = ast.unparse(test)
+        return bool(self.facts[text]) if text in self.facts else None
+
+    def render(self, start, end, node):
+        """Bytes start..end of the file with the rewrites of the nodes inside `node`."""
+        out, at = [], start
+        for a, b, text in sorted(self.edits(node)):
+            if a < start or b > end:
+                continue
+            out += [self.raw[at:a].decode(), text]
+            at = b
+        return "".join(out) + self.raw[at:end].decode()
+
+    def block(self, stmts, indent):
+        """Full lines of `stmts`, rewritten and re-indented to column `indent`."""
+        if not stmts:
+            return ""
+        start = self.starts[stmts[0].lineno - 1]
+        end = self.starts[stmts[-1].end_lineno]
+        text = self.render(start, end, _Block(stmts))
+        shift = stmts[0].col_offset - indent
+        return "".join(ln[shift:] if ln.strip() else ln for ln in text.splitlines(True))
+
+    def edits(self, node):
+        """Non-overlapping (start, end, text) rewrites inside `node`."""
+        out = []
+        bodies = [getattr(node, f) for f in ("body", "orelse", "finalbody")
+                  if isinstance(getattr(node, f, None), list)]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                node.body and _is_doc(node.body[0]):
+            doc = node.body[0]
+            a, b = self.span(doc)
+            line = _summary(doc.value.value)
+            plain = '"' not in line and "\\" not in line
+            out.append((a, b, f'"""{line}"""' if plain else repr(line)))
+        dead = set()        # statements after an `if` the model always takes that returns
+        for body in bodies:
+            for i, stmt in enumerate(body):
+                if isinstance(stmt, ast.If) and self.known(stmt.test) is not None:
+                    taken = stmt.body if self.known(stmt.test) else stmt.orelse
+                    if taken and isinstance(taken[-1], (ast.Return, ast.Raise)):
+                        dead.update(map(id, body[i + 1:]))
+                        break
+        for child in ast.iter_child_nodes(node):
+            if id(child) in dead:
+                out.append((self.starts[child.lineno - 1], self.starts[child.end_lineno], ""))
+            elif isinstance(child, ast.If) and self.known(child.test) is not None:
+                chosen = child.body if self.known(child.test) else child.orelse
+                a = self.starts[child.lineno - 1]
+                b = self.starts[child.end_lineno]
+                text = self.block(chosen, child.col_offset)
+                if text.lstrip().startswith("elif"):         # the `elif` becomes an `if`
+                    text = text.replace("elif", "if", 1)
+                siblings = next((b for b in bodies if child in b), [])
+                if not text and len(siblings) == 1:
+                    text = " " * child.col_offset + "pass\n"
+                out.append((a, b, text))
+            elif isinstance(child, ast.IfExp) and self.known(child.test) is not None:
+                chosen = child.body if self.known(child.test) else child.orelse
+                a, b = self.span(child)
+                out.append((a, b, "(" + self.render(*self.span(chosen), chosen) + ")"))
+            elif isinstance(child, ast.expr) and self._constant(child):
+                a, b = self.span(child)
+                out.append((a, b, "None"))
+            elif isinstance(child, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and \
+                    self._lists_excluded(child):
+                a, b = self.span(child)
+                out.append((a, b, ast.unparse(self._without_excluded(child))))
+            else:
+                out += self.edits(child)
+        return out
+
+    def _constant(self, node):
+        """An expression the model fixes to None (written as that literal)."""
+        if isinstance(node, (ast.Name, ast.Constant)) or \
+                isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
+            return False
+        return ast.unparse(node) in self.nones
+
+    def _lists_excluded(self, node):
+        elts = node.values if isinstance(node, ast.Dict) else node.elts
+        return any(isinstance(e, ast.Name) and e.id in self.excluded for e in elts)
+
+    def _without_excluded(self, node):
+        keep = lambda e: not (isinstance(e, ast.Name) and e.id in self.excluded)  # noqa: E731
+        if isinstance(node, ast.Dict):
+            pairs = [(k, v) for k, v in zip(node.keys, node.values) if keep(v)]
+            return ast.Dict([k for k, _ in pairs], [v for _, v in pairs])
+        elts = [e for e in node.elts if keep(e)]
+        if isinstance(node, ast.Tuple):
+            return ast.Tuple(elts, ast.Load())
+        return type(node)(elts, ast.Load()) if isinstance(node, ast.List) else ast.Set(elts)
+
+
+class _Block(ast.AST):
+    """A statement list as one node (for `_File.edits`)."""
+    _fields = ("body",)
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+
+def _names(text):
+    """Every identifier the code loads (names, and the heads of attribute chains)."""
+    return {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+
+
+def _bound(node):
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+
+
+def _needs(node):
+    """The literal NEEDS = {fact: value} of a class, or {}."""
+    for stmt in getattr(node, "body", []):
+        if isinstance(stmt, ast.Assign) and [getattr(t, "id", "") for t in stmt.targets] == \
+                ["NEEDS"]:
+            return ast.literal_eval(stmt.value)
+    return {}
+
+
+class Paster:
+    def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=()):
+        """files: (label, text) in pasting order; facts: expression text -> its truth value;
+        nones: expressions that are None for this model; values:
+        fact name -> the model's value (for NEEDS); skip: names never pasted (the emitter
+        writes its own, e.g. SPEC)."""
+        self.defs, self.imports, self.other = [], [], []
+        parsed = [(label, text, ast.parse(text)) for label, text in files]
+        values = values or {}
+        needs = {node.name: _needs(node) for _, _, tree in parsed for node in tree.body
+                 if isinstance(node, ast.ClassDef)}
+        for _, _, tree in parsed:                    # module-level NEEDS = {name: {...}}
+            for node in tree.body:
+                if _bound(node) == ["NEEDS"] if isinstance(node, ast.Assign) else False:
+                    needs.update(ast.literal_eval(node.value))
+        excluded = {name for name, need in needs.items()
+                    if any(values.get(k, v) != v for k, v in need.items())}
+        self.excluded = excluded
+        for label, text, tree in parsed:
+            f = _File(label, text, dict(facts or {}), excluded, nones)
+            for i, node in enumerate(tree.body):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    self._import(label, text, node)
+                elif i == 0 and _is_doc(node):
+                    continue                                 # the module docstring
+                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                       ast.Assign, ast.AnnAssign)):
+                    names = _bound(node)
+                    if set(names) & (set(skip) | {"NEEDS"}):
+                        continue
+                    first = node.decorator_list[0].lineno if getattr(
+                        node, "decorator_list", None) else node.lineno
+                    start, end = f.starts[first - 1], f.starts[node.end_lineno]
+                    text_ = _drop_comment_lines(f.render(start, end, _Block([node])))
+                    self.defs.append((names, text_, _names(text_), label))
+                else:
+                    raise PasteError(f"{label}: a top-level statement that is not a definition")
+        seen = {}
+        for names, _, _, label in self.defs:
+            for n in names:
+                if n in seen:
+                    raise PasteError(f"{n} is defined in {seen[n]} and in {label}")
+                seen[n] = label
+        self.allowed = set(allowed)
+
+    def _import(self, label, text, node):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            return                                      # pasted names: no import needed
+        mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+        self.imports.append((ast.get_source_segment(text, node), mods,
+                             {(a.asname or a.name).split(".")[0] for a in node.names}, label))
+
+    def reached(self, roots):
+        """Names of the definitions reachable from `roots`."""
+        where = {n: d for d in self.defs for n in d[0]}
+        todo, done = [r for r in roots if r in where], set()
+        while todo:
+            name = todo.pop()
+            if name in done:
+                continue
+            done.add(name)
+            todo += [u for u in where[name][2] if u in where and u not in done]
+        return done
+
+    def source(self, roots, extra_names=()):
+        """(import lines, definitions text) of what `roots` reach."""
+        reached = self.reached(roots)
+        parts = [text for names, text, _, _ in self.defs if set(names) & reached]
+        used = set(extra_names).union(*(d[2] for d in self.defs if set(d[0]) & reached))
+        imports = []
+        for line, mods, bound, label in self.imports:
+            if bound & used and line not in imports:
+                if not all(m.split(".")[0] in self.allowed for m in mods):
+                    raise PasteError(f"{label} imports {mods}: not allowed in emitted code")
+                imports.append(line)
+        return imports, "\n\n\n".join(parts)
+
+
+def import_block(lines) -> str:
+    """Import lines: the standard library first, then numpy, torch and cvxpy (as isort)."""
+    third = ("numpy", "torch", "cvxpy")
+    std = sorted(ln for ln in lines if ln.split()[1].split(".")[0] not in third)
+    other = sorted(ln for ln in lines if ln.split()[1].split(".")[0] in third)
+    return "\n".join(std + ([""] if std and other else []) + other)
