@@ -3,7 +3,7 @@ Fenchel dual (112)-(113) that gives the always-valid bound (docs/theory.md sec. 
 
 Conventions: F is a SUM over all entries (never a mean); Yhat and Y have the same shape;
 the class axis is the last axis.  F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain.
-Every loss is declared once, as a class in `bmdsl.lossforms` (its numbers, its CVXPY and
+Every loss is declared once, as a class in `bmdsl.kernel.lossforms` (its numbers, its CVXPY and
 torch forms, its capabilities); ``LOSSES`` is the registry built from those classes, and
 code asks an entry (``loss.quadratic``, ``loss.twice_differentiable``...), never a name.
 """

@@ -13,7 +13,7 @@ from bmdsl.cvx import build_problem
 from bmdsl.cvx import runtime_forms
 from bmdsl.cvx.relu import relu_is_exact
 from bmdsl.dnorm import d_norm, dual_norm
-from bmdsl.lossforms import LOSS_KERNELS, LossKernel, loss_array, loss_torch_y, positive_number
+from bmdsl.kernel.lossforms import LOSS_KERNELS, LossKernel, loss_array, loss_torch_y, positive_number
 from bmdsl.losses import LOSSES, get_loss
 from bmdsl.metrics import METRICS
 from bmdsl.norms import NORMS, VectorNorm

@@ -34,7 +34,7 @@ def _huber(e, y, delta=1.0):
 
 
 # name -> (cvxpy form f(yhat [rows, last], Y [rows, last], **params), parameter names).
-# The emitted module's copy of the `cvxpy` forms of bmdsl/lossforms.py, until the CVXPY
+# The emitted module's copy of the `cvxpy` forms of bmdsl/kernel/lossforms.py, until the CVXPY
 # emitter pastes that file (tests/test_registries.py checks that the two agree); a loss
 # without a line here is refused by `bmdsl compile --target cvxpy` with a clear error.
 LOSS_FORMS = {"squared": (_squared, ()), "cross_entropy": (_cross_entropy, ()),

@@ -180,8 +180,21 @@ class _Block(ast.AST):
 
 
 def _names(text):
-    """Every identifier the code loads (names, and the heads of attribute chains)."""
-    return {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    """Every identifier the code loads (names, and the heads of attribute chains), except a
+    function's own parameters inside it (a parameter named like a module is not a use)."""
+    found = set()
+
+    def visit(node, params):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = node.args
+            params = params | {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs} | \
+                {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+        if isinstance(node, ast.Name) and node.id not in params:
+            found.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, params)
+    visit(ast.parse(text), frozenset())
+    return found
 
 
 def _bound(node):
@@ -201,11 +214,12 @@ def _needs(node):
 
 
 class Paster:
-    def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=()):
+    def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=()):
         """files: (label, text) in pasting order; facts: expression text -> its truth value;
         nones: expressions that are None for this model; values:
         fact name -> the model's value (for NEEDS); skip: names never pasted (the emitter
-        writes its own, e.g. SPEC)."""
+        writes its own, e.g. SPEC); exclude: names the emitter knows this model never uses
+        (dropped like a contradicted NEEDS)."""
         self.defs, self.imports, self.other = [], [], []
         parsed = [(label, text, ast.parse(text)) for label, text in files]
         values = values or {}
@@ -216,7 +230,7 @@ class Paster:
                 if _bound(node) == ["NEEDS"] if isinstance(node, ast.Assign) else False:
                     needs.update(ast.literal_eval(node.value))
         excluded = {name for name, need in needs.items()
-                    if any(values.get(k, v) != v for k, v in need.items())}
+                    if any(values.get(k, v) != v for k, v in need.items())} | set(exclude)
         self.excluded = excluded
         for label, text, tree in parsed:
             f = _File(label, text, dict(facts or {}), excluded, nones)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..version import __version__
 from ..emitheader import model_section
 from ..kernel import MODULES as KERNEL_MODULES
+from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..literals import literal as _literal
 from .runtime import FACTS, MODULES, NONE_UNLESS
@@ -39,7 +40,10 @@ def paster(spec) -> Paster:
     values = {name: value(spec) for name, (value, _) in FACTS.items()}
     facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
     nones = [e for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs]
-    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones)
+    # the loss table keeps only this model's loss class (the registry says which class)
+    other_losses = {k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"]}
+    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
+                  exclude=other_losses)
 
 
 def emit_torch(derivation) -> str:

@@ -1,6 +1,6 @@
 """Losses F(Yhat) (a SUM over entries, never a mean) and the vector norms C, R in torch.
 
-The losses are the classes of bmdsl/lossforms.py (their `torch` forms; emitted trainers
+The losses are the classes of bmdsl/kernel/lossforms.py (their `torch` forms; emitted trainers
 paste that file before this one), the norms those of bmdsl.norms (l1, l2, linf); tests
 check that the two agree. Nothing here branches on a loss's name.
 """
