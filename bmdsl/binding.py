@@ -1,6 +1,6 @@
 """Binding data to a derivation: validated arrays, sizes, masks and the numeric maps.
 
-`Derivation.bind(data)` returns a `Bound` problem: the single numeric object both backends
+`Derivation.bind(data)` returns a `BoundModel` problem: the single numeric object both backends
 and the certificates lower from. Data is checked against the declared sizes (one clear
 `DataError` per mismatch, NaN/inf or empty input); patches and pooling matrices are built
 from the declared layout; masks D_k come from sampled gates, user gates, exact enumeration,
@@ -91,7 +91,7 @@ def declared_target(model, data: dict, sizes: dict | None = None) -> dict:
 
 def class_labels(model, t, labels: np.ndarray, sizes: dict, where: dict) -> np.ndarray:
     """Whole-number class labels [*] for a target declared [*, c] -> one-hot rows [*, c], when
-    the model's loss registry entry accepts class labels (`LossSpec.accepts_class_labels`).
+    the model's loss registry entry accepts class labels (`LossEntry.accepts_class_labels`).
     c is the declared size, else the largest label + 1."""
     from .datafile import data_limit, human
     from .losses import LOSSES

@@ -1,4 +1,4 @@
-"""`Bound`: a derivation with data. The numeric surface both backends lower from.
+"""`BoundModel`: a derivation with data. The numeric surface both backends lower from.
 
 Shapes (ints): w1_shape (first-layer weight), w2_shape, a_shape (pre-activation A),
 y_shape (output); p = prod(w1_shape), q = prod(w2_shape); P patterns; m units.
@@ -32,7 +32,7 @@ def _batch(n: int) -> tuple[str, ...]:
     return tuple(f"_b{i}" for i in range(n))
 
 
-class Bound:
+class BoundModel:
     def __init__(self, derivation, data: dict, patterns=None, *, pattern_cap: int = 10_000):
         from .losses import get_loss
         model = derivation.model

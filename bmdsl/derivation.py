@@ -4,7 +4,7 @@ factorization, the ReLU cones, the certificate and the theorems (docs/theory.md)
 No branch on the architecture: everything comes from the two equations' tensor networks
 (`lifting.build_network`). The object is symbolic (sizes stay sympy symbols); `at(sizes)`
 is the same derivation with numbers (e.g. `bound.sizes`), and `bind(data)` returns the
-numeric `Bound` problem the backends use. It renders itself as text (`bmdsl derive`), LaTeX
+numeric `BoundModel` problem the backends use. It renders itself as text (`bmdsl derive`), LaTeX
 (`--latex`) and in Jupyter. Beside each generic formula it quotes the paper's explicit form
 and equation number when the model is one of the paper's architectures
 (`theorems.paper_forms`); numbers refer to Sahiner et al., ICLR 2024.
@@ -48,10 +48,10 @@ class Derivation:
         return derive(self.model, sizes, P)
 
     def bind(self, data: dict, patterns=None, *, pattern_cap: int = 10_000):
-        """Numeric problem for `data` (a dict of arrays by tensor name); see `bound.Bound`.
+        """Numeric problem for `data` (a dict of arrays by tensor name); see `bound.BoundModel`.
         `patterns` reuses a saved `PatternSet` (e.g. from a CVXPY run)."""
-        from .bound import Bound
-        return Bound(self, data, patterns, pattern_cap=pattern_cap)
+        from .bound import BoundModel
+        return BoundModel(self, data, patterns, pattern_cap=pattern_cap)
 
     def to_cvxpy(self, data: dict, patterns=None, **options):
         """`bind(data).to_cvxpy(...)`: the convex program for this data."""

@@ -73,7 +73,7 @@ def sampled_patterns(count: int, p: int, a_size: int) -> Estimate:
 
 
 def layer_matrix(p: int, a_size: int) -> Estimate:
-    """Bound.layer_matrix: the basis of W1 [p, p] and A of it [p, |a|] (and its transpose)."""
+    """BoundModel.layer_matrix: the basis of W1 [p, p] and A of it [p, |a|] (and its transpose)."""
     return Estimate(f"the arrangement matrix of A {_dims((a_size, p))}",
                     (int(p) * int(p) + 2 * int(p) * int(a_size)) * F64,
                     "sampled patterns instead of exact ones, or smaller data")
@@ -88,7 +88,7 @@ def exact_patterns(cells: int, p: int, a_size: int) -> Estimate:
 
 # -- the convex program (CVXPY) ---------------------------------------------------------------
 def operator(P: int, ny: int, pq: int) -> Estimate:
-    """Bound.operator: L_k of the basis of p x q [pq, P, |y|] and its transpose, with the
+    """BoundModel.operator: L_k of the basis of p x q [pq, P, |y|] and its transpose, with the
     basis [pq, pq] itself."""
     return Estimate(f"the dense operator L_k {_dims((P, ny, pq))}",
                     (2 * int(P) * int(ny) * int(pq) + int(pq) ** 2) * F64,
@@ -96,7 +96,7 @@ def operator(P: int, ny: int, pq: int) -> Estimate:
 
 
 def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None) -> Estimate:
-    """cvx/problem.py: the dense operator L_k [P, |y|, p q] (Bound.operator, built whole,
+    """cvx/problem.py: the dense operator L_k [P, |y|, p q] (BoundModel.operator, built whole,
     then stacked), CVXPY's copies of it and the solver's; for ReLU also the cone matrices
     K_k [P, N, p] (relu.cone_matrices) and their copies in two constraints."""
     operator = int(P) * int(ny) * int(p) * int(q) * F64

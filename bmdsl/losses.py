@@ -18,11 +18,11 @@ from .kernel.lossforms import LOSS_KERNELS
 
 from .kernel.search import golden_max
 
-__all__ = ["Param", "Loss", "LossSpec", "LOSSES", "get_loss", "best_dual_scale"]
+__all__ = ["LossParam", "Loss", "LossEntry", "LOSSES", "get_loss", "best_dual_scale"]
 
 
 @dataclass(frozen=True)
-class Param:
+class LossParam:
     """One loss parameter: ``check(value)`` returns an error message or None; ``accepts``
     says in words what it takes (the language's errors quote it at the value's span)."""
     name: str
@@ -68,7 +68,7 @@ class Loss:
 
 
 @dataclass(frozen=True)
-class LossSpec:
+class LossEntry:
     name: str
     params: tuple
     factory: Callable[..., Loss]
@@ -82,9 +82,9 @@ class LossSpec:
         return tuple((p.name, p.default) for p in self.params)
 
     def language_params(self) -> tuple:
-        """The parameters as `bmdsl.params.Param` for binding `loss name(key = value)`: a
+        """The parameters as `bmdsl.params.LossParam` for binding `loss name(key = value)`: a
         number the registry's check refuses is a SemanticError at the value's span."""
-        from .params import Param as LanguageParam, positive_float
+        from .params import LossParam as LanguageParam, positive_float
 
         def converter(p):
             def convert(v):
@@ -125,7 +125,7 @@ def _torch_form(k):
     return form
 
 
-def _from_kernel(kernel) -> LossSpec:
+def _from_kernel(kernel) -> LossEntry:
     """The registry entry of a `lossforms.LossKernel` class."""
     def build(**values) -> Loss:
         k = kernel(**values)
@@ -136,25 +136,25 @@ def _from_kernel(kernel) -> LossSpec:
                     scale_domain=k.scale_domain, closed_form_scale=k.closed_form_scale,
                     link=k.link, metrics=tuple(k.metrics), quadratic=k.quadratic,
                     twice_differentiable=k.twice_differentiable)
-    params = tuple(Param(name, default, check, doc, accepts)
+    params = tuple(LossParam(name, default, check, doc, accepts)
                    for name, default, accepts, check, doc in kernel.params)
-    return LossSpec(kernel.name, params, build, kernel.doc,
+    return LossEntry(kernel.name, params, build, kernel.doc,
                     accepts_class_labels=kernel.class_labels)
 
 
 class _Registry(MutableMapping):
-    """name -> LossSpec: every class of `lossforms.LOSS_KERNELS` (read live, so a class
+    """name -> LossEntry: every class of `lossforms.LOSS_KERNELS` (read live, so a class
     registered there at any time is an entry), plus entries set here directly."""
 
     def __init__(self):
-        self._set: dict[str, LossSpec] = {}
+        self._set: dict[str, LossEntry] = {}
 
-    def __getitem__(self, name: str) -> LossSpec:
+    def __getitem__(self, name: str) -> LossEntry:
         if name in self._set:
             return self._set[name]
         return _from_kernel(LOSS_KERNELS[name])
 
-    def __setitem__(self, name: str, spec: LossSpec) -> None:
+    def __setitem__(self, name: str, spec: LossEntry) -> None:
         self._set[name] = spec
 
     def __delitem__(self, name: str) -> None:

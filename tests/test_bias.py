@@ -139,7 +139,7 @@ def test_trainer_reaches_the_cvxpy_optimum_with_biases_and_certifies_it(loss):
 def test_offsets_numpy_and_torch_agree_and_gradients_are_centered():
     from bmdsl.losses import get_loss
     from bmdsl.offset import is_centered, with_offset
-    from bmdsl.trainer.runtime.forms import get_loss as torch_loss
+    from bmdsl.trainer.runtime.forms import torch_loss
     from bmdsl.trainer.runtime.offset import offset_loss
     rng = np.random.default_rng(3)
     yh, y = rng.standard_normal((20, 3)), np.eye(3)[rng.integers(0, 3, 20)]

@@ -18,7 +18,7 @@ ACTS = ("linear", "gated_relu", "relu")
 
 
 def check_maps(b, lifted, bm, slack, layer, seed=1):
-    """Compare every map of Bound `b` with reference functions at one random point."""
+    """Compare every map of BoundModel `b` with reference functions at one random point."""
     Z, U, V = random_point(b, seed)
     Yref = lifted(Z)
     assert np.allclose(b.predict_lifted(Z), Yref, rtol=1e-12, atol=1e-12)

@@ -20,7 +20,7 @@ from bmdsl.norms import NORMS, VectorNorm
 from bmdsl.pairs import PAIR_TABLE, DualNormValue, NormPair, PairForm, PairRule
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.runtime.dprox import PAIRS as TORCH_PROX
-from bmdsl.trainer.runtime.forms import get_loss as torch_loss
+from bmdsl.trainer.runtime.forms import torch_loss
 from bmdsl.trainer.runtime.network import UNIT_ACTIVATIONS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py

@@ -41,7 +41,7 @@ def test_losses_match_bmdsl_losses(name, params, target):
     yh = rng.standard_normal((5, 3))
     y = {"normal": rng.standard_normal((5, 3)), "sign": np.sign(rng.standard_normal((5, 3))),
          "onehot": np.eye(3)[rng.integers(0, 3, 5)]}[target]
-    got = float(forms.get_loss(name, params)(torch.as_tensor(yh), torch.as_tensor(y)))
+    got = float(forms.torch_loss(name, params)(torch.as_tensor(yh), torch.as_tensor(y)))
     assert got == pytest.approx(numpy_loss(name, **dict(params)).value(yh, y), rel=1e-12)
 
 

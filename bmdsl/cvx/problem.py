@@ -115,7 +115,7 @@ def _blocks(exprs) -> np.ndarray:
 def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
                   sdp_budget: int = 2_000_000, memory_budget=None,
                   beta_parameter: bool = False) -> ConvexProblem:
-    """The convex program(s) of `bound` (a `bmdsl.bound.Bound`).
+    """The convex program(s) of `bound` (a `bmdsl.bound.BoundModel`).
 
     relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
     "sdp" (relaxation with the cone, see relu.sdp_cone_norm), "nocone" (plain D-norm) or
@@ -131,7 +131,7 @@ def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
     from .. import memory
     from ..footprint import cvxpy_for
     memory.require(cvxpy_for(bound), memory_budget)
-    # the target was checked against the loss when the data was bound (bound.Bound)
+    # the target was checked against the loss when the data was bound (bound.BoundModel)
     with memory.limit(memory_budget):     # the operator's own check sees the same budget
         cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
         beta = cp.Parameter(nonneg=True, value=bound.beta, name="beta") if beta_parameter \

@@ -154,7 +154,7 @@ def _text(exc) -> str:
 
 
 def recipe(bound):
-    """What rebuilds `bound` in another process (a Bound holds closures that do not
+    """What rebuilds `bound` in another process (a BoundModel holds closures that do not
     pickle): the model, its input and target arrays, and its patterns, drawn once here."""
     model = bound.model
     data = {t.name: bound.arrays[t.name] for t in (*model.inputs, model.target)}

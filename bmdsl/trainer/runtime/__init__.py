@@ -1,6 +1,6 @@
 """Numerics of the BM trainer in torch + numpy only (no bmdsl import).
 
-The trainer (`bmdsl.trainer`) runs these modules on a `Bound`; `emit_torch` pastes the
+The trainer (`bmdsl.trainer`) runs these modules on a `BoundModel`; `emit_torch` pastes the
 definitions a model reaches (with the kernel's, bmdsl/kernel) into a stand-alone trainer
 module, so the emitted code and the trainer share one implementation. Within this package
 a module imports another only as `from .name import ...` (emit drops those lines).

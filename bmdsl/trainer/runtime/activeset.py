@@ -17,7 +17,7 @@ def tolerance(x) -> float:
     return max(TOL, 1e3 * torch.finfo(x.dtype).eps)
 
 
-def cone_rows(problem, U, active):
+def active_cone_rows(problem, U, active):
     """S [na, N, p] for the active units and the scale |S_i| |u| of each row."""
     P, m = U.shape[:2]
     M = problem.layer_basis().reshape(problem.p, -1).T
@@ -31,7 +31,7 @@ def candidates(problem, U, active, gu):
     (slack <= TOL), and the initial binding set: near rows with multiplier >= 0."""
     p = problem.p
     u = U.reshape(U.shape[0], U.shape[1], p)[active]
-    S, row_norm = cone_rows(problem, U, active)
+    S, row_norm = active_cone_rows(problem, U, active)
     s = (S @ u[:, :, None])[:, :, 0]
     scale = row_norm[None] * u.norm(dim=1, keepdim=True)
     rel = torch.where(row_norm[None] > 0, s / scale.clamp_min(1e-300), torch.inf)

@@ -20,7 +20,7 @@ def plain_squared(spec):
         not (spec.get("bias") or {}).get("output")
 
 
-def get_loss(name, params=()):
+def torch_loss(name, params=()):
     """F(yhat, y) -> scalar tensor for a registered loss name and its parameters."""
     kernel = LOSS_KERNELS[name](**dict(params))
     return lambda yh, y: kernel.torch(torch, yh, y)

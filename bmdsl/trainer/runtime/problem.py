@@ -11,7 +11,7 @@ import math
 import torch
 
 from ...kernel.einsum import run_terms
-from .forms import get_loss, plain_squared, regularizer
+from .forms import torch_loss, plain_squared, regularizer
 from .fused import fused_plan
 from .gram import Gram, lift
 from .offset import has_output_bias, offset_loss, output_channels
@@ -37,7 +37,7 @@ class BMProblem:
         # F(yhat, Y) in torch: the caller's (bmdsl's trainer passes the loss registry's
         # entry) or the runtime's copy; value_grad(yhat, need_grad) -> (F, grad F), when set, is
         # what the lifted solvers use (proxgrad.py; else autograd of F)
-        self.F = F if F is not None else get_loss(spec["loss"], spec["loss_params"])
+        self.F = F if F is not None else torch_loss(spec["loss"], spec["loss_params"])
         if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
             self.F = offset_loss(self.F, output_channels(self.y_shape))
         self.value_grad = None
