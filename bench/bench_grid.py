@@ -5,7 +5,7 @@
 
 Cells: {mlp, cnn, selfattention} (the shipped models/*.bm) x {squared, cross_entropy,
 logistic, huber} x {gated_relu, relu} x {(l2, l2), (l2, l1)}, on the built-in data
-(bmdsl.datasets at their default sizes; --n N sets the sample count instead). Targets are
+(bmdsl.bind.datasets at their default sizes; --n N sets the sample count instead). Targets are
 one-hot classes for cross_entropy, a scalar +-1 for logistic (its target check), the
 generators' for squared and huber. Each run is a fresh process (so its peak resident
 memory is its own), bounded by a wall-clock limit:
@@ -75,7 +75,7 @@ print("RESULT " + json.dumps(out))
 def data_for(arch: str, loss: str, n: int | None):
     """The built-in data of the architecture (default sizes unless n), targets per loss."""
     import numpy as np
-    from bmdsl.datasets import images, sequences, spiral
+    from bmdsl.bind.datasets import images, sequences, spiral
     if arch == "mlp":
         d = dict(spiral(n or 150, 3, seed=0))
     elif arch == "cnn":

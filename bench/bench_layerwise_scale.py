@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import bmdsl  # noqa: E402
-from bmdsl import footprint  # noqa: E402
+from bmdsl.core import footprint  # noqa: E402
 from bmdsl.layerwise import StageOptions, train_layerwise  # noqa: E402
 
 SETS = {"cifar10": ((3, 32, 32), 50_000, 10_000, 5), "fashion_mnist": ((1, 28, 28), 60_000,

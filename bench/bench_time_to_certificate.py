@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import bmdsl  # noqa: E402
 from bench.machine import describe  # noqa: E402
-from bmdsl import datasets  # noqa: E402
+from bmdsl.bind import datasets  # noqa: E402
 
 MODEL = """model spiral
 input X[n, d]

@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bmdsl  # noqa: E402
-from bmdsl.datasets import spiral  # noqa: E402
+from bmdsl.bind.datasets import spiral  # noqa: E402
 from bmdsl.certificates import certify  # noqa: E402
 from bmdsl.trainer import Trainer  # noqa: E402
 

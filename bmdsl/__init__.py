@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from .loading import check, load, parse
-from .version import __version__
-from .errors import (BmdslError, BmdslSyntaxError, DataError, NotConvexifiableError,
-                     SemanticError, SolverError)
+from .check.loading import check, load, parse
+from .core.version import __version__
+from .core.errors import (BmdslError, BmdslSyntaxError, DataError, NotConvexifiableError,
+                          SemanticError, SolverError)
 
-# a library logs and lets the program configure logging (the CLI does: bmdsl/logs.py)
+# a library logs and lets the program configure logging (the CLI does: bmdsl/core/logs.py)
 logging.getLogger("bmdsl").addHandler(logging.NullHandler())
 
 __all__ = ["parse", "load", "check", "predict", "evaluate", "load_network", "BmdslError", "BmdslSyntaxError", "SemanticError",
@@ -26,14 +26,14 @@ __all__ = ["parse", "load", "check", "predict", "evaluate", "load_network", "Bmd
 
 def predict(model, weights, data, *, prune=True):
     """Predictions of trained weights (a `bmdsl train` .npz, or a saved network) for the
-    inputs in `data` (dict or data file); see bmdsl/prediction.py."""
-    from .prediction import predict as _predict
+    inputs in `data` (dict or data file); see bmdsl/workflow/prediction.py."""
+    from .workflow.prediction import predict as _predict
     return _predict(model, weights, data, prune=prune)
 
 
 def evaluate(model, weights, data) -> dict:
     """{"n", "loss", accuracy or mse and r2} of trained weights on data with targets."""
-    from .prediction import evaluate as _evaluate
+    from .workflow.prediction import evaluate as _evaluate
     return _evaluate(model, weights, data)
 
 

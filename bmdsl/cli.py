@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .version import __version__
-from .errors import BmdslError, SolverError
+from .core.version import __version__
+from .core.errors import BmdslError, SolverError
 from .commands.registry import COMMANDS, add_model_options
 
 
@@ -57,7 +57,7 @@ INTERNAL_ERROR = 70
 def internal_error(exc: BaseException) -> int:
     import os
     import traceback
-    from .source import clip
+    from .core.source import clip
     if os.environ.get("BMDSL_DEBUG") == "1":
         traceback.print_exception(exc, file=sys.stderr)
     try:
@@ -80,7 +80,7 @@ def _main(argv=None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    from .logs import configure, reset as reset_logging, verbosity
+    from .core.logs import configure, reset as reset_logging, verbosity
     if getattr(args, "quiet", False) and getattr(args, "verbose", False):
         parser.error("--quiet and --verbose exclude each other")
     configure(verbosity(args))

@@ -27,7 +27,7 @@ from bmdsl.certificates.primal import objective_lifted
 from bmdsl.certificates.prox import d_norm_prox
 from bmdsl.certificates.refine import fista
 from bmdsl.cvx import build_problem, recover
-from bmdsl.datasets import spiral
+from bmdsl.bind.datasets import spiral
 
 BETAS = (1e-4, 1e-3, 1e-2)
 THETAS = tuple(10.0 ** (-k / 2) for k in range(7))   # 1 ... 1e-3

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bmdsl  # noqa: E402
-from bmdsl import datasets  # noqa: E402
-from bmdsl.plot import Panel, save_figure  # noqa: E402
+from bmdsl.bind import datasets  # noqa: E402
+from bmdsl.workflow.plot import Panel, save_figure  # noqa: E402
 
 MODEL = """model spiral
 input X[n, d]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import bmdsl
-from bmdsl.errors import SemanticError
+from bmdsl.core.errors import SemanticError
 
 MLP = """model b
 architecture mlp
@@ -137,8 +137,8 @@ def test_trainer_reaches_the_cvxpy_optimum_with_biases_and_certifies_it(loss):
 
 
 def test_offsets_numpy_and_torch_agree_and_gradients_are_centered():
-    from bmdsl.losses import get_loss
-    from bmdsl.offset import is_centered, with_offset
+    from bmdsl.atoms.losses import get_loss
+    from bmdsl.atoms.offset import is_centered, with_offset
     from bmdsl.trainer.runtime.forms import torch_loss
     from bmdsl.trainer.runtime.offset import offset_loss
     rng = np.random.default_rng(3)
@@ -185,7 +185,7 @@ def test_train_then_predict_carries_the_output_bias(tmp_path):
     Yhat = bmdsl.predict(str(tmp_path / "b.bm"), str(tmp_path / "w.npz"), {"X": X})
     assert np.abs(Yhat - Y).mean() < 0.5          # the offsets (5, -3) are in the prediction
     (tmp_path / "plain.bm").write_text(MLP)
-    with pytest.raises(bmdsl.errors.DataError, match="output bias"):
+    with pytest.raises(bmdsl.core.errors.DataError, match="output bias"):
         bmdsl.predict(str(tmp_path / "plain.bm"), str(tmp_path / "w.npz"), {"X": X})
 
 
@@ -225,7 +225,7 @@ def test_cnn_hidden_bias_is_a_filter_bias_on_every_patch():
 
 
 def test_estimator_bias_parameter():
-    from bmdsl.estimators import ConvexNetworkRegressor
+    from bmdsl.workflow.estimators import ConvexNetworkRegressor
     X, Y = _data()
     with_bias = ConvexNetworkRegressor("mlp", bias=True, beta=1e-2, max_steps=40).fit(X, Y)
     without = ConvexNetworkRegressor("mlp", bias=False, beta=1e-2, max_steps=40).fit(X, Y)

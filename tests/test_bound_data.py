@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl.errors import BmdslError, DataError
-from bmdsl.patterns import PatternCountError, PatternSet
+from bmdsl.core.errors import BmdslError, DataError
+from bmdsl.derive.patterns import PatternCountError, PatternSet
 from test_derivation_helpers import MLP, model, rng
 from model_texts import cnn, regularize
 
@@ -130,7 +130,7 @@ def test_exact_enumeration_cap_names_the_count():
 
 def test_cli_reports_the_cap_without_a_traceback(tmp_path, capsys):
     from bmdsl.cli import main
-    from bmdsl.datasets import save_data
+    from bmdsl.bind.datasets import save_data
     path, npz = tmp_path / "mlp.bm", tmp_path / "data.npz"
     path.write_text(MLP.format(act="relu(patterns = exact)", m=2, C="l2", R="l2"))
     save_data(npz, data(n=40, d=5))

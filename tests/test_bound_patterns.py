@@ -120,7 +120,7 @@ def test_exact_patterns_self_attention():
 @pytest.mark.parametrize("act", ["relu(patterns = exact)", "gated_relu(patterns = exact)"])
 def test_exact_patterns_reused_from_a_saved_set(act):
     """A saved PatternSet round-trips through npz and binds to the same masks."""
-    from bmdsl.patterns import PatternSet
+    from bmdsl.derive.patterns import PatternSet
     X = rng(34).standard_normal((6, 2))
     derivation = model(MLP, act).derive()
     b = derivation.bind(dict(X=X, Y=np.zeros((6, 1))))

@@ -6,7 +6,7 @@ import pytest
 import bmdsl
 from bmdsl.certificates import certify, certify_lifted, stack_units
 from bmdsl.cvx import build_problem, recover
-from bmdsl.datasets import images, sequences, spiral
+from bmdsl.bind.datasets import images, sequences, spiral
 from model_texts import attention, cnn, mlp
 
 TOL = 1e-6   # relative accuracy of p* from Clarabel, with margin

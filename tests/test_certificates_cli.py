@@ -6,8 +6,8 @@ import pytest
 
 import bmdsl
 from bmdsl.cli import main
-from bmdsl.datasets import save_data, spiral
-from bmdsl.patterns import sample_patterns
+from bmdsl.bind.datasets import save_data, spiral
+from bmdsl.derive.patterns import sample_patterns
 from model_texts import mlp, regularize
 
 MODEL = mlp(m=2, activation="gated_relu(patterns = 5, seed = 0)", loss="squared",

@@ -14,11 +14,11 @@ from bmdsl.certificates.prox import d_norm_prox, prox_vector_norm
 from bmdsl.certificates.stationarity import REG_SUBGRADIENT, nnls
 from bmdsl.cvx import build_problem, recover
 from bmdsl.certificates import stack_units
-from bmdsl.datasets import sequences, spiral
-from bmdsl.cone import cone_dual_norm, cone_dual_norm_lower
-from bmdsl.dnorm import dual_norm
-from bmdsl.errors import DataError
-from bmdsl.norms import NORMS
+from bmdsl.bind.datasets import sequences, spiral
+from bmdsl.derive.cone import cone_dual_norm, cone_dual_norm_lower
+from bmdsl.derive.dnorm import dual_norm
+from bmdsl.core.errors import DataError
+from bmdsl.atoms.norms import NORMS
 from model_texts import mlp, regularize
 
 MLP = mlp(m="{m}", activation="{act}", loss="{loss}", regularize=regularize("{beta}", "{C}", "{R}"))

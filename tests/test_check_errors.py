@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import bmdsl
-from bmdsl.errors import BmdslError, BmdslSyntaxError, NotConvexifiableError, SemanticError
+from bmdsl.core.errors import BmdslError, BmdslSyntaxError, NotConvexifiableError, SemanticError
 from model_texts import mlp, regularize
 
 ROOT = Path(__file__).resolve().parent.parent

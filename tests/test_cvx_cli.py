@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from bmdsl.cli import main
 from bmdsl.cvx import ConvexSolution, build_problem
-from bmdsl.datasets import save_data
-from bmdsl.patterns import PatternSet
+from bmdsl.bind.datasets import save_data
+from bmdsl.derive.patterns import PatternSet
 
 MLP = "models/mlp.bm"
 GATES = """model gates

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from bmdsl.cvx import build_problem, emit_cvxpy
 from bmdsl.cvx.emit import _literal, model_spec
 from bmdsl.cvx.problem import stacked_operator

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from model_texts import attention, cnn, mlp, regularize
 
 REL = 1e-6

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from bmdsl.cvx import build_problem, recover
 from model_texts import mlp as mlp_text, regularize
 

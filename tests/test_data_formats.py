@@ -11,9 +11,9 @@ import pytest
 import bmdsl
 from bmdsl.cli import main
 from bmdsl.commands.data_args import read_data
-from bmdsl.datasets import DataFileError, load_data, spiral
-from bmdsl.errors import DataError
-from bmdsl.losses import LOSSES
+from bmdsl.bind.datasets import DataFileError, load_data, spiral
+from bmdsl.core.errors import DataError
+from bmdsl.atoms.losses import LOSSES
 
 MLP = "models/mlp.bm"
 TWO_INPUTS = """model gated

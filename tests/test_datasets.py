@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from bmdsl.datasets import (DataFileError, images, load_data, save_data, sequences, spiral,
-                            spiral_scalar)
+from bmdsl.bind.datasets import (DataFileError, images, load_data, save_data, sequences, spiral,
+                                 spiral_scalar)
 
 
 def test_spiral_shapes_balance_determinism():

@@ -9,8 +9,8 @@ import pytest
 
 import bmdsl
 from bmdsl.cvx import build_problem
-from bmdsl.datasets import images, sequences, spiral
-from bmdsl.losses import LOSSES, Loss, LossEntry
+from bmdsl.bind.datasets import images, sequences, spiral
+from bmdsl.atoms.losses import LOSSES, Loss, LossEntry
 from bmdsl.trainer import Trainer
 from model_texts import attention, cnn, mlp
 
@@ -112,8 +112,8 @@ def _scaled_squared(scale: float) -> Loss:
 
 
 def test_a_loss_registered_at_test_time_takes_the_default_path(monkeypatch):
-    from bmdsl.losses import Param
-    spec = LossEntry("scaled_squared", (Param("scale", 3.0, lambda x: None),),
+    from bmdsl.atoms.losses import LossParam
+    spec = LossEntry("scaled_squared", (LossParam("scale", 3.0, lambda x: None),),
                     _scaled_squared, "a test loss")
     monkeypatch.setitem(LOSSES, "scaled_squared", spec)
     for C, R in [("l2", "l2"), ("l2", "l1")]:

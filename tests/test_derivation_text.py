@@ -8,8 +8,8 @@ import pytest
 
 import bmdsl
 from bmdsl.cli import main
-from bmdsl.datasets import save_data
-from bmdsl.dnorm import PAIR_TABLE
+from bmdsl.bind.datasets import save_data
+from bmdsl.derive.dnorm import PAIR_TABLE
 from test_derivation_helpers import ATTENTION, MLP, model, rng
 
 CNN = open("models/cnn.bm").read()

@@ -1,14 +1,14 @@
-"""D-norm of eq. (15), its dual, bounds and the ReLU-cone dual norm (bmdsl/dnorm.py)."""
+"""D-norm of eq. (15), its dual, bounds and the ReLU-cone dual norm (bmdsl/derive/dnorm.py)."""
 import itertools
 
 import cvxpy as cp
 import numpy as np
 import pytest
 
-from bmdsl.cone import _cone_sdp, cone_dual_norm, cone_dual_norm_lower
-from bmdsl.dnorm import (PAIR_TABLE, NormPair, d_norm, d_norm_cvxpy, d_norm_cvxpy_bounds,
-                         dual_norm)
-from bmdsl.norms import NORMS
+from bmdsl.derive.cone import _cone_sdp, cone_dual_norm, cone_dual_norm_lower
+from bmdsl.derive.dnorm import (PAIR_TABLE, NormPair, d_norm, d_norm_cvxpy, d_norm_cvxpy_bounds,
+                                dual_norm)
+from bmdsl.atoms.norms import NORMS
 
 NAMES = ["l1", "l2", "linf"]
 PAIRS = list(itertools.product(NAMES, NAMES))

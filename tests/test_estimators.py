@@ -1,4 +1,4 @@
-"""scikit-learn's estimator contract for bmdsl's estimators (bmdsl/estimators.py).
+"""scikit-learn's estimator contract for bmdsl's estimators (bmdsl/workflow/estimators.py).
 
 Every check of `sklearn.utils.estimator_checks` runs; none is expected to fail (the two
 pandas/array-API checks skip themselves when those libraries are absent). Then the
@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bmdsl.estimators import ConvexNetworkClassifier, ConvexNetworkRegressor
+from bmdsl.workflow.estimators import ConvexNetworkClassifier, ConvexNetworkRegressor
 
 FAST = dict(patterns=6, max_steps=40)
 

@@ -1,4 +1,4 @@
-"""Figures (bmdsl/plot.py, matplotlib) and the Jupyter displays of a derivation, a bound
+"""Figures (bmdsl/workflow/plot.py, matplotlib) and the Jupyter displays of a derivation, a bound
 model and a training result.
 
 The files are checked as files (magic header, size), the drawings through the matplotlib
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from bmdsl.cli import main
 from bmdsl.commands.run import _plot
-from bmdsl.plot import Panel, convergence_panels, draw, save_figure
+from bmdsl.workflow.plot import Panel, convergence_panels, draw, save_figure
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 STEPS = list(range(0, 60, 10))
@@ -111,7 +111,7 @@ def test_bmdsl_run_writes_a_pdf(tmp_path, capsys):
 
 
 def test_import_bmdsl_does_not_import_matplotlib():
-    code = ("import sys, bmdsl, bmdsl.plot, bmdsl.cli; "
+    code = ("import sys, bmdsl, bmdsl.workflow.plot, bmdsl.cli; "
             "assert 'matplotlib' not in sys.modules and 'tqdm' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

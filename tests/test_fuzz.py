@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bmdsl
-from bmdsl.errors import BmdslError
-from bmdsl.syntax import KEYWORDS
+from bmdsl.core.errors import BmdslError
+from bmdsl.front.syntax import KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 TAIL = ("\nactivation relu(patterns = 4, seed = 1)\nloss huber(delta = 2)\n"
@@ -169,7 +169,7 @@ def adversarial(draw) -> str | bytes:
         at = draw(st.integers(0, len(data)))
         return data[:at] + draw(st.binary(min_size=1, max_size=64)) + data[at:]
     if kind == "huge":
-        from bmdsl.limits import MAX_TEXT_BYTES, MAX_TOKENS
+        from bmdsl.core.limits import MAX_TEXT_BYTES, MAX_TOKENS
         return draw(st.sampled_from([
             MLP + "#" * (MAX_TEXT_BYTES - len(MLP) + draw(st.integers(-2, 2))),
             MLP.replace("model mlp", "model mlp " + "$" * MAX_TEXT_BYTES),

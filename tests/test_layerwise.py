@@ -10,11 +10,11 @@ import torch
 
 import bmdsl
 from bmdsl.cli import main
-from bmdsl.datasets import images
-from bmdsl.errors import BmdslError
+from bmdsl.bind.datasets import images
+from bmdsl.core.errors import BmdslError
 from bmdsl.layerwise import LayerwiseNetwork, StageOptions, read_images, train_layerwise
 from bmdsl.layerwise.stages import _batches
-from bmdsl import footprint
+from bmdsl.core import footprint
 
 # global pooling: q = c = 2, so Z_k has rank <= 2 and m = 2 units can reach the optimum
 STAGE = """

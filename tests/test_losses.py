@@ -1,10 +1,10 @@
-"""Loss registry (bmdsl/losses.py): values, gradients, cvxpy forms, conjugates, dual scale."""
+"""Loss registry (bmdsl/atoms/losses.py): values, gradients, cvxpy forms, conjugates, dual scale."""
 import cvxpy as cp
 import numpy as np
 import pytest
 import torch
 
-from bmdsl.losses import LOSSES, best_dual_scale, get_loss
+from bmdsl.atoms.losses import LOSSES, best_dual_scale, get_loss
 
 NAMES = ["squared", "cross_entropy", "logistic", "huber"]
 SHAPE = (6, 4)

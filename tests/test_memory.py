@@ -1,4 +1,4 @@
-"""Memory planning (bmdsl.memory, bmdsl.footprint): estimates are checked before allocation.
+"""Memory planning (bmdsl.core.memory, bmdsl.core.footprint): estimates are checked before allocation.
 
 Every test sets a small budget (BMDSL_MEMORY_BUDGET or an argument), so nothing here ever
 allocates much: a refusal happens before the array exists, within seconds.
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import footprint, memory
+from bmdsl.core import footprint, memory
 from bmdsl.cli import main
-from bmdsl.memory import MemoryBudgetError
+from bmdsl.core.memory import MemoryBudgetError
 
 ROOT = Path(__file__).resolve().parents[1]
 MLP = (ROOT / "models" / "mlp.bm").read_text()

@@ -3,7 +3,7 @@ activation, parses and checks, and equals the shipped architecture of the same n
 import pytest
 
 import bmdsl
-from bmdsl.activations import ACTIVATIONS
+from bmdsl.atoms.activations import ACTIVATIONS
 from model_texts import BUILDERS, TINY, regularize
 from test_models import structure
 

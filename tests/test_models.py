@@ -9,8 +9,8 @@ import pytest
 import sympy
 
 import bmdsl
-from bmdsl import ast
-from bmdsl.source import Source, Span
+from bmdsl.front import ast
+from bmdsl.core.source import Source, Span
 from model_texts import attention, cnn, mlp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,7 +294,7 @@ def test_every_model_in_the_language_docs_checks():
 def test_mlp_scalar_architecture_is_the_scalar_mlp_family():
     """The shipped `mlp_scalar` architecture is the paper's MLP family with one output; the
     theorem matcher reads its references from the shipped architectures."""
-    from bmdsl.theorems import paper_family
+    from bmdsl.derive.theorems import paper_family
     model = bmdsl.parse("model s\narchitecture mlp_scalar\nactivation relu(patterns = 4)\n"
                         "loss squared\nregularize beta = 1e-2, C = l2, R = l2\n")
     assert model.target.dims == ("n",) and paper_family(model) == "mlp"

@@ -6,8 +6,8 @@ import torch
 from test_trainer import data_for, trained
 
 import bmdsl
-from bmdsl.errors import DataError
-from bmdsl.patterns import PatternSet, masks_from_gates
+from bmdsl.core.errors import DataError
+from bmdsl.derive.patterns import PatternSet, masks_from_gates
 from bmdsl.trainer.network import BMNetwork, NetworkFileError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py

@@ -1,8 +1,8 @@
-"""The vector-norm registry (bmdsl/norms.py): numpy, torch and cvxpy agree; duality holds."""
+"""The vector-norm registry (bmdsl/atoms/norms.py): numpy, torch and cvxpy agree; duality holds."""
 import numpy as np
 import pytest
 
-from bmdsl.norms import NORMS, get_norm
+from bmdsl.atoms.norms import NORMS, get_norm
 
 NAMES = ["l1", "l2", "linf"]
 

@@ -1,11 +1,11 @@
-"""Regularization paths (bmdsl/path.py): beta_max from the dual norm, each point against an
+"""Regularization paths (bmdsl/workflow/path.py): beta_max from the dual norm, each point against an
 independent CVXPY solve, and warm starts against cold starts (iteration counts)."""
 import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl.defaults import default_data
-from bmdsl.path import beta_grid, beta_max, regularization_path
+from bmdsl.bind.defaults import default_data
+from bmdsl.workflow.path import beta_grid, beta_max, regularization_path
 
 
 @pytest.fixture(scope="module")

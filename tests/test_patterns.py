@@ -4,9 +4,9 @@ import itertools
 import numpy as np
 import pytest
 
-from bmdsl.patterns import (PatternCountError, PatternSet, arrangement_bound,
-                            count_cells_bruteforce, enumerate_patterns, masks_from_gates,
-                            sample_gates, sample_patterns, unique_masks)
+from bmdsl.derive.patterns import (PatternCountError, PatternSet, arrangement_bound,
+                                   count_cells_bruteforce, enumerate_patterns, masks_from_gates,
+                                   sample_gates, sample_patterns, unique_masks)
 
 
 def zaslavsky_count(M):

@@ -7,8 +7,8 @@ import pytest
 
 import bmdsl
 from bmdsl.cli import main
-from bmdsl.datasets import load_data, spiral
-from bmdsl.split import split_data
+from bmdsl.bind.datasets import load_data, spiral
+from bmdsl.bind.split import split_data
 from model_texts import mlp, regularize
 
 MODEL = mlp("tiny", activation="gated_relu(patterns = 6, seed = 0)", loss="{loss}",
@@ -73,7 +73,7 @@ def test_predict_writes_npz_and_csv_equal_to_the_python_api(trained, capsys):
 
 def test_predictions_use_the_training_gates(trained):
     """Masks on new inputs come from the saved gates: the BM factors' own prediction."""
-    from bmdsl.patterns import PatternSet, masks_from_gates
+    from bmdsl.derive.patterns import PatternSet, masks_from_gates
     model = bmdsl.load(trained / "tiny.bm")
     with np.load(trained / "w.npz") as f:
         w = {k: f[k] for k in f.files}
@@ -180,7 +180,7 @@ def test_split_is_seeded_and_covers_the_data():
 
 
 def test_large_data_is_predicted_in_chunks_with_the_same_result(trained, monkeypatch):
-    import bmdsl.prediction as prediction
+    import bmdsl.workflow.prediction as prediction
     model = bmdsl.load(trained / "tiny.bm")
     whole = bmdsl.predict(model, trained / "w.npz", trained / "new.npz")
     monkeypatch.setattr(prediction, "BATCH_ENTRIES", 7)    # a few samples per pass
@@ -193,7 +193,7 @@ def test_large_data_is_predicted_in_chunks_with_the_same_result(trained, monkeyp
 
 def test_no_chunks_when_samples_interact():
     """A graph convolution S[n, n] X[n, d] mixes samples: predicted in one pass."""
-    from bmdsl.prediction import _samples_separate
+    from bmdsl.workflow.prediction import _samples_separate
     from bmdsl.trainer.spec import build_spec
     gcn = bmdsl.parse("""model gcn
 input S[n, n]

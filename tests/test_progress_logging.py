@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets, logs
+from bmdsl.bind import datasets
+from bmdsl.core import logs
 from bmdsl.cli import main
 from bmdsl.trainer import Trainer, emit_torch
 from bmdsl.trainer.progress import Progress

@@ -8,7 +8,7 @@ from test_default_grid import bound_for
 from test_trainer_emit import run_emitted
 
 from bmdsl.certificates.prox import d_norm_prox
-from bmdsl.dnorm import PAIR_TABLE, d_norm
+from bmdsl.derive.dnorm import PAIR_TABLE, d_norm
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.runtime import dprox
 from bmdsl.trainer.runtime.gram import lift
@@ -34,7 +34,7 @@ def test_torch_prox_agrees_with_numpy_and_is_the_prox(C, R):
     X = norm.prox(Z, tau)
     assert np.allclose(X.numpy(), d_norm_prox(C, R)(Z.numpy(), tau), atol=1e-12)
 
-    def value(Y):     # the prox's objective, with the D-norm from bmdsl.dnorm
+    def value(Y):     # the prox's objective, with the D-norm from bmdsl.derive.dnorm
         return 0.5 * float(((Y - Z) ** 2).sum()) + tau * sum(d_norm(y, C, R) for y in Y.numpy())
     best = value(X)
     assert norm.value(X) == pytest.approx(sum(d_norm(x, C, R) for x in X.numpy()), rel=1e-12)
@@ -70,7 +70,7 @@ def test_fista_applies_by_the_registry():
 def test_the_memory_estimate_covers_the_operator_it_builds(dense, monkeypatch):
     """footprint.lifted_fista (checked against the budget before the warm start is made)
     is at least what runtime/proxgrad.py allocates: L's matrix, or the basis activations."""
-    from bmdsl import footprint
+    from bmdsl.core import footprint
     from bmdsl.trainer.runtime import proxgrad
     if not dense:
         monkeypatch.setattr(proxgrad, "DENSE_MAX", 0)

@@ -7,17 +7,18 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl.activations import ACTIVATIONS, Activation
+from bmdsl.atoms.activations import ACTIVATIONS, Activation
 from bmdsl.certificates.prox import _PROX
 from bmdsl.cvx import build_problem
 from bmdsl.cvx import runtime_forms
 from bmdsl.cvx.relu import relu_is_exact
-from bmdsl.dnorm import d_norm, dual_norm
-from bmdsl.kernel.lossforms import LOSS_KERNELS, LossKernel, loss_array, loss_torch_y, positive_number
-from bmdsl.losses import LOSSES, get_loss
-from bmdsl.metrics import METRICS
-from bmdsl.norms import NORMS, VectorNorm
-from bmdsl.pairs import PAIR_TABLE, DualNormValue, NormPair, PairForm, PairRule
+from bmdsl.derive.dnorm import d_norm, dual_norm
+from bmdsl.kernel.lossforms import (LOSS_KERNELS, LossKernel, loss_array, loss_torch_y,
+                                    positive_number)
+from bmdsl.atoms.losses import LOSSES, get_loss
+from bmdsl.workflow.metrics import METRICS
+from bmdsl.atoms.norms import NORMS, VectorNorm
+from bmdsl.atoms.pairs import PAIR_TABLE, DualNormValue, NormPair, PairForm, PairRule
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.runtime.dprox import PAIRS as TORCH_PROX
 from bmdsl.trainer.runtime.forms import torch_loss

@@ -12,7 +12,7 @@ import torch
 
 import bmdsl
 from bmdsl.cli import main
-from bmdsl.datasets import spiral
+from bmdsl.bind.datasets import spiral
 from bmdsl.trainer import Trainer, TrainerError, TrainingInterrupted, fitloop
 from bmdsl.trainer import checkpoint as ckpt
 from model_texts import mlp, regularize

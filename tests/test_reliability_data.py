@@ -14,9 +14,9 @@ import pytest
 
 from bmdsl.cli import main
 from bmdsl.commands.data_args import read_data, read_patterns
-from bmdsl.datafile import ENV, data_limit, parse_size
-from bmdsl.datasets import DataFileError, load_data, save_data, spiral
-from bmdsl.errors import DataError
+from bmdsl.bind.datafile import ENV, data_limit, parse_size
+from bmdsl.bind.datasets import DataFileError, load_data, save_data, spiral
+from bmdsl.core.errors import DataError
 
 MLP = "models/mlp.bm"
 
@@ -151,7 +151,7 @@ def test_files_together_must_fit_the_limit(tmp_path):
 
 def test_every_path_is_checked_before_any_file_is_read(tmp_path, monkeypatch):
     save_data(tmp_path / "d.npz", spiral(10, 3))
-    import bmdsl.datasets as ds
+    import bmdsl.bind.datasets as ds
     monkeypatch.setattr(ds, "load_data", lambda *a, **k: pytest.fail("read before checking"))
     with pytest.raises(DataFileError, match="no such file"):
         read_data([str(tmp_path / "d.npz"), f"Y={tmp_path / 'nope.npy'}"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import bmdsl
-from bmdsl import limits
+from bmdsl.core import limits
 from bmdsl.cli import main
-from bmdsl.errors import BmdslError, BmdslSyntaxError, SemanticError
+from bmdsl.core.errors import BmdslError, BmdslSyntaxError, SemanticError
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = (ROOT / "models" / "mlp.bm").read_text()

@@ -1,4 +1,4 @@
-"""Outputs never destroy inputs (bmdsl/commands/outputs.py): no writing through symbolic
+"""Outputs never destroy inputs (bmdsl/core/outputs.py): no writing through symbolic
 links, no output that is an input, no replaced file without --force, atomic writes; and
 the commands check their outputs before any work."""
 import os
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from bmdsl.cli import main
-from bmdsl.commands import outputs
-from bmdsl.commands.outputs import OutputError, check_outputs, write_atomic
-from bmdsl.datasets import spiral
+from bmdsl.core import outputs
+from bmdsl.core.outputs import OutputError, check_outputs, write_atomic
+from bmdsl.bind.datasets import spiral
 from model_texts import TINY
 
 MODEL = TINY
@@ -210,7 +210,7 @@ def test_predict_output_never_replaces_an_input_and_needs_force(tmp_path, capsys
     import numpy as np
 
     from bmdsl.cli import main
-    from bmdsl.datasets import save_data
+    from bmdsl.bind.datasets import save_data
     rng = np.random.default_rng(0)
     data = tmp_path / "d.npz"
     save_data(data, {"X": rng.normal(size=(20, 2)), "Y": rng.normal(size=(20, 3))})

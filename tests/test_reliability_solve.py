@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from bmdsl.cli import exit_code, main
 from bmdsl.commands import options
 from bmdsl.cvx import ConvexSolution, build_problem
 from bmdsl.cvx.solver import SolverOptionError
-from bmdsl.datasets import save_data
-from bmdsl.errors import DataError, SolverError
+from bmdsl.bind.datasets import save_data
+from bmdsl.core.errors import DataError, SolverError
 from bmdsl.trainer.errors import TrainingInterrupted
 
 MLP = "models/mlp.bm"

@@ -15,8 +15,8 @@ import torch
 import bmdsl
 from bmdsl.certificates.result import gap_warnings
 from bmdsl.cli import main
-from bmdsl.datasets import spiral, spiral_scalar
-from bmdsl.errors import SemanticError, SolverError
+from bmdsl.bind.datasets import spiral, spiral_scalar
+from bmdsl.core.errors import SemanticError, SolverError
 from bmdsl.trainer import Trainer, TrainerError
 from bmdsl.trainer.errors import TrainingFailed
 from bmdsl.trainer.runtime import newton, ridged

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bmdsl import datasets
+from bmdsl.bind import datasets
 from bmdsl.cli import main
 
 SMALL = {

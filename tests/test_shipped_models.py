@@ -10,7 +10,7 @@ import pytest
 
 import bmdsl
 from bmdsl.cli import main
-from bmdsl.shipped import resolve, shipped_models
+from bmdsl.check.shipped import resolve, shipped_models
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = sorted(p.stem for p in (ROOT / "models").glob("*.bm"))

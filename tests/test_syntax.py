@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import bmdsl
-from bmdsl import ast
-from bmdsl.errors import BmdslSyntaxError
-from bmdsl.syntax import KEYWORDS, grammar_text, parse_program
+from bmdsl.front import ast
+from bmdsl.core.errors import BmdslSyntaxError
+from bmdsl.front.syntax import KEYWORDS, grammar_text, parse_program
 
 ROOT = Path(__file__).resolve().parent.parent
 

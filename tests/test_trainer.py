@@ -8,8 +8,8 @@ import torch
 
 import bmdsl
 from bmdsl.cvx import build_problem
-from bmdsl.datasets import images, sequences, spiral, spiral_scalar
-from bmdsl.patterns import PatternSet, masks_from_gates
+from bmdsl.bind.datasets import images, sequences, spiral, spiral_scalar
+from bmdsl.derive.patterns import PatternSet, masks_from_gates
 from bmdsl.trainer import Trainer, TrainerError
 from model_texts import attention, cnn, mlp, regularize
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bmdsl.cli import main
-from bmdsl.datasets import spiral
+from bmdsl.bind.datasets import spiral
 from model_texts import TINY
 
 MODEL = TINY

@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_trainer import case, trained
 
-from bmdsl.errors import SemanticError
+from bmdsl.core.errors import SemanticError
 from bmdsl.trainer import emit_torch
 from bmdsl.trainer.emit import _literal
 
@@ -84,7 +84,7 @@ def test_literals_round_trip():
 
 
 def test_emitted_module_samples_the_same_patterns(tmp_path):
-    """Without --masks it samples gates as bmdsl.patterns.sample_patterns does."""
+    """Without --masks it samples gates as bmdsl.derive.patterns.sample_patterns does."""
     bound, _, _ = trained("attention", "gated_relu")
     stdout = run_emitted(bound, tmp_path, "--steps", "3", "--output", str(tmp_path / "o.npz"))
     assert f"patterns {bound.P}" in stdout

@@ -5,10 +5,10 @@ import pytest
 import torch
 from test_trainer import case
 
-from bmdsl.builders import POOLS as BUILDER_POOLS
-from bmdsl.builders import extract_patches
-from bmdsl.losses import get_loss as numpy_loss
-from bmdsl.norms import get_norm
+from bmdsl.atoms.builders import POOLS as BUILDER_POOLS
+from bmdsl.atoms.builders import extract_patches
+from bmdsl.atoms.losses import get_loss as numpy_loss
+from bmdsl.atoms.norms import get_norm
 from bmdsl.trainer import Trainer
 from bmdsl.kernel import einsum
 from bmdsl.kernel.layout import POOL_MATRICES, unfold_patches

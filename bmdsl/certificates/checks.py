@@ -1,6 +1,6 @@
 """Run-time checks of the paper's guarantees at a given BM point.
 
-`bmdsl.theorems.theorems_for` states each hypothesis that depends on the model and sizes
+`bmdsl.derive.theorems.theorems_for` states each hypothesis that depends on the model and sizes
 only; here we add what depends on the point: stationarity (Theorem 3.4), the ranks of the
 factors (Theorem 3.5, eq. (21); Theorem 3.3's rank-deficient clause; Corollary 3.10,
 eq. (27)).  Ranks are numerical: singular values above RANK_TOL times the largest singular
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..theorems import theorems_for
+from ..derive.theorems import theorems_for
 
 RANK_TOL = 1e-6
 

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .checks import check_theorems
 from .dualnorms import DualNormOracle
 from .primal import objective_lifted

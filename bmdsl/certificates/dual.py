@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dualray import best_dual_scale
+from ..atoms.dualray import best_dual_scale
 from ..kernel.search import golden_max
 from .dualnorms import PatternNorms
 

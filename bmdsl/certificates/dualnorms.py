@@ -2,9 +2,9 @@
 
 Every number returned here is the exact dual norm or an UPPER bound on it: a certificate
 built from an upper bound is valid (looser), one built from a lower bound is not
-(docs/theory.md sec. 4).  Without cones: `bmdsl.dnorm.dual_norm` (closed form, enumeration,
+(docs/theory.md sec. 4).  Without cones: `bmdsl.derive.dnorm.dual_norm` (closed form, enumeration,
 or SDP/cheap bound for the NP-hard pairs).  With the ReLU cones K_k = diag(2 D_k - 1) M
-(M the arrangement matrix of A, eq. (19)): `bmdsl.cone.cone_dual_norm` for (l2, l2)
+(M the arrangement matrix of A, eq. (19)): `bmdsl.derive.cone.cone_dual_norm` for (l2, l2)
 ("spectral" drops the cone, "sdp" is tighter) and for the other pairs, except the exact
 column case (q = 1 or R = l1), computed here through its Lagrange dual (below) so that
 the value is an upper bound whatever the solver's accuracy.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..conic import DEFAULT_SOLVER
-from ..cone import cone_dual_norm
-from ..dnorm import DualNormValue, NormPair, dual_norm
-from ..norms import NORMS
+from ..atoms.conic import DEFAULT_SOLVER
+from ..derive.cone import cone_dual_norm
+from ..derive.dnorm import DualNormValue, NormPair, dual_norm
+from ..atoms.norms import NORMS
 
-CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of bmdsl.cone.cone_dual_norm
+CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of bmdsl.derive.cone.cone_dual_norm
 
 
 @dataclass(frozen=True)

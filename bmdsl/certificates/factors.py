@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 
 def stack_units(bound, units, m: int | None = None) -> tuple[np.ndarray, np.ndarray]:

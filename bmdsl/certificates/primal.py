@@ -1,7 +1,7 @@
 """The convex objective at a lifted point: F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||_D (16).
 
 ||Z_k||_D is computed exactly where that is tractable:
-* no cone: `bmdsl.dnorm.d_norm` (closed form; an SOCP over sign vectors for enumerable
+* no cone: `bmdsl.derive.dnorm.d_norm` (closed form; an SOCP over sign vectors for enumerable
   NP-hard pairs);
 * ReLU cone with q = 1 or R = l1: every extreme point of B_R is a signed basis vector, so
   the atoms are u (+-e_j)^T with u in K_k and ||Z_k||_{D,K} = sum_j min ||a_j||_C + ||b_j||_C
@@ -15,13 +15,13 @@ import warnings
 
 import numpy as np
 
-from ..conic import DEFAULT_SOLVER
-from ..errors import BmdslError
+from ..atoms.conic import DEFAULT_SOLVER
+from ..core.errors import BmdslError
 
 
 def _cone_gauge(Z: np.ndarray, K: np.ndarray, C: str) -> float:
     import cvxpy as cp
-    from ..norms import NORMS
+    from ..atoms.norms import NORMS
     p, q = Z.shape
     A, B = cp.Variable((p, q)), cp.Variable((p, q))
     norm = NORMS[C]
@@ -38,7 +38,7 @@ def _cone_gauge(Z: np.ndarray, K: np.ndarray, C: str) -> float:
 
 def regularizer_lifted(bound, Z: np.ndarray) -> tuple[float, str]:
     """(beta sum_k ||Z_k||_D, how it was computed)."""
-    from ..dnorm import NormPair, d_norm
+    from ..derive.dnorm import NormPair, d_norm
     if not bound.cone:
         try:
             total = sum(d_norm(Z[k], bound.C, bound.R) for k in range(bound.P))

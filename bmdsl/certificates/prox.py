@@ -3,7 +3,7 @@
 Used only to refine a primal point cheaply (proximal gradient on the convex program (16))
 so that grad F at the refined point gives a better dual candidate; a wrong prox would
 cost tightness, never validity, because every dual candidate is scaled by its exactly
-computed dual norms.  One entry per `prox` key of `bmdsl.pairs.PAIR_TABLE`'s entries (the same keys as the
+computed dual norms.  One entry per `prox` key of `bmdsl.atoms.pairs.PAIR_TABLE`'s entries (the same keys as the
 torch versions in trainer/runtime/dprox.py, which also factor Z into BM units):
 
 * spectral (l2, l2): singular value soft-thresholding (prox of the nuclear norm);
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dnorm import NormPair
-from ..norms import NORMS
+from ..derive.dnorm import NormPair
+from ..atoms.norms import NORMS
 
 
 def project_simplex(b: np.ndarray, radius: float | np.ndarray = 1.0) -> np.ndarray:

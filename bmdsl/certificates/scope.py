@@ -8,7 +8,7 @@ enumeration of the arrangement.  With sampled ReLU patterns it is a restriction.
 """
 from __future__ import annotations
 
-from ..activations import get_activation
+from ..atoms.activations import get_activation
 
 
 def scope_text(bound, *, lifted: bool, cone_violation: float, tol: float) -> str:

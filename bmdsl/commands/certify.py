@@ -12,7 +12,7 @@ import json
 
 from ..certificates.dualnorms import CONE_METHODS
 from .registry import add_model_options, command, load_model
-from ..errors import DataError
+from ..core.errors import DataError
 from . import options
 from .data_args import add_data_options
 
@@ -20,15 +20,15 @@ PATTERN_KEYS = ("masks", "gates", "source", "seed")
 
 
 def read_weights(path) -> dict:
-    """The arrays of W.npz, its headers and sizes checked before reading (bmdsl.npyread)."""
-    from ..datafile import data_limit, regular_file
-    from ..npyread import read_npz
+    """The arrays of W.npz, its headers and sizes checked before reading (bmdsl.bind.npyread)."""
+    from ..bind.datafile import data_limit, regular_file
+    from ..bind.npyread import read_npz
     regular_file(path)
     return read_npz(path, data_limit(), kinds="biufU", float64=False)
 
 
 def patterns_from(weights: dict, path):
-    from ..patterns import PatternSet
+    from ..derive.patterns import PatternSet
     present = [k for k in PATTERN_KEYS if k in weights]
     if not present:
         return None

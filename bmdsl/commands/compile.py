@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .registry import add_model_options, command, load_model
-from . import outputs
+from ..core import outputs
 
 
 @command("compile", "derive a model and write its stand-alone CVXPY module and torch trainer")

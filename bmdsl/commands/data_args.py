@@ -6,15 +6,15 @@ array of a .npz, or a CSV whose columns all form NAME) are repeatable; `--target
 the target column(s) of a CSV with ordinary headers (default: its last column; the other
 columns are the model's input).  Every path is checked (a regular file of a known type) before
 any file is read, and the files together must fit the data limit ($BMDSL_MAX_DATA_BYTES,
-`bmdsl.datafile`).
+`bmdsl.bind.datafile`).
 """
 from __future__ import annotations
 
 import os
 import re
 
-from ..datafile import DataFileError, data_limit, human, regular_file
-from ..errors import DataError
+from ..bind.datafile import DataFileError, data_limit, human, regular_file
+from ..core.errors import DataError
 
 _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 DATA_HELP = ("data file: .npz (arrays by tensor name), .csv (a header row; see --target), or "
@@ -68,7 +68,7 @@ def model_tensors(model) -> tuple[str, ...] | None:
 
 def read_data(items, model=None, target=None, max_bytes=None) -> dict:
     """Arrays from the --data values (see the module docstring), checked before reading."""
-    from ..datasets import load_data
+    from ..bind.datasets import load_data
     entries = parse_items(items)
     cols = target_columns(target)
     if cols and not any(n is None and p.lower().endswith(".csv") for n, p in entries):
@@ -99,8 +99,8 @@ def read_data(items, model=None, target=None, max_bytes=None) -> dict:
 
 def read_patterns(path):
     """The PatternSet saved with a solution (or any .npz with masks, gates, source, seed)."""
-    from ..npyread import read_npz
-    from ..patterns import PatternSet
+    from ..bind.npyread import read_npz
+    from ..derive.patterns import PatternSet
     try:
         regular_file(path)
         d = read_npz(path, data_limit(), kinds="biufU", float64=False)

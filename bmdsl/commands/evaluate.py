@@ -1,6 +1,6 @@
 """`bmdsl evaluate FILE --weights W --data D`: test metrics of trained weights (docs/cli.md).
 
-Reports n, the loss per sample and the loss's metrics (bmdsl.metrics: accuracy for a
+Reports n, the loss per sample and the loss's metrics (bmdsl.workflow.metrics: accuracy for a
 classification loss, MSE and R^2 for a regression loss) as a table, or as JSON with
 `--json`.
 """
@@ -15,7 +15,7 @@ from .weights import add_weights_options, trained_network
 
 @command("evaluate", "test metrics of trained weights on data: accuracy, or MSE and R^2")
 def cmd_evaluate(args) -> int:
-    from ..prediction import network_scores
+    from ..workflow.prediction import network_scores
     net, model, data = trained_network(args)
     report = network_scores(net, data)
     if args.json:

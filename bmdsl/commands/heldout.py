@@ -3,7 +3,7 @@
 and the train/test metric reports the commands print and record."""
 from __future__ import annotations
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 
 def open_fraction(text: str) -> float:
@@ -36,7 +36,7 @@ def add_test_options(p) -> None:
 def held_out(args, model, data: dict) -> tuple[dict, dict | None, str | None]:
     """(training data, test data or None, a note saying where the test data came from)."""
     if getattr(args, "test_fraction", None) is not None:
-        from ..split import split_data
+        from ..bind.split import split_data
         train, test = split_data(model, data, args.test_fraction, args.split_seed)
         n = model.target.name
         return train, test, (f"{len(test[n])} of {len(data[n])} samples held out "
@@ -55,7 +55,7 @@ def held_out(args, model, data: dict) -> tuple[dict, dict | None, str | None]:
 def check_test_data(model, bound, test: dict) -> None:
     """Before training: the test data fits the model and has the training data's sizes
     (all but the sample count)."""
-    from ..binding import validate
+    from ..bind.binding import validate
     _, sizes = validate(model, test)
     n_dim = model.target.dims[0]
     for dim, size in sizes.items():
@@ -65,8 +65,8 @@ def check_test_data(model, bound, test: dict) -> None:
 
 
 def fit_reports(trainer, train: dict, test: dict | None) -> dict:
-    """{"train": scores, "test": scores} of the trained network (bmdsl.metrics)."""
-    from ..prediction import network_scores
+    """{"train": scores, "test": scores} of the trained network (bmdsl.workflow.metrics)."""
+    from ..workflow.prediction import network_scores
     net = trainer.network()
     reports = {"train": network_scores(net, train)}
     if test is not None:

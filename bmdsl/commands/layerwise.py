@@ -14,10 +14,11 @@ import argparse
 import json
 from pathlib import Path
 
-from ..activations import ACTIVATIONS
+from ..atoms.activations import ACTIVATIONS
 from .registry import command, load_model
-from ..errors import BmdslError
-from . import options, outputs
+from ..core.errors import BmdslError
+from . import options
+from ..core import outputs
 from .heldout import open_fraction
 
 DEFAULT_FRACTION = 0.2

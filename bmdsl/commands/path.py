@@ -1,4 +1,4 @@
-"""`bmdsl path FILE`: a regularization path, from beta_max down a log grid (bmdsl/path.py).
+"""`bmdsl path FILE`: a regularization path, from beta_max down a log grid (bmdsl/workflow/path.py).
 
 Each point is trained by the BM method from the previous point's factors (where no convex
 warm start applies; `--warm`) and certified; prints a table of beta, objective, active units,
@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from .registry import add_model_options, command, load_model
-from ..errors import BmdslError
+from ..core.errors import BmdslError
 from . import options
 from .data_args import add_data_options
 from .heldout import add_test_options, held_out
@@ -35,7 +35,7 @@ def _metrics(model, test):
     """Per point: the test metrics of the factors' network on the held-out data."""
     if test is None:
         return None
-    from ..prediction import evaluate
+    from ..workflow.prediction import evaluate
 
     def metrics(U, V, bound):
         weights = {"U": U, "V": V, "activation": bound.activation.name}
@@ -50,7 +50,7 @@ def _metrics(model, test):
 
 
 def _figure(path, result, title):
-    from ..plot import Panel, save_figure
+    from ..workflow.plot import Panel, save_figure
     pts = [p for p in result.points]
     betas = [p.beta for p in pts]
     panels = [Panel("objective", {"objective": (betas, [p.objective for p in pts])},
@@ -71,8 +71,8 @@ def _figure(path, result, title):
 
 @command("path", "a certified regularization path from beta_max down a log grid of beta")
 def cmd_path(args) -> int:
-    from ..path import regularization_path
-    from .outputs import check_outputs, command_inputs
+    from ..workflow.path import regularization_path
+    from ..core.outputs import check_outputs, command_inputs
     outs = [p for p in (args.plot, args.json) if p]
     check_outputs(outs, command_inputs(args), getattr(args, "force", False))
     model = load_model(args)
@@ -80,7 +80,7 @@ def cmd_path(args) -> int:
         from .data_args import read_data
         data, source = read_data(args.data, model, args.target), ", ".join(args.data)
     else:
-        from ..defaults import default_data
+        from ..bind.defaults import default_data
         data, rule = default_data(model)
         source = f"built-in {rule}"
     train, test, note = held_out(args, model, data)
@@ -99,7 +99,7 @@ def cmd_path(args) -> int:
         _figure(args.plot, result, f"{model.name}: regularization path")
         print(f"figure: {args.plot}")
     if args.json:
-        from .outputs import write_text_atomic
+        from ..core.outputs import write_text_atomic
         write_text_atomic(args.json, json.dumps(dict(result.to_dict(), data=source),
                                                 indent=2, default=float))
         print(f"record: {args.json}")

@@ -12,21 +12,21 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import command
-from ..errors import BmdslError, DataError
+from ..core.errors import BmdslError, DataError
 from .weights import add_weights_options, trained_network
 
 
 @command("predict", "predictions of trained weights for new inputs (.npz or .csv)")
 def cmd_predict(args) -> int:
-    from ..datasets import save_data
-    from ..metrics import decisions
-    from ..prediction import network_loss, predict_network
+    from ..bind.datasets import save_data
+    from ..workflow.metrics import decisions
+    from ..workflow.prediction import network_loss, predict_network
     out_path = args.output
     if out_path and not out_path.lower().endswith((".npz", ".csv")):
         raise BmdslError(f"-o {out_path}: predictions are written to .npz or .csv",
                          hint="e.g. -o predictions.npz")
     if out_path:        # before any work: never an input, never through a link, --force
-        from .outputs import check_outputs, command_inputs
+        from ..core.outputs import check_outputs, command_inputs
         check_outputs([out_path], command_inputs(args), args.force)
     net, model, data = trained_network(args)
     Yhat = predict_network(net, data)
@@ -35,7 +35,7 @@ def cmd_predict(args) -> int:
                         "the training data's scale")
     arrays = {model.output.lhs: Yhat, **decisions(network_loss(net), Yhat)}
     if out_path:
-        from .outputs import write_atomic
+        from ..core.outputs import write_atomic
         write_atomic(out_path, lambda tmp: save_data(tmp, arrays))
         print(f"predictions: {len(Yhat)} sample(s) of model {model.name} "
               f"({net.spec['activation']}, {net.units} unit(s)) -> {out_path} "

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..activations import ACTIVATIONS
-from ..errors import BmdslError
-from ..limits import RANGES
-from ..loading import load
-from ..source import clip
+from ..atoms.activations import ACTIVATIONS
+from ..core.errors import BmdslError
+from ..core.limits import RANGES
+from ..check.loading import load
+from ..core.source import clip
 
 COMMANDS = {}
 

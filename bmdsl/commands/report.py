@@ -18,5 +18,5 @@ def table(rows) -> str:
 
 
 def scores_table(reports: dict) -> str:
-    from ..metrics import rows
+    from ..workflow.metrics import rows
     return table(rows(reports))

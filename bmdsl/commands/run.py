@@ -1,10 +1,10 @@
 """`bmdsl run FILE`: the main job. Solve the convex program (CVXPY), train the BM
 factorization (torch), certify it, print one table and write a convergence plot.
 
-Without `--data` the model's built-in default data is used (`bmdsl.defaults`). The CVXPY
+Without `--data` the model's built-in default data is used (`bmdsl.bind.defaults`). The CVXPY
 solve is skipped, with the reason printed, when the lifted program is too large for an
 interior-point method at this size (`--max-convex-vars`) or when its memory estimate exceeds
-the memory budget (bmdsl.memory: the estimate is printed and the trainer goes on alone); a
+the memory budget (bmdsl.core.memory: the estimate is printed and the trainer goes on alone); a
 trainer that would not fit is refused, with its estimate, before anything is solved.
 """
 from __future__ import annotations
@@ -13,14 +13,15 @@ import json
 import time
 from pathlib import Path
 
-from .. import memory
+from ..core import memory
 from .registry import add_model_options, command, load_model
-from ..footprint import cvxpy_for, require_model, trainer_for
-from ..errors import SolverError
-from . import options, outputs
+from ..core.footprint import cvxpy_for, require_model, trainer_for
+from ..core.errors import SolverError
+from . import options
+from ..core import outputs
 from .data_args import add_data_options
 from . import distributed_args as dist_args
-from ..metrics import rows as metric_rows
+from ..workflow.metrics import rows as metric_rows
 from .heldout import add_test_options, check_test_data, fit_reports, held_out
 from .report import table
 
@@ -29,7 +30,7 @@ def _data(args, model):
     if args.data:
         from .data_args import read_data
         return read_data(args.data, model, args.target), f"file {', '.join(args.data)}"
-    from ..defaults import default_data
+    from ..bind.defaults import default_data
     data, rule = default_data(model, seed=args.data_seed)
     return data, f"built-in {rule}"
 
@@ -140,9 +141,9 @@ def cmd_run(args) -> int:
         rows.append(("dual lower bound on p*", cert.dual_value, "-F*(v)"))
     if result.violation is not None:
         rows.append(("max cone violation", result.violation, "ReLU cones (19)"))
-    from ..binding import declared_target      # class labels -> one-hot rows, as bound
+    from ..bind.binding import declared_target  # class labels -> one-hot rows, as bound
     shaped = [None if d is None else declared_target(model, d, bound.sizes) for d in (data, test)]
-    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.metrics
+    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.workflow.metrics
     rows += metric_rows(reports)
     print(table(rows))
     if cert is not None and true_gap is not None and true_gap > cert.gap_bound * (1 + 1e-9) + 1e-12:
@@ -193,7 +194,7 @@ def _warm_note(result) -> str:
 def _plot(path, name, result, p_star) -> None:
     """Objective and bounds against iterations: the warm start's iterations first
     (its chunks), then the BM steps counted on from there."""
-    from ..plot import convergence_plot
+    from ..workflow.plot import convergence_plot
     ws = result.warm_start
     trace = ws["history"] if ws else []
     offset = ws["iterations"] if ws else 0

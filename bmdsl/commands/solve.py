@@ -13,8 +13,9 @@ Data and option mistakes exit 1 (2 for argparse); never a traceback.
 from __future__ import annotations
 
 from .registry import add_model_options, command, load_model
-from ..errors import SolverError
-from . import options, outputs
+from ..core.errors import SolverError
+from . import options
+from ..core import outputs
 from .data_args import add_data_options, read_data, read_patterns  # noqa: F401 (re-exported)
 from .options import add_solver_options
 

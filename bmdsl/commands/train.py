@@ -12,10 +12,11 @@ import json
 import platform
 from pathlib import Path
 
-from ..activations import ACTIVATIONS
+from ..atoms.activations import ACTIVATIONS
 from .registry import command, load_model
-from ..errors import BmdslError
-from . import options, outputs
+from ..core.errors import BmdslError
+from . import options
+from ..core import outputs
 from .data_args import add_data_options
 from . import distributed_args as dist_args
 from .heldout import add_test_options, check_test_data, fit_reports, held_out
@@ -31,7 +32,7 @@ def _record(args, bound, trainer, result, npz) -> dict:
     import numpy as np
     import torch
 
-    from ..version import __version__
+    from ..core.version import __version__
     cert = result.certificate
     patterns = bound.patterns
     return {
@@ -121,9 +122,9 @@ def cmd_train(args) -> int:
     if result.violation is not None:
         print(f"cone violation: {result.violation:.3e} (before restoring: "
               f"{result.violation_before:.3e})")
-    from ..binding import declared_target      # class labels -> one-hot rows, as bound
+    from ..bind.binding import declared_target  # class labels -> one-hot rows, as bound
     shaped = [None if d is None else declared_target(model, d, bound.sizes) for d in (data, test)]
-    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.metrics
+    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.workflow.metrics
     print("metrics:" + (f"        ({test_note})" if test_note else ""))
     print(scores_table(reports))
     # the activation is saved so that bmdsl predict rebuilds the same network

@@ -2,8 +2,8 @@
 naming the model, the weights and the data, and the network they make."""
 from __future__ import annotations
 
-from ..activations import ACTIVATIONS
-from ..errors import BmdslError
+from ..atoms.activations import ACTIVATIONS
+from ..core.errors import BmdslError
 from .registry import load_model
 
 
@@ -22,7 +22,7 @@ def add_weights_options(p) -> None:
 
 def trained_network(args):
     """(network, model, data) for the weights and data of the command line."""
-    from ..prediction import ACTIVATION_KEY, weights_arrays, network_from_weights
+    from ..workflow.prediction import ACTIVATION_KEY, weights_arrays, network_from_weights
     from .data_args import read_data
     weights = args.weights
     if str(weights).lower().endswith(".npz"):

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..emitheader import model_section
-from ..errors import SemanticError
+from ..derive.emitheader import model_section
+from ..core.errors import SemanticError
 from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.einsum import letters
 from ..kernel.layout import POOL_MATRICES
 from ..kernel.paste import Paster, import_block as _imports
-from ..literals import Subscripts, literal as _literal, name as _name
+from ..core.literals import Subscripts, literal as _literal, name as _name
 
 HERE = Path(__file__).parent
 KERNEL = HERE.parent / "kernel"
@@ -113,7 +113,7 @@ def paster(spec) -> Paster:
 
 def emit_cvxpy(derivation, **options) -> str:
     """Source of `<model>_cvxpy.py`: needs only numpy and cvxpy (see module docstring)."""
-    from ..version import __version__
+    from ..core.version import __version__
     spec = model_spec(derivation, **options)
     spec_text = _literal(spec)
     section = "\n".join(f"# {line}" for line in model_section(derivation))

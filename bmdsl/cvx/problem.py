@@ -15,19 +15,19 @@ import numpy as np
 
 from .program import Forms, build_programs
 from .relu import cone_matrices
-from ..errors import BmdslError
+from ..core.errors import BmdslError
 from .solution import OPTIMAL, ConvexSolution
 # the solver's side (names, settings, exceptions) lives in solver.py; re-exported here
-from .solver import (DEFAULT_SOLVER, SolverOptionError, check_solver,  # noqa: F401
-                     check_solver_options, run_solver)
+from .solver import (DEFAULT_SOLVER, SolverOptionError, check_solver, check_solver_options,
+                     run_solver)
 
 SPARSE_DENSITY = 0.5  # below this fraction of non-zeros the operator goes to CVXPY sparse
 
 
 def bmdsl_forms(bound) -> Forms:
     """The loss and norms from bmdsl's registries (losses.py, norms.py, dnorm.py)."""
-    from ..dnorm import NormPair, d_norm_cvxpy, d_norm_cvxpy_bounds
-    from ..norms import get_norm
+    from ..derive.dnorm import NormPair, d_norm_cvxpy, d_norm_cvxpy_bounds
+    from ..atoms.norms import get_norm
 
     def is_exact(C, R, p, q, enum_cap):
         pair = NormPair(C, R)
@@ -115,21 +115,21 @@ def _blocks(exprs) -> np.ndarray:
 def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
                   sdp_budget: int = 2_000_000, memory_budget=None,
                   beta_parameter: bool = False) -> ConvexProblem:
-    """The convex program(s) of `bound` (a `bmdsl.bound.BoundModel`).
+    """The convex program(s) of `bound` (a `bmdsl.bind.bound.BoundModel`).
 
     relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
     "sdp" (relaxation with the cone, see relu.sdp_cone_norm), "nocone" (plain D-norm) or
     "auto" (sdp when its size P * pairs of cone rows * p^2 <= sdp_budget; see program.plan).
     enum_cap: NP-hard (C, R) pairs are exact by enumerating 2^(k-1) sign vectors when the
     l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds).
-    memory_budget: bytes or a size such as "2G" (default: bmdsl.memory's budget); the
+    memory_budget: bytes or a size such as "2G" (default: bmdsl.core.memory's budget); the
     program's estimate (footprint.cvxpy_for) is checked against it before anything is
     built, and a MemoryBudgetError says so with the estimate.
     beta_parameter: beta enters as a `cvxpy.Parameter` (`ConvexProblem.beta`), so that
     `solve(beta=...)` re-solves the same compiled problem at another beta (a path)."""
     import cvxpy as cp
-    from .. import memory
-    from ..footprint import cvxpy_for
+    from ..core import memory
+    from ..core.footprint import cvxpy_for
     memory.require(cvxpy_for(bound), memory_budget)
     # the target was checked against the loss when the data was bound (bound.BoundModel)
     with memory.limit(memory_budget):     # the operator's own check sees the same budget

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..conic import DEFAULT_SOLVER
-from ..norms import get_norm
+from ..atoms.conic import DEFAULT_SOLVER
+from ..atoms.norms import get_norm
 
 # Interior-point solutions leave every unused block slightly non-zero (weights ~1e-8 of the
 # largest); atoms below ATOM_TOL * (largest weight) are dropped as that noise. tol = 0
@@ -98,7 +98,7 @@ def _hard_atoms(Z, C, R, exact):
     if not exact:
         return _svd_atoms(Z, C, R, exact)
     import cvxpy as cp
-    from ..dnorm import NormPair, sign_vectors
+    from ..derive.dnorm import NormPair, sign_vectors
     side, k = NormPair(C, R).enum_side(*Z.shape)
     S = sign_vectors(k)
     if side == "R":
@@ -130,8 +130,8 @@ def _split_atoms(A, B, C):
 def recover(bound, solution, *, tol: float = ATOM_TOL) -> Units:
     """Units whose predictions sum_r B(D_{k_r} * A(u_r), v_r) equal bound.predict_lifted(Z)
     (up to the atoms below `tol` times the largest weight, see ATOM_TOL)."""
-    from ..dnorm import NormPair
-    from ..errors import SolverError
+    from ..derive.dnorm import NormPair
+    from ..core.errors import SolverError
     if solution.Z is None:
         raise SolverError(f"no solution to recover a network from (status {solution.status})")
     P, p, q = solution.Z.shape

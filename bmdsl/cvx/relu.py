@@ -31,7 +31,7 @@ def cone_matrices(M, masks):
 
 def relu_is_exact(R, q):
     """The split program is exactly the ReLU norm when every right atom is +-e_j (the
-    emitted module's copy of bmdsl.pairs.NormPair.relu_exact, which bmdsl itself asks)."""
+    emitted module's copy of bmdsl.atoms.pairs.NormPair.relu_exact, which bmdsl itself asks)."""
     return R == "l1" or q == 1
 
 

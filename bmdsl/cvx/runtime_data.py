@@ -1,6 +1,6 @@
 """From data arrays to the numbers of the convex program, without bmdsl (numpy only).
 
-What bmdsl.binding and bmdsl.bound do, driven by a SPEC dict of plain literals: the
+What bmdsl.bind.binding and bmdsl.bind.bound do, driven by a SPEC dict of plain literals: the
 checked arrays and sizes, the fixed maps and masks D_k of the kernel (bmdsl/kernel, the
 same formulas as bmdsl), the stacked operator L = [L_1 ... L_P] and the layer matrix.
 """
@@ -63,7 +63,7 @@ def check_arrays(spec, data):
         arrays[p["tensor"]] = P
         sizes[p["dims"][0]] = P.shape[0]
     hidden = (spec.get("bias") or {}).get("hidden")
-    if hidden:  # the hidden bias (bmdsl/bias.py): a constant feature on the axis W1 contracts
+    if hidden:  # the hidden bias (bmdsl/atoms/bias.py): a constant feature on the axis W1 contracts
         a = arrays[hidden["tensor"]]
         one = np.full(a.shape[:hidden["axis"]] + (1,) + a.shape[hidden["axis"] + 1:],
                       hidden["value"])

@@ -1,6 +1,6 @@
 """Losses, vector norms and the D-norm (15) in cvxpy: a stand-alone copy for emitted modules.
 
-The same forms as bmdsl.losses (cvxpy part), bmdsl.norms and bmdsl.dnorm (d_norm_cvxpy,
+The same forms as bmdsl.atoms.losses (cvxpy part), bmdsl.atoms.norms and bmdsl.derive.dnorm (d_norm_cvxpy,
 d_norm_cvxpy_bounds), written with numpy + cvxpy only, because the emitted module must run
 without bmdsl. tests/test_cvx_emit.py checks that both give the same optima.
 F is a sum over entries (squared = 0.5 ||Yhat - Y||^2); class axis last.
@@ -48,7 +48,7 @@ def vector_norm(name):
 
 
 # (C, R) -> (kind, l_inf sides that may be enumerated): the emitted module's copy of
-# bmdsl/pairs.py's PAIR_TABLE (tests/test_registries.py checks that they agree), as
+# bmdsl/atoms/pairs.py's PAIR_TABLE (tests/test_registries.py checks that they agree), as
 # relu.relu_is_exact is of NormPair.relu_exact, until the CVXPY emitter pastes the kernel.
 PAIR_KINDS = {("l1", "l1"): ("rows", ()), ("l1", "l2"): ("rows", ()), ("l1", "linf"): ("rows", ()),
               ("l2", "l1"): ("cols", ()), ("linf", "l1"): ("cols", ()),
@@ -104,7 +104,7 @@ def dnorm_bounds(Z, C, R, sdp_cap=60):
 
 def with_offset(form, c):
     """F_b(e) = min_b F(e + 1 b^T): the free output bias (one per channel, last axis) as
-    one more variable (bmdsl/offset.py); e, y are [rows, c]."""
+    one more variable (bmdsl/atoms/offset.py); e, y are [rows, c]."""
     def loss(e, y):
         b = cp.Variable(c, name="output_bias")
         return form(e + np.ones((y.shape[0], 1)) @ cp.reshape(b, (1, c), order="C"), y)

@@ -12,8 +12,7 @@ import cvxpy as cp
 
 from .program import build_programs
 from .relu import cone_matrices
-from .runtime_data import (DataError, check_arrays, layer_matrix, pattern_masks,
-                           stacked_operator)
+from .runtime_data import DataError, check_arrays, layer_matrix, pattern_masks, stacked_operator
 from .runtime_forms import standalone_forms
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 OPTIMAL = ("optimal", "optimal_inaccurate")  # statuses with a point and a value
 SOLVED = "optimal"                            # the only status that is a solution
@@ -116,7 +116,7 @@ class ConvexSolution:
 
     @classmethod
     def load(cls, path) -> "ConvexSolution":
-        from ..patterns import PatternSet
+        from ..derive.patterns import PatternSet
         try:
             with np.load(path, allow_pickle=False) as f:
                 d = {k: f[k] for k in f.files}

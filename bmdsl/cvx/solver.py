@@ -15,8 +15,8 @@ import sys
 import tempfile
 import warnings
 
-from ..conic import DEFAULT_SOLVER  # noqa: F401 (bmdsl.cvx's name for it)
-from ..errors import BmdslError, SolverError
+from ..atoms.conic import DEFAULT_SOLVER  # noqa: F401 (bmdsl.cvx's name for it)
+from ..core.errors import BmdslError, SolverError
 
 
 class SolverOptionError(BmdslError):

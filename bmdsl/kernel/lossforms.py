@@ -5,7 +5,7 @@ is the last axis. F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain, giv
 Fenchel dual of Sahiner et al. 2024, eq. (112)-(113). A class declares its value, gradient,
 conjugate, the dual ray's domain, its CVXPY and torch forms (which receive the library
 module, `cp` or `torch`, as their first argument) and its capabilities
-(`quadratic`, `twice_differentiable`, metrics, class labels); `bmdsl.losses` builds the
+(`quadratic`, `twice_differentiable`, metrics, class labels); `bmdsl.atoms.losses` builds the
 registry from `LOSS_KERNELS`, and emitted trainers paste this file. Adding a loss is one
 class here plus its line in `LOSS_KERNELS`.
 
@@ -68,7 +68,7 @@ class LossKernel:
     params = ()
     quadratic = False              # F = 1/2 ||Yhat - Y||_F^2 exactly: identity Hessian
     twice_differentiable = True    # Theorem 3.3's rank-deficient clause needs C^2
-    metrics = ("mse", "r2")        # held-out report (bmdsl.metrics keys)
+    metrics = ("mse", "r2")        # held-out report (bmdsl.workflow.metrics keys)
     class_labels = False           # whole-number labels [n] may stand for one-hot [n, c]
     closed_form_scale = None
     link = None

@@ -6,13 +6,13 @@
   labels `y_train` [n] (0 .. c-1), and optionally `x_test`, `y_test` of the same layout
   (e.g. CIFAR-10 [n, 3, 32, 32], Fashion-MNIST [n, 1, 28, 28]; scale pixels to [0, 1]).
   A 3-axis array [n, height, width] is read as one channel. Read by the checked reader
-  of bmdsl.datasets (regular file, size limit, no pickle).
+  of bmdsl.bind.datasets (regular file, size limit, no pickle).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..datafile import DataFileError
+from ..bind.datafile import DataFileError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -27,7 +27,7 @@ def digits() -> tuple[dict, None]:
 
 def read_images(path) -> tuple[dict, dict | None]:
     """(train, test or None), each {"images" [n, ch, h, w], "labels" [n]}."""
-    from ..datasets import load_data
+    from ..bind.datasets import load_data
     arrays = load_data(path)
     unknown = sorted(set(arrays) - set(KEYS))
     if "x_train" not in arrays or "y_train" not in arrays or unknown:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as tf
 
-from ..errors import SemanticError
+from ..core.errors import SemanticError
 from ..kernel.einsum import run_terms
 from ..trainer.runtime.network import UNIT, UNIT_ACTIVATIONS
 

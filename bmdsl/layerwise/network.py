@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import DataError
+from ..core.errors import DataError
 from ..trainer.runtime.network import NetworkModule
 from .latent import representation
 

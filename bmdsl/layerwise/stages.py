@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .. import footprint, memory
-from ..errors import BmdslError
+from ..core import footprint, memory
+from ..core.errors import BmdslError
 from ..trainer import Trainer
 from ..trainer.certificate import certify
 from ..trainer.checkpoint import digest_arrays, digest_literal

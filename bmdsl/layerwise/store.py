@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import BmdslError
+from ..core.errors import BmdslError
 from ..trainer.runtime.network import NetworkModule
 
 RUN = "run.json"
@@ -47,7 +47,7 @@ class StageStore:
 
     def prepare(self, resume: bool) -> None:
         """Create the directory; a fresh run refuses a directory that holds one."""
-        from ..commands.outputs import make_directory
+        from ..core.outputs import make_directory
         make_directory(self.dir)
         if not resume and self.path(RUN).exists():
             raise RunDirectoryError(f"{self.dir} already holds a layerwise run ({RUN})",
@@ -90,7 +90,7 @@ class StageStore:
     # -- write -------------------------------------------------------------------------------
     def save_stage(self, s: int, net, window, scale, record: dict) -> None:
         """window and scale are None for a last stage (nothing passed on yet)."""
-        from ..commands.outputs import write_atomic
+        from ..core.outputs import write_atomic
         file = self.path(f"stage{s}.pt")
         buffer = io.BytesIO()
         torch.save({"network": net.to_dict(), "window": window, "scale": scale}, buffer)
@@ -102,6 +102,6 @@ class StageStore:
             ckpt.unlink()        # the stage is finished: its file supersedes the checkpoint
 
     def write_run(self, extra: dict | None = None) -> None:
-        from ..commands.outputs import write_text_atomic
+        from ..core.outputs import write_text_atomic
         write_text_atomic(self.path(RUN), json.dumps(
             {"config": self.config, "stages": self.stages, **(extra or {})}, indent=2))

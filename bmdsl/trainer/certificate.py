@@ -4,7 +4,7 @@
 two bounds that need no solver: the Fenchel gap at the scaled dual point
 v = t grad F(Yhat), |t| <= beta / max_k ||G_k||_D* (valid at every point), and Theorem
 3.4's max_k (||G_k||_D*/beta - 1)_+ (valid at stationary points). ||G_k||_D* comes from
-bmdsl.dnorm.dual_norm; with ReLU cones the cone is dropped, an upper bound (still valid).
+bmdsl.derive.dnorm.dual_norm; with ReLU cones the cone is dropped, an upper bound (still valid).
 """
 from __future__ import annotations
 
@@ -48,9 +48,9 @@ def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=()):
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:
-    from ..dnorm import dual_norm
-    from ..norms import get_norm
-    from ..losses import best_dual_scale
+    from ..derive.dnorm import dual_norm
+    from ..atoms.norms import get_norm
+    from ..atoms.losses import best_dual_scale
     yhat = bound.predict_bm(U, V)
     g = bound.loss.grad(yhat, bound.Y)
     G = bound.adjoint(g)

@@ -50,7 +50,7 @@ def save(path, state: dict) -> None:
     """Atomically: a new temporary file in the same directory, then os.replace (so an
     interrupted write leaves the previous checkpoint, and a link at `path` is replaced,
     never written through). In a distributed run only rank 0 writes."""
-    from ..commands.outputs import OutputError, write_atomic   # lazy: commands import trainer
+    from ..core.outputs import OutputError, write_atomic  # lazy: commands import trainer
     from .distributed import is_writer
     if not is_writer():
         return

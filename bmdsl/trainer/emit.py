@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..version import __version__
-from ..emitheader import model_section
+from ..core.version import __version__
+from ..derive.emitheader import model_section
 from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
-from ..literals import literal as _literal
+from ..core.literals import literal as _literal
 from .runtime import FACTS, MODULES, NONE_UNLESS
 from .spec import build_spec
 

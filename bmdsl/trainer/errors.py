@@ -1,7 +1,7 @@
 """Errors of the torch trainer: BmdslError subclasses, so the CLI prints them cleanly."""
 from __future__ import annotations
 
-from ..errors import BmdslError, SolverError
+from ..core.errors import BmdslError, SolverError
 
 
 class TrainerError(BmdslError):

@@ -20,7 +20,7 @@ import torch
 from . import checkpoint as ckpt
 from . import health
 from . import stopping
-from . import resume as resumption   # not `resume`: run_fit's argument of that name
+from . import resume as resumption  # not `resume`: run_fit's argument of that name
 from .certificate import certify as certify_factors
 from .errors import TrainingInterrupted
 from .result import TrainResult

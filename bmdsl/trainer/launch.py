@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 
 from . import distributed
 from .distributed import DistributedError
-from ..errors import BmdslError
+from ..core.errors import BmdslError
 
 GRACE = 5.0   # seconds the other ranks get to report their own error after a failure
 

@@ -10,7 +10,7 @@ stand-alone module holds the same class; this file adds the constructors that ne
 """
 from __future__ import annotations
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .runtime.network import NetworkModule
 
 

@@ -51,7 +51,7 @@ class TrainResult:
     def _repr_markdown_(self) -> str:
         """Jupyter: the result and its certificate as a table (eq. (20) and the Fenchel
         duality-gap bound, Sahiner et al. 2024)."""
-        from ..render import markdown_table
+        from ..derive.render import markdown_table
         cert, ws = self.certificate, self.warm_start
         rows = [("p_BM (objective)", f"{self.objective:.10g}"), ("loss + regularizer",
                                                        f"{self.loss:.6g} + {self.regularizer:.6g}"),

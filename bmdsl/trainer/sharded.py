@@ -205,7 +205,7 @@ def _fits_everywhere(bound, options) -> bool:
     """Whether the Gram matrix fits the memory budget of every rank (the free memory of
     the nodes differs; a rank alone on the Gram path would wait at collectives the
     others never make)."""
-    from .. import footprint, memory
+    from ..core import footprint, memory
     G = footprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size))
     misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
                           dtype=torch.float64, device=dd.device())

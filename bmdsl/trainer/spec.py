@@ -8,9 +8,9 @@ emitted source repeats them). `shapes(bound)` gives the numeric shapes for given
 """
 from __future__ import annotations
 
-from ..dnorm import NormPair
-from ..errors import SemanticError
-from ..literals import IDENTIFIER
+from ..derive.dnorm import NormPair
+from ..core.errors import SemanticError
+from ..core.literals import IDENTIFIER
 
 PLACEHOLDERS = ("W1", "W2", "H", "Z", "D", "R")
 

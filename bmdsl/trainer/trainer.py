@@ -28,7 +28,7 @@ from .runtime.fit import initial_factors
 from .runtime.gram import gram_pays
 from .runtime.problem import BMProblem
 from .runtime.warm import WARM_STARTS, warm_refusals
-from .. import footprint, memory
+from ..core import footprint, memory
 from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -79,7 +79,7 @@ class Trainer:
             raise TrainerError(f"the number of units m must be positive, not {m}")
         self.spec = build_spec(bound.derivation)
         # estimated against the memory budget before the data, masks and factors are
-        # allocated on the device (bmdsl.memory; memory_budget overrides the default)
+        # allocated on the device (bmdsl.core.memory; memory_budget overrides the default)
         self.memory_budget = memory_budget
         memory.require(footprint.trainer_for(bound, self.m, self.dtype.itemsize, method,
                                              batch_size), memory_budget)
@@ -119,7 +119,7 @@ class Trainer:
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
         D = None if b.masks is None else to(b.masks)
         gates = None if b.patterns is None else to(b.patterns.gates)
-        # the loss from its registry entry (bmdsl.losses): torch_value for the BM steps,
+        # the loss from its registry entry (bmdsl.atoms.losses): torch_value for the BM steps,
         # value and grad for the lifted solvers, so a loss added there needs nothing here
         # (an output bias: F's own torch form, which the runtime wraps, offset.py)
         problem = BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates,

@@ -16,12 +16,12 @@ def _output_bias(spec):
 
 
 def _plain_squared(spec):
-    from .forms import plain_squared     # the loss entry's `quadratic`, no output bias
+    from .forms import plain_squared  # the loss entry's `quadratic`, no output bias
     return plain_squared(spec)
 
 
 def _fused(spec):
-    from .fused import fused_plan    # its plan depends on the specs only, not on sizes
+    from .fused import fused_plan  # its plan depends on the specs only, not on sizes
     return fused_plan(spec, {"w1": (1,), "w2": (1,), "a": (1,)}) is not None
 
 

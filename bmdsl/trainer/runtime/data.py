@@ -25,7 +25,7 @@ def derived(spec, arrays):
 
 
 def append_feature(spec, arrays):
-    """The hidden bias's constant feature (bmdsl/bias.py) appended to its data tensor, on
+    """The hidden bias's constant feature (bmdsl/atoms/bias.py) appended to its data tensor, on
     the axis W1 contracts: numpy arrays or torch tensors; `arrays` unchanged without one."""
     hidden = (spec.get("bias") or {}).get("hidden")
     if not hidden:

@@ -1,7 +1,7 @@
 """The D-norm of a tractable (C, R) pair in torch, batched over patterns: its value, its
 prox and a factorization of Z into BM units whose regularizer equals beta ||Z||_D.
 
-Keyed by the pair's `prox` entry of bmdsl.dnorm.PAIR_TABLE (carried into SPEC as
+Keyed by the pair's `prox` entry of bmdsl.derive.dnorm.PAIR_TABLE (carried into SPEC as
 spec["prox"]; None for the NP-hard pairs, which have no cheap prox):
 
 * "spectral" (C = R = l2): ||Z||_* (eq. (15)); prox = singular-value soft thresholding;

@@ -1,7 +1,7 @@
 """Losses F(Yhat) (a SUM over entries, never a mean) and the vector norms C, R in torch.
 
 The losses are the classes of bmdsl/kernel/lossforms.py (their `torch` forms; emitted trainers
-paste that file before this one), the norms those of bmdsl.norms (l1, l2, linf); tests
+paste that file before this one), the norms those of bmdsl.atoms.norms (l1, l2, linf); tests
 check that the two agree. Nothing here branches on a loss's name.
 """
 import torch

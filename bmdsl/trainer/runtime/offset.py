@@ -1,4 +1,4 @@
-"""The output bias in torch: F_b(Yhat) = min_b F(Yhat + 1 b^T) (bmdsl/offset.py).
+"""The output bias in torch: F_b(Yhat) = min_b F(Yhat + 1 b^T) (bmdsl/atoms/offset.py).
 
 b* [c] (one offset per output channel, the last axis; one for a single-axis output) is
 found by Newton's method on the c offsets (autograd Hessian, Armijo backtracking), started
@@ -31,7 +31,7 @@ def _gradient(F, Yh, y, b, shape):
 
 
 def _step(value, b, f, g, H):
-    """As bmdsl/offset.py: the minimum-norm Newton step (no step along a direction the loss
+    """As bmdsl/atoms/offset.py: the minimum-norm Newton step (no step along a direction the loss
     is invariant to, as cross-entropy along 1), else Levenberg-Marquardt steps with a
     growing shift (a zero Hessian); None when nothing decreases F."""
     step = torch.linalg.pinv(H, rtol=1e-10, hermitian=True) @ g
@@ -63,7 +63,7 @@ def best_offset(F, yhat, y, c, start=None):
             H = torch.stack([torch.autograd.grad(g[i], leaf, retain_graph=True)[0]
                              for i in range(c)]).detach()
         g, f = g.detach(), float(f.detach())
-        if scale is None:        # as bmdsl/offset.py: until the gradient's rounding floor
+        if scale is None:        # as bmdsl/atoms/offset.py: until the gradient's rounding floor
             with torch.enable_grad():
                 Yg = (Yh + b).detach().requires_grad_(True)
                 (rows,) = torch.autograd.grad(F(Yg.reshape(shape), y), Yg)

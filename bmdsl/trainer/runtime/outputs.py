@@ -1,4 +1,4 @@
-"""The output rule of bmdsl's commands (bmdsl/commands/outputs.py), for the stand-alone
+"""The output rule of bmdsl's commands (bmdsl/core/outputs.py), for the stand-alone
 module: `--output OUT` must not be one of the files named on the command line (the data,
 the masks, the weights), nor a symbolic link, and replaces an existing file only with
 `--force`. Checked before any work; stdlib only (emit.py pastes it, not in MODULES)."""
