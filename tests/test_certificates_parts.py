@@ -58,7 +58,7 @@ def test_subgradient_selection_is_the_minimum_norm_one(name):
     rng = np.random.default_rng(2)
     x = np.array([1.5, -1.5, 0.0, 0.7]) if name == "linf" else np.array([1.2, 0.0, -0.4, 0.0])
     a, c = rng.standard_normal(4), 0.8
-    got = np.linalg.norm(a + REG_SUBGRADIENT[name](x[None], a[None], c)[0])
+    got = np.linalg.norm(a + REG_SUBGRADIENT[NORMS[name].p](x[None], a[None], c)[0])
     s = cp.Variable(4)   # s in the subdifferential of the norm at x, scaled by ||x||
     n = NORMS[name].numpy(x)
     cons = {"l2": [s == x / n],

@@ -22,7 +22,9 @@ from bmdsl.atoms.pairs import PAIR_TABLE, DualNormValue, NormPair, PairForm, Pai
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.runtime.dprox import PAIRS as TORCH_PROX
 from bmdsl.trainer.runtime.forms import torch_loss
-from bmdsl.trainer.runtime.network import UNIT_ACTIVATIONS
+from bmdsl.trainer.runtime.forms import norm as runtime_norm
+from bmdsl.trainer.runtime.network import uses_gates
+from bmdsl.trainer.spec import build_spec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 
@@ -80,6 +82,8 @@ def test_every_norm_declares_every_capability(name):
     x, g = RNG.standard_normal(4), RNG.standard_normal(4)
     assert float(n.torch(torch.tensor(x))) == pytest.approx(n.numpy(x))
     assert n.cvxpy(cp.Constant(x)).value == pytest.approx(n.numpy(x), rel=1e-7)
+    # the torch runtime's numeric form declared by the entry (the trainer's SPEC carries it)
+    assert float(runtime_norm(n.runtime_form, torch.tensor(x))) == pytest.approx(n.numpy(x))
     u = n.ball_argmax(g)            # Hoelder's equality case
     assert n.numpy(u) <= 1 + 1e-12 and u @ g == pytest.approx(n.dual_norm.numpy(g))
 
@@ -109,8 +113,14 @@ def test_every_pair_declares_every_capability(C, R):
 def test_every_activation_declares_every_capability(name):
     a = ACTIVATIONS[name]
     assert a.latex and a.description and all(a.display) and all(a.refs)
-    assert a.program and a.network_scope and name in UNIT_ACTIVATIONS
+    assert a.program and a.network_scope
     assert not a.cone or a.uses_patterns          # cones constrain patterned units only
+    # the trainer's SPEC carries the units rule the runtime asks (never the name)
+    act = name + ("(patterns = 2)" if a.uses_patterns else "")
+    spec = build_spec(bmdsl.parse(MLP.format(m=2, act=act, loss="squared", beta=0.1, C="l2",
+                                             R="l2")).derive())
+    assert (spec["masked"], spec["cone"]) == (a.uses_patterns, a.cone)
+    assert uses_gates(spec) == (a.uses_patterns and not a.cone)
 
 
 # ------------------------------------------------------------------ recipes
@@ -184,7 +194,7 @@ def _scaled_l2(name, dual, s):
                       lambda x, axis=None: s * base.numpy(x, axis),
                       lambda x, dim=None: s * base.torch(x, dim),
                       lambda e, axis=None: s * base.cvxpy(e, axis),
-                      lambda g: base.ball_argmax(g) / s, subscript=name)
+                      lambda g: base.ball_argmax(g) / s, subscript=name, scale=s)
 
 
 class ScaledSpectral(PairForm):
@@ -224,6 +234,8 @@ def test_recipe_a_new_norm_pair_is_one_entry(monkeypatch):
     assert pstar == pytest.approx(build_problem(_bound(data, beta=2e-2)).solve().value,
                                   rel=1e-6)
     assert NormPair("l2x2", "l2").relu_exact(2) is False and not NormPair("l2x2", "l2").euclidean
+    # the BM trainer reaches p* with the new norm's declared form (scale 2) in its SPEC
+    _trains_to(bound, pstar)
 
 
 def test_recipe_a_new_activation_is_one_entry(monkeypatch):
@@ -242,3 +254,18 @@ def test_recipe_a_new_activation_is_one_entry(monkeypatch):
                                   rel=1e-6)
     # patterns do not apply to it (the units rule asks the entry)
     assert bound.P == 1
+    # the BM trainer and its network run it by the units rule the SPEC carries
+    trainer = _trains_to(bound, pstar)
+    net = trainer.network(prune=False)
+    assert net.gates is None
+    assert np.allclose(net(data["X"]).detach().numpy(), bound.predict_bm(
+        trainer.U.detach().numpy(), trainer.V.detach().numpy()))
+
+
+def _trains_to(bound, pstar, rel=1e-5):
+    """The BM trainer's objective reaches the CVXPY optimum p*, certified."""
+    trainer = Trainer(bound, device="cpu")
+    result = trainer.fit()
+    assert result.objective == pytest.approx(pstar, rel=rel)
+    assert result.certificate.gap_bound >= (result.objective - pstar) / pstar - 1e-8
+    return trainer

@@ -48,7 +48,7 @@ def test_losses_match_bmdsl_losses(name, params, target):
 @pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
 def test_norms_match_bmdsl_norms(norm):
     x = np.random.default_rng(2).standard_normal((4, 6))
-    assert np.allclose(forms.norm_sq(norm, torch.as_tensor(x)).numpy(),
+    assert np.allclose(forms.norm_sq(get_norm(norm).runtime_form, torch.as_tensor(x)).numpy(),
                        get_norm(norm).numpy(x, axis=-1) ** 2)
 
 

@@ -20,7 +20,7 @@ __all__ = ["VectorNorm", "NORMS", "get_norm"]
 
 @dataclass(frozen=True)
 class VectorNorm:
-    """One vector norm ||.||_p with p in {1, 2, inf}.
+    """One vector norm scale * ||.||_p (p in {1, 2, inf}; scale 1 for l1, l2, linf).
 
     ``numpy(x, axis)``, ``torch(x, dim)`` and ``cvxpy(expr, axis)`` compute the norm along
     an axis; ``axis=None`` means the norm of the flattened array (never a matrix/operator
@@ -44,6 +44,16 @@ class VectorNorm:
     basis_extremes: bool = False
     # the subscript of ||.|| in the derivation's LaTeX; default from p (l2 -> 2, linf -> \infty)
     subscript: str = ""
+    # the norm is scale * ||x||_p: with p, its declared numeric form (`runtime_form`)
+    scale: float = 1.0
+
+    @property
+    def runtime_form(self) -> dict:
+        """scale * ||x||_p as plain literals, what the torch runtime computes (the trainer's
+        SPEC carries it: trainer/runtime/forms.py); p = inf is spelled "inf" since emitted
+        literals are finite numbers."""
+        return {"order": "inf" if np.isinf(self.p) else float(self.p),
+                "scale": float(self.scale)}
 
     @property
     def tex_subscript(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..atoms.norms import get_norm
 from .dualnorms import cone_rows
 from .prox import project_simplex
 
@@ -49,8 +50,14 @@ def _sub_linf(x, a, c):
     return np.where(cm > 0, cm * s * lam, 0.0)
 
 
-# The chosen subgradient of (c/2)||x||^2 for each norm, row-wise, given the smooth part a.
-REG_SUBGRADIENT = {"l2": _sub_l2, "l1": _sub_l1, "linf": _sub_linf}
+# The chosen subgradient of (c/2)||x||_p^2 for each order p, row-wise, given the smooth
+# part a; a norm scale ||x||_p (its registry entry's declared form) scales c by scale^2.
+REG_SUBGRADIENT = {2.0: _sub_l2, 1.0: _sub_l1, float("inf"): _sub_linf}
+
+
+def _reg_subgradient(name, x, a, c):
+    norm = get_norm(name)
+    return REG_SUBGRADIENT[norm.p](x, a, c * norm.scale ** 2)
 
 
 def nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -96,8 +103,8 @@ def bm_residual(bound, U, V, G) -> tuple[float, str]:
     u, v = np.asarray(U).reshape(P, m, -1), np.asarray(V).reshape(P, m, -1)
     aU = np.einsum("kjq,kpq->kjp", v, G)      # G_k v_kj
     aV = np.einsum("kjp,kpq->kjq", u, G)      # G_k^T u_kj
-    rU = REG_SUBGRADIENT[bound.C](u, aU, bound.beta)
-    rV = REG_SUBGRADIENT[bound.R](v, aV, bound.beta)
+    rU = _reg_subgradient(bound.C, u, aU, bound.beta)
+    rV = _reg_subgradient(bound.R, v, aV, bound.beta)
     tU, tV = aU + rU, aV + rV
     kind, extra = "BM gradient (min-norm subgradient)", 0.0
     if bound.cone:

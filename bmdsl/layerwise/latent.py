@@ -19,7 +19,7 @@ import torch.nn.functional as tf
 
 from ..core.errors import SemanticError
 from ..kernel.einsum import run_terms
-from ..trainer.runtime.network import UNIT, UNIT_ACTIVATIONS
+from ..trainer.runtime.network import UNIT, unit_outputs
 
 CHUNK = 256     # samples per pass: the patches of a chunk, not of the data, are held
 
@@ -52,7 +52,7 @@ def unit_activations(net, images) -> torch.Tensor:
     the network's own input checks, patches and gates (runtime/network.py)."""
     arrays = net._arrays((images,), {})    # its checked inputs, with patches built
     A = run_terms(net.spec["layer"], dict(arrays, W1=net.W1), {"W1": UNIT}, UNIT)
-    return UNIT_ACTIVATIONS[net.spec["activation"]](net, A, arrays)
+    return unit_outputs(net, A, arrays)
 
 
 def representation(net, images, window: int = 1, scale: float = 1.0) -> torch.Tensor:

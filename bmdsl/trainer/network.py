@@ -11,7 +11,7 @@ stand-alone module holds the same class; this file adds the constructors that ne
 from __future__ import annotations
 
 from ..core.errors import DataError
-from .runtime.network import NetworkModule
+from .runtime.network import NetworkModule, uses_gates
 
 
 class NetworkFileError(DataError, ValueError):
@@ -23,7 +23,7 @@ class BMNetwork(NetworkModule):
     def from_trainer(cls, trainer, prune=True):
         pb = trainer.problem
         fixed = {p["tensor"]: pb.arrays[p["tensor"]] for p in pb.spec["pools"]}
-        gates = pb.gates if pb.spec["activation"] == "gated_relu" else None
+        gates = pb.gates if uses_gates(pb.spec) else None
         return cls.from_factors(pb.spec, trainer.U, trainer.V, gates, fixed, prune=prune,
                                 model_text=trainer.bound.model.source.text,
                                 bias=trainer.output_bias())

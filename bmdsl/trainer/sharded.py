@@ -69,7 +69,7 @@ class ShardedProblem(BMProblem):
         arrays = arrays or self.arrays
         Us, Vs = _Shared.apply(U), _Shared.apply(V)
         local = self.F(self.predict(Us, Vs, arrays), arrays[self.spec["target"]])
-        return scale * _Sum.apply(local) + regularizer(self.beta, self.C, self.R, U, V)
+        return scale * _Sum.apply(local) + regularizer(self.beta, self.norms["C"], self.norms["R"], U, V)
 
     def loss(self, U, V):
         if self.gram is not None:

@@ -8,6 +8,7 @@ emitted source repeats them). `shapes(bound)` gives the numeric shapes for given
 """
 from __future__ import annotations
 
+from ..atoms.norms import get_norm
 from ..derive.dnorm import NormPair
 from ..core.errors import SemanticError
 from ..core.literals import IDENTIFIER
@@ -75,6 +76,9 @@ def build_spec(derivation) -> dict:
         "bias": model.bias.literal(),
         "beta": float(model.regularizer.beta), "C": model.regularizer.C,
         "R": model.regularizer.R, "units": int(model.units.value),
+        # what the runtime computes for C and R: each norm entry's declared numeric form
+        "norms": {"C": get_norm(model.regularizer.C).runtime_form,
+                  "R": get_norm(model.regularizer.R).runtime_form},
         # the D-norm's prox (runtime/dprox.py) from the pair's registry entry, or None
         "prox": NormPair(model.regularizer.C, model.regularizer.R).rule.prox,
         # (beta/2)(||u||_C^2 + ||v||_R^2) twice differentiable: Newton's steps apply

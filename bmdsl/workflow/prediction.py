@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atoms.activations import get_activation
 from ..core.errors import DataError
 
 ACTIVATION_KEY = "activation"     # the name `bmdsl train` stores beside U and V
@@ -57,16 +58,16 @@ def _matching_model(model, w: dict):
     trained = w.get(ACTIVATION_KEY) or (None if "gates" in w else "linear")
     name = model.activation.name
     if trained is None:
-        if name == "linear":
-            raise DataError("the weights hold patterns (gates) but the model's activation is "
-                            "linear", hint="pass the activation used in training, e.g. "
+        if not get_activation(name).uses_patterns:      # its units rule: no patterns
+            raise DataError(f"the weights hold patterns (gates) but the model's activation "
+                            f"is {name}", hint="pass the activation used in training, e.g. "
                             "--activation gated_relu")
         return model
     if trained == name:
         return model
     seed = int(w["seed"]) if "seed" in w and int(w["seed"]) >= 0 else None
-    P = int(np.shape(w["U"])[0])
-    return model.with_activation(trained, None if trained == "linear" else P, seed)
+    P = int(np.shape(w["U"])[0])     # with_activation drops it where no patterns apply
+    return model.with_activation(trained, P, seed)
 
 
 def _check_shapes(spec, w: dict) -> None:
@@ -83,7 +84,8 @@ def _check_shapes(spec, w: dict) -> None:
                                 f"declares {dim} = {declared[dim]}")
     if U.shape[:2] != V.shape[:2]:
         raise DataError(f"U has {U.shape[:2]} (patterns, units), V {V.shape[:2]}")
-    if spec["activation"] == "gated_relu":
+    from ..trainer.runtime.network import uses_gates
+    if uses_gates(spec):
         gates = w.get("gates")
         if gates is None or gates.shape != (U.shape[0],) + U.shape[2:]:
             raise DataError(f"gated ReLU weights need the training gates [P, *w1] = "
@@ -105,6 +107,7 @@ def network_from_weights(model, weights, data=None, *, prune=True):
     """(BMNetwork, the model with the weights' activation) for a model (path or Model)."""
     from ..check.loading import load
     from ..trainer.network import BMNetwork, load_network
+    from ..trainer.runtime.network import uses_gates
     from ..trainer.spec import build_spec
     model = load(model) if isinstance(model, (str, Path)) else model
     if isinstance(weights, (str, Path)) and not str(weights).lower().endswith(".npz"):
@@ -114,7 +117,7 @@ def network_from_weights(model, weights, data=None, *, prune=True):
     model = _matching_model(model, w)
     spec = build_spec(model.derive())
     _check_shapes(spec, w)
-    gates = w["gates"] if spec["activation"] == "gated_relu" else None
+    gates = w["gates"] if uses_gates(spec) else None
     if model.bias.output != ("b2" in w):
         raise DataError("the model declares an output bias but the weights hold none (b2)"
                         if model.bias.output else "the weights hold an output bias (b2) but "

@@ -1,15 +1,13 @@
 """Losses F(Yhat) (a SUM over entries, never a mean) and the vector norms C, R in torch.
 
 The losses are the classes of bmdsl/kernel/lossforms.py (their `torch` forms; emitted trainers
-paste that file before this one), the norms those of bmdsl.atoms.norms (l1, l2, linf); tests
-check that the two agree. Nothing here branches on a loss's name.
+paste that file before this one); a norm is its entry's declared numeric form, scale *
+||x||_p, which the SPEC carries (`spec["norms"]`, from bmdsl.atoms.norms' `runtime_form`);
+tests check that the two agree. Nothing here branches on a loss's or a norm's name.
 """
 import torch
 
 from ...kernel.lossforms import LOSS_KERNELS
-
-NORM_ORDERS = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
-
 
 def plain_squared(spec):
     """F is 1/2 ||Yhat - Y||^2 itself, a quadratic with identity Hessian in Yhat (what the
@@ -26,18 +24,27 @@ def torch_loss(name, params=()):
     return lambda yh, y: kernel.torch(torch, yh, y)
 
 
-def norm(name, x):
-    """||x||_name over the last axis (x [..., k])."""
-    return torch.linalg.vector_norm(x, ord=NORM_ORDERS[name], dim=-1)
+def norm(form, x):
+    """||x|| = scale * ||x||_p over the last axis (x [..., k]) for a norm's declared form
+    {"order": p, "scale": scale}."""
+    return form["scale"] * torch.linalg.vector_norm(x, ord=float(form["order"]), dim=-1)
 
 
-def norm_sq(name, x):
-    """||x||_name^2 over the last axis; l2 as a plain sum of squares (smooth everywhere)."""
-    return (x * x).sum(-1) if NORM_ORDERS[name] == 2.0 else norm(name, x) ** 2
+def norm_sq(form, x):
+    """||x||^2 over the last axis; p = 2 as a plain sum of squares (smooth everywhere)."""
+    if float(form["order"]) == 2.0:
+        return form["scale"] ** 2 * (x * x).sum(-1)
+    return norm(form, x) ** 2
+
+
+def euclidean(form):
+    """The norm is ||x||_2 itself (p = 2, scale 1)."""
+    return float(form["order"]) == 2.0 and form["scale"] == 1.0
 
 
 def regularizer(beta, C, R, U, V):
-    """(beta/2) sum_{k,j} (||u_kj||_C^2 + ||v_kj||_R^2) for U [P, m, *w1], V [P, m, *w2]."""
+    """(beta/2) sum_{k,j} (||u_kj||_C^2 + ||v_kj||_R^2) for U [P, m, *w1], V [P, m, *w2];
+    C, R are the norms' declared forms (`spec["norms"]`)."""
     u = U.reshape(U.shape[0], U.shape[1], -1)
     v = V.reshape(V.shape[0], V.shape[1], -1)
     return 0.5 * beta * (norm_sq(C, u).sum() + norm_sq(R, v).sum())

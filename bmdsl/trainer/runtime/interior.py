@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from .forms import NORM_ORDERS, plain_squared
+from .forms import euclidean, plain_squared
 from .newton import balance_signed
 from .ridged import ridged_cholesky
 
@@ -67,7 +67,7 @@ class ConeInteriorPoint:
         and the sizes below; else why not."""
         why = [text for needed, text in (
             (problem.cone, "ReLU cones"), (problem.q == 1, "a scalar output"),
-            (NORM_ORDERS[problem.C] == 2.0, "C = l2"), (m >= 2, "m >= 2"),
+            (euclidean(problem.norms["C"]), "C = l2"), (m >= 2, "m >= 2"),
             (plain_squared(problem.spec), "the squared loss"),
             (problem.Y.dtype == torch.float64, "float64"),
             (problem.gates is not None, "the patterns' gates")) if not needed]

@@ -25,25 +25,32 @@ NETWORK_FORMAT = "bmdsl-network"
 NETWORK_VERSION = 1
 
 
-def _gated(net, A, arrays):
-    G = run_terms(net.spec["layer"], dict(arrays, W1=net.gates), {"W1": ("k_",)}, ("k_",))
-    return (G >= 0).to(A.dtype).index_select(0, net.pattern) * A
+def uses_gates(spec):
+    """The units carry fixed gates h_k: the activation's declared units rule (the SPEC's
+    `masked`, `cone`) has patterns multiply the units without cones, so the masks come from
+    stored gates, not from the unit's own sign (gated ReLU, Sahiner et al. 2024, eq. (5),
+    (18)); with cones the masks are the unit's own signs, D_k * A = relu(A) (eq. (19))."""
+    return bool(spec["masked"]) and not spec["cone"]
 
 
-# one entry per activation: units' outputs from their pre-activations A [N, *a]
-UNIT_ACTIVATIONS = {"linear": lambda net, A, arrays: A,
-                    "relu": lambda net, A, arrays: torch.relu(A),
-                    "gated_relu": _gated}
+def unit_outputs(net, A, arrays):
+    """The units' outputs act(A) [N, *a] from their pre-activations A by the units rule:
+    1[A(h_k) >= 0] * A with the stored gates, relu(A) under cones, A unmasked (linear)."""
+    if uses_gates(net.spec):
+        G = run_terms(net.spec["layer"], dict(arrays, W1=net.gates), {"W1": ("k_",)}, ("k_",))
+        return (G >= 0).to(A.dtype).index_select(0, net.pattern) * A
+    return torch.relu(A) if net.spec["masked"] else A
 
 
 class NetworkModule(torch.nn.Module):
     def __init__(self, spec, W1, W2, gates=None, pattern=None, fixed=None, model_text="",
                  bias=None):
         super().__init__()
-        if spec["activation"] not in UNIT_ACTIVATIONS:
-            raise ValueError(f"unknown activation {spec['activation']!r}; accepted: "
-                             f"{', '.join(UNIT_ACTIVATIONS)}")
-        if (gates is None) != (spec["activation"] != "gated_relu"):
+        missing = [k for k in ("masked", "cone") if k not in spec]
+        if missing:
+            raise ValueError(f"the network's spec lacks the units rule {missing} of its "
+                             f"activation {spec.get('activation')!r}")
+        if (gates is None) == uses_gates(spec):
             raise ValueError("gated ReLU units need their gates; other units take none")
         self.spec, self.model_text = spec, model_text
         self.inputs = [name for name, _ in spec["inputs"]]
@@ -144,7 +151,7 @@ class NetworkModule(torch.nn.Module):
     def forward(self, *args, **kwargs):
         arrays = self._arrays(args, kwargs)
         A = run_terms(self.spec["layer"], dict(arrays, W1=self.W1), {"W1": UNIT}, UNIT)
-        H = UNIT_ACTIVATIONS[self.spec["activation"]](self, A, arrays)
+        H = unit_outputs(self, A, arrays)
         Y = run_terms(self.spec["output"], dict(arrays, H=H, W2=self.W2),
                       {"H": UNIT, "W2": UNIT}, ())
         if self.b2 is None:

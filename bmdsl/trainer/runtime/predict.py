@@ -17,7 +17,7 @@ import torch
 
 from ...kernel.npz import read_npz
 from .data import derived
-from .network import NETWORK_FORMAT, NetworkModule
+from .network import NETWORK_FORMAT, NetworkModule, uses_gates
 
 
 def fixed_maps(spec, data):
@@ -55,7 +55,7 @@ def factors_network(spec, weights, data):
         raise ValueError(f"U has {tuple(U.shape[:2])} (patterns, units), V {tuple(V.shape[:2])}")
     P, m = U.shape[:2]
     gates = pattern = None
-    if spec["activation"] == "gated_relu":
+    if uses_gates(spec):
         if "gates" not in weights or tuple(np.shape(weights["gates"])) != (P,) + U.shape[2:]:
             raise ValueError(f"gated ReLU units need the training gates [P, *w1] = "
                              f"{(P,) + tuple(U.shape[2:])} in the weights file")

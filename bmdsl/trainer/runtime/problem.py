@@ -41,7 +41,8 @@ class BMProblem:
         if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
             self.F = offset_loss(self.F, output_channels(self.y_shape))
         self.value_grad = None
-        self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]
+        self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]   # the norms' names
+        self.norms = spec["norms"]      # their declared numeric forms (forms.py)
         self.cone = spec["cone"]
         self.fused = fused_plan(spec, shapes)   # None: the generic einsum path (fused.py)
         self.gram = None     # gram.Gram: full-batch squared loss via G = L^* L (use_gram)
@@ -92,7 +93,7 @@ class BMProblem:
         else:
             arrays = arrays or self.arrays
             loss = self.F(self.predict(U, V, arrays), arrays[self.spec["target"]])
-        return scale * loss + regularizer(self.beta, self.C, self.R, U, V)
+        return scale * loss + regularizer(self.beta, self.norms["C"], self.norms["R"], U, V)
 
     def slack(self, U, arrays=None):
         """(2 D_k - 1) * A(u_kj) [P, m, *a]: >= 0 is the ReLU cone (19)."""
