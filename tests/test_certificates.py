@@ -46,7 +46,7 @@ def _solved(case):
     text, data = CASES[case]
     bound = bmdsl.parse(text).derive().bind(_data(data))
     sol = build_problem(bound).solve()
-    assert sol.kind == "exact" and sol.ok
+    assert sol.exactness == "exact" and sol.ok
     return bound, sol
 
 

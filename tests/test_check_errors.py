@@ -194,7 +194,7 @@ def test_error_class_line_column_message(name):
 def test_the_base_model_is_valid():
     model = bmdsl.parse(BASE)
     assert model.activation.name == "relu" and model.activation.patterns == 8
-    assert bmdsl.parse(CNN).pools[0].kind == "average"
+    assert bmdsl.parse(CNN).pools[0].builder == "average"
 
 
 @pytest.mark.parametrize("what, text, accepted", [

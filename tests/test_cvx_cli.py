@@ -62,7 +62,13 @@ def test_solve_prints_and_saves_a_reloadable_solution(capsys, tmp_path, spiral_f
     assert "solve time" in out
     assert saved.value == pytest.approx(expected.value, rel=1e-9) and saved.model == "mlp"
     np.testing.assert_array_equal(saved.patterns.masks, bound.masks)
-    assert saved.Z.shape == (bound.P, 2, 3)
+    assert saved.Z.shape == (bound.P, 2, 3) and saved.exactness == "exact"
+    # a file written before `kind` was renamed `exactness` still reads
+    with np.load(out_path) as f:
+        old = {("kind" if k == "exactness" else k): f[k] for k in f.files}
+    np.savez(tmp_path / "old.npz", **old)
+    older = ConvexSolution.load(tmp_path / "old.npz")
+    assert older.exactness == "exact" and older.value == saved.value
 
 
 def test_saved_patterns_are_reused(capsys, tmp_path, spiral_file):

@@ -137,7 +137,7 @@ def test_emitted_modules_give_the_same_optimum_without_bmdsl(tmp_path):
     results = run_isolated(tmp_path, jobs)
     for res, sol in zip(results, expected):
         assert res["code"] == 0, res["err"]
-        if sol.kind == "exact":
+        if sol.exactness == "exact":
             assert printed(res["out"], "optimal value") == pytest.approx(sol.value, rel=1e-6)
         else:
             assert printed(res["out"], "lower bound") == pytest.approx(sol.lower, rel=1e-6)
@@ -226,7 +226,7 @@ def test_standalone_forms_match_dnorm_including_brackets(C, R):
     for cap in (12, 1):
         sol = build_problem(derivation.bind(data), enum_cap=cap).solve()
         results, _, _, _ = solve_from_spec(model_spec(derivation, enum_cap=cap), data)
-        assert set(results) == ({"exact"} if sol.kind == "exact" else {"lower", "upper"})
+        assert set(results) == ({"exact"} if sol.exactness == "exact" else {"lower", "upper"})
         for side, (status, value) in results.items():
             expected = sol.value if side == "exact" else getattr(sol, side)
             assert status == "optimal" and value == pytest.approx(expected, rel=1e-6)

@@ -38,7 +38,7 @@ def squared(pred, Y):
 def bmdsl_value(text, data):
     bound = bmdsl.parse(text).derive().bind(data)
     sol = bound.to_cvxpy().solve()
-    assert sol.status == "optimal" and sol.kind == "exact"
+    assert sol.status == "optimal" and sol.exactness == "exact"
     return bound, sol.value
 
 
@@ -228,4 +228,4 @@ def test_cnn_relu_exactness_follows_q(pool):
     data = datasets.images(3, 1, 4, 4, classes=2, seed=2)
     data = {"I": data["I"], "Y": data["Y"][:, :1]}
     bound = bmdsl.parse(CNN.format(pool=pool, act=RELU)).derive().bind(data)
-    assert bound.to_cvxpy().kind == ("exact" if pool == "global" else "bracket")
+    assert bound.to_cvxpy().exactness == ("exact" if pool == "global" else "bracket")

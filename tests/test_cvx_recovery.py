@@ -33,7 +33,7 @@ def close(a, b, rel=1e-6):
 def test_recovered_units_reproduce_predictions_and_attain_p_star(act, C, R):
     bound = mlp(act, C, R).derive().bind(vector_data())
     sol = build_problem(bound).solve()
-    assert sol.status == "optimal" and sol.kind == "exact"
+    assert sol.status == "optimal" and sol.exactness == "exact"
     lifted = bound.predict_lifted(sol.Z)
     scale = np.abs(lifted).max()
     assert scale > 1e-3  # a non-trivial solution
@@ -53,7 +53,7 @@ def test_relu_scalar_output_recovered_network_is_optimal():
     bound = mlp("relu(patterns = exact)", scalar=True, beta=0.05).derive().bind(
         datasets.spiral_scalar(10, seed=2))
     sol = build_problem(bound).solve()
-    assert sol.kind == "exact" and bound.patterns.source == "exact"
+    assert sol.exactness == "exact" and bound.patterns.source == "exact"
     units = recover(bound, sol)
     lifted = bound.predict_lifted(sol.Z)
     assert np.abs(units.predict(bound, relu=True) - lifted).max() <= 1e-6 * np.abs(lifted).max()
@@ -71,7 +71,7 @@ def test_relu_scalar_output_recovered_network_is_optimal():
 def test_upper_solution_of_a_bracket_is_a_relu_network_worth_upper():
     bound = mlp("relu(patterns = 8, seed = 0)").derive().bind(vector_data())
     sol = build_problem(bound).solve()
-    assert sol.kind == "bracket" and sol.value is None
+    assert sol.exactness == "bracket" and sol.value is None
     units = recover(bound, sol)
     assert close(units.objective(bound, relu=True), sol.upper)
 
@@ -95,7 +95,7 @@ def _feasible_bm_points(bound, rng):
 def test_relu_bracket_lower_is_below_every_feasible_bm_point(relu_bound):
     bound = mlp("relu(patterns = 8, seed = 0)").derive().bind(vector_data())
     problem = build_problem(bound, relu_bound=relu_bound)
-    assert problem.kind == "bracket" and set(problem.programs) == {"lower", "upper"}
+    assert problem.exactness == "bracket" and set(problem.programs) == {"lower", "upper"}
     sol = problem.solve()
     assert sol.lower <= sol.upper * (1 + 1e-8)
     rng = np.random.default_rng(0)
@@ -128,7 +128,7 @@ def test_np_hard_pair_beyond_the_cap_is_bracketed_around_the_enumerated_optimum(
     bound = mlp(C="l2", R="linf").derive().bind(vector_data())    # q = 3: enumerable
     exact = build_problem(bound).solve()
     bracket = build_problem(bound, enum_cap=2).solve()
-    assert exact.kind == "exact" and bracket.kind == "bracket"
+    assert exact.exactness == "exact" and bracket.exactness == "bracket"
     assert bracket.lower <= exact.value * (1 + 1e-7)
     assert exact.value <= bracket.upper * (1 + 1e-7)
     assert bracket.lower < bracket.upper

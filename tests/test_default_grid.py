@@ -65,7 +65,7 @@ def bound_for(arch, act, loss, C, R, beta=None):
 @functools.lru_cache(maxsize=None)
 def optimum(arch, act, loss, C, R):
     solution = build_problem(bound_for(arch, act, loss, C, R)).solve()
-    assert solution.ok and solution.kind == "exact"
+    assert solution.ok and solution.exactness == "exact"
     return solution.value
 
 

@@ -132,7 +132,7 @@ def test_a_user_statement_replaces_the_architectures():
                         TAIL.replace("patterns = 16, seed = 0", "gates = G"))
     assert [t.name for t in gated.inputs] == ["X", "G"] and gated.activation.gates == "G"
     pooled = bmdsl.parse("model m\narchitecture cnn\npool P[a, k] = global\n" + TAIL)
-    assert pooled.pools[0].kind == "global" and pooled.symbolic("a") == 1
+    assert pooled.pools[0].builder == "global" and pooled.symbolic("a") == 1
 
 
 def test_spliced_statements_remember_their_architecture():

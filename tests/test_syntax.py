@@ -65,7 +65,7 @@ def test_declarations():
 
 def test_equations_in_index_notation():
     layer, output = statements()[7:9]
-    assert layer.kind == "layer" and layer.lhs.name == "A"
+    assert layer.side == "layer" and layer.lhs.name == "A"
     assert [i.name for i in layer.lhs.indices] == ["n"]
     rhs = layer.rhs
     assert isinstance(rhs, ast.BinOp) and rhs.op == "-"

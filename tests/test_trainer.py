@@ -59,7 +59,7 @@ def trained(arch, act):
 @functools.lru_cache(maxsize=None)
 def optimum(arch, act):
     solution = build_problem(case(arch, act)).solve()
-    assert solution.ok and solution.kind == "exact"
+    assert solution.ok and solution.exactness == "exact"
     return solution.value
 
 

@@ -145,9 +145,9 @@ def _derived(model, arrays: dict, sizes: dict) -> None:
     for p in model.pools:
         grid = (sizes[p.grid[0]], sizes[p.grid[1]])
         args = dict(p.args)
-        cells = POOLS[p.kind].pooled_grid(grid, args)
+        cells = POOLS[p.builder].pooled_grid(grid, args)
         require(footprint.pooling(cells[0] * cells[1], grid[0] * grid[1], p.tensor))
-        P = POOLS[p.kind].matrix(grid, args)
+        P = POOLS[p.builder].matrix(grid, args)
         if P.shape[0] == 0:
             raise DataError(f"pooling '{p.tensor}' leaves no cells on a {grid[0]}x{grid[1]} grid")
         arrays[p.tensor] = P

@@ -52,7 +52,7 @@ class PatchesInfo:
 @dataclass(frozen=True)
 class PoolInfo:
     tensor: str
-    kind: str
+    builder: str  # the pooling builder's name (builders.POOLS), e.g. 'average'
     args: tuple[tuple[str, object], ...]
     positions: str  # size name of the pooled axis (patch positions)
     grid: tuple[str, str]

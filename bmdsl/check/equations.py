@@ -41,7 +41,7 @@ class Term:
 
 @dataclass(frozen=True)
 class CheckedEquation:
-    kind: str  # layer or output
+    side: str  # layer or output
     lhs: str
     indices: tuple[str, ...]  # free indices, in left-side order
     dims: tuple[str, ...]  # size names of the free indices
@@ -129,7 +129,7 @@ def check_equation(eq: ast.Equation, roles: dict[str, str], dims_of, *, weight: 
                                     f"every term on the right", span=idx.span,
                                     hint="each term must produce every index of the left side")
     lhs = tuple(i.name for i in eq.lhs.indices)
-    return CheckedEquation(eq.kind, eq.lhs.name, lhs, tuple(sizes[i] for i in lhs), tuple(terms),
+    return CheckedEquation(eq.side, eq.lhs.name, lhs, tuple(sizes[i] for i in lhs), tuple(terms),
                            tuple(sorted(sizes.items())), eq.span)
 
 
@@ -139,7 +139,7 @@ def _count(k: int, one: str, many: str) -> str:
 
 def _role(o, roles, eq, act_name, act_dims) -> str:
     if isinstance(o, ast.Act):
-        if eq.kind == "layer":
+        if eq.side == "layer":
             raise NotConvexifiableError("act(...) cannot appear in the first-layer equation",
                                         span=o.span, hint="the first layer is the pre-activation "
                                         "A(W1), linear in W1; act(A) belongs in the output")
@@ -183,7 +183,7 @@ _NOT_A_FACTOR = {
 
 def _check_degrees(eq: ast.Equation, term: Term, weight: str) -> None:
     first, second, act = (term.of_role(r) for r in ("first_weight", "second_weight", "act"))
-    if eq.kind == "layer":
+    if eq.side == "layer":
         if second:
             raise NotConvexifiableError(
                 f"the second-layer weight '{second[0].name}' appears in the first layer",

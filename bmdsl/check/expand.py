@@ -47,7 +47,7 @@ def declared_keys(stmt) -> set[str]:
     elif isinstance(stmt, ast.WeightsDecl):
         keys = {stmt.first.name, stmt.second.name}
     elif isinstance(stmt, ast.Equation):
-        keys = {stmt.lhs.name, f"{stmt.kind} equation"}
+        keys = {stmt.lhs.name, f"{stmt.side} equation"}
     if type(stmt) in SINGLETONS:
         keys.add(f"{SINGLETONS[type(stmt)]} statement")
     return keys

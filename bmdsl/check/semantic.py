@@ -44,19 +44,19 @@ def _check(program: ast.Program, current: list) -> Model:
     current[0] = program.source  # a missing statement is reported at the model's header
     header = Span(program.span.line, program.span.column, program.span.line,
                   program.span.column + len("model"), home)
-    for kind, what in SINGLETONS.items():
-        if kind not in found:
+    for statement, what in SINGLETONS.items():
+        if statement not in found:
             raise SemanticError(f"model '{program.name}' has no '{what}' statement",
                                 span=header, hint=_FORM)
     equations = {k: [(s, src) for s, src in statements
-                     if isinstance(s, ast.Equation) and s.kind == k] for k in ("layer", "output")}
-    for kind, eqs in equations.items():
+                     if isinstance(s, ast.Equation) and s.side == k] for k in ("layer", "output")}
+    for side, eqs in equations.items():
         if not eqs:
-            raise SemanticError(f"model '{program.name}' has no '{kind}' equation", span=header,
+            raise SemanticError(f"model '{program.name}' has no '{side}' equation", span=header,
                                 hint=_FORM)
         if len(eqs) > 1:
             current[0] = eqs[1][1]
-            raise SemanticError(f"a second '{kind}' equation (the first is at "
+            raise SemanticError(f"a second '{side}' equation (the first is at "
                                 f"{eqs[0][0].span.where(eqs[1][0].span.file)})",
                                 span=eqs[1][0].span, hint="a model has one layer and one output "
                                 "equation")
@@ -158,10 +158,10 @@ def _declare(statements, decl: Declarations, current) -> None:
             decl.tensor(shape, role, role, binds_sizes=True)
 
     declare(item for item in data if item not in later)
-    for kind, handle in ((ast.UnitsDecl, decl.units_decl), (ast.PatchesDecl, decl.patches_decl),
-                         (ast.PoolDecl, decl.pool_decl)):
+    for statement, handle in ((ast.UnitsDecl, decl.units_decl), (ast.PatchesDecl, decl.patches_decl),
+                              (ast.PoolDecl, decl.pool_decl)):
         for stmt, source in statements:
-            if isinstance(stmt, kind):
+            if isinstance(stmt, statement):
                 current[0] = source
                 handle(stmt)
     declare(later)

@@ -95,7 +95,7 @@ def cmd_run(args) -> int:
         (None, "solved by rank 0", 0.0, False)
     p_star = lower = upper = None
     if sol is not None and sol.optimal:     # an inaccurate value is not shown as p*
-        if sol.kind == "exact":
+        if sol.exactness == "exact":
             p_star = sol.value
         else:
             lower, upper = sol.lower, sol.upper

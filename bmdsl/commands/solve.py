@@ -65,7 +65,7 @@ def cmd_solve(args) -> int:
         raise SolverError(
             f"{solution.describe()}; {solution.reason}; nothing was saved",
             hint=STATUS_HINTS.get(bad, DEFAULT_HINT))
-    if solution.kind == "bracket":
+    if solution.exactness == "bracket":
         print(f"bracket:        {solution.lower:.10g} <= p* <= {solution.upper:.10g}")
         print(f"note:           {solution.note}")
     else:
@@ -83,7 +83,7 @@ def cmd_solve(args) -> int:
 def _finite_inaccurate(solution) -> bool:
     """--accept-inaccurate: every program ended optimal or optimal_inaccurate, with values."""
     import math
-    values = [solution.value] if solution.kind == "exact" else [solution.lower, solution.upper]
+    values = [solution.value] if solution.exactness == "exact" else [solution.lower, solution.upper]
     return (all(s in ("optimal", "optimal_inaccurate") for s in solution.statuses.values())
             and all(v is not None and math.isfinite(v) for v in values))
 

@@ -68,8 +68,8 @@ def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
     if unknown:
         raise SemanticError(f"loss '{loss.name}' parameters {sorted(unknown)} cannot be emitted")
     for p in model.pools:
-        if p.kind not in POOL_MATRICES:
-            raise SemanticError(f"pooling '{p.kind}' has no stand-alone form")
+        if p.builder not in POOL_MATRICES:
+            raise SemanticError(f"pooling '{p.builder}' has no stand-alone form")
     masked = act.uses_patterns
     adjoint_batch = ({"D": ("_k",), "R": ("_b0",)}, ("_b0", "_k")) if masked else \
         ({"R": ("_b0",)}, ("_b0",))
@@ -83,7 +83,7 @@ def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
         "patches": [{"tensor": p.tensor, "images": p.images, "kernel": int(p.kernel),
                      "stride": int(p.stride), "padding": int(p.padding), "grid": tuple(p.grid),
                      "dims": tuple(model.tensor(p.tensor).dims)} for p in model.patches],
-        "pools": [{"tensor": p.tensor, "kind": p.kind,
+        "pools": [{"tensor": p.tensor, "builder": p.builder,
                    "args": {k: tuple(int(w) for w in v) for k, v in p.args},
                    "grid": tuple(p.grid), "dims": tuple(model.tensor(p.tensor).dims)}
                   for p in model.pools],

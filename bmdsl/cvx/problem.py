@@ -53,10 +53,10 @@ def stacked_operator(bound):
 @dataclass
 class ConvexProblem:
     """The program(s) for one bound model. `programs` maps side -> program.Program
-    ("exact", or "lower" and "upper" for a bracket); `kind` and `note` as in ConvexSolution."""
+    ("exact", or "lower" and "upper" for a bracket); `exactness` and `note` as in ConvexSolution."""
 
     bound: object
-    kind: str
+    exactness: str
     programs: dict
     note: str
     beta: object = None     # the cvxpy.Parameter of beta (build_problem(beta_parameter=True))
@@ -64,7 +64,7 @@ class ConvexProblem:
     @property
     def problem(self):
         """The cvxpy.Problem: the exact one, or for a bracket the upper (restricted) one."""
-        return self.programs["exact" if self.kind == "exact" else "upper"].problem
+        return self.programs["exact" if self.exactness == "exact" else "upper"].problem
 
     def solve(self, solver: str | None = None, verbose: bool = False, *, beta=None,
               **solver_options) -> ConvexSolution:
@@ -93,7 +93,7 @@ class ConvexProblem:
         bad = [s for s in statuses.values() if s not in OPTIMAL]
         status = bad[0] if bad else ("optimal_inaccurate" if "optimal_inaccurate" in
                                      statuses.values() else "optimal")
-        main = self.programs["exact" if self.kind == "exact" else "upper"]
+        main = self.programs["exact" if self.exactness == "exact" else "upper"]
         Z = _blocks(main.Z) if values.get(main.side) is not None else None
         split = None
         if main.split is not None and Z is not None:
@@ -101,7 +101,7 @@ class ConvexProblem:
                               _blocks([b for _, b in main.split])])
         b = self.bound
         return ConvexSolution(
-            status=status, value=values.get("exact"), Z=Z, solve_time=times, kind=self.kind,
+            status=status, value=values.get("exact"), Z=Z, solve_time=times, exactness=self.exactness,
             lower=values.get("lower", values.get("exact")),
             upper=values.get("upper", values.get("exact")), note=self.note,
             patterns=b.patterns, model=b.model.name, solver=name, split=split,
@@ -136,9 +136,9 @@ def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
         cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
         beta = cp.Parameter(nonneg=True, value=bound.beta, name="beta") if beta_parameter \
             else bound.beta
-        kind, programs, note = build_programs(
+        exactness, programs, note = build_programs(
             stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, beta, bound.C,
             bound.R, bmdsl_forms(bound), cones, relu_bound=relu_bound, enum_cap=enum_cap,
             sdp_budget=sdp_budget)
-    return ConvexProblem(bound, kind, programs, note,
+    return ConvexProblem(bound, exactness, programs, note,
                          beta if beta_parameter else None)

@@ -51,7 +51,7 @@ NORM_NOTES = {
 
 def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
          sdp_budget=2_000_000, extremes=None):
-    """{side: norm name} and the result kind ("exact" or "bracket") for these sizes.
+    """{side: norm name} and the result's exactness ("exact" or "bracket") for these sizes.
 
     The ReLU SDP has P (p+q)-square PSD blocks and one inequality per pair of extreme cone
     rows, about P * pairs * p^2 numbers of data; "auto" takes it when that is within
@@ -76,11 +76,11 @@ def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
     return "bracket", {"lower": lower, "upper": "split_upper"}
 
 
-def describe(kind, sides, C, R, q):
+def describe(exactness, sides, C, R, q):
     sign = {"exact": "", "lower": " (so its optimum is <= p*)",
             "upper": " (so its optimum is >= p*)"}
     lines = [f"{side}: {NORM_NOTES[name]}{sign[side]}" for side, name in sides.items()]
-    if kind == "bracket":
+    if exactness == "bracket":
         why = (f"ReLU with q = {q} > 1 and R = {R}: the constrained norm (4) is NP-hard"
                if "split_upper" in sides.values() else
                f"(C, R) = ({C}, {R}) is NP-hard beyond the enumeration cap")
@@ -147,13 +147,13 @@ def _extremes(cones):
 
 def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="auto",
                    enum_cap=12, sdp_budget=2_000_000):
-    """Returns (kind, {side: Program}, note).
+    """Returns (exactness, {side: Program}, note).
 
     L: [|y|, P p q] (numpy or scipy.sparse), columns ordered (k, row-major vec of Z_k);
     Y: target array; cones: [P, N, p] (ReLU) or None. The prediction is reshaped to
     [-1, last axis of Y] so that class-axis losses see one sample per row."""
     extremes = None if cones is None else _extremes(cones)
-    kind, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound, enum_cap=enum_cap,
+    exactness, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound, enum_cap=enum_cap,
                        sdp_budget=sdp_budget, extremes=extremes)
     Y = np.asarray(Y, dtype=np.float64)
     last = Y.shape[-1] if Y.ndim else 1
@@ -174,4 +174,4 @@ def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="
         objective = forms.loss(yhat, Y2) + beta * cp.sum(cp.hstack(regs))
         programs[side] = Program(side, cp.Problem(cp.Minimize(objective), cons), Zs,
                                  splits if splits[0] is not None else None)
-    return kind, programs, describe(kind, sides, C, R, q)
+    return exactness, programs, describe(exactness, sides, C, R, q)

@@ -57,7 +57,7 @@ def check_arrays(spec, data):
         sizes[p["grid"][0]], sizes[p["grid"][1]] = rows, cols
         sizes[p["dims"][1]], sizes[p["dims"][2]] = rows * cols, ch * p["kernel"] ** 2
     for p in spec["pools"]:
-        P = POOL_MATRICES[p["kind"]]((sizes[p["grid"][0]], sizes[p["grid"][1]]), p["args"])
+        P = POOL_MATRICES[p["builder"]]((sizes[p["grid"][0]], sizes[p["grid"][1]]), p["args"])
         if P.shape[0] == 0:
             raise DataError(f"pooling '{p['tensor']}' leaves no cells on this grid")
         arrays[p["tensor"]] = P

@@ -17,7 +17,7 @@ from .runtime_forms import standalone_forms
 
 
 def build_from_spec(spec, data, masks=None, gates=None):
-    """(kind, {side: Program}, note, masks) for `data` (arrays by tensor name)."""
+    """(exactness, {side: Program}, note, masks) for `data` (arrays by tensor name)."""
     arrays, sizes = check_arrays(spec, data)
     shapes = {key: tuple(sizes[d] for d in spec[key]) for key in ("w1", "w2", "a", "y")}
     D = pattern_masks(spec, arrays, shapes, masks, gates)
@@ -25,12 +25,12 @@ def build_from_spec(spec, data, masks=None, gates=None):
     p, q = int(np.prod(shapes["w1"])), int(np.prod(shapes["w2"]))
     cones = cone_matrices(layer_matrix(spec, arrays, shapes), D) if spec["activation"]["cone"] \
         else None
-    kind, programs, note = build_programs(
+    exactness, programs, note = build_programs(
         stacked_operator(spec, arrays, shapes, D), arrays[spec["target"][0]], P, p, q,
         spec["beta"], spec["C"], spec["R"], standalone_forms(*spec["loss"], _channels(spec, shapes)),
         cones,
         relu_bound=spec["relu_bound"], enum_cap=spec["enum_cap"], sdp_budget=spec["sdp_budget"])
-    return kind, programs, note, D
+    return exactness, programs, note, D
 
 
 def _channels(spec, shapes):
@@ -43,8 +43,8 @@ def _channels(spec, shapes):
 def problem_from_spec(spec, arrays, masks=None, side=None):
     """(cvxpy.Problem, [Z_k expressions]) of one side: the exact program, or for a bracket
     side="lower" (relaxation, optimum <= p*) or side="upper" (restriction, >= p*)."""
-    kind, programs, note, _ = build_from_spec(spec, arrays, masks)
-    if kind == "exact":
+    exactness, programs, note, _ = build_from_spec(spec, arrays, masks)
+    if exactness == "exact":
         prog = programs["exact"]
     elif side in ("lower", "upper"):
         prog = programs[side]
@@ -56,7 +56,7 @@ def problem_from_spec(spec, arrays, masks=None, side=None):
 
 def solve_from_spec(spec, arrays, masks=None, gates=None, solver="CLARABEL", verbose=False):
     """{side: (status, value)}, note, pattern count and seconds, every side solved."""
-    kind, programs, note, D = build_from_spec(spec, arrays, masks, gates)
+    exactness, programs, note, D = build_from_spec(spec, arrays, masks, gates)
     out, t0 = {}, time.perf_counter()
     for side, prog in programs.items():
         prog.problem.solve(solver=solver, verbose=verbose)

@@ -1,7 +1,7 @@
 """`ConvexSolution`: what a CVXPY solve returns, and its .npz file.
 
-kind "exact": `value` is p*, the optimum of the convex program for these patterns.
-kind "bracket": the exact program is NP-hard (ReLU with q > 1 and R != l1, or an
+exactness "exact": `value` is p*, the optimum of the convex program for these patterns.
+exactness "bracket": the exact program is NP-hard (ReLU with q > 1 and R != l1, or an
 NP-hard (C, R) pair beyond the enumeration cap); `lower` <= p* <= `upper`, `value` is None
 and `Z` is the solution of the upper (restricted) program: a feasible point whose
 objective is `upper`. `note` says what was relaxed or restricted, in which direction.
@@ -32,7 +32,7 @@ class ConvexSolution:
     value: float | None
     Z: np.ndarray | None  # [P, p, q]
     solve_time: float  # wall-clock seconds of problem.solve (compilation + solver)
-    kind: str = "exact"
+    exactness: str = "exact"  # "exact" (value is p*) or "bracket" (lower <= p* <= upper)
     lower: float | None = None
     upper: float | None = None
     note: str = ""
@@ -56,7 +56,7 @@ class ConvexSolution:
         if self.optimal:
             return ""
         sides = {k: v for k, v in self.statuses.items() if v != SOLVED} or \
-            {"exact" if self.kind == "exact" else "upper": self.status}
+            {"exact" if self.exactness == "exact" else "upper": self.status}
         where = ", ".join(f"{v} ({k} program)" for k, v in sides.items())
         if all(v == "optimal_inaccurate" for v in sides.values()):
             return (f"{self.solver or 'the solver'} stopped at reduced accuracy: {where}; "
@@ -66,7 +66,7 @@ class ConvexSolution:
         return f"{self.solver or 'the solver'} found no solution: {where}"
 
     def _values(self):
-        return [self.value] if self.kind == "exact" else [self.lower, self.upper]
+        return [self.value] if self.exactness == "exact" else [self.lower, self.upper]
 
     @property
     def nonzero_units(self) -> int:
@@ -79,11 +79,11 @@ class ConvexSolution:
 
     def describe(self) -> str:
         if self.optimal:
-            if self.kind == "bracket":
+            if self.exactness == "bracket":
                 return f"{self.lower:.10g} <= p* <= {self.upper:.10g}"
             return f"p* = {self.value:.10g}"
         if any(v is not None for v in self._values()):
-            got = (f"objective {self.value:.10g}" if self.kind == "exact" else
+            got = (f"objective {self.value:.10g}" if self.exactness == "exact" else
                    f"bounds {_g(self.lower)} .. {_g(self.upper)}")
             return f"no p*: {got} reported with status {self.status}"
         return f"no p*: status {self.status}"
@@ -91,17 +91,17 @@ class ConvexSolution:
     def to_dict(self) -> dict:
         """The numbers and statuses, JSON-ready (no arrays)."""
         return {"status": self.status, "optimal": self.optimal, "reason": self.reason,
-                "statuses": dict(self.statuses), "kind": self.kind, "value": self.value,
+                "statuses": dict(self.statuses), "exactness": self.exactness, "value": self.value,
                 "lower": self.lower, "upper": self.upper, "solver": self.solver,
                 "solve_time": self.solve_time, "note": self.note}
 
     # -- file ----------------------------------------------------------------------------
     def save(self, path) -> None:
-        """npz (no pickles) with Z, value, status, kind, bounds, note, model and patterns
+        """npz (no pickles) with Z, value, status, exactness, bounds, note, model and patterns
         (PatternSet.to_npz_dict keys, so `PatternSet.from_npz_dict(np.load(path))` works)."""
         nan = lambda x: np.nan if x is None else float(x)  # noqa: E731
         out = {"Z": np.zeros(0) if self.Z is None else self.Z, "value": nan(self.value),
-               "status": np.array(self.status), "kind": np.array(self.kind),
+               "status": np.array(self.status), "exactness": np.array(self.exactness),
                "lower": nan(self.lower), "upper": nan(self.upper), "note": np.array(self.note),
                "model": np.array(self.model), "solver": np.array(self.solver),
                "solve_time": float(self.solve_time)}
@@ -122,13 +122,15 @@ class ConvexSolution:
                 d = {k: f[k] for k in f.files}
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read solution file {path}: {exc}") from None
-        missing = [k for k in ("Z", "value", "status", "kind") if k not in d]
+        if "exactness" not in d and "kind" in d:      # files written before the rename
+            d["exactness"] = d["kind"]
+        missing = [k for k in ("Z", "value", "status", "exactness") if k not in d]
         if missing:
             raise DataError(f"{path} is not a bmdsl solution (missing {', '.join(missing)})")
         num = lambda k: None if k not in d or math.isnan(float(d[k])) else float(d[k])  # noqa: E731
         return cls(status=str(d["status"]), value=num("value"),
                    Z=d["Z"] if d["Z"].size else None, solve_time=num("solve_time") or 0.0,
-                   kind=str(d["kind"]), lower=num("lower"), upper=num("upper"),
+                   exactness=str(d["exactness"]), lower=num("lower"), upper=num("upper"),
                    note=str(d.get("note", "")), model=str(d.get("model", "")),
                    solver=str(d.get("solver", "")),
                    patterns=PatternSet.from_npz_dict(d) if "masks" in d else None,

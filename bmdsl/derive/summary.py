@@ -89,7 +89,7 @@ def summarize(model) -> str:
                      where(model.tensor(p.tensor).span)))
     for p in model.pools:
         args = ", ".join(_value(v) for _, v in p.args)
-        call = f"{p.kind}({args})" if args else p.kind
+        call = f"{p.builder}({args})" if args else p.builder
         rows.append(("pool:", f"{p.tensor} = {call} over the positions {p.positions}",
                      where(model.tensor(p.tensor).span)))
     rows.append(("layer:", equation_text(model.layer), where(model.layer.span)))

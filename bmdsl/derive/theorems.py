@@ -72,20 +72,20 @@ def _graph(model) -> nx.Graph:
     g = nx.Graph()
     for eq in (model.layer, model.output):
         for pos, i in enumerate(eq.indices):
-            g.add_node((eq.kind, "free", i), label=(eq.kind, "free", pos))
+            g.add_node((eq.side, "free", i), label=(eq.side, "free", pos))
         for t_no, t in enumerate(eq.terms):
-            term = (eq.kind, "term", t_no)
-            g.add_node(term, label=(eq.kind, "term", float(t.coef)))
+            term = (eq.side, "term", t_no)
+            g.add_node(term, label=(eq.side, "term", float(t.coef)))
             for f_no, f in enumerate(t.factors):
-                occ = (eq.kind, t_no, "factor", f_no)
+                occ = (eq.side, t_no, "factor", f_no)
                 g.add_node(occ, label=(f.role,))
                 g.add_edge(occ, term, axis=-1)
                 if f.role == "data":
                     g.add_node(("data", f.name), label=("data",))
                     g.add_edge(occ, ("data", f.name), axis=-1)
                 for axis, i in enumerate(f.indices):
-                    idx = (eq.kind, "free", i) if i in eq.indices else (eq.kind, t_no, "sum", i)
-                    g.add_node(idx, label=g.nodes[idx]["label"] if idx in g else (eq.kind, "sum"))
+                    idx = (eq.side, "free", i) if i in eq.indices else (eq.side, t_no, "sum", i)
+                    g.add_node(idx, label=g.nodes[idx]["label"] if idx in g else (eq.side, "sum"))
                     g.add_edge(occ, idx, axis=axis)
     return g
 

@@ -182,7 +182,7 @@ class PoolDecl:
 
 @dataclass(frozen=True)
 class Equation:
-    kind: str  # 'layer' or 'output'
+    side: str  # 'layer' or 'output': which of the two equations
     lhs: Ref
     rhs: Expr
     span: Span

@@ -56,7 +56,7 @@ def build_spec(derivation) -> dict:
                           "kernel": int(p.kernel), "stride": int(p.stride),
                           "padding": int(p.padding), "grid": tuple(p.grid),
                           "dims": tuple(model.tensor(p.tensor).dims)} for p in model.patches),
-        "pools": tuple({"tensor": p.tensor, "kind": identifier(p.kind), "grid": tuple(p.grid),
+        "pools": tuple({"tensor": p.tensor, "builder": identifier(p.builder), "grid": tuple(p.grid),
                         "args": tuple((k, tuple(_window(v))) for k, v in p.args),
                         "dims": tuple(model.tensor(p.tensor).dims)} for p in model.pools),
         "output_name": identifier(model.output.lhs),

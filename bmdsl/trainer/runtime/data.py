@@ -20,7 +20,7 @@ def derived(spec, arrays):
         sizes[p["grid"][1]] = conv_out(W, p["kernel"], p["stride"], p["padding"])
     for p in spec["pools"]:
         grid = (sizes[p["grid"][0]], sizes[p["grid"][1]])
-        arrays[p["tensor"]] = POOL_MATRICES[p["kind"]](grid, dict(p["args"]))
+        arrays[p["tensor"]] = POOL_MATRICES[p["builder"]](grid, dict(p["args"]))
     return append_feature(spec, arrays)
 
 
