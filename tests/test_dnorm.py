@@ -57,7 +57,7 @@ def test_dual_norm_bounds_samples_and_is_attained(C, R):
     rng = np.random.default_rng(10)
     G = rng.standard_normal((4, 5))
     d = dual_norm(G, C, R)
-    assert d.kind == "exact"
+    assert d.exactness == "exact"
     U, V = _ball(rng, C, 4000, 4), _ball(rng, R, 4000, 5)
     assert np.max(np.einsum("ni,ij,nj->n", U, G, V)) <= d.value + 1e-10
     assert NORMS[C].numpy(d.u) <= 1 + 1e-12 and NORMS[R].numpy(d.v) <= 1 + 1e-12
@@ -75,7 +75,7 @@ def test_d_norm_duality_and_independent_gauge(C, R):
     np.testing.assert_allclose(nz, _gauge_by_duality(Z, C, R), rtol=1e-6)
     Zv = cp.Variable((p, q))
     ne = d_norm_cvxpy(Zv, C, R)
-    assert ne.direction == "exact"
+    assert ne.exactness == "exact"
     prob = cp.Problem(cp.Minimize(ne.expr), [Zv == Z, *ne.constraints])
     prob.solve(solver="CLARABEL")
     np.testing.assert_allclose(prob.value, nz, rtol=1e-6)
@@ -103,7 +103,7 @@ def test_bounds_bracket_exact_on_enumerable(C, R, lower):
         ex = dual_norm(G, C, R).value
         for m in ("sdp", "bound"):
             b = dual_norm(G, C, R, method=m)
-            assert b.kind == "upper" and b.value >= ex * (1 - 1e-9)
+            assert b.exactness == "upper" and b.value >= ex * (1 - 1e-9)
 
 
 @pytest.mark.parametrize("C,R", HARD)
@@ -113,14 +113,14 @@ def test_beyond_cap_is_upper_and_refuses_exact(C, R):
     ex = dual_norm(G, C, R).value
     for cap in (3, 12):
         b = dual_norm(G, C, R, enum_cap=2, sdp_cap=cap)
-        assert b.kind == "upper" and b.u is None and b.value >= ex * (1 - 1e-9)
+        assert b.exactness == "upper" and b.u is None and b.value >= ex * (1 - 1e-9)
     with pytest.raises(ValueError, match="NP-hard"):
         d_norm(G, C, R, enum_cap=2)
     Zv = cp.Variable((6, 7))
     with pytest.raises(ValueError):
         d_norm_cvxpy(Zv, C, R, enum_cap=2)
-    assert d_norm_cvxpy(Zv, C, R, enum_cap=2, allow_bound="lower").direction == "lower"
-    assert d_norm_cvxpy(Zv, C, R, enum_cap=2, allow_bound="upper").direction == "upper"
+    assert d_norm_cvxpy(Zv, C, R, enum_cap=2, allow_bound="lower").exactness == "lower"
+    assert d_norm_cvxpy(Zv, C, R, enum_cap=2, allow_bound="upper").exactness == "upper"
 
 
 # ------------------------------------------------------------------ ReLU cone
@@ -137,7 +137,7 @@ def test_cone_exact_against_brute_force(C, R, q):
     p = 3
     G, K = rng.standard_normal((p, q)), _cone(rng, 4, p)
     d = cone_dual_norm(G, K, C, R)
-    assert d.kind == "exact"
+    assert d.exactness == "exact"
     assert np.min(K @ d.u) >= -1e-7 and NORMS[C].numpy(d.u) <= 1 + 1e-9
     np.testing.assert_allclose(d.u @ G @ d.v, d.value, rtol=1e-6, atol=1e-9)
     U = _ball(rng, C, 200_000, p)
@@ -164,7 +164,7 @@ def test_cone_l2_sdp_between_lower_and_spectral():
         assert np.min(K @ low.u) >= -1e-7 and np.linalg.norm(low.u) <= 1 + 1e-9
         np.testing.assert_allclose(low.u @ G @ low.v, low.value, rtol=1e-10)
         for b in (sdp, kkt, auto):
-            if b.kind == "exact":
+            if b.exactness == "exact":
                 assert np.min(K @ b.u) >= -1e-7 and np.linalg.norm(b.u) <= 1 + 1e-9
                 np.testing.assert_allclose(b.u @ G @ b.v, b.value, rtol=1e-5)
 
@@ -183,7 +183,7 @@ def test_cone_exact_when_top_singular_vector_is_in_cone():
     u = np.linalg.svd(G)[0][:, 0]
     K = rng.uniform(0.1, 1.0, (6, 4)) * np.sign(u)[None, :]   # K u > 0 entrywise
     d = cone_dual_norm(G, K, "l2", "l2", method="spectral")
-    assert d.kind == "exact"
+    assert d.exactness == "exact"
     np.testing.assert_allclose(d.value, np.linalg.norm(G, 2))
 
 

@@ -22,7 +22,7 @@ WITH_PROX = sorted(k for k, rule in PAIR_TABLE.items() if rule.prox is not None)
 def test_the_pair_table_declares_a_prox_for_exactly_the_tractable_pairs():
     assert set(WITH_PROX) == {("l2", "l2"), ("l1", "l1"), ("l1", "l2"), ("l1", "linf"),
                               ("l2", "l1"), ("linf", "l1")}
-    assert all(rule.prox is None for k, rule in PAIR_TABLE.items() if rule.kind == "hard")
+    assert all(rule.prox is None for k, rule in PAIR_TABLE.items() if rule.method == "hard")
 
 
 @pytest.mark.parametrize("C,R", WITH_PROX)

@@ -94,7 +94,7 @@ def test_every_pair_declares_every_capability(C, R):
     assert rule.note and len(rule.text) == 4 and all(rule.text)
     G = RNG.standard_normal((3, 2))
     d = dual_norm(G, C, R)
-    assert d.kind == "exact" and d.u @ G @ d.v == pytest.approx(d.value)
+    assert d.exactness == "exact" and d.u @ G @ d.v == pytest.approx(d.value)
     if pair.tractable:              # the closed forms agree with the definitions
         Z = RNG.standard_normal((3, 2))
         assert rule.form.value(Z, C, R) == pytest.approx(d_norm(Z, C, R, enum_cap=0))
@@ -103,7 +103,7 @@ def test_every_pair_declares_every_capability(C, R):
     if rule.prox is not None:       # both prox tables (numpy, torch) have the key
         assert rule.prox in _PROX and rule.prox in TORCH_PROX
     # the CVXPY emitter's copies of the table and of the ReLU rule
-    assert runtime_forms.PAIR_KINDS[(C, R)] == (rule.kind, rule.enum_sides)
+    assert runtime_forms.PAIR_KINDS[(C, R)] == (rule.method, rule.enum_sides)
     for q in (1, 2, 3):
         assert pair.relu_exact(q) == relu_is_exact(R, q)
     assert pair.relu_exact(1) and pair.relu_exact("q") in (True, None)

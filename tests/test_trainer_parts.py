@@ -57,9 +57,9 @@ def test_patches_and_pools_match_the_builders(kernel, stride, padding):
     images = np.random.default_rng(3).standard_normal((2, 3, 6, 5))
     got = unfold_patches(torch.as_tensor(images), kernel, stride, padding).numpy()
     assert np.array_equal(got, extract_patches(images, kernel, stride, padding))
-    for kind, args in (("average", {"window": (2, 2)}), ("global", {})):
-        assert np.array_equal(POOL_MATRICES[kind]((4, 6), args),
-                              BUILDER_POOLS[kind].matrix((4, 6), args))
+    for builder, args in (("average", {"window": (2, 2)}), ("global", {})):
+        assert np.array_equal(POOL_MATRICES[builder]((4, 6), args),
+                              BUILDER_POOLS[builder].matrix((4, 6), args))
 
 
 def test_cone_restoration_is_feasible_and_keeps_feasible_units():

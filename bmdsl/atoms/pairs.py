@@ -24,10 +24,11 @@ __all__ = ["PairForm", "PairRule", "NormPair", "PAIR_TABLE", "DualNormValue",
 
 @dataclass(frozen=True)
 class DualNormValue:
-    """value with kind "exact" | "upper" ("lower" only from cone_dual_norm_lower); u, v
-    attain u^T G v == value (u in B_C, v in B_R, K u >= 0 for cones) when kind is exact."""
+    """value with exactness "exact" | "upper" ("lower" only from cone_dual_norm_lower); u, v
+    attain u^T G v == value (u in B_C, v in B_R, K u >= 0 for cones) when it is exact;
+    `method`: how it was computed (a pair rule's method, or a search's name)."""
     value: float
-    kind: str
+    exactness: str
     method: str
     u: Optional[np.ndarray] = None
     v: Optional[np.ndarray] = None
@@ -35,10 +36,10 @@ class DualNormValue:
 
 @dataclass(frozen=True)
 class NormExpression:
-    """A convex cvxpy expression for ||Z||_D; direction "exact" | "lower" | "upper" means
+    """A convex cvxpy expression for ||Z||_D; exactness "exact" | "lower" | "upper" means
     (its minimum over the auxiliary variables in ``constraints``) is = / <= / >= ||Z||_D."""
     expr: Any
-    direction: str
+    exactness: str
     note: str
     constraints: tuple = ()
 
@@ -118,13 +119,13 @@ ROWS, COLS, SPECTRAL = _Rows(), _Cols(), _Spectral()
 
 @dataclass(frozen=True)
 class PairRule:
-    """How a (C, R) pair is computed. kind: rows | cols | spectral | hard; `form` holds the
+    """How a (C, R) pair is computed. method: rows | cols | spectral | hard; `form` holds the
     closed forms (None for hard pairs); for hard pairs ``enum_sides`` lists the linf
     side(s) whose ball vertices {+-1}^k may be enumerated. ``prox``: the key of the prox
     of tau ||.||_D and of the factorization of Z into BM units (certificates/prox.py in
     numpy, trainer/runtime/dprox.py in torch), None where there is no cheap prox (the
     solvers that need one then do not apply)."""
-    kind: str
+    method: str
     enum_sides: tuple = ()
     note: str = ""
     prox: Optional[str] = None

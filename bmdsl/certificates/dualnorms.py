@@ -77,7 +77,7 @@ class DualNormOracle:
 
     def __call__(self, G: np.ndarray) -> PatternNorms:
         vals = [self.one(G[k], k) for k in range(G.shape[0])]
-        return PatternNorms(np.array([v.value for v in vals]), tuple(v.kind for v in vals),
+        return PatternNorms(np.array([v.value for v in vals]), tuple(v.exactness for v in vals),
                             tuple(v.method for v in vals))
 
 
@@ -90,7 +90,7 @@ class _ConeColumns:
     (Lagrange duality; Slater holds since each cell has interior).  ANY lam >= 0 gives an
     upper bound, (s g_j + K^T lam)^T u >= s g_j^T u on the cone, so evaluating the solver's
     lam (clipped to >= 0) in numpy is an upper bound however inaccurate the solve; at the
-    optimum it equals the dual norm (to solver tolerance), hence kind "exact"."""
+    optimum it equals the dual norm (to solver tolerance), hence exactness "exact"."""
 
     def __init__(self, M: np.ndarray, C: str):
         import cvxpy as cp

@@ -138,13 +138,13 @@ def recover(bound, solution, *, tol: float = ATOM_TOL) -> Units:
     if (P, p, q) != (bound.P, bound.p, bound.q):
         raise SolverError(f"solution Z has shape {[P, p, q]} but the model has "
                           f"[P, p, q] = {[bound.P, bound.p, bound.q]}")
-    kind = NormPair(bound.C, bound.R).rule.kind
+    method = NormPair(bound.C, bound.R).rule.method
     units = []
     for k in range(P):
         if solution.split is not None:
             atoms = _split_atoms(solution.split[0, k], solution.split[1, k], bound.C)
         else:
-            atoms = ATOMS[kind](solution.Z[k], bound.C, bound.R, solution.exactness == "exact")
+            atoms = ATOMS[method](solution.Z[k], bound.C, bound.R, solution.exactness == "exact")
         units += [(u, v, k) for u, v in atoms]
     weight = np.array([get_norm(bound.C).numpy(u) ** 2 for u, _, _ in units])
     keep = [i for i in range(len(units)) if weight[i] > tol * weight.max()] if units else []

@@ -14,7 +14,7 @@ from ..kernel.brackets import hard_pair_brackets
 from .program import Forms
 from .relu import relu_is_exact
 
-NormExpression = namedtuple("NormExpression", "expr direction note constraints")
+NormExpression = namedtuple("NormExpression", "expr exactness note constraints")
 
 
 def _squared(e, y):

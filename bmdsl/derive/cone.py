@@ -181,7 +181,7 @@ def cone_dual_norm(G, K, C: str, R: str, *, method: str = "auto", sdp_max_p: int
                 return DualNormValue(value, "exact", name, hit[0], hit[1])
         return DualNormValue(value, "upper", name)
     dn = dual_norm(G, C, R)
-    if dn.kind == "exact":
+    if dn.exactness == "exact":
         hit = _flip_into_cone(K, dn.u, dn.v)
         if hit is not None:
             return DualNormValue(dn.value, "exact", "drop-cone+" + dn.method, hit[0], hit[1])

@@ -8,7 +8,7 @@ For p x q matrices (p = size of w1, q = size of w2) and vector norms C, R:
 The certificate of Theorem 3.4 (eq. (20)) needs ||G||_D* or an UPPER bound on it; the ReLU
 version (text after (20), and (108)) restricts u to the cone {u : K u >= 0}.  Every value
 returned here says whether it is exact or an upper bound; a lower bound is only ever
-returned by ``cone_dual_norm_lower`` and is labelled ``kind="lower"``.
+returned by ``cone_dual_norm_lower`` and is labelled ``exactness="lower"``.
 """
 from __future__ import annotations
 

@@ -137,14 +137,14 @@ class Trainer:
         if setting is False:
             return None
         warm, refused = None, None
-        for kind in WARM_STARTS:   # runtime/warm.warm_start_for, each estimate checked first
-            if kind.accepts(self.problem, self.m) is not None:
+        for start in WARM_STARTS:   # runtime/warm.warm_start_for, each estimate checked first
+            if start.accepts(self.problem, self.m) is not None:
                 continue
-            estimate = footprint.warm_start(kind.__name__, self.problem)
+            estimate = footprint.warm_start(start.__name__, self.problem)
             if not memory.fits(estimate, self.memory_budget):
                 refused = refused or estimate      # "auto": the BM method starts alone
                 continue
-            warm = kind.of(self.problem)
+            warm = start.of(self.problem)
             if warm is not None:
                 break
         if warm is None and setting is True and refused is not None:

@@ -99,11 +99,11 @@ class FullBatch:
     def __init__(self, problem, U, V, method, lr=None):
         self.problem = problem
         self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
-        kind = METHODS[method]
+        chosen = METHODS[method]
         self.al = AugmentedLagrangian((problem.P, U.shape[1]) + problem.a_shape, U.dtype,
-                                      U.device, rho_max=kind.rho_max) \
-            if problem.cone and kind.rho_max is not None else None
-        self.method = kind(self, lr)
+                                      U.device, rho_max=chosen.rho_max) \
+            if problem.cone and chosen.rho_max is not None else None
+        self.method = chosen(self, lr)
 
     def objective(self, U, V, arrays=None, scale=1.0, idx=None):
         f = self.problem.objective(U, V, arrays, scale)

@@ -17,15 +17,15 @@ WARM_STARTS = (LiftedADMM, ConeInteriorPoint, LiftedFISTA)
 
 def warm_refusals(problem, m) -> str:
     """Why no warm start applies: each entry's reason, joined."""
-    return "; ".join(f"{kind.title}: {kind.accepts(problem, m) or 'it could not start here'}"
-                     for kind in WARM_STARTS)
+    return "; ".join(f"{start.title}: {start.accepts(problem, m) or 'it could not start here'}"
+                     for start in WARM_STARTS)
 
 
 def warm_start_for(problem, m):
     """The first warm start that accepts this problem with m units per pattern and can
     start there, or None."""
-    for kind in WARM_STARTS:
-        solver = kind.of(problem) if kind.accepts(problem, m) is None else None
+    for start in WARM_STARTS:
+        solver = start.of(problem) if start.accepts(problem, m) is None else None
         if solver is not None:
             return solver
     return None
