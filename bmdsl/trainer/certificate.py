@@ -48,14 +48,16 @@ def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=()):
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:
-    from ..derive.dnorm import dual_norm
+    from ..derive.dnorm import NormPair, dual_norm
     from ..atoms.norms import get_norm
     from ..atoms.losses import best_dual_scale
     yhat = bound.predict_bm(U, V)
     g = bound.loss.grad(yhat, bound.Y)
     G = bound.adjoint(g)
-    top = max(dual_norm(Gk, bound.C, bound.R, method="auto" if bound.C != "linf" and
-                        bound.R != "linf" else "bound").value for Gk in G)
+    # the pair's entry decides: its closed form if tractable, else the cheap upper bound
+    # (a fallback must not spend an enumeration or an SDP)
+    how = "auto" if NormPair(bound.C, bound.R).tractable else "bound"
+    top = max(dual_norm(Gk, bound.C, bound.R, method=how).value for Gk in G)
     p = bound.objective_bm(U, V)
     t = best_dual_scale(bound.loss, g, bound.Y, bound.beta / top if top > 0 else np.inf)
     d = -bound.loss.conjugate(t * g, bound.Y)
