@@ -9,7 +9,8 @@ Two bounds on the relative gap (p - p*)/p*, both reported: the Fenchel duality g
 (valid at every point) and Theorem 3.4's eq. (20) (valid at stationary points, reported
 beside the stationarity residual).  Modules: dualnorms (per-pattern ||G_k||_D*, exact or
 upper bounds), dual + search + refine + prox (feasible dual points), stationarity,
-checks (Theorems 3.3, 3.5, Corollary 3.10), primal (lifted objective), scope, result.
+checks (Theorems 3.3, 3.5, Corollary 3.10), primal (lifted objective), scope, result,
+samples (every sum over samples, the seam of data-parallel certification).
 """
 from .checks import TheoremCheck
 from .core import certify, certify_lifted

@@ -20,6 +20,7 @@ from .checks import check_theorems
 from .dualnorms import DualNormOracle
 from .primal import objective_lifted
 from .result import Certificate, gap_warnings, relative_gap
+from .samples import Samples
 from .scope import scope_text
 from .search import search_dual
 from .stationarity import bm_residual, cone_violation
@@ -42,12 +43,11 @@ def _array(x, name: str, shape_tail: tuple, P: int) -> np.ndarray:
     return a
 
 
-def _assemble(bound, oracle, *, objective, regularizer, Z, g, residual, kind, tol, iters,
-              point, objective_kind, lifted, theorems, violation,
+def _assemble(bound, oracle, *, objective, regularizer, Z, g, G, residual, kind, tol, iters,
+              point, objective_kind, lifted, theorems, violation, samples,
               quadratic=None, hints=()) -> Certificate:
-    G = bound.adjoint(g)
     found = search_dual(bound, oracle, g, Z, objective, iters=iters, quadratic=quadratic,
-                        hints=hints)
+                        hints=hints, samples=samples)
     norms = found.plain.norms                       # ||G_k||_D* at the point itself
     beta = bound.beta
     eps = float(max(0.0, norms.max / beta - 1.0))
@@ -78,7 +78,7 @@ def _assemble(bound, oracle, *, objective, regularizer, Z, g, residual, kind, to
 
 
 def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float = 1e-3,
-            refine_iters: int = 1000, quadratic=None, hints=()) -> Certificate:
+            refine_iters: int = 1000, quadratic=None, hints=(), samples=None) -> Certificate:
     """Certificate of the BM point (U [P, m, *w1_shape], V [P, m, *w2_shape]) for the
     convex program of `bound` (eq. (14), (16), (20)).  `refine_iters` bounds the cheap
     proximal-gradient iterations used to find a better dual point (0: plain point only);
@@ -86,7 +86,10 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
     gram.py), makes them independent of n. The bound itself is always evaluated on the
     data, so a wrong `quadratic` could only give a worse dual point, never a wrong bound.
     `hints`: lifted points Z [P, p, q] whose grad F(L(Z)) is tried as a dual direction too
-    (same guarantee: any direction gives a valid bound once scaled to feasibility)."""
+    (same guarantee: any direction gives a valid bound once scaled to feasibility).
+    `samples` (samples.py) evaluates every sum over samples: by default on the bound's
+    data; a sharded one (trainer/sharded.py) on this process's shard, all-reduced."""
+    samples = samples or Samples(bound)
     U = _array(U, "U", bound.w1_shape, bound.P)
     V = _array(V, "V", bound.w2_shape, bound.P)
     if U.shape[1] != V.shape[1]:
@@ -95,13 +98,14 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
     # Yhat through Z = lift(U, V): the same sum (the prediction is bilinear in (u, v),
     # linear in u v^T), at n P p q instead of n P m (p + q) operations
     Z = bound.lift(U, V)
-    yhat = bound.predict_lifted(Z)
-    g = bound.loss.grad(yhat, bound.Y)
-    residual, kind = bm_residual(bound, U, V, bound.adjoint(g))
+    yhat = samples.predict(Z)
+    g = samples.grad(yhat)
+    G = samples.adjoint(g)
+    residual, kind = bm_residual(bound, U, V, G)
     regularizer = bound.regularizer_bm(U, V)
     return _assemble(
-        bound, oracle, objective=float(bound.loss.value(yhat, bound.Y)) + regularizer,
-        regularizer=regularizer, Z=Z, g=g, residual=residual,
+        bound, oracle, objective=samples.value(yhat) + regularizer,
+        regularizer=regularizer, Z=Z, g=g, G=G, residual=residual, samples=samples,
         kind=kind, tol=stationarity_tol, iters=refine_iters,
         point=f"BM factors U {list(U.shape)}, V {list(V.shape)}",
         objective_kind="BM objective (14): F + (beta/2) sum ||u||_C^2 + ||v||_R^2",
@@ -126,11 +130,13 @@ def certify_lifted(bound, Z, *, cone_method: str = "auto", stationarity_tol: flo
     g = bound.loss.grad(bound.predict_lifted(Z), bound.Y)
     objective, how = objective_lifted(bound, Z)
     reg = objective - float(bound.loss.value(bound.predict_lifted(Z), bound.Y))
-    inner = float(np.sum(bound.adjoint(g) * Z))
+    G = bound.adjoint(g)
+    inner = float(np.sum(G * Z))
     scale = abs(reg) + abs(inner)
     residual = abs(reg + inner) / scale if scale > 0 else 0.0
     return _assemble(
-        bound, oracle, objective=objective, regularizer=reg, Z=Z, g=g, residual=residual,
+        bound, oracle, objective=objective, regularizer=reg, Z=Z, g=g, G=G, residual=residual,
+        samples=Samples(bound),
         kind="Euler identity -<G, Z> = beta sum_k ||Z_k||_D (A.7, eq. (57)), relative",
         tol=stationarity_tol, iters=refine_iters, point=f"lifted Z {list(Z.shape)}",
         objective_kind=f"convex objective (16), ||Z_k||_D by {how}", lifted=True,

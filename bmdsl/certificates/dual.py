@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atoms.dualray import best_dual_scale
 from ..kernel.search import golden_max
 from .dualnorms import PatternNorms
+from .samples import Samples
 
 _TINY = 1e-300
 
@@ -38,33 +38,30 @@ class DualPoint:
     norms: PatternNorms        # ||L_k^*(g)||_D* of the direction
 
 
-def _value(loss, v, Y) -> float:
-    f = loss.conjugate(v, Y)
-    return -float(f) if np.isfinite(f) else -np.inf
-
-
-def scaled_point(bound, oracle, g: np.ndarray, source: str) -> DualPoint:
-    """The best point t g on the feasible ray (`losses.best_dual_scale`)."""
+def scaled_point(bound, oracle, g: np.ndarray, source: str, samples=None) -> DualPoint:
+    """The best point t g on the feasible ray (`losses.best_dual_scale`); `samples`
+    (samples.py) evaluates the sums over samples."""
+    samples = samples or Samples(bound)
     g = np.asarray(g, dtype=float)
-    norms = oracle(bound.adjoint(g))
+    norms = oracle(samples.adjoint(g))
     t_max = bound.beta / max(norms.max, _TINY)
-    t = best_dual_scale(bound.loss, g, bound.Y, min(t_max, 1e300))
-    return DualPoint(t * g, _value(bound.loss, t * g, bound.Y), source, g, norms)
+    t = samples.dual_scale(g, min(t_max, 1e300))
+    return DualPoint(t * g, samples.dual_value(t * g), source, g, norms)
 
 
-def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16) -> DualPoint:
+def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16, samples=None) -> DualPoint:
     """max -F*(x g_a + y g_b) over |x| n_a[k] + |y| n_b[k] <= beta (all k): a search over
     directions theta, each scaled optimally on its ray; the grid is refined by golden
     section around the best angle.  Returns the better of a, b if nothing beats them."""
-    loss, Y, beta = bound.loss, bound.Y, bound.beta
+    samples, beta = samples or Samples(bound), bound.beta
     na, nb = a.norms.values, b.norms.values
 
     def on_ray(theta: float) -> tuple[float, np.ndarray]:
         c, s = np.cos(theta), np.sin(theta)
         w = c * a.direction + s * b.direction
         t_max = beta / max(float(np.max(abs(c) * na + abs(s) * nb)), _TINY)
-        t = best_dual_scale(loss, w, Y, min(t_max, 1e300))
-        return _value(loss, t * w, Y), t * w
+        t = samples.dual_scale(w, min(t_max, 1e300))
+        return samples.dual_value(t * w), t * w
 
     grid = np.linspace(0.0, np.pi, angles, endpoint=False)
     vals = [on_ray(th)[0] for th in grid]

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .samples import Samples
+
 
 def _power(apply, shape, iters: int = 30, seed: int = 0) -> float:
     """lambda_max of a PSD map by power iteration (a slight under-estimate: the
@@ -31,13 +33,14 @@ def _power(apply, shape, iters: int = 30, seed: int = 0) -> float:
     return lam
 
 
-def operator_norm_sq(bound, iters: int = 30, seed: int = 0) -> float:
+def operator_norm_sq(bound, iters: int = 30, seed: int = 0, samples=None) -> float:
     """||L||^2 = lambda_max(L^* L)."""
-    return _power(lambda x: bound.adjoint(bound.predict_lifted(x)),
+    samples = samples or Samples(bound)
+    return _power(lambda x: samples.adjoint(samples.predict(x)),
                   (bound.P, bound.p, bound.q), iters, seed)
 
 
-def _smooth_part(bound, quadratic):
+def _smooth_part(bound, quadratic, samples):
     """Z -> F(L Z) and Z -> (F(L Z), L^*(grad F(L Z))), one prediction (or one product
     with G) per call; from `quadratic` (the squared loss's sufficient statistics
     G = L^* L, b = L^* Y, ||Y||^2: trainer/runtime/gram.py) when given, which makes an
@@ -51,21 +54,20 @@ def _smooth_part(bound, quadratic):
             return 0.5 * z @ Gz - b @ z + 0.5 * yy, (Gz - b).reshape(Z.shape)
         return (lambda Z: value_and_grad(Z)[0]), value_and_grad, \
             _power(lambda x: G @ x, b.shape)
-    loss, Y = bound.loss, bound.Y
-
     def value_and_grad(Z):
-        yhat = bound.predict_lifted(Z)
-        return loss.value(yhat, Y), bound.adjoint(loss.grad(yhat, Y))
-    return (lambda Z: loss.value(bound.predict_lifted(Z), Y)), value_and_grad, \
-        operator_norm_sq(bound)
+        yhat = samples.predict(Z)
+        return samples.value(yhat), samples.adjoint(samples.grad(yhat))
+    return (lambda Z: samples.value(samples.predict(Z))), value_and_grad, \
+        operator_norm_sq(bound, samples=samples)
 
 
-def fista(bound, Z0: np.ndarray, prox, iters: int,
-          quadratic=None) -> Iterator[tuple[int, np.ndarray]]:
+def fista(bound, Z0: np.ndarray, prox, iters: int, quadratic=None,
+          samples=None) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (iteration, Z) after every iteration, starting with (0, Z0); `quadratic`
-    = (G, b, ||Y||^2) for the squared loss (see _smooth_part)."""
+    = (G, b, ||Y||^2) for the squared loss (see _smooth_part); `samples` (samples.py)
+    evaluates the sums over samples."""
     beta = bound.beta
-    smooth, value_and_grad, lip = _smooth_part(bound, quadratic)
+    smooth, value_and_grad, lip = _smooth_part(bound, quadratic, samples or Samples(bound))
     lip = max(lip, 1e-12)
     Z = np.array(Z0, dtype=float)
     W, t = Z.copy(), 1.0

@@ -24,6 +24,7 @@ from .dual import DualPoint, pair_point, scaled_point
 from .primal import regularizer_lifted
 from .prox import d_norm_prox
 from .refine import fista
+from .samples import Samples
 
 RHO = 0.05
 FLOOR = 1e-10
@@ -38,12 +39,14 @@ class DualSearch:
 
 
 def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
-                quadratic=None, hints=()) -> DualSearch:
-    plain = scaled_point(bound, oracle, g, "plain: t grad F(Yhat) at the point")
+                quadratic=None, hints=(), samples=None) -> DualSearch:
+    samples = samples or Samples(bound)
+    plain = scaled_point(bound, oracle, g, "plain: t grad F(Yhat) at the point", samples)
     cands = [plain]
     for Zh in hints:
-        gh = bound.loss.grad(bound.predict_lifted(Zh), bound.Y)
-        cands.append(scaled_point(bound, oracle, gh, "hint: t grad F(L(Z)) at a given Z"))
+        gh = samples.grad(samples.predict(Zh))
+        cands.append(scaled_point(bound, oracle, gh, "hint: t grad F(L(Z)) at a given Z",
+                                  samples))
     prox = None if bound.cone else d_norm_prox(bound.C, bound.R)
     done, note = 0, "not requested (refine_iters = 0)"
     if prox is None:
@@ -55,15 +58,15 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
             marks.add(k)
             k *= 2
         marks.add(iters)
-        for it, Z in fista(bound, Z0, prox, iters, quadratic):
+        for it, Z in fista(bound, Z0, prox, iters, quadratic, samples):
             if it not in marks:
                 continue
             done = it
-            yhat = bound.predict_lifted(Z)
-            cands.append(scaled_point(bound, oracle, bound.loss.grad(yhat, bound.Y),
-                                      f"refined: {it} prox-gradient iterations"))
+            yhat = samples.predict(Z)
+            cands.append(scaled_point(bound, oracle, samples.grad(yhat),
+                                      f"refined: {it} prox-gradient iterations", samples))
             best = max(cands, key=lambda c: c.value)
-            p_ref = float(bound.loss.value(yhat, bound.Y)) + regularizer_lifted(bound, Z)[0]
+            p_ref = samples.value(yhat) + regularizer_lifted(bound, Z)[0]
             if p_ref - best.value <= RHO * min(objective - best.value, best.value):
                 note = (f"stopped after {it} iterations: p_refined - d <= {RHO} min(p - d, d), "
                         "no dual point could tighten the bound by more than ~10%")
@@ -76,5 +79,5 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
     ranked = sorted(cands, key=lambda c: c.value, reverse=True)
     best = ranked[0]
     if len(ranked) > 1:
-        best = pair_point(bound, ranked[0], ranked[1])
+        best = pair_point(bound, ranked[0], ranked[1], samples=samples)
     return DualSearch(plain, best, done, note)

@@ -35,16 +35,18 @@ class FallbackCertificate:
                 for k, v in self.__dict__.items()}
 
 
-def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=()):
+def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=(), samples=None):
     """Certificate of numpy factors U [P, m, *w1], V [P, m, *w2]; `gram` (runtime/gram.py)
     makes the dual-point refinement independent of the number of samples; `hints` are
-    lifted points tried as dual directions (certificates.search)."""
+    lifted points tried as dual directions (certificates.search); `samples` evaluates the
+    sums over samples (certificates.samples; a shard's, all-reduced: trainer/sharded.py)."""
     try:
         from ..certificates import certify as full
     except ImportError:
         return fallback(bound, U, V)
     quadratic = None if gram is None else gram.numpy()
-    return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic, hints=hints)
+    return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic, hints=hints,
+                samples=samples)
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:

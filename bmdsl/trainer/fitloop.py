@@ -234,7 +234,7 @@ def _stop(t, run, gap, goal, time_limit):
 def _gap(t, refine_iters):
     U, V = t.factors()
     cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
-                           hints=_hints(t))
+                           hints=_hints(t), samples=getattr(t, "samples", None))
     t.last_certificate = (U, V, cert)    # _finish reuses it for the same factors
     return float(cert.gap_bound)
 
@@ -264,7 +264,7 @@ def _finish(t, run, stopped, certify, refine_iters=1000):
         cert = last[2]      # the certificate that stopped the fit, of these very factors
     elif certify:
         cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t),
-                               refine_iters=refine_iters)
+                               refine_iters=refine_iters, samples=getattr(t, "samples", None))
     t.last_certificate = None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
                        steps=run.step, seconds=run.seconds, stopped=stopped, violation=after,

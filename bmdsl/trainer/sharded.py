@@ -10,8 +10,10 @@ BMProblem that sum over samples, each with one all-reduce:
   line search), `gauss_newton` (J^T (d^2 F) J of Newton's Hessian);
 * `use_gram`: G = L^* L, b = L^*(Y), ||Y||^2 as sums of the shards' statistics; after it
   the Gram path, the lifted ADMM warm start and Newton need no communication.
-Everything else is identical on every rank (the factors, the method's decisions, the
-certificate: bmdsl.certificates evaluates it on the bound's data, the same on every rank).
+Everything else is identical on every rank (the factors, the method's decisions).
+The certificate's sums over samples (F, F*, G_k, the dual ray's inner products) go
+through `ShardSamples`: the certificate evaluates them on the rank's shard and
+all-reduces them, so its decisions are taken on the same numbers on every rank.
 
 `DistributedTrainer` is `Trainer` on a ShardedProblem; it refuses what cannot give the
 single-process result (docs/distributed.md): mini-batches (the batches are drawn from
@@ -20,9 +22,13 @@ interior point and the active set act on per-sample constraints).
 """
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
 
 from . import distributed as dd
+from ..certificates.samples import Samples
 from .errors import TrainerError
 from .methods import METHODS
 from .runtime.forms import regularizer
@@ -96,6 +102,37 @@ class ShardedProblem(BMProblem):
         g.G, g.b = dd.allreduce_sum(g.G), dd.allreduce_sum(g.b)
         g.yy = float(dd.allreduce_sum(torch.tensor(g.yy, dtype=torch.float64)))
         return self
+
+
+class ShardSamples(Samples):
+    """The certificate's sums over samples on this rank's shard (`local`, a view of the
+    bound on samples [start, stop)), all-reduced over the ranks (certificates.samples)."""
+
+    def total(self, x):
+        return _reduced(dd.allreduce_sum, x)
+
+    def most(self, x):
+        return _reduced(dd.allreduce_max, x)
+
+
+def _reduced(op, x):
+    """op on a float64 tensor of x (on this rank's GPU under nccl), back to numpy/float."""
+    t = torch.as_tensor(np.asarray(x, dtype=np.float64), device=dd.device() or "cpu")
+    out = op(t).cpu().numpy()
+    return float(out) if np.ndim(x) == 0 else out
+
+
+def shard_view(bound, spec, start: int, stop: int):
+    """The bound on samples [start, stop) only (numpy views of its arrays and masks): what
+    the certificate's predictions and adjoints run on."""
+    axes = dict(spec["sample_axes"])
+    axes.update({key: axes[name] for name, key in bound.network.data_keys if name in axes})
+    view = copy.copy(bound)
+    view.arrays = {k: _rows(v, axes.get(k), start, stop) for k, v in bound.arrays.items()}
+    view.Y = view.arrays[bound.model.target.name]
+    if bound.masks is not None and spec["mask_axis"] is not None:
+        view.masks = _rows(bound.masks, spec["mask_axis"] + 1, start, stop)
+    return view
 
 
 class DistributedTrainer(Trainer):
@@ -194,6 +231,7 @@ class DistributedTrainer(Trainer):
             local["a"] = _resized(local["a"], spec["mask_axis"], stop - start)
         local["y"] = _resized(local["y"], spec["sample_axes"][spec["target"]], stop - start)
         self.shard = (start, stop)
+        self.samples = ShardSamples(b, shard_view(b, spec, start, stop))
         return ShardedProblem(spec, arrays, D, local, gates, outputs=int(np.prod(b.Y.shape)))
 
     def config(self) -> dict:
