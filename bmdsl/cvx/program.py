@@ -3,7 +3,7 @@
 This file is pasted verbatim into the emitted stand-alone module (see emit.py), so the
 in-process backend (problem.py) and the emitted module build literally the same program.
 The loss and the norms come in through `Forms` (bmdsl's registries in-process, a small
-copy of them in the emitted module).
+emitted module's runtime_forms.py).
 
     minimize  F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||      (2), (5), (16), (23), (104), (135)
 
@@ -127,11 +127,14 @@ def _norm_sdp(k, ctx):
     return Z, reg, cons, None
 
 
-# what the emitter may leave out of _NORMS for a model without ReLU cones (kernel/paste.py)
-NEEDS = {"_norm_split": {"cone": True}, "_norm_sdp": {"cone": True}}
-_NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_dnorm_side(0),
-          "dnorm_upper": _norm_dnorm_side(1), "split": _norm_split,
-          "split_upper": _norm_split, "sdp": _norm_sdp, "nocone": _norm_plain}
+_norm_lower, _norm_upper = _norm_dnorm_side(0), _norm_dnorm_side(1)
+# what the emitter may leave out of _NORMS for a model without ReLU cones or with a
+# tractable pair (kernel/paste.py)
+NEEDS = {"_norm_split": {"cone": True}, "_norm_sdp": {"cone": True},
+         "_norm_lower": {"tractable": False}, "_norm_upper": {"tractable": False}}
+_NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_lower, "dnorm_upper": _norm_upper,
+          "split": _norm_split, "split_upper": _norm_split, "sdp": _norm_sdp,
+          "nocone": _norm_plain}
 
 
 def _extremes(cones):
