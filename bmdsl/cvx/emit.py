@@ -57,7 +57,13 @@ FACTS = {
 }
 # facts known only one way (None: depends on the data): ||Z||_D is exact for a tractable pair
 ONE_WAY = {"exact_dnorm": (lambda spec: True if FACTS["tractable"][0](spec) else None,
-                           ("forms.dnorm_is_exact(C, R, p, q, enum_cap)",))}
+                           ("forms.dnorm_is_exact(C, R, p, q, enum_cap)",
+                            "forms.dnorm_is_exact(C, R, *Z.shape, enum_cap)")),
+           # no cones and closed forms: the program is exact, never a bracket
+           "exact": (lambda spec: True if FACTS["tractable"][0](spec) and not
+                     spec["activation"]["cone"] else None, ("kind == 'exact'",)),
+           "bracket": (lambda spec: False if FACTS["tractable"][0](spec) and not
+                       spec["activation"]["cone"] else None, ("kind == 'bracket'",))}
 
 
 def encode(spec) -> tuple:

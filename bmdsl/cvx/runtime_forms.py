@@ -57,10 +57,9 @@ def standalone_forms(spec, shapes):
         loss = with_offset(loss, output_channels(shapes))
     # the cone's split needs C's norm and the ReLU rule, a hard pair its brackets; the
     # emitted module keeps only what its model can call (the others are None)
-    return Forms(loss=loss, vnorm=(vector_norm if spec['activation']['cone'] else None),
-                 dnorm=dnorm,
-                 dnorm_bounds=(None if PAIR_TABLE[spec['C'], spec['R']].form is not None
-                               else dnorm_bounds),
-                 dnorm_is_exact=cvxpy_exact,
-                 relu_exact=(relu_exact if spec['activation']['cone'] else None),
+    return Forms(loss=loss, vnorm=vector_norm if spec['activation']['cone'] else None,
+                 dnorm=dnorm, dnorm_is_exact=cvxpy_exact,
+                 dnorm_bounds=None if PAIR_TABLE[spec['C'], spec['R']].form is not None
+                 else dnorm_bounds,
+                 relu_exact=relu_exact if spec['activation']['cone'] else None,
                  euclidean=lambda C, R: PAIR_TABLE[C, R].euclidean)

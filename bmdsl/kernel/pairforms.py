@@ -173,8 +173,7 @@ def enum_side(C, R, p, q):
 
 def cvxpy_exact(C, R, p, q, enum_cap):
     """Whether ||Z||_D of a p x q matrix has an exact CVXPY form within `enum_cap`."""
-    rule = PAIR_TABLE[C, R]
-    if rule.form is not None:
+    if PAIR_TABLE[C, R].form is not None:
         return True
     return enum_side(C, R, p, q)[1] <= enum_cap
 

@@ -49,4 +49,11 @@ def without(text, dropped):
     cls = ast.parse(text).body[0]
     if len(dropped) == len(cls.body):
         kept.insert(min(a for _, a, _ in dropped), " " * cls.body[0].col_offset + "pass\n")
-    return "".join(kept)
+    out = []                         # one blank line between the members left, none at the end
+    for ln in kept:
+        if not ln.strip() and (not out or not out[-1].strip()):
+            continue
+        out.append(ln)
+    while out and not out[-1].strip():
+        out.pop()
+    return "".join(out).rstrip("\n")
