@@ -53,7 +53,8 @@ FACTS = {
                     ("act['gates'] is not None",)),
     # the pair has closed forms: no enumeration, no brackets
     "tractable": (lambda spec: PAIR_TABLE[spec["C"], spec["R"]].form is not None,
-                  ("PAIR_TABLE[spec['C'], spec['R']].form is not None", "rule.form is not None")),
+                  ("PAIR_TABLE[spec['C'], spec['R']].form is not None", "rule.form is not None",
+                   "PAIR_TABLE[C, R].form is not None")),
 }
 # facts known only one way (None: depends on the data): ||Z||_D is exact for a tractable pair
 ONE_WAY = {"exact_dnorm": (lambda spec: True if FACTS["tractable"][0](spec) else None,
