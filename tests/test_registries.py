@@ -168,6 +168,12 @@ def test_recipe_a_new_loss_is_one_class(monkeypatch):
     result = Trainer(bound, device="cpu").fit()
     assert result.objective == pytest.approx(pstar, rel=1e-6)
     assert result.certificate.gap_bound >= (result.objective - pstar) / pstar - 1e-8
+    # the stand-alone CVXPY module pastes kernel classes only: a class from elsewhere is
+    # refused with the reason (not a module that fails at run time)
+    from bmdsl.cvx import emit_cvxpy
+    with pytest.raises(bmdsl.SemanticError, match="no stand-alone CVXPY form"):
+        emit_cvxpy(bmdsl.parse(MLP.format(m=5, act="linear", loss="scaled_squared(scale = 3)",
+                                          beta=1e-2, C="l2", R="l2")).derive())
 
 
 def _scaled_l2(name, dual, s):
@@ -217,6 +223,10 @@ def test_recipe_a_new_norm_pair_is_one_entry(monkeypatch):
     assert pstar == pytest.approx(build_problem(_bound(data, beta=2e-2)).solve().value,
                                   rel=1e-6)
     assert NormPair("l2x2", "l2").relu_exact(2) is False and not NormPair("l2x2", "l2").euclidean
+    from bmdsl.cvx import emit_cvxpy           # not a kernel entry: refused by the emitter
+    with pytest.raises(bmdsl.SemanticError, match="not an entry of bmdsl/kernel/pairforms"):
+        emit_cvxpy(bmdsl.parse(MLP.format(m=5, act="linear", loss="squared", beta=1e-2,
+                                          C="l2x2", R="l2")).derive())
 
 
 def test_recipe_a_new_activation_is_one_entry(monkeypatch):
