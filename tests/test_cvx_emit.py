@@ -175,7 +175,8 @@ def test_emitted_source_imports_only_numpy_cvxpy_and_stdlib():
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0
             modules.add(node.module.split(".")[0])
-    assert modules <= {"numpy", "cvxpy", "argparse", "sys", "time", "collections", "functools"}
+    assert modules <= {"numpy", "cvxpy", "argparse", "sys", "time", "collections", "functools",
+                       "dataclasses", "typing"}
     assert "bmdsl" not in modules
 
 

@@ -66,8 +66,9 @@ def test_reduced_pairs_give_the_same_sdp_and_a_lower_bound_on_atoms():
 
 
 def test_relu_exactness_rule():
-    assert relu.relu_is_exact("l1", 5) and relu.relu_is_exact("l2", 1)
-    assert not relu.relu_is_exact("l2", 2) and not relu.relu_is_exact("linf", 3)
+    from bmdsl.kernel.pairforms import relu_exact      # the rule, once (NormPair asks it)
+    assert relu_exact("l2", "l1", 5) and relu_exact("l2", "l2", 1)
+    assert not relu_exact("l2", "l2", 2) and not relu_exact("l1", "linf", 3)
 
 
 def test_cone_pair_rows_of_a_cone_with_one_extreme_row():

@@ -10,8 +10,6 @@ import bmdsl
 from bmdsl.atoms.activations import ACTIVATIONS, Activation
 from bmdsl.certificates.prox import _PROX
 from bmdsl.cvx import build_problem
-from bmdsl.cvx import runtime_forms
-from bmdsl.cvx.relu import relu_is_exact
 from bmdsl.derive.dnorm import d_norm, dual_norm
 from bmdsl.kernel.lossforms import (LOSS_KERNELS, LossKernel, loss_array, loss_torch_y,
                                     positive_number)
@@ -62,14 +60,12 @@ def test_every_loss_declares_every_capability(name):
     assert f + loss.conjugate(g, Y) == pytest.approx(float(np.sum(g * Yh)), rel=1e-8, abs=1e-8)
     lo, hi = loss.scale_domain(g, Y)
     assert lo <= 1.0 <= hi
-    # the CVXPY form, the torch form, the torch runtime and the CVXPY emitter's copy agree
+    # the CVXPY form (the emitted CVXPY module pastes the same class), the torch form and
+    # the torch runtime agree
     assert loss.cvxpy(cp.Constant(Yh), Y).value == pytest.approx(f, rel=1e-7)
     t = torch.tensor(Yh)
     assert float(loss.torch_value(t, Y)) == pytest.approx(f, rel=1e-10)
     assert float(torch_loss(name)(t, torch.tensor(Y))) == pytest.approx(f, rel=1e-10)
-    form, params = runtime_forms.LOSS_FORMS[name]
-    assert set(params) == {p[0] for p in kernel.params}
-    assert form(cp.Constant(Yh), Y).value == pytest.approx(f, rel=1e-7)
     assert LOSSES[name].accepts_class_labels == kernel.class_labels
 
 
@@ -102,11 +98,8 @@ def test_every_pair_declares_every_capability(C, R):
         assert rule.enum_sides and not rule.prox
     if rule.prox is not None:       # both prox tables (numpy, torch) have the key
         assert rule.prox in _PROX and rule.prox in TORCH_PROX
-    # the CVXPY emitter's copies of the table and of the ReLU rule
-    assert runtime_forms.PAIR_KINDS[(C, R)] == (rule.method, rule.enum_sides)
-    for q in (1, 2, 3):
-        assert pair.relu_exact(q) == relu_is_exact(R, q)
     assert pair.relu_exact(1) and pair.relu_exact("q") in (True, None)
+    assert pair.relu_exact(2) == NORMS[R].basis_extremes
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -185,6 +178,12 @@ def test_recipe_a_new_loss_is_one_class(monkeypatch):
     result = Trainer(bound, device="cpu").fit()
     assert result.objective == pytest.approx(pstar, rel=1e-6)
     assert result.certificate.gap_bound >= (result.objective - pstar) / pstar - 1e-8
+    # the stand-alone CVXPY module pastes kernel classes only: a class from elsewhere is
+    # refused with the reason (not a module that fails at run time)
+    from bmdsl.cvx import emit_cvxpy
+    with pytest.raises(bmdsl.SemanticError, match="no stand-alone CVXPY form"):
+        emit_cvxpy(bmdsl.parse(MLP.format(m=5, act="linear", loss="scaled_squared(scale = 3)",
+                                          beta=1e-2, C="l2", R="l2")).derive())
 
 
 def _scaled_l2(name, dual, s):
@@ -236,6 +235,10 @@ def test_recipe_a_new_norm_pair_is_one_entry(monkeypatch):
     assert NormPair("l2x2", "l2").relu_exact(2) is False and not NormPair("l2x2", "l2").euclidean
     # the BM trainer reaches p* with the new norm's declared form (scale 2) in its SPEC
     _trains_to(bound, pstar)
+    from bmdsl.cvx import emit_cvxpy           # not a kernel entry: refused by the emitter
+    with pytest.raises(bmdsl.SemanticError, match="not an entry of bmdsl/kernel/pairforms"):
+        emit_cvxpy(bmdsl.parse(MLP.format(m=5, act="linear", loss="squared", beta=1e-2,
+                                          C="l2x2", R="l2")).derive())
 
 
 def test_recipe_a_new_activation_is_one_entry(monkeypatch):

@@ -8,8 +8,8 @@ a network recovered from it, and a stand-alone emitted module.
 Modules: program.py and relu.py assemble the program from numbers (numpy + cvxpy only,
 pasted into emitted modules); problem.py lowers a `BoundModel` to them; solution.py holds the
 result; recovery.py the network; emit.py writes the stand-alone source from those two and
-runtime_forms.py, runtime_data.py, runtime_main.py (bmdsl-free copies of the loss/norm
-forms, of data binding and pattern sampling, and the command line). docs/cvxpy.md.
+runtime_forms.py, runtime_data.py, runtime_main.py (bmdsl-free: the loss and the D-norm
+from the kernel's entries, data binding and pattern sampling, and the command line).
 """
 from .problem import ConvexProblem, build_problem, check_solver
 from .recovery import Units, recover

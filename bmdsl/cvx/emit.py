@@ -18,18 +18,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atoms.norms import NORMS
+from ..atoms.pairs import PAIR_TABLE
+
 from ..derive.emitheader import model_section
 from ..core.errors import SemanticError
 from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.einsum import letters
+from ..kernel import lossforms, norms, pairforms
 from ..kernel.layout import POOL_MATRICES
+from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..core.literals import Subscripts, literal as _literal, name as _name
 
 HERE = Path(__file__).parent
 KERNEL = HERE.parent / "kernel"
 RUNTIME = ("relu.py", "program.py", "runtime_forms.py", "runtime_data.py", "runtime_main.py")
-ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "functools", "argparse", "sys", "time"}
+ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "dataclasses", "functools", "typing",
+                   "argparse", "sys", "time"}
 ROOTS = ("problem_from_spec", "main")
 # facts the model fixes: name -> (value for a SPEC, expressions of the pasted files that
 # have it as truth value); the paster keeps only the branch taken on them
@@ -39,7 +45,26 @@ FACTS = {
     "masked": (lambda spec: bool(spec["activation"]["masked"]), ("act['masked']",)),
     "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",)),
     "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']",)),
+    "hidden_bias": (lambda spec: bool(spec["bias"]["hidden"]), ("spec['bias']['hidden']",)),
+    "output_bias": (lambda spec: bool(spec["bias"]["output"]), ("spec['bias']['output']",)),
+    "exact_patterns": (lambda spec: spec["activation"]["patterns"] == "exact",
+                       ("act['patterns'] == 'exact'",)),
+    "gates_input": (lambda spec: spec["activation"]["gates"] is not None,
+                    ("act['gates'] is not None",)),
+    # the pair has closed forms: no enumeration, no brackets
+    "tractable": (lambda spec: PAIR_TABLE[spec["C"], spec["R"]].form is not None,
+                  ("PAIR_TABLE[spec['C'], spec['R']].form is not None", "rule.form is not None",
+                   "PAIR_TABLE[C, R].form is not None")),
 }
+# facts known only one way (None: depends on the data): ||Z||_D is exact for a tractable pair
+ONE_WAY = {"exact_dnorm": (lambda spec: True if FACTS["tractable"][0](spec) else None,
+                           ("forms.dnorm_is_exact(C, R, p, q, enum_cap)",
+                            "forms.dnorm_is_exact(C, R, *Z.shape, enum_cap)")),
+           # no cones and closed forms: the program is exact, never a bracket
+           "exact": (lambda spec: True if FACTS["tractable"][0](spec) and not
+                     spec["activation"]["cone"] else None, ("kind == 'exact'",)),
+           "bracket": (lambda spec: False if FACTS["tractable"][0](spec) and not
+                       spec["activation"]["cone"] else None, ("kind == 'bracket'",))}
 
 
 def encode(spec) -> tuple:
@@ -56,17 +81,9 @@ def encode(spec) -> tuple:
 def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
                sdp_budget: int = 2_000_000) -> dict:
     """The SPEC dict of plain literals (see runtime_data.py) for this derivation."""
-    from .runtime_forms import LOSS_FORMS, PAIR_KINDS
     model, net, act = derivation.model, derivation.network, derivation.activation
     loss, reg = model.loss, model.regularizer
-    if loss.name not in LOSS_FORMS:
-        raise SemanticError(f"loss '{loss.name}' has no stand-alone CVXPY form yet",
-                            hint=f"emittable losses: {', '.join(LOSS_FORMS)}")
-    if (reg.C, reg.R) not in PAIR_KINDS:
-        raise SemanticError(f"norm pair ({reg.C}, {reg.R}) has no stand-alone form")
-    unknown = set(dict(loss.params)) - set(LOSS_FORMS[loss.name][1])
-    if unknown:
-        raise SemanticError(f"loss '{loss.name}' parameters {sorted(unknown)} cannot be emitted")
+    _check_pasteable(loss, reg.C, reg.R)
     for p in model.pools:
         if p.builder not in POOL_MATRICES:
             raise SemanticError(f"pooling '{p.builder}' has no stand-alone form")
@@ -102,13 +119,44 @@ def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
     }
 
 
+def _entries(module, table, used):
+    """The names `module` binds to entries of a registry `table` other than `used`."""
+    return {name for name, value in vars(module).items()
+            if any(value is e for e in table.values()) and not any(value is u for u in used)}
+
+
+def _check_pasteable(loss, C, R):
+    """The model's loss and pair must be entries of the kernel modules the module pastes
+    (an entry registered at run time from elsewhere has no source to paste)."""
+    kernel = LOSS_KERNELS.get(loss.name)
+    if kernel is None or vars(lossforms).get(kernel.__name__) is not kernel:
+        raise SemanticError(f"loss '{loss.name}' has no stand-alone CVXPY form: it is not a "
+                            "class of bmdsl/kernel/lossforms.py",
+                            hint=f"emittable losses: {', '.join(sorted(LOSS_KERNELS))}")
+    unknown = set(dict(loss.params)) - {p[0] for p in kernel.params}
+    if unknown:
+        raise SemanticError(f"loss '{loss.name}' parameters {sorted(unknown)} cannot be emitted")
+    if not _entries(pairforms, {0: PAIR_TABLE[C, R]}, ()) or \
+            not all(_entries(norms, {0: NORMS[n]}, ()) for n in (C, R)):
+        raise SemanticError(f"norm pair ({C}, {R}) is not an entry of bmdsl/kernel/"
+                            "pairforms.py (and norms.py): the stand-alone module has no "
+                            "source for it")
+
+
 def paster(spec) -> Paster:
-    """The kernel and runtime files, with this SPEC's facts (FACTS)."""
+    """The kernel and runtime files, with this SPEC's facts (FACTS), pruned to this
+    model's loss class, norm pair and norms (the registries say which names hold them)."""
     files = [(f"kernel/{m}", (KERNEL / m).read_text()) for m in KERNEL_MODULES]
     files += [(f"cvx/{m}", (HERE / m).read_text()) for m in RUNTIME]
     values = {name: value(spec) for name, (value, _) in FACTS.items()}
     facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
-    return Paster(files, facts, values, ALLOWED_IMPORTS)
+    facts.update({expr: value(spec) for value, exprs in ONE_WAY.values() for expr in exprs
+                  if value(spec) is not None})
+    rule = PAIR_TABLE[spec["C"], spec["R"]]
+    exclude = ({k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"][0]}
+               | _entries(pairforms, PAIR_TABLE, (rule, rule.form))
+               | _entries(norms, NORMS, (NORMS[spec["C"]], NORMS[spec["R"]])))
+    return Paster(files, facts, values, ALLOWED_IMPORTS, exclude=exclude, members=True)
 
 
 def emit_cvxpy(derivation, **options) -> str:

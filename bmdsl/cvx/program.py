@@ -3,7 +3,7 @@
 This file is pasted verbatim into the emitted stand-alone module (see emit.py), so the
 in-process backend (problem.py) and the emitted module build literally the same program.
 The loss and the norms come in through `Forms` (bmdsl's registries in-process, a small
-copy of them in the emitted module).
+emitted module's runtime_forms.py).
 
     minimize  F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||      (2), (5), (16), (23), (104), (135)
 
@@ -34,19 +34,20 @@ Program = namedtuple("Program", "side problem Z split")
 
 # How ||Z_k|| is written, by name: `plan` picks the entries per side ("exact", or "lower"
 # and "upper"), `_NORMS` builds them, `describe` explains them in the solution's note.
-NORM_NOTES = {
-    "dnorm": "the D-norm (15) in closed form or by exact enumeration",
-    "dnorm_lower": "a convex lower bound on the NP-hard D-norm (15)",
-    "dnorm_upper": "a convex upper bound on the NP-hard D-norm (15)",
-    "split": "the ReLU norm as Z_k[:, j] = a_j - b_j, a_j, b_j in the cone K_k, "
-             "regularizer sum ||a_j||_C + ||b_j||_C (Pilanci & Ergen 2020 eq. (5))",
-    "split_upper": "outputs decoupled: Z_k[:, j] = a_j - b_j with a_j, b_j in K_k, a "
-                   "restriction of the constrained norm (4) to right atoms +-e_j",
-    "sdp": "the SDP relaxation of the constrained norm (4): [[W1, Z_k], [Z_k^T, W2]] PSD, "
-           "K_k W1 K_k^T >= 0 entrywise",
-    "nocone": "the cone dropped: the plain D-norm (15) (or its lower bound when NP-hard), "
-              "<= the constrained norm (4)",
-}
+NOTE_DNORM = "the D-norm (15) in closed form or by exact enumeration"
+NOTE_LOWER = "a convex lower bound on the NP-hard D-norm (15)"
+NOTE_UPPER = "a convex upper bound on the NP-hard D-norm (15)"
+NOTE_SPLIT = ("the ReLU norm as Z_k[:, j] = a_j - b_j, a_j, b_j in the cone K_k, "
+              "regularizer sum ||a_j||_C + ||b_j||_C (Pilanci & Ergen 2020 eq. (5))")
+NOTE_SPLIT_UPPER = ("outputs decoupled: Z_k[:, j] = a_j - b_j with a_j, b_j in K_k, a "
+                    "restriction of the constrained norm (4) to right atoms +-e_j")
+NOTE_SDP = ("the SDP relaxation of the constrained norm (4): [[W1, Z_k], [Z_k^T, W2]] PSD, "
+            "K_k W1 K_k^T >= 0 entrywise")
+NOTE_NOCONE = ("the cone dropped: the plain D-norm (15) (or its lower bound when NP-hard), "
+               "<= the constrained norm (4)")
+NORM_NOTES = {"dnorm": NOTE_DNORM, "dnorm_lower": NOTE_LOWER, "dnorm_upper": NOTE_UPPER,
+              "split": NOTE_SPLIT, "split_upper": NOTE_SPLIT_UPPER, "sdp": NOTE_SDP,
+              "nocone": NOTE_NOCONE}
 
 
 def plan(P, p, q, C, R, forms, cones=None, *, relu_bound="auto", enum_cap=12,
@@ -89,8 +90,7 @@ def describe(exactness, sides, C, R, q):
 
 
 def _plain(Z, C, R, forms, enum_cap):
-    p, q = Z.shape
-    if forms.dnorm_is_exact(C, R, p, q, enum_cap):
+    if forms.dnorm_is_exact(C, R, *Z.shape, enum_cap):
         return forms.dnorm(Z, C, R, enum_cap=enum_cap)
     return forms.dnorm_bounds(Z, C, R)[0]
 
@@ -127,11 +127,17 @@ def _norm_sdp(k, ctx):
     return Z, reg, cons, None
 
 
-# what the emitter may leave out of _NORMS for a model without ReLU cones (kernel/paste.py)
-NEEDS = {"_norm_split": {"cone": True}, "_norm_sdp": {"cone": True}}
-_NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_dnorm_side(0),
-          "dnorm_upper": _norm_dnorm_side(1), "split": _norm_split,
-          "split_upper": _norm_split, "sdp": _norm_sdp, "nocone": _norm_plain}
+_norm_lower, _norm_upper = _norm_dnorm_side(0), _norm_dnorm_side(1)
+# what the emitter may leave out of _NORMS for a model without ReLU cones or with a
+# tractable pair (kernel/paste.py)
+NEEDS = {"_norm_split": {"cone": True}, "_norm_sdp": {"cone": True},
+         "_norm_lower": {"tractable": False}, "_norm_upper": {"tractable": False},
+         "NOTE_SPLIT": {"cone": True}, "NOTE_SPLIT_UPPER": {"cone": True},
+         "NOTE_SDP": {"cone": True}, "NOTE_NOCONE": {"cone": True},
+         "NOTE_LOWER": {"tractable": False}, "NOTE_UPPER": {"tractable": False}}
+_NORMS = {"dnorm": _norm_plain, "dnorm_lower": _norm_lower, "dnorm_upper": _norm_upper,
+          "split": _norm_split, "split_upper": _norm_split, "sdp": _norm_sdp,
+          "nocone": _norm_plain}
 
 
 def _extremes(cones):

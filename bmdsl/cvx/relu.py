@@ -29,12 +29,6 @@ def cone_matrices(M, masks):
     return signs[:, :, None] * np.asarray(M, dtype=np.float64)[None]
 
 
-def relu_is_exact(R, q):
-    """The split program is exactly the ReLU norm when every right atom is +-e_j (the
-    emitted module's copy of bmdsl.atoms.pairs.NormPair.relu_exact, which bmdsl itself asks)."""
-    return R == "l1" or q == 1
-
-
 def split_cone_norm(K, p, q, vnorm_C):
     """Z = A - B with K A >= 0, K B >= 0 column-wise; regularizer sum_j ||a_j||_C + ||b_j||_C.
 

@@ -45,6 +45,25 @@ def check_arrays(spec, data):
             sizes.setdefault(dim, n)
             origin.setdefault(dim, f"'{name}' axis {axis}")
         arrays[name] = a
+    if spec["patches"]:            # a model fact: the emitter keeps this only when true
+        add_patches(spec, arrays, sizes)
+    if spec["pools"]:
+        add_pools(spec, arrays, sizes)
+    if spec["bias"]["hidden"]:  # the hidden bias (bmdsl/atoms/bias.py): a constant feature
+        hidden = spec["bias"]["hidden"]     # on the axis W1 contracts
+        a = arrays[hidden["tensor"]]
+        one = np.full(a.shape[:hidden["axis"]] + (1,) + a.shape[hidden["axis"] + 1:],
+                      hidden["value"])
+        arrays[hidden["tensor"]] = np.concatenate([a, one], axis=hidden["axis"])
+        sizes[hidden["size"]] = a.shape[hidden["axis"]] + 1
+    bad = [s for s in spec["sizes"] if sizes.get(s, 0) <= 0]
+    if bad:
+        raise DataError(f"size(s) {', '.join(bad)} are not positive for this data")
+    return arrays, sizes
+
+
+def add_patches(spec, arrays, sizes):
+    """The im2col patches of each image tensor, and the sizes of their grid."""
     for p in spec["patches"]:
         _, ch, H, W = arrays[p["images"]].shape
         rows, cols = (conv_out(H, p["kernel"], p["stride"], p["padding"]),
@@ -56,23 +75,16 @@ def check_arrays(spec, data):
                                               p["padding"])
         sizes[p["grid"][0]], sizes[p["grid"][1]] = rows, cols
         sizes[p["dims"][1]], sizes[p["dims"][2]] = rows * cols, ch * p["kernel"] ** 2
+
+
+def add_pools(spec, arrays, sizes):
+    """The pooling matrices over each patch grid, and their cell counts."""
     for p in spec["pools"]:
         P = POOL_MATRICES[p["builder"]]((sizes[p["grid"][0]], sizes[p["grid"][1]]), p["args"])
         if P.shape[0] == 0:
             raise DataError(f"pooling '{p['tensor']}' leaves no cells on this grid")
         arrays[p["tensor"]] = P
         sizes[p["dims"][0]] = P.shape[0]
-    hidden = (spec.get("bias") or {}).get("hidden")
-    if hidden:  # the hidden bias (bmdsl/atoms/bias.py): a constant feature on the axis W1 contracts
-        a = arrays[hidden["tensor"]]
-        one = np.full(a.shape[:hidden["axis"]] + (1,) + a.shape[hidden["axis"] + 1:],
-                      hidden["value"])
-        arrays[hidden["tensor"]] = np.concatenate([a, one], axis=hidden["axis"])
-        sizes[hidden["size"]] = a.shape[hidden["axis"]] + 1
-    bad = [s for s in spec["sizes"] if sizes.get(s, 0) <= 0]
-    if bad:
-        raise DataError(f"size(s) {', '.join(bad)} are not positive for this data")
-    return arrays, sizes
 
 
 def pre_activation(spec, arrays, W1):

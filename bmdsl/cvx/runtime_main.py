@@ -27,17 +27,10 @@ def build_from_spec(spec, data, masks=None, gates=None):
         else None
     exactness, programs, note = build_programs(
         stacked_operator(spec, arrays, shapes, D), arrays[spec["target"][0]], P, p, q,
-        spec["beta"], spec["C"], spec["R"], standalone_forms(*spec["loss"], _channels(spec, shapes)),
+        spec["beta"], spec["C"], spec["R"], standalone_forms(spec, shapes),
         cones,
         relu_bound=spec["relu_bound"], enum_cap=spec["enum_cap"], sdp_budget=spec["sdp_budget"])
     return exactness, programs, note, D
-
-
-def _channels(spec, shapes):
-    """c of the free output bias (`bias output`), None without one."""
-    if not (spec.get("bias") or {}).get("output"):
-        return None
-    return shapes["y"][-1] if len(shapes["y"]) > 1 else 1
 
 
 def problem_from_spec(spec, arrays, masks=None, side=None):

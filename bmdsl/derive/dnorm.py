@@ -19,15 +19,10 @@ import numpy as np
 from ..atoms.conic import DEFAULT_SOLVER
 from ..atoms.norms import NORMS
 from ..atoms.pairs import PAIR_TABLE, DualNormValue, NormExpression, NormPair, PairRule
+from ..kernel.pairforms import dnorm_cvxpy, sign_vectors
 
 __all__ = ["PairRule", "NormPair", "PAIR_TABLE", "DualNormValue", "NormExpression",
            "dual_norm", "d_norm", "d_norm_cvxpy", "d_norm_cvxpy_bounds", "sign_vectors"]
-
-
-def sign_vectors(k: int) -> np.ndarray:
-    # Vertices of the linf ball up to a global sign: s and -s give the same |value|.
-    bits = (np.arange(2 ** (k - 1))[:, None] >> np.arange(k - 1)[None, :]) & 1
-    return np.hstack([np.ones((2 ** (k - 1), 1)), 1.0 - 2.0 * bits])
 
 
 def dual_norm(G, C: str, R: str, *, method: str = "auto", enum_cap: int = 12,
@@ -67,29 +62,8 @@ def dual_norm(G, C: str, R: str, *, method: str = "auto", enum_cap: int = 12,
     return DualNormValue(cheap, "upper", "bound")
 
 
-def _enum_cvxpy(Z, pair: NormPair, k: int, side: str):
-    """Exact lifted form: conv{u v^T} = conv{u s^T : u in B_C, s in {+-1}^q} when R = linf
-    (v is a convex combination of sign vectors), so ||Z||_D = min sum_s ||a_s||_C over
-    Z = sum_s a_s s^T (symmetric for the C side)."""
-    import cvxpy as cp
-    S = sign_vectors(k)
-    if side == "R":
-        A = cp.Variable((Z.shape[0], S.shape[0]))
-        return cp.sum(NORMS[pair.C].cvxpy(A, axis=0)), [A @ S == Z]
-    B = cp.Variable((S.shape[0], Z.shape[1]))
-    return cp.sum(NORMS[pair.R].cvxpy(B, axis=1)), [S.T @ B == Z]
-
-
 def _exact_cvxpy(Z, pair: NormPair, enum_cap: int) -> Optional[NormExpression]:
-    if pair.tractable:
-        return NormExpression(pair.rule.form.cvxpy(Z, pair.C, pair.R), "exact", pair.rule.note)
-    side, k = pair.enum_side(*Z.shape)
-    if k > enum_cap:
-        return None
-    expr, cons = _enum_cvxpy(Z, pair, k, side)
-    return NormExpression(expr, "exact", f"enumeration of {2 ** (k - 1)} sign vectors "
-                          f"of the {side} side; exact after minimizing over the auxiliary "
-                          "variables in `constraints`", tuple(cons))
+    return dnorm_cvxpy(Z, pair.C, pair.R, enum_cap)   # the kernel's form (pairforms.py)
 
 
 def d_norm(Z, C: str, R: str, *, enum_cap: int = 12) -> float:

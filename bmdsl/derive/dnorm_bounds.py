@@ -63,11 +63,7 @@ def d_norm_cvxpy_bounds(Z, C: str, R: str, *, lower: str = "auto",
                         sdp_cap: int = 60) -> tuple[NormExpression, NormExpression]:
     """(lower, upper) convex expressions bracketing ||Z||_D for hard pairs (any size);
     for tractable pairs both are the exact expression."""
-    from ..kernel.brackets import hard_pair_brackets  # cvxpy is imported on demand
-    pair = NormPair(C, R)
-    if pair.tractable:
-        ne = NormExpression(pair.rule.form.cvxpy(Z, C, R), "exact", pair.rule.note)
-        return ne, ne
-    lo, up = hard_pair_brackets(Z, C, R, lower == "sdp" or (
-        lower == "auto" and sum(Z.shape) <= sdp_cap))
-    return NormExpression(lo[0], "lower", *lo[1:]), NormExpression(up[0], "upper", *up[1:])
+    from ..kernel.pairforms import dnorm_cvxpy_bounds   # cvxpy is imported on demand
+    NormPair(C, R)                                      # KeyError naming accepted norms
+    return dnorm_cvxpy_bounds(Z, C, R, lower == "sdp" or (lower == "auto" and
+                                                          sum(Z.shape) <= sdp_cap))

@@ -1,12 +1,12 @@
 """Convex brackets lower <= ||Z||_D <= upper in CVXPY for the NP-hard norm pairs (those
 with an l_inf side and no l1 side; Sahiner et al. 2024, eq. (15))."""
 import numpy as np
-import cvxpy as cp
 
 
 def hard_pair_brackets(Z, C, R, sdp):
     """((lower expr, note, constraints), (upper expr, note, constraints)); the lower is the
     SDP relaxation when `sdp`, else the best of closed-form dual bounds."""
+    import cvxpy as cp     # here: importing bmdsl (the norm-pair table) needs no cvxpy
     p, q = Z.shape
     nuc = cp.normNuc(Z)
     # upper: a subset of the atoms gives a larger gauge

@@ -9,11 +9,16 @@ y` on them keeps only the branch taken; `nones` are expressions the model makes 
 (a class attribute, or for functions a module-level NEEDS = {name: {fact: value}}, never
 pasted) that the model's facts contradict is dropped from the tables (tuple, list, set or
 dict literals) that list it. `source(roots)` is then the text of every definition reached
-from `roots` (names), transitively, in file order, with the imports they use.
+from `roots` (names), transitively, in file order, with the imports they use. With
+`members=True` a reached class keeps only the methods and class attributes whose names
+the reached code uses as attributes (or keywords, or strings), and the dunders: the CVXPY
+module pastes a loss class for its `cvxpy` form without its numpy and torch parts.
 """
 import ast
 import io
 import tokenize
+
+from .pastemembers import attributes as _attributes, members as _members, without as _without
 
 
 class PasteError(RuntimeError):
@@ -214,12 +219,15 @@ def _needs(node):
 
 
 class Paster:
-    def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=()):
+    def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=(),
+                 members=False):
         """files: (label, text) in pasting order; facts: expression text -> its truth value;
         nones: expressions that are None for this model; values:
         fact name -> the model's value (for NEEDS); skip: names never pasted (the emitter
         writes its own, e.g. SPEC); exclude: names the emitter knows this model never uses
-        (dropped like a contradicted NEEDS)."""
+        (dropped like a contradicted NEEDS); members: prune the members of reached classes
+        that no reached code looks up (module docstring)."""
+        self.members = members
         self.defs, self.imports, self.other = [], [], []
         parsed = [(label, text, ast.parse(text)) for label, text in files]
         values = values or {}
@@ -266,9 +274,9 @@ class Paster:
         self.imports.append((ast.get_source_segment(text, node), mods,
                              {(a.asname or a.name).split(".")[0] for a in node.names}, label))
 
-    def reached(self, roots):
+    def reached(self, roots, defs=None):
         """Names of the definitions reachable from `roots`."""
-        where = {n: d for d in self.defs for n in d[0]}
+        where = {n: d for d in (defs or self.defs) for n in d[0]}
         todo, done = [r for r in roots if r in where], set()
         while todo:
             name = todo.pop()
@@ -278,11 +286,45 @@ class Paster:
             todo += [u for u in where[name][2] if u in where and u not in done]
         return done
 
+    def _select_members(self, roots):
+        """The definitions with each class cut to the members the reached code looks up:
+        grown from the roots, a member joins when a kept part uses its name."""
+        where = {n: d for d in self.defs for n in d[0]}
+        cut = {id(d): _members(d[1]) for d in self.defs}
+        kept, attrs, names, done = set(), set(), [r for r in roots if r in where], set()
+        while True:
+            for name in names:
+                d = where[name]
+                if id(d) in done:
+                    continue
+                done.add(id(d))
+                part = _without(d[1], cut[id(d)]) if cut[id(d)] else d[1]
+                attrs |= _attributes(part)
+                names += [u for u in _names(part) if u in where]
+            grow = [(d, m) for d in self.defs if id(d) in done for m in cut[id(d)]
+                    if (id(d), m) not in kept and set(m[0]) & attrs]
+            if not grow:
+                break
+            for d, m in grow:
+                kept.add((id(d), m))
+                lines = d[1].splitlines(keepends=True)[m[1]:m[2]]
+                indent = len(lines[0]) - len(lines[0].lstrip())
+                body = "".join(ln[indent:] if ln.strip() else ln for ln in lines)
+                attrs |= _attributes(body)
+                names += [u for u in _names(body) if u in where]
+        out = []
+        for d in self.defs:
+            drop = [m for m in cut[id(d)] if (id(d), m) not in kept]
+            text = _without(d[1], drop) if drop else d[1]
+            out.append((d[0], text, _names(text) if drop else d[2], d[3]))
+        return out
+
     def source(self, roots, extra_names=()):
         """(import lines, definitions text) of what `roots` reach."""
-        reached = self.reached(roots)
-        parts = [text for names, text, _, _ in self.defs if set(names) & reached]
-        used = set(extra_names).union(*(d[2] for d in self.defs if set(d[0]) & reached))
+        defs = self._select_members(roots) if self.members else self.defs
+        reached = self.reached(roots, defs)
+        parts = [text for names, text, _, _ in defs if set(names) & reached]
+        used = set(extra_names).union(*(d[2] for d in defs if set(d[0]) & reached))
         imports = []
         for line, mods, bound, label in self.imports:
             if bound & used and line not in imports:

@@ -1,0 +1,59 @@
+"""The paster's member selection: a reached class keeps only the methods and class
+attributes that the reached code may look up (kernel/paste.py, `members=True`)."""
+import ast
+
+
+def attributes(text):
+    """Names the code may look up on an object: attributes, keywords, identifier strings."""
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.keyword) and node.arg:
+            found.add(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                node.value.isidentifier():
+            found.add(node.value)
+    return found
+
+
+def _member_names(stmt):
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [stmt.name]
+    if isinstance(stmt, ast.Assign):
+        return [n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return []                    # fields (annotated), docstrings, nested classes: kept
+
+
+def members(text):
+    """(names, first line, end line) of the prunable members of the class in `text` (dunder
+    methods are never pruned); [] for anything else."""
+    cls = ast.parse(text).body[0]
+    if not isinstance(cls, ast.ClassDef):
+        return []
+    out = []
+    for stmt in cls.body:
+        names = _member_names(stmt)
+        if names and not any(n.startswith("__") and n.endswith("__") for n in names):
+            first = stmt.decorator_list[0].lineno if getattr(stmt, "decorator_list", None) \
+                else stmt.lineno
+            out.append((tuple(names), first - 1, stmt.end_lineno))
+    return out
+
+
+def without(text, dropped):
+    """`text` without the member line ranges `dropped` (a `pass` if the body empties)."""
+    lines = text.splitlines(keepends=True)
+    gone = {i for _, a, b in dropped for i in range(a, b)}
+    kept = [ln for i, ln in enumerate(lines) if i not in gone]
+    cls = ast.parse(text).body[0]
+    if len(dropped) == len(cls.body):
+        kept.insert(min(a for _, a, _ in dropped), " " * cls.body[0].col_offset + "pass\n")
+    out = []                         # one blank line between the members left, none at the end
+    for ln in kept:
+        if not ln.strip() and (not out or not out[-1].strip()):
+            continue
+        out.append(ln)
+    while out and not out[-1].strip():
+        out.pop()
+    return "".join(out).rstrip("\n")
