@@ -14,9 +14,8 @@ from ..certificates.dualnorms import CONE_METHODS
 from .registry import add_model_options, command, load_model
 from ..core.errors import DataError
 from . import options
-from .data_args import add_data_options
+from .data_args import PATTERN_KEYS, add_data_options, pattern_set
 
-PATTERN_KEYS = ("masks", "gates", "source", "seed")
 
 
 def read_weights(path) -> dict:
@@ -28,7 +27,7 @@ def read_weights(path) -> dict:
 
 
 def patterns_from(weights: dict, path):
-    from ..derive.patterns import PatternSet
+    """The patterns saved beside the factors, None if there are none."""
     present = [k for k in PATTERN_KEYS if k in weights]
     if not present:
         return None
@@ -36,10 +35,7 @@ def patterns_from(weights: dict, path):
     if missing:
         raise DataError(f"{path} has {', '.join(present)} but not {', '.join(missing)}",
                         hint="save the patterns with PatternSet.to_npz_dict()")
-    try:
-        return PatternSet.from_npz_dict(weights)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: bad patterns ({exc})") from None
+    return pattern_set(weights, path)
 
 
 @command("certify", "certify BM factors (or a convex point) trained anywhere")

@@ -100,16 +100,24 @@ def read_data(items, model=None, target=None, max_bytes=None) -> dict:
 def read_patterns(path):
     """The PatternSet saved with a solution (or any .npz with masks, gates, source, seed)."""
     from ..bind.npyread import read_npz
-    from ..derive.patterns import PatternSet
     try:
         regular_file(path)
         d = read_npz(path, data_limit(), kinds="biufU", float64=False)
     except DataFileError as exc:
         raise DataFileError(path, f"cannot read patterns: {exc.detail}", hint=exc.hint) from None
-    missing = [k for k in ("masks", "gates", "source", "seed") if k not in d]
+    missing = [k for k in PATTERN_KEYS if k not in d]
     if missing:
         raise DataError(f"{path} holds no saved patterns (missing {', '.join(missing)})",
                         hint="use the .npz written by `bmdsl solve`")
+    return pattern_set(d, path)
+
+
+PATTERN_KEYS = ("masks", "gates", "source", "seed")   # a saved PatternSet's arrays
+
+
+def pattern_set(d: dict, path):
+    """The PatternSet of arrays `d` read from `path`; a DataError if they are malformed."""
+    from ..derive.patterns import PatternSet
     try:
         return PatternSet.from_npz_dict(d)
     except (ValueError, TypeError) as exc:

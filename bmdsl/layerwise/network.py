@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..core.errors import DataError
-from ..trainer.runtime.network import NetworkModule
+from ..trainer.runtime.network import NetworkModule, load_saved
 from .latent import representation
 
 FORMAT, VERSION = "bmdsl-layerwise-network", 1
@@ -58,14 +58,7 @@ class LayerwiseNetwork(torch.nn.Module):
 
     @classmethod
     def load(cls, path, map_location="cpu"):
-        try:
-            saved = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise LayerwiseNetworkError(f"{path}: no such file") from None
-        except Exception:    # torch's zip or weights-only unpickling error: not our format
-            raise LayerwiseNetworkError(
-                f"{path} is not a saved layerwise network (not a torch file, or one holding "
-                f"objects other than tensors and plain values: refused unread)") from None
+        saved = load_saved(path, map_location, LayerwiseNetworkError, "layerwise network")
         if not isinstance(saved, dict) or saved.get("format") != FORMAT or \
                 saved.get("version") != VERSION:
             raise LayerwiseNetworkError(f"{path} is not a layerwise network saved by "

@@ -42,6 +42,19 @@ def unit_outputs(net, A, arrays):
     return torch.relu(A) if net.spec["masked"] else A
 
 
+def load_saved(path, map_location, error, what, accepted=""):
+    """torch.load with weights_only=True; a missing file or one that is not a weights-only
+    torch file (torch's zip or unpickling error) raises `error` saying so."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except Exception:    # torch's zip or weights-only unpickling error: not our format
+        raise error(f"{path} is not a saved {what}: not a torch file, or one that holds "
+                    f"objects other than tensors and plain values (refused unread)"
+                    f"{accepted}") from None
+
+
 class NetworkModule(torch.nn.Module):
     def __init__(self, spec, W1, W2, gates=None, pattern=None, fixed=None, model_text="",
                  bias=None):
@@ -201,14 +214,8 @@ class NetworkModule(torch.nn.Module):
 
     @classmethod
     def load(cls, path, map_location="cpu"):
-        try:
-            saved = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such file") from None
-        except Exception:    # torch's zip or weights-only unpickling error: not our format
-            raise ValueError(f"{path} is not a saved network: not a torch file, or one that "
-                             f"holds objects other than tensors and plain values (refused "
-                             f"unread); accepted: a file written by net.save()") from None
+        saved = load_saved(path, map_location, ValueError, "network",
+                           "; accepted: a file written by net.save()")
         if not isinstance(saved, dict) or saved.get("format") != NETWORK_FORMAT:
             raise ValueError(f"{path} is not a network saved by net.save()")
         if saved.get("version") != NETWORK_VERSION:

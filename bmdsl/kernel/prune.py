@@ -1,0 +1,166 @@
+"""One pasted file with the model's facts applied: an `if` or `x if t else y` on a fact
+keeps only the branch taken, code after an always-taken `return` goes, expressions the model
+makes None are written as that literal, table entries the model never uses are dropped, and
+docstrings are cut to their first sentence (paste.py reads files through this)."""
+import ast
+import io
+import tokenize
+
+
+def _offsets(text):
+    starts, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        starts.append(pos)
+        pos += len(line.encode())
+    return starts + [pos]
+
+
+def _summary(doc):
+    """The first sentence of a docstring, on one line."""
+    para = " ".join(doc.strip().split("\n\n")[0].split())
+    cut = para.find(". ")
+    line = para if cut < 0 else para[:cut + 1]
+    return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
+
+
+def is_doc(stmt):
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and \
+        isinstance(stmt.value.value, str)
+
+
+def drop_comment_lines(text):
+    lines = text.splitlines()
+    drop = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type == tokenize.COMMENT and not lines[tok.start[0] - 1][:tok.start[1]].strip():
+            drop.add(tok.start[0] - 1)
+    return "\n".join(ln for i, ln in enumerate(lines) if i not in drop)
+
+
+class File:
+    """One file's text with byte offsets, and the rewriting of one node's source."""
+
+    def __init__(self, label, text, facts, excluded, nones=()):
+        self.label, self.text, self.facts, self.excluded = label, text, facts, excluded
+        self.nones = set(nones)
+        self.raw = text.encode()
+        self.starts = _offsets(text)
+
+    def pos(self, line, col):
+        return self.starts[line - 1] + col
+
+    def span(self, node):
+        return self.pos(node.lineno, node.col_offset), self.pos(node.end_lineno, node.end_col_offset)
+
+    def known(self, test):
+        """The model's value of an `if` test, or None when it depends on the data."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            value = self.known(test.operand)
+            return None if value is None else not value
+        if isinstance(test, ast.BoolOp):
+            values = [self.known(v) for v in test.values]
+            stop = isinstance(test.op, ast.Or)      # the value that decides an or / an and
+            if stop in values:
+                return stop
+            return None if None in values else not stop
+        text = ast.unparse(test)
+        return bool(self.facts[text]) if text in self.facts else None
+
+    def render(self, start, end, node):
+        """Bytes start..end of the file with the rewrites of the nodes inside `node`."""
+        out, at = [], start
+        for a, b, text in sorted(self.edits(node)):
+            if a < start or b > end:
+                continue
+            out += [self.raw[at:a].decode(), text]
+            at = b
+        return "".join(out) + self.raw[at:end].decode()
+
+    def block(self, stmts, indent):
+        """Full lines of `stmts`, rewritten and re-indented to column `indent`."""
+        if not stmts:
+            return ""
+        start = self.starts[stmts[0].lineno - 1]
+        end = self.starts[stmts[-1].end_lineno]
+        text = self.render(start, end, Block(stmts))
+        shift = stmts[0].col_offset - indent
+        return "".join(ln[shift:] if ln.strip() else ln for ln in text.splitlines(True))
+
+    def edits(self, node):
+        """Non-overlapping (start, end, text) rewrites inside `node`."""
+        out = []
+        bodies = [getattr(node, f) for f in ("body", "orelse", "finalbody")
+                  if isinstance(getattr(node, f, None), list)]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                node.body and is_doc(node.body[0]):
+            doc = node.body[0]
+            a, b = self.span(doc)
+            line = _summary(doc.value.value)
+            plain = '"' not in line and "\\" not in line
+            out.append((a, b, f'"""{line}"""' if plain else repr(line)))
+        dead = set()        # statements after an `if` the model always takes that returns
+        for body in bodies:
+            for i, stmt in enumerate(body):
+                if isinstance(stmt, ast.If) and self.known(stmt.test) is not None:
+                    taken = stmt.body if self.known(stmt.test) else stmt.orelse
+                    if taken and isinstance(taken[-1], (ast.Return, ast.Raise)):
+                        dead.update(map(id, body[i + 1:]))
+                        break
+        for child in ast.iter_child_nodes(node):
+            if id(child) in dead:
+                out.append((self.starts[child.lineno - 1], self.starts[child.end_lineno], ""))
+            elif isinstance(child, ast.If) and self.known(child.test) is not None:
+                chosen = child.body if self.known(child.test) else child.orelse
+                a = self.starts[child.lineno - 1]
+                b = self.starts[child.end_lineno]
+                text = self.block(chosen, child.col_offset)
+                if text.lstrip().startswith("elif"):         # the `elif` becomes an `if`
+                    text = text.replace("elif", "if", 1)
+                siblings = next((b for b in bodies if child in b), [])
+                if not text and len(siblings) == 1:
+                    text = " " * child.col_offset + "pass\n"
+                out.append((a, b, text))
+            elif isinstance(child, ast.IfExp) and self.known(child.test) is not None:
+                chosen = child.body if self.known(child.test) else child.orelse
+                a, b = self.span(child)
+                out.append((a, b, "(" + self.render(*self.span(chosen), chosen) + ")"))
+            elif isinstance(child, ast.expr) and self._constant(child):
+                a, b = self.span(child)
+                out.append((a, b, "None"))
+            elif isinstance(child, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and \
+                    self._lists_excluded(child):
+                a, b = self.span(child)
+                out.append((a, b, ast.unparse(self._without_excluded(child))))
+            else:
+                out += self.edits(child)
+        return out
+
+    def _constant(self, node):
+        """An expression the model fixes to None (written as that literal)."""
+        if isinstance(node, (ast.Name, ast.Constant)) or \
+                isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
+            return False
+        return ast.unparse(node) in self.nones
+
+    def _lists_excluded(self, node):
+        elts = node.values if isinstance(node, ast.Dict) else node.elts
+        return any(isinstance(e, ast.Name) and e.id in self.excluded for e in elts)
+
+    def _without_excluded(self, node):
+        keep = lambda e: not (isinstance(e, ast.Name) and e.id in self.excluded)  # noqa: E731
+        if isinstance(node, ast.Dict):
+            pairs = [(k, v) for k, v in zip(node.keys, node.values) if keep(v)]
+            return ast.Dict([k for k, _ in pairs], [v for _, v in pairs])
+        elts = [e for e in node.elts if keep(e)]
+        if isinstance(node, ast.Tuple):
+            return ast.Tuple(elts, ast.Load())
+        return type(node)(elts, ast.Load()) if isinstance(node, ast.List) else ast.Set(elts)
+
+
+class Block(ast.AST):
+    """A statement list as one node (for `File.edits`)."""
+    _fields = ("body",)
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
