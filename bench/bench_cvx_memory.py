@@ -82,9 +82,9 @@ def main() -> None:
             runs.append({"loss": loss, "error": out.stderr.strip().splitlines()[-1:]})
         else:
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        r = runs[-1]
-        print(json.dumps(r, indent=1), flush=True)
-    Path(args.out).write_text(json.dumps({"machine": describe(), "runs": runs}, indent=1))
+        print(json.dumps(runs[-1], indent=1), flush=True)
+        # written after each run: a long one may be stopped
+        Path(args.out).write_text(json.dumps({"machine": describe(), "runs": runs}, indent=1))
     print(f"wrote {args.out}")
 
 
