@@ -167,7 +167,7 @@ def test_cvxpy_refused_before_the_operator_is_built(tmp_path, monkeypatch):
     with pytest.raises(MemoryBudgetError) as err:
         bound.to_cvxpy(memory_budget=est.nbytes - 1)
     assert not built                                # refused before L_k was built
-    assert f"[{bound.P}, {bound.Y.size}, {bound.p * bound.q}]" in err.value.message
+    assert est.what in err.value.message             # the planned lowering, with its shapes
 
 
 def test_solve_refuses_with_exit_1_and_the_estimate(tmp_path, capsys, monkeypatch):

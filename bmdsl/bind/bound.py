@@ -10,6 +10,8 @@ Maps (numpy by default; `backend="torch"` with `arrays=bound.arrays_as(...)` for
   predict_lifted(Z)    [P, p, q] -> [*y]                 sum_k L_k(Z_k)
   adjoint(R)           [*y] -> [P, p, q]                 G_k = L_k^*(R)              (20)
   operator()           [P, |y|, p q] dense matrices of L_k (for CVXPY)
+  operator_nnz()       a bound on the non-zeros of L = [L_1 ... L_P] built sparse
+                       (cvx/structured.py: Z's indices shared with Yhat are deltas in L)
   layer_matrix()       [N_A, p] the arrangement matrix of A (cones, exact patterns)
   theorems()           the paper's theorems decided at these sizes (Theorem 3.3: m >= p + q)
 Masks, patches, pooling, the arrangement matrix and the operator are estimated against the
@@ -30,6 +32,17 @@ from ..core.contract import contract
 
 def _batch(n: int) -> tuple[str, ...]:
     return tuple(f"_b{i}" for i in range(n))
+
+
+def z_indices(spec) -> tuple[str, ...]:
+    """The indices of Z in a lifted term."""
+    return next(idx for name, idx in spec.operands if name == "Z")
+
+
+def shared_indices(spec) -> tuple[str, ...]:
+    """Z's indices that also index Yhat in a lifted term: Kronecker deltas of L_k (L_k[y, z]
+    = 0 unless y and z agree on them), in Z's order."""
+    return tuple(i for i in z_indices(spec) if i in spec.out)
 
 
 class BoundModel:
@@ -200,6 +213,23 @@ class BoundModel:
             extra["D"] = self.masks
         L = self._run(specs, None, "numpy", **extra).reshape(pq, self.P, -1)  # [pq, P, |y|]
         return np.ascontiguousarray(L.transpose(1, 2, 0))
+
+    def operator_nnz(self) -> int:
+        """At most this many non-zeros in L = [L_1 ... L_P] [|y|, P p q]: each lifted term
+        fills 1/(product of its shared indices' sizes) of it (no data is looked at)."""
+        z_shape = tuple(self.w1_shape) + tuple(self.w2_shape)
+        total = 0
+        for spec in self.network.lifted:
+            z = z_indices(spec)
+            deltas = math.prod(z_shape[z.index(i)] for i in shared_indices(spec))
+            total += self.P * self.Y.size * self.p * self.q // deltas
+        return min(total, self.P * self.Y.size * self.p * self.q)
+
+    @property
+    def euclidean(self) -> bool:
+        """C = R = l2: the D-norm is the nuclear norm (the norm-pair table says so)."""
+        from ..atoms.pairs import NormPair
+        return NormPair(self.C, self.R).euclidean
 
     def layer_matrix(self) -> np.ndarray:
         require(footprint.layer_matrix(self.p, math.prod(self.a_shape)))

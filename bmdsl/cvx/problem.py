@@ -2,7 +2,10 @@
 
     minimize  F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||_D        (2), (5), (23), (104), (127),
                                                               (130), (135); Lemma 3.1
-with L_k from `bound.operator()` and the D-norm from `dnorm.d_norm_cvxpy` (15); ReLU adds
+with L_k from `bound.operator()` (dense) or built sparse from the lifted tensor network
+(structured.py; whichever footprint.cvxpy_plan estimates smaller) and the D-norm from
+`dnorm.d_norm_cvxpy` (15), the nuclear norm in small PSD blocks where CVXPY's one
+(p+q)-square block would be large (structured.column_nuclear); ReLU adds
 the cones K_k = diag(2 D_k - 1) * layer_matrix (3), (23), (136), see relu.py. Exactly when
 the norm-pair table (docs/theory.md sec. 4) says so; otherwise a bracket of two programs (program.py).
 """
@@ -24,17 +27,26 @@ from .solver import (DEFAULT_SOLVER, SolverOptionError, check_solver, check_solv
 SPARSE_DENSITY = 0.5  # below this fraction of non-zeros the operator goes to CVXPY sparse
 
 
-def bmdsl_forms(bound) -> Forms:
-    """The loss and norms from bmdsl's registries (losses.py, norms.py, dnorm.py)."""
-    from ..derive.dnorm import NormPair, d_norm_cvxpy, d_norm_cvxpy_bounds
+def bmdsl_forms(bound, nuclear: str = "full") -> Forms:
+    """The loss and norms from bmdsl's registries (losses.py, norms.py, dnorm.py);
+    nuclear="column": the euclidean pair's D-norm (the nuclear norm) by column_nuclear."""
+    from ..derive.dnorm import NormExpression, NormPair, d_norm_cvxpy, d_norm_cvxpy_bounds
     from ..atoms.norms import get_norm
+    from .structured import column_nuclear
+
+    def dnorm(Z, C, R, enum_cap=12, **options):
+        if nuclear == "column" and NormPair(C, R).euclidean:
+            expr, cons = column_nuclear(Z)
+            return NormExpression(expr, "exact", "nuclear norm in min(p, q)+1-square PSD "
+                                  "blocks", tuple(cons))
+        return d_norm_cvxpy(Z, C, R, enum_cap=enum_cap, **options)
 
     def is_exact(C, R, p, q, enum_cap):
         pair = NormPair(C, R)
         return pair.tractable or pair.enum_side(p, q)[1] <= enum_cap
 
     return Forms(loss=bound.loss.cvxpy, vnorm=lambda name: get_norm(name).cvxpy,
-                 dnorm=d_norm_cvxpy, dnorm_bounds=d_norm_cvxpy_bounds, dnorm_is_exact=is_exact,
+                 dnorm=dnorm, dnorm_bounds=d_norm_cvxpy_bounds, dnorm_is_exact=is_exact,
                  relu_exact=lambda C, R, q: NormPair(C, R).relu_exact(q),
                  euclidean=lambda C, R: NormPair(C, R).euclidean)
 
@@ -50,6 +62,16 @@ def stacked_operator(bound):
     return L
 
 
+def _sparse_operator(bound):
+    from .structured import sparse_operator
+    return sparse_operator(bound)
+
+
+OPERATORS = {"dense": stacked_operator, "structured": _sparse_operator}
+# lowering -> the nuclear norm's form (footprint.nuclear_blocks)
+LOWERINGS = {"auto": "auto", "dense": "full", "structured": "column"}
+
+
 @dataclass
 class ConvexProblem:
     """The program(s) for one bound model. `programs` maps side -> program.Program
@@ -60,6 +82,7 @@ class ConvexProblem:
     programs: dict
     note: str
     beta: object = None     # the cvxpy.Parameter of beta (build_problem(beta_parameter=True))
+    lowering: str = "dense"  # "dense" (bound.operator()) or "structured" (structured.py)
 
     @property
     def problem(self):
@@ -114,7 +137,7 @@ def _blocks(exprs) -> np.ndarray:
 
 def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
                   sdp_budget: int = 2_000_000, memory_budget=None,
-                  beta_parameter: bool = False) -> ConvexProblem:
+                  beta_parameter: bool = False, lowering: str = "auto") -> ConvexProblem:
     """The convex program(s) of `bound` (a `bmdsl.bind.bound.BoundModel`).
 
     relu_bound: the lower bound used when the ReLU program is NP-hard (q > 1, R != l1):
@@ -126,19 +149,26 @@ def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
     program's estimate (footprint.cvxpy_for) is checked against it before anything is
     built, and a MemoryBudgetError says so with the estimate.
     beta_parameter: beta enters as a `cvxpy.Parameter` (`ConvexProblem.beta`), so that
-    `solve(beta=...)` re-solves the same compiled problem at another beta (a path)."""
+    `solve(beta=...)` re-solves the same compiled problem at another beta (a path).
+    lowering: "dense" (the dense operator, CVXPY's nuclear norm), "structured" (L sparse
+    from the tensor network, the nuclear norm by columns) or "auto" (each by the smaller
+    estimate, footprint.cvxpy_plan and nuclear_blocks). The same program either way."""
     import cvxpy as cp
     from ..core import memory
-    from ..core.footprint import cvxpy_for
-    memory.require(cvxpy_for(bound), memory_budget)
+    from ..core.footprint import cvxpy_plan_for, nuclear_blocks
+    if lowering not in LOWERINGS:
+        raise BmdslError(f"lowering must be one of {', '.join(LOWERINGS)}, not {lowering!r}")
+    path, estimate = cvxpy_plan_for(bound, lowering, LOWERINGS[lowering])
+    memory.require(estimate, memory_budget)
+    nuclear = nuclear_blocks(bound.p, bound.q, LOWERINGS[lowering])[0]
     # the target was checked against the loss when the data was bound (bound.BoundModel)
     with memory.limit(memory_budget):     # the operator's own check sees the same budget
         cones = cone_matrices(bound.layer_matrix(), bound.masks) if bound.cone else None
         beta = cp.Parameter(nonneg=True, value=bound.beta, name="beta") if beta_parameter \
             else bound.beta
         exactness, programs, note = build_programs(
-            stacked_operator(bound), bound.Y, bound.P, bound.p, bound.q, beta, bound.C,
-            bound.R, bmdsl_forms(bound), cones, relu_bound=relu_bound, enum_cap=enum_cap,
+            OPERATORS[path](bound), bound.Y, bound.P, bound.p, bound.q, beta, bound.C,
+            bound.R, bmdsl_forms(bound, nuclear), cones, relu_bound=relu_bound, enum_cap=enum_cap,
             sdp_budget=sdp_budget)
     return ConvexProblem(bound, exactness, programs, note,
-                         beta if beta_parameter else None)
+                         beta if beta_parameter else None, path)
