@@ -7,7 +7,7 @@ one-hot targets), the CNN of models/cnn.bm (3x3 patches, padding 1, 2x2 average 
 so p = 9, q = 10 * 16 = 160), gated ReLU with P patterns, beta = 1e-2, C = R = l2, solved by
 `bound.to_cvxpy().solve()` with Clarabel. Each loss runs in its own child process, alone,
 so that its peak RSS (getrusage ru_maxrss) is its own. Recorded per run: the lowering the
-planner chose, the estimates of both lowerings (footprint.cvxpy_plan_for), the operator's
+planner chose, the estimates of both lowerings (cvxfootprint.cvxpy_plan_for), the operator's
 non-zeros, build / solve / total wall time, peak RSS, status and optimum.
 Writes bench/results/cvx_memory.json.
 """
@@ -36,7 +36,7 @@ def digits_data(n: int) -> dict:
 
 def one_run(n: int, patterns: int, loss: str) -> dict:
     import bmdsl
-    from bmdsl.core.footprint import cvxpy_plan_for
+    from bmdsl.core.cvxfootprint import cvxpy_plan_for
     text = (ROOT / "models" / "cnn.bm").read_text().replace("loss       squared",
                                                              f"loss       {loss}")
     model = bmdsl.parse(text).with_activation("gated_relu", patterns, 0)

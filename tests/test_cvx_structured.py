@@ -9,7 +9,7 @@ import pytest
 
 import bmdsl
 from bmdsl.bind import datasets
-from bmdsl.core import footprint, memory
+from bmdsl.core import cvxfootprint, memory
 from bmdsl.core.errors import BmdslError
 from bmdsl.core.memory import MemoryBudgetError
 from bmdsl.cvx.problem import stacked_operator
@@ -92,8 +92,8 @@ def _many_classes(c=10, n=6):
 
 def test_over_budget_dense_operator_is_lowered_without_being_built(monkeypatch):
     bound = _bound("cnn", "gated_relu", data=_many_classes())
-    dense = footprint.cvxpy_for(bound, lowering="dense")
-    path, structured = footprint.cvxpy_plan_for(bound)
+    dense = cvxfootprint.cvxpy_for(bound, lowering="dense")
+    path, structured = cvxfootprint.cvxpy_plan_for(bound)
     assert path == "structured" and structured.nbytes < dense.nbytes
     monkeypatch.setattr(type(bound), "operator", lambda self: pytest.fail("dense L built"))
     budget = (structured.nbytes + dense.nbytes) // 2      # between the two estimates
@@ -109,13 +109,13 @@ def test_over_budget_dense_operator_is_lowered_without_being_built(monkeypatch):
 
 
 def test_the_planner_takes_the_column_form_where_the_full_block_is_large():
-    assert footprint.nuclear_blocks(9, 160) == ("column", 160, 10)   # the digits CNN
-    assert footprint.nuclear_blocks(3, 2) == ("full", 1, 5)
+    assert cvxfootprint.nuclear_blocks(9, 160) == ("column", 160, 10)   # the digits CNN
+    assert cvxfootprint.nuclear_blocks(3, 2) == ("full", 1, 5)
     # the estimate counts the PSD blocks' dense KKT blocks: for the digits CNN (P = 16)
     # the full form's are ~1.5 GiB per pattern (with the factor's copies), the column form's
     # 2560 blocks ~180 MiB in all
-    full = footprint.cvxpy_program(16, 17970, 9, 160, None, nnz=1, nuclear="full")
-    column = footprint.cvxpy_program(16, 17970, 9, 160, None, nnz=1, nuclear="column")
+    full = cvxfootprint.cvxpy_program(16, 17970, 9, 160, None, nnz=1, nuclear="full")
+    column = cvxfootprint.cvxpy_program(16, 17970, 9, 160, None, nnz=1, nuclear="column")
     assert full.nbytes > 16 * (1 << 30) and full.nbytes > 100 * column.nbytes
 
 

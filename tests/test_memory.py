@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl.core import footprint, memory
+from bmdsl.core import cvxfootprint, footprint, memory
 from bmdsl.cli import main
 from bmdsl.core.memory import MemoryBudgetError
 
@@ -159,7 +159,7 @@ def test_bind_refuses_patches_and_pooling(tmp_path):
 # -- the convex program -------------------------------------------------------------------
 def test_cvxpy_refused_before_the_operator_is_built(tmp_path, monkeypatch):
     bound = bmdsl.load(ROOT / "models" / "mlp.bm").derive().bind(_mlp_data(n=200))
-    est = footprint.cvxpy_for(bound)
+    est = cvxfootprint.cvxpy_for(bound)
     dense = bound.P * bound.Y.size * bound.p * bound.q * 8
     assert est.nbytes >= dense                      # at least the dense operator itself
     built = []

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..core import footprint
+from ..core import cvxfootprint, footprint
 from .binding import validate
 from ..core.memory import require
 from ..core.errors import DataError
@@ -203,7 +203,7 @@ class BoundModel:
         """Dense L_k as matrices [P, |y|, p*q]: each L_k applied to the basis of p x q
         (memory |y| P p q; the adjoint of the basis of y would need |y|^2)."""
         pq = self.p * self.q
-        require(footprint.operator(self.P, self.Y.size, pq))
+        require(cvxfootprint.operator(self.P, self.Y.size, pq))
         E = np.broadcast_to(np.eye(pq).reshape((pq, 1) + self.w1_shape + self.w2_shape),
                             (pq, self.P) + self.w1_shape + self.w2_shape)
         batch = ("_e", "_k") if self.masks is not None else ("_e",)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..core import memory
 from .registry import add_model_options, command, load_model
-from ..core.footprint import cvxpy_for, require_model, trainer_for
+from ..core.cvxfootprint import cvxpy_for
+from ..core.footprint import require_model, trainer_for
 from ..core.errors import SolverError
 from . import options
 from ..core import outputs

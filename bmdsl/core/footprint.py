@@ -4,7 +4,8 @@ One function per allocation that can grow past a machine's memory (read from the
 builds it); each returns a `memory.Estimate` naming the array with its shape and what to
 change. Factors *_COPIES are measured peaks over the array's own size (docs/performance.md,
 "Memory planning"): they cover the temporaries numpy, torch and CVXPY make around it.
-`model_least(model)` bounds, before any data, what no data can make smaller.
+`model_least(model)` bounds, before any data, what no data can make smaller. The CVXPY
+program's own footprint and its lowering plan are in cvxfootprint.py.
 """
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ import math
 from .memory import Estimate
 
 F64 = 8
-# Solving an MLP program (P = 100, n = 600): peak RSS 7.8x the dense operator [P, |y|, p q]
-# (the operator, its stacked copy, CVXPY's canonical matrices, the solver's KKT system).
-CVXPY_COPIES = 8
 # One lbfgs or adam step on an MLP (P = 100, m = 5, n = 20000): peak 7.8x the
 # pre-activations [P, m, *a] (A, D * A, the output's intermediates and their gradients).
 STEP_COPIES = 8
@@ -34,13 +32,13 @@ TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype 
               "--batch-size)")
 
 
-def _dims(shape) -> str:
+def dims_text(shape) -> str:
     return "[" + ", ".join(str(int(s)) for s in shape) + "]"
 
 
 # -- binding: data, patches, pooling, patterns ------------------------------------------------
 def data(name: str, shape, itemsize: int = F64) -> Estimate:
-    return Estimate(f"the data tensor {name} {_dims(shape)}", math.prod(shape) * itemsize,
+    return Estimate(f"the data tensor {name} {dims_text(shape)}", math.prod(shape) * itemsize,
                     "smaller data (fewer samples or features)")
 
 
@@ -51,14 +49,14 @@ def patches(images_shape, kernel: int, stride: int, padding: int, name: str = "X
     cols = max(1, (W + 2 * padding - kernel) // stride + 1)
     padded = n * ch * (H + 2 * padding) * (W + 2 * padding)
     out = n * rows * cols * ch * kernel * kernel
-    return Estimate(f"the patches {name} {_dims((n, rows * cols, ch * kernel * kernel))} (with "
+    return Estimate(f"the patches {name} {dims_text((n, rows * cols, ch * kernel * kernel))} (with "
                     f"the images padded by {padding})", (padded + out) * F64,
                     "a smaller padding, a larger stride, smaller images or fewer samples")
 
 
 def pooling(cells: int, positions: int, name: str = "P") -> Estimate:
     """The dense pooling matrix [a, K] (builders.POOLS)."""
-    return Estimate(f"the pooling matrix {name} {_dims((cells, positions))}",
+    return Estimate(f"the pooling matrix {name} {dims_text((cells, positions))}",
                     int(cells) * int(positions) * F64,
                     "fewer patch positions (a larger stride, less padding, smaller images)")
 
@@ -67,123 +65,23 @@ def sampled_patterns(count: int, p: int, a_size: int) -> Estimate:
     """patterns.sample_patterns: gates [count, p], pre-activations and masks [count, *a]
     in float64, the boolean comparison and the kept masks."""
     nbytes = int(count) * (int(p) + 3 * int(a_size)) * F64 + int(count) * int(a_size)
-    return Estimate(f"{count} sampled patterns (gates {_dims((count, p))}, masks "
-                    f"{_dims((count, a_size))})", nbytes,
+    return Estimate(f"{count} sampled patterns (gates {dims_text((count, p))}, masks "
+                    f"{dims_text((count, a_size))})", nbytes,
                     "fewer patterns (`patterns = ...` or --patterns) or smaller data")
 
 
 def layer_matrix(p: int, a_size: int) -> Estimate:
     """BoundModel.layer_matrix: the basis of W1 [p, p] and A of it [p, |a|] (and its transpose)."""
-    return Estimate(f"the arrangement matrix of A {_dims((a_size, p))}",
+    return Estimate(f"the arrangement matrix of A {dims_text((a_size, p))}",
                     (int(p) * int(p) + 2 * int(p) * int(a_size)) * F64,
                     "sampled patterns instead of exact ones, or smaller data")
 
 
 def exact_patterns(cells: int, p: int, a_size: int) -> Estimate:
     """enumerate_patterns: one gate [p] and one mask [|a|] per cell, with temporaries."""
-    return Estimate(f"up to {cells} exact patterns (masks {_dims((cells, a_size))})",
+    return Estimate(f"up to {cells} exact patterns (masks {dims_text((cells, a_size))})",
                     int(cells) * (2 * int(p) + 3 * int(a_size)) * F64,
                     "sampled patterns (`activation relu(patterns = 256)`) or a lower cap")
-
-
-# -- the convex program (CVXPY) ---------------------------------------------------------------
-def operator(P: int, ny: int, pq: int) -> Estimate:
-    """BoundModel.operator: L_k of the basis of p x q [pq, P, |y|] and its transpose, with the
-    basis [pq, pq] itself."""
-    return Estimate(f"the dense operator L_k {_dims((P, ny, pq))}",
-                    (2 * int(P) * int(ny) * int(pq) + int(pq) ** 2) * F64,
-                    "fewer patterns or fewer samples; the trainer never builds L_k")
-
-
-# The structured lowering (cvx/structured.py): L built sparse, never dense. Peak RSS of a
-# whole solve (CVXPY's canonical matrices, Clarabel's copy, its KKT system and factor) per
-# non-zero of the bound `BoundModel.operator_nnz`: digits CNN, P = 16, squared loss, 4.8 GB
-# at n = 1797 (117 B), 1.64 GB at n = 400 (178 B, the interpreter's ~0.3 GB included);
-# docs/performance.md, "The CVXPY program's memory".
-STRUCTURED_BYTES_PER_NNZ = 160
-# The nuclear norm's PSD blocks: an interior point keeps each block's scaling as a dense
-# [d, d] block (d = s (s+1) / 2 for an s-square block) in its KKT system, with its factor.
-PSD_KKT_COPIES = 3
-# One (p+q)-square block per pattern is CVXPY's normNuc; above this many KKT entries per
-# pattern (64 MB; p + q >= 76) the column form (max(p, q) blocks of side min(p, q) + 1) is
-# used when smaller (with it, a layerwise stage's CVXPY optimum came out 4.5e-8 below the
-# trainer's certified objective at Clarabel's default tolerances: kept for large blocks).
-NUCLEAR_COLUMN_ABOVE = 8_000_000
-LOWER_CVXPY = ("fewer patterns (--patterns) or fewer samples; or the BM trainer alone "
-               "(bmdsl train), which never builds L_k")
-
-
-def _svec(side: int) -> int:
-    return side * (side + 1) // 2
-
-
-def nuclear_blocks(p: int, q: int, form: str = "auto") -> tuple[str, int, int]:
-    """(form, PSD blocks per pattern, their side) of the nuclear norm of Z [p, q]: "full"
-    (CVXPY's normNuc, one (p+q)-square block) or "column" (cvx/structured.column_nuclear);
-    "auto" takes the column form when the full block's KKT entries exceed
-    NUCLEAR_COLUMN_ABOVE and the column form's are fewer."""
-    p, q = int(p), int(q)
-    full = ("full", 1, p + q)
-    column = ("column", max(p, q), min(p, q) + 1)
-    if form == "full":
-        return full
-    if form == "column":
-        return column
-    entries = lambda f: f[1] * _svec(f[2]) ** 2   # noqa: E731
-    return column if entries(full) > NUCLEAR_COLUMN_ABOVE and \
-        entries(column) < entries(full) else full
-
-
-def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None,
-                  nnz: int | None = None, nuclear: str | None = None) -> Estimate:
-    """cvx/problem.py, the dense lowering: the dense operator L_k [P, |y|, p q]
-    (BoundModel.operator, built whole, then stacked), CVXPY's copies of it and the
-    solver's. With `nnz` (a bound on L's non-zeros, BoundModel.operator_nnz) the structured
-    lowering instead: L sparse (cvx/structured.py), STRUCTURED_BYTES_PER_NNZ per non-zero;
-    the smaller of the two is what `cvxpy_plan` picks. `nuclear` ("full" / "column"): the
-    nuclear norm's PSD blocks in the KKT system (C = R = l2 without cones). For ReLU the
-    cone constraints K_k A >= 0, K_k B >= 0: 2 N p q canonical non-zeros per pattern."""
-    return cvxpy_plan(P, ny, p, q, cone_rows, nnz, nuclear)[1]
-
-
-def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto"):
-    """("dense" or "structured", Estimate): the lowering with the smaller estimate (or the
-    one `lowering` names), see `cvxpy_program`."""
-    P, ny, p, q = int(P), int(ny), int(p), int(q)
-    dense = CVXPY_COPIES * P * ny * p * q * F64
-    structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz)
-    if lowering == "dense" or structured is None:
-        path = "dense"
-    elif lowering == "structured":
-        path = "structured"
-    else:
-        path = "structured" if structured < dense else "dense"
-    if path == "dense":
-        what, nbytes = f"dense operator L_k {_dims((P, ny, p * q))}", dense
-    else:
-        what, nbytes = (f"operator L {_dims((ny, P * p * q))} sparse, at most {int(nnz)} "
-                        "non-zeros"), structured
-    if nuclear is not None:
-        form, blocks, side = nuclear_blocks(p, q, nuclear)
-        nbytes += PSD_KKT_COPIES * P * blocks * _svec(side) ** 2 * F64
-        what += f", nuclear norm as {P * blocks} PSD blocks of side {side}"
-    if cone_rows is not None:
-        nbytes += STRUCTURED_BYTES_PER_NNZ * 2 * P * int(cone_rows) * p * q
-        what += f", ReLU cones K_k {_dims((P, cone_rows, p))} on {2 * P * q} columns"
-    return path, Estimate(f"the CVXPY program ({what})", nbytes, LOWER_CVXPY)
-
-
-def cvxpy_for(bound, lowering: str = "auto", nuclear: str = "auto") -> Estimate:
-    """`cvxpy_program` at a bound model's sizes (N cone rows = |a| for ReLU)."""
-    return cvxpy_plan_for(bound, lowering, nuclear)[1]
-
-
-def cvxpy_plan_for(bound, lowering: str = "auto", nuclear: str = "auto"):
-    """`cvxpy_plan` at a bound model's sizes: ("dense" | "structured", Estimate)."""
-    cone = math.prod(bound.a_shape) if bound.cone else None
-    plain_nuclear = bound.euclidean and not bound.cone
-    return cvxpy_plan(bound.P, bound.Y.size, bound.p, bound.q, cone,
-                      bound.operator_nnz(), nuclear if plain_nuclear else None, lowering)
 
 
 # -- the BM trainer -------------------------------------------------------------------------
@@ -209,8 +107,8 @@ def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fract
     cert = CERTIFICATE_COPIES * P * m * a_size * F64
     masks = P * a_size * itemsize if P > 1 or cone else 0
     nbytes = data_bytes + masks + copies * factors * itemsize + max(step + extra, cert)
-    return Estimate(f"the BM trainer (factors U {_dims((P, m, p))}, V {_dims((P, m, q))}, "
-                    f"pre-activations {_dims((P, m, a_size))})", nbytes, TO_TRAINER)
+    return Estimate(f"the BM trainer (factors U {dims_text((P, m, p))}, V {dims_text((P, m, q))}, "
+                    f"pre-activations {dims_text((P, m, a_size))})", nbytes, TO_TRAINER)
 
 
 def _newton(n_vars: int, ny: int, itemsize: int) -> int:
@@ -226,14 +124,14 @@ def gram(P: int, p: int, q: int, ny: int) -> Estimate:
     [rows, N] (at most GRAM_CHUNK entries, at most all |y| rows) with its product's copy."""
     N = int(P) * int(p) * int(q)
     chunk = min(GRAM_CHUNK, int(ny) * N)
-    return Estimate(f"the Gram matrix G {_dims((N, N))}", (N * N + 2 * chunk) * F64,
+    return Estimate(f"the Gram matrix G {dims_text((N, N))}", (N * N + 2 * chunk) * F64,
                     "gram=False (the loss from the samples)")
 
 
 def lifted_admm(P: int, p: int, q: int) -> Estimate:
     """runtime/lifted.py: the Cholesky factor of G + rho I and its temporaries [N, N]."""
     N = int(P) * int(p) * int(q)
-    return Estimate(f"the lifted ADMM's factorization {_dims((N, N))}", 3 * N * N * F64,
+    return Estimate(f"the lifted ADMM's factorization {dims_text((N, N))}", 3 * N * N * F64,
                     "warm_start=False (--no-warm-start)")
 
 
@@ -256,9 +154,9 @@ def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool) -> Es
     P, p, q, ny, a_size = int(P), int(p), int(q), int(ny), int(a_size)
     dense = ny * P * p * q <= LIFTED_DENSE_MAX
     operator = 0 if gram else (ny * P * p * q if dense else P * p * a_size)
-    what = "L's matrix " + _dims((ny, P * p * q)) if dense else \
-        "basis activations " + _dims((P, p, a_size))
-    return Estimate(f"the lifted FISTA's {what} and iterates {_dims((P, p, q))}",
+    what = "L's matrix " + dims_text((ny, P * p * q)) if dense else \
+        "basis activations " + dims_text((P, p, a_size))
+    return Estimate(f"the lifted FISTA's {what} and iterates {dims_text((P, p, q))}",
                     (operator + 10 * P * p * q + 6 * ny) * F64,
                     "warm_start=False (--no-warm-start)")
 
@@ -318,7 +216,7 @@ def model_least(model, sampled: bool = True) -> dict[str, list[Estimate]]:
     p, q = numel(model.first_weight.dims), numel(model.second_weight.dims)
     a_size, m = numel(model.layer.dims), int(model.units.value)
     bind = [data(t.name, [size.get(d, 1) for d in t.dims]) for t in (*model.inputs, model.target)]
-    bind += [Estimate(f"the weight {w.name} {_dims([size.get(d, 1) for d in w.dims])}",
+    bind += [Estimate(f"the weight {w.name} {dims_text([size.get(d, 1) for d in w.dims])}",
                       numel(w.dims) * F64, "smaller declared sizes")
              for w in (model.first_weight, model.second_weight)]
     act = model.activation

@@ -3,7 +3,7 @@
     minimize  F(sum_k L_k(Z_k)) + beta sum_k ||Z_k||_D        (2), (5), (23), (104), (127),
                                                               (130), (135); Lemma 3.1
 with L_k from `bound.operator()` (dense) or built sparse from the lifted tensor network
-(structured.py; whichever footprint.cvxpy_plan estimates smaller) and the D-norm from
+(structured.py; whichever cvxfootprint.cvxpy_plan estimates smaller) and the D-norm from
 `dnorm.d_norm_cvxpy` (15), the nuclear norm in small PSD blocks where CVXPY's one
 (p+q)-square block would be large (structured.column_nuclear); ReLU adds
 the cones K_k = diag(2 D_k - 1) * layer_matrix (3), (23), (136), see relu.py. Exactly when
@@ -68,7 +68,7 @@ def _sparse_operator(bound):
 
 
 OPERATORS = {"dense": stacked_operator, "structured": _sparse_operator}
-# lowering -> the nuclear norm's form (footprint.nuclear_blocks)
+# lowering -> the nuclear norm's form (cvxfootprint.nuclear_blocks)
 LOWERINGS = {"auto": "auto", "dense": "full", "structured": "column"}
 
 
@@ -146,16 +146,16 @@ def build_problem(bound, *, relu_bound: str = "auto", enum_cap: int = 12,
     enum_cap: NP-hard (C, R) pairs are exact by enumerating 2^(k-1) sign vectors when the
     l_inf side has dimension k <= enum_cap, else bracketed (dnorm.d_norm_cvxpy_bounds).
     memory_budget: bytes or a size such as "2G" (default: bmdsl.core.memory's budget); the
-    program's estimate (footprint.cvxpy_for) is checked against it before anything is
+    program's estimate (cvxfootprint.cvxpy_for) is checked against it before anything is
     built, and a MemoryBudgetError says so with the estimate.
     beta_parameter: beta enters as a `cvxpy.Parameter` (`ConvexProblem.beta`), so that
     `solve(beta=...)` re-solves the same compiled problem at another beta (a path).
     lowering: "dense" (the dense operator, CVXPY's nuclear norm), "structured" (L sparse
     from the tensor network, the nuclear norm by columns) or "auto" (each by the smaller
-    estimate, footprint.cvxpy_plan and nuclear_blocks). The same program either way."""
+    estimate, cvxfootprint.cvxpy_plan and nuclear_blocks). The same program either way."""
     import cvxpy as cp
     from ..core import memory
-    from ..core.footprint import cvxpy_plan_for, nuclear_blocks
+    from ..core.cvxfootprint import cvxpy_plan_for, nuclear_blocks
     if lowering not in LOWERINGS:
         raise BmdslError(f"lowering must be one of {', '.join(LOWERINGS)}, not {lowering!r}")
     path, estimate = cvxpy_plan_for(bound, lowering, LOWERINGS[lowering])

@@ -11,8 +11,8 @@ import torch
 
 
 class Method:
-    """One optimization method of the BM factorization (14): `step()` advances the run's
-    factors and returns the objective."""
+    """One optimization method of the BM factorization (14). A subclass defines `step()`:
+    advance the run's factors in place and return the objective."""
     name = ""
     full_batch = True   # needs the whole data set at every step
     default_lr = None   # the learning rate used when none is given (None: the method has none)
@@ -38,10 +38,6 @@ class Method:
             return ["it needs the full batch (drop the batch size, or use adam or sgd)"]
         return []
 
-    def step(self) -> float:
-        """One step; the objective after it."""
-        raise NotImplementedError
-
     def reset(self):
         """The objective changed (new augmented-Lagrangian multipliers)."""
 
@@ -53,7 +49,8 @@ class Method:
 
 
 class TorchOptimizer(Method):
-    """A torch.optim optimizer (`make`); ReduceLROnPlateau on the objective of each epoch."""
+    """A torch.optim optimizer; ReduceLROnPlateau on the objective of each epoch. A subclass
+    defines the classmethod `make(params, lr)`, the optimizer over params."""
     full_batch = False
 
     def __init__(self, run, lr):
@@ -62,11 +59,6 @@ class TorchOptimizer(Method):
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.5,
                                                                    patience=20)
         self.epoch_sum = 0.0
-
-    @classmethod
-    def make(cls, params, lr):
-        """The torch.optim optimizer over params with learning rate lr."""
-        raise NotImplementedError
 
     def step(self):
         arrays, scale, idx, last = self.t.next_batch()

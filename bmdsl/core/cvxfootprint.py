@@ -1,0 +1,113 @@
+"""The CVXPY program's footprint and its lowering plan: the dense operator L_k, or the
+sparse one built from the lifted network (cvx/structured.py), with the nuclear norm's PSD
+blocks; `cvxpy_plan` picks the smaller (docs/cvxpy.md, "How the program is lowered")."""
+from __future__ import annotations
+
+import math
+
+from .footprint import F64, dims_text
+from .memory import Estimate
+
+# Solving an MLP program (P = 100, n = 600): peak RSS 7.8x the dense operator [P, |y|, p q]
+# (the operator, its stacked copy, CVXPY's canonical matrices, the solver's KKT system).
+CVXPY_COPIES = 8
+
+
+# -- the program ---------------------------------------------------------------
+def operator(P: int, ny: int, pq: int) -> Estimate:
+    """BoundModel.operator: L_k of the basis of p x q [pq, P, |y|] and its transpose, with the
+    basis [pq, pq] itself."""
+    return Estimate(f"the dense operator L_k {dims_text((P, ny, pq))}",
+                    (2 * int(P) * int(ny) * int(pq) + int(pq) ** 2) * F64,
+                    "fewer patterns or fewer samples; the trainer never builds L_k")
+
+
+# The structured lowering (cvx/structured.py): L built sparse, never dense. Peak RSS of a
+# whole solve (CVXPY's canonical matrices, Clarabel's copy, its KKT system and factor) per
+# non-zero of the bound `BoundModel.operator_nnz`: digits CNN, P = 16, squared loss, 4.8 GB
+# at n = 1797 (117 B), 1.64 GB at n = 400 (178 B, the interpreter's ~0.3 GB included);
+# docs/performance.md, "The CVXPY program's memory".
+STRUCTURED_BYTES_PER_NNZ = 160
+# The nuclear norm's PSD blocks: an interior point keeps each block's scaling as a dense
+# [d, d] block (d = s (s+1) / 2 for an s-square block) in its KKT system, with its factor.
+PSD_KKT_COPIES = 3
+# One (p+q)-square block per pattern is CVXPY's normNuc; above this many KKT entries per
+# pattern (64 MB; p + q >= 76) the column form (max(p, q) blocks of side min(p, q) + 1) is
+# used when smaller (with it, a layerwise stage's CVXPY optimum came out 4.5e-8 below the
+# trainer's certified objective at Clarabel's default tolerances: kept for large blocks).
+NUCLEAR_COLUMN_ABOVE = 8_000_000
+LOWER_CVXPY = ("fewer patterns (--patterns) or fewer samples; or the BM trainer alone "
+               "(bmdsl train), which never builds L_k")
+
+
+def _svec(side: int) -> int:
+    return side * (side + 1) // 2
+
+
+def nuclear_blocks(p: int, q: int, form: str = "auto") -> tuple[str, int, int]:
+    """(form, PSD blocks per pattern, their side) of the nuclear norm of Z [p, q]: "full"
+    (CVXPY's normNuc, one (p+q)-square block) or "column" (cvx/structured.column_nuclear);
+    "auto" takes the column form when the full block's KKT entries exceed
+    NUCLEAR_COLUMN_ABOVE and the column form's are fewer."""
+    p, q = int(p), int(q)
+    full = ("full", 1, p + q)
+    column = ("column", max(p, q), min(p, q) + 1)
+    if form == "full":
+        return full
+    if form == "column":
+        return column
+    entries = lambda f: f[1] * _svec(f[2]) ** 2   # noqa: E731
+    return column if entries(full) > NUCLEAR_COLUMN_ABOVE and \
+        entries(column) < entries(full) else full
+
+
+def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None,
+                  nnz: int | None = None, nuclear: str | None = None) -> Estimate:
+    """cvx/problem.py, the dense lowering: the dense operator L_k [P, |y|, p q]
+    (BoundModel.operator, built whole, then stacked), CVXPY's copies of it and the
+    solver's. With `nnz` (a bound on L's non-zeros, BoundModel.operator_nnz) the structured
+    lowering instead: L sparse (cvx/structured.py), STRUCTURED_BYTES_PER_NNZ per non-zero;
+    the smaller of the two is what `cvxpy_plan` picks. `nuclear` ("full" / "column"): the
+    nuclear norm's PSD blocks in the KKT system (C = R = l2 without cones). For ReLU the
+    cone constraints K_k A >= 0, K_k B >= 0: 2 N p q canonical non-zeros per pattern."""
+    return cvxpy_plan(P, ny, p, q, cone_rows, nnz, nuclear)[1]
+
+
+def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto"):
+    """("dense" or "structured", Estimate): the lowering with the smaller estimate (or the
+    one `lowering` names), see `cvxpy_program`."""
+    P, ny, p, q = int(P), int(ny), int(p), int(q)
+    dense = CVXPY_COPIES * P * ny * p * q * F64
+    structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz)
+    if lowering == "dense" or structured is None:
+        path = "dense"
+    elif lowering == "structured":
+        path = "structured"
+    else:
+        path = "structured" if structured < dense else "dense"
+    if path == "dense":
+        what, nbytes = f"dense operator L_k {dims_text((P, ny, p * q))}", dense
+    else:
+        what, nbytes = (f"operator L {dims_text((ny, P * p * q))} sparse, at most {int(nnz)} "
+                        "non-zeros"), structured
+    if nuclear is not None:
+        form, blocks, side = nuclear_blocks(p, q, nuclear)
+        nbytes += PSD_KKT_COPIES * P * blocks * _svec(side) ** 2 * F64
+        what += f", nuclear norm as {P * blocks} PSD blocks of side {side}"
+    if cone_rows is not None:
+        nbytes += STRUCTURED_BYTES_PER_NNZ * 2 * P * int(cone_rows) * p * q
+        what += f", ReLU cones K_k {dims_text((P, cone_rows, p))} on {2 * P * q} columns"
+    return path, Estimate(f"the CVXPY program ({what})", nbytes, LOWER_CVXPY)
+
+
+def cvxpy_for(bound, lowering: str = "auto", nuclear: str = "auto") -> Estimate:
+    """`cvxpy_program` at a bound model's sizes (N cone rows = |a| for ReLU)."""
+    return cvxpy_plan_for(bound, lowering, nuclear)[1]
+
+
+def cvxpy_plan_for(bound, lowering: str = "auto", nuclear: str = "auto"):
+    """`cvxpy_plan` at a bound model's sizes: ("dense" | "structured", Estimate)."""
+    cone = math.prod(bound.a_shape) if bound.cone else None
+    plain_nuclear = bound.euclidean and not bound.cone
+    return cvxpy_plan(bound.P, bound.Y.size, bound.p, bound.q, cone,
+                      bound.operator_nnz(), nuclear if plain_nuclear else None, lowering)
