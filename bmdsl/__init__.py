@@ -17,6 +17,39 @@ from .core.version import __version__
 from .core.errors import (BmdslError, BmdslSyntaxError, DataError, NotConvexifiableError,
                           SemanticError, SolverError)
 
+from .core.stages import LATER
+
+
+# The fluent API's later stages (core/stages.py): each imports its stage when called, so
+# checking a model imports neither torch nor cvxpy and no stage imports a later one.
+def _derive(model):
+    from .derive.derivation import derive
+    return derive(model)
+
+
+def _summary(model):
+    from .derive.summary import summarize
+    return summarize(model)
+
+
+def _bind(derivation, data, patterns=None, **options):
+    from .bind.bound import BoundModel
+    return BoundModel(derivation, data, patterns, **options)
+
+
+def _to_cvxpy(bound, **options):
+    from .cvx import build_problem
+    return build_problem(bound, **options)
+
+
+def _to_torch(bound, device=None, **options):
+    from .trainer import Trainer
+    return Trainer(bound, device=device, **options)
+
+
+LATER.update(derive=_derive, summary=_summary, bind=_bind, to_cvxpy=_to_cvxpy,
+             to_torch=_to_torch)
+
 # a library logs and lets the program configure logging (the CLI does: bmdsl/core/logs.py)
 logging.getLogger("bmdsl").addHandler(logging.NullHandler())
 

@@ -4,8 +4,9 @@ Every `import` of a bmdsl module, at the top of a file or inside a function, goe
 layer to the same layer or an earlier one. Sibling packages of one layer do not import each
 other. The bmdsl-free parts (the kernel, the trainer's runtime, the CVXPY runtime) import
 nothing of bmdsl but themselves and the kernel, because emitted modules paste them.
-The fluent methods (`model.derive()`, `derivation.bind(data)`, `bound.to_cvxpy()`, ...)
-are the one way up, each a one-line delegation listed in FLUENT.
+There is no way up: the fluent methods (`model.derive()`, `derivation.bind(data)`,
+`bound.to_cvxpy()`, ...) reach their later stage through core/stages.py, which the package
+facade fills.
 """
 import ast
 from pathlib import Path
@@ -22,10 +23,6 @@ LAYERS = (("kernel",), ("core",), ("front",), ("atoms",), ("check",), ("derive",
           ("",))                          # "": the package's facade, cli.py and __main__.py
 RANK = {pkg: r for r, layer in enumerate(LAYERS) for pkg in layer}
 
-# the only upward imports: the fluent API's delegations, by (module, function)
-FLUENT = {("bmdsl.check.model", "derive"), ("bmdsl.check.model", "summary"),
-          ("bmdsl.derive.derivation", "bind"), ("bmdsl.bind.bound", "to_cvxpy"),
-          ("bmdsl.bind.bound", "to_torch")}
 # bmdsl-free parts: pasted into emitted modules, so they import only each other and the
 # kernel (the CVXPY emitter's own list says which cvx/ files it pastes)
 CVX_PASTED = tuple(f"bmdsl.cvx.{f[:-3]}" for f in CVX_RUNTIME)
@@ -86,7 +83,7 @@ def test_imports_point_down_the_pipeline():
     for name, path in modules():
         for target, func, line in imports(name, path):
             a, b = layer(name), layer(target)
-            if RANK[b] < RANK[a] or a == b or (name, func) in FLUENT:
+            if RANK[b] < RANK[a] or a == b:
                 continue
             kind = "sibling" if RANK[b] == RANK[a] else "up"
             wrong.append(f"{path.relative_to(PKG.parent)}:{line} ({kind}) imports {target}")
@@ -114,7 +111,10 @@ def test_command_modules_do_not_import_each_other():
     assert not wrong, "\n".join(wrong)
 
 
-def test_fluent_exceptions_are_real():
-    """Every FLUENT entry names a function that exists (a stale entry would hide nothing)."""
-    found = {(name, func) for name, path in modules() for _, func, _ in imports(name, path)}
-    assert FLUENT <= found, FLUENT - found
+def test_no_import_cycles():
+    """No chain of imports (top-level or lazy) leads from a module back to itself."""
+    import networkx as nx
+    graph = nx.DiGraph((name, target) for name, path in modules()
+                       for target, _, _ in imports(name, path) if target != name)
+    cycles = sorted(nx.simple_cycles(graph), key=len)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c + c[:1]) for c in cycles[:5])

@@ -26,6 +26,7 @@ import numpy as np
 from ..core import cvxfootprint, footprint
 from .binding import validate
 from ..core.memory import require
+from ..core.stages import later
 from ..core.errors import DataError
 from ..core.contract import contract
 
@@ -239,13 +240,11 @@ class BoundModel:
     # -- lowerings ---------------------------------------------------------------------------
     def to_cvxpy(self, **options):
         """The convex program as a `bmdsl.cvx.ConvexProblem` (wraps a `cvxpy.Problem`)."""
-        from ..cvx import build_problem
-        return build_problem(self, **options)
+        return later("to_cvxpy")(self, **options)
 
     def to_torch(self, device=None, **options):
         """A `bmdsl.trainer.Trainer` of the BM factorization, on `cuda` when available."""
-        from ..trainer import Trainer
-        return Trainer(self, device=device, **options)
+        return later("to_torch")(self, device=device, **options)
 
     # -- objective pieces -------------------------------------------------------------------
     def regularizer_bm(self, U, V) -> float:

@@ -15,6 +15,7 @@ from .declarations import PatchesInfo, PoolInfo, SizeInfo, TensorInfo, UnitsInfo
 from .equations import CheckedEquation
 from ..core.limits import RANGES
 from ..core.source import Source, Span
+from ..core.stages import later
 
 
 def _whole(x) -> bool:
@@ -117,8 +118,7 @@ class Model:
 
     def derive(self):
         """The symbolic derivation (docs/theory.md): programs, cones, certificate, theorems."""
-        from ..derive.derivation import derive
-        return derive(self)
+        return later("derive")(self)
 
     # -- variants ---------------------------------------------------------------------------
     def with_activation(self, name: str, patterns=None, seed: int | None = None) -> "Model":
@@ -187,5 +187,5 @@ class Model:
 
     # -- text -------------------------------------------------------------------------------
     def summary(self) -> str:
-        from ..derive.summary import summarize
-        return summarize(self)
+        """What `bmdsl check` prints: sizes, statements, tractability, memory."""
+        return later("summary")(self)

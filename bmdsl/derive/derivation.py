@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..atoms.activations import ACTIVATIONS, Activation
 from ..check.lifting import Network, build_network
+from ..core.stages import later
 from .sections import Sections
 from . import render
 from .render import Section
@@ -50,8 +51,7 @@ class Derivation:
     def bind(self, data: dict, patterns=None, *, pattern_cap: int = 10_000):
         """Numeric problem for `data` (a dict of arrays by tensor name); see `bound.BoundModel`.
         `patterns` reuses a saved `PatternSet` (e.g. from a CVXPY run)."""
-        from ..bind.bound import BoundModel
-        return BoundModel(self, data, patterns, pattern_cap=pattern_cap)
+        return later("bind")(self, data, patterns, pattern_cap=pattern_cap)
 
     def to_cvxpy(self, data: dict, patterns=None, **options):
         """`bind(data).to_cvxpy(...)`: the convex program for this data."""
