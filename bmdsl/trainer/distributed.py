@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import TrainerError
+from .runtime.gram import block_size
 
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait for the other ranks
 ENV_TIMEOUT = "BMDSL_DIST_TIMEOUT"
@@ -121,12 +122,22 @@ def finish() -> None:
 
 # -- shards ---------------------------------------------------------------------------------
 def shard(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
-    """[start, stop) of rank r's contiguous block of n samples; sizes differ by at most one
-    and the blocks cover 0..n-1 once."""
+    """[start, stop) of rank r's contiguous block of n samples. The samples come in blocks
+    of `runtime.gram.block_size(n)` (1 up to n = 1024; a function of n alone, so the Gram
+    sums are rounded the same for every number of processes); a rank holds whole blocks,
+    the ranks' block counts differ by at most one, and the shards cover 0..n-1 once."""
+    first, last = shard_blocks(n, r, size)
+    b = block_size(n)
+    return min(n, first * b), min(n, last * b)
+
+
+def shard_blocks(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
+    """[first, last) block of rank r (see `shard`)."""
     r, size = rank() if r is None else r, world() if size is None else size
-    base, extra = divmod(n, size)
-    start = r * base + min(r, extra)
-    return start, start + base + (1 if r < extra else 0)
+    blocks = -(-int(n) // block_size(n))
+    base, extra = divmod(blocks, size)
+    first = r * base + min(r, extra)
+    return first, first + base + (1 if r < extra else 0)
 
 
 # -- collectives ----------------------------------------------------------------------------
@@ -207,6 +218,18 @@ def allreduce_max(x: torch.Tensor) -> torch.Tensor:
     out = x.detach().clone().contiguous()
     _state["bytes"] += out.numel() * out.element_size()
     _collective(dist.all_reduce, out, dist.ReduceOp.MAX)
+    return out
+
+
+def broadcast(x, src: int, numel: int, dtype=torch.float64):
+    """rank src's 1-d tensor x (None elsewhere: a buffer of numel entries) on every rank."""
+    if not active():
+        return x
+    dev = device() or "cpu"
+    out = x.detach().contiguous() if rank() == src else torch.empty(numel, dtype=dtype,
+                                                                   device=dev)
+    _state["bytes"] += out.numel() * out.element_size()
+    _collective(dist.broadcast, out, src)
     return out
 
 

@@ -1,15 +1,18 @@
 """The BM problem on one shard of the samples, and the trainer that uses it.
 
 `ShardedProblem` holds rank r's contiguous block of the samples (axis n of every data
-array, of the masks D_k and of Y; distributed.shard) and overrides the five places of
+array, of the masks D_k and of Y; distributed.shard) and overrides the places of
 BMProblem that sum over samples, each with one all-reduce:
 * `objective`: F is a sum over samples; the local F is all-reduced in the forward pass
   and the factors' gradient of it in the backward pass (`_Shared`), the regularizer is
   added once (not N times);
 * `loss`, `lifted_gradient` (G_k = L_k^*(grad F), eq. (20)), `loss_along` (escape.py's
   line search), `gauss_newton` (J^T (d^2 F) J of Newton's Hessian);
-* `use_gram`: G = L^* L, b = L^*(Y), ||Y||^2 as sums of the shards' statistics; after it
-  the Gram path, the lifted ADMM warm start and Newton need no communication.
+* `share` (for gram.py): G = L^* L, b = L^*(Y), ||Y||^2 are summed over blocks of
+  samples along a fixed binary tree, each rank the subtrees inside its shard, and the
+  subtrees' sums are broadcast so that every rank adds the rest of the tree in the same
+  order: the same bits as one process. After it the Gram path, the lifted ADMM warm
+  start and Newton need no communication.
 Everything else is identical on every rank (the factors, the method's decisions).
 The certificate's sums over samples (F, F*, G_k, the dual ray's inner products) go
 through `ShardSamples`: the certificate evaluates them on the rank's shard and
@@ -32,6 +35,7 @@ from ..certificates.samples import Samples
 from .errors import TrainerError
 from .methods import METHODS
 from .runtime.forms import regularizer
+from .runtime.gram import block_size
 from .runtime.problem import BMProblem
 from .trainer import Trainer
 
@@ -64,10 +68,18 @@ class _Sum(torch.autograd.Function):
 class ShardedProblem(BMProblem):
     sharded = True
 
-    def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs):
+    def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs, n_all):
         super().__init__(spec, arrays, D, shapes, gates)
         self.outputs = outputs        # |Y| of all shards: method choice as on one process
         self.reduce_sum, self.reduce_max = dd.allreduce_sum, dd.allreduce_max
+        # the blocks of gram.py's sums: rank r holds blocks shard_blocks(n_all, r)
+        self.blocks = (block_size(n_all), [dd.shard_blocks(n_all, r) for r in
+                                           range(dd.world())], dd.rank())
+
+    @staticmethod
+    def share(x, owner, numel):
+        """gram.tree_sum's partial sum of the blocks of rank `owner`, on every rank."""
+        return dd.broadcast(x, owner, numel)
 
     def objective(self, U, V, arrays=None, scale=1.0):
         if self.gram is not None and (arrays is None or arrays is self.arrays):
@@ -95,13 +107,6 @@ class ShardedProblem(BMProblem):
     def gauss_newton(self, U, V, active):
         H = super().gauss_newton(U, V, active)
         return H if self.gram is not None else dd.allreduce_sum(H)
-
-    def use_gram(self):
-        super().use_gram()
-        g = self.gram
-        g.G, g.b = dd.allreduce_sum(g.G), dd.allreduce_sum(g.b)
-        g.yy = float(dd.allreduce_sum(torch.tensor(g.yy, dtype=torch.float64)))
-        return self
 
 
 class ShardSamples(Samples):
@@ -232,7 +237,8 @@ class DistributedTrainer(Trainer):
         local["y"] = _resized(local["y"], spec["sample_axes"][spec["target"]], stop - start)
         self.shard = (start, stop)
         self.samples = ShardSamples(b, shard_view(b, spec, start, stop))
-        return ShardedProblem(spec, arrays, D, local, gates, outputs=int(np.prod(b.Y.shape)))
+        return ShardedProblem(spec, arrays, D, local, gates, outputs=int(np.prod(b.Y.shape)),
+                              n_all=n)
 
     def config(self) -> dict:
         """A checkpoint resumes with the same number of processes (the sums' order)."""
