@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import TrainerError
-from .runtime.gram import block_size
+from .runtime.gram import block_count, block_start
 
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait for the other ranks
 ENV_TIMEOUT = "BMDSL_DIST_TIMEOUT"
@@ -122,20 +122,19 @@ def finish() -> None:
 
 # -- shards ---------------------------------------------------------------------------------
 def shard(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
-    """[start, stop) of rank r's contiguous block of n samples. The samples come in blocks
-    of `runtime.gram.block_size(n)` (1 up to n = 1024; a function of n alone, so the Gram
-    sums are rounded the same for every number of processes); a rank holds whole blocks,
-    the ranks' block counts differ by at most one, and the shards cover 0..n-1 once."""
+    """[start, stop) of rank r's contiguous block of n samples. The samples come in
+    `runtime.gram.block_count(n)` blocks of nearly equal size (one sample each up to
+    n = 1024; fixed by n alone, so the Gram sums are rounded the same for every number of
+    processes); a rank holds whole blocks, the ranks' block counts differ by at most one
+    (their sizes by at most n/1024 + 1), and the shards cover 0..n-1 once."""
     first, last = shard_blocks(n, r, size)
-    b = block_size(n)
-    return min(n, first * b), min(n, last * b)
+    return block_start(n, first), block_start(n, last)
 
 
 def shard_blocks(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
     """[first, last) block of rank r (see `shard`)."""
     r, size = rank() if r is None else r, world() if size is None else size
-    blocks = -(-int(n) // block_size(n))
-    base, extra = divmod(blocks, size)
+    base, extra = divmod(block_count(n), size)
     first = r * base + min(r, extra)
     return first, first + base + (1 if r < extra else 0)
 
@@ -240,6 +239,14 @@ def broadcast_object(obj, src: int = 0):
     box = [obj]
     _collective(dist.broadcast_object_list, box, src)
     return box[0]
+
+
+def all_gather_object(out: list, obj) -> None:
+    """out[r] = rank r's picklable obj, on every rank."""
+    if not active():
+        out[:] = [obj]
+        return
+    _collective(dist.all_gather_object, out, obj)
 
 
 def free_port() -> int:

@@ -25,7 +25,6 @@ interior point and the active set act on per-sample constraints).
 """
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ from ..certificates.samples import Samples
 from .errors import TrainerError
 from .methods import METHODS
 from .runtime.forms import regularizer
-from .runtime.gram import block_size
+from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
 from .trainer import Trainer
 
@@ -72,9 +71,10 @@ class ShardedProblem(BMProblem):
         super().__init__(spec, arrays, D, shapes, gates)
         self.outputs = outputs        # |Y| of all shards: method choice as on one process
         self.reduce_sum, self.reduce_max = dd.allreduce_sum, dd.allreduce_max
+        self.n_all = n_all
         # the blocks of gram.py's sums: rank r holds blocks shard_blocks(n_all, r)
-        self.blocks = (block_size(n_all), [dd.shard_blocks(n_all, r) for r in
-                                           range(dd.world())], dd.rank())
+        self.blocks = (n_all, [dd.shard_blocks(n_all, r) for r in range(dd.world())],
+                       dd.rank())
 
     @staticmethod
     def share(x, owner, numel):
@@ -127,19 +127,6 @@ def _reduced(op, x):
     return float(out) if np.ndim(x) == 0 else out
 
 
-def shard_view(bound, spec, start: int, stop: int):
-    """The bound on samples [start, stop) only (numpy views of its arrays and masks): what
-    the certificate's predictions and adjoints run on."""
-    axes = dict(spec["sample_axes"])
-    axes.update({key: axes[name] for name, key in bound.network.data_keys if name in axes})
-    view = copy.copy(bound)
-    view.arrays = {k: _rows(v, axes.get(k), start, stop) for k, v in bound.arrays.items()}
-    view.Y = view.arrays[bound.model.target.name]
-    if bound.masks is not None and spec["mask_axis"] is not None:
-        view.masks = _rows(bound.masks, spec["mask_axis"] + 1, start, stop)
-    return view
-
-
 class DistributedTrainer(Trainer):
     """Trainer(bound, ...) on this rank's shard; call distributed.init() first (spawn and
     the CLI's --nproc do). Same options as Trainer; the result equals one process's."""
@@ -170,6 +157,7 @@ class DistributedTrainer(Trainer):
         if not dd.is_writer():
             self.progress = False        # rank 0 draws the progress bar
         self._same_everywhere()
+        self.config()                    # its digests: one collective, on every rank now
 
     def _init_factors(self, scale):
         """ReLU: the initial factors are moved into the cones of all samples."""
@@ -202,47 +190,73 @@ class DistributedTrainer(Trainer):
         self.method = _NoConeSteps(self.method)
 
     def _same_everywhere(self):
-        """Every rank must hold the same data and patterns (rank 0's are broadcast by
-        the CLI; a torchrun script could bind different files): their sha256 digests are
-        compared with rank 0's."""
-        mine = {k: v for k, v in super().config().items() if k.endswith("_digest")}
+        """Every rank must hold the same model, number of samples and gates (rank 0's
+        are broadcast by the CLI; a torchrun script could bind different files): compared
+        with rank 0's (sha256 digests; each rank holds other samples, its shard)."""
+        from .checkpoint import digest_arrays
+        gates = None if self.bound.patterns is None else self.bound.patterns.gates
+        n = self.problem.n_all
+        mine = {"model": super().config()["model_digest"], "number of samples": n,
+                "gates": None if gates is None else digest_arrays({"g": gates})}
         theirs = dd.broadcast_object(mine)
         differ = sorted(k for k in mine if mine[k] != theirs[k])
         if differ:
             raise dd.DistributedError(
-                f"rank {dd.rank()} holds other {' and '.join(k[:-7] for k in differ)} than "
-                "rank 0 (sha256 digests differ)", hint="every rank must read the same data "
-                "files with the same pattern options (bmdsl train --nproc broadcasts them)")
+                f"rank {dd.rank()} holds another {' and '.join(differ)} than rank 0",
+                hint="every rank must read the same data files with the same pattern "
+                     "options (bmdsl train --nproc broadcasts them)")
 
     def _lower(self):
-        import numpy as np
+        """This rank's ShardedProblem: of the bound itself when it holds one shard
+        (shards.rebind: `bound.shard`), else of samples [start, stop) of a whole bound."""
         from .spec import PLACEHOLDERS, shapes
         b, spec = self.bound, self.spec
         names = {n for eq in ("layer", "output", "adjoint") for s in spec[eq] for n, _ in s[1]}
         names = (names - set(PLACEHOLDERS)) | {spec["target"]}
-        n = b.Y.shape[spec["sample_axes"][spec["target"]]]
-        start, stop = dd.shard(n)
+        if getattr(b, "shard", None) is not None:
+            start, stop, n = b.shard
+            rows = lambda a, axis: a  # noqa: E731 -- the bound holds this shard only
+        else:
+            n = b.Y.shape[spec["sample_axes"][spec["target"]]]
+            start, stop = dd.shard(n)
+            rows = lambda a, axis: _rows(a, axis, start, stop)  # noqa: E731
         if stop <= start:
             raise TrainerError(f"{n} samples cannot be shared by {dd.world()} processes: "
                                "every rank needs at least one; use fewer processes")
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
-        take = {k: _rows(b.arrays[k], spec["sample_axes"].get(k), start, stop) for k in names}
-        arrays = {k: to(v) for k, v in take.items()}
-        D = None if b.masks is None else to(_rows(b.masks, None if spec["mask_axis"] is None
-                                                  else spec["mask_axis"] + 1, start, stop))
+        arrays = {k: to(rows(b.arrays[k], spec["sample_axes"].get(k))) for k in names}
+        D = None if b.masks is None else to(rows(b.masks, None if spec["mask_axis"] is None
+                                                 else spec["mask_axis"] + 1))
         gates = None if b.patterns is None else to(b.patterns.gates)
         local = dict(shapes(b))
         if spec["mask_axis"] is not None:
             local["a"] = _resized(local["a"], spec["mask_axis"], stop - start)
         local["y"] = _resized(local["y"], spec["sample_axes"][spec["target"]], stop - start)
         self.shard = (start, stop)
-        self.samples = ShardSamples(b, shard_view(b, spec, start, stop))
-        return ShardedProblem(spec, arrays, D, local, gates, outputs=int(np.prod(b.Y.shape)),
-                              n_all=n)
+        view = b if getattr(b, "shard", None) is not None else shard_view(b, spec, start, stop)
+        self.samples = ShardSamples(b, view)
+        axis = spec["sample_axes"][spec["target"]]
+        outputs = b.Y.size // b.Y.shape[axis] * n        # |Y| of all samples
+        return ShardedProblem(spec, arrays, D, local, gates, outputs=outputs, n_all=n)
 
     def config(self) -> dict:
-        """A checkpoint resumes with the same number of processes (the sums' order)."""
-        return dict(super().config(), nproc=dd.world())
+        """A checkpoint resumes with the same number of processes. The data and masks
+        digests are those of every rank's shard in rank order (gathered once, in
+        __init__): a rank holding all samples and one holding its shard agree."""
+        config = dict(super().config(), nproc=dd.world())
+        if getattr(self, "_shard_digests", None) is None:
+            import hashlib
+
+            from .checkpoint import digest_arrays
+            local = self.samples.local
+            mine = (digest_arrays(local.arrays),
+                    None if local.masks is None else digest_arrays({"masks": local.masks}))
+            every = [None] * dd.world()
+            dd.all_gather_object(every, mine)
+            self._shard_digests = {
+                f"{what}_digest": hashlib.sha256(" ".join(str(d[i]) for d in every).encode())
+                .hexdigest() for i, what in enumerate(("data", "patterns"))}
+        return dict(config, **self._shard_digests)
 
 
 def _fits_everywhere(bound, options) -> bool:
@@ -254,20 +268,6 @@ def _fits_everywhere(bound, options) -> bool:
     misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
                           dtype=torch.float64, device=dd.device())
     return float(dd.allreduce_max(misfit)) == 0.0
-
-
-def _rows(a, axis, start, stop):
-    if axis is None:
-        return a
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(start, stop)
-    return a[tuple(index)]
-
-
-def _resized(shape, axis, size):
-    shape = list(shape)
-    shape[axis] = size
-    return tuple(shape)
 
 
 class _NoConeSteps:

@@ -22,10 +22,15 @@ GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, 
 GRAM_BLOCKS = 1024             # the samples are summed in at most this many blocks
 
 
-def block_size(n: int) -> int:
-    """Samples per block of the Gram sums (and the unit of the processes' shards): a
-    function of n alone, so that every number of processes sums the same blocks."""
-    return max(1, -(-int(n) // GRAM_BLOCKS))
+def block_count(n: int) -> int:
+    """Blocks of the Gram sums (and the units of the processes' shards): a function of n
+    alone, so that every number of processes sums the same blocks."""
+    return max(1, min(int(n), GRAM_BLOCKS))
+
+
+def block_start(n: int, k: int) -> int:
+    """The first sample of block k: blocks of floor(n / count) or one more samples."""
+    return int(k) * int(n) // block_count(n)
 
 
 def tree_sum(ranges, mine, leaf, share, numel):
@@ -72,7 +77,7 @@ class Gram:
     @classmethod
     def build(cls, problem, chunk=GRAM_CHUNK):
         """Columns L(e_kab) = B(D_k A(e_a), e_b) come from the Jacobian in U at V = the
-        basis of w2 (problem.jac_u). The samples are summed in `block_size(n)` blocks
+        basis of w2 (problem.jac_u). The samples are summed in `block_count(n)` blocks
         (global sample indices) and the blocks' statistics pairwise over a fixed binary
         tree (`tree_sum`), so the rounding is the same however the samples are shared
         among processes: a shard holds whole blocks (problem.blocks), each rank sums the
@@ -85,13 +90,12 @@ class Gram:
         step = max(1, chunk // (N * rows_per_sample))
         E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
         E = E.expand((P, q) + problem.w2_shape)
-        size, ranges, first = problem.blocks   # samples per block, [b0, b1) per rank, mine
-        n_local = problem.n
+        n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
+        offset = block_start(n_all, ranges[first][0])     # of this rank's samples
 
         def leaf(k):
             """[G b yy] of global block k, flattened; sub-chunks of fixed size in order."""
-            start = (k - ranges[first][0]) * size
-            stop = min(n_local, start + size)
+            start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
             out = torch.zeros(N * N + N + 1, dtype=Y.dtype, device=Y.device)
             G, b = out[:N * N].view(N, N), out[N * N:N * N + N]
             for s in range(start, stop, step):
