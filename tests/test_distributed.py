@@ -33,13 +33,13 @@ def _mlp(n=41):
     return bmdsl.parse(MLP).derive().bind({"X": X, "Y": np.eye(2)[rng.integers(0, 2, n)]})
 
 
-def _cnn(n=13):
+def _cnn(n=33):
     rng = np.random.default_rng(1)
     images = rng.standard_normal((n, 1, 4, 4))
     return bmdsl.parse(CNN).derive().bind({"I": images, "Y": np.eye(2)[rng.integers(0, 2, n)]})
 
 
-def _relu(n=31):
+def _relu(n=33):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((n, 2))
     return bmdsl.parse(RELU).derive().bind({"X": X, "Y": np.sign(X[:, 0] * X[:, 1] + 0.1)})
@@ -57,17 +57,17 @@ def _both(recipes):
     return out
 
 
-@pytest.mark.parametrize("n, size", [(41, 2), (40, 2), (7, 3), (5, 5), (100, 7),
-                                     (100_001, 2), (5_000, 3)])
+@pytest.mark.parametrize("n, size", [(41, 2), (40, 2), (50, 3), (100, 6), (1000, 7),
+                                     (100_001, 2), (5_000, 3), (4_097, 256)])
 def test_shards_cover_every_sample_once(n, size):
     blocks = [distributed.shard(n, r, size) for r in range(size)]
     covered = np.concatenate([np.arange(a, b) for a, b in blocks])
     assert covered.tolist() == list(range(n))
     lengths = [b - a for a, b in blocks]
-    # whole blocks of the Gram sums (fixed by n alone: one sample each up to n = 1024)
+    # whole blocks of the Gram sums (fixed by n alone: min(n // 16, 256) of them)
     starts = {block_start(n, k) for k in range(block_count(n) + 1)}
     assert {a for a, _ in blocks} <= starts and {b for _, b in blocks} <= starts
-    assert max(lengths) - min(lengths) <= (1 if n <= 1024 else n // 1024 + 1)
+    assert min(lengths) >= 16 and max(lengths) - min(lengths) <= n // block_count(n) + 1
 
 
 def _tree_as_rank(ranges, me, leaves, sent):
@@ -120,7 +120,7 @@ def test_two_processes_reach_the_one_process_objective():
     assert single[0][5]["method"] == many[0][5]["method"] == "lifted ADMM"
     assert single[1][4] == many[1][4] == "newton" and bounds[1].loss.name == "cross_entropy"
     assert single[2][5]["method"] == many[2][5]["method"] == "interior point"
-    assert [m[6] for m in many] == [21, 7, 31]     # rank 0's samples: shards; ReLU: all
+    assert [m[6] for m in many] == [20, 16, 33]     # rank 0's samples: shards; ReLU: all
     for (f1, p1, d1, g1, *_), (f2, p2, d2, g2, *_) in zip(single, many):
         assert abs(f1 - f2) <= 1e-10 * abs(f1)
         assert 0 <= g1 < 1e-4 and 0 <= g2 < 1e-4
@@ -162,7 +162,7 @@ def test_the_sharded_certificate_equals_one_process():
     one = [certify(b, U, V, refine_iters=100) for b, (U, V) in zip(bounds, factors)]
     two = launch.spawn(_certified, 2, ([launch.recipe(b) for b in bounds], factors, 100),
                        timeout=60)
-    assert [t[5] for t in two] == [21, 7, 16]          # rank 0's shard, not all samples
+    assert [t[5] for t in two] == [20, 16, 16]          # rank 0's shard, not all samples
     assert one[0].refine_iterations == one[1].refine_iterations == 100
     for c, (p, gap, d, refinement, source, _) in zip(one, two):
         assert abs(c.objective - p) <= 1e-10 * c.objective
@@ -181,7 +181,7 @@ def _shard_sizes(recipe_):
 
 def test_each_rank_trains_on_its_own_shard():
     got = launch.spawn(_gather_shards, 2, (launch.recipe(_mlp(41)),), timeout=60)
-    assert got == [((0, 21),) + (21,) * 5, ((21, 41),) + (20,) * 5]   # the bound too
+    assert got == [((0, 20),) + (20,) * 5, ((20, 41),) + (21,) * 5]   # the bound too
 
 
 def _gather_shards(recipe_):
@@ -205,6 +205,8 @@ def test_what_cannot_equal_one_process_is_refused():
         DistributedTrainer(biased)
     with pytest.raises(bmdsl.BmdslError, match="ReLU cones .* need the cone interior point"):
         launch.fit(_relu(), 2, warm_start=False, progress=False, timeout=60)
+    with pytest.raises(DistributedError, match="20 samples cannot be shared by 2 processes"):
+        launch.fit(_mlp(20), 2, progress=False, timeout=60)      # blocks of >= 16 samples
 
 
 def _killed(recipe_, path, kill_step, sig):

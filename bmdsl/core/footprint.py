@@ -26,7 +26,7 @@ METHOD_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 2 + 2 * 50 + 3, "precgd": 6, "als
 NEWTON_MAX_VARS = 6000    # runtime/curvature.Newton.MAX_VARS: where "auto" may pick newton
 JACOBIAN_BUDGET = 60_000_000   # Newton.JACOBIAN_BUDGET: its dense Jacobian, entries
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
-GRAM_BLOCKS = 1024        # runtime/gram.py: the samples are summed in at most this many blocks
+GRAM_BLOCKS = 256         # runtime/gram.py: the samples are summed in at most this many blocks
 LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
               "method with less state (--method adam) or mini-batches (bmdsl train "

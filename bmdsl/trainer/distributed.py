@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import TrainerError
-from .runtime.gram import block_count, block_start
+from .runtime.gram import GRAM_BLOCKS, MIN_BLOCK, block_count, block_start
 
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait for the other ranks
 ENV_TIMEOUT = "BMDSL_DIST_TIMEOUT"
@@ -123,12 +123,23 @@ def finish() -> None:
 # -- shards ---------------------------------------------------------------------------------
 def shard(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
     """[start, stop) of rank r's contiguous block of n samples. The samples come in
-    `runtime.gram.block_count(n)` blocks of nearly equal size (one sample each up to
-    n = 1024; fixed by n alone, so the Gram sums are rounded the same for every number of
+    `runtime.gram.block_count(n)` blocks of nearly equal size (min(n // 16, 256) blocks:
+    fixed by n alone, so the Gram sums are rounded the same for every number of
     processes); a rank holds whole blocks, the ranks' block counts differ by at most one
-    (their sizes by at most n/1024 + 1), and the shards cover 0..n-1 once."""
+    (their sizes by at most one block), and the shards cover 0..n-1 once. A rank whose
+    shard is empty (n < 16 N, or N > 256) is refused where the shard is bound."""
     first, last = shard_blocks(n, r, size)
     return block_start(n, first), block_start(n, last)
+
+
+def check_shard(n: int) -> None:
+    """DistributedError unless this rank's shard of n samples is not empty."""
+    start, stop = shard(n)
+    if stop <= start:
+        raise DistributedError(
+            f"{n} samples cannot be shared by {world()} processes: the samples are shared "
+            f"in whole blocks of at least {MIN_BLOCK} (at most {GRAM_BLOCKS} blocks), so "
+            f"every rank needs {MIN_BLOCK} samples", hint="use fewer processes")
 
 
 def shard_blocks(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:

@@ -220,9 +220,7 @@ class DistributedTrainer(Trainer):
             n = b.Y.shape[spec["sample_axes"][spec["target"]]]
             start, stop = dd.shard(n)
             rows = lambda a, axis: _rows(a, axis, start, stop)  # noqa: E731
-        if stop <= start:
-            raise TrainerError(f"{n} samples cannot be shared by {dd.world()} processes: "
-                               "every rank needs at least one; use fewer processes")
+        dd.check_shard(n)
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
         arrays = {k: to(rows(b.arrays[k], spec["sample_axes"].get(k))) for k in names}
         D = None if b.masks is None else to(rows(b.masks, None if spec["mask_axis"] is None

@@ -67,10 +67,8 @@ def bind_shard(model, data, gates):
     axes = {t.name: (t.dims.index(dim) if dim in t.dims else None)
             for t in (*model.inputs, model.target)}
     n = np.shape(data[model.target.name])[axes[model.target.name]]
+    dd.check_shard(n)
     start, stop = dd.shard(n)
-    if stop <= start:
-        raise dd.DistributedError(f"{n} samples cannot be shared by {dd.world()} processes: "
-                                  "every rank needs at least one; use fewer processes")
     size = {k: int(np.prod(np.shape(data[k]))) for k in axes}
     nbytes = sum(8 * size[k] * (stop - start) // n if axes[k] is not None else 8 * size[k]
                  for k in axes)

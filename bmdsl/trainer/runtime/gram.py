@@ -19,13 +19,15 @@ GRAM_MAX_N = 4096              # G is N^2 float64: at most 134 MB
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
 
 
-GRAM_BLOCKS = 1024             # the samples are summed in at most this many blocks
+GRAM_BLOCKS = 256              # the samples are summed in at most this many blocks
+MIN_BLOCK = 16                 # samples per block at least (a block costs ~1 ms of calls)
 
 
 def block_count(n: int) -> int:
-    """Blocks of the Gram sums (and the units of the processes' shards): a function of n
-    alone, so that every number of processes sums the same blocks."""
-    return max(1, min(int(n), GRAM_BLOCKS))
+    """Blocks of the Gram sums (and the units of the processes' shards, so at most this
+    many processes): a function of n alone, so that every number of processes sums the
+    same blocks."""
+    return max(1, min(int(n) // MIN_BLOCK, GRAM_BLOCKS))
 
 
 def block_start(n: int, k: int) -> int:
@@ -33,25 +35,31 @@ def block_start(n: int, k: int) -> int:
     return int(k) * int(n) // block_count(n)
 
 
-def tree_sum(ranges, mine, leaf, share, numel):
+def tree_sum(ranges, mine, leaf, share, numel, release=lambda x: None):
     """The sum of leaf(k) over blocks k in [0, nb) (nb = ranges[-1][1]) by pairwise
     halving of [0, nb): the same additions in the same order for any `ranges` (rank r
     holds blocks ranges[r]). A node inside one rank's range is summed by that rank and
     sent to the others by share(value or None, owner, numel) (the same value, of
     numel entries, on every rank); the nodes above are added on
-    every rank. In one process (ranges = [(0, nb)]) this is plain pairwise summation."""
+    every rank. In one process (ranges = [(0, nb)]) this is plain pairwise summation.
+    A right child, once added, goes to release(x) (leaf may reuse its memory)."""
+    def added(left, right):
+        left.add_(right)
+        release(right)
+        return left
+
     def local(lo, hi):
         if hi - lo == 1:
             return leaf(lo)
         mid = (lo + hi) // 2
-        return local(lo, mid).add_(local(mid, hi))    # one partial sum per tree level
+        return added(local(lo, mid), local(mid, hi))    # one partial sum per tree level
 
     def node(lo, hi):
         owner = next((r for r, (a, b) in enumerate(ranges) if a <= lo and hi <= b), None)
         if owner is not None:
             return share(local(lo, hi) if owner == mine else None, owner, numel)
         mid = (lo + hi) // 2
-        return node(lo, mid).add_(node(mid, hi))
+        return added(node(lo, mid), node(mid, hi))
     return node(0, ranges[-1][1])
 
 
@@ -93,10 +101,13 @@ class Gram:
         n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
         offset = block_start(n_all, ranges[first][0])     # of this rank's samples
 
+        free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
+
         def leaf(k):
             """[G b yy] of global block k, flattened; sub-chunks of fixed size in order."""
             start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
-            out = torch.zeros(N * N + N + 1, dtype=Y.dtype, device=Y.device)
+            out = free.pop().zero_() if free else torch.zeros(N * N + N + 1, dtype=Y.dtype,
+                                                                device=Y.device)
             G, b = out[:N * N].view(N, N), out[N * N:N * N + N]
             for s in range(start, stop, step):
                 idx = torch.arange(s, min(stop, s + step), device=Y.device)
@@ -111,7 +122,7 @@ class Gram:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)    # a GEMM split over threads may sum in another order
         try:
-            total = tree_sum(ranges, first, leaf, problem.share, N * N + N + 1)
+            total = tree_sum(ranges, first, leaf, problem.share, N * N + N + 1, free.append)
         finally:
             torch.set_num_threads(threads)
         return cls(total[:N * N].view(N, N), total[N * N:N * N + N], float(total[-1]),
