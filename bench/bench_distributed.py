@@ -13,6 +13,8 @@ m = 3, beta = 1e-3, float64, one thread per process (the machine has 2 cores).
     certified gap <= 1e-4 (the certificates included).
 (C) one certificate of the factors of (A) (100 refinement iterations): in one process,
     and sharded over 2 (each rank sums its own samples, the sums all-reduced).
+(D) memory per rank: samples bound, the trainer's estimate, peak resident memory, in a
+    fresh job of 1 and of 2 processes (squared loss, Gram path).
 Every rank binds only its shard of the samples (docs/distributed.md).
 Writes bench/results/distributed.json (with the load average: the machine is shared).
 """
@@ -117,6 +119,23 @@ def _certificate(recipe, refine_iters=100):
             "collectives": c1 - c0, "bytes": b1 - b0}
 
 
+def _memory(recipe):
+    """(D) in a fresh process of a job of 1 or 2: the samples this rank binds, the
+    trainer's estimate (core/footprint.trainer_for, checked before allocation), and the
+    peak resident memory after binding, the Gram build and one certificate."""
+    import resource
+
+    from bmdsl.core import footprint
+    t = _make(launch.rebind(recipe))
+    t.fit(0)
+    rss = [0.0] * distributed.world()
+    distributed.all_gather_object(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                  / 1024)
+    return {"samples_held_by_rank_0": int(t.bound.Y.shape[0]),
+            "estimated_trainer_MiB_rank_0": footprint.trainer_for(t.bound, t.m, 8).nbytes
+            / 2 ** 20, "max_rss_MiB_per_rank": rss}
+
+
 def flops_per_evaluation(bound) -> float:
     from torch.utils.flop_counter import FlopCounterMode
     t = Trainer(bound, device="cpu", progress=False, method="lbfgs")
@@ -167,6 +186,10 @@ def main():
     out["B_squared_gram_time_to_1e-4"] = both(_certified, launch.recipe(sq),
                                               args.time_limit, 1, repeats=2)
     print(json.dumps(out["B_squared_gram_time_to_1e-4"], indent=1), flush=True)
+    out["D_squared_memory_per_rank"] = {
+        f"{k} process{'es' if k > 1 else ''}": launch.spawn(_memory, k, (launch.recipe(sq),),
+                                                           timeout=600) for k in (1, 2)}
+    print(json.dumps(out["D_squared_memory_per_rank"], indent=1), flush=True)
     out["load_average_at_end"] = os.getloadavg()
     path = ROOT / "bench" / "results" / "distributed.json"
     path.write_text(json.dumps(out, indent=2))
