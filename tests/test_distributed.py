@@ -176,12 +176,15 @@ def _shard_sizes(recipe_):
     b = launch.rebind(recipe_)
     t = DistributedTrainer(b, device="cpu", progress=False, warm_start=False)
     return (t.shard, int(b.Y.shape[0]), int(b.arrays["X"].shape[0]), int(b.masks.shape[1]),
-            int(t.problem.Y.shape[0]), int(t.problem.D.shape[1]))
+            int(t.problem.Y.shape[0]), int(t.problem.D.shape[1])), b.masks
 
 
 def test_each_rank_trains_on_its_own_shard():
-    got = launch.spawn(_gather_shards, 2, (launch.recipe(_mlp(41)),), timeout=60)
-    assert got == [((0, 20),) + (20,) * 5, ((20, 41),) + (21,) * 5]   # the bound too
+    bound = _mlp(41)
+    got = launch.spawn(_gather_shards, 2, (launch.recipe(bound),), timeout=60)
+    assert [g[0] for g in got] == [((0, 20),) + (20,) * 5, ((20, 41),) + (21,) * 5]
+    # each rank's masks, made from the gates on its samples, are those rows of the whole's
+    assert np.array_equal(np.concatenate([g[1] for g in got], axis=1), bound.masks)
 
 
 def _gather_shards(recipe_):
@@ -247,9 +250,12 @@ def test_a_dead_or_stalled_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices (nccl)")
 def test_nccl_on_two_gpus_reaches_the_one_process_objective():
     bound = _mlp()
-    single = bound.to_torch(device="cuda", progress=False).fit().objective
-    many = launch.fit(bound, 2, device="cuda", progress=False, timeout=120).objective
-    assert abs(single - many) <= 1e-10 * abs(single)
+    single = bound.to_torch(device="cuda", progress=False).fit()
+    many = launch.fit(bound, 2, device="cuda", progress=False, timeout=120)
+    assert many.device.startswith("cuda")
+    assert abs(single.objective - many.objective) <= 1e-10 * abs(single.objective)
+    c = single.certificate
+    assert _same_gap(c.objective, c.dual_value, c.gap_bound, many.certificate.gap_bound)
 
 
 def test_cli_nproc_trains_once_and_rank_0_writes(tmp_path, capsys, monkeypatch):

@@ -26,6 +26,8 @@ interior point and the active set act on per-sample constraints).
 from __future__ import annotations
 
 
+import logging
+
 import numpy as np
 import torch
 
@@ -37,6 +39,8 @@ from .runtime.forms import regularizer
 from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
 from .trainer import Trainer
+
+log = logging.getLogger("bmdsl.trainer")
 
 
 class _Shared(torch.autograd.Function):
@@ -158,6 +162,13 @@ class DistributedTrainer(Trainer):
             self.progress = False        # rank 0 draws the progress bar
         self._same_everywhere()
         self.config()                    # its digests: one collective, on every rank now
+        from ..core import footprint, memory
+        start, stop = self.shard
+        log.info("rank %d of %d: samples %d..%d of %d (%s), trainer memory estimated at %s",
+                 dd.rank(), dd.world(), start, stop - 1, self.problem.n_all,
+                 "this shard bound" if getattr(bound, "shard", None) else "all bound",
+                 memory.human(footprint.trainer_for(bound, self.m, self.dtype.itemsize,
+                                                    method).nbytes))
 
     def _init_factors(self, scale):
         """ReLU: the initial factors are moved into the cones of all samples."""
