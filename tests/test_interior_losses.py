@@ -135,3 +135,23 @@ def test_losses_it_refuses_say_why(change):
         trainer.problem.spec = dict(trainer.problem.spec, loss="cross_entropy")
     why = ConeInteriorPoint.accepts(trainer.problem, trainer.m)
     assert why is not None and want in why
+
+
+def _sharded_fit(recipe):
+    """In each rank: the default fit on this rank's shard."""
+    from bmdsl.trainer import launch
+    from bmdsl.trainer.sharded import DistributedTrainer
+    r = DistributedTrainer(launch.rebind(recipe), device="cpu", progress=False).fit()
+    return r.objective, r.certificate.gap_bound, r.warm_start["method"]
+
+
+def test_two_processes_reach_the_one_process_objective_with_logistic():
+    """The logistic loss's value, gradient and Hessian summed over shards (smoothloss.py):
+    2 processes (shards of 15 samples) end where one does."""
+    from bmdsl.trainer import launch
+    bound = relu_case("logistic")
+    one = Trainer(bound, device="cpu", progress=False).fit()
+    many = launch.spawn(_sharded_fit, 2, (launch.recipe(bound),), timeout=60)
+    assert many[2] == "interior point" == one.warm_start["method"]
+    assert abs(many[0] - one.objective) <= 1e-10 * abs(one.objective)
+    assert 0 <= many[1] <= 1e-4
