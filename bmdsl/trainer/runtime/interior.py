@@ -35,14 +35,13 @@ import time
 import torch
 
 from .conesystem import newton_solver
-from .forms import euclidean
+from .damping import damped_step
+from .forms import euclidean, plain_squared
 from .newton import balance_signed
 from .smoothloss import loss_model, refusal
 
 EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL F(0)
 KAPPA = 0.1          # until then, by <= KAPPA times the complementarity s'z (continuation)
-ARMIJO = 1e-4        # sufficient decrease of the barrier merit (a loss other than squared)
-HALVINGS = 40        # backtracking halvings at most per iteration
 STALL = 3            # iterations without progress of the dual residual that end a run
 MAX_ELEMENTS = 60_000_000   # entries of L [|y|, P p], of [P, 2, |a|] and of [|a|, p^2]
 MAX_SYSTEM = 8192    # the smaller side of the Newton system (|y| or 2 P p)
@@ -113,6 +112,7 @@ class ConeInteriorPoint:
         self.rows = (self.M.norm(dim=1) > 0)[None, None, :].expand(P, 2, -1)
         self.nrows = int(self.sum(self.rows.sum()))
         self.P, self.p, self.beta = P, p, float(problem.beta)
+        self.spec = problem.spec
         self.loss = loss_model(problem)                              # smoothloss.py
         f0 = self.loss.zero_value()                                  # F(0)
         self.eps = max(EPS_REL * f0 / (self.beta * 2 * P), 1e-300)
@@ -210,9 +210,9 @@ class ConeInteriorPoint:
             # corrector: centering sigma mu and the second-order term ds dz
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - target)
             ap = min(1.0, 0.99 * self._boundary(s, ds))
-            if not self.loss.quadratic:        # F's Newton model is local: a damped step
-                d, ds, dz, ap = self._damped(solve, (d, ds, dz), ap, x, s, z, g, rd, rp,
-                                             target)
+            if not plain_squared(self.spec):   # F's Newton model is local: a damped step
+                d, ds, dz, ap = damped_step(self, solve, (d, ds, dz), ap, x, s, z, g, rd, rp,
+                                            target)
             ad = min(1.0, 0.99 * self._boundary(z, dz))
             self.step = min(ap, ad)
             if not (self.step >= 1e-10 and bool(torch.isfinite(d).all())):
@@ -223,39 +223,6 @@ class ConeInteriorPoint:
         self.x, self.s, self.z = x, s, z
         self.seconds += time.perf_counter() - start
         return done
-
-    def _damped(self, solve, step, ap, x, s, z, g, rd, rp, target):
-        """(d, ds, dz, primal step): the step cut by backtracking (Armijo) on the barrier
-        merit phi = F(A x) + beta sum ||x_kj||_eps - target sum log s, along the corrected
-        direction where it descends on phi, else along the centering direction alone,
-        which does (it is -W^-1 grad phi with W positive definite)."""
-        d, ds, dz = step
-        slope = self._slope(g, d, ds, s, target)
-        if not slope < 0:
-            d, ds, dz = self._direction(solve, rd, rp, s, z, s * z - target)
-            ap = min(1.0, 0.99 * self._boundary(s, ds))
-            slope = self._slope(g, d, ds, s, target)
-        phi0, size = self._merit(x, s, target)
-        a = ap
-        for _ in range(HALVINGS if slope < 0 else 0):
-            # rounding: phi is known to ~1e-15 of its terms' magnitude
-            if self._merit(x + a * d, s + a * ds, target)[0] <= \
-                    phi0 + ARMIJO * a * slope + 1e-14 * size:
-                break
-            a *= 0.5
-        return d, ds, dz, a
-
-    def _slope(self, g, d, ds, s, target) -> float:
-        """phi's directional derivative along (d, ds): g the smoothed objective's gradient."""
-        barrier = torch.where(self.rows, ds / s, torch.zeros_like(s)).sum()
-        return float((g * d).sum()) - target * float(self.sum(barrier))
-
-    def _merit(self, x, s, target):
-        """(phi, the sum of its terms' magnitudes) at x with slacks s."""
-        f = self.loss.value(self.predict(x))
-        norms = self.beta * float(torch.sqrt((x * x).sum(2) + self.smoothing ** 2).sum())
-        logs = target * float(self.sum(torch.where(self.rows, s, torch.ones_like(s)).log().sum()))
-        return f + norms - logs, abs(f) + norms + abs(logs)
 
     def _boundary(self, v, dv):
         """_step_to_boundary over all shards' rows."""

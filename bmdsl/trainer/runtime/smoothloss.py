@@ -26,9 +26,12 @@ def _kernel(spec):
 
 
 def refusal(spec):
-    """None where the interior point can take this loss, else why not."""
-    if plain_squared(spec):
-        return None
+    """None where the interior point can take this loss, else why not (an emitted module
+    keeps only the branch of its model's loss)."""
+    return None if plain_squared(spec) else _diagonal_refusal(spec)
+
+
+def _diagonal_refusal(spec):
     if has_output_bias(spec):
         return "no free output offset with a loss other than the squared one (F_b's " \
             "Hessian is not diagonal)"
@@ -41,9 +44,8 @@ def refusal(spec):
 
 def loss_model(problem):
     """Quadratic or Diagonal for the problem's loss (refusal(spec) must be None)."""
-    if plain_squared(problem.spec):
-        return Quadratic(problem)
-    return Diagonal(problem, _kernel(problem.spec))
+    return Quadratic(problem) if plain_squared(problem.spec) else \
+        Diagonal(problem, _kernel(problem.spec))
 
 
 class Quadratic:
