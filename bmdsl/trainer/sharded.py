@@ -195,9 +195,9 @@ class DistributedTrainer(Trainer):
         if self.warm is None or self.warm.POLISH:     # a warm start that ends the fit
             raise TrainerError(
                 "ReLU cones (activation relu) with --nproc > 1 need the cone interior point "
-                "warm start (a scalar output, the squared loss, C = l2, float64, m >= 2, "
-                "method auto): BM steps with cones act on per-sample constraints and are not "
-                "supported across processes; use gated_relu or one process")
+                "warm start (a scalar output, a loss with a diagonal Hessian, C = l2, float64, "
+                "m >= 2, method auto): BM steps with cones act on per-sample constraints and "
+                "are not supported across processes; use gated_relu or one process")
         self.method = _NoConeSteps(self.method)
 
     def _same_everywhere(self):
