@@ -20,13 +20,13 @@ RELU = (Path(__file__).resolve().parent.parent / "models" / "relu.bm").read_text
 TIGHT = dict(tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, max_iter=500)
 
 
-def relu_case(loss, R="l2", seed=1, beta=1e-2, bias=""):
-    """n = 30, d = 2, 40 sampled patterns; a ReLU teacher with noise (labels: its sign
+def relu_case(loss, R="l2", seed=1, beta=1e-2, bias="", n=30):
+    """n = 30 by default, d = 2, 40 sampled patterns; a ReLU teacher with noise (labels: its sign
     around the median for the logistic loss)."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((30, 2))
+    X = rng.standard_normal((n, 2))
     Y = np.maximum(X @ rng.standard_normal((2, 3)), 0) @ rng.standard_normal(3)
-    Y = Y + 0.3 * rng.standard_normal(30)
+    Y = Y + 0.3 * rng.standard_normal(n)
     if LOSS_KERNELS[loss].metrics == ("sign_accuracy",):
         Y = np.where(Y > np.median(Y), 1.0, -1.0)
     text = re.sub(r"loss\s+squared", f"loss {loss}", RELU)
@@ -147,9 +147,10 @@ def _sharded_fit(recipe):
 
 def test_two_processes_reach_the_one_process_objective_with_logistic():
     """The logistic loss's value, gradient and Hessian summed over shards (smoothloss.py):
-    2 processes (shards of 15 samples) end where one does."""
+    2 processes end where one does (n = 40: shards hold whole blocks of at least 16
+    samples, trainer/distributed.py)."""
     from bmdsl.trainer import launch
-    bound = relu_case("logistic")
+    bound = relu_case("logistic", n=40)
     one = Trainer(bound, device="cpu", progress=False).fit()
     many = launch.spawn(_sharded_fit, 2, (launch.recipe(bound),), timeout=60)
     assert many[2] == "interior point" == one.warm_start["method"]
