@@ -139,3 +139,18 @@ def test_cli_takes_invertible_and_refuses_a_bad_mode(capsys, tmp_path, monkeypat
                  "--stages", "2", "--downsample", "invertible", "--steps", "5",
                  "--refine-iters", "0", "--no-progress", "--output", "run"]) == 0
     assert "    2          8x2x2" in capsys.readouterr().out      # 4 m P channels, 2 x 2
+
+
+def test_cross_entropy_stage_with_a_2x2_head_reaches_its_cvxpy_optimum():
+    # q = c a = 2 x 4 = 8: m = 8 units reach any rank of Z_k (eq. (23) -> (24))
+    torch.set_num_threads(1)
+    model = bmdsl.parse(STAGE.replace("units m = 2", "units m = 8"))
+    d = images(n=16, channels=1, height=4, width=4, classes=2, seed=0)
+    train = {"images": d["I"], "labels": d["Y"].argmax(1)}
+    record = train_layerwise(model, train, None, 1, options=StageOptions(
+        method="lbfgs", progress=False, refine_iters=200)).stages[0]
+    bound = model.derive().bind({"I": train["images"], "Y": np.eye(2)[train["labels"]]})
+    p_star = bound.to_cvxpy().solve().value
+    gap = (record["objective"] - p_star) / p_star
+    assert abs(gap) <= 1e-6, (record["objective"], p_star)
+    assert gap - 1e-9 <= record["gap_bound"] < 1e-3
