@@ -22,8 +22,12 @@ average is recorded before and after.
 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --select     # validation only
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--time-limit 25]
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
 
-Writes bench/results/layerwise.json and docs/layerwise_accuracy.png. A script, not a test.
+Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
+configuration), or bench/results/layerwise_NAME.json for another candidate, reported for
+comparison only (with the baseline's lr chosen for the chosen configuration). A script,
+not a test.
 """
 from __future__ import annotations
 
@@ -206,6 +210,8 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=25.0, help="seconds per stage")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--select", action="store_true", help="choose on validation (module doc)")
+    ap.add_argument("--candidate", choices=[c[0] for c in CANDIDATES],
+                    help="run this candidate instead of the chosen one (for comparison)")
     ap.add_argument("--one", choices=["convex", "baseline"])
     ap.add_argument("--config")
     ap.add_argument("--lr", type=float)
@@ -230,6 +236,9 @@ def main() -> int:
     from bench.machine import describe
     chosen = json.loads((RESULTS / "layerwise_select.json").read_text())
     cfg, lr = chosen["chosen"], chosen["baseline_lr"]
+    if args.candidate:
+        cfg = as_config(next(c for c in CANDIDATES if c[0] == args.candidate))
+        results = RESULTS / f"layerwise_{args.candidate}.json"
     load0, runs = os.getloadavg(), {"convex": [], "baseline": []}
     for seed in map(int, args.seeds.split(",")):
         for kind in runs:
@@ -262,13 +271,15 @@ def main() -> int:
     results.write_text(json.dumps({"setup": {"P": P, "m": M, "width": WIDTH, "stages": STAGES,
                                              "config": cfg, "baseline_lr": lr,
                                              "chosen_by": "bench/results/layerwise_select.json",
+                                             "chosen": cfg == chosen["chosen"],
                                              "time_limit_per_stage": args.time_limit,
                                              "baseline_epochs": args.epochs,
                                              "test_fraction": FRACTION, "seeds": args.seeds},
                                    "machine": describe(), "summary": summary, "runs": runs},
                                   indent=2))
-    plot(results, png)
-    print(f"wrote {results}, {png}")
+    if not args.candidate:
+        plot(results, png)
+    print(f"wrote {results}" + ("" if args.candidate else f", {png}"))
     return 0
 
 
