@@ -154,3 +154,16 @@ def test_cross_entropy_stage_with_a_2x2_head_reaches_its_cvxpy_optimum():
     gap = (record["objective"] - p_star) / p_star
     assert abs(gap) <= 1e-6, (record["objective"], p_star)
     assert gap - 1e-9 <= record["gap_bound"] < 1e-3
+
+
+def test_a_version_1_network_file_still_loads(run, tmp_path):
+    model, train, test, opts = run[:4]
+    net = train_layerwise(model, train, None, 2, downsample=2, options=StageOptions(
+        method="lbfgs", progress=False, refine_iters=0, max_steps=3)).network
+    assert net.downsamples == ["average:2"]
+    old = {"format": "bmdsl-layerwise-network", "version": 1, "windows": [2],
+           "scales": [float(net.scales[0])], "stages": [s.to_dict() for s in net.stages]}
+    torch.save(old, tmp_path / "v1.pt")
+    x = torch.as_tensor(test["images"])
+    with torch.no_grad():
+        assert torch.equal(LayerwiseNetwork.load(tmp_path / "v1.pt")(x), net(x))
