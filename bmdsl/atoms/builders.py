@@ -2,8 +2,8 @@
 
 `patches X[n, k, h] = im2col(I, kernel = 3, stride = 1, padding = 1)` turns images
 I[n, channels, height, width] into patch matrices X_i in R^{K x h} (paper eq. (5), (22));
-`pool P[a, k] = average(2x2)` / `global` / `adaptive(2x2)` builds the pooling matrix P_a in R^{a x K}
-(eq. (22)-(24)). Each builder declares its parameters; the numpy constructions are the
+`pool P[a, k] = average(2x2)` / `global` / `adaptive(2x2)` builds the pooling matrix P_a
+in R^{a x K} (eq. (22)-(24)). Each builder declares its parameters; the numpy constructions are the
 kernel's (bmdsl/kernel/layout.py), shared with the emitted modules.
 """
 from __future__ import annotations

@@ -63,3 +63,10 @@ def adaptive_pool(grid, args):
 
 # pooling name -> matrix(grid (rows, cols), args) -> P [a, rows * cols]
 POOL_MATRICES = {"average": average_pool, "global": global_pool, "adaptive": adaptive_pool}
+
+
+def other_pools(used) -> set:
+    """The names of the pooling functions a model with builders `used` never calls (an
+    emitted module drops them from its table)."""
+    used = set(used)
+    return {f.__name__ for name, f in POOL_MATRICES.items() if name not in used}

@@ -6,8 +6,9 @@
 
 Stage s < S is used only through its BM latent representation (latent.py), down-sampled
 by downsamples[s] (downsample.py): its second layer and pooling are discarded, as in the
-greedy scheme of section 4.2; the last stage's output is the prediction. `save` writes tensors and plain literals (torch.save), `load`
-reads them with weights_only=True (no pickled objects are executed).
+greedy scheme of section 4.2; the last stage's output is the prediction. `save` writes
+tensors and plain literals (torch.save), `load` reads them with weights_only=True (no
+pickled objects are executed).
 """
 from __future__ import annotations
 
