@@ -181,6 +181,12 @@ class LiftedProxADMM:
         """Z [P, p, q]: grad F(L(Z)) tends to rho a, ADMM's multiplier of u = L(Z)."""
         return self.Z
 
+    def dual_direction(self):
+        """rho a [*y]: exactly grad F(u) at the prox point u (the prox's optimality
+        condition), ADMM's dual estimate; at the fixed point L^*(rho a) = -rho eta b,
+        whose blocks have D-dual norm <= beta."""
+        return self.rho * self.a
+
     def factors(self, m):
         """BM factors [P, m, p], [P, m, q] of W; POLISH stays True if m units could not
         hold every non-zero group (or singular value) of the solution."""
