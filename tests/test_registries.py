@@ -68,11 +68,12 @@ def test_every_loss_declares_every_capability(name):
     assert float(torch_loss(name)(t, torch.tensor(Y))) == pytest.approx(f, rel=1e-10)
     assert LOSSES[name].accepts_class_labels == kernel.class_labels
     # the optional prox: the registry entry has one exactly when the class declares one
-    assert (kernel.prox is None) == (loss.prox is None)
+    assert (kernel.torch_prox is None) == (loss.prox is None)
 
 
 @pytest.mark.parametrize("t", [0.05, 1.0, 40.0])
-@pytest.mark.parametrize("name", sorted(n for n, k in LOSS_KERNELS.items() if k.prox is not None))
+@pytest.mark.parametrize("name", sorted(n for n, k in LOSS_KERNELS.items()
+                                         if k.torch_prox is not None))
 def test_every_declared_prox_is_the_cvxpy_prox(name, t):
     """prox_{tF}(V) = argmin_X t F(X) + 1/2 ||X - V||^2 against CVXPY's solve of that
     problem (the loss's own CVXPY form), in float64, from a cold and from a warm start."""

@@ -131,7 +131,7 @@ def _torch_form(k):
 def _torch_prox(k):
     def prox(v, y, t, x0=None):
         import torch
-        return k.prox(torch, v, y, t, x0)
+        return k.torch_prox(torch, v, y, t, x0)
     return prox
 
 
@@ -146,7 +146,7 @@ def _from_kernel(kernel) -> LossEntry:
                     scale_domain=k.scale_domain, closed_form_scale=k.closed_form_scale,
                     link=k.link, metrics=tuple(k.metrics), quadratic=k.quadratic,
                     twice_differentiable=k.twice_differentiable,
-                    prox=None if k.prox is None else _torch_prox(k))
+                    prox=None if k.torch_prox is None else _torch_prox(k))
     params = tuple(LossParam(name, default, check, doc, accepts)
                    for name, default, accepts, check, doc in kernel.params)
     return LossEntry(kernel.name, params, build, kernel.doc,

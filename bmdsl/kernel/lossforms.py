@@ -5,8 +5,9 @@ is the last axis. F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain, giv
 Fenchel dual of Sahiner et al. 2024, eq. (112)-(113). A class declares its value, gradient,
 conjugate, the dual ray's domain, its CVXPY and torch forms (which receive the library
 module, `cp` or `torch`, as their first argument) and its capabilities
-(`quadratic`, `twice_differentiable`, metrics, class labels, and optionally `prox`, the
-proximal map in torch of lossprox.py); `bmdsl.atoms.losses` builds the
+(`quadratic`, `twice_differentiable`, metrics, class labels, and optionally `torch_prox`,
+the proximal map in torch of lossprox.py: the registry entry's `prox`);
+`bmdsl.atoms.losses` builds the
 registry from `LOSS_KERNELS`, and emitted trainers paste this file. Adding a loss is one
 class here plus its line in `LOSS_KERNELS`.
 
@@ -66,9 +67,9 @@ class LossKernel:
     with check(value) -> message or None. `scale_domain(g, y) -> (lo, hi)` is the interval
     of t with F*(t g) finite; `closed_form_scale(g, y, lo, hi)`, if declared, maximizes
     -F*(t g) on it exactly; `link` maps scores to probabilities (classification only).
-    `prox(torch, v, y, t, x0=None)`, if declared, is argmin_x t F(x; y) + 1/2 ||x - v||^2
-    (x0: a start for an iterative prox): the lifted ADMM of runtime/proxadmm.py needs it,
-    a loss without one is solved by the lifted FISTA."""
+    `torch_prox(torch, v, y, t, x0=None)`, if declared, is
+    argmin_x t F(x; y) + 1/2 ||x - v||^2 (x0: a start for an iterative prox): the lifted
+    prox ADMM of runtime/proxadmm.py needs it, a loss without one takes the lifted FISTA."""
     name = ""
     doc = ""
     latex = ""
@@ -79,7 +80,7 @@ class LossKernel:
     class_labels = False           # whole-number labels [n] may stand for one-hot [n, c]
     closed_form_scale = None
     link = None
-    prox = None
+    torch_prox = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -116,7 +117,7 @@ class Squared(LossKernel):
     def torch(self, torch, yh, y):
         return 0.5 * ((yh - loss_torch_y(torch, y, yh)) ** 2).sum()
 
-    def prox(self, torch, v, y, t, x0=None):
+    def torch_prox(self, torch, v, y, t, x0=None):
         return prox_squared(torch, v, loss_torch_y(torch, y, v), t)
 
 
@@ -172,7 +173,7 @@ class CrossEntropy(LossKernel):
     def torch(self, torch, yh, y):
         return torch.logsumexp(yh, dim=-1).sum() - (loss_torch_y(torch, y, yh) * yh).sum()
 
-    def prox(self, torch, v, y, t, x0=None):
+    def torch_prox(self, torch, v, y, t, x0=None):
         return prox_cross_entropy(torch, v, loss_torch_y(torch, y, v), t, x0)
 
 
@@ -214,7 +215,7 @@ class Logistic(LossKernel):
     def torch(self, torch, yh, y):
         return torch.nn.functional.softplus(-loss_torch_y(torch, y, yh) * yh).sum()
 
-    def prox(self, torch, v, y, t, x0=None):
+    def torch_prox(self, torch, v, y, t, x0=None):
         return prox_logistic(torch, v, loss_torch_y(torch, y, v), t, x0)
 
 
@@ -266,7 +267,7 @@ class Huber(LossKernel):
         return torch.nn.functional.huber_loss(yh, loss_torch_y(torch, y, yh), reduction="sum",
                                               delta=self.delta)
 
-    def prox(self, torch, v, y, t, x0=None):
+    def torch_prox(self, torch, v, y, t, x0=None):
         return prox_huber(torch, v, loss_torch_y(torch, y, v), t, self.delta)
 
 
