@@ -62,6 +62,9 @@ class Loss:
     quadratic: bool = False
     # C^2 (Theorem 3.3's rank-deficient clause); False is the safe answer
     twice_differentiable: bool = False
+    # prox(v, y, t, x0=None) -> argmin_x t F(x; y) + 1/2 ||x - v||^2 on torch tensors, or None:
+    # the lifted ADMM (runtime/proxadmm.py) needs it, a loss without one takes the FISTA
+    prox: Optional[Callable] = None
 
     def param(self, name: str):
         return dict(self.params)[name]
@@ -125,6 +128,13 @@ def _torch_form(k):
     return form
 
 
+def _torch_prox(k):
+    def prox(v, y, t, x0=None):
+        import torch
+        return k.torch_prox(torch, v, y, t, x0)
+    return prox
+
+
 def _from_kernel(kernel) -> LossEntry:
     """The registry entry of a `lossforms.LossKernel` class."""
     def build(**values) -> Loss:
@@ -135,7 +145,8 @@ def _from_kernel(kernel) -> LossEntry:
                     conjugate=k.conjugate, target_check=k.target_check,
                     scale_domain=k.scale_domain, closed_form_scale=k.closed_form_scale,
                     link=k.link, metrics=tuple(k.metrics), quadratic=k.quadratic,
-                    twice_differentiable=k.twice_differentiable)
+                    twice_differentiable=k.twice_differentiable,
+                    prox=None if k.torch_prox is None else _torch_prox(k))
     params = tuple(LossParam(name, default, check, doc, accepts)
                    for name, default, accepts, check, doc in kernel.params)
     return LossEntry(kernel.name, params, build, kernel.doc,
