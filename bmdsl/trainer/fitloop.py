@@ -157,7 +157,8 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
     The BM factors are the factors of its solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
-    chunk, trace, failed = warm.FIRST_CHUNK, [], None
+    chunk, trace, failed = stopping.first_chunk(warm, time_limit), [], None
+    probing = chunk < warm.FIRST_CHUNK
     f = float(t.objective(t.U.detach(), t.V.detach()))
     start_U, start_V = t.U.detach().clone(), t.V.detach().clone()
     while True:
@@ -167,6 +168,11 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
             failed = str(exc) if isinstance(exc, FloatingPointError) else \
                 f"{warm.info()['method']}: {type(exc).__name__}: {exc}"
             break
+        run.seconds = time.perf_counter() - start
+        if probing and not done and run.seconds < time_limit:   # timed, not certified
+            probing, chunk = False, stopping.after_probe(warm, run.seconds, time_limit)
+            continue
+        probing = False
         U, V = warm.factors(t.m)
         U, V = U.reshape(t.U.shape), V.reshape(t.V.shape)
         fw = float(t.objective(U, V))
