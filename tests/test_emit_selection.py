@@ -67,11 +67,11 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     derivation = bmdsl.load("models/selfattention.bm").derive()
     torch_src = emit_torch(derivation)
     assert len(torch_src.splitlines()) < 1520
-    # `auto`: newton and the lifted ADMM only; no cone code in newton, only the pair's prox
-    assert not {"LBFGS", "Adam", "SGD", "ALS", "PrecGD", "LiftedFISTA", "candidates",
+    # `auto`: newton, lbfgs and the lifted ADMM; no cone code in newton, only the pair's prox
+    assert not {"Adam", "SGD", "ALS", "PrecGD", "LiftedFISTA", "candidates",
                 "basis", "reduce_system", "max_step", "row_units", "VECTOR_PROX"} & \
         _functions(torch_src)
-    assert {"Newton", "LiftedADMM", "NetworkModule"} <= _functions(torch_src)
+    assert {"Newton", "LBFGS", "LiftedADMM", "NetworkModule"} <= _functions(torch_src)
     cvx = emit_cvxpy(derivation)
     assert len(cvx.splitlines()) < 480
     # a tractable pair without cones: no enumeration, brackets, norms table or ReLU rule;
@@ -178,7 +178,8 @@ def test_methods_are_carried_where_their_accepts_can_hold():
     from bmdsl.trainer.spec import build_spec
     gated = build_spec(bmdsl.load("models/selfattention.bm").derive())
     auto, every = select(gated), select(gated, "all")
-    assert auto.methods == ("newton",) and auto.warm == ("admm",)
+    # auto: newton, then lbfgs, which accepts even the least favourable data
+    assert auto.methods == ("lbfgs", "newton") and auto.warm == ("admm",)
     assert "interior" in every.never and "interior" not in every.warm
     assert {"lbfgs", "adam", "als"} <= set(every.methods) and "fista" in every.warm
     relu = build_spec(bmdsl.load("models/relu.bm").derive())
@@ -218,12 +219,12 @@ def test_emitted_trainer_names_what_it_carries_and_how_to_add_a_method(tmp_path)
     from test_trainer import case
     bound = case("mlp", "gated_relu")
     path = tmp_path / "mlp_torch.py"
-    path.write_text(emit_torch(bound.derivation))                  # auto: newton, admm
+    path.write_text(emit_torch(bound.derivation))          # auto: lbfgs, newton, admm
     np.savez(tmp_path / "d.npz", **{k: bound.arrays[k] for k in ("X", "Y")})
-    out = _run(path, tmp_path / "d.npz", "--method", "lbfgs")
+    out = _run(path, tmp_path / "d.npz", "--method", "adam")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "carries the method(s) newton; 'lbfgs' was left out" in out.stderr
-    assert f"bmdsl compile {bound.model.name}.bm --methods newton,lbfgs" in out.stderr
+    assert "carries the method(s) lbfgs, newton; 'adam' was left out" in out.stderr
+    assert f"bmdsl compile {bound.model.name}.bm --methods lbfgs,newton,adam" in out.stderr
     typo = _run(path, tmp_path / "d.npz", "--method", "lbfgz")
     assert typo.returncode == 2 and "unknown method 'lbfgz'" in typo.stderr
 
@@ -239,7 +240,7 @@ def test_emitted_trainer_with_all_methods_trains_with_each(tmp_path):
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.split("objective ")[1].split()[0]) == \
         pytest.approx(result.objective, rel=1e-6)
-    for method in ("lbfgs", "adam"):                                # carried only by `all`
+    for method in ("adam", "precgd"):                               # carried only by `all`
         run = _run(path, tmp_path / "d.npz", "--method", method, "--steps", "5")
         assert run.returncode == 0, run.stderr
         assert np.isfinite(float(run.stdout.split("objective ")[1].split()[0]))

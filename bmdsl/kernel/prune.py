@@ -19,8 +19,9 @@ def _offsets(text):
 def _summary(doc):
     """The first sentence of a docstring, on one line."""
     para = " ".join(doc.strip().split("\n\n")[0].split())
-    cut = para.find(". ")
-    line = para if cut < 0 else para[:cut + 1]
+    # a sentence ends at ". " before a capital (not at "eq. (14)" or "et al. 2024")
+    ends = [i for i in range(len(para) - 2) if para[i:i + 2] == ". " and para[i + 2].isupper()]
+    line = para[:ends[0] + 1] if ends else para
     return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
 
 

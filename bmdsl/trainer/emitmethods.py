@@ -5,9 +5,11 @@ is asked on the most favourable problem of the model's SPEC (`favourable`: every
 1, one pattern, float64, the full batch, gates where the model has patterns, the Gram path
 on), so what refuses there refuses on every data set, by the model's static facts alone
 (cones or not, the loss, the norm pair, an output bias, ...). Of those, the selection
-(SELECTIONS) picks: `auto` the entries bmdsl's own `auto` takes on data of moderate size,
-the first applicable method of policy.AUTO and the first applicable warm start of
-warm.WARM_STARTS; `all` every applicable entry; or names, comma-separated.
+(SELECTIONS) picks: `auto` the applicable methods of policy.AUTO in its order through the
+first that accepts even the least favourable data (`unfavourable`: so the stand-alone
+`auto` trains wherever bmdsl's does) and the first applicable warm start of
+warm.WARM_STARTS (it only accelerates); `all` every applicable entry; or names,
+comma-separated.
 """
 from __future__ import annotations
 
@@ -29,17 +31,27 @@ def _warm_starts() -> dict:
     return {start.name: start for start in WARM_STARTS}
 
 
-def favourable(spec) -> BMProblem:
-    """The model's BM problem on the most favourable data: sizes 1 (the fixed ones kept),
-    one pattern, float64, zeros; the Gram path marked on (only its presence is asked)."""
+def _problem(spec, size, patterns, dtype, gram) -> BMProblem:
+    """The model's BM problem with every free size `size` (the fixed ones kept), zeros
+    that take no memory (expanded views: `accepts` reads shapes and dtypes only)."""
     sizes = dict(spec["sizes"])
-    shapes = {k: tuple(sizes.get(d, 1) for d in dims) for k, dims in spec["dims"].items()}
-    z = lambda shape: torch.zeros(shape, dtype=torch.float64)  # noqa: E731
-    D = z((1,) + shapes["a"]) if spec["masked"] else None
-    gates = z((1,) + shapes["w1"]) if spec["masked"] else None
+    shapes = {k: tuple(sizes.get(d, size) for d in dims) for k, dims in spec["dims"].items()}
+    z = lambda shape: torch.zeros((), dtype=dtype).expand(shape)  # noqa: E731
+    D = z((patterns,) + shapes["a"]) if spec["masked"] else None
+    gates = z((patterns,) + shapes["w1"]) if spec["masked"] else None
     problem = BMProblem(spec, {spec["target"]: z(shapes["y"])}, D, shapes, gates)
-    problem.gram = True       # accepts ask whether the Gram path is on, never more
+    problem.gram = gram       # accepts ask whether the Gram path is on, never more
     return problem
+
+
+def favourable(spec) -> BMProblem:
+    """The most favourable data: sizes 1, one pattern, float64, the Gram path on."""
+    return _problem(spec, 1, 1, torch.float64, True)
+
+
+def unfavourable(spec) -> BMProblem:
+    """Data no size limit allows: sizes 10^4, 10^3 patterns, float32, no Gram path."""
+    return _problem(spec, 10_000, 1_000, torch.float32, None)
 
 
 def refusal(entry, problem) -> str | None:
@@ -78,9 +90,14 @@ def select(spec, choice: str = "auto") -> Selection:
     choice = (choice or "auto").strip()
     if choice == "all":
         return Selection(tuple(methods), tuple(starts), never, choice)
-    if choice == "auto":
-        first = [n for n in AUTO if n in methods][:1]
-        return Selection(tuple(first), tuple(starts[:1]), never, choice)
+    if choice == "auto":      # bmdsl's order, through the first that accepts any data
+        worst, order = unfavourable(spec), []
+        for name in (n for n in AUTO if n in methods):
+            order.append(name)
+            if all(METHODS[name].accepts(worst, m) is None for m in UNITS + (1000,)):
+                break
+        return Selection(tuple(n for n in METHODS if n in order), tuple(starts[:1]), never,
+                         choice)
     names = [n.strip() for n in choice.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS and n not in warm]
     if unknown or not names:
