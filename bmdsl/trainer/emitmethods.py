@@ -58,11 +58,21 @@ def refusal(entry, problem) -> str | None:
     """None if `entry` accepts the problem for some m of UNITS, else its reasons."""
     reasons = []
     for m in UNITS:
-        why = entry.accepts(problem, m)
+        try:
+            why = entry.accepts(problem, m)
+        except (AttributeError, TypeError, ValueError, RuntimeError):
+            return None       # it asks the data more than shapes: it may apply, carry it
         if why is None:
             return None
         reasons.append(why)
     return reasons[-1]
+
+
+def _accepts(entry, problem, m) -> bool:
+    try:
+        return entry.accepts(problem, m) is None
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return False          # undecided on these data: not a fallback for every data
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ def select(spec, choice: str = "auto") -> Selection:
         worst, order = unfavourable(spec), []
         for name in (n for n in AUTO if n in methods):
             order.append(name)
-            if all(METHODS[name].accepts(worst, m) is None for m in UNITS + (1000,)):
+            if all(_accepts(METHODS[name], worst, m) for m in UNITS + (1000,)):
                 break
         return Selection(tuple(n for n in METHODS if n in order), tuple(starts[:1]), never,
                          choice)
