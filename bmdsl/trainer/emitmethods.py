@@ -3,7 +3,7 @@
 An entry can be carried only where its `accepts` can hold for some data of the model: it
 is asked on the most favourable problem of the model's SPEC (`favourable`: every free size
 1, one pattern, float64, the full batch, gates where the model has patterns, the Gram path
-on), so what refuses there refuses on every data set, by the model's static facts alone
+on where its loss has one), so what refuses there refuses on every data set, by the model's static facts alone
 (cones or not, the loss, the norm pair, an output bias, ...). Of those, the selection
 (SELECTIONS) picks: `auto` the applicable methods of policy.AUTO in its order through the
 first that accepts even the least favourable data (`unfavourable`: so the stand-alone
@@ -19,6 +19,7 @@ import torch
 
 from ..core.errors import SemanticError
 from ..core.literals import Prose
+from .runtime.gram import gram_pays
 from .runtime.policy import AUTO, METHODS
 from .runtime.problem import BMProblem
 from .runtime.warm import WARM_STARTS
@@ -45,8 +46,11 @@ def _problem(spec, size, patterns, dtype, gram) -> BMProblem:
 
 
 def favourable(spec) -> BMProblem:
-    """The most favourable data: sizes 1, one pattern, float64, the Gram path on."""
-    return _problem(spec, 1, 1, torch.float64, True)
+    """The most favourable data: sizes 1, one pattern, float64, the Gram path on where
+    the model's loss has one (gram.gram_pays: the plain squared loss)."""
+    problem = _problem(spec, 1, 1, torch.float64, None)
+    problem.gram = True if gram_pays(problem, torch.float64, True) else None
+    return problem
 
 
 def unfavourable(spec) -> BMProblem:
