@@ -130,7 +130,9 @@ class File:
             elif isinstance(child, ast.IfExp) and self.known(child.test) is not None:
                 chosen = child.body if self.known(child.test) else child.orelse
                 a, b = self.span(child)
-                out.append((a, b, "(" + self.render(*self.span(chosen), chosen) + ")"))
+                text = self.render(*self.span(chosen), chosen)
+                atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute))
+                out.append((a, b, text if atom else "(" + text + ")"))
             elif isinstance(child, ast.expr) and self._constant(child):
                 a, b = self.span(child)
                 out.append((a, b, "None"))
