@@ -7,13 +7,15 @@ m = 3, beta = 1e-3, float64, one thread per process (the machine has 2 cores).
 (A) cross-entropy: L-BFGS steps on the sharded loss (no Gram matrix), so every loss
     evaluation touches all samples: time per step, collectives and bytes all-reduced per
     step, flops per step (torch.utils.flop_counter on one loss + gradient evaluation,
-    times the evaluations per step); and the time of one certificate (100 refinement
-    iterations) in one process, on the whole data.
+    times the evaluations per step).
 (B) squared loss, the default path: the Gram matrix G = L^* L summed over shards, the
     lifted ADMM warm start, Newton on G (no per-sample work per step); time to a
-    certified gap <= 1e-4.
-The distributed trainer's certificate is sharded (each rank sums its own samples, the sums
-all-reduced: docs/distributed.md); this script does not yet time it with 2 processes.
+    certified gap <= 1e-4 (the certificates included).
+(C) one certificate of the factors of (A) (100 refinement iterations): in one process,
+    and sharded over 2 (each rank sums its own samples, the sums all-reduced).
+(D) memory per rank: samples bound, the trainer's estimate, peak resident memory, in a
+    fresh job of 1 and of 2 processes (squared loss, Gram path).
+Every rank binds only its shard of the samples (docs/distributed.md).
 Writes bench/results/distributed.json (with the load average: the machine is shared).
 """
 from __future__ import annotations
@@ -100,18 +102,38 @@ def _certified(recipe, time_limit, every):
             "gap_bound": r.certificate.gap_bound, "objective": r.objective}
 
 
-def one_certificate(bound, refine_iters=100):
-    """Seconds of one certificate after STEPS L-BFGS steps, in one process on the whole
-    data (the sharded certificate of the distributed trainer is not timed here)."""
-    torch.set_num_threads(1)
-    t = Trainer(bound, device="cpu", progress=False, method="lbfgs")
+def _certificate(recipe, refine_iters=100):
+    """Seconds of one certificate (refine_iters refinement iterations) after STEPS L-BFGS
+    steps; with 2 processes the sharded certificate (each rank sums its own samples)."""
+    t = _make(launch.rebind(recipe), method="lbfgs")
     t.fit(STEPS, certify=False)
     from bmdsl.trainer.certificate import certify
     U, V = t.factors()
+    c0, b0 = distributed.traffic()
     start = time.perf_counter()
-    cert = certify(bound, U, V, refine_iters=refine_iters)
-    return {"seconds": time.perf_counter() - start, "refine_iters": refine_iters,
-            "gap_bound": cert.gap_bound}
+    cert = certify(t.bound, U, V, refine_iters=refine_iters,
+                   samples=getattr(t, "samples", None))
+    seconds = time.perf_counter() - start
+    c1, b1 = distributed.traffic()
+    return {"seconds": seconds, "refine_iters": refine_iters, "gap_bound": cert.gap_bound,
+            "collectives": c1 - c0, "bytes": b1 - b0}
+
+
+def _memory(recipe):
+    """(D) in a fresh process of a job of 1 or 2: the samples this rank binds, the
+    trainer's estimate (core/footprint.trainer_for, checked before allocation), and the
+    peak resident memory after binding, the Gram build and one certificate."""
+    import resource
+
+    from bmdsl.core import footprint
+    t = _make(launch.rebind(recipe))
+    t.fit(0)
+    rss = [0.0] * distributed.world()
+    distributed.all_gather_object(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                  / 1024)
+    return {"samples_held_by_rank_0": int(t.bound.Y.shape[0]),
+            "estimated_trainer_MiB_rank_0": footprint.trainer_for(t.bound, t.m, 8).nbytes
+            / 2 ** 20, "max_rss_MiB_per_rank": rss}
 
 
 def flops_per_evaluation(bound) -> float:
@@ -159,11 +181,15 @@ def main():
         steps["2 processes"]["bytes_per_step"] / steps["flops_per_step"]
     out["A_cross_entropy_lbfgs_steps"] = steps
     print(json.dumps(steps, indent=1), flush=True)
-    out["A_cross_entropy_one_certificate"] = one_certificate(ce)
-    print(json.dumps(out["A_cross_entropy_one_certificate"], indent=1), flush=True)
+    out["C_cross_entropy_one_certificate"] = both(_certificate, launch.recipe(ce))
+    print(json.dumps(out["C_cross_entropy_one_certificate"], indent=1), flush=True)
     out["B_squared_gram_time_to_1e-4"] = both(_certified, launch.recipe(sq),
                                               args.time_limit, 1, repeats=2)
     print(json.dumps(out["B_squared_gram_time_to_1e-4"], indent=1), flush=True)
+    out["D_squared_memory_per_rank"] = {
+        f"{k} process{'es' if k > 1 else ''}": launch.spawn(_memory, k, (launch.recipe(sq),),
+                                                           timeout=600) for k in (1, 2)}
+    print(json.dumps(out["D_squared_memory_per_rank"], indent=1), flush=True)
     out["load_average_at_end"] = os.getloadavg()
     path = ROOT / "bench" / "results" / "distributed.json"
     path.write_text(json.dumps(out, indent=2))

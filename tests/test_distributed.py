@@ -15,6 +15,7 @@ from bmdsl.trainer.distributed import DistributedError
 from bmdsl.certificates import certify
 from bmdsl.trainer.sharded import DistributedTrainer, ShardSamples, shard_view
 from bmdsl.trainer.spec import build_spec
+from bmdsl.trainer.runtime.gram import block_count, block_start, tree_sum
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "models")
 MLP = open(os.path.join(ROOT, "mlp.bm")).read().replace(
@@ -32,46 +33,78 @@ def _mlp(n=41):
     return bmdsl.parse(MLP).derive().bind({"X": X, "Y": np.eye(2)[rng.integers(0, 2, n)]})
 
 
-def _cnn(n=13):
+def _cnn(n=33):
     rng = np.random.default_rng(1)
     images = rng.standard_normal((n, 1, 4, 4))
     return bmdsl.parse(CNN).derive().bind({"I": images, "Y": np.eye(2)[rng.integers(0, 2, n)]})
 
 
-def _relu(n=31):
+def _relu(n=33):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((n, 2))
     return bmdsl.parse(RELU).derive().bind({"X": X, "Y": np.sign(X[:, 0] * X[:, 1] + 0.1)})
 
 
 def _both(recipes):
-    """In each rank: the fits."""
+    """In each rank: the fits, and the samples this rank's bound holds."""
     out = []
     for r, steps in zip(recipes, STEPS):
         t = DistributedTrainer(launch.rebind(r), device="cpu", progress=False)
         res = t.fit(steps)
-        out.append((res.objective, res.certificate.gap_bound, res.method, res.warm_start))
+        c = res.certificate
+        out.append((res.objective, c.objective, c.dual_value, c.gap_bound, res.method,
+                    res.warm_start, t.bound.Y.shape[0]))
     return out
 
 
-@pytest.mark.parametrize("n, size", [(41, 2), (40, 2), (7, 3), (5, 5), (100, 7)])
+@pytest.mark.parametrize("n, size", [(41, 2), (40, 2), (50, 3), (100, 6), (1000, 7),
+                                     (100_001, 2), (5_000, 3), (4_097, 256)])
 def test_shards_cover_every_sample_once(n, size):
     blocks = [distributed.shard(n, r, size) for r in range(size)]
     covered = np.concatenate([np.arange(a, b) for a, b in blocks])
     assert covered.tolist() == list(range(n))
     lengths = [b - a for a, b in blocks]
-    assert max(lengths) - min(lengths) <= 1
+    # whole blocks of the Gram sums (fixed by n alone: min(n // 16, 256) of them)
+    starts = {block_start(n, k) for k in range(block_count(n) + 1)}
+    assert {a for a, _ in blocks} <= starts and {b for _, b in blocks} <= starts
+    assert min(lengths) >= 16 and max(lengths) - min(lengths) <= n // block_count(n) + 1
+
+
+def _tree_as_rank(ranges, me, leaves, sent):
+    """gram.tree_sum in rank `me`: the sums of its own subtrees go to `sent` (by call
+    number, as the broadcasts would order them), the others' are read from it."""
+    calls = iter(range(1000))
+
+    def share(x, owner, numel):
+        i = next(calls)
+        if owner == me:
+            sent[i] = x.clone()
+        return sent.get(i, torch.zeros(numel)).clone()
+    return tree_sum(ranges, me, lambda k: leaves[k].clone(), share, 3)
+
+
+def test_the_gram_sums_are_the_same_bits_for_any_sharing():
+    """gram.tree_sum adds the blocks in one order however they are shared among ranks."""
+    rng = np.random.default_rng(0)
+    leaves = [torch.tensor(rng.standard_normal(3) * 10.0 ** rng.integers(-8, 8, 3))
+              for _ in range(37)]
+    whole = _tree_as_rank([(0, 37)], 0, leaves, {})
+    for ranges in ([(0, 19), (19, 37)], [(0, 5), (5, 6), (6, 30), (30, 37)]):
+        sent = {}
+        for me in range(len(ranges)):             # each rank's own subtrees
+            _tree_as_rank(ranges, me, leaves, sent)
+        for me in range(len(ranges)):             # then every rank adds the same tree
+            assert torch.equal(_tree_as_rank(ranges, me, leaves, dict(sent)), whole)
+    assert not torch.equal(whole, sum(leaves[1:], leaves[0].clone()))   # another order
 
 
 def test_two_processes_reach_the_one_process_objective():
-    """Gated MLP (squared loss: Gram path, lifted ADMM warm start, Newton), a CNN with
+    """Gated MLP (squared loss: Gram path, lifted ADMM warm start), a CNN with
     cross-entropy (Newton on the sharded loss, gradient and Gauss-Newton blocks) and a
     scalar-output ReLU MLP (the cone interior point, its sums all-reduced), n odd so the
-    shards differ in size: objective equal to 1e-10 relative. The certificates (their sums
-    over samples sharded) agree to the rounding floor of (p - d)/d for the CNN and the
-    ReLU MLP; the MLP's lifted ADMM point itself differs by ~4e-10 relative (its Gram
-    sums are rounded in another order) and its dual refinement is not continuous at that
-    scale (docs/distributed.md): both bounds valid and tight, not equal."""
+    shards differ in size: the objective and the certificate's gap bound equal one
+    process's to 1e-10 relative (the gap relative to the objective: `_same_gap`); the
+    gated MLP and the CNN bound on their shard only."""
     bounds = [_mlp(), _cnn(), _relu()]
     single = []
     for b, steps in zip(bounds, STEPS):
@@ -80,23 +113,24 @@ def test_two_processes_reach_the_one_process_objective():
         fista = b.loss.name == "cross_entropy"
         r = b.to_torch(device="cpu", progress=False,
                        **({"warm_start": False} if fista else {})).fit(steps)
-        single.append((r.objective, r.certificate.gap_bound, r.method, r.warm_start))
+        c = r.certificate
+        single.append((r.objective, c.objective, c.dual_value, c.gap_bound, r.method,
+                       r.warm_start, b.Y.shape[0]))
     many = launch.spawn(_both, 2, ([launch.recipe(b) for b in bounds],), timeout=60)
-    assert single[0][3]["method"] == many[0][3]["method"] == "lifted ADMM"
-    assert single[1][2] == many[1][2] == "newton" and bounds[1].loss.name == "cross_entropy"
-    assert single[2][3]["method"] == many[2][3]["method"] == "interior point"
-    for (f1, g1, _, _), (f2, g2, _, _) in zip(single, many):
+    assert single[0][5]["method"] == many[0][5]["method"] == "lifted ADMM"
+    assert single[1][4] == many[1][4] == "newton" and bounds[1].loss.name == "cross_entropy"
+    assert single[2][5]["method"] == many[2][5]["method"] == "interior point"
+    assert [m[6] for m in many] == [20, 16, 33]     # rank 0's samples: shards; ReLU: all
+    for (f1, p1, d1, g1, *_), (f2, p2, d2, g2, *_) in zip(single, many):
         assert abs(f1 - f2) <= 1e-10 * abs(f1)
         assert 0 <= g1 < 1e-4 and 0 <= g2 < 1e-4
-    for (_, g1, _, _), (_, g2, _, _) in zip(single[1:], many[1:]):
-        assert _same_gap(g1, g2)
+        assert _same_gap(p1, d1, g1, g2)
 
 
-def _same_gap(g1, g2):
-    """1e-10 relative, down to the rounding floor of (p - d)/d: p and d are float64 sums
-    over samples (relative rounding ~1e-16 each), so bounds below ~1e-6 cannot agree to
-    1e-10 of themselves; they agree to 1e-14 absolute (the bounds are relative gaps)."""
-    return abs(g1 - g2) <= 1e-10 * abs(g1) + 1e-14
+def _same_gap(p, d, g1, g2):
+    """Gap bounds g = (p - d)/d equal to 1e-10 relative to the objective p: the duality
+    gaps g d they bound differ by at most 1e-10 p (docs/distributed.md)."""
+    return abs(g1 - g2) * abs(d) <= 1e-10 * abs(p)
 
 
 def _certified(recipes, factors, iters):
@@ -104,8 +138,11 @@ def _certified(recipes, factors, iters):
     out = []
     for r, (U, V) in zip(recipes, factors):
         b = launch.rebind(r)
-        start, stop = distributed.shard(b.Y.shape[0])
-        samples = ShardSamples(b, shard_view(b, build_spec(b.derivation), start, stop))
+        if getattr(b, "shard", None) is None:        # ReLU cones: bound on all samples
+            start, stop = distributed.shard(b.Y.shape[0])
+            samples = ShardSamples(b, shard_view(b, build_spec(b.derivation), start, stop))
+        else:
+            samples = ShardSamples(b, b)
         c = certify(b, U, V, refine_iters=iters, samples=samples)
         out.append((c.objective, c.gap_bound, c.dual_value, c.refinement, c.dual_source,
                     samples.Y.shape[0]))
@@ -125,24 +162,29 @@ def test_the_sharded_certificate_equals_one_process():
     one = [certify(b, U, V, refine_iters=100) for b, (U, V) in zip(bounds, factors)]
     two = launch.spawn(_certified, 2, ([launch.recipe(b) for b in bounds], factors, 100),
                        timeout=60)
-    assert [t[5] for t in two] == [21, 7, 16]          # rank 0's shard, not all samples
+    assert [t[5] for t in two] == [20, 16, 16]          # rank 0's shard, not all samples
     assert one[0].refine_iterations == one[1].refine_iterations == 100
     for c, (p, gap, d, refinement, source, _) in zip(one, two):
         assert abs(c.objective - p) <= 1e-10 * c.objective
         assert abs(c.dual_value - d) <= 1e-10 * c.dual_value
         assert (c.refinement, c.dual_source) == (refinement, source)
-        assert 0 <= c.gap_bound < 1e-4 and _same_gap(c.gap_bound, gap)
+        assert 0 <= c.gap_bound < 1e-4 and _same_gap(c.objective, c.dual_value,
+                                                     c.gap_bound, gap)
 
 
 def _shard_sizes(recipe_):
-    t = DistributedTrainer(launch.rebind(recipe_), device="cpu", progress=False,
-                           warm_start=False)
-    return t.shard, int(t.problem.Y.shape[0]), int(t.problem.D.shape[1])
+    b = launch.rebind(recipe_)
+    t = DistributedTrainer(b, device="cpu", progress=False, warm_start=False)
+    return (t.shard, int(b.Y.shape[0]), int(b.arrays["X"].shape[0]), int(b.masks.shape[1]),
+            int(t.problem.Y.shape[0]), int(t.problem.D.shape[1])), b.masks
 
 
 def test_each_rank_trains_on_its_own_shard():
-    got = launch.spawn(_gather_shards, 2, (launch.recipe(_mlp(41)),), timeout=60)
-    assert got == [((0, 21), 21, 21), ((21, 41), 20, 20)]
+    bound = _mlp(41)
+    got = launch.spawn(_gather_shards, 2, (launch.recipe(bound),), timeout=60)
+    assert [g[0] for g in got] == [((0, 20),) + (20,) * 5, ((20, 41),) + (21,) * 5]
+    # each rank's masks, made from the gates on its samples, are those rows of the whole's
+    assert np.array_equal(np.concatenate([g[1] for g in got], axis=1), bound.masks)
 
 
 def _gather_shards(recipe_):
@@ -166,6 +208,8 @@ def test_what_cannot_equal_one_process_is_refused():
         DistributedTrainer(biased)
     with pytest.raises(bmdsl.BmdslError, match="ReLU cones .* need the cone interior point"):
         launch.fit(_relu(), 2, warm_start=False, progress=False, timeout=60)
+    with pytest.raises(DistributedError, match="20 samples cannot be shared by 2 processes"):
+        launch.fit(_mlp(20), 2, progress=False, timeout=60)      # blocks of >= 16 samples
 
 
 def _killed(recipe_, path, kill_step, sig):
@@ -206,9 +250,12 @@ def test_a_dead_or_stalled_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices (nccl)")
 def test_nccl_on_two_gpus_reaches_the_one_process_objective():
     bound = _mlp()
-    single = bound.to_torch(device="cuda", progress=False).fit().objective
-    many = launch.fit(bound, 2, device="cuda", progress=False, timeout=120).objective
-    assert abs(single - many) <= 1e-10 * abs(single)
+    single = bound.to_torch(device="cuda", progress=False).fit()
+    many = launch.fit(bound, 2, device="cuda", progress=False, timeout=120)
+    assert many.device.startswith("cuda")
+    assert abs(single.objective - many.objective) <= 1e-10 * abs(single.objective)
+    c = single.certificate
+    assert _same_gap(c.objective, c.dual_value, c.gap_bound, many.certificate.gap_bound)
 
 
 def test_cli_nproc_trains_once_and_rank_0_writes(tmp_path, capsys, monkeypatch):

@@ -107,7 +107,7 @@ def test_fit_certifies_each_chunk_when_asked():
     assert trace[0][0] == ConeInteriorPoint.FIRST_CHUNK or len(trace) == 1
 
 
-@pytest.mark.parametrize("change", ["float32", "m=1", "C=l1", "gated", "logistic", "no gates"])
+@pytest.mark.parametrize("change", ["float32", "m=1", "C=l1", "gated", "cross_entropy", "no gates"])
 def test_where_it_does_not_apply(change):
     if change == "gated":
         bound = case("mlp", "gated_relu")
@@ -119,8 +119,8 @@ def test_where_it_does_not_apply(change):
         bound = case("mlp", "relu")
     dtype = "float32" if change == "float32" else "float64"
     trainer = Trainer(bound, device="cpu", dtype=dtype, warm_start=False)
-    if change == "logistic":
-        trainer.problem.spec = dict(trainer.problem.spec, loss="logistic")
+    if change == "cross_entropy":     # no diagonal Hessian declared (and no scalar form)
+        trainer.problem.spec = dict(trainer.problem.spec, loss="cross_entropy")
     if change == "no gates":          # masks given without their gates: no start
         trainer.problem.gates = None
     assert ConeInteriorPoint.accepts(trainer.problem, trainer.m) is not None

@@ -260,6 +260,7 @@ def test_copied_constants_match_their_sources():
     from bmdsl.trainer.runtime import gram, warm
     assert footprint.NEWTON_MAX_VARS == methods.METHODS["newton"].MAX_VARS
     assert footprint.GRAM_CHUNK == gram.GRAM_CHUNK
+    assert footprint.GRAM_BLOCKS == gram.GRAM_BLOCKS
     assert footprint.JACOBIAN_BUDGET == methods.METHODS["newton"].JACOBIAN_BUDGET
     assert set(footprint.WARM_STARTS) == {k.__name__ for k in warm.WARM_STARTS}
     assert set(footprint.METHOD_COPIES) == set(methods.METHODS)

@@ -87,13 +87,17 @@ class BoundModel:
         from ..derive import patterns as pat
         from ..core.errors import DataError
         act = self.activation
+        a_size = math.prod(self.a_shape)
+        if given is not None and getattr(given, "masks", None) is None:
+            # gates drawn for all samples, these being a shard of them (pat.Gates)
+            require(footprint.sampled_patterns(given.gates.shape[0], self.p, a_size))
+            return given.on(self.pre_activation)
         if given is not None:
             masks = np.asarray(given.masks)
             if masks.shape[1:] != self.a_shape:
                 raise DataError(f"the given patterns have shape {list(masks.shape[1:])}, but "
                                 f"this model's pre-activation has shape {list(self.a_shape)}")
             return given
-        a_size = math.prod(self.a_shape)
         if act.gates:
             gates = self.arrays[act.gates]
             require(footprint.sampled_patterns(gates.shape[0], self.p, a_size))

@@ -90,18 +90,36 @@ class _ConeColumns:
     (Lagrange duality; Slater holds since each cell has interior).  ANY lam >= 0 gives an
     upper bound, (s g_j + K^T lam)^T u >= s g_j^T u on the cone, so evaluating the solver's
     lam (clipped to >= 0) in numpy is an upper bound however inaccurate the solve; at the
-    optimum it equals the dual norm (to solver tolerance), hence exactness "exact"."""
+    optimum it equals the dual norm (to solver tolerance), hence exactness "exact".
+
+    With a Euclidean C* the Lagrange dual is a non-negative least-squares problem,
+    min_{lam >= 0} ||K^T lam + s g_j||_2, solved by Lawson-Hanson (scipy's nnls; CVXPY
+    if that fails): about 1 ms against 36 ms for a CVXPY solve on the diabetes benchmark
+    (442 rows, p = 11), where the per-pattern solves were 3/4 of the fit's time."""
 
     def __init__(self, M: np.ndarray, C: str):
         import cvxpy as cp
         N, p = M.shape
         self.M, self.dual = M, NORMS[NORMS[C].dual]
+        self.least_squares = float(self.dual.p) == 2.0
         self.lam, self.c, self.s = cp.Variable(N, nonneg=True), cp.Parameter(p), cp.Parameter(N)
         expr = self.c + M.T @ cp.multiply(self.s, self.lam)   # DPP: one compile for all (k, j)
         self.prob = cp.Problem(cp.Minimize(self.dual.cvxpy(expr)))
 
+    def _nnls(self, c: np.ndarray, s: np.ndarray):
+        """The multipliers lam >= 0 of the least-squares form, or None if nnls failed."""
+        try:
+            from scipy.optimize import nnls
+            lam, _ = nnls((s[:, None] * self.M).T, -c)
+        except (ImportError, RuntimeError, ValueError):
+            return None
+        return np.maximum(lam, 0.0) if np.all(np.isfinite(lam)) else None
+
     def _upper(self, c: np.ndarray, s: np.ndarray) -> float:
         import cvxpy as cp
+        lam = self._nnls(c, s) if self.least_squares else None
+        if lam is not None:
+            return float(min(self.dual.numpy(c + self.M.T @ (s * lam)), self.dual.numpy(c)))
         self.c.value, self.s.value = c, s
         lam = np.zeros(len(s))
         try:

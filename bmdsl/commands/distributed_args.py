@@ -3,8 +3,8 @@
 With --nproc N > 1 outside a distributed job the command starts N processes on this
 machine (bmdsl.trainer.launch.spawn) and each runs the command again inside the process
 group; under torchrun (WORLD_SIZE > 1 in the environment) the command joins the group
-torchrun made. Inside the group: rank 0 binds the data and draws the patterns, which
-are broadcast; the trainer is a DistributedTrainer on this rank's shard; only rank 0
+torchrun made. Inside the group: rank 0 binds the data and draws the patterns, whose
+gates are broadcast, and the other ranks bind only their shard; the trainer is a DistributedTrainer on this rank's shard; only rank 0
 prints tables and writes files.
 """
 from __future__ import annotations
@@ -70,13 +70,23 @@ def _finish():
 
 
 def bind(derivation, data, patterns=None):
-    """derivation.bind on every rank with rank 0's patterns (drawn once, broadcast)."""
+    """derivation.bind on every rank with rank 0's patterns (drawn once, broadcast): rank
+    0 binds all samples (it reports the metrics and saves the masks), the others only
+    their shard (trainer/shards.py; all samples for ReLU cones)."""
     from ..trainer import distributed as dd
     if not dd.active():
         return derivation.bind(data, patterns=patterns)
     bound = derivation.bind(data, patterns=patterns) if dd.rank() == 0 else None
-    drawn = dd.broadcast_object(None if bound is None else bound.patterns)
-    return bound if bound is not None else derivation.bind(data, patterns=drawn)
+    whole = bool(derivation.activation.cone)
+    drawn = None if bound is None or bound.patterns is None else \
+        bound.patterns if whole else bound.patterns.gates_only()
+    drawn = dd.broadcast_object(drawn)
+    if bound is not None:
+        return bound
+    if whole:
+        return derivation.bind(data, patterns=drawn)
+    from ..trainer.shards import bind_shard
+    return bind_shard(derivation.model, data, drawn)
 
 
 def trainer(bound, **options):

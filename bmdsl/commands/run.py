@@ -76,6 +76,8 @@ def cmd_run(args) -> int:
     data, source = _data(args, model)
     data, test, test_note = held_out(args, model, data)
     bound = dist_args.bind(model.derive(), data)
+    if not dist_args.writer():
+        data = None          # the other ranks keep their shard only (rank 0: the metrics)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
     # the trainer must fit (it is the one stage run cannot skip): refused before CVXPY runs

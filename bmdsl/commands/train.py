@@ -86,6 +86,8 @@ def cmd_train(args) -> int:
     data = read_data(args.data, model, args.target)
     data, test, test_note = held_out(args, model, data)
     bound = dist_args.bind(model.derive(), data, read_patterns(given) if given else None)
+    if not dist_args.writer():
+        data = None          # the other ranks keep their shard only (rank 0: the metrics)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
     trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.method,

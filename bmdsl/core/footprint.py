@@ -26,6 +26,7 @@ METHOD_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 2 + 2 * 50 + 3, "precgd": 6, "als
 NEWTON_MAX_VARS = 6000    # runtime/curvature.Newton.MAX_VARS: where "auto" may pick newton
 JACOBIAN_BUDGET = 60_000_000   # Newton.JACOBIAN_BUDGET: its dense Jacobian, entries
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
+GRAM_BLOCKS = 256         # runtime/gram.py: the samples are summed in at most this many blocks
 LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
               "method with less state (--method adam) or mini-batches (bmdsl train "
@@ -120,11 +121,15 @@ def _newton(n_vars: int, ny: int, itemsize: int) -> int:
 
 
 def gram(P: int, p: int, q: int, ny: int) -> Estimate:
-    """runtime/gram.py: G = L^* L [N, N], N = P p q, and one chunk of L's matrix
-    [rows, N] (at most GRAM_CHUNK entries, at most all |y| rows) with its product's copy."""
+    """runtime/gram.py: G = L^* L [N, N], N = P p q, summed pairwise over at most
+    GRAM_BLOCKS blocks of samples (one partial sum per level of the tree, log2 of them,
+    plus the result), and one chunk of L's matrix [rows, N] (at most GRAM_CHUNK entries,
+    at most all |y| rows) with its product's copy."""
     N = int(P) * int(p) * int(q)
     chunk = min(GRAM_CHUNK, int(ny) * N)
-    return Estimate(f"the Gram matrix G {dims_text((N, N))}", (N * N + 2 * chunk) * F64,
+    levels = 2 + math.ceil(math.log2(GRAM_BLOCKS))
+    return Estimate(f"the Gram matrix G {dims_text((N, N))} and its {levels - 1} partial "
+                    f"sums", (levels * N * N + 2 * chunk) * F64,
                     "gram=False (the loss from the samples)")
 
 

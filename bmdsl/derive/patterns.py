@@ -85,6 +85,11 @@ class PatternSet:
         return PatternSet(self.masks[keep], self.gates[keep], self.source, self.seed,
                           self.requested)
 
+    def gates_only(self) -> "Gates":
+        """The gates without the masks: what another process needs to make the masks
+        of its own samples (a shard), drawn once here."""
+        return Gates(self.gates, self.source, self.seed, self.requested)
+
     def to_npz_dict(self) -> dict[str, np.ndarray]:
         """Arrays for np.savez; loadable with allow_pickle=False (seed None stored as -1)."""
         return {"masks": self.masks, "gates": self.gates, "source": np.array(self.source),
@@ -97,6 +102,23 @@ class PatternSet:
         requested = int(d["requested"]) if "requested" in d else -1
         return cls(np.asarray(d["masks"]), np.asarray(d["gates"]), str(d["source"]),
                    None if seed < 0 else seed, None if requested < 0 else requested)
+
+
+@dataclass(frozen=True, eq=False)
+class Gates:
+    """A PatternSet's gates [P, *p_shape] without its masks. `on(layer)` makes the masks
+    1[A(h_k) >= 0] of other samples -- a shard of the samples the set was made for -- which
+    are exactly the rows of the set's masks for those samples: every mask of a PatternSet
+    is masks_from_gates of its gate (sampled, exact and user gates alike)."""
+
+    gates: np.ndarray
+    source: str
+    seed: int | None = None
+    requested: int | None = None
+
+    def on(self, layer) -> PatternSet:
+        return PatternSet(masks_from_gates(layer, self.gates), self.gates, self.source,
+                          self.seed, self.requested)
 
 
 def sample_gates(p_shape, count: int, seed: int) -> np.ndarray:

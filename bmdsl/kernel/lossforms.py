@@ -72,6 +72,11 @@ class LossKernel:
     class_labels = False           # whole-number labels [n] may stand for one-hot [n, c]
     closed_form_scale = None
     link = None
+    # hessian_diag(yh, y) -> the diagonal of F's Hessian in Yhat, declared only by a loss that
+    # is a sum of scalar functions of each entry (so the diagonal is the whole Hessian; a
+    # piecewise-quadratic one gives its generalized Hessian): the cone interior point's
+    # Newton system needs it (trainer/runtime/interior.py). None: not declared.
+    hessian_diag = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -104,6 +109,9 @@ class Squared(LossKernel):
 
     def cvxpy(self, cp, e, y):
         return 0.5 * cp.sum_squares(e - loss_array(y))
+
+    def hessian_diag(self, yh, y):
+        return np.ones_like(loss_array(yh))
 
     def torch(self, torch, yh, y):
         return 0.5 * ((yh - loss_torch_y(torch, y, yh)) ** 2).sum()
@@ -190,6 +198,11 @@ class Logistic(LossKernel):
     def link(self, z):
         return loss_sigmoid(loss_array(z))
 
+    def hessian_diag(self, yh, y):
+        # sigma(m) sigma(-m) at the margin m = y yhat (y^2 = 1), computed without overflow
+        m = loss_array(y) * loss_array(yh)
+        return loss_sigmoid(m) * loss_sigmoid(-m)
+
     def target_check(self, y):
         y = loss_array(y)
         return None if np.all((y == 1.0) | (y == -1.0)) else "logistic targets must be -1 or +1"
@@ -237,6 +250,11 @@ class Huber(LossKernel):
         if np.any(np.abs(v) > self.delta * (1 + LOSS_TOL)):
             return float("inf")
         return float(np.sum(v * loss_array(y)) + 0.5 * np.sum(v ** 2))
+
+    def hessian_diag(self, yh, y):
+        # piecewise constant: 1 in the quadratic zone, 0 outside (the generalized Hessian)
+        r = np.abs(loss_array(yh) - loss_array(y))
+        return (r <= self.delta).astype(float)
 
     def scale_domain(self, g, y):
         m = float(np.max(np.abs(loss_array(g)))) if np.size(g) else 0.0

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import TrainerError
+from .runtime.gram import GRAM_BLOCKS, MIN_BLOCK, block_count, block_start
 
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait for the other ranks
 ENV_TIMEOUT = "BMDSL_DIST_TIMEOUT"
@@ -121,12 +122,32 @@ def finish() -> None:
 
 # -- shards ---------------------------------------------------------------------------------
 def shard(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
-    """[start, stop) of rank r's contiguous block of n samples; sizes differ by at most one
-    and the blocks cover 0..n-1 once."""
+    """[start, stop) of rank r's contiguous block of n samples. The samples come in
+    `runtime.gram.block_count(n)` blocks of nearly equal size (min(n // 16, 256) blocks:
+    fixed by n alone, so the Gram sums are rounded the same for every number of
+    processes); a rank holds whole blocks, the ranks' block counts differ by at most one
+    (their sizes by at most one block), and the shards cover 0..n-1 once. A rank whose
+    shard is empty (n < 16 N, or N > 256) is refused where the shard is bound."""
+    first, last = shard_blocks(n, r, size)
+    return block_start(n, first), block_start(n, last)
+
+
+def check_shard(n: int) -> None:
+    """DistributedError unless this rank's shard of n samples is not empty."""
+    start, stop = shard(n)
+    if stop <= start:
+        raise DistributedError(
+            f"{n} samples cannot be shared by {world()} processes: the samples are shared "
+            f"in whole blocks of at least {MIN_BLOCK} (at most {GRAM_BLOCKS} blocks), so "
+            f"every rank needs {MIN_BLOCK} samples", hint="use fewer processes")
+
+
+def shard_blocks(n: int, r: int | None = None, size: int | None = None) -> tuple[int, int]:
+    """[first, last) block of rank r (see `shard`)."""
     r, size = rank() if r is None else r, world() if size is None else size
-    base, extra = divmod(n, size)
-    start = r * base + min(r, extra)
-    return start, start + base + (1 if r < extra else 0)
+    base, extra = divmod(block_count(n), size)
+    first = r * base + min(r, extra)
+    return first, first + base + (1 if r < extra else 0)
 
 
 # -- collectives ----------------------------------------------------------------------------
@@ -210,6 +231,18 @@ def allreduce_max(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def broadcast(x, src: int, numel: int, dtype=torch.float64):
+    """rank src's 1-d tensor x (None elsewhere: a buffer of numel entries) on every rank."""
+    if not active():
+        return x
+    dev = device() or "cpu"
+    out = x.detach().contiguous() if rank() == src else torch.empty(numel, dtype=dtype,
+                                                                   device=dev)
+    _state["bytes"] += out.numel() * out.element_size()
+    _collective(dist.broadcast, out, src)
+    return out
+
+
 def broadcast_object(obj, src: int = 0):
     """rank src's picklable object on every rank (patterns drawn once)."""
     if not active():
@@ -217,6 +250,14 @@ def broadcast_object(obj, src: int = 0):
     box = [obj]
     _collective(dist.broadcast_object_list, box, src)
     return box[0]
+
+
+def all_gather_object(out: list, obj) -> None:
+    """out[r] = rank r's picklable obj, on every rank."""
+    if not active():
+        out[:] = [obj]
+        return
+    _collective(dist.all_gather_object, out, obj)
 
 
 def free_port() -> int:

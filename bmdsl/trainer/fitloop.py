@@ -255,7 +255,9 @@ def _finish(t, run, stopped, certify, refine_iters=1000):
     b = t.bound
     if t.problem.cone:
         after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
-    loss = float(b.loss.value(b.predict_bm(U, V), b.Y))
+    samples = getattr(t, "samples", None)     # a shard's: its sum over all shards
+    loss = float(b.loss.value(b.predict_bm(U, V), b.Y)) if samples is None else \
+        samples.value(samples.local.predict_bm(U, V))
     reg = b.regularizer_bm(U, V)
     cert = None
     last = getattr(t, "last_certificate", None)

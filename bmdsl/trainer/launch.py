@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 
 from . import distributed
 from .distributed import DistributedError
+from .shards import rebind, recipe  # noqa: F401 -- launch.recipe / launch.rebind
 from ..core.errors import BmdslError
 
 GRACE = 5.0   # seconds the other ranks get to report their own error after a failure
@@ -151,19 +152,6 @@ def _raise(procs, messages, killed):
 
 def _text(exc) -> str:
     return exc.message if hasattr(exc, "message") else str(exc)
-
-
-def recipe(bound):
-    """What rebuilds `bound` in another process (a BoundModel holds closures that do not
-    pickle): the model, its input and target arrays, and its patterns, drawn once here."""
-    model = bound.model
-    data = {t.name: bound.arrays[t.name] for t in (*model.inputs, model.target)}
-    return model, data, bound.patterns
-
-
-def rebind(recipe_):
-    model, data, patterns = recipe_
-    return model.derive().bind(data, patterns=patterns)
 
 
 def _fit(recipe_, options, fit_options):

@@ -1,15 +1,18 @@
 """The BM problem on one shard of the samples, and the trainer that uses it.
 
 `ShardedProblem` holds rank r's contiguous block of the samples (axis n of every data
-array, of the masks D_k and of Y; distributed.shard) and overrides the five places of
+array, of the masks D_k and of Y; distributed.shard) and overrides the places of
 BMProblem that sum over samples, each with one all-reduce:
 * `objective`: F is a sum over samples; the local F is all-reduced in the forward pass
   and the factors' gradient of it in the backward pass (`_Shared`), the regularizer is
   added once (not N times);
 * `loss`, `lifted_gradient` (G_k = L_k^*(grad F), eq. (20)), `loss_along` (escape.py's
   line search), `gauss_newton` (J^T (d^2 F) J of Newton's Hessian);
-* `use_gram`: G = L^* L, b = L^*(Y), ||Y||^2 as sums of the shards' statistics; after it
-  the Gram path, the lifted ADMM warm start and Newton need no communication.
+* `share` (for gram.py): G = L^* L, b = L^*(Y), ||Y||^2 are summed over blocks of
+  samples along a fixed binary tree, each rank the subtrees inside its shard, and the
+  subtrees' sums are broadcast so that every rank adds the rest of the tree in the same
+  order: the same bits as one process. After it the Gram path, the lifted ADMM warm
+  start and Newton need no communication.
 Everything else is identical on every rank (the factors, the method's decisions).
 The certificate's sums over samples (F, F*, G_k, the dual ray's inner products) go
 through `ShardSamples`: the certificate evaluates them on the rank's shard and
@@ -22,7 +25,8 @@ interior point and the active set act on per-sample constraints).
 """
 from __future__ import annotations
 
-import copy
+
+import logging
 
 import numpy as np
 import torch
@@ -32,8 +36,11 @@ from ..certificates.samples import Samples
 from .errors import TrainerError
 from .methods import METHODS
 from .runtime.forms import regularizer
+from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
 from .trainer import Trainer
+
+log = logging.getLogger("bmdsl.trainer")
 
 
 class _Shared(torch.autograd.Function):
@@ -64,10 +71,19 @@ class _Sum(torch.autograd.Function):
 class ShardedProblem(BMProblem):
     sharded = True
 
-    def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs):
+    def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs, n_all):
         super().__init__(spec, arrays, D, shapes, gates)
         self.outputs = outputs        # |Y| of all shards: method choice as on one process
         self.reduce_sum, self.reduce_max = dd.allreduce_sum, dd.allreduce_max
+        self.n_all = n_all
+        # the blocks of gram.py's sums: rank r holds blocks shard_blocks(n_all, r)
+        self.blocks = (n_all, [dd.shard_blocks(n_all, r) for r in range(dd.world())],
+                       dd.rank())
+
+    @staticmethod
+    def share(x, owner, numel):
+        """gram.tree_sum's partial sum of the blocks of rank `owner`, on every rank."""
+        return dd.broadcast(x, owner, numel)
 
     def objective(self, U, V, arrays=None, scale=1.0):
         if self.gram is not None and (arrays is None or arrays is self.arrays):
@@ -96,13 +112,6 @@ class ShardedProblem(BMProblem):
         H = super().gauss_newton(U, V, active)
         return H if self.gram is not None else dd.allreduce_sum(H)
 
-    def use_gram(self):
-        super().use_gram()
-        g = self.gram
-        g.G, g.b = dd.allreduce_sum(g.G), dd.allreduce_sum(g.b)
-        g.yy = float(dd.allreduce_sum(torch.tensor(g.yy, dtype=torch.float64)))
-        return self
-
 
 class ShardSamples(Samples):
     """The certificate's sums over samples on this rank's shard (`local`, a view of the
@@ -120,19 +129,6 @@ def _reduced(op, x):
     t = torch.as_tensor(np.asarray(x, dtype=np.float64), device=dd.device() or "cpu")
     out = op(t).cpu().numpy()
     return float(out) if np.ndim(x) == 0 else out
-
-
-def shard_view(bound, spec, start: int, stop: int):
-    """The bound on samples [start, stop) only (numpy views of its arrays and masks): what
-    the certificate's predictions and adjoints run on."""
-    axes = dict(spec["sample_axes"])
-    axes.update({key: axes[name] for name, key in bound.network.data_keys if name in axes})
-    view = copy.copy(bound)
-    view.arrays = {k: _rows(v, axes.get(k), start, stop) for k, v in bound.arrays.items()}
-    view.Y = view.arrays[bound.model.target.name]
-    if bound.masks is not None and spec["mask_axis"] is not None:
-        view.masks = _rows(bound.masks, spec["mask_axis"] + 1, start, stop)
-    return view
 
 
 class DistributedTrainer(Trainer):
@@ -165,6 +161,14 @@ class DistributedTrainer(Trainer):
         if not dd.is_writer():
             self.progress = False        # rank 0 draws the progress bar
         self._same_everywhere()
+        self.config()                    # its digests: one collective, on every rank now
+        from ..core import footprint, memory
+        start, stop = self.shard
+        log.info("rank %d of %d: samples %d..%d of %d (%s), trainer memory estimated at %s",
+                 dd.rank(), dd.world(), start, stop - 1, self.problem.n_all,
+                 "this shard bound" if getattr(bound, "shard", None) else "all bound",
+                 memory.human(footprint.trainer_for(bound, self.m, self.dtype.itemsize,
+                                                    method).nbytes))
 
     def _init_factors(self, scale):
         """ReLU: the initial factors are moved into the cones of all samples."""
@@ -191,52 +195,77 @@ class DistributedTrainer(Trainer):
         if self.warm is None or self.warm.POLISH:     # a warm start that ends the fit
             raise TrainerError(
                 "ReLU cones (activation relu) with --nproc > 1 need the cone interior point "
-                "warm start (a scalar output, the squared loss, C = l2, float64, m >= 2, "
-                "method auto): BM steps with cones act on per-sample constraints and are not "
-                "supported across processes; use gated_relu or one process")
+                "warm start (a scalar output, a loss with a diagonal Hessian, C = l2, float64, "
+                "m >= 2, method auto): BM steps with cones act on per-sample constraints and "
+                "are not supported across processes; use gated_relu or one process")
         self.method = _NoConeSteps(self.method)
 
     def _same_everywhere(self):
-        """Every rank must hold the same data and patterns (rank 0's are broadcast by
-        the CLI; a torchrun script could bind different files): their sha256 digests are
-        compared with rank 0's."""
-        mine = {k: v for k, v in super().config().items() if k.endswith("_digest")}
+        """Every rank must hold the same model, number of samples and gates (rank 0's
+        are broadcast by the CLI; a torchrun script could bind different files): compared
+        with rank 0's (sha256 digests; each rank holds other samples, its shard)."""
+        from .checkpoint import digest_arrays
+        gates = None if self.bound.patterns is None else self.bound.patterns.gates
+        n = self.problem.n_all
+        mine = {"model": super().config()["model_digest"], "number of samples": n,
+                "gates": None if gates is None else digest_arrays({"g": gates})}
         theirs = dd.broadcast_object(mine)
         differ = sorted(k for k in mine if mine[k] != theirs[k])
         if differ:
             raise dd.DistributedError(
-                f"rank {dd.rank()} holds other {' and '.join(k[:-7] for k in differ)} than "
-                "rank 0 (sha256 digests differ)", hint="every rank must read the same data "
-                "files with the same pattern options (bmdsl train --nproc broadcasts them)")
+                f"rank {dd.rank()} holds another {' and '.join(differ)} than rank 0",
+                hint="every rank must read the same data files with the same pattern "
+                     "options (bmdsl train --nproc broadcasts them)")
 
     def _lower(self):
-        import numpy as np
+        """This rank's ShardedProblem: of the bound itself when it holds one shard
+        (shards.rebind: `bound.shard`), else of samples [start, stop) of a whole bound."""
         from .spec import PLACEHOLDERS, shapes
         b, spec = self.bound, self.spec
         names = {n for eq in ("layer", "output", "adjoint") for s in spec[eq] for n, _ in s[1]}
         names = (names - set(PLACEHOLDERS)) | {spec["target"]}
-        n = b.Y.shape[spec["sample_axes"][spec["target"]]]
-        start, stop = dd.shard(n)
-        if stop <= start:
-            raise TrainerError(f"{n} samples cannot be shared by {dd.world()} processes: "
-                               "every rank needs at least one; use fewer processes")
+        if getattr(b, "shard", None) is not None:
+            start, stop, n = b.shard
+            rows = lambda a, axis: a  # noqa: E731 -- the bound holds this shard only
+        else:
+            n = b.Y.shape[spec["sample_axes"][spec["target"]]]
+            start, stop = dd.shard(n)
+            rows = lambda a, axis: _rows(a, axis, start, stop)  # noqa: E731
+        dd.check_shard(n)
         to = lambda a: torch.as_tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa
-        take = {k: _rows(b.arrays[k], spec["sample_axes"].get(k), start, stop) for k in names}
-        arrays = {k: to(v) for k, v in take.items()}
-        D = None if b.masks is None else to(_rows(b.masks, None if spec["mask_axis"] is None
-                                                  else spec["mask_axis"] + 1, start, stop))
+        arrays = {k: to(rows(b.arrays[k], spec["sample_axes"].get(k))) for k in names}
+        D = None if b.masks is None else to(rows(b.masks, None if spec["mask_axis"] is None
+                                                 else spec["mask_axis"] + 1))
         gates = None if b.patterns is None else to(b.patterns.gates)
         local = dict(shapes(b))
         if spec["mask_axis"] is not None:
             local["a"] = _resized(local["a"], spec["mask_axis"], stop - start)
         local["y"] = _resized(local["y"], spec["sample_axes"][spec["target"]], stop - start)
         self.shard = (start, stop)
-        self.samples = ShardSamples(b, shard_view(b, spec, start, stop))
-        return ShardedProblem(spec, arrays, D, local, gates, outputs=int(np.prod(b.Y.shape)))
+        view = b if getattr(b, "shard", None) is not None else shard_view(b, spec, start, stop)
+        self.samples = ShardSamples(b, view)
+        axis = spec["sample_axes"][spec["target"]]
+        outputs = b.Y.size // b.Y.shape[axis] * n        # |Y| of all samples
+        return ShardedProblem(spec, arrays, D, local, gates, outputs=outputs, n_all=n)
 
     def config(self) -> dict:
-        """A checkpoint resumes with the same number of processes (the sums' order)."""
-        return dict(super().config(), nproc=dd.world())
+        """A checkpoint resumes with the same number of processes. The data and masks
+        digests are those of every rank's shard in rank order (gathered once, in
+        __init__): a rank holding all samples and one holding its shard agree."""
+        config = dict(super().config(), nproc=dd.world())
+        if getattr(self, "_shard_digests", None) is None:
+            import hashlib
+
+            from .checkpoint import digest_arrays
+            local = self.samples.local
+            mine = (digest_arrays(local.arrays),
+                    None if local.masks is None else digest_arrays({"masks": local.masks}))
+            every = [None] * dd.world()
+            dd.all_gather_object(every, mine)
+            self._shard_digests = {
+                f"{what}_digest": hashlib.sha256(" ".join(str(d[i]) for d in every).encode())
+                .hexdigest() for i, what in enumerate(("data", "patterns"))}
+        return dict(config, **self._shard_digests)
 
 
 def _fits_everywhere(bound, options) -> bool:
@@ -248,20 +277,6 @@ def _fits_everywhere(bound, options) -> bool:
     misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
                           dtype=torch.float64, device=dd.device())
     return float(dd.allreduce_max(misfit)) == 0.0
-
-
-def _rows(a, axis, start, stop):
-    if axis is None:
-        return a
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(start, stop)
-    return a[tuple(index)]
-
-
-def _resized(shape, axis, size):
-    shape = list(shape)
-    shape[axis] = size
-    return tuple(shape)
 
 
 class _NoConeSteps:

@@ -19,6 +19,50 @@ GRAM_MAX_N = 4096              # G is N^2 float64: at most 134 MB
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
 
 
+GRAM_BLOCKS = 256              # the samples are summed in at most this many blocks
+MIN_BLOCK = 16                 # samples per block at least (a block costs ~1 ms of calls)
+
+
+def block_count(n: int) -> int:
+    """Blocks of the Gram sums (and the units of the processes' shards, so at most this
+    many processes): a function of n alone, so that every number of processes sums the
+    same blocks."""
+    return max(1, min(int(n) // MIN_BLOCK, GRAM_BLOCKS))
+
+
+def block_start(n: int, k: int) -> int:
+    """The first sample of block k: blocks of floor(n / count) or one more samples."""
+    return int(k) * int(n) // block_count(n)
+
+
+def tree_sum(ranges, mine, leaf, share, numel, release=lambda x: None):
+    """The sum of leaf(k) over blocks k in [0, nb) (nb = ranges[-1][1]) by pairwise
+    halving of [0, nb): the same additions in the same order for any `ranges` (rank r
+    holds blocks ranges[r]). A node inside one rank's range is summed by that rank and
+    sent to the others by share(value or None, owner, numel) (the same value, of
+    numel entries, on every rank); the nodes above are added on
+    every rank. In one process (ranges = [(0, nb)]) this is plain pairwise summation.
+    A right child, once added, goes to release(x) (leaf may reuse its memory)."""
+    def added(left, right):
+        left.add_(right)
+        release(right)
+        return left
+
+    def local(lo, hi):
+        if hi - lo == 1:
+            return leaf(lo)
+        mid = (lo + hi) // 2
+        return added(local(lo, mid), local(mid, hi))    # one partial sum per tree level
+
+    def node(lo, hi):
+        owner = next((r for r, (a, b) in enumerate(ranges) if a <= lo and hi <= b), None)
+        if owner is not None:
+            return share(local(lo, hi) if owner == mine else None, owner, numel)
+        mid = (lo + hi) // 2
+        return added(node(lo, mid), node(mid, hi))
+    return node(0, ranges[-1][1])
+
+
 def gram_pays(problem, dtype, full_batch) -> bool:
     """Squared loss, float64, full batch, and N small enough for a dense G."""
     N = problem.P * problem.p * problem.q
@@ -41,26 +85,48 @@ class Gram:
     @classmethod
     def build(cls, problem, chunk=GRAM_CHUNK):
         """Columns L(e_kab) = B(D_k A(e_a), e_b) come from the Jacobian in U at V = the
-        basis of w2 (problem.jac_u), a chunk of samples at a time (problem.batch)."""
-        P, p, q, n = problem.P, problem.p, problem.q, problem.n
+        basis of w2 (problem.jac_u). The samples are summed in `block_count(n)` blocks
+        (global sample indices) and the blocks' statistics pairwise over a fixed binary
+        tree (`tree_sum`), so the rounding is the same however the samples are shared
+        among processes: a shard holds whole blocks (problem.blocks), each rank sums the
+        subtrees inside its blocks and the rest of the tree is combined identically on
+        every rank (`problem.share` sends a subtree's sum from the rank that holds it)."""
+        P, p, q = problem.P, problem.p, problem.q
         N = P * p * q
         Y = problem.Y
-        rows_per_sample = max(1, Y.numel() // max(n, 1))
+        rows_per_sample = max(1, Y.numel() // max(problem.n, 1))
         step = max(1, chunk // (N * rows_per_sample))
         E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
         E = E.expand((P, q) + problem.w2_shape)
-        G = torch.zeros(N, N, dtype=Y.dtype, device=Y.device)
-        b = torch.zeros(N, dtype=Y.dtype, device=Y.device)
-        yy = 0.0
-        for start in range(0, n, step):
-            idx = torch.arange(start, min(n, start + step), device=Y.device)
-            arrays = problem.batch(idx) if step < n else problem.arrays
-            M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
-            y = arrays[problem.spec["target"]].reshape(-1)
-            G.addmm_(M.T, M)
-            b.addmv_(M.T, y)
-            yy += float(y @ y)
-        return cls(G, b, yy, (P, p, q))
+        n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
+        offset = block_start(n_all, ranges[first][0])     # of this rank's samples
+
+        free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
+
+        def leaf(k):
+            """[G b yy] of global block k, flattened; sub-chunks of fixed size in order."""
+            start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
+            out = free.pop().zero_() if free else torch.zeros(N * N + N + 1, dtype=Y.dtype,
+                                                                device=Y.device)
+            G, b = out[:N * N].view(N, N), out[N * N:N * N + N]
+            for s in range(start, stop, step):
+                idx = torch.arange(s, min(stop, s + step), device=Y.device)
+                arrays = problem.batch(idx)
+                M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
+                y = arrays[problem.spec["target"]].reshape(-1)
+                G.addmm_(M.T, M)
+                b.addmv_(M.T, y)
+                out[-1] += y @ y
+            return out
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)    # a GEMM split over threads may sum in another order
+        try:
+            total = tree_sum(ranges, first, leaf, problem.share, N * N + N + 1, free.append)
+        finally:
+            torch.set_num_threads(threads)
+        return cls(total[:N * N].view(N, N), total[N * N:N * N + N], float(total[-1]),
+                   (P, p, q))
 
     def numpy(self):
         """(G, b, ||Y||^2) as float64 numpy, the form bmdsl.certificates takes."""

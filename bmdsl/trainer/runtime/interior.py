@@ -1,28 +1,28 @@
 """A warm start for ReLU layers with a scalar output: the cone-constrained convex program
 solved by a primal-dual interior-point method, then factored.
 
-For q = 1, C = l2 and the squared loss the convex program is Pilanci & Ergen 2020's (5), cones written out, in
-x = (u_k, w_k) [P, 2, p] (u the units with a positive output weight, w the negative):
-    min 1/2 ||sum_k L_k(u_k - w_k) - Y||^2 + beta sum_k (||u_k|| + ||w_k||)
+For q = 1 and C = l2 the convex program is Pilanci & Ergen 2020's (5), cones written out,
+in x = (u_k, w_k) [P, 2, p] (u the units with a positive output weight, w the negative):
+    min F(sum_k L_k(u_k - w_k)) + beta sum_k (||u_k|| + ||w_k||)
     s.t. S_k u_k >= 0, S_k w_k >= 0   (S_k = (2 D_k - 1) M, the cones (19): 2 |a| P rows)
+for every loss whose registry entry is `quadratic` or declares its diagonal Hessian
+(smoothloss.py: squared, logistic, Huber; not cross_entropy, which has no scalar form).
 Each norm is smoothed to sqrt(|x|^2 + eps^2) - eps, which is below |x| by at most eps:
 the program is then smooth with linear constraints, and Mehrotra's predictor-corrector
-applies as for a QP (Nocedal & Wright, Numerical Optimization, sec. 16.6, 19.3). eps
-follows the complementarity down (continuation: a fixed small eps made Newton oscillate
-around the zero units of a CNN test case) to a floor where all 2 P smoothings together
-move the objective by <= EPS_REL 1/2 |Y|^2.
+applies (Nocedal & Wright, Numerical Optimization, sec. 16.6, 19.3). eps follows the
+complementarity down (continuation: a fixed small eps made Newton oscillate around the
+zero units of a CNN test case) to a floor where all 2 P smoothings together move the
+objective by <= EPS_REL F(0). The iterates stay feasible (S_k x = s exactly, the
+constraints being linear). With a loss other than the squared one the Newton model is
+only local: the primal step is damped by backtracking on the barrier merit
+F + beta sum ||.||_eps - mu sum log s (Armijo), along a direction that descends on it.
 
-The Newton system is A^T A + B with B block diagonal (one p x p block per unit: the norm's
-Hessian and S_k^T diag(z / s) S_k, S_k = diag(sign_k) M with M shared) and A = [L, -L] of
-rank <= |y|. It is factored through the smaller of the Woodbury matrix
-I + L (B_u^-1 + B_w^-1) L^T (|y| x |y|) and the dense matrix with the constant Q = L^T L
-(2 P p square), with a relative ridge on B; two steps of iterative refinement with the
-exact product recover what the ridge and the explicit block inverses lose.
+The Newton system is A^T H A + B (conesystem.py), H the loss's Hessian in the prediction.
 
 Accuracy: the run ends when s'z <= 1e-9 |f| and the dual residual has stopped shrinking
 (near the end B's condition number reaches ~1e17 and the solves lose digits). Against
 CVXPY on 32 small problems (n 30-120, d 2-6, P 8-40, beta 1e-3 and 1e-1) the objective
-ended within 8e-6 (relative) of p*, within 1e-7 for beta = 1e-1.
+ended within 8e-6 (relative) of p*, within 1e-7 for beta = 1e-1 (squared loss).
 
 Why: with 2 n P cone rows this program is hard for first-order methods (on the ReLU
 benchmark, n = 600, P = 200: an augmented Lagrangian with FISTA and the BM L-BFGS both
@@ -34,14 +34,14 @@ import time
 
 import torch
 
+from .conesystem import newton_solver
+from .damping import damped_step
 from .forms import euclidean, plain_squared
 from .newton import balance_signed
-from .ridged import ridged_cholesky
+from .smoothloss import loss_model, refusal
 
-EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL 1/2 |Y|^2
+EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL F(0)
 KAPPA = 0.1          # until then, by <= KAPPA times the complementarity s'z (continuation)
-RIDGE = 1e-10        # relative ridge of the factorized blocks (1e-6 stalled a test case)
-REFINE = 2           # steps of iterative refinement per solve (1 stalled a CNN test case)
 STALL = 3            # iterations without progress of the dual residual that end a run
 MAX_ELEMENTS = 60_000_000   # entries of L [|y|, P p], of [P, 2, |a|] and of [|a|, p^2]
 MAX_SYSTEM = 8192    # the smaller side of the Newton system (|y| or 2 P p)
@@ -56,21 +56,26 @@ class ConeInteriorPoint:
     """min over (u_k, w_k) in the cones, resumable: `run(iters)` continues."""
     name, title = "interior", "the cone interior point"
     NEEDS = {"cone": True}   # ReLU cones only (what the emitter may leave out)
-    FIRST_CHUNK = 10     # iterations before fit's first certificate (then doubling)
+    FIRST_CHUNK = 20     # iterations before fit's first certificate (then doubling): 10
+    # certified nothing in any measured run (16-66 iterations to converge) and cost one
+    # certificate (1.3 s of 12 on the diabetes benchmark)
     MAX_ITER = 200
     POLISH = False       # converged, its factors are a BM optimum: no BM step needed
 
     @staticmethod
     def accepts(problem, m):
-        """None where it applies: a scalar output with ReLU cones, the squared loss, C = l2,
-        float64, two units per pattern (one per sign), the patterns' gates (the start),
-        and the sizes below; else why not."""
+        """None where it applies: a scalar output with ReLU cones, a loss of smoothloss.py
+        (its entry quadratic or with a diagonal Hessian), C = l2 and R of scale 1 (on the
+        scalar output weight every norm is |v|), float64, two units per pattern (one per
+        sign), the patterns' gates (the start), and the sizes below; else why not."""
         why = [text for needed, text in (
             (problem.cone, "ReLU cones"), (problem.q == 1, "a scalar output"),
-            (euclidean(problem.norms["C"]), "C = l2"), (m >= 2, "m >= 2"),
-            (plain_squared(problem.spec), "the squared loss"),
+            (euclidean(problem.norms["C"]), "C = l2"),
+            (float(problem.norms["R"]["scale"]) == 1.0, "R of scale 1"), (m >= 2, "m >= 2"),
             (problem.Y.dtype == torch.float64, "float64"),
             (problem.gates is not None, "the patterns' gates")) if not needed]
+        loss = refusal(problem.spec)
+        why += [loss] if loss else []
         if why:
             return "it needs " + ", ".join(why)
         ny, rows = problem.Y.numel(), math.prod(problem.a_shape)
@@ -107,11 +112,14 @@ class ConeInteriorPoint:
         self.rows = (self.M.norm(dim=1) > 0)[None, None, :].expand(P, 2, -1)
         self.nrows = int(self.sum(self.rows.sum()))
         self.P, self.p, self.beta = P, p, float(problem.beta)
-        f0 = 0.5 * float(self.sum(self.y @ self.y))
+        self.spec = problem.spec
+        self.loss = loss_model(problem)                              # smoothloss.py
+        f0 = self.loss.zero_value()                                  # F(0)
         self.eps = max(EPS_REL * f0 / (self.beta * 2 * P), 1e-300)
         self.dense = (problem.sharded or problem.outputs > 2 * P * p) if dense is None \
             else bool(dense)
-        self.Q = self.sum(self.L.T @ self.L) if self.dense else None
+        # the squared loss's constant L^T L; other losses rebuild L^T H L (conesystem.py)
+        self.Q = self.sum(self.L.T @ self.L) if self.dense and self.loss.quadratic else None
         # L_k [P, |y|, p] contiguous, for the batched products of the Woodbury matrix
         self.Lk = None if self.dense else self.L.reshape(-1, P, p).transpose(0, 1).contiguous()
         self.block_scale = self.sum((self.L ** 2).reshape(-1, P, p).sum((0, 2)))[:, None] / p
@@ -120,7 +128,8 @@ class ConeInteriorPoint:
         # iterations for scales 1-10 against 88 for 1e-2)
         h = problem.gates.reshape(P, 1, p) / problem.gates.reshape(P, 1, p).norm(dim=2,
                                                                               keepdim=True)
-        ynorm = math.sqrt(2 * f0) if problem.sharded else self.y.norm()    # |Y| of all shards
+        ynorm = math.sqrt(2 * f0) if problem.sharded or not self.loss.quadratic \
+            else self.y.norm()            # |Y| of all shards for the squared loss
         self.x = h.expand(P, 2, p) * (ynorm / math.sqrt(2 * P))
         self.s = self.slack(self.x)
         # no row at all (an all-zero layer, e.g. all-zero inputs): nothing for a barrier to
@@ -151,67 +160,17 @@ class ConeInteriorPoint:
         g = self.sum(self.L.T @ r).reshape(self.P, 1, self.p)
         return torch.cat([g, -g], 1)
 
-    def objective(self, x=None, r=None) -> float:
-        """The convex objective with the exact norms (r: the residual A x - Y, if known)."""
+    def objective(self, x=None, yhat=None) -> float:
+        """The convex objective with the exact norms (yhat: the prediction A x, if known)."""
         x = self.x if x is None else x
-        r = self.predict(x) - self.y if r is None else r
-        return 0.5 * float(self.sum(r @ r)) + self.beta * float(x.norm(dim=2).sum())
+        yhat = self.predict(x) if yhat is None else yhat
+        return self.loss.value(yhat) + self.beta * float(x.norm(dim=2).sum())
 
-    def _gradient(self, x, r):
-        """Gradient [P, 2, p] of the smoothed objective at x with residual r, and the
-        smoothed norms."""
+    def _gradient(self, x, grad):
+        """Gradient [P, 2, p] of the smoothed objective at x (grad: F's gradient at the
+        prediction A x), and the smoothed norms."""
         rho = torch.sqrt((x * x).sum(2, keepdim=True) + self.smoothing ** 2)
-        return self.predict_adjoint(r) + self.beta * x / rho, rho
-
-    # -- one Newton system, two right-hand sides -----------------------------------------------
-    def _system(self, x, rho, s, z):
-        """A solver of (A^T A + B) d = r for r [P, 2, p]."""
-        P, p = self.P, self.p
-        w = torch.where(self.rows, z / s, torch.zeros_like(s))       # [P, 2, |a|]
-        eye = torch.eye(p, dtype=x.dtype, device=x.device)
-        B = self.sum(w @ self.MM).reshape(P, 2, p, p)                # S^T diag(z / s) S
-        B = B + self.beta * (eye / rho[..., None] - x[..., :, None] * x[..., None, :]
-                             / rho[..., None] ** 3)
-        # the factorizations see B + a relative ridge, apply() sees B, and the refinement
-        # steps correct for the difference: a block is nearly singular along x_kj where the
-        # smoothed norm is flat radially, and Woodbury's explicit inverses would then
-        # cancel catastrophically (a CNN test case diverged to 1e29 without it)
-        size = self.block_scale + torch.diagonal(B, dim1=-2, dim2=-1).mean(-1)   # [P, 2]
-        Bf = B + RIDGE * size[..., None, None] * eye
-
-        def apply(d):
-            return (B @ d[..., None])[..., 0] + self.predict_adjoint(self.predict(d))
-
-        if self.dense:
-            n = P * p
-            H = torch.zeros(2 * n, 2 * n, dtype=x.dtype, device=x.device)
-            H[:n, :n] = H[n:, n:] = self.Q
-            H[:n, n:] = H[n:, :n] = -self.Q
-            idx = torch.arange(2 * n, device=x.device).reshape(2, P, p).transpose(0, 1)
-            blocks = idx.reshape(P, 2, p)
-            H[blocks[..., :, None], blocks[..., None, :]] += Bf
-            LH = ridged_cholesky(H)
-
-            def solve1(r):
-                rr = r.transpose(0, 1).reshape(-1, 1)
-                return torch.cholesky_solve(rr, LH).reshape(2, P, p).transpose(0, 1)
-        else:
-            Binv = torch.cholesky_inverse(ridged_cholesky(Bf))              # [P, 2, p, p]
-            LB = torch.bmm(self.Lk, Binv.sum(1)).transpose(0, 1).reshape(-1, P * p)
-            K = torch.eye(self.y.numel(), dtype=x.dtype, device=x.device) + LB @ self.L.T
-            LK = ridged_cholesky(K)
-
-            def solve1(r):
-                br = (Binv @ r[..., None])[..., 0]                    # B^-1 r
-                t = torch.cholesky_solve(self.predict(br)[:, None], LK)[:, 0]
-                return br - (Binv @ self.predict_adjoint(t)[..., None])[..., 0]
-
-        def solve(r):
-            d = solve1(r)
-            for _ in range(REFINE):
-                d = d + solve1(r - apply(d))
-            return d
-        return solve
+        return self.predict_adjoint(grad) + self.beta * x / rho, rho
 
     # -- the iterations --------------------------------------------------------------------------
     def run(self, iters, tol=1e-9) -> bool:
@@ -227,12 +186,12 @@ class ConeInteriorPoint:
             self.mu = float(self.sum((s * z).sum())) / self.nrows   # rows left out: z = 0
             self.smoothing = max(self.eps, KAPPA * self.mu * self.nrows
                                  / (self.beta * 2 * self.P))
-            r = self.predict(x) - self.y
-            g, rho = self._gradient(x, r)
+            yhat = self.predict(x)
+            g, rho = self._gradient(x, self.loss.gradient(yhat))
             rp = torch.where(rows, self.slack(x) - s, torch.zeros_like(s))   # C x - s
             rd = g - self.slack_adjoint(z)
             self.residual = float(rd.norm()) * float(x.norm())
-            f = max(abs(self.objective(x, r)), 1e-300)
+            f = max(abs(self.objective(x, yhat)), 1e-300)
             if self.residual < 0.5 * self.best:
                 self.best, self.calm = self.residual, 0
             else:
@@ -241,16 +200,19 @@ class ConeInteriorPoint:
                                                     or self.calm >= STALL):
                 done = True
                 break
-            solve = self._system(x, rho, s, z)
+            solve = newton_solver(self, x, rho, s, z, self.loss.hessian(yhat))
             # predictor (affine scaling): the complementarity target 0
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z)
             ap = min(1.0, self._boundary(s, ds))
             ad = min(1.0, self._boundary(z, dz))
             mu_aff = float(self.sum(((s + ap * ds) * (z + ad * dz)).sum())) / self.nrows
-            sigma = (mu_aff / self.mu) ** 3
+            target = (mu_aff / self.mu) ** 3 * self.mu
             # corrector: centering sigma mu and the second-order term ds dz
-            d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - sigma * self.mu)
+            d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - target)
             ap = min(1.0, 0.99 * self._boundary(s, ds))
+            if not plain_squared(self.spec):   # F's Newton model is local: a damped step
+                d, ds, dz, ap = damped_step(self, solve, (d, ds, dz), ap, x, s, z, g, rd, rp,
+                                            target)
             ad = min(1.0, 0.99 * self._boundary(z, dz))
             self.step = min(ap, ad)
             if not (self.step >= 1e-10 and bool(torch.isfinite(d).all())):

@@ -13,7 +13,7 @@ import torch
 from ...kernel.einsum import run_terms
 from .forms import torch_loss, plain_squared, regularizer
 from .fused import fused_plan
-from .gram import Gram, lift
+from .gram import Gram, block_count, lift
 from .offset import has_output_bias, offset_loss, output_channels
 
 KJ = ("k_", "j_")
@@ -24,6 +24,8 @@ class BMProblem:
     # all-reduce over the ranks for one shard's problem (trainer/sharded.py)
     sharded = False
     reduce_sum = reduce_max = staticmethod(lambda x: x)
+    # gram.tree_sum's partial sums: a shard's problem sends them to the other ranks
+    share = staticmethod(lambda x, owner, numel: x)
 
     def __init__(self, spec, arrays, D, shapes, gates=None, F=None):
         self.spec, self.arrays, self.D, self.gates = spec, dict(arrays), D, gates
@@ -34,6 +36,9 @@ class BMProblem:
         self.Y = self.arrays[spec["target"]]
         self.n = self.Y.shape[spec["sample_axes"][spec["target"]]]
         self.outputs = self.Y.numel()   # |Y| of all samples (a shard's problem: of all shards)
+        # (samples of all ranks, each rank's [first, last) block, this rank): gram.py sums
+        # the samples in blocks fixed by n alone; a shard's problem holds whole blocks
+        self.blocks = (self.n, [(0, block_count(self.n))], 0)
         # F(yhat, Y) in torch: the caller's (bmdsl's trainer passes the loss registry's
         # entry) or the runtime's copy; value_grad(yhat, need_grad) -> (F, grad F), when set, is
         # what the lifted solvers use (proxgrad.py; else autograd of F)
