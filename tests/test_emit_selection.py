@@ -14,7 +14,7 @@ SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # 350 CVXPY lines; not reached: the stand-alone trainer keeps every method and warm start
 # that the data may call for at run time; the CVXPY module keeps its data checks and CLI);
 # lower them as emission is trimmed. CVXPY measured: 782 (cnn, relu), 469 (gated l2-l2)
-TORCH_MAX, CVXPY_MAX = 2800, 790
+TORCH_MAX, CVXPY_MAX = 2900, 790   # relu: 2841 lines before the damped step served every loss, 2877 after
 
 
 def _functions(source):

@@ -36,7 +36,7 @@ import torch
 
 from .conesystem import newton_solver
 from .damping import damped_step
-from .forms import euclidean, plain_squared
+from .forms import euclidean
 from .newton import balance_signed
 from .smoothloss import loss_model, refusal
 
@@ -210,9 +210,8 @@ class ConeInteriorPoint:
             # corrector: centering sigma mu and the second-order term ds dz
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - target)
             ap = min(1.0, 0.99 * self._boundary(s, ds))
-            if not plain_squared(self.spec):   # F's Newton model is local: a damped step
-                d, ds, dz, ap = damped_step(self, solve, (d, ds, dz), ap, x, s, z, g, rd, rp,
-                                            target)
+            # the Newton model of F and of the smoothed norms is local: a damped step
+            d, ds, dz, ap = damped_step(self, solve, (d, ds, dz), ap, x, s, z, g, rd, rp, target)
             ad = min(1.0, 0.99 * self._boundary(z, dz))
             self.step = min(ap, ad)
             if not (self.step >= 1e-10 and bool(torch.isfinite(d).all())):
