@@ -52,12 +52,12 @@ def test_dense_and_woodbury_systems_agree(arch):
 RELU = (Path(__file__).resolve().parent.parent / "models" / "relu.bm").read_text()
 
 
-@pytest.mark.parametrize("beta,accuracy", [(1e-3, 2e-5), (1e-1, 1e-7)])
+@pytest.mark.parametrize("beta,accuracy", [(1e-3, 1e-6), (1e-1, 1e-7)])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_accuracy_on_random_teachers(beta, accuracy, seed):
-    """The accuracy the module docstring states (a sweep of 32 such problems: within 8e-6
-    of p* at beta = 1e-3, within 1e-7 at beta = 1e-1); seed 1 at 1e-3 is its worst case
-    (8.2e-6, 26 distinct patterns)."""
+    """Within 1e-6 of p* (1e-7 at beta = 1e-1; Clarabel's defaults are within ~1e-8 with
+    the squared loss); seed 1 at 1e-3 ended 8.2e-6 above p* while the Newton system's
+    ridge followed the barrier's z / s (runtime/conesystem.py)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((30, 2))
     Y = np.maximum(X @ rng.standard_normal((2, 3)), 0) @ rng.standard_normal(3)

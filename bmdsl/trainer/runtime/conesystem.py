@@ -30,8 +30,13 @@ def newton_solver(ip, x, rho, s, z, h=None):
     # the factorizations see B + a relative ridge, apply() sees B, and the refinement
     # steps correct for the difference: a block is nearly singular along x_kj where the
     # smoothed norm is flat radially, and Woodbury's explicit inverses would then
-    # cancel catastrophically (a CNN test case diverged to 1e29 without it)
-    size = ip.block_scale + torch.diagonal(B, dim1=-2, dim2=-1).mean(-1)   # [P, 2]
+    # cancel catastrophically (a CNN test case diverged to 1e29 without it). The ridge is
+    # relative to the block's data and norm curvature, not to the barrier's z / s: that
+    # grows like 1 / mu along the binding rows, and a ridge on its scale swamped the
+    # directions along the cone's face (curvature ~ beta / |x|), where the refinement
+    # then converged by ~1e-6 per step -- the run ended 1e-6 to 2e-5 above p* with s'z
+    # at 1e-18 (bench/bench_interior_accuracy.py)
+    size = ip.block_scale + ip.beta / rho[..., 0]                  # [P, 2]
     Bf = B + RIDGE * size[..., None, None] * eye
 
     def apply(d):

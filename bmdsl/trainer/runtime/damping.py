@@ -1,5 +1,6 @@
-"""The damped step of the cone interior point (interior.py) for a loss other than the
-squared one, whose Newton model is only local: backtracking (Armijo) on the barrier merit
+"""The damped step of the cone interior point (interior.py), whose Newton model is only
+local (the loss, unless quadratic, and the smoothed norms, whose curvature near a zero unit
+is beta / eps): backtracking (Armijo) on the barrier merit
 
     phi(x, s) = F(A x) + beta sum_kj ||x_kj||_eps - target sum log s
 

@@ -13,16 +13,20 @@ applies (Nocedal & Wright, Numerical Optimization, sec. 16.6, 19.3). eps follows
 complementarity down (continuation: a fixed small eps made Newton oscillate around the
 zero units of a CNN test case) to a floor where all 2 P smoothings together move the
 objective by <= EPS_REL F(0). The iterates stay feasible (S_k x = s exactly, the
-constraints being linear). With a loss other than the squared one the Newton model is
-only local: the primal step is damped by backtracking on the barrier merit
-F + beta sum ||.||_eps - mu sum log s (Armijo), along a direction that descends on it.
+constraints being linear). The Newton model is only local (F unless quadratic, and the
+smoothed norms: undamped, the squared loss's steps oscillated on a CNN test case once the
+Newton system was solved accurately): the primal step is damped by backtracking on the
+barrier merit F + beta sum ||.||_eps - mu sum log s (Armijo), along a direction that
+descends on it.
 
 The Newton system is A^T H A + B (conesystem.py), H the loss's Hessian in the prediction.
 
 Accuracy: the run ends when s'z <= 1e-9 |f| and the dual residual has stopped shrinking
-(near the end B's condition number reaches ~1e17 and the solves lose digits). Against
-CVXPY on 32 small problems (n 30-120, d 2-6, P 8-40, beta 1e-3 and 1e-1) the objective
-ended within 8e-6 (relative) of p*, within 1e-7 for beta = 1e-1 (squared loss).
+(near the end B's condition number reaches ~1e17 and the solves lose digits); the
+factorizations' ridge is relative to B's data and norm parts, not its barrier part
+(conesystem.py). Against CVXPY at tight tolerances on 72 small problems (n = 30, d = 2,
+P = 40; squared, logistic and Huber losses; beta 1e-2 and 1e-3) it ended within 5.4e-8
+(relative) of p* in all 71 that Clarabel solved (bench/bench_interior_accuracy.py).
 
 Why: with 2 n P cone rows this program is hard for first-order methods (on the ReLU
 benchmark, n = 600, P = 200: an augmented Lagrangian with FISTA and the BM L-BFGS both
@@ -36,7 +40,7 @@ import torch
 
 from .conesystem import newton_solver
 from .damping import damped_step
-from .forms import euclidean, plain_squared
+from .forms import euclidean
 from .newton import balance_signed
 from .smoothloss import loss_model, refusal
 
@@ -210,9 +214,8 @@ class ConeInteriorPoint:
             # corrector: centering sigma mu and the second-order term ds dz
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - target)
             ap = min(1.0, 0.99 * self._boundary(s, ds))
-            if not plain_squared(self.spec):   # F's Newton model is local: a damped step
-                d, ds, dz, ap = damped_step(self, solve, (d, ds, dz), ap, x, s, z, g, rd, rp,
-                                            target)
+            # the Newton model of F and of the smoothed norms is local: a damped step
+            d, ds, dz, ap = damped_step(self, solve, (d, ds, dz), ap, x, s, z, g, rd, rp, target)
             ad = min(1.0, 0.99 * self._boundary(z, dz))
             self.step = min(ap, ad)
             if not (self.step >= 1e-10 and bool(torch.isfinite(d).all())):
