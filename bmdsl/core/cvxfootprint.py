@@ -36,6 +36,17 @@ PSD_KKT_COPIES = 3
 # used when smaller (with it, a layerwise stage's CVXPY optimum came out 4.5e-8 below the
 # trainer's certified objective at Clarabel's default tolerances: kept for large blocks).
 NUCLEAR_COLUMN_ABOVE = 8_000_000
+# The loss's CVXPY form, declared by its registry entry (`Loss.cvxpy_size`: rows and
+# auxiliary variables per entry of Yhat and per sample): each canonical row or variable per
+# entry costs LOSS_BYTES_PER_ROW (CVXPY's and Clarabel's copies, the KKT factor), and each
+# per-sample variable, which couples the sample's c operator rows in the factor, costs
+# LOSS_FILL_BYTES_PER_NNZ per non-zero of L. Fitted to the digits CNN at n = 100, 200
+# (docs/performance.md, "The CVXPY program's memory"; bench/results/cvx_memory_fit.json).
+LOSS_BYTES_PER_ROW = 0
+LOSS_FILL_BYTES_PER_NNZ = 0
+# A loss that declares no size (e.g. one registered at test time) is charged the largest
+# built-in declaration in each place (tests/test_memory_loss.py checks it stays so).
+LOSS_DEFAULT = (7, 3, 1, 1)
 LOWER_CVXPY = ("fewer patterns (--patterns) or fewer samples; or the BM trainer alone "
                "(bmdsl train), which never builds L_k")
 
@@ -61,6 +72,22 @@ def nuclear_blocks(p: int, q: int, form: str = "auto") -> tuple[str, int, int]:
         entries(column) < entries(full) else full
 
 
+def loss_program(ny: int, outputs: int, nnz: int, size=None) -> tuple[int, str]:
+    """(bytes, text) the loss's CVXPY form adds to the program: `size` = (rows per entry,
+    variables per entry, rows per sample, variables per sample) of its canonical form (the
+    entry's `cvxpy_size`; None: LOSS_DEFAULT) for |y| = `ny` entries in rows of `outputs`,
+    with L of `nnz` non-zeros (see LOSS_BYTES_PER_ROW)."""
+    declared = size is not None
+    rows_e, vars_e, rows_s, vars_s = (int(v) for v in (size if declared else LOSS_DEFAULT))
+    samples = -(-int(ny) // max(int(outputs), 1))
+    rows = (rows_e + vars_e) * int(ny) + (rows_s + vars_s) * samples
+    nbytes = LOSS_BYTES_PER_ROW * rows + LOSS_FILL_BYTES_PER_NNZ * vars_s * int(nnz)
+    text = (f"the loss's {rows} canonical rows and variables"
+            + (f", {vars_s} coupling variable(s) per sample" if vars_s else "")
+            + ("" if declared else " (not declared by the loss: a conservative default)"))
+    return nbytes, text
+
+
 def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None,
                   nnz: int | None = None, nuclear: str | None = None) -> Estimate:
     """cvx/problem.py, the dense lowering: the dense operator L_k [P, |y|, p q]
@@ -73,12 +100,17 @@ def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None,
     return cvxpy_plan(P, ny, p, q, cone_rows, nnz, nuclear)[1]
 
 
-def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto"):
+def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto",
+               loss_size=None, outputs=1):
     """("dense" or "structured", Estimate): the lowering with the smaller estimate (or the
-    one `lowering` names), see `cvxpy_program`."""
+    one `lowering` names), see `cvxpy_program`; `loss_size` and `outputs` (the class axis)
+    add the loss's own form (`loss_program`: with the dense lowering every entry of L_k
+    counts as a non-zero)."""
     P, ny, p, q = int(P), int(ny), int(p), int(q)
-    dense = CVXPY_COPIES * P * ny * p * q * F64
-    structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz)
+    loss_dense, loss_text = loss_program(ny, outputs, P * ny * p * q, loss_size)
+    dense = CVXPY_COPIES * P * ny * p * q * F64 + loss_dense
+    structured = None if nnz is None else (STRUCTURED_BYTES_PER_NNZ * int(nnz)
+                                           + loss_program(ny, outputs, nnz, loss_size)[0])
     if lowering == "dense" or structured is None:
         path = "dense"
     elif lowering == "structured":
@@ -97,6 +129,7 @@ def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto"):
     if cone_rows is not None:
         nbytes += STRUCTURED_BYTES_PER_NNZ * 2 * P * int(cone_rows) * p * q
         what += f", ReLU cones K_k {dims_text((P, cone_rows, p))} on {2 * P * q} columns"
+    what += f", {loss_text}"
     return path, Estimate(f"the CVXPY program ({what})", nbytes, LOWER_CVXPY)
 
 
@@ -109,5 +142,9 @@ def cvxpy_plan_for(bound, lowering: str = "auto", nuclear: str = "auto"):
     """`cvxpy_plan` at a bound model's sizes: ("dense" | "structured", Estimate)."""
     cone = math.prod(bound.a_shape) if bound.cone else None
     plain_nuclear = bound.euclidean and not bound.cone
+    # the loss entry declares its CVXPY form's size; an entry without it gets LOSS_DEFAULT
+    size = bound.loss.cvxpy_size
+    outputs = bound.Y.shape[-1] if bound.Y.ndim > 1 else 1
     return cvxpy_plan(bound.P, bound.Y.size, bound.p, bound.q, cone,
-                      bound.operator_nnz(), nuclear if plain_nuclear else None, lowering)
+                      bound.operator_nnz(), nuclear if plain_nuclear else None, lowering,
+                      size, outputs)
