@@ -42,16 +42,18 @@ def test_cross_entropy_estimate_exceeds_squared_by_the_declared_terms(lowering):
     assert sq.operator_nnz() == ce.operator_nnz() and sq.Y.shape == ce.Y.shape
     est_sq = cvxfootprint.cvxpy_plan_for(sq, lowering)[1]
     est_ce = cvxfootprint.cvxpy_plan_for(ce, lowering)[1]
-    ny, c = sq.Y.size, sq.Y.shape[-1]
-    nnz = sq.operator_nnz() if lowering == "structured" else sq.P * ny * sq.p * sq.q
-    term = lambda size: cvxfootprint.loss_program(ny, c, nnz, size)[0]   # noqa: E731
+    ny, c, lifted = sq.Y.size, sq.Y.shape[-1], sq.P * sq.p * sq.q
+    n = ny // c
+    term = lambda size: cvxfootprint.loss_program(ny, c, lifted, size)[0]   # noqa: E731
     declared = term(get_loss("cross_entropy").cvxpy_size) - term(get_loss("squared").cvxpy_size)
-    # rows (3 + 1 vs 1 + 1 per entry, 2 per sample) and the per-sample coupling's fill-in
-    expected = cvxfootprint.LOSS_BYTES_PER_ROW * (2 * ny + 2 * (ny // c)) \
-        + cvxfootprint.LOSS_FILL_BYTES_PER_NNZ * nnz
+    # rows (3 + 1 vs 1 + 1 per entry, 2 per sample); the KKT factor: one triangle over all
+    # of Yhat's rows (the per-sample variable couples the outputs) instead of c over n
+    m, k = min(ny, lifted), min(n, -(-lifted // c))
+    expected = cvxfootprint.LOSS_BYTES_PER_ROW * (2 * ny + 2 * n) \
+        + cvxfootprint.LOSS_FILL_BYTES * (m * (m + 1) // 2 - c * k * (k + 1) // 2)
     assert declared == expected > 0
     assert est_ce.nbytes - est_sq.nbytes == declared
-    assert "coupling variable" in est_ce.what and "coupling" not in est_sq.what
+    assert "couples the outputs" in est_ce.what and "couples" not in est_sq.what
 
 
 def test_every_builtin_loss_is_charged_by_its_declaration():
@@ -72,7 +74,7 @@ def test_an_undeclared_loss_gets_the_conservative_default(monkeypatch):
     bound = _bound(Undeclared.name)
     assert bound.loss.cvxpy_size is None
     est = cvxfootprint.cvxpy_for(bound)
-    assert "not declared by the loss" in est.what
+    assert "the loss declares no size" in est.what
     assert all(est.nbytes >= cvxfootprint.cvxpy_for(_bound(n)).nbytes
                for n in ("squared", "cross_entropy"))
 
@@ -90,7 +92,7 @@ def test_a_budget_between_the_two_refuses_cross_entropy_only(monkeypatch):
     with pytest.raises(MemoryBudgetError) as err:
         ce.to_cvxpy(memory_budget=budget)
     assert not built
-    assert memory.human(high) in err.value.message and "coupling variable" in err.value.message
+    assert memory.human(high) in err.value.message and "couples the outputs" in err.value.message
     memory.require(cvxfootprint.cvxpy_for(sq), budget)      # the squared one fits
 
 
@@ -108,4 +110,4 @@ def test_solve_cli_refuses_cross_entropy_with_the_estimate(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert "Traceback" not in err and not out.exists()
     assert "CVXPY program" in err and memory.human(high) in err and "(estimate)" in err
-    assert "coupling variable" in err
+    assert "couples the outputs" in err

@@ -37,13 +37,17 @@ PSD_KKT_COPIES = 3
 # trainer's certified objective at Clarabel's default tolerances: kept for large blocks).
 NUCLEAR_COLUMN_ABOVE = 8_000_000
 # The loss's CVXPY form, declared by its registry entry (`Loss.cvxpy_size`: rows and
-# auxiliary variables per entry of Yhat and per sample): each canonical row or variable per
-# entry costs LOSS_BYTES_PER_ROW (CVXPY's and Clarabel's copies, the KKT factor), and each
-# per-sample variable, which couples the sample's c operator rows in the factor, costs
-# LOSS_FILL_BYTES_PER_NNZ per non-zero of L. Fitted to the digits CNN at n = 100, 200
-# (docs/performance.md, "The CVXPY program's memory"; bench/results/cvx_memory_fit.json).
-LOSS_BYTES_PER_ROW = 0
-LOSS_FILL_BYTES_PER_NNZ = 0
+# auxiliary variables per entry of Yhat and per sample). Each canonical row or variable
+# costs LOSS_BYTES_PER_ROW (CVXPY's and Clarabel's copies). The solver's KKT factor then
+# couples the rows of Yhat that share entries of Z: the operator's rows of one output share
+# that output's columns of Z, so with a loss that is a sum over entries the factor holds c
+# dense triangles [n, n]; a per-sample variable (log-sum-exp's epigraph variable) joins
+# the c outputs of each sample, and the triangle is [|y|, |y|] (c times the entries).
+# Either is capped by the other ordering, the Z side, [P p q, P p q] (or c blocks of it).
+# LOSS_FILL_BYTES per entry of those triangles (value and index). Fitted to the digits CNN
+# at n = 100, 200 (docs/performance.md, "The CVXPY program's memory").
+LOSS_BYTES_PER_ROW = 100
+LOSS_FILL_BYTES = 16
 # A loss that declares no size (e.g. one registered at test time) is charged the largest
 # built-in declaration in each place (tests/test_memory_loss.py checks it stays so).
 LOSS_DEFAULT = (7, 3, 1, 1)
@@ -72,32 +76,40 @@ def nuclear_blocks(p: int, q: int, form: str = "auto") -> tuple[str, int, int]:
         entries(column) < entries(full) else full
 
 
-def loss_program(ny: int, outputs: int, nnz: int, size=None) -> tuple[int, str]:
+def loss_program(ny: int, outputs: int, lifted: int, size=None) -> tuple[int, str]:
     """(bytes, text) the loss's CVXPY form adds to the program: `size` = (rows per entry,
     variables per entry, rows per sample, variables per sample) of its canonical form (the
     entry's `cvxpy_size`; None: LOSS_DEFAULT) for |y| = `ny` entries in rows of `outputs`,
-    with L of `nnz` non-zeros (see LOSS_BYTES_PER_ROW)."""
+    with Z of `lifted` = P p q entries (see LOSS_BYTES_PER_ROW and LOSS_FILL_BYTES)."""
     declared = size is not None
     rows_e, vars_e, rows_s, vars_s = (int(v) for v in (size if declared else LOSS_DEFAULT))
-    samples = -(-int(ny) // max(int(outputs), 1))
-    rows = (rows_e + vars_e) * int(ny) + (rows_s + vars_s) * samples
-    nbytes = LOSS_BYTES_PER_ROW * rows + LOSS_FILL_BYTES_PER_NNZ * vars_s * int(nnz)
-    text = (f"the loss's {rows} canonical rows and variables"
-            + (f", {vars_s} coupling variable(s) per sample" if vars_s else "")
-            + ("" if declared else " (not declared by the loss: a conservative default)"))
+    ny, outputs, lifted = int(ny), max(int(outputs), 1), int(lifted)
+    samples = -(-ny // outputs)
+    rows = (rows_e + vars_e) * ny + (rows_s + vars_s) * samples
+    blocks, side = (1, min(ny, lifted)) if vars_s else \
+        (outputs, min(samples, -(-lifted // outputs)))
+    fill = blocks * side * (side + 1) // 2
+    nbytes = LOSS_BYTES_PER_ROW * rows + LOSS_FILL_BYTES * fill
+    text = (f"the loss's {rows} canonical rows and variables, its KKT factor "
+            + (f"[{side}, {side}] (a variable per sample couples the outputs)" if vars_s
+               else f"{blocks} x [{side}, {side}]")
+            + ("" if declared else " (the loss declares no size: a conservative default)"))
     return nbytes, text
 
 
 def cvxpy_program(P: int, ny: int, p: int, q: int, cone_rows: int | None,
-                  nnz: int | None = None, nuclear: str | None = None) -> Estimate:
+                  nnz: int | None = None, nuclear: str | None = None, loss_size=None,
+                  outputs: int = 1) -> Estimate:
     """cvx/problem.py, the dense lowering: the dense operator L_k [P, |y|, p q]
     (BoundModel.operator, built whole, then stacked), CVXPY's copies of it and the
     solver's. With `nnz` (a bound on L's non-zeros, BoundModel.operator_nnz) the structured
     lowering instead: L sparse (cvx/structured.py), STRUCTURED_BYTES_PER_NNZ per non-zero;
     the smaller of the two is what `cvxpy_plan` picks. `nuclear` ("full" / "column"): the
     nuclear norm's PSD blocks in the KKT system (C = R = l2 without cones). For ReLU the
-    cone constraints K_k A >= 0, K_k B >= 0: 2 N p q canonical non-zeros per pattern."""
-    return cvxpy_plan(P, ny, p, q, cone_rows, nnz, nuclear)[1]
+    cone constraints K_k A >= 0, K_k B >= 0: 2 N p q canonical non-zeros per pattern. The
+    loss's form (`loss_program`): `loss_size` (its entry's `cvxpy_size`; None: the
+    conservative default) on rows of `outputs` entries."""
+    return cvxpy_plan(P, ny, p, q, cone_rows, nnz, nuclear, "auto", loss_size, outputs)[1]
 
 
 def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto",
@@ -107,10 +119,9 @@ def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto",
     add the loss's own form (`loss_program`: with the dense lowering every entry of L_k
     counts as a non-zero)."""
     P, ny, p, q = int(P), int(ny), int(p), int(q)
-    loss_dense, loss_text = loss_program(ny, outputs, P * ny * p * q, loss_size)
-    dense = CVXPY_COPIES * P * ny * p * q * F64 + loss_dense
-    structured = None if nnz is None else (STRUCTURED_BYTES_PER_NNZ * int(nnz)
-                                           + loss_program(ny, outputs, nnz, loss_size)[0])
+    loss_bytes, loss_text = loss_program(ny, outputs, P * p * q, loss_size)
+    dense = CVXPY_COPIES * P * ny * p * q * F64 + loss_bytes
+    structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz) + loss_bytes
     if lowering == "dense" or structured is None:
         path = "dense"
     elif lowering == "structured":
