@@ -120,7 +120,8 @@ def test_the_planner_takes_the_column_form_where_the_full_block_is_large():
                                       **squared)
     column = cvxfootprint.cvxpy_program(16, 17970, 9, 160, None, nnz=1, nuclear="column",
                                         **squared)
-    assert full.nbytes > 16 * (1 << 30) and full.nbytes > 100 * column.nbytes
+    # (the rest, the operator and the KKT factor's other parts, is the same for both)
+    assert full.nbytes - column.nbytes > 16 * (1 << 30) and full.nbytes > 20 * column.nbytes
 
 
 def test_unknown_lowering_is_a_clear_error():

@@ -50,7 +50,7 @@ def test_cross_entropy_estimate_exceeds_squared_by_the_declared_terms(lowering):
     # of Yhat's rows (the per-sample variable couples the outputs) instead of c over n
     m, k = min(ny, lifted), min(n, -(-lifted // c))
     expected = cvxfootprint.LOSS_BYTES_PER_ROW * (2 * ny + 2 * n) \
-        + cvxfootprint.LOSS_FILL_BYTES * (m * (m + 1) // 2 - c * k * (k + 1) // 2)
+        + cvxfootprint.KKT_FILL_BYTES * (m * (m + 1) // 2 - c * k * (k + 1) // 2)
     assert declared == expected > 0
     assert est_ce.nbytes - est_sq.nbytes == declared
     assert "couples the outputs" in est_ce.what and "couples" not in est_sq.what

@@ -27,7 +27,7 @@ def operator(P: int, ny: int, pq: int) -> Estimate:
 # non-zero of the bound `BoundModel.operator_nnz`: digits CNN, P = 16, squared loss, 4.8 GB
 # at n = 1797 (117 B), 1.64 GB at n = 400 (178 B, the interpreter's ~0.3 GB included);
 # docs/performance.md, "The CVXPY program's memory".
-STRUCTURED_BYTES_PER_NNZ = 160
+STRUCTURED_BYTES_PER_NNZ = 95
 # The nuclear norm's PSD blocks: an interior point keeps each block's scaling as a dense
 # [d, d] block (d = s (s+1) / 2 for an s-square block) in its KKT system, with its factor.
 PSD_KKT_COPIES = 3
@@ -36,18 +36,19 @@ PSD_KKT_COPIES = 3
 # used when smaller (with it, a layerwise stage's CVXPY optimum came out 4.5e-8 below the
 # trainer's certified objective at Clarabel's default tolerances: kept for large blocks).
 NUCLEAR_COLUMN_ABOVE = 8_000_000
-# The loss's CVXPY form, declared by its registry entry (`Loss.cvxpy_size`: rows and
-# auxiliary variables per entry of Yhat and per sample). Each canonical row or variable
-# costs LOSS_BYTES_PER_ROW (CVXPY's and Clarabel's copies). The solver's KKT factor then
-# couples the rows of Yhat that share entries of Z: the operator's rows of one output share
-# that output's columns of Z, so with a loss that is a sum over entries the factor holds c
-# dense triangles [n, n]; a per-sample variable (log-sum-exp's epigraph variable) joins
-# the c outputs of each sample, and the triangle is [|y|, |y|] (c times the entries).
-# Either is capped by the other ordering, the Z side, [P p q, P p q] (or c blocks of it).
-# LOSS_FILL_BYTES per entry of those triangles (value and index). Fitted to the digits CNN
-# at n = 100, 200 (docs/performance.md, "The CVXPY program's memory").
-LOSS_BYTES_PER_ROW = 100
-LOSS_FILL_BYTES = 16
+# The solver's KKT factor (Clarabel's LDL), fitted to the digits CNN's measured peaks at
+# n = 100, 200 (bench/fit_cvx_memory.py; docs/performance.md, "The CVXPY program's memory").
+# Z side: every sample's rows of one output touch all of that output's columns of Z, so the
+# factor holds c dense triangles [P p q / c] (KKT_Z_BYTES per entry, n-independent). Rows
+# side: the loss's CVXPY form, declared by its registry entry (`Loss.cvxpy_size`: rows and
+# auxiliary variables per entry of Yhat and per sample), LOSS_BYTES_PER_ROW per canonical
+# row or variable; the rows of one output share Z's columns, so for a loss that is a sum
+# over entries the factor holds c triangles [n, n]; a per-sample variable (log-sum-exp's
+# epigraph variable) joins the sample's c outputs into one triangle [|y|, |y|], c times
+# the entries (KKT_FILL_BYTES per entry; the rows side is capped by the Z side's size).
+KKT_Z_BYTES = 16
+LOSS_BYTES_PER_ROW = 700
+KKT_FILL_BYTES = 25
 # A loss that declares no size (e.g. one registered at test time) is charged the largest
 # built-in declaration in each place (tests/test_memory_loss.py checks it stays so).
 LOSS_DEFAULT = (7, 3, 1, 1)
@@ -80,7 +81,7 @@ def loss_program(ny: int, outputs: int, lifted: int, size=None) -> tuple[int, st
     """(bytes, text) the loss's CVXPY form adds to the program: `size` = (rows per entry,
     variables per entry, rows per sample, variables per sample) of its canonical form (the
     entry's `cvxpy_size`; None: LOSS_DEFAULT) for |y| = `ny` entries in rows of `outputs`,
-    with Z of `lifted` = P p q entries (see LOSS_BYTES_PER_ROW and LOSS_FILL_BYTES)."""
+    with Z of `lifted` = P p q entries (see LOSS_BYTES_PER_ROW and KKT_FILL_BYTES)."""
     declared = size is not None
     rows_e, vars_e, rows_s, vars_s = (int(v) for v in (size if declared else LOSS_DEFAULT))
     ny, outputs, lifted = int(ny), max(int(outputs), 1), int(lifted)
@@ -89,7 +90,7 @@ def loss_program(ny: int, outputs: int, lifted: int, size=None) -> tuple[int, st
     blocks, side = (1, min(ny, lifted)) if vars_s else \
         (outputs, min(samples, -(-lifted // outputs)))
     fill = blocks * side * (side + 1) // 2
-    nbytes = LOSS_BYTES_PER_ROW * rows + LOSS_FILL_BYTES * fill
+    nbytes = LOSS_BYTES_PER_ROW * rows + KKT_FILL_BYTES * fill
     text = (f"the loss's {rows} canonical rows and variables, its KKT factor "
             + (f"[{side}, {side}] (a variable per sample couples the outputs)" if vars_s
                else f"{blocks} x [{side}, {side}]")
@@ -120,6 +121,8 @@ def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto",
     counts as a non-zero)."""
     P, ny, p, q = int(P), int(ny), int(p), int(q)
     loss_bytes, loss_text = loss_program(ny, outputs, P * p * q, loss_size)
+    z_side = max(int(outputs), 1) * _svec(-(-P * p * q // max(int(outputs), 1)))
+    loss_bytes += KKT_Z_BYTES * z_side
     dense = CVXPY_COPIES * P * ny * p * q * F64 + loss_bytes
     structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz) + loss_bytes
     if lowering == "dense" or structured is None:
