@@ -8,7 +8,10 @@ so p = 9, q = 10 * 16 = 160), gated ReLU with P patterns, beta = 1e-2, C = R = l
 `bound.to_cvxpy().solve()` with Clarabel. Each loss runs in its own child process, alone,
 so that its peak RSS (getrusage ru_maxrss) is its own. Recorded per run: the lowering the
 planner chose, the estimates of both lowerings (cvxfootprint.cvxpy_plan_for), the operator's
-non-zeros, build / solve / total wall time, peak RSS, status and optimum.
+non-zeros, build / solve / total wall time, the RSS before the program is built and the
+peak RSS (bench/fit_cvx_memory.py fits the estimate to their difference), status and
+optimum. Targets are one-hot, or +-1 where the loss's own target check refuses 0/1
+(logistic).
 Writes bench/results/cvx_memory.json.
 """
 from __future__ import annotations
