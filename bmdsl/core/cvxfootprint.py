@@ -117,14 +117,14 @@ def cvxpy_plan(P, ny, p, q, cone_rows, nnz=None, nuclear=None, lowering="auto",
                loss_size=None, outputs=1):
     """("dense" or "structured", Estimate): the lowering with the smaller estimate (or the
     one `lowering` names), see `cvxpy_program`; `loss_size` and `outputs` (the class axis)
-    add the loss's own form (`loss_program`: with the dense lowering every entry of L_k
-    counts as a non-zero)."""
+    add the loss's own form (`loss_program`) and the KKT factor's Z side, the same for
+    either lowering."""
     P, ny, p, q = int(P), int(ny), int(p), int(q)
     loss_bytes, loss_text = loss_program(ny, outputs, P * p * q, loss_size)
     z_side = max(int(outputs), 1) * _svec(-(-P * p * q // max(int(outputs), 1)))
-    loss_bytes += KKT_Z_BYTES * z_side
-    dense = CVXPY_COPIES * P * ny * p * q * F64 + loss_bytes
-    structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz) + loss_bytes
+    kkt = loss_bytes + KKT_Z_BYTES * z_side
+    dense = CVXPY_COPIES * P * ny * p * q * F64 + kkt
+    structured = None if nnz is None else STRUCTURED_BYTES_PER_NNZ * int(nnz) + kkt
     if lowering == "dense" or structured is None:
         path = "dense"
     elif lowering == "structured":
