@@ -1,26 +1,39 @@
 """Layerwise convex CNN (Sahiner et al. 2024, section 4.2) vs an end-to-end ReLU CNN, on
 digits (scikit-learn load_digits: 1797 real 8 x 8 images; fixed split, 20% test, seed 0).
 
-Convex: S stages of models/cnn.bm (3 x 3 patches, padding 1, 2 x 2 average pooling,
-squared loss, beta = 1e-2) with gated ReLU, P = 16 sampled gates, m = 2 (mP = 32 latent
-channels), latent average-pooled 2 x 2 between stages (8x8 -> 4x4 -> 2x2); each stage's
-trainer method is "auto" with a per-stage time limit; each stage certified (refine 0: the
-plain dual point, as each refinement pass costs seconds at n = 1438 on this machine).
-Baseline: the same depth and width trained end to end -- S conv3x3(32) + ReLU layers with
-the same 2 x 2 average pooling between them, then 2 x 2 average pooling and a linear
-classifier, like the convex last stage -- with torch.optim.Adam (lr 3e-3: the best of
-1e-3, 3e-3, 1e-2 on seed 0, batch 64, cross-entropy, 40 epochs). Seeds 0, 1, 2 (gates and factors; the baseline's init and
-batch order). Each run is a subprocess, so its peak resident memory (getrusage) is its own.
+The configuration is chosen WITHOUT the test set (`--select`): the 1438 training images
+are split again (20% validation, seed 1); each convex candidate (CANDIDATES, one seed) is
+trained on the rest and the one whose LAST stage has the highest validation accuracy
+wins (ties: the earlier in the list); then the baseline's Adam step is chosen the same
+way from 1e-3, 3e-3, 1e-2 for the chosen architecture. Written to
+bench/results/layerwise_select.json, which the main run reads.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--stages 3] [--seeds 0,1,2]
-        [--time-limit 25] [--epochs 40]
+Convex: S stages, each the cnn architecture (3 x 3 patches, padding 1) with gated ReLU,
+P = 16 sampled gates, m = 2 (mP = 32 latent channels), the candidate's loss, head pooling
+(`adaptive(2x2)`: averaged to a 2 x 2 grid, a = 4, as Belilovsky et al. 2019) and beta,
+the latent down-sampled between stages (`average:2` or the invertible space-to-depth);
+trained by lbfgs (full batch) for a time limit per stage; each stage certified (refine
+0: the plain dual point). Baseline: the same depth and width trained end to end -- S
+conv3x3(32) + ReLU layers with the same down-sampling between them and the same head
+pooling, then a linear classifier -- with torch.optim.Adam (batch 64, cross-entropy, 40
+epochs). Seeds 0, 1, 2 (gates and factors; the baseline's init and batch order). Each
+run is a subprocess, so its peak resident memory (getrusage) is its own; the load
+average is recorded before and after.
 
-Prints a table and writes bench/results/layerwise.json. A script, not a test.
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --select     # validation only
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--time-limit 25]
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
+
+Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
+configuration), or bench/results/layerwise_NAME.json for another candidate, reported for
+comparison only (with the baseline's lr chosen for the chosen configuration). A script,
+not a test.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -31,50 +44,79 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-P, M, WIDTH, FRACTION = 16, 2, 32, 0.2
+P, M, WIDTH, FRACTION, STAGES = 16, 2, 32, 0.2, 3
+RESULTS = ROOT / "bench" / "results"
+# (name, loss, head pooling, down-sampling, beta); beta = 0.5 is the paper's weight decay
+# 5e-4 on the mean loss times n ~ 1150 (bmdsl's F sums over samples)
+CANDIDATES = [
+    ("squared-avg2-down2", "squared", "average(2x2)", "2", 1e-2),
+    ("ce-head2x2-down2", "cross_entropy", "adaptive(2x2)", "2", 1e-2),
+    ("ce-head2x2-invertible", "cross_entropy", "adaptive(2x2)", "invertible", 1e-2),
+    ("ce-head2x2-down2-beta0.5", "cross_entropy", "adaptive(2x2)", "2", 0.5),
+    ("ce-head2x2-invertible-beta0.5", "cross_entropy", "adaptive(2x2)", "invertible", 0.5),
+]
+BASELINE_LRS = (1e-3, 3e-3, 1e-2)
+
+
+def stage_text(loss, pool, beta, seed):
+    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {M}\n"
+            f"activation gated_relu(patterns = {P}, seed = {seed})\nloss {loss}\n"
+            f"regularize beta = {beta:g}, C = l2, R = l2\n")
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # Linux: KiB
 
 
-def data():
+def data(validation: bool):
+    """(train, test) -- or (fit, validation) of the training part: the test images unseen."""
     from bmdsl.layerwise import digits, split
-    return split(digits()[0], FRACTION, 0)
+    train, test = split(digits()[0], FRACTION, 0)
+    return split(train, FRACTION, 1) if validation else (train, test)
 
 
-def run_convex(seed: int, stages: int, time_limit: float) -> dict:
+def run_convex(cfg, seed, time_limit, validation) -> dict:
     import torch
     import bmdsl
     from bmdsl.layerwise import StageOptions, train_layerwise
     torch.set_num_threads(1)
-    train, test = data()
-    model = bmdsl.load(str(ROOT / "models/cnn.bm")).with_activation("gated_relu", P, seed) \
-        .with_units(M)
+    train, test = data(validation)
+    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed))
     start = time.perf_counter()
-    result = train_layerwise(model, train, test, stages, windows=2, options=StageOptions(
-        seed=seed, time_limit=time_limit, refine_iters=0, progress=False))
+    result = train_layerwise(model, train, test, STAGES, downsample=cfg["downsample"],
+                             options=StageOptions(method="lbfgs", seed=seed,
+                                                  time_limit=time_limit, refine_iters=0,
+                                                  progress=False))
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(),
             "stages": result.stages,
             "test_accuracy": [r["test_accuracy"] for r in result.stages],
             "train_accuracy": [r["train_accuracy"] for r in result.stages]}
 
 
-def run_baseline(seed: int, stages: int, epochs: int, lr: float) -> dict:
+def baseline_net(cfg):
+    from torch import nn
+    layers, ch = [], 1
+    for s in range(STAGES):
+        layers += [nn.Conv2d(ch, WIDTH, 3, padding=1), nn.ReLU()]
+        ch = WIDTH
+        if s < STAGES - 1 and cfg["downsample"] == "invertible":
+            layers.append(nn.PixelUnshuffle(2))
+            ch = 4 * WIDTH
+        elif s < STAGES - 1:
+            layers.append(nn.AvgPool2d(int(cfg["downsample"])))
+    head, cells = (nn.AdaptiveAvgPool2d(2), 4) if cfg["pool"] == "adaptive(2x2)" else \
+        (nn.AvgPool2d(2), (8 // 2 ** STAGES) ** 2)          # average(2x2) on the last grid
+    layers += [head, nn.Flatten(), nn.Linear(WIDTH * cells, 10)]
+    return nn.Sequential(*layers).double()
+
+
+def run_baseline(cfg, seed, epochs, lr, validation) -> dict:
     import torch
     from torch import nn
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    train, test = data()
-    layers, ch = [], 1
-    for s in range(stages):
-        layers += [nn.Conv2d(ch, WIDTH, 3, padding=1), nn.ReLU()]
-        if s < stages - 1:
-            layers.append(nn.AvgPool2d(2))
-        ch = WIDTH
-    side = 8 // 2 ** (stages - 1)
-    layers += [nn.AvgPool2d(2), nn.Flatten(), nn.Linear(WIDTH * (side // 2) ** 2, 10)]
-    net = nn.Sequential(*layers).double()
+    train, test = data(validation)
+    net = baseline_net(cfg)
     x, y = torch.as_tensor(train["images"]), torch.as_tensor(train["labels"])
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -89,19 +131,55 @@ def run_baseline(seed: int, stages: int, epochs: int, lr: float) -> dict:
         acc = lambda d: float((net(torch.as_tensor(d["images"])).argmax(1).numpy()  # noqa
                                == d["labels"]).mean())
         return {"seconds": seconds, "peak_mb": peak_mb(), "train_accuracy": acc(train),
-                "test_accuracy": acc(test),
+                "test_accuracy": acc(test), "lr": lr,
                 "parameters": sum(p.numel() for p in net.parameters())}
 
 
-def child(args) -> int:
-    out = run_convex(args.seed, args.stages, args.time_limit) if args.one == "convex" \
-        else run_baseline(args.seed, args.stages, args.epochs, args.lr)
-    print(json.dumps(out))
+def spawn(kind, cfg, seed, args, validation=False, lr=None) -> dict:
+    """One run in its own process (its own peak memory); its JSON line back."""
+    cmd = [sys.executable, __file__, "--one", kind, "--config", json.dumps(cfg),
+           "--seed", str(seed), "--time-limit", str(args.time_limit), "--epochs",
+           str(args.epochs), "--lr", str(lr or 0.0)] + (["--validation"] if validation else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                          env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+                               "PATH": "/usr/bin:/bin"})
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]), seed=seed)
+
+
+def as_config(c) -> dict:
+    return dict(zip(("name", "loss", "pool", "downsample", "beta"), c))
+
+
+def select(args) -> int:
+    """Validation only: the convex candidate, then the baseline's lr (module doc)."""
+    from bench.machine import describe
+    load0, convex = os.getloadavg(), []
+    for c in map(as_config, CANDIDATES):
+        r = spawn("convex", c, 0, args, validation=True)
+        convex.append(dict(r, config=c))
+        print(f"{c['name']:30} validation accuracy per stage {r['test_accuracy']}, "
+              f"train {r['train_accuracy']}, {r['seconds']:.0f} s", flush=True)
+    best = max(range(len(convex)), key=lambda i: (convex[i]["test_accuracy"][-1], -i))
+    chosen = convex[best]["config"]
+    baseline = []
+    for lr in BASELINE_LRS:
+        r = spawn("baseline", chosen, 0, args, validation=True, lr=lr)
+        baseline.append(r)
+        print(f"baseline lr {lr:g}: validation accuracy {r['test_accuracy']:.4f}", flush=True)
+    lr = max(baseline, key=lambda r: (r["test_accuracy"], -r["lr"]))["lr"]
+    out = {"rule": "highest last-stage validation accuracy (ties: earlier candidate); the "
+                   "baseline's lr by validation accuracy (ties: smaller lr)",
+           "validation": "20% of the 1438 training images (split seed 1); test unused",
+           "time_limit_per_stage": args.time_limit, "baseline_epochs": args.epochs,
+           "chosen": chosen, "baseline_lr": lr, "convex": convex, "baseline": baseline,
+           "load_average_before_after": [load0, os.getloadavg()], "machine": describe()}
+    (RESULTS / "layerwise_select.json").write_text(json.dumps(out, indent=2))
+    print(f"chosen: {chosen['name']}, baseline lr {lr:g}")
     return 0
 
 
 def plot(results: Path, png: Path) -> None:
-    """Test accuracy per stage (each seed and the mean) against the baseline's mean."""
+    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -112,14 +190,15 @@ def plot(results: Path, png: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for row in conv:
         ax.plot(stages, 100 * row, "o", color="tab:blue", alpha=0.35)
-    ax.plot(stages, 100 * conv.mean(0), "-o", color="tab:blue",
-            label="convex layerwise (BM), mean of seeds")
+    ax.errorbar(stages, 100 * conv.mean(0), yerr=100 * conv.std(0), fmt="-o",
+                color="tab:blue", capsize=3, label="convex layerwise (BM), mean ± sd")
     ax.axhline(100 * base.mean(), color="tab:red", ls="--",
                label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
     ax.set_xticks(stages)
     ax.set_xlabel("stage")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("digits, 20% test split, 3 seeds")
+    ax.set_title(f"digits, 20% test split, {conv.shape[0]} seeds "
+                 f"({saved['setup']['config']['name']})", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(png, dpi=120)
@@ -127,64 +206,80 @@ def plot(results: Path, png: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stages", type=int, default=3)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--time-limit", type=float, default=25.0, help="seconds per stage")
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--lr", type=float, default=3e-3, help="the baseline's Adam step")
+    ap.add_argument("--select", action="store_true", help="choose on validation (module doc)")
+    ap.add_argument("--candidate", choices=[c[0] for c in CANDIDATES],
+                    help="run this candidate instead of the chosen one (for comparison)")
     ap.add_argument("--one", choices=["convex", "baseline"])
+    ap.add_argument("--config")
+    ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--validation", action="store_true")
     ap.add_argument("--plot-only", action="store_true",
                     help="redraw docs/layerwise_accuracy.png from the saved results")
     args = ap.parse_args()
-    results, png = ROOT / "bench/results/layerwise.json", ROOT / "docs/layerwise_accuracy.png"
+    results, png = RESULTS / "layerwise.json", ROOT / "docs/layerwise_accuracy.png"
     if args.plot_only:
         plot(results, png)
         return 0
     if args.one:
-        return child(args)
+        cfg = json.loads(args.config)
+        out = run_convex(cfg, args.seed, args.time_limit, args.validation) \
+            if args.one == "convex" else \
+            run_baseline(cfg, args.seed, args.epochs, args.lr, args.validation)
+        print(json.dumps(out))
+        return 0
+    if args.select:
+        return select(args)
     from bench.machine import describe
-    runs = {"convex": [], "baseline": []}
+    chosen = json.loads((RESULTS / "layerwise_select.json").read_text())
+    cfg, lr = chosen["chosen"], chosen["baseline_lr"]
+    if args.candidate:
+        cfg = as_config(next(c for c in CANDIDATES if c[0] == args.candidate))
+        results = RESULTS / f"layerwise_{args.candidate}.json"
+    load0, runs = os.getloadavg(), {"convex": [], "baseline": []}
     for seed in map(int, args.seeds.split(",")):
         for kind in runs:
-            cmd = [sys.executable, __file__, "--one", kind, "--seed", str(seed),
-                   "--stages", str(args.stages), "--time-limit", str(args.time_limit),
-                   "--epochs", str(args.epochs), "--lr", str(args.lr)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                                  env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
-                                       "PATH": "/usr/bin:/bin"})
-            runs[kind].append(dict(json.loads(done.stdout.strip().splitlines()[-1]),
-                                   seed=seed))
-            r = runs[kind][-1]
+            r = spawn(kind, cfg, seed, args, lr=lr)
+            runs[kind].append(r)
             print(f"{kind:8} seed {seed}: test {r['test_accuracy']}, {r['seconds']:.1f} s, "
                   f"peak {r['peak_mb']:.0f} MB", flush=True)
     conv = np.array([r["test_accuracy"] for r in runs["convex"]])
     base = np.array([r["test_accuracy"] for r in runs["baseline"]])
+    mean = lambda kind, key: float(np.mean([r[key] for r in runs[kind]]))  # noqa: E731
     summary = {
         "convex_test_accuracy_per_stage_mean": conv.mean(0).tolist(),
         "convex_test_accuracy_per_stage_std": conv.std(0).tolist(),
+        "convex_train_accuracy_per_stage_mean":
+            np.mean([r["train_accuracy"] for r in runs["convex"]], 0).tolist(),
         "baseline_test_accuracy_mean": float(base.mean()),
         "baseline_test_accuracy_std": float(base.std()),
-        "convex_seconds_mean": float(np.mean([r["seconds"] for r in runs["convex"]])),
-        "baseline_seconds_mean": float(np.mean([r["seconds"] for r in runs["baseline"]])),
-        "convex_peak_mb_mean": float(np.mean([r["peak_mb"] for r in runs["convex"]])),
-        "baseline_peak_mb_mean": float(np.mean([r["peak_mb"] for r in runs["baseline"]])),
+        "convex_seconds_mean": mean("convex", "seconds"),
+        "baseline_seconds_mean": mean("baseline", "seconds"),
+        "convex_peak_mb_mean": mean("convex", "peak_mb"),
+        "baseline_peak_mb_mean": mean("baseline", "peak_mb"),
         "latent_channels_mP": [s["latent_channels"] for s in runs["convex"][0]["stages"]],
         "convex_latent_channels_Pac": [s["convex_latent_channels"]
                                        for s in runs["convex"][0]["stages"]],
         "convex_final_ge_baseline": bool(conv[:, -1].mean() >= base.mean()),
         "convex_rising_per_stage": bool(np.all(np.diff(conv.mean(0)) > 0)),
+        "load_average_before_after": [load0, os.getloadavg()],
     }
     print(json.dumps(summary, indent=2))
-    out = ROOT / "bench" / "results" / "layerwise.json"
-    out.write_text(json.dumps({"setup": {"P": P, "m": M, "width": WIDTH, "stages": args.stages,
-                                         "time_limit_per_stage": args.time_limit,
-                                         "baseline_epochs": args.epochs, "test_fraction": FRACTION,
-                                         "seeds": args.seeds},
-                               "machine": describe(), "summary": summary, "runs": runs},
-                              indent=2))
-    plot(out, png)
-    print(f"wrote {out}, {png}")
+    results.write_text(json.dumps({"setup": {"P": P, "m": M, "width": WIDTH, "stages": STAGES,
+                                             "config": cfg, "baseline_lr": lr,
+                                             "chosen_by": "bench/results/layerwise_select.json",
+                                             "chosen": cfg == chosen["chosen"],
+                                             "time_limit_per_stage": args.time_limit,
+                                             "baseline_epochs": args.epochs,
+                                             "test_fraction": FRACTION, "seeds": args.seeds},
+                                   "machine": describe(), "summary": summary, "runs": runs},
+                                  indent=2))
+    if not args.candidate:
+        plot(results, png)
+    print(f"wrote {results}" + ("" if args.candidate else f", {png}"))
     return 0
 
 

@@ -54,7 +54,7 @@ def estimate(name, epochs):
     train = {"images": rng.random((N_SUB,) + shape), "labels": rng.integers(0, 10, N_SUB)}
     train["labels"][:10] = np.arange(10)                     # all ten classes present
     model = bmdsl.parse(STAGE)
-    result = train_layerwise(model, train, None, stages, windows=2, options=StageOptions(
+    result = train_layerwise(model, train, None, stages, downsample=2, options=StageOptions(
         method="adam", batch_size=BATCH, max_steps=STEPS, refine_iters=0, progress=False,
         lr=1e-3))
     rows, scale = [], n_train / N_SUB

@@ -8,6 +8,8 @@ import platform
 def describe() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "processor": platform.processor()}
+    if hasattr(os, "getloadavg"):    # other jobs on the cores slow every timing
+        info["load_average"] = list(os.getloadavg())
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -58,9 +58,11 @@ def test_emitted_sizes_stay_bounded(name, activation):
 
 def test_gated_selfattention_drops_what_it_cannot_use():
     """Before selection: 2951 (torch) and 800 (CVXPY) lines for this model; 611 CVXPY
-    lines before the kernel's entries and the pair facts, 469 after."""
+    lines before the kernel's entries and the pair facts, 469 after. The torch module:
+    2218 lines, 2345 with the lifted prox ADMM and its loss prox (runtime/proxadmm.py,
+    kernel/lossprox.py), which a gated model may take at run time (|y| >= P p q)."""
     derivation = bmdsl.load("models/selfattention.bm").derive()
-    assert len(emit_torch(derivation).splitlines()) < 2250
+    assert len(emit_torch(derivation).splitlines()) < 2360
     cvx = emit_cvxpy(derivation)
     assert len(cvx.splitlines()) < 490
     # a tractable pair without cones: no enumeration, brackets, norms table or ReLU rule;

@@ -37,7 +37,7 @@ def setup(tmp_path_factory):
     test = {"images": t["I"], "labels": t["Y"].argmax(1)}
     model = bmdsl.parse(STAGE)
     run = tmp_path_factory.mktemp("run")
-    result = train_layerwise(model, train, test, 2, windows=2,
+    result = train_layerwise(model, train, test, 2, downsample=2,
                              options=StageOptions(progress=False, refine_iters=200),
                              directory=run)
     return model, train, test, result, run
@@ -114,14 +114,14 @@ def test_resume_after_stage_one_ends_as_an_uninterrupted_run(setup, tmp_path):
     opts = StageOptions(progress=False, refine_iters=200)
     first = train_layerwise(model, train, test, 1, options=opts, directory=tmp_path)
     assert len(first.stages) == 1
-    resumed = train_layerwise(model, train, test, 2, windows=2, options=opts,
+    resumed = train_layerwise(model, train, test, 2, downsample=2, options=opts,
                               directory=tmp_path, resume=True)
     assert resumed.stages[1]["objective"] == result.stages[1]["objective"]
     x = torch.as_tensor(test["images"])
     with torch.no_grad():
         assert torch.equal(resumed.network(x), result.network(x))
     with pytest.raises(BmdslError, match="another configuration"):
-        train_layerwise(model, train, test, 2, windows=2, directory=tmp_path, resume=True,
+        train_layerwise(model, train, test, 2, downsample=2, directory=tmp_path, resume=True,
                         options=StageOptions(progress=False, refine_iters=200, seed=1))
 
 
@@ -154,7 +154,7 @@ def test_data_file_layout(tmp_path):
 @pytest.mark.parametrize("argv, code, message", [
     (["cnn", "--stages", "0"], 2, "--stages: must be a whole number >= 1"),
     (["cnn", "--stages", "x"], 2, "--stages: must be a whole number"),
-    (["cnn", "--stages", "3", "--downsample", "2,2,2"], 1, "need 2 down-sampling window"),
+    (["cnn", "--stages", "3", "--downsample", "2,2,2"], 1, "need 2 down-sampling(s)"),
     (["cnn", "--stages", "2", "--downsample", "0"], 2, "--downsample: must be"),
     (["mlp", "--stages", "2"], 1, "needs one image input with one `patches`"),
 ])

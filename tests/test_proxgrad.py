@@ -16,6 +16,16 @@ from bmdsl.trainer.runtime.proxgrad import LiftedFISTA
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 
+
+@pytest.fixture
+def fista_only(monkeypatch):
+    """The warm starts without the lifted prox ADMM, which takes every loss with a prox
+    first (test_proxadmm.py): the FISTA is what a loss without one gets."""
+    import bmdsl.trainer.trainer as trainer_module
+    from bmdsl.trainer.runtime.proxadmm import LiftedProxADMM
+    monkeypatch.setattr(trainer_module, "WARM_STARTS",
+                        tuple(w for w in trainer_module.WARM_STARTS if w is not LiftedProxADMM))
+
 WITH_PROX = sorted(k for k, rule in PAIR_TABLE.items() if rule.prox is not None)
 
 
@@ -59,7 +69,7 @@ def test_units_reproduce_z_and_its_d_norm(C, R):
     assert U1.shape == (4, 1, 3) and left1 > 0
 
 
-def test_fista_applies_by_the_registry():
+def test_fista_applies_by_the_registry(fista_only):
     gated = bound_for("mlp", "gated_relu", "cross_entropy", "l2", "l1")
     assert isinstance(Trainer(gated, device="cpu").warm, LiftedFISTA)
     hard = bound_for("mlp", "gated_relu", "cross_entropy", "l2", "linf")
@@ -67,7 +77,7 @@ def test_fista_applies_by_the_registry():
 
 
 @pytest.mark.parametrize("dense", [True, False])
-def test_the_memory_estimate_covers_the_operator_it_builds(dense, monkeypatch):
+def test_the_memory_estimate_covers_the_operator_it_builds(dense, monkeypatch, fista_only):
     """footprint.lifted_fista (checked against the budget before the warm start is made)
     is at least what runtime/proxgrad.py allocates: L's matrix, or the basis activations."""
     from bmdsl.core import footprint
@@ -85,7 +95,7 @@ def test_the_memory_estimate_covers_the_operator_it_builds(dense, monkeypatch):
     assert estimate >= (built.numel() + 4 * trainer.warm.Z.numel()) * 8
 
 
-def test_fista_reaches_its_tolerance_and_then_needs_no_bm_step():
+def test_fista_reaches_its_tolerance_and_then_needs_no_bm_step(fista_only):
     bound = bound_for("cnn", "gated_relu", "logistic", "l1", "l2")
     trainer = Trainer(bound, device="cpu")
     result = trainer.fit(certificate_every=0)     # no certificates: FISTA runs to its tol
@@ -94,7 +104,9 @@ def test_fista_reaches_its_tolerance_and_then_needs_no_bm_step():
     assert result.steps == 0 and result.stopped == "tol" and result.certificate.gap_bound <= 1e-6
 
 
-def test_emitted_trainer_runs_the_lifted_fista(tmp_path):
+def test_emitted_trainer_runs_the_lifted_warm_start(tmp_path):
+    """(huber has a prox: the emitted module runs the lifted prox ADMM of proxadmm.py, with
+    the loss's prox pasted from bmdsl/kernel/lossprox.py)"""
     bound = bound_for("mlp", "gated_relu", "huber", "l2", "l1")
     result = Trainer(bound, device="cpu").fit()
     stdout = run_emitted(bound, tmp_path)

@@ -67,6 +67,8 @@ def test_every_loss_declares_every_capability(name):
     assert float(loss.torch_value(t, Y)) == pytest.approx(f, rel=1e-10)
     assert float(torch_loss(name)(t, torch.tensor(Y))) == pytest.approx(f, rel=1e-10)
     assert LOSSES[name].accepts_class_labels == kernel.class_labels
+    # the optional prox: the registry entry has one exactly when the class declares one
+    assert (kernel.torch_prox is None) == (loss.prox is None)
     # the declared size of the CVXPY form (the program's memory estimate) is what CVXPY
     # lowers it to: rows and variables per entry and per sample, counted at two class counts
     assert loss.cvxpy_size == tuple(kernel.cvxpy_size) and len(loss.cvxpy_size) == 4
@@ -88,6 +90,33 @@ def _canonical_size(kernel, loss, n=4):
     per_entry = [(counts[3][i] - counts[2][i]) // n for i in (0, 1)]
     per_sample = [(counts[2][i] - 2 * n * per_entry[i]) // n for i in (0, 1)]
     return (per_entry[0], per_entry[1], per_sample[0], per_sample[1])
+
+
+@pytest.mark.parametrize("t", [0.05, 1.0, 40.0])
+@pytest.mark.parametrize("name", sorted(n for n, k in LOSS_KERNELS.items()
+                                         if k.torch_prox is not None))
+def test_every_declared_prox_is_the_cvxpy_prox(name, t):
+    """prox_{tF}(V) = argmin_X t F(X) + 1/2 ||X - V||^2 against CVXPY's solve of that
+    problem (the loss's own CVXPY form), in float64, from a cold and from a warm start."""
+    import cvxpy as cp
+    import torch
+    kernel = LOSS_KERNELS[name]
+    loss = get_loss(name)
+    Y, V = _targets(kernel, (6, 3)), 3.0 * RNG.standard_normal((6, 3))
+    if kernel.metrics == ("sign_accuracy",):
+        Y, V = Y[:, :1], V[:, :1]
+    X = cp.Variable(V.shape)
+    cp.Problem(cp.Minimize(t * loss.cvxpy(X, Y) + 0.5 * cp.sum_squares(X - V))).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    Vt = torch.tensor(V)
+    cold = loss.prox(Vt, torch.tensor(Y), t)
+    warm = loss.prox(Vt, torch.tensor(Y), t, cold + 0.5)
+    for got in (cold, warm):
+        assert got.dtype == torch.float64 and got.shape == Vt.shape
+        assert np.allclose(got.numpy(), X.value, rtol=1e-6, atol=1e-6)
+        # optimality: t grad F(X) + X - V = 0, far below CVXPY's accuracy
+        g = t * loss.grad(got.numpy(), Y) + got.numpy() - V
+        assert np.abs(g).max() <= 1e-9 * (1 + t)
 
 
 @pytest.mark.parametrize("name", sorted(NORMS))

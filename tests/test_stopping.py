@@ -56,3 +56,32 @@ def test_a_warm_chunk_fits_in_the_time_left():
     assert stopping.next_chunk(100, Warm, 5.0, 7.0) == 100      # 2 s left: 100 iterations
     assert stopping.next_chunk(100, Warm, 5.0, 100.0) == 200
     assert stopping.next_chunk(100, Warm, 9.99, 10.0) == 1
+
+
+def test_under_a_time_limit_a_probe_sizes_the_first_warm_chunk():
+    class Warm:
+        FIRST_CHUNK, iterations, seconds = 100, 5, 5.0     # 1 s per iteration
+    assert stopping.first_chunk(Warm, None) == 100
+    assert stopping.first_chunk(Warm, 20.0) == stopping.PROBE == 5
+    assert stopping.after_probe(Warm, 5.0, 20.0) == 15      # 15 s left: 15, not 95
+    assert stopping.after_probe(Warm, 5.0, 1e6) == 95       # the rest of the first chunk
+    assert stopping.after_probe(Warm, 30.0, 20.0) == 1
+
+
+def test_a_slow_warm_start_keeps_its_time_limit(monkeypatch):
+    """A warm start whose iterations take 0.2 s, under a 1 s limit: the probe (5 of them)
+    finds the time gone, so the fit stops about there, not after a 100-iteration chunk."""
+    import time as clock
+    bound = bound_for("mlp", "gated_relu", "cross_entropy", "l2", "l2")
+    trainer = Trainer(bound, device="cpu", progress=False)
+    warm, calls = trainer.warm, []
+    run = warm.run
+
+    def slow(iterations):
+        calls.append(iterations)
+        clock.sleep(0.2 * iterations)
+        return run(iterations)
+    monkeypatch.setattr(warm, "run", slow)
+    result = trainer.fit(time_limit=1.0)
+    assert calls[0] == stopping.PROBE and sum(calls) <= stopping.PROBE + 2
+    assert result.stopped == "time_limit"

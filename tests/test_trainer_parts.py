@@ -57,7 +57,8 @@ def test_patches_and_pools_match_the_builders(kernel, stride, padding):
     images = np.random.default_rng(3).standard_normal((2, 3, 6, 5))
     got = unfold_patches(torch.as_tensor(images), kernel, stride, padding).numpy()
     assert np.array_equal(got, extract_patches(images, kernel, stride, padding))
-    for builder, args in (("average", {"window": (2, 2)}), ("global", {})):
+    for builder, args in (("average", {"window": (2, 2)}), ("global", {}),
+                          ("adaptive", {"cells": (2, 2)})):
         assert np.array_equal(POOL_MATRICES[builder]((4, 6), args),
                               BUILDER_POOLS[builder].matrix((4, 6), args))
 

@@ -66,6 +66,9 @@ class Loss:
     # CVXPY form's canonical program, for the program's memory estimate
     # (core/cvxfootprint.loss_program); None: not declared (a conservative default is used)
     cvxpy_size: Optional[tuple] = None
+    # prox(v, y, t, x0=None) -> argmin_x t F(x; y) + 1/2 ||x - v||^2 on torch tensors, or None:
+    # the lifted ADMM (runtime/proxadmm.py) needs it, a loss without one takes the FISTA
+    prox: Optional[Callable] = None
 
     def param(self, name: str):
         return dict(self.params)[name]
@@ -129,6 +132,13 @@ def _torch_form(k):
     return form
 
 
+def _torch_prox(k):
+    def prox(v, y, t, x0=None):
+        import torch
+        return k.torch_prox(torch, v, y, t, x0)
+    return prox
+
+
 def _from_kernel(kernel) -> LossEntry:
     """The registry entry of a `lossforms.LossKernel` class."""
     def build(**values) -> Loss:
@@ -140,7 +150,8 @@ def _from_kernel(kernel) -> LossEntry:
                     scale_domain=k.scale_domain, closed_form_scale=k.closed_form_scale,
                     link=k.link, metrics=tuple(k.metrics), quadratic=k.quadratic,
                     twice_differentiable=k.twice_differentiable,
-                    cvxpy_size=None if k.cvxpy_size is None else tuple(k.cvxpy_size))
+                    cvxpy_size=None if k.cvxpy_size is None else tuple(k.cvxpy_size),
+                    prox=None if k.torch_prox is None else _torch_prox(k))
     params = tuple(LossParam(name, default, check, doc, accepts)
                    for name, default, accepts, check, doc in kernel.params)
     return LossEntry(kernel.name, params, build, kernel.doc,

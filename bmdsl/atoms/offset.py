@@ -130,4 +130,5 @@ def with_offset(loss, c: int):
         grad=lambda yh, y: centered(loss.grad(shifted(yh, y), y), c),
         torch_value=torch_value, cvxpy=cvx,
         conjugate=lambda v, y: loss.conjugate(v, y) if is_centered(v, c) else float("inf"),
-        scale_domain=domain, offset=offset, channels=c, base=loss)
+        scale_domain=domain, offset=offset, channels=c, base=loss,
+        prox=None)    # F_b's prox is not F's (b moves with Yhat): none declared

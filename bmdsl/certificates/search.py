@@ -5,7 +5,9 @@ plain point):
 1. plain: v = t grad F(Yhat) at the certified point, t optimal on the feasible ray;
    hints: the same for grad F(L(Z)) at other lifted points Z the caller knows to be
    near-optimal (the trainer passes the smooth iterate z of its lifted ADMM, whose
-   L^*(grad F) = G z - b is ADMM's own dual estimate);
+   L^*(grad F) = G z - b is ADMM's own dual estimate); directions: loss gradients given
+   as they are (the lifted prox ADMM's multiplier rho a = grad F(u) at its split
+   prediction u, which need not be L(Z) of any Z), scaled the same way;
 2. refined: grad F at FISTA iterates started from the certified point (refine.py), scaled
    the same way, at iterations 10, 20, 40, ... up to `iters`.  Stops early once the
    refined primal value p_T is so close to the best dual value d that no dual point can
@@ -19,6 +21,8 @@ plain point):
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .dual import DualPoint, pair_point, scaled_point
 from .primal import regularizer_lifted
@@ -39,7 +43,7 @@ class DualSearch:
 
 
 def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
-                quadratic=None, hints=(), samples=None) -> DualSearch:
+                quadratic=None, hints=(), samples=None, directions=()) -> DualSearch:
     samples = samples or Samples(bound)
     plain = scaled_point(bound, oracle, g, "plain: t grad F(Yhat) at the point", samples)
     cands = [plain]
@@ -47,6 +51,9 @@ def search_dual(bound, oracle, g, Z0, objective: float, *, iters: int,
         gh = samples.grad(samples.predict(Zh))
         cands.append(scaled_point(bound, oracle, gh, "hint: t grad F(L(Z)) at a given Z",
                                   samples))
+    for d in directions:
+        cands.append(scaled_point(bound, oracle, np.asarray(d, dtype=np.float64).reshape(
+            np.shape(g)), "hint: t v for a given loss gradient v", samples))
     prox = None if bound.cone else d_norm_prox(bound.C, bound.R)
     done, note = 0, "not requested (refine_iters = 0)"
     if prox is None:

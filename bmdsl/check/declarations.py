@@ -195,11 +195,7 @@ class Declarations:
                                 hint="pooling acts on patch positions: declare 'patches X[n, k, h] "
                                      "= im2col(I, kernel = 3)' first and pool over k")
         rows, cols = (self.sizes[g].symbol for g in source.grid)
-        if pool.name == "average":
-            wr, wc = args["window"]
-            formula = sympy.floor(rows / wr) * sympy.floor(cols / wc)
-        else:
-            formula = sympy.Integer(1)
+        formula = pool.symbolic(rows, cols, args)
         if dims[0].name in self.sizes:
             raise SemanticError(f"size '{dims[0].name}' is derived by the pooling and cannot be "
                                 f"declared elsewhere", span=dims[0].span)

@@ -24,17 +24,14 @@ from .heldout import open_fraction
 DEFAULT_FRACTION = 0.2
 
 
-def _windows(text: str) -> list[int]:
-    """argparse type: '2' or '2,1,2' (whole numbers >= 1)."""
+def _downsamples(text: str) -> list[str]:
+    """argparse type: '2', 'invertible' or a list '2,invertible' (one per transition)."""
+    from ..layerwise.downsample import WORDS, parse
     try:
-        values = [int(x) for x in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, or a comma-separated "
-                                         f"list of them (one per stage transition), not "
-                                         f"{text!r}")
-    return values
+        return [parse(x) for x in text.split(",")]
+    except BmdslError:
+        raise argparse.ArgumentTypeError(f"must be {WORDS}, or a comma-separated list of "
+                                         f"them (one per stage transition), not {text!r}")
 
 
 def _data(args):
@@ -76,10 +73,10 @@ def _directory(args, model) -> Path:
 def cmd_layerwise(args) -> int:
     from ..layerwise import StageOptions, train_layerwise
     from ..layerwise.latent import check_stage_spec
-    from ..layerwise.stages import windows_for
+    from ..layerwise.stages import downsamples_for
     from ..trainer.spec import build_spec
     model = load_model(args)
-    windows_for(args.downsample, args.stages)        # mistakes before any work
+    downsamples_for(args.downsample, args.stages)    # mistakes before any work
     check_stage_spec(build_spec(model.derive()))
     directory = _directory(args, model)
     train, test, where = _data(args)
@@ -119,9 +116,11 @@ def _configure(p):
                    help=f"hold out this fraction when the data has no test set (default "
                    f"{DEFAULT_FRACTION})")
     p.add_argument("--split-seed", type=options.seed, default=0)
-    p.add_argument("--downsample", type=_windows, default=[1], metavar="W[,W...]",
-                   help="average-pool each latent representation over W x W windows (one "
-                   "value, or one per stage transition; default 1: none)")
+    p.add_argument("--downsample", type=_downsamples, default=["average:1"],
+                   metavar="D[,D...]",
+                   help="down-sample each latent representation: W (average pooling over W x "
+                   "W windows) or 'invertible' (space-to-depth by 2, exactly invertible); one "
+                   "value, or one per stage transition (default 1: none)")
     p.add_argument("--activation", choices=list(ACTIVATIONS),
                    help="override the model's activation")
     p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")

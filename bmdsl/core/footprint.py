@@ -166,8 +166,21 @@ def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool) -> Es
                     "warm_start=False (--no-warm-start)")
 
 
+def lifted_prox_admm(P: int, p: int, q: int, ny: int, a_size: int) -> Estimate:
+    """runtime/proxadmm.py: L^* L + eta I and its Cholesky factor and inverse [N, N], N = P p
+    q, L's dense matrix (or the basis activations) as the lifted FISTA's, about 8 iterates
+    [P, p, q] and 8 predictions and multipliers [*y] (the loss prox's Newton temporaries)."""
+    N = int(P) * int(p) * int(q)
+    operator = lifted_fista(P, p, q, ny, a_size, False).nbytes - (10 * N + 6 * int(ny)) * F64
+    return Estimate(f"the lifted prox ADMM's L^* L {dims_text((N, N))} and operator",
+                    3 * N * N * F64 + operator + (8 * N + 8 * int(ny)) * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
     "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q),
+    "LiftedProxADMM": lambda pb: lifted_prox_admm(pb.P, pb.p, pb.q, pb.Y.numel(),
+                                                  math.prod(pb.a_shape)),
     "ConeInteriorPoint": lambda pb: cone_interior(pb.P, pb.p, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),
     "LiftedFISTA": lambda pb: lifted_fista(pb.P, pb.p, pb.q, pb.Y.numel(),

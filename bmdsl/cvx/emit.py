@@ -26,7 +26,7 @@ from ..core.errors import SemanticError
 from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.einsum import letters
 from ..kernel import lossforms, norms, pairforms
-from ..kernel.layout import POOL_MATRICES
+from ..kernel.layout import POOL_MATRICES, other_pools
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..core.literals import Subscripts, literal as _literal, name as _name
@@ -155,7 +155,8 @@ def paster(spec) -> Paster:
     rule = PAIR_TABLE[spec["C"], spec["R"]]
     exclude = ({k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"][0]}
                | _entries(pairforms, PAIR_TABLE, (rule, rule.form))
-               | _entries(norms, NORMS, (NORMS[spec["C"]], NORMS[spec["R"]])))
+               | _entries(norms, NORMS, (NORMS[spec["C"]], NORMS[spec["R"]]))
+               | other_pools(p["builder"] for p in spec["pools"]))
     return Paster(files, facts, values, ALLOWED_IMPORTS, exclude=exclude, members=True)
 
 

@@ -46,5 +46,27 @@ def global_pool(grid, args):
     return np.full((1, grid[0] * grid[1]), 1.0 / (grid[0] * grid[1]))
 
 
+def adaptive_pool(grid, args):
+    """Averages over a fixed grid of R x C cells whatever the input grid (torch's
+    adaptive_avg_pool2d): cell i spans rows floor(i rows / R) .. ceil((i + 1) rows / R) - 1,
+    so a = R C on every stage of a layerwise network (the 2 x 2 head of Belilovsky et al.
+    2019, used by Sahiner et al. 2024, appendix C.2)."""
+    (rows, cols), (R, C) = grid, args["cells"]
+    span = lambda i, n, m: range((i * n) // m, -((-(i + 1) * n) // m))  # noqa: E731
+    P = np.zeros((R * C, rows * cols))
+    for a_r in range(R):
+        for a_c in range(C):
+            cells = [r * cols + c for r in span(a_r, rows, R) for c in span(a_c, cols, C)]
+            P[a_r * C + a_c, cells] = 1.0 / len(cells)
+    return P
+
+
 # pooling name -> matrix(grid (rows, cols), args) -> P [a, rows * cols]
-POOL_MATRICES = {"average": average_pool, "global": global_pool}
+POOL_MATRICES = {"average": average_pool, "global": global_pool, "adaptive": adaptive_pool}
+
+
+def other_pools(used) -> set:
+    """The names of the pooling functions a model with builders `used` never calls (an
+    emitted module drops them from its table)."""
+    used = set(used)
+    return {f.__name__ for name, f in POOL_MATRICES.items() if name not in used}

@@ -5,14 +5,19 @@ is the last axis. F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain, giv
 Fenchel dual of Sahiner et al. 2024, eq. (112)-(113). A class declares its value, gradient,
 conjugate, the dual ray's domain, its CVXPY and torch forms (which receive the library
 module, `cp` or `torch`, as their first argument) and its capabilities
-(`quadratic`, `twice_differentiable`, metrics, class labels); `bmdsl.atoms.losses` builds the
+(`quadratic`, `twice_differentiable`, metrics, class labels, and optionally `torch_prox`,
+the proximal map in torch of lossprox.py: the registry entry's `prox`);
+`bmdsl.atoms.losses` builds the
 registry from `LOSS_KERNELS`, and emitted trainers paste this file. Adding a loss is one
 class here plus its line in `LOSS_KERNELS`.
 
-Imports numpy only (the CVXPY and torch forms are handed their library), and nothing from
+Imports numpy and lossprox.py only (the CVXPY and torch forms and the prox are handed their
+library), and nothing from
 bmdsl, so an emitted module of either backend can carry it.
 """
 import numpy as np
+
+from .lossprox import prox_cross_entropy, prox_huber, prox_logistic, prox_squared
 
 LOSS_TOL = 1e-8   # slack when testing membership of a conjugate's domain (rounding only)
 
@@ -61,7 +66,10 @@ class LossKernel:
     """The declaration every loss fills in. `params`: (name, default, accepts, check, doc)
     with check(value) -> message or None. `scale_domain(g, y) -> (lo, hi)` is the interval
     of t with F*(t g) finite; `closed_form_scale(g, y, lo, hi)`, if declared, maximizes
-    -F*(t g) on it exactly; `link` maps scores to probabilities (classification only)."""
+    -F*(t g) on it exactly; `link` maps scores to probabilities (classification only).
+    `torch_prox(torch, v, y, t, x0=None)`, if declared, is
+    argmin_x t F(x; y) + 1/2 ||x - v||^2 (x0: a start for an iterative prox): the lifted
+    prox ADMM of runtime/proxadmm.py needs it, a loss without one takes the lifted FISTA."""
     name = ""
     doc = ""
     latex = ""
@@ -84,6 +92,7 @@ class LossKernel:
     # the solver's factor fills in across their operator rows. None: not declared, and the
     # estimate assumes a conservative default (cvxfootprint.LOSS_DEFAULT).
     cvxpy_size = None
+    torch_prox = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -123,6 +132,9 @@ class Squared(LossKernel):
 
     def torch(self, torch, yh, y):
         return 0.5 * ((yh - loss_torch_y(torch, y, yh)) ** 2).sum()
+
+    def torch_prox(self, torch, v, y, t, x0=None):
+        return prox_squared(torch, v, loss_torch_y(torch, y, v), t)
 
 
 class CrossEntropy(LossKernel):
@@ -180,6 +192,9 @@ class CrossEntropy(LossKernel):
     def torch(self, torch, yh, y):
         return torch.logsumexp(yh, dim=-1).sum() - (loss_torch_y(torch, y, yh) * yh).sum()
 
+    def torch_prox(self, torch, v, y, t, x0=None):
+        return prox_cross_entropy(torch, v, loss_torch_y(torch, y, v), t, x0)
+
 
 class Logistic(LossKernel):
     name, doc = "logistic", "log(1 + exp(-Y Yhat)), Y in {-1, +1}"
@@ -225,6 +240,9 @@ class Logistic(LossKernel):
 
     def torch(self, torch, yh, y):
         return torch.nn.functional.softplus(-loss_torch_y(torch, y, yh) * yh).sum()
+
+    def torch_prox(self, torch, v, y, t, x0=None):
+        return prox_logistic(torch, v, loss_torch_y(torch, y, v), t, x0)
 
 
 # Huber's delta is in the units of the residual Yhat - Y. Below 1e-8 the loss is delta
@@ -281,6 +299,9 @@ class Huber(LossKernel):
     def torch(self, torch, yh, y):
         return torch.nn.functional.huber_loss(yh, loss_torch_y(torch, y, yh), reduction="sum",
                                               delta=self.delta)
+
+    def torch_prox(self, torch, v, y, t, x0=None):
+        return prox_huber(torch, v, loss_torch_y(torch, y, v), t, self.delta)
 
 
 LOSS_KERNELS = {k.name: k for k in (Squared, CrossEntropy, Logistic, Huber)}

@@ -8,18 +8,18 @@ unit activations over the patch grid,
 
 m P channels on the grid of patch positions r (oh x ow), instead of the P a c channels of
 the convex program's latent {D_k X_i Z_k} (section 4.2). The next stage reads it as an
-image [n, m P, oh, ow], optionally average-pooled over non-overlapping w x w windows
-(partial windows dropped) and divided by a fixed scale (the root mean square of the
+image [n, m P, oh, ow], optionally down-sampled (downsample.py: w x w average pooling, or
+the invertible space-to-depth) and divided by a fixed scale (the root mean square of the
 training representation, so each stage's beta sees inputs of the same size).
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as tf
 
 from ..core.errors import SemanticError
 from ..kernel.einsum import run_terms
 from ..trainer.runtime.network import UNIT, unit_outputs
+from . import downsample as ds
 
 CHUNK = 256     # samples per pass: the patches of a chunk, not of the data, are held
 
@@ -55,8 +55,9 @@ def unit_activations(net, images) -> torch.Tensor:
     return unit_outputs(net, A, arrays)
 
 
-def representation(net, images, window: int = 1, scale: float = 1.0) -> torch.Tensor:
-    """The latent image [n, N, oh / w, ow / w] of `images` [n, ch, h, w] (module doc)."""
+def representation(net, images, downsample="average:1", scale: float = 1.0) -> torch.Tensor:
+    """The latent image of `images` [n, ch, h, w]: [n, N, oh, ow] down-sampled (module doc;
+    `downsample` as downsample.parse reads it, e.g. 2 or "invertible")."""
     images = torch.as_tensor(images)
     oh, ow = grid(net.spec, *images.shape[2:])
     parts = []
@@ -64,7 +65,5 @@ def representation(net, images, window: int = 1, scale: float = 1.0) -> torch.Te
         for start in range(0, images.shape[0], CHUNK):
             H = unit_activations(net, images[start:start + CHUNK])      # [N, b, K]
             H = H.permute(1, 0, 2).reshape(H.shape[1], H.shape[0], oh, ow)
-            if window > 1:
-                H = tf.avg_pool2d(H, window)
-            parts.append(H / scale)
+            parts.append(ds.apply(downsample, H) / scale)
     return torch.cat(parts).cpu()      # the next stage's data (bind reads numpy)

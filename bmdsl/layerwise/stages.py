@@ -1,14 +1,15 @@
 """Greedy layerwise training from convex stages (Sahiner et al. 2024, section 4.2).
 
-    result = train_layerwise(model, train, test, stages=3, windows=(2, 1))
+    result = train_layerwise(model, train, test, stages=3, downsample=(2, "invertible"))
     result.network(images)          # the stacked torch.nn.Module; result.stages: records
 
 Stage s trains the stage model -- any two-layer CNN the language accepts -- on x_s: its
 convex program (23) solved through the BM factorization (24) by `bmdsl.trainer.Trainer`
 (one objective per stage, certified by `bmdsl.certificates`: the Fenchel duality-gap
 bound and Theorem 3.4, eq. (20)). Its weights are then frozen and its BM latent
-representation x_{s+1} (latent.py: the m P unit activations, average-pooled over w_s x w_s
-windows, divided by their training RMS) is the input of stage s + 1. Each finished stage
+representation x_{s+1} (latent.py: the m P unit activations, down-sampled -- average-pooled
+over w x w windows or by the invertible space-to-depth, downsample.py -- and divided by
+their training RMS) is the input of stage s + 1. Each finished stage
 is saved (store.py), so a run resumes at the stage it stopped in; inside a stage the
 trainer's own checkpoint resumes to the same factors.
 """
@@ -29,6 +30,7 @@ from ..trainer.certificate import certify
 from ..trainer.checkpoint import digest_arrays, digest_literal
 from ..trainer.spec import build_spec
 from .data import one_hot
+from .downsample import WORDS, parse
 from .latent import check_stage_spec, representation
 from .network import LayerwiseNetwork
 from .store import StageStore
@@ -88,16 +90,18 @@ def _num(x):
     return "-" if x is None else f"{x:.2e}"
 
 
-def windows_for(windows, stages: int) -> list[int]:
-    """One down-sampling window per stage transition: a single value repeats."""
-    w = [int(x) for x in ([windows] if isinstance(windows, int) else windows)]
-    if len(w) == 1:
-        w = w * max(stages - 1, 0)
-    if len(w) != max(stages - 1, 0) or any(x < 1 for x in w):
-        raise BmdslError(f"{stages} stage(s) need {max(stages - 1, 0)} down-sampling "
-                         f"window(s) >= 1 (one per stage transition, or one for all), "
-                         f"not {list(windows) if not isinstance(windows, int) else windows}")
-    return w
+def downsamples_for(downsample, stages: int) -> list[str]:
+    """One down-sampling per stage transition (downsample.parse: 2, "invertible", ...): a
+    single value repeats."""
+    given = [downsample] if isinstance(downsample, (int, str)) else list(downsample)
+    d = [parse(x) for x in given]
+    if len(d) == 1:
+        d = d * max(stages - 1, 0)
+    if len(d) != max(stages - 1, 0):
+        raise BmdslError(f"{stages} stage(s) need {max(stages - 1, 0)} down-sampling(s) (one "
+                         f"per stage transition, or one for all), not {given}",
+                         hint=f"each is {WORDS}")
+    return d
 
 
 def config_of(model, train, test, options: StageOptions) -> dict:
@@ -109,7 +113,7 @@ def config_of(model, train, test, options: StageOptions) -> dict:
             "data_digest": digest_arrays(data), **options.digest()}
 
 
-def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=1,
+def train_layerwise(model, train: dict, test: dict | None, stages: int, downsample=1,
                     options: StageOptions | None = None, directory=None,
                     resume: bool = False) -> LayerwiseResult:
     """Train `stages` stages of `model` on {"images", "labels"} (module doc); with a
@@ -119,7 +123,7 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
         raise BmdslError(f"the number of stages must be a whole number from 1 to "
                          f"{MAX_STAGES}, not {stages!r}")
     options = options or StageOptions()
-    windows = windows_for(windows, stages)
+    downsamples = downsamples_for(downsample, stages)
     check_stage_spec(build_spec(model.derive()))
     for part, d in (("train", train), ("test", test)):
         _check_images(part, d)
@@ -136,33 +140,33 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, windows=
           "test": None if test is None else torch.as_tensor(test["images"])}
     nets, scales, records = [], [], []
     for s in range(1, stages + 1):
-        window = windows[s - 1] if s < stages else None
+        down = downsamples[s - 1] if s < stages else None
         if s <= len(done):
             net, saved, scale, record = done[s - 1]
-            if saved is not None and window is not None and saved != window:
+            if saved is not None and down is not None and saved != down:
                 raise BmdslError(f"stage {s} of {directory} was saved with down-sampling "
-                                 f"window {saved}, not {window}")
+                                 f"{saved}, not {down}")
             log.info("stage %d/%d: resumed from %s", s, stages, directory)
         else:
             net, record = _train_stage(model, s, xs["train"], train["labels"], classes,
                                        options, store, resume)
             scale = None
-        if window is not None and scale is None:
-            # (a stage saved as the last one had no window yet: the same as run at once)
-            scale = _rms(representation(net, xs["train"], window))
+        if down is not None and scale is None:
+            # (a stage saved as the last one had no down-sampling yet: as if run at once)
+            scale = _rms(representation(net, xs["train"], down))
         record = dict(record, **_accuracies(net, xs, train, test))
         test_acc = record["test_accuracy"]
         log.info("stage %d/%d: train accuracy %.4f, test accuracy %s", s, stages,
                  record["train_accuracy"], "-" if test_acc is None else f"{test_acc:.4f}")
         if store is not None and s > len(done):
-            store.save_stage(s, net, window, scale, record)
+            store.save_stage(s, net, down, scale, record)
         nets.append(net)
         records.append(record)
         if s < stages:
             scales.append(scale)
-            xs = {k: None if x is None else representation(net, x, window, scale)
+            xs = {k: None if x is None else representation(net, x, down, scale)
                   for k, x in xs.items()}
-    network = LayerwiseNetwork(nets, windows, scales)
+    network = LayerwiseNetwork(nets, downsamples, scales)
     return LayerwiseResult(network, records)
 
 

@@ -3,7 +3,7 @@ resumes at the stage it stopped in.
 
     DIR/run.json            the configuration's digest and each finished stage's record
                             (with the sha256 of its file)
-    DIR/stage<s>.pt         stage s: its network (all P m units), window and scale
+    DIR/stage<s>.pt         stage s: its network (all P m units), down-sampling and scale
     DIR/stage<s>.ckpt       the trainer's checkpoint while stage s trains (trainer/checkpoint)
     DIR/network.pt          the stacked network (LayerwiseNetwork.save), after the last stage
 
@@ -22,6 +22,7 @@ import torch
 
 from ..core.errors import BmdslError
 from ..trainer.runtime.network import NetworkModule
+from .downsample import parse
 
 RUN = "run.json"
 
@@ -56,7 +57,8 @@ class StageStore:
 
     # -- resume ------------------------------------------------------------------------------
     def resume(self) -> list:
-        """[(network, window, scale, record)] of the finished stages; nothing if none ran."""
+        """[(network, downsample, scale, record)] of the finished stages; nothing if none
+        ran (files written before the down-sampling modes hold an int "window")."""
         run = self.path(RUN)
         if not run.is_file():
             return []
@@ -82,18 +84,20 @@ class StageStore:
                                         f"(its sha256 differs from {run}'s)",
                                         hint="train again from the start in a new directory")
             saved = torch.load(file, map_location="cpu", weights_only=True)
-            out.append((NetworkModule.from_dict(saved["network"]), saved["window"], saved["scale"],
-                        record))
+            down = saved.get("downsample", saved.get("window"))
+            out.append((NetworkModule.from_dict(saved["network"]),
+                        None if down is None else parse(down), saved["scale"], record))
         self.stages = [r for *_, r in out]
         return out
 
     # -- write -------------------------------------------------------------------------------
-    def save_stage(self, s: int, net, window, scale, record: dict) -> None:
-        """window and scale are None for a last stage (nothing passed on yet)."""
+    def save_stage(self, s: int, net, downsample, scale, record: dict) -> None:
+        """downsample and scale are None for a last stage (nothing passed on yet)."""
         from ..core.outputs import write_atomic
         file = self.path(f"stage{s}.pt")
         buffer = io.BytesIO()
-        torch.save({"network": net.to_dict(), "window": window, "scale": scale}, buffer)
+        torch.save({"network": net.to_dict(), "downsample": downsample,
+                    "scale": scale}, buffer)
         write_atomic(file, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
         self.stages.append(dict(record, file=file.name, sha256=_sha256(file)))
         self.write_run()

@@ -35,10 +35,12 @@ class FallbackCertificate:
                 for k, v in self.__dict__.items()}
 
 
-def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=(), samples=None):
+def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=(), samples=None,
+            directions=()):
     """Certificate of numpy factors U [P, m, *w1], V [P, m, *w2]; `gram` (runtime/gram.py)
     makes the dual-point refinement independent of the number of samples; `hints` are
-    lifted points tried as dual directions (certificates.search); `samples` evaluates the
+    lifted points tried as dual directions, `directions` loss gradients tried as they are
+    (certificates.search); `samples` evaluates the
     sums over samples (certificates.samples; a shard's, all-reduced: trainer/sharded.py)."""
     try:
         from ..certificates import certify as full
@@ -46,7 +48,7 @@ def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=(), sampl
         return fallback(bound, U, V)
     quadratic = None if gram is None else gram.numpy()
     return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic, hints=hints,
-                samples=samples)
+                samples=samples, directions=directions)
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:

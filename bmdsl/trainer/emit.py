@@ -15,6 +15,7 @@ from pathlib import Path
 from ..core.version import __version__
 from ..derive.emitheader import model_section
 from ..kernel import MODULES as KERNEL_MODULES
+from ..kernel.layout import other_pools
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..core.literals import literal as _literal
@@ -40,10 +41,11 @@ def paster(spec) -> Paster:
     values = {name: value(spec) for name, (value, _) in FACTS.items()}
     facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
     nones = [e for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs]
-    # the loss table keeps only this model's loss class (the registry says which class)
+    # the loss and pooling tables keep only this model's entries (the registries say which)
     other_losses = {k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"]}
+    unused = other_pools(p["builder"] for p in spec["pools"])
     return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
-                  exclude=other_losses)
+                  exclude=other_losses | unused)
 
 
 def emit_torch(derivation) -> str:

@@ -157,7 +157,8 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
     The BM factors are the factors of its solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
-    chunk, trace, failed = warm.FIRST_CHUNK, [], None
+    chunk, trace, failed = stopping.first_chunk(warm, time_limit), [], None
+    probing = chunk < warm.FIRST_CHUNK
     f = float(t.objective(t.U.detach(), t.V.detach()))
     start_U, start_V = t.U.detach().clone(), t.V.detach().clone()
     while True:
@@ -167,6 +168,11 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
             failed = str(exc) if isinstance(exc, FloatingPointError) else \
                 f"{warm.info()['method']}: {type(exc).__name__}: {exc}"
             break
+        run.seconds = time.perf_counter() - start
+        if probing and not done and run.seconds < time_limit:   # timed, not certified
+            probing, chunk = False, stopping.after_probe(warm, run.seconds, time_limit)
+            continue
+        probing = False
         U, V = warm.factors(t.m)
         U, V = U.reshape(t.U.shape), V.reshape(t.V.shape)
         fw = float(t.objective(U, V))
@@ -179,6 +185,10 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
         f = fw
         hint = warm.dual_hint()
         t.hints = () if hint is None else (hint,)
+        # a loss gradient the solver knows (the prox ADMM's multiplier); not checkpointed:
+        # a resumed run certifies without it (a valid, possibly weaker bound)
+        direction = getattr(warm, "dual_direction", lambda: None)()
+        t.directions = () if direction is None else (direction,)
         gap = None
         if stopping.certifies_warm(every):
             gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
@@ -202,7 +212,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
         log.warning("warm start failed, training from the initial factors: %s", failed)
         t.U.data.copy_(start_U)
         t.V.data.copy_(start_V)
-        t.hints = ()
+        t.hints = t.directions = ()
         f = float(t.objective(t.U.detach(), t.V.detach()))
     run.history.append((0, f, run.seconds))
     run.last = f
@@ -234,9 +244,14 @@ def _stop(t, run, gap, goal, time_limit):
 def _gap(t, refine_iters):
     U, V = t.factors()
     cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
-                           hints=_hints(t), samples=getattr(t, "samples", None))
+                           hints=_hints(t), samples=getattr(t, "samples", None),
+                           directions=_directions(t))
     t.last_certificate = (U, V, cert)    # _finish reuses it for the same factors
     return float(cert.gap_bound)
+
+
+def _directions(t):
+    return tuple(d.detach().cpu().double().numpy() for d in getattr(t, "directions", ()))
 
 
 def _hints(t):
@@ -266,6 +281,7 @@ def _finish(t, run, stopped, certify, refine_iters=1000):
         cert = last[2]      # the certificate that stopped the fit, of these very factors
     elif certify:
         cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t),
+                               directions=_directions(t),
                                refine_iters=refine_iters, samples=getattr(t, "samples", None))
     t.last_certificate = None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,

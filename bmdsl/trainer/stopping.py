@@ -59,6 +59,25 @@ def final_refine_iters(every, gram) -> int:
     return 1000 if every is not None or gram is not None else 0
 
 
+PROBE = 5             # a warm start's first iterations under a time limit, to time them
+
+
+def first_chunk(warm, time_limit) -> int:
+    """A warm start's first chunk: its FIRST_CHUNK; under a time limit first a PROBE of a
+    few uncertified iterations that times them (a 100-iteration first chunk ran a digits
+    cross-entropy CNN stage more than 90 s past a 20 s limit)."""
+    return warm.FIRST_CHUNK if time_limit is None else min(PROBE, warm.FIRST_CHUNK)
+
+
+def after_probe(warm, elapsed: float, time_limit) -> int:
+    """The rest of the first chunk after the probe, no more iterations than fit in the
+    time left at the probe's rate (at least 1)."""
+    rest = max(1, warm.FIRST_CHUNK - warm.iterations)
+    if warm.iterations <= 0 or warm.seconds <= 0:
+        return rest
+    return max(1, min(rest, int((time_limit - elapsed) / (warm.seconds / warm.iterations))))
+
+
 def next_chunk(chunk: int, warm, elapsed: float, time_limit) -> int:
     """A warm start's next chunk: twice the last, but with a time limit no more
     iterations than fit in the time left at the rate measured so far (a doubled chunk

@@ -125,6 +125,7 @@ class Trainer:
         problem = BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates,
                             F=(b.loss.base or b.loss).torch_value)
         problem.value_grad = _registry_value_grad(b.loss, problem.Y)
+        problem.prox = b.loss.prox        # None: the loss declares no prox (or an offset)
         return problem
 
     def _warm_start(self, setting):

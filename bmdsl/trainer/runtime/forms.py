@@ -24,6 +24,16 @@ def torch_loss(name, params=()):
     return lambda yh, y: kernel.torch(torch, yh, y)
 
 
+def loss_prox(spec):
+    """(v, y, t, x0) -> prox_{tF}(v) of the runtime's copy of the loss (its kernel class's
+    `torch_prox`), or None: a loss that declares none, or F_b with a free output offset."""
+    kernel = LOSS_KERNELS.get(spec["loss"])
+    if kernel is None or kernel.torch_prox is None or (spec.get("bias") or {}).get("output"):
+        return None
+    made = kernel(**dict(spec["loss_params"]))
+    return lambda v, y, t, x0=None: made.torch_prox(torch, v, y, t, x0)
+
+
 def norm(form, x):
     """||x|| = scale * ||x||_p over the last axis (x [..., k]) for a norm's declared form
     {"order": p, "scale": scale}."""

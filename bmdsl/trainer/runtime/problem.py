@@ -11,7 +11,7 @@ import math
 import torch
 
 from ...kernel.einsum import run_terms
-from .forms import torch_loss, plain_squared, regularizer
+from .forms import loss_prox, torch_loss, plain_squared, regularizer
 from .fused import fused_plan
 from .gram import Gram, block_count, lift
 from .offset import has_output_bias, offset_loss, output_channels
@@ -46,6 +46,9 @@ class BMProblem:
         if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
             self.F = offset_loss(self.F, output_channels(self.y_shape))
         self.value_grad = None
+        # prox(v, y, t, x0) -> prox_{tF}(v) or None (the lifted ADMM of proxadmm.py needs it):
+        # the runtime's copy here, the registry entry's with bmdsl's trainer
+        self.prox = loss_prox(spec)
         self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]   # the norms' names
         self.norms = spec["norms"]      # their declared numeric forms (forms.py)
         self.cone = spec["cone"]

@@ -4,15 +4,17 @@ accepts and starts wins); each declares where it applies (`accepts(problem, m)`:
 why not), its `title`, how it is made (`of(problem)`: None if it cannot start there after
 all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether the BM
 method should polish its result (POLISH). lifted.py: the squared loss without cones (ADMM:
-exact z-step, the D-norm's prox); interior.py: ReLU cones with a scalar output (an
-interior-point method); proxgrad.py: every other loss and pair with a cheap prox, no cones
+exact z-step, the D-norm's prox); proxadmm.py: every loss whose entry declares a prox,
+no cones (ADMM split at the prediction u = L(Z)); interior.py: ReLU cones with a scalar output (an
+interior-point method); proxgrad.py: every other loss (no prox, or too large for L^* L) and pair with a cheap prox, no cones
 (accelerated proximal gradient).
 """
 from .interior import ConeInteriorPoint
 from .lifted import LiftedADMM
+from .proxadmm import LiftedProxADMM
 from .proxgrad import LiftedFISTA
 
-WARM_STARTS = (LiftedADMM, ConeInteriorPoint, LiftedFISTA)
+WARM_STARTS = (LiftedADMM, LiftedProxADMM, ConeInteriorPoint, LiftedFISTA)
 
 
 def warm_refusals(problem, m) -> str:

@@ -1,0 +1,201 @@
+"""A warm start for every loss with a prox: the lifted program (16) split at its prediction
+and solved by ADMM, then factored.
+
+    min_Z  F(L(Z)) + beta sum_k ||Z_k||_D          (Sahiner et al. 2024, eq. (16))
+  = min    F(u) + beta sum_k ||W_k||_D   s.t.  u = L(Z),  W = Z
+
+(graph-form ADMM; Boyd et al. 2011, sec. 3 and 4.4). With scaled multipliers a [*y], b
+[P, p, q], a penalty rho and a weight eta on the second constraint, one iteration is
+  Z = (L^* L + eta I)^{-1} (L^*(u - a) + eta (W - b))     the Gram of the operator, loss-free
+  u = prox_{F / rho}(L(Z) + a)                            the loss's prox, per sample
+  W = prox_{beta / (rho eta) ||.||_D}(Z + b)              the D-norm's prox (dprox.py)
+  a += L(Z) - u,  b += Z - W                              (over-relaxed, alpha = 1.6)
+L^* L + eta I does not depend on rho or on the loss: it is built and inverted once (N = P p
+q <= GRAM_MAX_N), so rho adapts freely (residual balancing, Boyd et al. 2011, sec. 3.4.1).
+Why: the lifted FISTA's rate depends on L^* L's conditioning, which is hopeless where beta
+is small against the data (the gated spiral: duplicate gated columns make it singular; the
+FISTA ended 1e-5 to 3e-4 above p* in 30 s with cross_entropy, logistic, huber); the
+Z-step here is an exact solve whatever the conditioning, as the squared loss's ADMM
+(lifted.py) has it through its Gram path. ReLU cones are not split here (interior.py).
+"""
+import math
+import time
+
+import torch
+
+from .dprox import DNorm
+from .gram import GRAM_MAX_N, Gram
+from .offset import has_output_bias
+from .proxgrad import _Dense, _Predictive, dense_fits
+
+ETA_G = 1e-3         # eta = ETA_G * mean diag(L^* L) (see LiftedProxADMM)
+RHO_START = 1.0      # the losses' curvature is of order one (squared 1, logistic 1/4)
+ADAPT_FIRST = 10     # rho may change at iterations 10, 20, 40, 80, ... (see run)
+BALANCE = 10.0       # rho changes once one relative residual is this many times the other
+RHO_STEP = 2.0       # ... by this factor
+RHO_MIN = 1e-3       # and stays >= this (the loss prox's t = 1/rho <= 1e3; see run)
+ETA_FLOOR = 1e-13    # eta >= ETA_FLOOR max diag G: below it, eta I is lost in G's rounding
+
+
+def regularized_inverse(G, eta):
+    """(G + eta I)^{-1} and the eta used: eta grows tenfold (at most 40 times) while
+    rounding makes G + eta I indefinite (G = L^* L is only semidefinite). An explicit
+    inverse: one matrix-vector product per iteration (faster than a triangular solve with
+    one right-hand side, lifted.py measured it)."""
+    if not bool(torch.isfinite(G).all()):
+        raise FloatingPointError("lifted prox ADMM: L^* L is not finite: products of the "
+                                 "data overflow float64 (rescale the inputs)")
+    scale = float(G.diagonal().abs().max()) if G.numel() else 0.0
+    eta = max(eta, ETA_FLOOR * scale, 1e-300)
+    eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
+    for _ in range(40):
+        chol, info = torch.linalg.cholesky_ex(G + eta * eye)
+        if not int(info):
+            return torch.cholesky_inverse(chol), eta
+        eta *= 10.0
+    raise FloatingPointError(f"lifted prox ADMM: L^* L + eta I is not positive definite even "
+                             f"at eta = {eta:.3g} (rescale the inputs)")
+
+
+class LiftedProxADMM:
+    """min F(u) + beta sum_k ||W_k||_D s.t. u = L(Z), W = Z; resumable: `run(iters)`."""
+    title = "the lifted prox ADMM"
+    FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
+    MAX_ITER = 20000
+    POLISH = True        # until factors() shows that m units hold the solution exactly
+    NEEDS = {"cone": False}   # never with ReLU cones (what the emitter may leave out)
+
+    @staticmethod
+    def accepts(problem, m):
+        """None where it applies, else why not: a loss whose entry declares a prox
+        (problem.prox), a pair with a prox (spec["prox"]), no cones, float64, N = P p q
+        <= GRAM_MAX_N (L^* L is dense) and at most |y| (where L is wide, the lifted FISTA
+        was faster: measured on the tiny attention model with cross_entropy, (l2, l1), 40 s
+        against 3 s; the CNN and attention cells of bench_grid were certified by the FISTA
+        in 2-20 s; docs/performance.md), no output bias (F_b has no prox), not one shard of
+        a distributed run (its prox would see its own samples only)."""
+        why = [text for refused, text in (
+            (getattr(problem, "prox", None) is None, "a loss without a prox"),
+            (problem.spec.get("prox") is None, "a (C, R) pair without a prox"),
+            (problem.cone, "ReLU cones"),
+            (problem.Y.dtype != torch.float64, "float32"),
+            (problem.P * problem.p * problem.q > GRAM_MAX_N,
+             f"P p q > {GRAM_MAX_N} (L^* L dense)"),
+            (problem.outputs < problem.P * problem.p * problem.q,
+             "fewer outputs |y| than lifted variables P p q"),
+            (has_output_bias(problem.spec), "an output bias"),
+            (getattr(problem, "sharded", False), "one shard of --nproc > 1")) if refused]
+        return "it does not take " + ", ".join(why) if why else None
+
+    @classmethod
+    def of(cls, problem):
+        return cls(problem)
+
+    def __init__(self, problem):
+        self.problem, self.beta = problem, float(problem.beta)
+        self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
+        self.shape = (problem.P, problem.p, problem.q)
+        self.op = None       # made in the first run(), so fit's clock includes it
+        self.rho, self.eta = RHO_START, None
+        self.iterations, self.seconds, self.changes = 0, 0.0, 0
+        self.primal, self.dual = math.inf, math.inf
+
+    def _start(self):
+        pb = self.problem
+        if dense_fits(pb):
+            self.op = _Dense(pb)
+            G = self.op.M.T @ self.op.M
+        else:
+            self.op = _Predictive(pb)
+            G = Gram.build(pb).G
+        eta = ETA_G * float(G.diagonal().mean()) if G.numel() else 1.0
+        self.K, self.eta = regularized_inverse(G, eta)
+        Y = pb.Y
+        self.Z = torch.zeros(self.shape, dtype=Y.dtype, device=Y.device)
+        self.W, self.b = self.Z.clone(), self.Z.clone()
+        self.u = torch.zeros_like(Y)
+        self.a = torch.zeros_like(Y)
+
+    def run(self, iters, tol=1e-9, alpha=1.6) -> bool:
+        """Up to `iters` more iterations; True once both relative residuals are <= tol
+        (primal: |(L(Z) - u, sqrt(eta) (Z - W))| against the larger side; dual:
+        rho |L^*(du) + eta dW| against |rho (L^* a + eta b)|, the multiplier's size)."""
+        start = time.perf_counter()
+        if self.op is None:
+            self._start()
+        op, prox, Y = self.op, self.problem.prox, self.problem.Y
+        eta, beta = self.eta, self.beta
+        Z, W, u, a, b = self.Z, self.W, self.u, self.a, self.b
+        Lu, La = op.adjoint(u), op.adjoint(a)
+        done = False
+        for _ in range(int(iters)):
+            rhs = Lu - La + eta * (W - b)
+            Z = (self.K @ rhs.reshape(-1)).reshape(self.shape)
+            LZ = op.forward(Z)
+            if not bool(torch.isfinite(LZ).all()):
+                raise FloatingPointError(
+                    f"lifted prox ADMM: the iterate is not finite after {self.iterations} "
+                    f"iterations (rho = {self.rho:.3g}): the data's scale overflows float64")
+            LZr, Zr = alpha * LZ + (1 - alpha) * u, alpha * Z + (1 - alpha) * W
+            Lu_old, W_old = Lu, W
+            u = prox(LZr + a, Y, 1.0 / self.rho, u)
+            W = self.norm.prox(Zr + b, beta / (self.rho * eta))
+            a = a + LZr - u
+            b = b + Zr - W
+            Lu, La = op.adjoint(u), op.adjoint(a)
+            self.iterations += 1
+            r = math.sqrt(float(((LZ - u) ** 2).sum()) + eta * float(((Z - W) ** 2).sum()))
+            side = max(math.sqrt(float((LZ ** 2).sum()) + eta * float((Z ** 2).sum())),
+                       math.sqrt(float((u ** 2).sum()) + eta * float((W ** 2).sum())), 1e-300)
+            s = float((Lu - Lu_old + eta * (W - W_old)).norm())
+            # the two parts of A^* y = rho (L^* a + eta b), which cancel at the optimum
+            dual = max(float(La.norm()), eta * float(b.norm()), 1e-300)
+            self.primal, self.dual = r / side, s / dual
+            if self.primal <= tol and self.dual <= tol:
+                done = True
+                break
+            k, rest = divmod(self.iterations, ADAPT_FIRST)
+            if rest == 0 and k & (k - 1) == 0:
+                # residual balancing at doubling intervals: finitely many changes in any
+                # run, so ADMM's convergence (for a fixed rho) holds after the last one;
+                # measured: every 10 iterations, rho oscillated (58 changes) on a tiny
+                # attention model with cross_entropy and ended 8e-5 above p*. The scaled
+                # multipliers follow rho (y = rho a fixed)
+                if self.primal > BALANCE * self.dual:
+                    self.rho *= RHO_STEP
+                    a, b, La = a / RHO_STEP, b / RHO_STEP, La / RHO_STEP
+                    self.changes += 1
+                elif self.dual > BALANCE * self.primal and self.rho / RHO_STEP >= RHO_MIN:
+                    self.rho /= RHO_STEP
+                    a, b, La = a * RHO_STEP, b * RHO_STEP, La * RHO_STEP
+                    self.changes += 1
+        self.Z, self.W, self.u, self.a, self.b = Z, W, u, a, b
+        self.seconds += time.perf_counter() - start
+        return done
+
+    def solution(self):
+        """W [P, p, q]: the prox iterate (exactly sparse or low rank where it should be)."""
+        return self.W
+
+    def dual_hint(self):
+        """Z [P, p, q]: grad F(L(Z)) tends to rho a, ADMM's multiplier of u = L(Z)."""
+        return self.Z
+
+    def dual_direction(self):
+        """rho a [*y]: exactly grad F(u) at the prox point u (the prox's optimality
+        condition), ADMM's dual estimate; at the fixed point L^*(rho a) = -rho eta b,
+        whose blocks have D-dual norm <= beta."""
+        return self.rho * self.a
+
+    def factors(self, m):
+        """BM factors [P, m, p], [P, m, q] of W; POLISH stays True if m units could not
+        hold every non-zero group (or singular value) of the solution."""
+        U, V, left = self.norm.units(self.solution(), m)
+        self.POLISH = left > 0
+        return U, V
+
+    def info(self) -> dict:
+        return {"method": "lifted prox ADMM", "iterations": self.iterations,
+                "seconds": self.seconds, "rho": self.rho, "eta": self.eta,
+                "rho_changes": self.changes, "primal_residual": self.primal,
+                "dual_residual": self.dual}
