@@ -24,7 +24,9 @@ def cmd_compile(args) -> int:
     paths = outputs.check_outputs([out / f"{model.name}_{suffix}.py" for suffix, _ in emitters],
                                   outputs.command_inputs(args), args.force, make_dirs=True)
     derivation = model.derive()
-    sources = [emit(derivation) for _, emit in emitters]   # all emitted before any is written
+    methods = {"torch": {"methods": args.methods}, "cvxpy": {}}
+    # all emitted before any is written
+    sources = [emit(derivation, **methods[suffix]) for suffix, emit in emitters]
     outputs.make_directory(out)
     for path, source in zip(paths, sources):
         outputs.write_text_atomic(path, source)
@@ -37,6 +39,11 @@ def cmd_compile(args) -> int:
 def _configure(p) -> None:
     add_model_options(p)
     p.add_argument("-o", "--output", default=".", help="output directory (default: .)")
+    p.add_argument("--methods", default="auto", metavar="auto|all|NAME,NAME",
+                   help="the BM methods and warm starts the torch trainer carries: auto (the "
+                        "ones bmdsl's `auto` takes on moderate data: the first method and the "
+                        "first warm start that apply to the model), all (every one that can "
+                        "apply), or names, e.g. newton,lbfgs,admm (default: auto)")
     outputs.add_force_option(p)
 
 

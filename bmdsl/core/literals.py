@@ -15,11 +15,17 @@ from .errors import SemanticError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SUBSCRIPTS = re.compile(r"^[A-Za-z]*(,[A-Za-z]*)*->[A-Za-z]*$")
+PROSE = re.compile(r"^[A-Za-z0-9 _.,;:=()<>+\-*/^|%'!?\[\]]*$")
 WIDTH = 88
 
 
 class Subscripts(str):
     """An einsum subscripts string: letters, commas and one '->'."""
+
+
+class Prose(str):
+    """A sentence bmdsl wrote (e.g. why a method never applies): one line of letters,
+    digits, spaces and plain punctuation, checked against `PROSE`."""
 
 
 def name(x) -> str:
@@ -44,6 +50,10 @@ def literal(x, indent: int = 0) -> str:
         if not SUBSCRIPTS.match(x):
             raise SemanticError(f"bad einsum subscripts {x!r}")
         return repr(str(x))
+    if isinstance(x, Prose):
+        if not PROSE.match(x):
+            raise SemanticError(f"cannot emit the text {x!r}")
+        return repr(str(x))
     if isinstance(x, str):
         return repr(name(x))
     pad = " " * (indent + 4)
@@ -54,8 +64,18 @@ def literal(x, indent: int = 0) -> str:
         one = left + ", ".join(items) + close + right
         if len(one) + indent < WIDTH:
             return one
-        return left + "\n" + "".join(f"{pad}{v},\n" for v in items) + " " * indent + right
+        lines = []           # short items share a line, up to WIDTH
+        for v in items:
+            if lines and "\n" not in v and "\n" not in lines[-1] and \
+                    len(pad) + len(lines[-1]) + len(v) + 3 < WIDTH:
+                lines[-1] += f", {v}"
+            else:
+                lines.append(v)
+        return left + "\n" + "".join(f"{pad}{v},\n" for v in lines) + " " * indent + right
     if isinstance(x, dict):
-        body = "".join(f"{pad}{literal(k)}: {literal(v, indent + 4)},\n" for k, v in x.items())
-        return "{\n" + body + " " * indent + "}"
+        items = [(literal(k), literal(v, indent + 4)) for k, v in x.items()]
+        one = "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+        if indent and len(one) + indent < WIDTH and "\n" not in one:   # the top: a key a line
+            return one
+        return "{\n" + "".join(f"{pad}{k}: {v},\n" for k, v in items) + " " * indent + "}"
     raise SemanticError(f"cannot emit a value of type {type(x).__name__}")

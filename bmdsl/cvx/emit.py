@@ -62,9 +62,11 @@ ONE_WAY = {"exact_dnorm": (lambda spec: True if FACTS["tractable"][0](spec) else
                             "forms.dnorm_is_exact(C, R, *Z.shape, enum_cap)")),
            # no cones and closed forms: the program is exact, never a bracket
            "exact": (lambda spec: True if FACTS["tractable"][0](spec) and not
-                     spec["activation"]["cone"] else None, ("kind == 'exact'",)),
+                     spec["activation"]["cone"] else None,
+                     ("kind == 'exact'", "exactness == 'exact'")),
            "bracket": (lambda spec: False if FACTS["tractable"][0](spec) and not
-                       spec["activation"]["cone"] else None, ("kind == 'bracket'",))}
+                       spec["activation"]["cone"] else None,
+                       ("kind == 'bracket'", "exactness == 'bracket'", "'exact' not in results"))}
 
 
 def encode(spec) -> tuple:

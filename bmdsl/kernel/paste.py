@@ -43,6 +43,11 @@ def _names(text):
     return found
 
 
+def _constant(text):
+    """One line binding a name (not a def or class)."""
+    return not text.startswith(("def ", "class ", "@", "async "))
+
+
 def _bound(node):
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [node.name]
@@ -61,14 +66,16 @@ def _needs(node):
 
 class Paster:
     def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=(),
-                 members=False):
+                 members=False, keyed=None, keep_members=()):
         """files: (label, text) in pasting order; facts: expression text -> its truth value;
         nones: expressions that are None for this model; values:
         fact name -> the model's value (for NEEDS); skip: names never pasted (the emitter
         writes its own, e.g. SPEC); exclude: names the emitter knows this model never uses
         (dropped like a contradicted NEEDS); members: prune the members of reached classes
-        that no reached code looks up (module docstring)."""
-        self.members = members
+        that no reached code looks up (module docstring), except `keep_members` (names that
+        code outside the module calls, e.g. a torch Module's `forward`) and the members of
+        the roots; keyed: name of a module-level dict literal -> the keys the model uses."""
+        self.members, self.keep_members = members, set(keep_members)
         self.defs, self.imports, self.other = [], [], []
         parsed = [(label, text, ast.parse(text)) for label, text in files]
         values = values or {}
@@ -82,7 +89,7 @@ class Paster:
                     if any(values.get(k, v) != v for k, v in need.items())} | set(exclude)
         self.excluded = excluded
         for label, text, tree in parsed:
-            f = _File(label, text, dict(facts or {}), excluded, nones)
+            f = _File(label, text, dict(facts or {}), excluded, nones, keyed)
             for i, node in enumerate(tree.body):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     self._import(label, text, node)
@@ -131,7 +138,8 @@ class Paster:
         """The definitions with each class cut to the members the reached code looks up:
         grown from the roots, a member joins when a kept part uses its name."""
         where = {n: d for d in self.defs for n in d[0]}
-        cut = {id(d): _members(d[1]) for d in self.defs}
+        cut = {id(d): [m for m in _members(d[1]) if not set(m[0]) & self.keep_members]
+               if not set(d[0]) & set(roots) else [] for d in self.defs}   # roots: whole
         kept, attrs, names, done = set(), set(), [r for r in roots if r in where], set()
         while True:
             for name in names:
@@ -164,7 +172,14 @@ class Paster:
         """(import lines, definitions text) of what `roots` reach."""
         defs = self._select_members(roots) if self.members else self.defs
         reached = self.reached(roots, defs)
-        parts = [text for names, text, _, _ in defs if set(names) & reached]
+        kept = [(text, label) for names, text, _, label in defs if set(names) & reached]
+        parts = []               # consecutive one-line constants of one file stay together
+        for i, (text, label) in enumerate(kept):
+            if parts and "\n" not in text and _constant(text) and kept[i - 1][1] == label \
+                    and "\n" not in kept[i - 1][0] and _constant(kept[i - 1][0]):
+                parts[-1] += "\n" + text
+            else:
+                parts.append(text)
         used = set(extra_names).union(*(d[2] for d in defs if set(d[0]) & reached))
         imports = []
         for line, mods, bound, label in self.imports:

@@ -49,9 +49,9 @@ def without(text, dropped):
     cls = ast.parse(text).body[0]
     if len(dropped) == len(cls.body):
         kept.insert(min(a for _, a, _ in dropped), " " * cls.body[0].col_offset + "pass\n")
-    out = []                         # one blank line between the members left, none at the end
+    out = []       # one blank line between the members left, none after the class line
     for ln in kept:
-        if not ln.strip() and (not out or not out[-1].strip()):
+        if not ln.strip() and (not out or not out[-1].strip() or len(out) == 1):
             continue
         out.append(ln)
     while out and not out[-1].strip():

@@ -1,7 +1,8 @@
 """One pasted file with the model's facts applied: an `if` or `x if t else y` on a fact
-keeps only the branch taken, code after an always-taken `return` goes, expressions the model
-makes None are written as that literal, table entries the model never uses are dropped, and
-docstrings are cut to their first sentence (paste.py reads files through this)."""
+keeps only the branch taken, a `for` over a sequence the model leaves empty goes, code after
+an always-taken `return` goes, expressions the model makes None are written as that
+literal, table entries the model never uses are dropped (by name, or by key in a keyed
+table), and docstrings are cut to their first sentence (paste.py reads files through this)."""
 import ast
 import io
 import tokenize
@@ -18,8 +19,9 @@ def _offsets(text):
 def _summary(doc):
     """The first sentence of a docstring, on one line."""
     para = " ".join(doc.strip().split("\n\n")[0].split())
-    cut = para.find(". ")
-    line = para if cut < 0 else para[:cut + 1]
+    # a sentence ends at ". " before a capital (not at "eq. (14)" or "et al. 2024")
+    ends = [i for i in range(len(para) - 2) if para[i:i + 2] == ". " and para[i + 2].isupper()]
+    line = para[:ends[0] + 1] if ends else para
     return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
 
 
@@ -40,9 +42,10 @@ def drop_comment_lines(text):
 class File:
     """One file's text with byte offsets, and the rewriting of one node's source."""
 
-    def __init__(self, label, text, facts, excluded, nones=()):
+    def __init__(self, label, text, facts, excluded, nones=(), keyed=None):
+        """keyed: name of a module-level dict literal -> the keys this model uses."""
         self.label, self.text, self.facts, self.excluded = label, text, facts, excluded
-        self.nones = set(nones)
+        self.nones, self.keyed = set(nones), dict(keyed or {})
         self.raw = text.encode()
         self.starts = _offsets(text)
 
@@ -107,8 +110,12 @@ class File:
                         dead.update(map(id, body[i + 1:]))
                         break
         for child in ast.iter_child_nodes(node):
-            if id(child) in dead:
+            if id(child) in dead or (isinstance(child, ast.For) and not child.orelse and
+                                     self.known(child.iter) is False):
                 out.append((self.starts[child.lineno - 1], self.starts[child.end_lineno], ""))
+            elif self._keyed(child):
+                a, b = self.span(child.value)
+                out.append((a, b, self._with_keys(child.value, self.keyed[child.targets[0].id])))
             elif isinstance(child, ast.If) and self.known(child.test) is not None:
                 chosen = child.body if self.known(child.test) else child.orelse
                 a = self.starts[child.lineno - 1]
@@ -123,7 +130,9 @@ class File:
             elif isinstance(child, ast.IfExp) and self.known(child.test) is not None:
                 chosen = child.body if self.known(child.test) else child.orelse
                 a, b = self.span(child)
-                out.append((a, b, "(" + self.render(*self.span(chosen), chosen) + ")"))
+                text = self.render(*self.span(chosen), chosen)
+                atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute))
+                out.append((a, b, text if atom else "(" + text + ")"))
             elif isinstance(child, ast.expr) and self._constant(child):
                 a, b = self.span(child)
                 out.append((a, b, "None"))
@@ -141,6 +150,21 @@ class File:
                 isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
             return False
         return ast.unparse(node) in self.nones
+
+    def _keyed(self, node):
+        """A top-level `NAME = {...}` table with keys this model never uses."""
+        return isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and \
+            len(node.targets) == 1 and getattr(node.targets[0], "id", None) in self.keyed and \
+            node.col_offset == 0
+
+    def _with_keys(self, node, keys):
+        """The dict literal's source with only the entries of `keys`, one entry a line."""
+        kept = [(k, v) for k, v in zip(node.keys, node.values)
+                if not isinstance(k, ast.Constant) or k.value in keys]
+        if any(k is None for k, _ in kept):
+            return self.render(*self.span(node), node)
+        parts = [self.raw[self.span(k)[0]:self.span(v)[1]].decode() for k, v in kept]
+        return "{" + "".join(f"\n    {part}," for part in parts) + ("\n}" if parts else "}")
 
     def _lists_excluded(self, node):
         elts = node.values if isinstance(node, ast.Dict) else node.elts

@@ -20,7 +20,8 @@ __all__ = ["Trainer", "TrainResult", "TrainerError", "TrainingInterrupted", "MET
            "emit_torch"]
 
 
-def emit_torch(derivation) -> str:
-    """Source of a stand-alone trainer module for this model (see emit.py)."""
+def emit_torch(derivation, methods: str = "auto") -> str:
+    """Source of a stand-alone trainer module for this model (see emit.py); `methods`:
+    auto, all or NAME,NAME (emitmethods.py)."""
     from .emit import emit_torch as _emit
-    return _emit(derivation)
+    return _emit(derivation, methods)

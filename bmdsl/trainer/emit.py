@@ -19,7 +19,8 @@ from ..kernel.layout import other_pools
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..core.literals import literal as _literal
-from .runtime import FACTS, MODULES, NONE_UNLESS
+from .emitmethods import select, spec_entry
+from .runtime import FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
 from .spec import build_spec
 
 ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "numpy", "torch"}
@@ -31,26 +32,37 @@ NETWORK_MODULES = ("network.py", "predict.py", "outputs.py")
 MAIN = ('if __name__ == "__main__":\n'
         '    ARGV = refuse_unsafe_output(sys.argv[1:])\n'
         '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] else main(ARGV))')
+# members torch calls (a Module's forward, an autograd Function's backward), never pruned
+KEEP_MEMBERS = ("forward", "backward", "setup_context")
 ROOTS = ("main", "predict_main", "predict", "refuse_unsafe_output", "NetworkModule")
 
 
-def paster(spec) -> Paster:
-    """The kernel and runtime files, with this SPEC's facts."""
+def paster(spec, selection=None) -> Paster:
+    """The kernel and runtime files, with this SPEC's facts and the methods and warm
+    starts of `selection` (emitmethods.select; default `auto`)."""
+    selection = selection or select(spec)
     files = [(f"kernel/{m}", (KERNEL / m).read_text()) for m in KERNEL_MODULES]
     files += [(f"runtime/{m}", (RUNTIME / m).read_text()) for m in MODULES + NETWORK_MODULES]
     values = {name: value(spec) for name, (value, _) in FACTS.items()}
     facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
+    facts.update({expr: value(spec) for value, exprs in ONE_WAY.values() for expr in exprs
+                  if value(spec) is not None})
     nones = [e for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs]
     # the loss and pooling tables keep only this model's entries (the registries say which)
     other_losses = {k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"]}
     unused = other_pools(p["builder"] for p in spec["pools"])
     return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
-                  exclude=other_losses | unused)
+                  exclude=other_losses | unused | selection.excluded(), members=True,
+                  keep_members=KEEP_MEMBERS,
+                  keyed={name: keys(spec) for name, keys in KEYED.items()})
 
 
-def emit_torch(derivation) -> str:
-    """The source of `<model>_torch.py`: run `python <model>_torch.py DATA.npz`."""
+def emit_torch(derivation, methods: str = "auto") -> str:
+    """The source of `<model>_torch.py`: run `python <model>_torch.py DATA.npz`; `methods`
+    chooses the BM methods and warm starts it carries (emitmethods.py: auto, all, names)."""
     spec = build_spec(derivation)
+    selection = select(spec, methods)
+    spec["methods"] = spec_entry(selection)
     spec_text = _literal(spec)
     name = spec["model"]
     inputs = ", ".join([n for n, _ in spec["inputs"]] + [spec["target"]])
@@ -65,7 +77,7 @@ def emit_torch(derivation) -> str:
            f"this model uses. NetworkModule is the trained network as a torch.nn.Module\n"
            f"(predict(SPEC, OUT.npz, NEW.npz) in Python).\n"
            f'"""')
-    imports, body = paster(spec).source(ROOTS, extra_names=("sys",))
+    imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",))
     section = "\n".join(f"# {line}" for line in model_section(derivation))
     parts = [doc, _imports(imports), section + f"\nSPEC = {spec_text}", body, MAIN]
     source = "\n\n\n".join(parts) + "\n"

@@ -32,13 +32,35 @@ def _fused(spec):
 # NEEDS = {fact: value} to be left out of a model's tables where it never applies.
 FACTS = {
     "fused": (lambda spec: _fused(spec), ("self.fused is not None",)),
-    "cone": (lambda spec: bool(spec["cone"]), ("problem.cone", "self.cone", "spec['cone']")),
-    "masked": (lambda spec: bool(spec["masked"]), ("spec['masked']",)),
-    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']",)),
+    "cone": (lambda spec: bool(spec["cone"]), ("problem.cone", "self.cone", "spec['cone']",
+                                               "cones", "cone is not None")),
+    "no_cone": (lambda spec: not spec["cone"], ("cone is None",)),
+    "masked": (lambda spec: bool(spec["masked"]), ("spec['masked']", "net.spec['masked']")),
+    "gated": (lambda spec: bool(spec["masked"]) and not spec["cone"],
+              ("uses_gates(spec)", "uses_gates(net.spec)", "uses_gates(self.spec)")),
+    "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",
+                                                     "self.spec['patches']")),
+    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']")),
     "output_bias": (_output_bias, ("has_output_bias(spec)", "has_output_bias(self.spec)")),
+    "no_output_bias": (lambda spec: not _output_bias(spec), ("self.b2 is None",)),
+    "hidden_bias": (lambda spec: bool((spec.get("bias") or {}).get("hidden")),
+                    ("has_hidden_bias(spec)",)),
+    "gates_input": (lambda spec: bool(spec["gates"]), ("spec['gates']",)),
+    "exact_patterns": (lambda spec: spec["patterns"] == "exact",
+                       ("spec['patterns'] == 'exact'",)),
+    "sampled_patterns": (lambda spec: spec["patterns"] not in (None, "exact"),
+                         ("spec['patterns'] not in (None, 'exact')",)),
     "plain_squared": (lambda spec: _plain_squared(spec),
                       ("plain_squared(spec)", "plain_squared(self.spec)",
                        "plain_squared(problem.spec)")),
 }
+# facts known only one way (None: depends on the run): without cones there is no augmented
+# Lagrangian
+ONE_WAY = {"penalty": (lambda spec: False if not spec["cone"] else None,
+                       ("self.al is not None", "run.al is not None"))}
+# module-level tables keyed by a SPEC value: the entries of other keys are left out
+KEYED = {"PAIRS": lambda spec: {spec["prox"]},
+         "VECTOR_PROX": lambda spec: {spec["C"], spec["R"]},
+         "POOL_MATRICES": lambda spec: {p["builder"] for p in spec["pools"]}}
 # expressions that are None when the fact is false
 NONE_UNLESS = {"fused": ("fused_plan(spec, shapes)",)}

@@ -24,12 +24,16 @@ def derived(spec, arrays):
     return append_feature(spec, arrays)
 
 
+def has_hidden_bias(spec):
+    return bool((spec.get("bias") or {}).get("hidden"))
+
+
 def append_feature(spec, arrays):
     """The hidden bias's constant feature (bmdsl/atoms/bias.py) appended to its data tensor, on
     the axis W1 contracts: numpy arrays or torch tensors; `arrays` unchanged without one."""
-    hidden = (spec.get("bias") or {}).get("hidden")
-    if not hidden:
+    if not has_hidden_bias(spec):
         return arrays
+    hidden = spec["bias"]["hidden"]
     a, axis = arrays[hidden["tensor"]], hidden["axis"]
     shape = list(a.shape)
     shape[axis] = 1

@@ -54,7 +54,7 @@ def _step_to_boundary(v, dv):
 
 class ConeInteriorPoint:
     """min over (u_k, w_k) in the cones, resumable: `run(iters)` continues."""
-    title = "the cone interior point"
+    name, title = "interior", "the cone interior point"
     NEEDS = {"cone": True}   # ReLU cones only (what the emitter may leave out)
     FIRST_CHUNK = 20     # iterations before fit's first certificate (then doubling): 10
     # certified nothing in any measured run (16-66 iterations to converge) and cost one

@@ -50,7 +50,7 @@ class LiftedADMM:
     at 1e-4. G is singular there (duplicate gated columns), so no rho fits its spectrum;
     the z-step is exact whatever rho, and rho ~ beta makes the prox threshold beta / rho
     of order one."""
-    title = "the lifted ADMM"
+    name, title = "admm", "the lifted ADMM"
     FIRST_CHUNK = 250    # iterations before fit's first certificate (then doubling)
     MAX_ITER = MAX_ITER
     POLISH = True        # the BM method polishes its factors (ADMM's accuracy is modest)

@@ -18,6 +18,7 @@ import torch
 from ...kernel.npz import read_npz
 from .data import derived
 from .network import NETWORK_FORMAT, NetworkModule, uses_gates
+from .offset import has_output_bias
 
 
 def fixed_maps(spec, data):
@@ -61,13 +62,12 @@ def factors_network(spec, weights, data):
                              f"{(P,) + tuple(U.shape[2:])} in the weights file")
         gates = torch.as_tensor(np.asarray(weights["gates"], dtype=np.float64))
         pattern = torch.arange(P).repeat_interleave(m)
-    output_bias = (spec.get("bias") or {}).get("output", False)
-    if output_bias != ("b2" in weights):
+    if has_output_bias(spec) != ("b2" in weights):
         raise ValueError("this model has an output bias: the weights file needs its b2"
-                         if output_bias else "the weights hold an output bias b2, this model "
-                         "has none")
+                         if has_output_bias(spec) else "the weights hold an output bias b2, "
+                         "this model has none")
     bias = None
-    if output_bias:
+    if has_output_bias(spec):
         bias = torch.as_tensor(np.asarray(weights["b2"], dtype=np.float64)).reshape(-1)
         if not bool(torch.isfinite(bias).all()):
             raise ValueError("the weights' output bias b2 contains NaN or inf")

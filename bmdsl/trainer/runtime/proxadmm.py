@@ -59,6 +59,7 @@ def regularized_inverse(G, eta):
 
 class LiftedProxADMM:
     """min F(u) + beta sum_k ||W_k||_D s.t. u = L(Z), W = Z; resumable: `run(iters)`."""
+    name = "proxadmm"
     title = "the lifted prox ADMM"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
     MAX_ITER = 20000

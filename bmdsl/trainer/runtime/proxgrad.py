@@ -129,7 +129,7 @@ def smooth_part(problem):
 
 class LiftedFISTA:
     """min_Z F(L(Z)) + beta sum_k ||Z_k||_D from Z = 0, resumable: `run(iters)` continues."""
-    title = "the lifted FISTA"
+    name, title = "fista", "the lifted FISTA"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
     MAX_ITER = 20000
     POLISH = True        # until factors() shows that m units hold the solution exactly

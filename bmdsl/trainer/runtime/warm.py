@@ -1,7 +1,7 @@
 """The warm starts: a convex solver of the lifted program whose solution, factored, starts
 the BM method. One entry per solver, tried in the order of WARM_STARTS (the first that
 accepts and starts wins); each declares where it applies (`accepts(problem, m)`: None, or
-why not), its `title`, how it is made (`of(problem)`: None if it cannot start there after
+why not), its `name` (what `bmdsl compile --methods` selects it by) and `title`, how it is made (`of(problem)`: None if it cannot start there after
 all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether the BM
 method should polish its result (POLISH). lifted.py: the squared loss without cones (ADMM:
 exact z-step, the D-norm's prox); proxadmm.py: every loss whose entry declares a prox,
