@@ -8,7 +8,10 @@ so p = 9, q = 10 * 16 = 160), gated ReLU with P patterns, beta = 1e-2, C = R = l
 `bound.to_cvxpy().solve()` with Clarabel. Each loss runs in its own child process, alone,
 so that its peak RSS (getrusage ru_maxrss) is its own. Recorded per run: the lowering the
 planner chose, the estimates of both lowerings (cvxfootprint.cvxpy_plan_for), the operator's
-non-zeros, build / solve / total wall time, peak RSS, status and optimum.
+non-zeros, build / solve / total wall time, the RSS before the program is built and the
+peak RSS (bench/fit_cvx_memory.py fits the estimate to their difference), status and
+optimum. Targets are one-hot, or +-1 where the loss's own target check refuses 0/1
+(logistic).
 Writes bench/results/cvx_memory.json.
 """
 from __future__ import annotations
@@ -27,11 +30,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def digits_data(n: int) -> dict:
+def digits_data(n: int, loss: str = "squared") -> dict:
+    """One-hot targets; +-1 where the loss's own target check refuses 0/1 (logistic)."""
     from sklearn.datasets import load_digits
+    from bmdsl.atoms.losses import get_loss
     d = load_digits()
-    return {"I": d.images[:n, None].astype(np.float64) / 16.0,
-            "Y": np.eye(10)[d.target[:n]]}
+    y = np.eye(10)[d.target[:n]]
+    if get_loss(loss).target_check(y):
+        y = 2.0 * y - 1.0
+    return {"I": d.images[:n, None].astype(np.float64) / 16.0, "Y": y}
+
+
+def rss_now() -> int:
+    """Resident bytes of this process now (VmRSS)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
 
 
 def one_run(n: int, patterns: int, loss: str) -> dict:
@@ -41,8 +54,9 @@ def one_run(n: int, patterns: int, loss: str) -> dict:
                                                              f"loss       {loss}")
     model = bmdsl.parse(text).with_activation("gated_relu", patterns, 0)
     t0 = time.perf_counter()
-    bound = model.derive().bind(digits_data(n))
+    bound = model.derive().bind(digits_data(n, loss))
     path, estimate = cvxpy_plan_for(bound)
+    before = rss_now()       # the process before the program: the estimate is what it adds
     dense = cvxpy_plan_for(bound, "dense", "full")[1]
     problem = bound.to_cvxpy()
     t1 = time.perf_counter()
@@ -58,6 +72,7 @@ def one_run(n: int, patterns: int, loss: str) -> dict:
             "total_s": round(t2 - t0, 2), "compile_s": round(main.compilation_time or 0, 2),
             "clarabel_s": round(stats.solve_time or 0, 2), "iterations": stats.num_iters,
             "status": solution.status, "value": solution.value,
+            "rss_before_bytes": before,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 

@@ -183,14 +183,14 @@ def test_solve_refuses_with_exit_1_and_the_estimate(tmp_path, capsys, monkeypatc
 
 
 def test_run_skips_cvxpy_that_does_not_fit_and_trains(tmp_path, capsys, monkeypatch):
-    """The program's estimate (~14 MiB) is over 8M, the lbfgs trainer's (~5 MiB) is not:
+    """The program's estimate (~7.7 MiB) is over 6M, the lbfgs trainer's (~5 MiB) is not:
     run says so, with the estimate, and trains alone."""
-    monkeypatch.setenv(memory.BUDGET_ENV, "8M")
+    monkeypatch.setenv(memory.BUDGET_ENV, "6M")
     code = main(["run", str(ROOT / "models" / "mlp.bm"), "--method", "lbfgs", "--steps",
                  "3", "--no-warm-start", "--no-plot", "--output", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "skipped: the CVXPY program" in out and "8 MiB" in out and "trainer goes on" in out
+    assert "skipped: the CVXPY program" in out and "6 MiB" in out and "trainer goes on" in out
     assert "p_BM (BM objective)" in out
 
 

@@ -69,6 +69,27 @@ def test_every_loss_declares_every_capability(name):
     assert LOSSES[name].accepts_class_labels == kernel.class_labels
     # the optional prox: the registry entry has one exactly when the class declares one
     assert (kernel.torch_prox is None) == (loss.prox is None)
+    # the declared size of the CVXPY form (the program's memory estimate) is what CVXPY
+    # lowers it to: rows and variables per entry and per sample, counted at two class counts
+    assert loss.cvxpy_size == tuple(kernel.cvxpy_size) and len(loss.cvxpy_size) == 4
+    assert _canonical_size(kernel, loss) == loss.cvxpy_size
+
+
+def _canonical_size(kernel, loss, n=4):
+    """(rows per entry, variables per entry, rows per sample, variables per sample) of the
+    loss's CVXPY form on Yhat = A z, from the problem data CVXPY hands Clarabel."""
+    import cvxpy as cp
+    counts = {}
+    for c in (2, 3):
+        A = RNG.standard_normal((n * c, 5))
+        z = cp.Variable(5)
+        e = cp.reshape(A @ z, (n, c), order="C")
+        data = cp.Problem(cp.Minimize(loss.cvxpy(e, _targets(kernel, (n, c))))) \
+            .get_problem_data(cp.CLARABEL)[0]
+        counts[c] = (data["A"].shape[0], data["A"].shape[1] - 5)
+    per_entry = [(counts[3][i] - counts[2][i]) // n for i in (0, 1)]
+    per_sample = [(counts[2][i] - 2 * n * per_entry[i]) // n for i in (0, 1)]
+    return (per_entry[0], per_entry[1], per_sample[0], per_sample[1])
 
 
 @pytest.mark.parametrize("t", [0.05, 1.0, 40.0])

@@ -62,6 +62,10 @@ class Loss:
     quadratic: bool = False
     # C^2 (Theorem 3.3's rank-deficient clause); False is the safe answer
     twice_differentiable: bool = False
+    # (rows per entry, variables per entry, rows per sample, variables per sample) of the
+    # CVXPY form's canonical program, for the program's memory estimate
+    # (core/cvxfootprint.loss_program); None: not declared (a conservative default is used)
+    cvxpy_size: Optional[tuple] = None
     # prox(v, y, t, x0=None) -> argmin_x t F(x; y) + 1/2 ||x - v||^2 on torch tensors, or None:
     # the lifted ADMM (runtime/proxadmm.py) needs it, a loss without one takes the FISTA
     prox: Optional[Callable] = None
@@ -146,6 +150,7 @@ def _from_kernel(kernel) -> LossEntry:
                     scale_domain=k.scale_domain, closed_form_scale=k.closed_form_scale,
                     link=k.link, metrics=tuple(k.metrics), quadratic=k.quadratic,
                     twice_differentiable=k.twice_differentiable,
+                    cvxpy_size=None if k.cvxpy_size is None else tuple(k.cvxpy_size),
                     prox=None if k.torch_prox is None else _torch_prox(k))
     params = tuple(LossParam(name, default, check, doc, accepts)
                    for name, default, accepts, check, doc in kernel.params)

@@ -85,6 +85,9 @@ class LossKernel:
     # piecewise-quadratic one gives its generalized Hessian): the cone interior point's
     # Newton system needs it (trainer/runtime/interior.py). None: not declared.
     hessian_diag = None
+    # CVXPY form's canonical (rows, variables) per entry of Yhat, then per sample, for the
+    # program's memory estimate (core/cvxfootprint.loss_program); None: a conservative default
+    cvxpy_size = None
     torch_prox = None
 
     def __init__(self, **values):
@@ -98,6 +101,7 @@ class LossKernel:
 class Squared(LossKernel):
     name, doc, latex = "squared", "0.5 ||Yhat - Y||^2", r"\tfrac12\|\hat Y - Y\|_F^2"
     quadratic, class_labels = True, True
+    cvxpy_size = (1, 1, 0, 0)      # t = Yhat - Y (one row), 1/2 ||t||^2 in the objective
 
     def value(self, yh, y):
         return 0.5 * float(np.sum((loss_array(yh) - loss_array(y)) ** 2))
@@ -133,6 +137,7 @@ class CrossEntropy(LossKernel):
     name, doc = "cross_entropy", "softmax cross-entropy"
     latex = r"\sum_i \mathrm{lse}(\hat y_i) - \langle y_i, \hat y_i\rangle"
     metrics, class_labels = ("accuracy",), True
+    cvxpy_size = (3, 1, 1, 1)      # an exp cone per entry; per sample lse's t, sum(u) <= 1
 
     def value(self, yh, y):
         yh = loss_array(yh)
@@ -189,6 +194,7 @@ class Logistic(LossKernel):
     name, doc = "logistic", "log(1 + exp(-Y Yhat)), Y in {-1, +1}"
     latex = r"\sum_i \log(1 + e^{-y_i \hat y_i})"
     metrics = ("sign_accuracy",)
+    cvxpy_size = (7, 3, 0, 0)      # log(1 + e^x) <= t: two exp cones and a row per entry
 
     def value(self, yh, y):
         return float(np.sum(np.logaddexp(0.0, -loss_array(y) * loss_array(yh))))
@@ -253,6 +259,7 @@ class Huber(LossKernel):
     params = (("delta", 1.0, f"a positive number, {HUBER_DELTA[0]:g} <= delta <= "
                f"{HUBER_DELTA[1]:g}", huber_delta, "quadratic zone half-width"),)
     twice_differentiable = False   # C^1 only: the second derivative jumps at |r| = delta
+    cvxpy_size = (3, 3, 0, 0)      # r = s + n, |s| <= t (3 rows), n^2 in the objective
     delta = 1.0
 
     def value(self, yh, y):
