@@ -85,6 +85,7 @@ class BoundModel:
     # -- patterns -------------------------------------------------------------------------
     def _patterns(self, given, cap):
         from ..derive import patterns as pat
+        from ..derive.arrangement import enumerate_patterns
         from ..core.errors import DataError
         act = self.activation
         a_size = math.prod(self.a_shape)
@@ -106,7 +107,7 @@ class BoundModel:
         if act.patterns == "exact":
             require(footprint.layer_matrix(self.p, a_size))
             try:
-                return pat.enumerate_patterns(self.layer_matrix(), self.a_shape, cap=cap,
+                return enumerate_patterns(self.layer_matrix(), self.a_shape, cap=cap,
                                               p_shape=self.w1_shape)
             except pat.PatternCountError as exc:  # say which model and how to proceed
                 raise pat.PatternCountError(
