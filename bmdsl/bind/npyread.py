@@ -21,6 +21,7 @@ from .datafile import DataFileError, human, require
 NPY_MAGIC = b"\x93NUMPY"
 ACCEPTED = "numeric arrays (bool, integer or float dtypes) as written by numpy.save / numpy.savez"
 _HEADERS = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+# zipfile raises NotImplementedError for a compression method it lacks (a foreign .npz)
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError,
                 NotImplementedError)
 

@@ -25,8 +25,7 @@ import torch
 
 from .dprox import DNorm
 from .gram import GRAM_MAX_N, Gram
-from .offset import has_output_bias
-from .proxgrad import _Dense, _Predictive, dense_fits
+from .proxgrad import _Dense, _Predictive, dense_fits, lifted_refusals
 
 ETA_G = 1e-3         # eta = ETA_G * mean diag(L^* L) (see LiftedProxADMM)
 RHO_START = 1.0      # the losses' curvature is of order one (squared 1, logistic 1/4)
@@ -75,17 +74,11 @@ class LiftedProxADMM:
         against 3 s; the CNN and attention cells of bench_grid were certified by the FISTA
         in 2-20 s; docs/performance.md), no output bias (F_b has no prox), not one shard of
         a distributed run (its prox would see its own samples only)."""
-        why = [text for refused, text in (
-            (getattr(problem, "prox", None) is None, "a loss without a prox"),
-            (problem.spec.get("prox") is None, "a (C, R) pair without a prox"),
-            (problem.cone, "ReLU cones"),
-            (problem.Y.dtype != torch.float64, "float32"),
-            (problem.P * problem.p * problem.q > GRAM_MAX_N,
-             f"P p q > {GRAM_MAX_N} (L^* L dense)"),
-            (problem.outputs < problem.P * problem.p * problem.q,
-             "fewer outputs |y| than lifted variables P p q"),
-            (has_output_bias(problem.spec), "an output bias"),
-            (getattr(problem, "sharded", False), "one shard of --nproc > 1")) if refused]
+        N = problem.P * problem.p * problem.q
+        why = lifted_refusals(
+            problem, (getattr(problem, "prox", None) is None, "a loss without a prox"),
+            (N > GRAM_MAX_N, f"P p q > {GRAM_MAX_N} (L^* L dense)"),
+            (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
         return "it does not take " + ", ".join(why) if why else None
 
     @classmethod

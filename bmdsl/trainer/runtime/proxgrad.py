@@ -127,6 +127,18 @@ def smooth_part(problem):
     return _Dense(problem) if dense_fits(problem) else _Predictive(problem)
 
 
+def lifted_refusals(problem, *more):
+    """What no lifted first-order warm start (this FISTA, proxadmm.py) takes, then `more`
+    (pairs of refused, text): ReLU cones, a pair without a prox, float32, an output bias,
+    one shard of a distributed run (see the two `accepts`)."""
+    return [text for refused, text in (
+        (problem.cone, "ReLU cones"),
+        (problem.spec.get("prox") is None, "a (C, R) pair without a prox"),
+        (problem.Y.dtype != torch.float64, "float32"),
+        (has_output_bias(problem.spec), "an output bias"),
+        (getattr(problem, "sharded", False), "one shard of --nproc > 1")) + more if refused]
+
+
 class LiftedFISTA:
     """min_Z F(L(Z)) + beta sum_k ||Z_k||_D from Z = 0, resumable: `run(iters)` continues."""
     name, title = "fista", "the lifted FISTA"
@@ -143,12 +155,7 @@ class LiftedFISTA:
         curvature near the optimum (measured: the Lipschitz estimate grew to 4e16 and the
         run stopped 2e-6 above p*); nor on one shard of a distributed run, whose
         value_grad holds only its own samples."""
-        why = [text for refused, text in (
-            (problem.cone, "ReLU cones"),
-            (problem.spec.get("prox") is None, "a (C, R) pair without a prox"),
-            (problem.Y.dtype != torch.float64, "float32"),
-            (has_output_bias(problem.spec), "an output bias"),
-            (getattr(problem, "sharded", False), "one shard of --nproc > 1")) if refused]
+        why = lifted_refusals(problem)
         return "it does not take " + ", ".join(why) if why else None
 
     @classmethod
