@@ -69,3 +69,13 @@ BUILDERS = {"mlp": mlp, "mlp_scalar": lambda **kw: mlp(scalar=True, **kw), "cnn"
 # The small gated-ReLU MLP the trainer, CLI and output tests run end to end.
 TINY = mlp("tiny", m=5, activation="gated_relu(patterns = 6, seed = 0)", loss="squared",
            regularize=regularize("1e-2"))
+
+
+def image_split():
+    """The layerwise tests' tiny image split: 16 training and 6 test 1 x 4 x 4 images of 2
+    classes, as train_layerwise takes them ({"images", "labels"})."""
+    from bmdsl.bind.datasets import images
+    d = images(n=16, channels=1, height=4, width=4, classes=2, seed=0)
+    t = images(n=6, channels=1, height=4, width=4, classes=2, seed=1)
+    return ({"images": d["I"], "labels": d["Y"].argmax(1)},
+            {"images": t["I"], "labels": t["Y"].argmax(1)})

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import bmdsl
+from model_texts import image_split
 from bmdsl.cli import main
 from bmdsl.bind.datasets import images
 from bmdsl.core.errors import BmdslError
@@ -31,10 +32,7 @@ regularize beta = 1e-2, C = l2, R = l2
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     torch.set_num_threads(1)
-    d = images(n=16, channels=1, height=4, width=4, classes=2, seed=0)
-    t = images(n=6, channels=1, height=4, width=4, classes=2, seed=1)
-    train = {"images": d["I"], "labels": d["Y"].argmax(1)}
-    test = {"images": t["I"], "labels": t["Y"].argmax(1)}
+    train, test = image_split()
     model = bmdsl.parse(STAGE)
     run = tmp_path_factory.mktemp("run")
     result = train_layerwise(model, train, test, 2, downsample=2,

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import bmdsl
+from model_texts import image_split
 from bmdsl.bind.datasets import images
 from bmdsl.cli import main
 from bmdsl.core.errors import BmdslError
@@ -72,10 +73,7 @@ def test_adaptive_pool_is_torchs_adaptive_average():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     torch.set_num_threads(1)
-    d = images(n=16, channels=1, height=4, width=4, classes=2, seed=0)
-    t = images(n=6, channels=1, height=4, width=4, classes=2, seed=1)
-    train = {"images": d["I"], "labels": d["Y"].argmax(1)}
-    test = {"images": t["I"], "labels": t["Y"].argmax(1)}
+    train, test = image_split()
     model = bmdsl.parse(STAGE)
     directory = tmp_path_factory.mktemp("inv")
     opts = StageOptions(method="lbfgs", progress=False, refine_iters=0, max_steps=30)
