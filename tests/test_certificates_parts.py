@@ -11,7 +11,8 @@ from bmdsl.certificates import certify
 from bmdsl.certificates.dual import pair_point, scaled_point
 from bmdsl.certificates.dualnorms import DualNormOracle, cone_rows
 from bmdsl.certificates.prox import d_norm_prox, prox_vector_norm
-from bmdsl.certificates.stationarity import REG_SUBGRADIENT, nnls
+from bmdsl.certificates.conennls import cone_nnls
+from bmdsl.certificates.stationarity import REG_SUBGRADIENT
 from bmdsl.cvx import build_problem, recover
 from bmdsl.certificates import stack_units
 from bmdsl.bind.datasets import sequences, spiral
@@ -71,13 +72,16 @@ def test_subgradient_selection_is_the_minimum_norm_one(name):
 
 
 def test_nnls_matches_cvxpy():
+    """conennls: min ||A x - b||, x >= 0, as the cone rows M = A^T with signs +1, c = -b."""
     rng = np.random.default_rng(3)
     A, b = rng.standard_normal((4, 7)), rng.standard_normal(4)
-    x = nnls(A, b)
+    w, x = cone_nnls(A.T, np.ones((1, 7)), -b[None])
+    x = x[0]
     y = cp.Variable(7, nonneg=True)
     prob = cp.Problem(cp.Minimize(cp.norm(A @ y - b)))
     prob.solve()
     assert x.min() >= 0 and np.linalg.norm(A @ x - b) == pytest.approx(prob.value, abs=1e-7)
+    assert np.allclose(w[0], A @ x - b, atol=1e-12)
 
 
 def test_cone_columns_is_a_tight_upper_bound():

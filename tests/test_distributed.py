@@ -13,8 +13,7 @@ import bmdsl
 from bmdsl.trainer import checkpoint, distributed, launch
 from bmdsl.trainer.distributed import DistributedError
 from bmdsl.certificates import certify
-from bmdsl.trainer.sharded import DistributedTrainer, ShardSamples, shard_view
-from bmdsl.trainer.spec import build_spec
+from bmdsl.trainer.sharded import DistributedTrainer, ShardSamples
 from bmdsl.trainer.runtime.gram import block_count, block_start, tree_sum
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "models")
@@ -103,8 +102,8 @@ def test_two_processes_reach_the_one_process_objective():
     cross-entropy (Newton on the sharded loss, gradient and Gauss-Newton blocks) and a
     scalar-output ReLU MLP (the cone interior point, its sums all-reduced), n odd so the
     shards differ in size: the objective and the certificate's gap bound equal one
-    process's to 1e-10 relative (the gap relative to the objective: `_same_gap`); the
-    gated MLP and the CNN bound on their shard only."""
+    process's to 1e-10 relative (the gap relative to the objective: `_same_gap`); every
+    rank binds its shard only, the ReLU MLP's cone rows too."""
     bounds = [_mlp(), _cnn(), _relu()]
     single = []
     for b, steps in zip(bounds, STEPS):
@@ -120,7 +119,7 @@ def test_two_processes_reach_the_one_process_objective():
     assert single[0][5]["method"] == many[0][5]["method"] == "lifted ADMM"
     assert single[1][4] == many[1][4] == "newton" and bounds[1].loss.name == "cross_entropy"
     assert single[2][5]["method"] == many[2][5]["method"] == "interior point"
-    assert [m[6] for m in many] == [20, 16, 33]     # rank 0's samples: shards; ReLU: all
+    assert [m[6] for m in many] == [20, 16, 16]     # rank 0's samples: its shard
     for (f1, p1, d1, g1, *_), (f2, p2, d2, g2, *_) in zip(single, many):
         assert abs(f1 - f2) <= 1e-10 * abs(f1)
         assert 0 <= g1 < 1e-4 and 0 <= g2 < 1e-4
@@ -138,11 +137,8 @@ def _certified(recipes, factors, iters):
     out = []
     for r, (U, V) in zip(recipes, factors):
         b = launch.rebind(r)
-        if getattr(b, "shard", None) is None:        # ReLU cones: bound on all samples
-            start, stop = distributed.shard(b.Y.shape[0])
-            samples = ShardSamples(b, shard_view(b, build_spec(b.derivation), start, stop))
-        else:
-            samples = ShardSamples(b, b)
+        assert b.shard[:2] == distributed.shard(b.shard[2])     # the shard only
+        samples = ShardSamples(b, b)
         c = certify(b, U, V, refine_iters=iters, samples=samples)
         out.append((c.objective, c.gap_bound, c.dual_value, c.refinement, c.dual_source,
                     samples.Y.shape[0]))

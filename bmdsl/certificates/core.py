@@ -96,14 +96,14 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
     V = _array(V, "V", bound.w2_shape, bound.P)
     if U.shape[1] != V.shape[1]:
         raise DataError(f"U has {U.shape[1]} units per pattern but V has {V.shape[1]}")
-    oracle = DualNormOracle(bound, cone_method)
+    oracle = DualNormOracle(bound, cone_method, samples)
     # Yhat through Z = lift(U, V): the same sum (the prediction is bilinear in (u, v),
     # linear in u v^T), at n P p q instead of n P m (p + q) operations
     Z = bound.lift(U, V)
     yhat = samples.predict(Z)
     g = samples.grad(yhat)
     G = samples.adjoint(g)
-    residual, kind = bm_residual(bound, U, V, G)
+    residual, kind = bm_residual(bound, U, V, G, samples)
     regularizer = bound.regularizer_bm(U, V)
     return _assemble(
         bound, oracle, objective=samples.value(yhat) + regularizer,
@@ -111,7 +111,7 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
         kind=kind, tol=stationarity_tol, iters=refine_iters,
         point=f"BM factors U {list(U.shape)}, V {list(V.shape)}",
         objective_kind="BM objective (14): F + (beta/2) sum ||u||_C^2 + ||v||_R^2",
-        lifted=False, violation=cone_violation(bound, U, V), quadratic=quadratic,
+        lifted=False, violation=cone_violation(bound, U, V, samples), quadratic=quadratic,
         hints=tuple(np.asarray(h, dtype=np.float64).reshape(bound.P, bound.p, bound.q)
                     for h in hints),
         directions=tuple(directions),

@@ -20,6 +20,7 @@ from ..atoms.conic import DEFAULT_SOLVER
 from ..derive.cone import cone_dual_norm
 from ..derive.dnorm import DualNormValue, NormPair, dual_norm
 from ..atoms.norms import NORMS
+from .conennls import cone_nnls
 
 CONE_METHODS = ("auto", "spectral", "kkt", "sdp")   # those of bmdsl.derive.cone.cone_dual_norm
 
@@ -51,19 +52,25 @@ class DualNormOracle:
 
     `cone_method`: "auto" (cone_dual_norm's own choice by size), "spectral" (drop the
     cone: fast, looser), "kkt" (a cheap dual certificate) or "sdp" (tight, slow); it only
-    matters for ReLU with (C, R) = (l2, l2) and q > 1."""
+    matters for ReLU with (C, R) = (l2, l2) and q > 1. `samples` (samples.py): the cone
+    rows are those of `samples.local` (one shard of a data-parallel run), reduced over
+    the processes; only the exact column case with C = l2 (conennls.py) takes shards."""
 
-    def __init__(self, bound, cone_method: str = "auto"):
+    def __init__(self, bound, cone_method: str = "auto", samples=None):
         if cone_method not in CONE_METHODS:
             raise ValueError(f"cone_method must be one of {', '.join(CONE_METHODS)}, "
                              f"not {cone_method!r}")
         self.bound, self.cone_method = bound, cone_method
         self.C, self.R = bound.C, bound.R
-        self.signs = None
+        self.signs, self.samples = None, samples
         if bound.cone:
-            self.M, self.signs = cone_rows(bound)
+            self.M, self.signs = cone_rows(bound if samples is None else samples.local)
             self._columns = (_ConeColumns(self.M, self.C)
                              if NormPair(self.C, self.R).relu_exact(bound.q) else None)
+            if getattr(samples, "sharded", False) and not (
+                    self._columns is not None and self._columns.least_squares):
+                raise ValueError("the ReLU cone dual norms on shards need the exact column "
+                                 "case with C = l2 (q = 1 or R = l1)")
 
     def cone(self, k: int) -> np.ndarray:
         return self.signs[k][:, None] * self.M
@@ -76,7 +83,11 @@ class DualNormOracle:
         return cone_dual_norm(G, self.cone(k), self.C, self.R, method=self.cone_method)
 
     def __call__(self, G: np.ndarray) -> PatternNorms:
-        vals = [self.one(G[k], k) for k in range(G.shape[0])]
+        if self.signs is not None and self._columns is not None and \
+                self._columns.least_squares:
+            vals = self._columns.all(G, self.signs, self.samples)
+        else:
+            vals = [self.one(G[k], k) for k in range(G.shape[0])]
         return PatternNorms(np.array([v.value for v in vals]), tuple(v.exactness for v in vals),
                             tuple(v.method for v in vals))
 
@@ -93,9 +104,10 @@ class _ConeColumns:
     optimum it equals the dual norm (to solver tolerance), hence exactness "exact".
 
     With a Euclidean C* the Lagrange dual is a non-negative least-squares problem,
-    min_{lam >= 0} ||K^T lam + s g_j||_2, solved by Lawson-Hanson (scipy's nnls; CVXPY
-    if that fails): about 1 ms against 36 ms for a CVXPY solve on the diabetes benchmark
-    (442 rows, p = 11), where the per-pattern solves were 3/4 of the fit's time."""
+    min_{lam >= 0} ||K^T lam + s g_j||_2, solved by Lawson-Hanson (conennls.py) for all
+    patterns, columns and signs together, on the rows of one shard with the pricing
+    reduced over the processes (before: scipy's nnls one problem at a time, about 1 ms
+    against 36 ms for a CVXPY solve on the diabetes benchmark, 442 rows, p = 11)."""
 
     def __init__(self, M: np.ndarray, C: str):
         import cvxpy as cp
@@ -106,20 +118,26 @@ class _ConeColumns:
         expr = self.c + M.T @ cp.multiply(self.s, self.lam)   # DPP: one compile for all (k, j)
         self.prob = cp.Problem(cp.Minimize(self.dual.cvxpy(expr)))
 
-    def _nnls(self, c: np.ndarray, s: np.ndarray):
-        """The multipliers lam >= 0 of the least-squares form, or None if nnls failed."""
-        try:
-            from scipy.optimize import nnls
-            lam, _ = nnls((s[:, None] * self.M).T, -c)
-        except (ImportError, RuntimeError, ValueError):
-            return None
-        return np.maximum(lam, 0.0) if np.all(np.isfinite(lam)) else None
+    def all(self, G: np.ndarray, signs: np.ndarray, samples=None) -> list[DualNormValue]:
+        """The least-squares form for every pattern k, column j and sign at once (one
+        batch of conennls.cone_nnls): ||s g_kj + K_k^T lam|| for the lam found, or
+        ||g_kj|| (lam = 0) if smaller."""
+        P, _, q = G.shape
+        todo = [(k, j, sgn) for k in range(P) for j in range(q) if np.any(G[k, :, j])
+                for sgn in (1.0, -1.0)]
+        best = np.zeros(P)       # u = 0 is feasible: the maximum is >= 0
+        if todo:
+            c = np.stack([sgn * G[k, :, j] for k, j, sgn in todo])
+            w, _ = cone_nnls(self.M, signs[[k for k, _, _ in todo]], c, samples)
+            upper = np.minimum(np.linalg.norm(w, axis=1), np.linalg.norm(c, axis=1))
+            np.maximum.at(best, [k for k, _, _ in todo], upper)
+        return [DualNormValue(float(b), "exact", "cone-columns (Lagrange dual)") for b in best]
 
     def _upper(self, c: np.ndarray, s: np.ndarray) -> float:
         import cvxpy as cp
-        lam = self._nnls(c, s) if self.least_squares else None
-        if lam is not None:
-            return float(min(self.dual.numpy(c + self.M.T @ (s * lam)), self.dual.numpy(c)))
+        if self.least_squares:
+            w, _ = cone_nnls(self.M, s[None], c[None])
+            return float(min(np.linalg.norm(w[0]), self.dual.numpy(c)))
         self.c.value, self.s.value = c, s
         lam = np.zeros(len(s))
         try:

@@ -9,8 +9,10 @@ both are the identity. A subclass whose `local` bound holds one shard of the sam
 whose `total` / `most` all-reduce over the processes (trainer/sharded.py) makes the
 certificate data-parallel: every decision it takes (the ray's scale, the refinement's
 restarts and stops, the pair search) is then taken on the reduced numbers, the same on
-every rank. The dual norms ||G_k||_D* need only the reduced G_k; the ReLU cones' rows
-(the cone dual norms, the cone violation) are per-sample constraints and stay on `bound`.
+every rank. The dual norms ||G_k||_D* need only the reduced G_k, except with ReLU cones:
+their rows are per sample, and what acts on them (the cone dual norms and the KKT
+multipliers through conennls.py, the cone violation) takes the rows of `local` and
+reduces through `total` / `most` too (`rank` orders the processes' rows).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from ..kernel.search import golden_max
 
 class Samples:
     """Sums over the samples of `local` (default: all of `bound`'s samples)."""
+    sharded = False      # True: other processes hold the other samples
+    rank = 0             # this process's place in the sample order
 
     def __init__(self, bound, local=None):
         self.bound = bound

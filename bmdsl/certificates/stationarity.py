@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..atoms.norms import get_norm
+from .conennls import cone_nnls
 from .dualnorms import cone_rows
 from .prox import project_simplex
 
@@ -60,45 +61,19 @@ def _reg_subgradient(name, x, a, c):
     return REG_SUBGRADIENT[norm.p](x, a, c * norm.scale ** 2)
 
 
-def nnls(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """min ||A x - b||_2 s.t. x >= 0 (Lawson & Hanson 1974, active-set method)."""
-    n = A.shape[1]
-    x, passive = np.zeros(n), np.zeros(n, dtype=bool)
-    if n == 0:
-        return x
-    tol = 10 * np.finfo(float).eps * max(A.shape) * max(np.abs(A).sum(axis=0).max(), 1e-300)
-    for _ in range(3 * n):
-        w = A.T @ (b - A @ x)
-        if passive.all() or w[~passive].max() <= tol:
-            break
-        passive[np.argmax(np.where(passive, -np.inf, w))] = True
-        for _ in range(3 * n):
-            s = np.zeros(n)
-            s[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
-            if s[passive].min() > 0:
-                x = s
-                break
-            neg = passive & (s <= 0)
-            alpha = np.min(x[neg] / np.maximum(x[neg] - s[neg], 1e-300))
-            x = x + alpha * (s - x)
-            passive &= x > tol
-            x[~passive] = 0.0
-    return x
-
-
-def _cone_multipliers(r, M, signs, active):
+def _cone_multipliers(r, M, signs, active, samples=None):
     """For each pattern k and unit j: mu >= 0 on the active rows minimizing
-    ||r_kj - K_k^T mu||, K_k = diag(signs_k) M (exact NNLS; active sets are small)."""
-    mu = np.zeros(active.shape)
-    for k, j in zip(*np.nonzero(active.any(axis=-1))):
-        rows = np.flatnonzero(active[k, j])
-        KA = signs[k, rows][:, None] * M[rows]
-        mu[k, j, rows] = nnls(KA.T, r[k, j])
-    return mu, np.einsum("kjn,np->kjp", signs[:, None] * mu, M)
+    ||r_kj - K_k^T mu||, K_k = diag(signs_k) M (exact NNLS, all units at once, on this
+    process's rows: conennls.py). Returns (mu [P, m, rows], K^T mu [P, m, p])."""
+    P, m, p = r.shape
+    w, mu = cone_nnls(M, np.repeat(signs, m, axis=0), -r.reshape(P * m, p), samples,
+                      allowed=active.reshape(P * m, -1))
+    return mu.reshape(active.shape), (w + r.reshape(P * m, p)).reshape(P, m, p)
 
 
-def bm_residual(bound, U, V, G) -> tuple[float, str]:
-    """(relative residual, kind) at the BM point (U, V), G = [P, p, q] the G_k."""
+def bm_residual(bound, U, V, G, samples=None) -> tuple[float, str]:
+    """(relative residual, kind) at the BM point (U, V), G = [P, p, q] the G_k; the cone
+    rows are those of `samples.local`, reduced over the processes (samples.py)."""
     P, m = bound.P, U.shape[1]
     u, v = np.asarray(U).reshape(P, m, -1), np.asarray(V).reshape(P, m, -1)
     aU = np.einsum("kjq,kpq->kjp", v, G)      # G_k v_kj
@@ -108,15 +83,18 @@ def bm_residual(bound, U, V, G) -> tuple[float, str]:
     tU, tV = aU + rU, aV + rV
     kind, extra = "BM gradient (min-norm subgradient)", 0.0
     if bound.cone:
-        M, signs = cone_rows(bound)
-        slack = bound.cone_slack(U).reshape(P, m, -1)
+        local = bound if samples is None else samples.local
+        M, signs = cone_rows(local)
+        slack = local.cone_slack(U).reshape(P, m, -1)
         scale = np.linalg.norm(M, axis=1)[None, None] * np.linalg.norm(u, axis=-1)[..., None]
         active = slack <= ACTIVE_TOL * scale
-        mu, KTmu = _cone_multipliers(tU, M, signs, active)
+        mu, KTmu = _cone_multipliers(tU, M, signs, active, samples)
         tU = tU - KTmu
         # complementarity <mu, slack> over the units, in gradient units (divided by ||u||)
         unorm = np.linalg.norm(u, axis=-1)
-        comp = np.abs(np.sum(mu * slack, axis=-1)) / np.where(unorm > 0, unorm, 1.0)
+        inner = np.sum(mu * slack, axis=-1)
+        inner = inner if samples is None else np.asarray(samples.total(inner))
+        comp = np.abs(inner) / np.where(unorm > 0, unorm, 1.0)
         extra = float(np.linalg.norm(comp))
         kind = "KKT of the cone-constrained BM (19) (multipliers on near-active rows)"
     num = float(np.sqrt(np.sum(tU ** 2) + np.sum(tV ** 2) + extra ** 2))
@@ -125,22 +103,25 @@ def bm_residual(bound, U, V, G) -> tuple[float, str]:
     return (0.0 if num == 0.0 else num / max(den, 1e-300)), kind
 
 
-def cone_violation(bound, U, V) -> float:
+def cone_violation(bound, U, V, samples=None) -> float:
     """Violation of the ReLU cones (19), measured where it matters, in the network: unit
     (u, v) differs from a ReLU unit by max(-(K_k u)_i, 0) ||v||_2 on row i, which we divide
     by ||M_i|| max_kj ||u_kj|| ||v_kj|| (the largest unit).  Scale-invariant, and units at
     solver-noise scale (recovered as a / sqrt(||a||)) do not dominate it.  0 when the cones
-    hold and without cones."""
+    hold and without cones. The rows are those of `samples.local`, the largest over the
+    processes (samples.py)."""
     if not bound.cone:
         return 0.0
+    local = bound if samples is None else samples.local
     P, m = bound.P, U.shape[1]
-    M, _ = cone_rows(bound)
+    M, _ = cone_rows(local)
     nu = np.linalg.norm(np.asarray(U).reshape(P, m, -1), axis=-1)
     nv = np.linalg.norm(np.asarray(V).reshape(P, m, -1), axis=-1)
     top = float((nu * nv).max())
     if top == 0.0:
         return 0.0
     rows = np.linalg.norm(M, axis=1)
-    slack = bound.cone_slack(U).reshape(P, m, -1)
+    slack = local.cone_slack(U).reshape(P, m, -1)
     rel = -slack * nv[..., None] / (np.where(rows > 0, rows, 1.0) * top)
-    return float(max(rel.max(), 0.0))
+    most = float(rel.max())
+    return float(max(most if samples is None else samples.most(most), 0.0))

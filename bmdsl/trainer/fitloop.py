@@ -262,15 +262,17 @@ def _hints(t):
 
 def _finish(t, run, stopped, certify, refine_iters=1000):
     before = after = None
-    pb = getattr(t, "cone_problem", t.problem)   # a shard's trainer: all samples' cones
+    pb = t.problem             # a shard's: the cones' rows reduced over the shards (cones.py)
     if pb.cone:
         before = max_violation(pb, t.U.detach())
         t.U.data.copy_(restore_cones(pb, t.U.detach()))
     U, V = t.factors()
     b = t.bound
-    if t.problem.cone:
-        after = float(max(0.0, -np.min(b.cone_slack(U)))) if U.size else 0.0
     samples = getattr(t, "samples", None)     # a shard's: its sum over all shards
+    if t.problem.cone:
+        local = b if samples is None else samples.local
+        after = float(max(0.0, -np.min(local.cone_slack(U)))) if U.size else 0.0
+        after = after if samples is None else float(samples.most(after))
     loss = float(b.loss.value(b.predict_bm(U, V), b.Y)) if samples is None else \
         samples.value(samples.local.predict_bm(U, V))
     reg = b.regularizer_bm(U, V)

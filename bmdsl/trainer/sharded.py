@@ -20,8 +20,12 @@ all-reduces them, so its decisions are taken on the same numbers on every rank.
 
 `DistributedTrainer` is `Trainer` on a ShardedProblem; it refuses what cannot give the
 single-process result (docs/distributed.md): mini-batches (the batches are drawn from
-the whole permutation), ALS (its dense Jacobian spans all samples) and ReLU cones (the
-interior point and the active set act on per-sample constraints).
+the whole permutation), ALS (its dense Jacobian spans all samples) and BM steps with
+ReLU cones (the active set and the augmented Lagrangian act on per-sample constraints);
+ReLU cones train by the cone interior point, its sums reduced, and the cones' per-sample
+rows (the initial projection, the violation, the final restoration: runtime/cones.py;
+the certificate's cone dual norms and KKT multipliers: certificates/conennls.py) stay
+on each rank's shard, reduced over the ranks.
 """
 from __future__ import annotations
 
@@ -116,6 +120,11 @@ class ShardedProblem(BMProblem):
 class ShardSamples(Samples):
     """The certificate's sums over samples on this rank's shard (`local`, a view of the
     bound on samples [start, stop)), all-reduced over the ranks (certificates.samples)."""
+    sharded = True
+
+    @property
+    def rank(self):
+        return dd.rank()
 
     def total(self, x):
         return _reduced(dd.allreduce_sum, x)
@@ -169,24 +178,6 @@ class DistributedTrainer(Trainer):
                  "this shard bound" if getattr(bound, "shard", None) else "all bound",
                  memory.human(footprint.trainer_for(bound, self.m, self.dtype.itemsize,
                                                     method).nbytes))
-
-    def _init_factors(self, scale):
-        """ReLU: the initial factors are moved into the cones of all samples."""
-        if not self.problem.cone:
-            return super()._init_factors(scale)
-        sharded, self.problem = self.problem, self.cone_problem
-        try:
-            super()._init_factors(scale)
-        finally:
-            self.problem = sharded
-
-    @property
-    def cone_problem(self):
-        """The unsharded problem, for the cone operations that need every sample's rows
-        (initial factors, the final restoration and violation; fitloop._finish)."""
-        if getattr(self, "_whole", None) is None:
-            self._whole = Trainer._lower(self)
-        return self._whole
 
     def _cones_by_interior_point(self):
         """ReLU cones: only the cone interior point (its sums all-reduced) runs sharded;

@@ -7,9 +7,8 @@ the gates of the patterns, drawn once in the calling process. `rebind` in rank r
 samples [start, stop) (distributed.shard) of every array that has the sample axis and
 binds them: the masks of the shard are 1[A(h_k) >= 0] of the same gates on the shard's
 samples, the rows of the whole data's masks. So a rank holds n/N samples, their masks
-and what does not grow with n (the gates, the model). Models with ReLU cones are bound
-whole in every rank: the cones' per-sample constraints (the initial projection, the
-final restoration, the certificate's cone dual norms) are not sums over samples.
+and what does not grow with n (the gates, the model), ReLU cones too: what acts on the
+cones' per-sample rows reduces over the ranks (runtime/cones.py, certificates/conennls.py).
 """
 from __future__ import annotations
 
@@ -30,15 +29,14 @@ def sample_dim(model) -> str:
 def recipe(bound):
     """What rebuilds `bound`, or a shard of it, in another process (a BoundModel holds
     closures that do not pickle): the model, its input and target arrays, the patterns
-    (gates only when the processes bind shards)."""
+    (gates only: the processes bind shards)."""
     model = bound.model
-    whole = bool(bound.cone)
     data = {t.name: torch.from_numpy(np.ascontiguousarray(_given(bound, t.name)))
             for t in (*model.inputs, model.target)}
     patterns = bound.patterns
-    if patterns is not None and not whole:
+    if patterns is not None:
         patterns = patterns.gates_only()
-    return model, data, patterns, whole
+    return model, data, patterns
 
 
 def _given(bound, name):
@@ -50,10 +48,10 @@ def _given(bound, name):
 
 
 def rebind(recipe_):
-    """This rank's bound: of its shard (`bound.shard` = (start, stop, n)), or of all
-    samples for ReLU cones."""
-    model, data, patterns, whole = recipe_
-    if whole or not dd.active():
+    """This rank's bound: of its shard (`bound.shard` = (start, stop, n)); of all samples
+    outside a process group."""
+    model, data, patterns = recipe_
+    if not dd.active():
         data = {k: np.asarray(v) for k, v in data.items()}
         return model.derive().bind(data, patterns=patterns)
     return bind_shard(model, data, patterns)

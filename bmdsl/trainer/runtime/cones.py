@@ -1,6 +1,10 @@
 """ReLU cones (2 D_k - 1) * A(u_kj) >= 0 of eq. (19): an augmented Lagrangian while
 training and an exact restoration of feasibility at the end.
 
+The cone rows are per sample: on a shard of the samples (trainer/sharded.py) the
+initial projection, the violation and the restoration reduce over the processes through
+`problem.reduce_max` / `reduce_sum` (the identity on one process).
+
 Penalty (Rockafellar's form of the augmented Lagrangian for s(U) >= 0, multipliers
 lam >= 0): phi(U) = (1 / (2 rho)) sum( relu(lam - rho s)^2 - lam^2 ); the update is
 lam <- relu(lam - rho s), and rho grows while the violation does not shrink fourfold.
@@ -51,14 +55,16 @@ def into_cones(problem, U):
     sh = problem.slack(h).reshape(P, m, -1)
     tau = torch.where((s < 0) & (sh > 0), -s / sh.clamp_min(1e-300), torch.zeros_like(s))
     shape = (P, m) + (1,) * (U.dim() - 2)
-    W = U + 1.01 * tau.amax(-1).reshape(shape) * h
+    W = U + 1.01 * problem.reduce_max(tau.amax(-1)).reshape(shape) * h
     size = lambda x: x.reshape(P, m, -1).norm(dim=-1).reshape(shape)  # noqa: E731
     return W * size(U) / size(W).clamp_min(1e-300)
 
 
 def max_violation(problem, U) -> float:
     s = problem.slack(U)
-    return float(torch.relu(-s).max()) if s.numel() else 0.0
+    local = torch.relu(-s).max() if s.numel() else torch.zeros((), dtype=U.dtype,
+                                                               device=U.device)
+    return float(problem.reduce_max(local.to(torch.float64)))
 
 
 def restore_cones(problem, U, iters=None):
@@ -67,7 +73,12 @@ def restore_cones(problem, U, iters=None):
     far is zero (u - pinv(S_a) S_a u). Each round adds rows, so this ends feasible up to
     rounding (at worst u = 0, the apex of every cone). Only violating units are visited;
     rows count as violated below -1e-13 |S_i| |u| (float32: 10 eps), the rounding
-    of the projection itself."""
+    of the projection itself. On a shard (`problem.sharded`) the projection is the same
+    through the p x p Gram matrix S_a^T S_a of the violated rows, summed over the
+    processes (its pseudo-inverse squares S_a's condition number: a unit it leaves
+    violated ends at 0, still feasible)."""
+    if problem.sharded:
+        return _restore_shards(problem, U, iters)
     U = U.detach().clone()
     P, m, p = U.shape[0], U.shape[1], problem.p
     M = problem.layer_basis().reshape(p, -1).T                  # [N_A, p]
@@ -94,5 +105,38 @@ def restore_cones(problem, U, iters=None):
                 break
             rows |= new
         if bool(violated(S, u[k, j]).any()):
+            u[k, j] = 0.0
+    return u.reshape(U.shape)
+
+
+def _restore_shards(problem, U, iters=None):
+    """restore_cones on this process's rows, the decisions and S_a^T S_a reduced."""
+    U = U.detach().clone()
+    P, m, p = U.shape[0], U.shape[1], problem.p
+    M = problem.layer_basis().reshape(p, -1).T
+    signs = (2 * problem.D - 1).reshape(P, -1)
+    u = U.reshape(P, m, p)
+    worst = problem.reduce_max(torch.relu(-problem.slack(U)).reshape(P, m, -1).amax(-1))
+    scale = M.norm(dim=1)
+    eps = max(1e-13, 10 * torch.finfo(U.dtype).eps)
+    anywhere = lambda b: bool(problem.reduce_max(b.any().to(torch.float64)) > 0)  # noqa: E731
+
+    def violated(S, x):
+        return S @ x < -eps * scale * x.norm()
+
+    for k, j in torch.nonzero(worst > 0).tolist():
+        S = signs[k][:, None] * M
+        rows = violated(S, u[k, j])
+        for _ in range(iters or int(problem.reduce_sum(
+                torch.tensor(float(S.shape[0]), device=U.device)))):
+            if not anywhere(rows):
+                break
+            G = problem.reduce_sum(S[rows].T @ S[rows])
+            u[k, j] = u[k, j] - torch.linalg.pinv(G, hermitian=True) @ (G @ u[k, j])
+            new = violated(S, u[k, j])
+            if not anywhere(new & ~rows):
+                break
+            rows |= new
+        if anywhere(violated(S, u[k, j])):
             u[k, j] = 0.0
     return u.reshape(U.shape)

@@ -1,0 +1,117 @@
+"""ReLU cones on shards, in one process: the cone NNLS (certificates/conennls.py) with
+its rows split among threads standing for ranks gives the one-process result, and the
+sharded restoration (runtime/cones.py) the same feasible point as the unsharded one.
+(The 2-process runs are in test_distributed.py.)"""
+import threading
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import nnls
+
+import bmdsl
+from bmdsl.certificates.conennls import cone_nnls
+from bmdsl.trainer.runtime.cones import max_violation, restore_cones
+
+
+class _Ranks:
+    """`size` threads reducing through a barrier, in rank order (as an all-reduce)."""
+
+    def __init__(self, size):
+        self.size, self.box = size, [None] * size
+        self.barrier = threading.Barrier(size, timeout=60)   # a failing rank: no hang
+
+    def view(self, r):
+        ranks = self
+
+        class View:
+            rank = r
+
+            def total(self, x):
+                return ranks._reduce(r, x, lambda xs: sum(xs[1:], xs[0]))
+
+            def most(self, x):
+                return ranks._reduce(r, x, lambda xs: np.maximum.reduce(xs))
+        return View()
+
+    def _reduce(self, r, x, op):
+        self.box[r] = np.asarray(x, dtype=np.float64)
+        self.barrier.wait()
+        out = op(list(self.box))
+        self.barrier.wait()
+        return out if np.ndim(x) else float(out)
+
+
+def _split(fn, n, size):
+    """fn(rank view, start, stop) in `size` threads over n rows; their results in order."""
+    ranks, out = _Ranks(size), [None] * size
+    bounds = np.linspace(0, n, size + 1).astype(int)
+
+    def run(r):
+        out[r] = fn(ranks.view(r), bounds[r], bounds[r + 1])
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cone_nnls_on_shards_equals_one_process_and_scipy(seed):
+    rng = np.random.default_rng(seed)
+    n, p, B = 70, 5, 6
+    M = np.hstack([rng.standard_normal((n, p - 1)), np.ones((n, 1))])
+    signs = np.where(M @ rng.standard_normal((p, B)) >= 0, 1.0, -1.0).T   # B cones
+    c = rng.standard_normal((B, p))
+    allowed = rng.random((B, n)) < 0.7
+    w1, lam1 = cone_nnls(M, signs, c, allowed=allowed)
+    for b in range(B):                       # the exact NNLS of each problem
+        K = signs[b, allowed[b], None] * M[allowed[b]]
+        x, res = nnls(K.T, -c[b])
+        assert np.linalg.norm(w1[b]) == pytest.approx(res, rel=1e-10, abs=1e-12)
+    assert lam1.min() >= 0 and not lam1[~allowed].any()
+    assert np.allclose(w1, c + np.einsum("bn,np->bp", signs * lam1, M), atol=1e-12)
+    for size in (2, 3):
+        parts = _split(lambda s, a, z: cone_nnls(M[a:z], signs[:, a:z], c, s,
+                                                 allowed=allowed[:, a:z]), n, size)
+        for w, _ in parts:                   # the same on every rank, and as one process
+            assert np.array_equal(w, parts[0][0])
+        assert np.abs(parts[0][0] - w1).max() <= 1e-13 * np.abs(w1).max()
+        assert np.allclose(np.concatenate([lam for _, lam in parts], 1), lam1, atol=1e-12)
+
+
+class _Sharded:
+    """A problem's cone rows [start, stop) with reductions over the threads."""
+    sharded = True
+
+    def __init__(self, problem, s, start, stop):
+        self.problem, self.p = problem, problem.p
+        self.D = problem.D[:, start:stop]
+        self.rows = slice(start, stop)
+        red = lambda f: (lambda x: torch.as_tensor(f(x.detach().numpy())))  # noqa: E731
+        self.reduce_sum, self.reduce_max = red(s.total), red(s.most)
+
+    def layer_basis(self):
+        return self.problem.layer_basis()[..., self.rows]
+
+    def slack(self, U):
+        return self.problem.slack(U)[..., self.rows]
+
+
+def test_restoration_on_shards_is_feasible_and_near_the_unsharded_one():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    model = bmdsl.parse(open("models/relu.bm").read().replace("patterns = 50", "patterns = 4"))
+    bound = model.derive().bind({"X": X, "Y": np.sign(X[:, 0])})
+    problem = bound.to_torch(device="cpu", progress=False, warm_start=False).problem
+    U = torch.as_tensor(rng.standard_normal((4, 2, 3)))
+    assert max_violation(problem, U) > 0
+    whole = restore_cones(problem, U)
+    assert max_violation(problem, whole) <= 1e-12
+    for size in (1, 2):
+        parts = _split(lambda s, a, z: restore_cones(_Sharded(problem, s, a, z), U), 40, size)
+        for got in parts:
+            assert torch.equal(got, parts[0])
+            assert max_violation(problem, got) <= 1e-12 * float(got.norm())
+            assert torch.allclose(got, whole, atol=1e-9)
