@@ -73,7 +73,8 @@ def cone_nnls(M, signs, c, samples=None, allowed=None, rounds=None):
     (B, p), rows = c.shape, M.shape[0]
     memory.require(memory.Estimate(
         f"the cone NNLS's pricing products ({B} problems x {rows} cone rows)",
-        3 * 8 * B * rows, "fewer patterns, more processes, or a smaller data set"))
+        5 * 8 * B * rows,   # products, masked copy, keys, multipliers: [B, rows] each
+        "fewer patterns, more processes, or a smaller data set"))
     allowed = np.ones((B, rows), dtype=bool) if allowed is None else np.asarray(allowed, bool)
     first = samples.rank * _KEY
     keys = first + np.arange(rows, dtype=np.float64)

@@ -110,12 +110,16 @@ class _ConeColumns:
     against 36 ms for a CVXPY solve on the diabetes benchmark, 442 rows, p = 11)."""
 
     def __init__(self, M: np.ndarray, C: str):
-        import cvxpy as cp
-        N, p = M.shape
         self.M, self.dual = M, NORMS[NORMS[C].dual]
         self.least_squares = float(self.dual.p) == 2.0
+        self.prob = None     # the CVXPY form, built at its first use (importing cvxpy
+        # took 10 s of a fresh process's first certificate on a loaded machine)
+
+    def _program(self):
+        import cvxpy as cp
+        N, p = self.M.shape
         self.lam, self.c, self.s = cp.Variable(N, nonneg=True), cp.Parameter(p), cp.Parameter(N)
-        expr = self.c + M.T @ cp.multiply(self.s, self.lam)   # DPP: one compile for all (k, j)
+        expr = self.c + self.M.T @ cp.multiply(self.s, self.lam)   # DPP: one compile for all
         self.prob = cp.Problem(cp.Minimize(self.dual.cvxpy(expr)))
 
     def all(self, G: np.ndarray, signs: np.ndarray, samples=None) -> list[DualNormValue]:
@@ -138,6 +142,8 @@ class _ConeColumns:
         if self.least_squares:
             w, _ = cone_nnls(self.M, s[None], c[None])
             return float(min(np.linalg.norm(w[0]), self.dual.numpy(c)))
+        if self.prob is None:
+            self._program()
         self.c.value, self.s.value = c, s
         lam = np.zeros(len(s))
         try:

@@ -128,7 +128,7 @@ def _restore_shards(problem, U, iters=None):
         S = signs[k][:, None] * M
         rows = violated(S, u[k, j])
         for _ in range(iters or int(problem.reduce_sum(
-                torch.tensor(float(S.shape[0]), device=U.device)))):
+                torch.tensor(float(S.shape[0]), dtype=torch.float64, device=U.device)))):
             if not anywhere(rows):
                 break
             G = problem.reduce_sum(S[rows].T @ S[rows])
