@@ -63,6 +63,16 @@ class _Passive:
         self.x = x
 
 
+def _prices(r, MT, signs):
+    """signs * (r M^T) [B, rows], each entry summed over the p columns in order: the same
+    bits for a row whichever process holds it (a BLAS product's order may depend on the
+    shapes; under load its threads also cost more than they gained)."""
+    w = r[:, :1] * MT[0]
+    for a in range(1, MT.shape[0]):
+        w += r[:, a:a + 1] * MT[a]
+    return w * signs
+
+
 def cone_nnls(M, signs, c, samples=None, allowed=None, rounds=None):
     """(w [B, p] = c_b + K_b^T lam_b, the same on every process; lam [B, rows] this
     process's multipliers), lam_b >= 0 minimizing ||w_b|| over the rows `allowed` [B, rows]
@@ -75,7 +85,8 @@ def cone_nnls(M, signs, c, samples=None, allowed=None, rounds=None):
         f"the cone NNLS's pricing products ({B} problems x {rows} cone rows)",
         5 * 8 * B * rows,   # products, masked copy, keys, multipliers: [B, rows] each
         "fewer patterns, more processes, or a smaller data set"))
-    allowed = np.ones((B, rows), dtype=bool) if allowed is None else np.asarray(allowed, bool)
+    barred = None if allowed is None else ~np.asarray(allowed, bool)
+    MT = np.ascontiguousarray(M.T)                                          # [p, rows]
     first = samples.rank * _KEY
     keys = first + np.arange(rows, dtype=np.float64)
     n_all = int(samples.total(float(rows)))
@@ -87,7 +98,9 @@ def cone_nnls(M, signs, c, samples=None, allowed=None, rounds=None):
         if not len(active):
             break
         r = -np.stack([c[b] + state[b].A @ state[b].x for b in active])    # [b', p]
-        w = np.where(allowed[active], signs[active] * (r @ M.T), -np.inf)  # [b', rows]
+        w = _prices(r, MT, signs[active])                                   # [b', rows]
+        if barred is not None:
+            w[barred[active]] = -np.inf
         for i, b in enumerate(active):              # passive rows do not enter again
             mine = state[b].keys[(state[b].keys >= first) & (state[b].keys < first + rows)]
             w[i, (mine - first).astype(int)] = -np.inf
