@@ -11,7 +11,8 @@ from scipy.optimize import nnls
 
 import bmdsl
 from bmdsl.certificates.conennls import cone_nnls
-from bmdsl.trainer.runtime.cones import max_violation, restore_cones
+from bmdsl.core import memory
+from bmdsl.trainer.runtime.cones import into_cones, max_violation, restore_cones
 
 
 class _Ranks:
@@ -86,10 +87,10 @@ class _Sharded:
     sharded = True
 
     def __init__(self, problem, s, start, stop):
-        self.problem, self.p = problem, problem.p
+        self.problem, self.p, self.gates = problem, problem.p, problem.gates
         self.D = problem.D[:, start:stop]
         self.rows = slice(start, stop)
-        red = lambda f: (lambda x: torch.as_tensor(f(x.detach().numpy())))  # noqa: E731
+        red = lambda f: (lambda x: torch.as_tensor(f(x.detach().numpy()), dtype=x.dtype))  # noqa
         self.reduce_sum, self.reduce_max = red(s.total), red(s.most)
 
     def layer_basis(self):
@@ -99,12 +100,36 @@ class _Sharded:
         return self.problem.slack(U)[..., self.rows]
 
 
-def test_restoration_on_shards_is_feasible_and_near_the_unsharded_one():
-    rng = np.random.default_rng(0)
+def _problem(rng):
     X = rng.standard_normal((40, 3))
     model = bmdsl.parse(open("models/relu.bm").read().replace("patterns = 50", "patterns = 4"))
     bound = model.derive().bind({"X": X, "Y": np.sign(X[:, 0])})
-    problem = bound.to_torch(device="cpu", progress=False, warm_start=False).problem
+    return bound.to_torch(device="cpu", progress=False, warm_start=False).problem
+
+
+def test_projection_and_violation_on_shards_equal_the_unsharded_ones():
+    rng = np.random.default_rng(1)
+    problem = _problem(rng)
+    U = torch.as_tensor(rng.standard_normal((4, 2, 3)))
+    whole = into_cones(problem, U)
+    assert max_violation(problem, U) > 0 and max_violation(problem, whole) == 0
+    for size in (2, 3):
+        parts = _split(lambda s, a, z: (into_cones(_Sharded(problem, s, a, z), U),
+                                        max_violation(_Sharded(problem, s, a, z), U)),
+                       40, size)
+        for got, violation in parts:
+            assert torch.equal(got, whole) and violation == max_violation(problem, U)
+
+
+def test_the_cone_nnls_is_estimated_before_it_allocates(monkeypatch):
+    monkeypatch.setenv(memory.BUDGET_ENV, "1M")
+    with pytest.raises(memory.MemoryBudgetError, match="cone NNLS"):
+        cone_nnls(np.ones((20000, 3)), np.ones((10, 20000)), np.ones((10, 3)))
+
+
+def test_restoration_on_shards_is_feasible_and_near_the_unsharded_one():
+    rng = np.random.default_rng(0)
+    problem = _problem(rng)
     U = torch.as_tensor(rng.standard_normal((4, 2, 3)))
     assert max_violation(problem, U) > 0
     whole = restore_cones(problem, U)
