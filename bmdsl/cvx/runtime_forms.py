@@ -15,14 +15,6 @@ from ..kernel.pairforms import (PAIR_TABLE, cvxpy_exact, dnorm_cvxpy, dnorm_cvxp
 from .program import Forms
 
 
-def dnorm(Z, C, R, enum_cap=12):
-    """||Z||_D exactly (closed form or enumeration); ValueError beyond `enum_cap`."""
-    ne = dnorm_cvxpy(Z, C, R, enum_cap)
-    if ne is None:
-        raise ValueError(f"({C}, {R}) is NP-hard and its linf side exceeds enum_cap = {enum_cap}")
-    return ne
-
-
 def dnorm_bounds(Z, C, R, sdp_cap=60):
     """(lower, upper) convex bounds on ||Z||_D, as dnorm.d_norm_cvxpy_bounds."""
     return dnorm_cvxpy_bounds(Z, C, R, sum(Z.shape) <= sdp_cap)
@@ -56,10 +48,10 @@ def standalone_forms(spec, shapes):
     if spec["bias"]["output"]:
         loss = with_offset(loss, output_channels(shapes))
     # the cone's split needs C's norm and the ReLU rule, a hard pair its brackets; the
-    # emitted module keeps only what its model can call (the others are None)
-    return Forms(loss=loss, vnorm=vector_norm if spec['activation']['cone'] else None,
-                 dnorm=dnorm, dnorm_is_exact=cvxpy_exact,
-                 dnorm_bounds=None if PAIR_TABLE[spec['C'], spec['R']].form is not None
-                 else dnorm_bounds,
-                 relu_exact=relu_exact if spec['activation']['cone'] else None,
-                 euclidean=lambda C, R: PAIR_TABLE[C, R].euclidean)
+    # emitted module keeps only what its model can call (the others are None); dnorm is
+    # only called where dnorm_is_exact holds (program._plain), so it is never None
+    return Forms(loss, vector_norm if spec['activation']['cone'] else None, dnorm_cvxpy,
+                 None if PAIR_TABLE[spec['C'], spec['R']].form is not None else dnorm_bounds,
+                 cvxpy_exact, relu_exact if spec['activation']['cone'] else None,
+                 (lambda C, R: PAIR_TABLE[C, R].euclidean) if spec['activation']['cone']
+                 else None)

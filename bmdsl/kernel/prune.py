@@ -16,12 +16,15 @@ def _offsets(text):
     return starts + [pos]
 
 
-def _summary(doc):
-    """The first sentence of a docstring, on one line."""
+def _summary(doc, docs="summary"):
+    """The first sentence of a docstring, on one line; None where `docs` drops it ("fit":
+    a sentence longer than a line, "none": every docstring)."""
     para = " ".join(doc.strip().split("\n\n")[0].split())
     # a sentence ends at ". " before a capital (not at "eq. (14)" or "et al. 2024")
     ends = [i for i in range(len(para) - 2) if para[i:i + 2] == ". " and para[i + 2].isupper()]
     line = para[:ends[0] + 1] if ends else para
+    if docs == "none" or (docs == "fit" and len(line) > 90):
+        return None
     return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
 
 
@@ -42,9 +45,12 @@ def drop_comment_lines(text):
 class File:
     """One file's text with byte offsets, and the rewriting of one node's source."""
 
-    def __init__(self, label, text, facts, excluded, nones=(), keyed=None):
-        """keyed: name of a module-level dict literal -> the keys this model uses."""
+    def __init__(self, label, text, facts, excluded, nones=(), keyed=None, docs="summary"):
+        """keyed: name of a module-level dict literal -> the keys this model uses; docs:
+        which docstrings stay, cut to their first sentence (_summary; a body that is only
+        its docstring keeps it)."""
         self.label, self.text, self.facts, self.excluded = label, text, facts, excluded
+        self.docs = docs
         self.nones, self.keyed = set(nones), dict(keyed or {})
         self.raw = text.encode()
         self.starts = _offsets(text)
@@ -98,9 +104,12 @@ class File:
                 node.body and is_doc(node.body[0]):
             doc = node.body[0]
             a, b = self.span(doc)
-            line = _summary(doc.value.value)
-            plain = '"' not in line and "\\" not in line
-            out.append((a, b, f'"""{line}"""' if plain else repr(line)))
+            line = _summary(doc.value.value, self.docs if len(node.body) > 1 else "summary")
+            plain = line is not None and '"' not in line and "\\" not in line
+            if line is None:
+                out.append((self.starts[doc.lineno - 1], self.starts[doc.end_lineno], ""))
+            else:
+                out.append((a, b, f'"""{line}"""' if plain else repr(line)))
         dead = set()        # statements after an `if` the model always takes that returns
         for body in bodies:
             for i, stmt in enumerate(body):
