@@ -212,8 +212,8 @@ def emit_cvxpy(derivation, **options) -> str:
     masks = "\nPATTERNS.npz: the masks saved by `bmdsl solve`, required (exact enumeration)." \
         if act["masked"] and act["patterns"] == "exact" and not act["gates"] else ""
     side = "" if exact else "  # a bracket: side='lower' or 'upper'"
-    header = f'''"""Model {model}'s convex program (bmdsl {__version__}), stand-alone: numpy and cvxpy only.
-Same program and patterns as `bmdsl solve` on the same data; the model as derived below.{masks}
+    header = f'''"""Model {model}'s convex program (bmdsl {__version__}), stand-alone (numpy, cvxpy): the
+same program and patterns as `bmdsl solve` on the same data; the model as derived below.{masks}
 
     python {model}_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME]
     problem, Z = build_problem({{{arrays}}}){side}

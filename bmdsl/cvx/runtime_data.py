@@ -98,8 +98,7 @@ def given(x, shape, what):
     """Masks or gates passed in, as float64, if their shape is [P, *shape]."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 0 or x.shape[1:] != shape or x.shape[0] == 0:
-        raise DataError(f"{what} have shape {list(x.shape)}; this needs [P, "
-                        f"{', '.join(map(str, shape))}]")
+        raise DataError(f"{what} of shape {list(x.shape)}, not [P, {', '.join(map(str, shape))}]")
     return x
 
 
@@ -133,9 +132,9 @@ def stacked_operator(spec, arrays, shapes, masks):
     cols = (1 if masks is None else len(masks)) * int(np.prod(shapes["w1"] + shapes["w2"]))
     need = 8 * ny * (ny + CVXPY_COPIES * cols)
     if need > spec["memory_budget"]:
-        raise DataError(f"the dense operator L [{ny}, {cols}] needs about {need / 2**30:.1f} "
-                        f"GiB, over the budget of {spec['memory_budget'] / 2**30:.1f} GiB "
-                        "(--memory); `bmdsl solve` builds L sparse")
+        raise DataError(f"the dense operator L [{ny}, {cols}] needs about {need / 2**30:.1f} GiB, "
+                        f"over the budget of {spec['memory_budget'] / 2**30:.1f} GiB (--memory); "
+                        "`bmdsl solve` builds L sparse")
     R = np.eye(ny).reshape((ny,) + shapes["y"])
     G = contract_terms(spec["adjoint"], dict(arrays, R=R, D=masks))
     return G.reshape(ny, -1)  # [ny, (P,) *w1, *w2] -> columns ordered (k, vec Z_k)

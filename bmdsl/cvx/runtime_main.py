@@ -57,9 +57,6 @@ def solve_from_spec(spec, arrays, masks=None, gates=None, solver="CLARABEL", ver
     return out, note, (1 if D is None else D.shape[0]), time.perf_counter() - t0
 
 
-LABELS = {"exact": "optimal value", "lower": "lower bound", "upper": "upper bound"}
-
-
 def main(spec, argv=None):
     """Solve for DATA.npz [PATTERNS.npz]; exit 1 on an error, 3 if the solver stopped short."""
     names = [n for n, _ in spec["inputs"]] + [spec["target"][0]]
@@ -91,7 +88,8 @@ def main(spec, argv=None):
         print(f"solver status {status}; try --solver with another solver", file=sys.stderr)
         return 1
     for side, (s, value) in results.items():
-        label = LABELS[side] if s == "optimal" else f"{side} program's value, NOT certified optimal"
+        label = {"exact": "optimal value", "lower": "lower bound", "upper": "upper bound"}[side] \
+            if s == "optimal" else f"{side} program's value, NOT certified optimal"
         print(f"{label}: {float(value)!r} (status {s})")
     if "exact" not in results:
         print(f"note: {note}")
