@@ -8,6 +8,9 @@ and of the runtime files here (relu.py, program.py, runtime_forms.py, runtime_da
 runtime_main.py) that this model reaches (kernel/paste.py), then
 `build_problem(arrays, masks=None, side=None)` and a `__main__`. Nothing is generated per
 architecture: the einsum specs come from the derivation's tensor networks (lifting.py).
+For reading: the SPEC keeps only the entries the pasted code reads, the pasted code has
+no docstrings (the model section says what it computes; DOCS) and one blank line between
+definitions (GAP), and a tractable pair's closed form comes by its kernel entry's name.
 
 Safety: nothing from the model file reaches the source except through `_literal` and
 `literals.name`, which accept only identifiers matching IDENTIFIER, einsum letter strings
@@ -165,9 +168,12 @@ def paster(spec) -> Paster:
                | _entries(pairforms, PAIR_TABLE, (rule, rule.form))
                | _entries(norms, NORMS, (NORMS[spec["C"]], NORMS[spec["R"]]))
                | other_pools(p["builder"] for p in spec["pools"]))
+    # a tractable pair's form by the name of its kernel entry: the table is not pasted
+    forms = _entries(pairforms, {0: rule.form}, ()) if rule.form is not None else ()
+    names = {"PAIR_TABLE[spec['C'], spec['R']].form": _name(min(forms))} if forms else {}
     # `.value` in the runtime is cvxpy's (Problem.value), never a loss's or pair's numpy value
     return Paster(files, facts, values, ALLOWED_IMPORTS, exclude=exclude, members=True,
-                  drop_members=("value",), docs=DOCS)
+                  drop_members=("value",), docs=DOCS, nones=names)
 
 
 def used_spec(spec, runtime) -> dict:
@@ -215,7 +221,7 @@ def emit_cvxpy(derivation, **options) -> str:
     header = f'''"""Model {model}'s convex program (bmdsl {__version__}), stand-alone (numpy, cvxpy): the
 same program and patterns as `bmdsl solve` on the same data; the model as derived below.{masks}
 
-    python {model}_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME]
+    python {model}_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME] [--memory GIB]
     problem, Z = build_problem({{{arrays}}}){side}
 """
 {_imports(imports)}

@@ -23,8 +23,7 @@ from .relu import extreme_rows, pair_count, sdp_cone_norm, split_cone_norm
 # -> exact norm (an object with .expr, .constraints); dnorm_bounds(Z, C, R) -> (lower,
 # upper) such objects; dnorm_is_exact(C, R, p, q, enum_cap) -> bool; relu_exact(C, R, q)
 # -> bool (the split program is the ReLU norm); euclidean(C, R) -> bool (C = R = l2).
-Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact relu_exact "
-                            "euclidean")
+Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact relu_exact euclidean")
 
 REDUCE_BUDGET = 5e7  # ~P N^2 p flops of extreme-row search "auto" may spend to size the SDP
 

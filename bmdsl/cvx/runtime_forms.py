@@ -10,9 +10,15 @@ import cvxpy as cp
 
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.norms import NORMS
-from ..kernel.pairforms import (PAIR_TABLE, cvxpy_exact, dnorm_cvxpy, dnorm_cvxpy_bounds,
-                                relu_exact)
+from ..kernel.pairforms import (PAIR_TABLE, NormExpression, cvxpy_exact, dnorm_cvxpy,
+                                dnorm_cvxpy_bounds, relu_exact)
 from .program import Forms
+
+
+def closed_form(form):
+    """||Z||_D (15) by a tractable pair's closed form (kernel/pairforms.py): exact, as
+    pairforms.dnorm_cvxpy writes it, without the table (the emitter names the entry)."""
+    return lambda Z, C, R, enum_cap=12: NormExpression(form.cvxpy(Z, C, R), "exact", form.name)
 
 
 def dnorm_bounds(Z, C, R, sdp_cap=60):
@@ -50,8 +56,12 @@ def standalone_forms(spec, shapes):
     # the cone's split needs C's norm and the ReLU rule, a hard pair its brackets; the
     # emitted module keeps only what its model can call (the others are None); dnorm is
     # only called where dnorm_is_exact holds (program._plain), so it is never None
-    return Forms(loss, vector_norm if spec['activation']['cone'] else None, dnorm_cvxpy,
-                 None if PAIR_TABLE[spec['C'], spec['R']].form is not None else dnorm_bounds,
-                 cvxpy_exact, relu_exact if spec['activation']['cone'] else None,
-                 (lambda C, R: PAIR_TABLE[C, R].euclidean) if spec['activation']['cone']
-                 else None)
+    return Forms(loss=loss, vnorm=vector_norm if spec['activation']['cone'] else None,
+                 dnorm=closed_form(PAIR_TABLE[spec['C'], spec['R']].form)
+                 if PAIR_TABLE[spec['C'], spec['R']].form is not None else dnorm_cvxpy,
+                 dnorm_is_exact=(lambda *args: True)
+                 if PAIR_TABLE[spec['C'], spec['R']].form is not None else cvxpy_exact,
+                 dnorm_bounds=None if PAIR_TABLE[spec['C'], spec['R']].form is not None
+                 else dnorm_bounds, relu_exact=relu_exact if spec['activation']['cone'] else None,
+                 euclidean=(lambda C, R: PAIR_TABLE[C, R].euclidean)
+                 if spec['activation']['cone'] else None)

@@ -1,7 +1,7 @@
 """Build, solve and run the convex program from a SPEC and data, without bmdsl.
 
 `build_from_spec` is what an emitted module's `build_problem` calls; `main` is its command
-line: python <model>_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME].
+line: python <model>_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME] [--memory GIB].
 """
 import argparse
 import sys
@@ -73,8 +73,7 @@ def main(spec, argv=None):
         extra = read_npz(args.patterns, "patterns", ("masks", "gates")) if args.patterns \
             else {k: v for k, v in data.items() if k not in names}
         if args.solver not in cp.installed_solvers():
-            raise DataError(f"solver {args.solver!r} is not installed; installed: "
-                            + ", ".join(cp.installed_solvers()))
+            raise DataError(f"solver {args.solver!r} is not installed: {cp.installed_solvers()}")
         budget = {"memory_budget": int(args.memory * 2**30)} if args.memory else {}
         results, note, P, seconds = solve_from_spec(
             dict(spec, **budget), data, extra.get("masks"),

@@ -76,7 +76,8 @@ class Paster:
     def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=(),
                  members=False, keyed=None, keep_members=(), drop_members=(), docs="summary"):
         """files: (label, text) in pasting order; facts: expression text -> its truth value;
-        nones: expressions that are None for this model; values:
+        nones: expressions that are None for this model (or a dict: expression -> the
+        name it is for this model, e.g. a table lookup -> the entry's name); values:
         fact name -> the model's value (for NEEDS); skip: names never pasted (the emitter
         writes its own, e.g. SPEC); exclude: names the emitter knows this model never uses
         (dropped like a contradicted NEEDS); members: prune the members of reached classes

@@ -51,7 +51,9 @@ class File:
         its docstring keeps it)."""
         self.label, self.text, self.facts, self.excluded = label, text, facts, excluded
         self.docs = docs
-        self.nones, self.keyed = set(nones), dict(keyed or {})
+        # nones: expressions the model makes None, or {expression: the name it is}
+        self.nones = dict(nones) if isinstance(nones, dict) else dict.fromkeys(nones, "None")
+        self.keyed = dict(keyed or {})
         self.raw = text.encode()
         self.starts = _offsets(text)
 
@@ -144,7 +146,7 @@ class File:
                 out.append((a, b, text if atom else "(" + text + ")"))
             elif isinstance(child, ast.expr) and self._constant(child):
                 a, b = self.span(child)
-                out.append((a, b, "None"))
+                out.append((a, b, self.nones[ast.unparse(child)]))
             elif isinstance(child, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and \
                     self._lists_excluded(child):
                 a, b = self.span(child)
@@ -154,7 +156,7 @@ class File:
         return out
 
     def _constant(self, node):
-        """An expression the model fixes to None (written as that literal)."""
+        """An expression the model fixes to None or to a name (written as that)."""
         if isinstance(node, (ast.Name, ast.Constant)) or \
                 isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
             return False
