@@ -141,6 +141,44 @@ def run(e):
     assert ns["run"](3.0) == 6.0
 
 
+def test_paster_names_entries_drops_docstrings_and_members_on_request():
+    text = '''
+TABLE = {"a": 1}
+
+
+class Error(ValueError):
+    """Only a docstring: it stays."""
+
+
+class Form:
+    def value(self):
+        return 0
+
+    def form(self):
+        return 2
+
+
+FORM = Form()
+
+
+def run(problem):
+    """Run it."""
+    for x in problem.items:
+        return x
+    return problem.value + TABLE[problem.key].form()
+'''
+    paster = Paster([("t.py", text)], {"problem.items": False}, members=True, docs="none",
+                    nones={"TABLE[problem.key]": "FORM"}, drop_members=("value",))
+    body = paster.source(["run", "Error"], gap=1)[1]
+    assert "TABLE" not in body and "FORM.form()" in body        # the entry by its name
+    assert '"""Run it."""' not in body and "Only a docstring" in body
+    assert "def value" not in body and "def form" in body       # .value was the problem's
+    assert "\n\n\n" not in body and "\n\n" in body                 # one blank line apart
+    ns = {}
+    exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
+    assert ns["run"](type("P", (), {"items": (), "value": 1})) == 3
+
+
 def test_paster_keeps_only_what_the_roots_reach_and_the_branch_taken():
     text = '''"""Module docstring: a diary."""
 import numpy as np

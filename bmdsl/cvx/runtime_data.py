@@ -132,8 +132,8 @@ def stacked_operator(spec, arrays, shapes, masks):
     cols = (1 if masks is None else len(masks)) * int(np.prod(shapes["w1"] + shapes["w2"]))
     need = 8 * ny * (ny + CVXPY_COPIES * cols)
     if need > spec["memory_budget"]:
-        raise DataError(f"the dense operator L [{ny}, {cols}] needs about {need / 2**30:.1f} GiB, "
-                        f"over the budget of {spec['memory_budget'] / 2**30:.1f} GiB (--memory); "
+        raise DataError(f"the dense operator L [{ny}, {cols}] needs about {need / 2**30:.3g} GiB, "
+                        f"over the budget of {spec['memory_budget'] / 2**30:.3g} GiB (--memory); "
                         "`bmdsl solve` builds L sparse")
     R = np.eye(ny).reshape((ny,) + shapes["y"])
     G = contract_terms(spec["adjoint"], dict(arrays, R=R, D=masks))

@@ -85,9 +85,8 @@ class Paster:
         code outside the module calls, e.g. a torch Module's `forward`) and the members of
         the roots; drop_members: member names that no reached attribute means (an attribute
         `.value` of a cvxpy Problem does not keep a loss's numpy `value`); keyed: name of a
-        module-level dict literal -> the keys the model uses; docs: which docstrings stay
-        ("summary": all, cut to one line; "fit": those whose first sentence fits a line;
-        "none": only a body's sole statement; prune.File)."""
+        module-level dict literal -> the keys the model uses; docs: "summary" (docstrings cut
+        to their first sentence) or "none" (dropped, but where a body is only that)."""
         self.members, self.keep_members = members, set(keep_members)
         self.drop_members = set(drop_members)
         self.defs, self.imports, self.other = [], [], []

@@ -17,13 +17,12 @@ def _offsets(text):
 
 
 def _summary(doc, docs="summary"):
-    """The first sentence of a docstring, on one line; None where `docs` drops it ("fit":
-    a sentence longer than a line, "none": every docstring)."""
+    """The first sentence of a docstring, on one line; None if `docs` is "none"."""
     para = " ".join(doc.strip().split("\n\n")[0].split())
     # a sentence ends at ". " before a capital (not at "eq. (14)" or "et al. 2024")
     ends = [i for i in range(len(para) - 2) if para[i:i + 2] == ". " and para[i + 2].isupper()]
     line = para[:ends[0] + 1] if ends else para
-    if docs == "none" or (docs == "fit" and len(line) > 90):
+    if docs == "none":
         return None
     return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
 
