@@ -83,6 +83,25 @@ def test_standalone_runtime_rebuilds_masks_operator_and_cones(name):
                                rtol=1e-12, atol=1e-13)
 
 
+def test_standalone_operator_is_refused_over_its_memory_budget():
+    """The emitted module keeps the dense lowering: it estimates L (as core.cvxfootprint
+    prices it) and refuses before allocating when that exceeds the SPEC's budget."""
+    from bmdsl.core import cvxfootprint
+    from bmdsl.cvx import runtime_data
+    assert runtime_data.CVXPY_COPIES == cvxfootprint.CVXPY_COPIES
+    model, data = CASES["cnn_gated"][0](), CASES["cnn_gated"][1]()
+    spec = model_spec(model.derive())
+    arrays, sizes = check_arrays(spec, data)
+    shapes = {k: tuple(sizes[d] for d in spec[k]) for k in ("w1", "w2", "a", "y")}
+    masks = pattern_masks(spec, arrays, shapes)
+    ny, cols = int(np.prod(shapes["y"])), len(masks) * int(np.prod(shapes["w1"] + shapes["w2"]))
+    need = 8 * ny * (ny + cvxfootprint.CVXPY_COPIES * cols)
+    L = standalone_operator(dict(spec, memory_budget=need), arrays, shapes, masks)
+    assert L.shape == (ny, cols)                          # at the budget: built
+    with pytest.raises(ValueError, match=r"dense operator L .* GiB, over the budget"):
+        standalone_operator(dict(spec, memory_budget=need - 1), arrays, shapes, masks)
+
+
 DRIVER = r"""
 import contextlib, io, json, runpy, sys
 sys.modules["bmdsl"] = None          # importing bmdsl must fail in here
@@ -133,8 +152,13 @@ def test_emitted_modules_give_the_same_optimum_without_bmdsl(tmp_path):
     (tmp_path / "scalar_cvxpy.py").write_text(emit_cvxpy(model.derive()))
     np.savez(tmp_path / "scalar.npz", **data)
     jobs += [(str(tmp_path / "scalar_cvxpy.py"), ["scalar.npz"]),
-             (str(tmp_path / "scalar_cvxpy.py"), ["scalar.npz", "scalar_solution.npz"])]
+             (str(tmp_path / "scalar_cvxpy.py"), ["scalar.npz", "scalar_solution.npz"]),
+             (str(tmp_path / "cnn_gated_cvxpy.py"), ["cnn_gated.npz", "--memory", "1e-6"])]
     results = run_isolated(tmp_path, jobs)
+    # the dense operator over the budget: refused before it is built, with the way out
+    too_big = results.pop()
+    assert too_big["code"] == 1 and "Traceback" not in too_big["err"]
+    assert "the dense operator L" in too_big["err"] and "bmdsl solve" in too_big["err"]
     for res, sol in zip(results, expected):
         assert res["code"] == 0, res["err"]
         if sol.exactness == "exact":

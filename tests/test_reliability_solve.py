@@ -226,7 +226,6 @@ def test_emitted_cvxpy_main_never_calls_an_inaccurate_value_optimal(tmp_path, mo
     path = tmp_path / "d.npz"
     np.savez(path, X=np.ones((2, 2)), Y=np.ones(2))
     spec = {"model": "m", "inputs": [("X", ("n", "d"))], "target": ("Y", ("n",))}
-    monkeypatch.setattr(runtime_main, "_pattern_arrays", lambda *a: (None, None))
     for status, code in (("optimal_inaccurate", 3), ("optimal", 0)):
         monkeypatch.setattr(runtime_main, "solve_from_spec",
                             lambda *a, s=status: ({"exact": (s, 23261.46)}, "", 1, 0.1))

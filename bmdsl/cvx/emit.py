@@ -8,6 +8,9 @@ and of the runtime files here (relu.py, program.py, runtime_forms.py, runtime_da
 runtime_main.py) that this model reaches (kernel/paste.py), then
 `build_problem(arrays, masks=None, side=None)` and a `__main__`. Nothing is generated per
 architecture: the einsum specs come from the derivation's tensor networks (lifting.py).
+For reading: the SPEC keeps only the entries the pasted code reads, the pasted code has
+no docstrings (the model section says what it computes; DOCS) and one blank line between
+definitions (GAP), and a tractable pair's closed form comes by its kernel entry's name.
 
 Safety: nothing from the model file reaches the source except through `_literal` and
 `literals.name`, which accept only identifiers matching IDENTIFIER, einsum letter strings
@@ -16,6 +19,7 @@ containers of these.
 """
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from ..atoms.norms import NORMS
@@ -23,6 +27,7 @@ from ..atoms.pairs import PAIR_TABLE
 
 from ..derive.emitheader import model_section
 from ..core.errors import SemanticError
+from ..core.memory import FALLBACK_BYTES
 from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.einsum import letters
 from ..kernel import lossforms, norms, pairforms
@@ -37,6 +42,9 @@ RUNTIME = ("relu.py", "program.py", "runtime_forms.py", "runtime_data.py", "runt
 ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "dataclasses", "functools", "typing",
                    "argparse", "sys", "time"}
 ROOTS = ("problem_from_spec", "main")
+RECORDS = ("activation", "bias")   # SPEC entries whose keys are field names
+GAP = 1                            # blank lines between top-level definitions
+DOCS = "none"    # the model section above the code says what it computes (kernel/prune.py)
 # facts the model fixes: name -> (value for a SPEC, expressions of the pasted files that
 # have it as truth value); the paster keeps only the branch taken on them
 FACTS = {
@@ -81,7 +89,7 @@ def encode(spec) -> tuple:
 
 
 def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
-               sdp_budget: int = 2_000_000) -> dict:
+               sdp_budget: int = 2_000_000, memory_budget: int = FALLBACK_BYTES) -> dict:
     """The SPEC dict of plain literals (see runtime_data.py) for this derivation."""
     model, net, act = derivation.model, derivation.network, derivation.activation
     loss, reg = model.loss, model.regularizer
@@ -118,6 +126,7 @@ def model_spec(derivation, *, enum_cap: int = 12, relu_bound: str = "auto",
         "bias": model.bias.literal(),
         "beta": float(reg.beta), "C": reg.C, "R": reg.R, "enum_cap": int(enum_cap),
         "relu_bound": relu_bound, "sdp_budget": int(sdp_budget),
+        "memory_budget": int(memory_budget),
     }
 
 
@@ -159,57 +168,74 @@ def paster(spec) -> Paster:
                | _entries(pairforms, PAIR_TABLE, (rule, rule.form))
                | _entries(norms, NORMS, (NORMS[spec["C"]], NORMS[spec["R"]]))
                | other_pools(p["builder"] for p in spec["pools"]))
-    return Paster(files, facts, values, ALLOWED_IMPORTS, exclude=exclude, members=True)
+    # a tractable pair's form by the name of its kernel entry: the table is not pasted
+    forms = _entries(pairforms, {0: rule.form}, ()) if rule.form is not None else ()
+    names = {"PAIR_TABLE[spec['C'], spec['R']].form": _name(min(forms))} if forms else {}
+    # `.value` in the runtime is cvxpy's (Problem.value), never a loss's or pair's numpy value
+    return Paster(files, facts, values, ALLOWED_IMPORTS, exclude=exclude, members=True,
+                  drop_members=("value",), docs=DOCS, nones=names)
+
+
+def used_spec(spec, runtime) -> dict:
+    """The SPEC without the entries the pasted runtime never reads (by their key string),
+    at the top and in the RECORDS."""
+    read = {n.value for n in ast.walk(ast.parse(runtime)) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str)}
+    out = {k: v for k, v in spec.items() if k in read}
+    for key in RECORDS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: v for k, v in out[key].items() if k in read}
+    return out
+
+
+def packed(spec, width=92) -> str:
+    """The SPEC literal (core.literals.literal for every entry), short entries sharing a line."""
+    lines = []
+    for k, v in spec.items():
+        item = f"{_literal(k)}: {_literal(v, 4)},"
+        if lines and "\n" not in item + lines[-1] and len(lines[-1]) + len(item) < width:
+            lines[-1] += " " + item
+        else:
+            lines.append("    " + item)
+    return "{\n" + "\n".join(lines) + "\n}"
 
 
 def emit_cvxpy(derivation, **options) -> str:
     """Source of `<model>_cvxpy.py`: needs only numpy and cvxpy (see module docstring)."""
     from ..core.version import __version__
     spec = model_spec(derivation, **options)
-    spec_text = _literal(spec)
     section = "\n".join(f"# {line}" for line in model_section(derivation))
-    imports, runtime = paster(spec).source(ROOTS, extra_names=("sys",))
+    imports, runtime = paster(spec).source(ROOTS, extra_names=("sys",), gap=GAP)
+    # a function's own `import cvxpy as cp` (kernel code also runs without cvxpy) repeats
+    # the module's
+    runtime = "\n".join(ln for ln in runtime.splitlines()
+                        if not (ln[:1] == " " and ln.strip() in imports))
+    spec_text = packed(used_spec(spec, runtime))
     model = _name(spec["model"])
-    arrays = ", ".join(f"{_name(n)}[{', '.join(map(_name, d))}]"
-                       for n, d in spec["inputs"] + [spec["target"]])
+    arrays = ", ".join(f"{_name(n)!r}: ..." for n, _ in spec["inputs"] + [spec["target"]])
     act = spec["activation"]
-    source = ("none" if not act["masked"] else
-              f"gates from input {_name(act['gates'])}" if act["gates"] else
-              "exact enumeration (pass the masks saved by `bmdsl solve`)"
-              if act["patterns"] == "exact" else
-              f"{int(act['patterns'])} sampled, seed {int(act['seed'])}")
-    header = f'''"""The convex program of model {model}, stand-alone (bmdsl {__version__}).
+    exact = ONE_WAY["exact"][0](spec)
+    masks = "\nPATTERNS.npz: the masks saved by `bmdsl solve`, required (exact enumeration)." \
+        if act["masked"] and act["patterns"] == "exact" and not act["gates"] else ""
+    side = "" if exact else "  # a bracket: side='lower' or 'upper'"
+    header = f'''"""Model {model}'s convex program (bmdsl {__version__}), stand-alone (numpy, cvxpy): the
+same program and patterns as `bmdsl solve` on the same data; the model as derived below.{masks}
 
-    python {model}_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME]
-
-DATA.npz holds {arrays}.
-Activation {_name(act["name"])} (patterns: {source}); loss {_name(spec["loss"][0])};
-regularizer beta = {spec["beta"]!r}, C = {_name(spec["C"])}, R = {_name(spec["R"])}.
-From Python:
-
-    from {model}_cvxpy import build_problem
-    problem, Z = build_problem({{...arrays by name...}})   # side="lower"/"upper" if bracketed
-    problem.solve()
-
-Needs only numpy and cvxpy. The program, its patterns (same random draws as bmdsl) and the
-einsum specs below are those of `bmdsl solve` for the same model and data.
+    python {model}_cvxpy.py DATA.npz [PATTERNS.npz] [--solver NAME] [--memory GIB]
+    problem, Z = build_problem({{{arrays}}}){side}
 """
 {_imports(imports)}
 
 {section}
 SPEC = {spec_text}
 '''
-    footer = '''
-
-def build_problem(arrays, masks=None, side=None):
-    """(cvxpy.Problem, [Z_k]) for data `arrays` (by tensor name); masks [P, *A] optional
-    (required for exact enumeration). For a bracketed program pass side="lower"/"upper"."""
+    sep = "\n" * (GAP + 1)
+    footer = f'''{sep}def build_problem(arrays, masks=None, side=None):
+    """(cvxpy.Problem, [Z_k]) for `arrays` by tensor name; masks [P, *A] optional."""
     return problem_from_spec(SPEC, arrays, masks, side)
-
-
-if __name__ == "__main__":
+{sep[1:]}if __name__ == "__main__":
     sys.exit(main(SPEC))
 '''
-    text = header + "\n\n" + runtime + footer
+    text = header + sep[1:] + runtime + footer
     compile(text, f"{model}_cvxpy.py", "exec")  # a syntax error here is a bmdsl bug
     return text

@@ -23,8 +23,7 @@ from .relu import extreme_rows, pair_count, sdp_cone_norm, split_cone_norm
 # -> exact norm (an object with .expr, .constraints); dnorm_bounds(Z, C, R) -> (lower,
 # upper) such objects; dnorm_is_exact(C, R, p, q, enum_cap) -> bool; relu_exact(C, R, q)
 # -> bool (the split program is the ReLU norm); euclidean(C, R) -> bool (C = R = l2).
-Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact relu_exact "
-                            "euclidean")
+Forms = namedtuple("Forms", "loss vnorm dnorm dnorm_bounds dnorm_is_exact relu_exact euclidean")
 
 REDUCE_BUDGET = 5e7  # ~P N^2 p flops of extreme-row search "auto" may spend to size the SDP
 
@@ -159,25 +158,18 @@ def build_programs(L, Y, P, p, q, beta, C, R, forms, cones=None, *, relu_bound="
     Y: target array; cones: [P, N, p] (ReLU) or None. The prediction is reshaped to
     [-1, last axis of Y] so that class-axis losses see one sample per row."""
     extremes = None if cones is None else _extremes(cones)
-    exactness, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound, enum_cap=enum_cap,
-                       sdp_budget=sdp_budget, extremes=extremes)
+    exactness, sides = plan(P, p, q, C, R, forms, cones, relu_bound=relu_bound,
+                            enum_cap=enum_cap, sdp_budget=sdp_budget, extremes=extremes)
     Y = np.asarray(Y, dtype=np.float64)
-    last = Y.shape[-1] if Y.ndim else 1
-    Y2 = Y.reshape(-1, last)
-    ctx = dict(p=p, q=q, C=C, R=R, forms=forms, cones=cones, enum_cap=enum_cap,
-               extremes=extremes)
+    Y2 = Y.reshape(-1, Y.shape[-1] if Y.ndim else 1)
+    ctx = dict(p=p, q=q, C=C, R=R, forms=forms, cones=cones, enum_cap=enum_cap, extremes=extremes)
     programs = {}
     for side, name in sides.items():
-        Zs, regs, cons, splits = [], [], [], []
-        for k in range(P):
-            Z, reg, c, parts = _NORMS[name](k, ctx)
-            Zs.append(Z)
-            regs.append(reg)
-            cons += c
-            splits.append(parts)
+        Zs, regs, cons, splits = zip(*(_NORMS[name](k, ctx) for k in range(P)))
         z = cp.hstack([cp.vec(Z, order="C") for Z in Zs])
         yhat = cp.reshape(L @ z, Y2.shape, order="C")
-        objective = forms.loss(yhat, Y2) + beta * cp.sum(cp.hstack(regs))
-        programs[side] = Program(side, cp.Problem(cp.Minimize(objective), cons), Zs,
-                                 splits if splits[0] is not None else None)
+        objective = forms.loss(yhat, Y2) + beta * cp.sum(cp.hstack(list(regs)))
+        problem = cp.Problem(cp.Minimize(objective), [c for cs in cons for c in cs])
+        programs[side] = Program(side, problem, list(Zs), None if splits[0] is None else
+                                 list(splits))
     return exactness, programs, describe(exactness, sides, C, R, q)

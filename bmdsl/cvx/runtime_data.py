@@ -10,6 +10,8 @@ from ..kernel.einsum import contract_terms
 from ..kernel.layout import POOL_MATRICES, conv_out, extract_patches
 from ..kernel.masks import sample_gates, unique_masks
 
+CVXPY_COPIES = 8    # = core.cvxfootprint.CVXPY_COPIES (a test checks): peak RSS / dense L
+
 
 class DataError(ValueError):
     """Data that does not fit the model (names, shapes, NaN/inf, empty, masks)."""
@@ -92,26 +94,28 @@ def pre_activation(spec, arrays, W1):
     return contract_terms(spec["layer"], dict(arrays, W1=W1))
 
 
+def given(x, shape, what):
+    """Masks or gates passed in, as float64, if their shape is [P, *shape]."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0 or x.shape[1:] != shape or x.shape[0] == 0:
+        raise DataError(f"{what} of shape {list(x.shape)}, not [P, {', '.join(map(str, shape))}]")
+    return x
+
+
 def pattern_masks(spec, arrays, shapes, masks=None, gates=None):
     """Masks D_k [P, *a] (None for linear): given masks, given gates, or sampled."""
     act = spec["activation"]
     if not act["masked"]:
         return None
     if masks is not None:
-        masks = np.asarray(masks, dtype=np.float64)
-        if masks.ndim == 0 or masks.shape[1:] != shapes["a"] or masks.shape[0] == 0:
-            raise DataError(f"masks have shape {list(masks.shape)}; this data needs "
-                            f"[P, {', '.join(map(str, shapes['a']))}]")
+        masks = given(masks, shapes["a"], "masks")
         if not np.all((masks == 0) | (masks == 1)):
             raise DataError("masks must be 0/1")
         return masks
     if gates is None and act["gates"] is not None:
         gates = arrays[act["gates"]]
     if gates is not None:
-        gates = np.asarray(gates, dtype=np.float64)
-        if gates.ndim == 0 or gates.shape[1:] != shapes["w1"] or gates.shape[0] == 0:
-            raise DataError(f"gates have shape {list(gates.shape)}; this model needs "
-                            f"[P, {', '.join(map(str, shapes['w1']))}]")
+        gates = given(gates, shapes["w1"], "gates")
         return (pre_activation(spec, arrays, gates) >= 0).astype(np.float64)
     if act["patterns"] == "exact":
         raise DataError("this model enumerates its patterns exactly: pass the masks saved "
@@ -121,8 +125,16 @@ def pattern_masks(spec, arrays, shapes, masks=None, gates=None):
 
 
 def stacked_operator(spec, arrays, shapes, masks):
-    """L = [L_1 ... L_P]: [|y|, P p q], the adjoint applied to the basis of y."""
+    """L = [L_1, ..., L_P]: [|y|, P p q], the adjoint applied to the basis of y."""
     ny = int(np.prod(shapes["y"]))
+    # dense, unlike bmdsl's structured lowering: refuse before allocating what cannot fit
+    # (the basis of y, and L about CVXPY_COPIES times over while CVXPY and the solver run)
+    cols = (1 if masks is None else len(masks)) * int(np.prod(shapes["w1"] + shapes["w2"]))
+    need = 8 * ny * (ny + CVXPY_COPIES * cols)
+    if need > spec["memory_budget"]:
+        raise DataError(f"the dense operator L [{ny}, {cols}] needs about {need / 2**30:.3g} GiB, "
+                        f"over the budget of {spec['memory_budget'] / 2**30:.3g} GiB (--memory); "
+                        "`bmdsl solve` builds L sparse")
     R = np.eye(ny).reshape((ny,) + shapes["y"])
     G = contract_terms(spec["adjoint"], dict(arrays, R=R, D=masks))
     return G.reshape(ny, -1)  # [ny, (P,) *w1, *w2] -> columns ordered (k, vec Z_k)

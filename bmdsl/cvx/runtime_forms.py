@@ -10,17 +10,15 @@ import cvxpy as cp
 
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.norms import NORMS
-from ..kernel.pairforms import (PAIR_TABLE, cvxpy_exact, dnorm_cvxpy, dnorm_cvxpy_bounds,
-                                relu_exact)
+from ..kernel.pairforms import (PAIR_TABLE, NormExpression, cvxpy_exact, dnorm_cvxpy,
+                                dnorm_cvxpy_bounds, relu_exact)
 from .program import Forms
 
 
-def dnorm(Z, C, R, enum_cap=12):
-    """||Z||_D exactly (closed form or enumeration); ValueError beyond `enum_cap`."""
-    ne = dnorm_cvxpy(Z, C, R, enum_cap)
-    if ne is None:
-        raise ValueError(f"({C}, {R}) is NP-hard and its linf side exceeds enum_cap = {enum_cap}")
-    return ne
+def closed_form(form):
+    """||Z||_D (15) by a tractable pair's closed form (kernel/pairforms.py): exact, as
+    pairforms.dnorm_cvxpy writes it, without the table (the emitter names the entry)."""
+    return lambda Z, C, R, enum_cap=12: NormExpression(form.cvxpy(Z, C, R), "exact", form.name)
 
 
 def dnorm_bounds(Z, C, R, sdp_cap=60):
@@ -56,10 +54,14 @@ def standalone_forms(spec, shapes):
     if spec["bias"]["output"]:
         loss = with_offset(loss, output_channels(shapes))
     # the cone's split needs C's norm and the ReLU rule, a hard pair its brackets; the
-    # emitted module keeps only what its model can call (the others are None)
+    # emitted module keeps only what its model can call (the others are None); dnorm is
+    # only called where dnorm_is_exact holds (program._plain), so it is never None
     return Forms(loss=loss, vnorm=vector_norm if spec['activation']['cone'] else None,
-                 dnorm=dnorm, dnorm_is_exact=cvxpy_exact,
+                 dnorm=closed_form(PAIR_TABLE[spec['C'], spec['R']].form)
+                 if PAIR_TABLE[spec['C'], spec['R']].form is not None else dnorm_cvxpy,
+                 dnorm_is_exact=(lambda *args: True)
+                 if PAIR_TABLE[spec['C'], spec['R']].form is not None else cvxpy_exact,
                  dnorm_bounds=None if PAIR_TABLE[spec['C'], spec['R']].form is not None
-                 else dnorm_bounds,
-                 relu_exact=relu_exact if spec['activation']['cone'] else None,
-                 euclidean=lambda C, R: PAIR_TABLE[C, R].euclidean)
+                 else dnorm_bounds, relu_exact=relu_exact if spec['activation']['cone'] else None,
+                 euclidean=(lambda C, R: PAIR_TABLE[C, R].euclidean)
+                 if spec['activation']['cone'] else None)

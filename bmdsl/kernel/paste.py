@@ -43,6 +43,14 @@ def _names(text):
     return found
 
 
+def _parses(text):
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
+
+
 def _constant(text):
     """One line binding a name (not a def or class)."""
     return not text.startswith(("def ", "class ", "@", "async "))
@@ -66,16 +74,21 @@ def _needs(node):
 
 class Paster:
     def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=(),
-                 members=False, keyed=None, keep_members=()):
+                 members=False, keyed=None, keep_members=(), drop_members=(), docs="summary"):
         """files: (label, text) in pasting order; facts: expression text -> its truth value;
-        nones: expressions that are None for this model; values:
+        nones: expressions that are None for this model (or a dict: expression -> the
+        name it is for this model, e.g. a table lookup -> the entry's name); values:
         fact name -> the model's value (for NEEDS); skip: names never pasted (the emitter
         writes its own, e.g. SPEC); exclude: names the emitter knows this model never uses
         (dropped like a contradicted NEEDS); members: prune the members of reached classes
         that no reached code looks up (module docstring), except `keep_members` (names that
         code outside the module calls, e.g. a torch Module's `forward`) and the members of
-        the roots; keyed: name of a module-level dict literal -> the keys the model uses."""
+        the roots; drop_members: member names that no reached attribute means (an attribute
+        `.value` of a cvxpy Problem does not keep a loss's numpy `value`); keyed: name of a
+        module-level dict literal -> the keys the model uses; docs: "summary" (docstrings cut
+        to their first sentence) or "none" (dropped, but where a body is only that)."""
         self.members, self.keep_members = members, set(keep_members)
+        self.drop_members = set(drop_members)
         self.defs, self.imports, self.other = [], [], []
         parsed = [(label, text, ast.parse(text)) for label, text in files]
         values = values or {}
@@ -89,7 +102,8 @@ class Paster:
                     if any(values.get(k, v) != v for k, v in need.items())} | set(exclude)
         self.excluded = excluded
         for label, text, tree in parsed:
-            f = _File(label, text, dict(facts or {}), excluded, nones, keyed)
+            f = _File(label, text, dict(facts or {}), excluded, nones, keyed, docs)
+            summary = _File(label, text, dict(facts or {}), excluded, nones, keyed)
             for i, node in enumerate(tree.body):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     self._import(label, text, node)
@@ -104,6 +118,8 @@ class Paster:
                         node, "decorator_list", None) else node.lineno
                     start, end = f.starts[first - 1], f.starts[node.end_lineno]
                     text_ = _drop_comment_lines(f.render(start, end, _Block([node])))
+                    if docs != "summary" and not _parses(text_):   # the docstring was all
+                        text_ = _drop_comment_lines(summary.render(start, end, _Block([node])))
                     self.defs.append((names, text_, _names(text_), label))
                 else:
                     raise PasteError(f"{label}: a top-level statement that is not a definition")
@@ -151,7 +167,7 @@ class Paster:
                 attrs |= _attributes(part)
                 names += [u for u in _names(part) if u in where]
             grow = [(d, m) for d in self.defs if id(d) in done for m in cut[id(d)]
-                    if (id(d), m) not in kept and set(m[0]) & attrs]
+                    if (id(d), m) not in kept and set(m[0]) & (attrs - self.drop_members)]
             if not grow:
                 break
             for d, m in grow:
@@ -168,8 +184,8 @@ class Paster:
             out.append((d[0], text, _names(text) if drop else d[2], d[3]))
         return out
 
-    def source(self, roots, extra_names=()):
-        """(import lines, definitions text) of what `roots` reach."""
+    def source(self, roots, extra_names=(), gap=2):
+        """(import lines, definitions text) of what `roots` reach, `gap` blank lines apart."""
         defs = self._select_members(roots) if self.members else self.defs
         reached = self.reached(roots, defs)
         kept = [(text, label) for names, text, _, label in defs if set(names) & reached]
@@ -187,7 +203,7 @@ class Paster:
                 if not all(m.split(".")[0] in self.allowed for m in mods):
                     raise PasteError(f"{label} imports {mods}: not allowed in emitted code")
                 imports.append(line)
-        return imports, "\n\n\n".join(parts)
+        return imports, ("\n" * (gap + 1)).join(parts)
 
 
 def import_block(lines) -> str:

@@ -16,12 +16,14 @@ def _offsets(text):
     return starts + [pos]
 
 
-def _summary(doc):
-    """The first sentence of a docstring, on one line."""
+def _summary(doc, docs="summary"):
+    """The first sentence of a docstring, on one line; None if `docs` is "none"."""
     para = " ".join(doc.strip().split("\n\n")[0].split())
     # a sentence ends at ". " before a capital (not at "eq. (14)" or "et al. 2024")
     ends = [i for i in range(len(para) - 2) if para[i:i + 2] == ". " and para[i + 2].isupper()]
     line = para[:ends[0] + 1] if ends else para
+    if docs == "none":
+        return None
     return line if len(line) <= 90 else line[:87].rsplit(" ", 1)[0] + " ..."
 
 
@@ -42,10 +44,15 @@ def drop_comment_lines(text):
 class File:
     """One file's text with byte offsets, and the rewriting of one node's source."""
 
-    def __init__(self, label, text, facts, excluded, nones=(), keyed=None):
-        """keyed: name of a module-level dict literal -> the keys this model uses."""
+    def __init__(self, label, text, facts, excluded, nones=(), keyed=None, docs="summary"):
+        """keyed: name of a module-level dict literal -> the keys this model uses; docs:
+        which docstrings stay, cut to their first sentence (_summary; a body that is only
+        its docstring keeps it)."""
         self.label, self.text, self.facts, self.excluded = label, text, facts, excluded
-        self.nones, self.keyed = set(nones), dict(keyed or {})
+        self.docs = docs
+        # nones: expressions the model makes None, or {expression: the name it is}
+        self.nones = dict(nones) if isinstance(nones, dict) else dict.fromkeys(nones, "None")
+        self.keyed = dict(keyed or {})
         self.raw = text.encode()
         self.starts = _offsets(text)
 
@@ -98,9 +105,12 @@ class File:
                 node.body and is_doc(node.body[0]):
             doc = node.body[0]
             a, b = self.span(doc)
-            line = _summary(doc.value.value)
-            plain = '"' not in line and "\\" not in line
-            out.append((a, b, f'"""{line}"""' if plain else repr(line)))
+            line = _summary(doc.value.value, self.docs if len(node.body) > 1 else "summary")
+            plain = line is not None and '"' not in line and "\\" not in line
+            if line is None:
+                out.append((self.starts[doc.lineno - 1], self.starts[doc.end_lineno], ""))
+            else:
+                out.append((a, b, f'"""{line}"""' if plain else repr(line)))
         dead = set()        # statements after an `if` the model always takes that returns
         for body in bodies:
             for i, stmt in enumerate(body):
@@ -135,7 +145,7 @@ class File:
                 out.append((a, b, text if atom else "(" + text + ")"))
             elif isinstance(child, ast.expr) and self._constant(child):
                 a, b = self.span(child)
-                out.append((a, b, "None"))
+                out.append((a, b, self.nones[ast.unparse(child)]))
             elif isinstance(child, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and \
                     self._lists_excluded(child):
                 a, b = self.span(child)
@@ -145,7 +155,7 @@ class File:
         return out
 
     def _constant(self, node):
-        """An expression the model fixes to None (written as that literal)."""
+        """An expression the model fixes to None or to a name (written as that)."""
         if isinstance(node, (ast.Name, ast.Constant)) or \
                 isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
             return False
