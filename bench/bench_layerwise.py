@@ -1,27 +1,32 @@
 """Layerwise convex CNN (Sahiner et al. 2024, section 4.2) vs an end-to-end ReLU CNN, on
 digits (scikit-learn load_digits: 1797 real 8 x 8 images; fixed split, 20% test, seed 0).
 
-The configuration is chosen WITHOUT the test set (`--select`): the 1438 training images
-are split again (20% validation, seed 1); each convex candidate (CANDIDATES, one seed) is
-trained on the rest and the one whose LAST stage has the highest validation accuracy
-wins (ties: the earlier in the list); then the baseline's Adam step is chosen the same
-way from 1e-3, 3e-3, 1e-2 for the chosen architecture. Written to
-bench/results/layerwise_select.json, which the main run reads.
+The configuration is chosen WITHOUT the test set (`--select`), by a rule fixed before any
+run: K-fold cross-validation (K = 3, folds of a fixed permutation of the 1438 training
+images, seed 1; each validation fold 479-480 images, 1438 validation predictions in all);
+each convex candidate of SELECT (seed 0) is trained on the other two folds, and the one
+whose LAST stage has the highest mean validation accuracy over the folds wins (ties: the
+earlier in SELECT); then the baseline's Adam step is chosen the same way from 1e-3,
+3e-3, 1e-2 (ties: the smaller). Written to bench/results/layerwise_select.json, which
+the main run reads.
 
 Convex: S stages, each the cnn architecture (3 x 3 patches, padding 1) with gated ReLU,
 P = 16 sampled gates, m = 2 (mP = 32 latent channels), the candidate's loss, head pooling
 (`adaptive(2x2)`: averaged to a 2 x 2 grid, a = 4, as Belilovsky et al. 2019) and beta,
 the latent down-sampled between stages (`average:2` or the invertible space-to-depth);
-trained by lbfgs (full batch) for a time limit per stage; each stage certified (refine
-0: the plain dual point). Baseline: the same depth and width trained end to end -- S
-conv3x3(32) + ReLU layers with the same down-sampling between them and the same head
-pooling, then a linear classifier -- with torch.optim.Adam (batch 64, cross-entropy, 40
-epochs). Seeds 0, 1, 2 (gates and factors; the baseline's init and batch order). Each
-run is a subprocess, so its peak resident memory (getrusage) is its own; the load
-average is recorded before and after.
+trained by lbfgs (full batch) for a fixed number of steps per stage (`--steps`, so the
+result does not depend on the machine's load; `--time-limit` instead reproduces the older
+time-limited runs), without the convex warm start (the lifted FISTA, the only one that
+accepts these stages: P p q is above the Gram/ADMM cap of 4096, and one of its
+iterations took ~30 s on stage 1); each stage certified (refine 0: the plain dual point).
+Baseline: the same depth and width trained end to end -- S conv3x3(32) + ReLU layers with
+the same down-sampling between them and the same head pooling, then a linear classifier
+-- with torch.optim.Adam (batch 64, cross-entropy, 40 epochs). Seeds 0, 1, 2 (gates and
+factors; the baseline's init and batch order). Each run is a subprocess, so its peak
+resident memory (getrusage) is its own; the load average is recorded before and after.
 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --select     # validation only
-    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--time-limit 25]
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--steps 20]
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
 
 Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
@@ -55,6 +60,13 @@ CANDIDATES = [
     ("ce-head2x2-down2-beta0.5", "cross_entropy", "adaptive(2x2)", "2", 0.5),
     ("ce-head2x2-invertible-beta0.5", "cross_entropy", "adaptive(2x2)", "invertible", 0.5),
 ]
+# the cross-validated selection: the architecture chosen before (squared loss, the cnn's
+# 2 x 2 average head, average 2 x 2 down-sampling) with beta from 1e-2 to 1: a larger beta
+# regularizes each stage (stage 1 fitted 99.9-100 % of the training images at 1e-2)
+SELECT = [(f"squared-avg2-down2-beta{b:g}", "squared", "average(2x2)", "2", b)
+          for b in (1e-2, 1e-1, 1.0)]
+CANDIDATES += SELECT[1:]
+FOLDS = 3
 BASELINE_LRS = (1e-3, 3e-3, 1e-2)
 
 
@@ -68,14 +80,20 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # Linux: KiB
 
 
-def data(validation: bool):
-    """(train, test) -- or (fit, validation) of the training part: the test images unseen."""
+def data(fold=None):
+    """(train, test) -- or, for fold f, (the other folds, fold f) of the training part (a
+    fixed permutation, seed 1, cut in FOLDS): the test images unseen."""
     from bmdsl.layerwise import digits, split
     train, test = split(digits()[0], FRACTION, 0)
-    return split(train, FRACTION, 1) if validation else (train, test)
+    if fold is None:
+        return train, test
+    parts = np.array_split(np.random.default_rng(1).permutation(len(train["labels"])), FOLDS)
+    fit = np.concatenate([q for i, q in enumerate(parts) if i != fold])
+    take = lambda idx: {k: v[np.sort(idx)] for k, v in train.items()}  # noqa: E731
+    return take(fit), take(parts[fold])
 
 
-def run_convex(cfg, seed, time_limit, validation) -> dict:
+def run_convex(cfg, seed, steps, time_limit, validation) -> dict:
     import torch
     import bmdsl
     from bmdsl.layerwise import StageOptions, train_layerwise
@@ -84,11 +102,11 @@ def run_convex(cfg, seed, time_limit, validation) -> dict:
     model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed))
     start = time.perf_counter()
     result = train_layerwise(model, train, test, STAGES, downsample=cfg["downsample"],
-                             options=StageOptions(method="lbfgs", seed=seed,
+                             options=StageOptions(method="lbfgs", seed=seed, max_steps=steps,
                                                   time_limit=time_limit, refine_iters=0,
                                                   progress=False))
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(),
-            "stages": result.stages,
+            "load_average": os.getloadavg(), "stages": result.stages,
             "test_accuracy": [r["test_accuracy"] for r in result.stages],
             "train_accuracy": [r["train_accuracy"] for r in result.stages]}
 
@@ -130,16 +148,19 @@ def run_baseline(cfg, seed, epochs, lr, validation) -> dict:
     with torch.no_grad():
         acc = lambda d: float((net(torch.as_tensor(d["images"])).argmax(1).numpy()  # noqa
                                == d["labels"]).mean())
-        return {"seconds": seconds, "peak_mb": peak_mb(), "train_accuracy": acc(train),
+        return {"seconds": seconds, "peak_mb": peak_mb(), "load_average": os.getloadavg(),
+                "train_accuracy": acc(train),
                 "test_accuracy": acc(test), "lr": lr,
                 "parameters": sum(p.numel() for p in net.parameters())}
 
 
-def spawn(kind, cfg, seed, args, validation=False, lr=None) -> dict:
+def spawn(kind, cfg, seed, args, validation=None, lr=None) -> dict:
     """One run in its own process (its own peak memory); its JSON line back."""
     cmd = [sys.executable, __file__, "--one", kind, "--config", json.dumps(cfg),
-           "--seed", str(seed), "--time-limit", str(args.time_limit), "--epochs",
-           str(args.epochs), "--lr", str(lr or 0.0)] + (["--validation"] if validation else [])
+           "--seed", str(seed), "--steps", str(args.steps), "--epochs", str(args.epochs),
+           "--lr", str(lr or 0.0)] + \
+        ([] if args.time_limit is None else ["--time-limit", str(args.time_limit)]) + \
+        ([] if validation is None else ["--fold", str(validation)])
     done = subprocess.run(cmd, capture_output=True, text=True, check=True,
                           env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
                                "PATH": "/usr/bin:/bin"})
@@ -150,64 +171,55 @@ def as_config(c) -> dict:
     return dict(zip(("name", "loss", "pool", "downsample", "beta"), c))
 
 
+def cross_validate(kind, cfg, args, lr=None) -> dict:
+    """One run per fold (two at a time: the steps are fixed, so the accuracy does not
+    depend on the sharing); the mean validation accuracy per stage over the folds."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda f: dict(spawn(kind, cfg, 0, args, f, lr), fold=f),
+                             range(FOLDS)))
+    acc = np.array([np.atleast_1d(r["test_accuracy"]) for r in runs])
+    return {"config": cfg, "lr": lr, "folds": runs, "cv_accuracy": acc.mean(0).tolist(),
+            "cv_train_accuracy": np.mean([np.atleast_1d(r["train_accuracy"]) for r in runs],
+                                         0).tolist()}
+
+
 def select(args) -> int:
     """Validation only: the convex candidate, then the baseline's lr (module doc)."""
     from bench.machine import describe
     load0, convex = os.getloadavg(), []
-    for c in map(as_config, CANDIDATES):
-        r = spawn("convex", c, 0, args, validation=True)
-        convex.append(dict(r, config=c))
-        print(f"{c['name']:30} validation accuracy per stage {r['test_accuracy']}, "
-              f"train {r['train_accuracy']}, {r['seconds']:.0f} s", flush=True)
-    best = max(range(len(convex)), key=lambda i: (convex[i]["test_accuracy"][-1], -i))
+    for c in map(as_config, SELECT):
+        r = cross_validate("convex", c, args)
+        convex.append(r)
+        print(f"{c['name']:30} {FOLDS}-fold validation accuracy per stage "
+              f"{np.round(r['cv_accuracy'], 4).tolist()}, train "
+              f"{np.round(r['cv_train_accuracy'], 4).tolist()}", flush=True)
+    best = max(range(len(convex)), key=lambda i: (convex[i]["cv_accuracy"][-1], -i))
     chosen = convex[best]["config"]
     baseline = []
     for lr in BASELINE_LRS:
-        r = spawn("baseline", chosen, 0, args, validation=True, lr=lr)
+        r = cross_validate("baseline", chosen, args, lr)
         baseline.append(r)
-        print(f"baseline lr {lr:g}: validation accuracy {r['test_accuracy']:.4f}", flush=True)
-    lr = max(baseline, key=lambda r: (r["test_accuracy"], -r["lr"]))["lr"]
-    out = {"rule": "highest last-stage validation accuracy (ties: earlier candidate); the "
-                   "baseline's lr by validation accuracy (ties: smaller lr)",
-           "validation": "20% of the 1438 training images (split seed 1); test unused",
-           "time_limit_per_stage": args.time_limit, "baseline_epochs": args.epochs,
-           "chosen": chosen, "baseline_lr": lr, "convex": convex, "baseline": baseline,
+        print(f"baseline lr {lr:g}: validation accuracy {r['cv_accuracy'][0]:.4f}", flush=True)
+    lr = max(baseline, key=lambda r: (r["cv_accuracy"][0], -r["lr"]))["lr"]
+    out = {"rule": "highest mean last-stage validation accuracy over the folds (ties: the "
+                   "earlier candidate); the baseline's lr the same way (ties: smaller lr)",
+           "validation": f"{FOLDS}-fold cross-validation within the 1438 training images "
+                         "(permutation seed 1); test unused",
+           "steps_per_stage": args.steps, "time_limit_per_stage": args.time_limit,
+           "baseline_epochs": args.epochs, "chosen": chosen, "baseline_lr": lr,
+           "convex": convex, "baseline": baseline,
            "load_average_before_after": [load0, os.getloadavg()], "machine": describe()}
     (RESULTS / "layerwise_select.json").write_text(json.dumps(out, indent=2))
     print(f"chosen: {chosen['name']}, baseline lr {lr:g}")
     return 0
 
 
-def plot(results: Path, png: Path) -> None:
-    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    saved = json.loads(results.read_text())
-    conv = np.array([r["test_accuracy"] for r in saved["runs"]["convex"]])
-    base = np.array([r["test_accuracy"] for r in saved["runs"]["baseline"]])
-    stages = np.arange(1, conv.shape[1] + 1)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for row in conv:
-        ax.plot(stages, 100 * row, "o", color="tab:blue", alpha=0.35)
-    ax.errorbar(stages, 100 * conv.mean(0), yerr=100 * conv.std(0), fmt="-o",
-                color="tab:blue", capsize=3, label="convex layerwise (BM), mean ± sd")
-    ax.axhline(100 * base.mean(), color="tab:red", ls="--",
-               label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
-    ax.set_xticks(stages)
-    ax.set_xlabel("stage")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"digits, 20% test split, {conv.shape[0]} seeds "
-                 f"({saved['setup']['config']['name']})", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--time-limit", type=float, default=25.0, help="seconds per stage")
+    ap.add_argument("--steps", type=int, default=20, help="lbfgs steps per stage")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--select", action="store_true", help="choose on validation (module doc)")
     ap.add_argument("--candidate", choices=[c[0] for c in CANDIDATES],
@@ -216,19 +228,20 @@ def main() -> int:
     ap.add_argument("--config")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--validation", action="store_true")
+    ap.add_argument("--fold", type=int, help="validate on this fold (--select)")
     ap.add_argument("--plot-only", action="store_true",
                     help="redraw docs/layerwise_accuracy.png from the saved results")
     args = ap.parse_args()
     results, png = RESULTS / "layerwise.json", ROOT / "docs/layerwise_accuracy.png"
+    from bench.layerwise_plot import plot
     if args.plot_only:
         plot(results, png)
         return 0
     if args.one:
         cfg = json.loads(args.config)
-        out = run_convex(cfg, args.seed, args.time_limit, args.validation) \
+        out = run_convex(cfg, args.seed, args.steps, args.time_limit, args.fold) \
             if args.one == "convex" else \
-            run_baseline(cfg, args.seed, args.epochs, args.lr, args.validation)
+            run_baseline(cfg, args.seed, args.epochs, args.lr, args.fold)
         print(json.dumps(out))
         return 0
     if args.select:
@@ -252,6 +265,12 @@ def main() -> int:
     summary = {
         "convex_test_accuracy_per_stage_mean": conv.mean(0).tolist(),
         "convex_test_accuracy_per_stage_std": conv.std(0).tolist(),
+        # one run's binomial standard error on the n_test images: the noise floor
+        "convex_test_accuracy_per_stage_se_one_run": np.sqrt(
+            conv.mean(0) * (1 - conv.mean(0)) / len(data()[1]["labels"])).tolist(),
+        "convex_steps_per_stage": [[s["steps"] for s in r["stages"]] for r in runs["convex"]],
+        "convex_gap_bound_per_stage": [[s["gap_bound"] for s in r["stages"]]
+                                       for r in runs["convex"]],
         "convex_train_accuracy_per_stage_mean":
             np.mean([r["train_accuracy"] for r in runs["convex"]], 0).tolist(),
         "baseline_test_accuracy_mean": float(base.mean()),

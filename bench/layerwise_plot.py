@@ -1,0 +1,33 @@
+"""The figure of bench_layerwise.py: test accuracy per stage against the baseline."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def plot(results: Path, png: Path) -> None:
+    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    saved = json.loads(results.read_text())
+    conv = np.array([r["test_accuracy"] for r in saved["runs"]["convex"]])
+    base = np.array([r["test_accuracy"] for r in saved["runs"]["baseline"]])
+    stages = np.arange(1, conv.shape[1] + 1)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for row in conv:
+        ax.plot(stages, 100 * row, "o", color="tab:blue", alpha=0.35)
+    ax.errorbar(stages, 100 * conv.mean(0), yerr=100 * conv.std(0), fmt="-o",
+                color="tab:blue", capsize=3, label="convex layerwise (BM), mean ± sd")
+    ax.axhline(100 * base.mean(), color="tab:red", ls="--",
+               label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
+    ax.set_xticks(stages)
+    ax.set_xlabel("stage")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"digits, 20% test split, {conv.shape[0]} seeds "
+                 f"({saved['setup']['config']['name']})", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
