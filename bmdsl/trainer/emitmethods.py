@@ -7,9 +7,11 @@ on where its loss has one), so what refuses there refuses on every data set, by 
 (cones or not, the loss, the norm pair, an output bias, ...). Of those, the selection
 (SELECTIONS) picks: `auto` the applicable methods of policy.AUTO in its order through the
 first that accepts even the least favourable data (`unfavourable`: so the stand-alone
-`auto` trains wherever bmdsl's does) and the first applicable warm start of
-warm.WARM_STARTS (it only accelerates); `all` every applicable entry; or names,
-comma-separated.
+`auto` trains wherever bmdsl's does) and the applicable warm starts of warm.WARM_STARTS
+in its order through the first that accepts `moderate` data (as bmdsl falls through them
+at run time: the prox ADMM refuses where |y| < P p q, the lifted FISTA takes over; only
+the first where none does, e.g. the cone interior point, which needs a scalar output);
+`all` every applicable entry; or names, comma-separated.
 """
 from __future__ import annotations
 
@@ -49,6 +51,14 @@ def favourable(spec) -> BMProblem:
     """The most favourable data: sizes 1, one pattern, float64, the Gram path on where
     the model's loss has one (gram.gram_pays: the plain squared loss)."""
     problem = _problem(spec, 1, 1, torch.float64, None)
+    problem.gram = True if gram_pays(problem, torch.float64, True) else None
+    return problem
+
+
+def moderate(spec) -> BMProblem:
+    """Small but not degenerate data: free sizes 3 (a vector output where the model's is
+    free), 4 patterns, float64, the Gram path on where the loss has one."""
+    problem = _problem(spec, 3, 4, torch.float64, None)
     problem.gram = True if gram_pays(problem, torch.float64, True) else None
     return problem
 
@@ -110,7 +120,14 @@ def select(spec, choice: str = "auto") -> Selection:
             order.append(name)
             if all(_accepts(METHODS[name], worst, m) for m in UNITS + (1000,)):
                 break
-        return Selection(tuple(n for n in METHODS if n in order), tuple(starts[:1]), never,
+        middle, carried = moderate(spec), []
+        for name in starts:       # bmdsl's order, through the first that accepts moderate data
+            carried.append(name)
+            if all(_accepts(warm[name], middle, m) for m in UNITS):
+                break
+        else:
+            carried = starts[:1]
+        return Selection(tuple(n for n in METHODS if n in order), tuple(carried), never,
                          choice)
     names = [n.strip() for n in choice.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS and n not in warm]

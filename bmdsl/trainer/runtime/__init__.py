@@ -50,6 +50,7 @@ FACTS = {
                        ("spec['patterns'] == 'exact'",)),
     "sampled_patterns": (lambda spec: spec["patterns"] not in (None, "exact"),
                          ("spec['patterns'] not in (None, 'exact')",)),
+    "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
     "plain_squared": (lambda spec: _plain_squared(spec),
                       ("plain_squared(spec)", "plain_squared(self.spec)",
                        "plain_squared(problem.spec)")),

@@ -35,24 +35,32 @@ def block_start(n: int, k: int) -> int:
     return int(k) * int(n) // block_count(n)
 
 
+def pairwise_sum(lo, hi, leaf, release=lambda x: None):
+    """The sum of leaf(k) over blocks k in [lo, hi) by pairwise halving; a right child,
+    once added, goes to release(x) (leaf may reuse its memory)."""
+    if hi - lo == 1:
+        return leaf(lo)
+    mid = (lo + hi) // 2
+    left, right = pairwise_sum(lo, mid, leaf, release), pairwise_sum(mid, hi, leaf, release)
+    left.add_(right)                                   # one partial sum per tree level
+    release(right)
+    return left
+
+
 def tree_sum(ranges, mine, leaf, share, numel, release=lambda x: None):
     """The sum of leaf(k) over blocks k in [0, nb) (nb = ranges[-1][1]) by pairwise
     halving of [0, nb): the same additions in the same order for any `ranges` (rank r
-    holds blocks ranges[r]). A node inside one rank's range is summed by that rank and
-    sent to the others by share(value or None, owner, numel) (the same value, of
-    numel entries, on every rank); the nodes above are added on
-    every rank. In one process (ranges = [(0, nb)]) this is plain pairwise summation.
-    A right child, once added, goes to release(x) (leaf may reuse its memory)."""
+    holds blocks ranges[r]). A node inside one rank's range is summed by that rank
+    (`pairwise_sum`) and sent to the others by share(value or None, owner, numel) (the
+    same value, of numel entries, on every rank); the nodes above are added on
+    every rank. In one process (ranges = [(0, nb)]) this is pairwise_sum(0, nb)."""
     def added(left, right):
         left.add_(right)
         release(right)
         return left
 
     def local(lo, hi):
-        if hi - lo == 1:
-            return leaf(lo)
-        mid = (lo + hi) // 2
-        return added(local(lo, mid), local(mid, hi))    # one partial sum per tree level
+        return pairwise_sum(lo, hi, leaf, release)
 
     def node(lo, hi):
         owner = next((r for r, (a, b) in enumerate(ranges) if a <= lo and hi <= b), None)
@@ -122,7 +130,11 @@ class Gram:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)    # a GEMM split over threads may sum in another order
         try:
-            total = tree_sum(ranges, first, leaf, problem.share, N * N + N + 1, free.append)
+            if problem.sharded:
+                total = tree_sum(ranges, first, leaf, problem.share, N * N + N + 1,
+                                 free.append)
+            else:           # one process: tree_sum's additions, in the same order
+                total = pairwise_sum(0, ranges[-1][1], leaf, free.append)
         finally:
             torch.set_num_threads(threads)
         return cls(total[:N * N].view(N, N), total[N * N:N * N + N], float(total[-1]),
