@@ -274,3 +274,25 @@ def test_cli_nproc_trains_once_and_rank_0_writes(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(args + ["--output", str(tmp_path / "x.npz"), "--nproc", "2"]) == 1
     assert "--nproc 2 disagrees with WORLD_SIZE=3" in capsys.readouterr().err
+
+
+def test_cli_nproc_trains_a_relu_model_on_shards(tmp_path):
+    """`bmdsl train --nproc 2` of a model with ReLU cones: the other rank binds its shard
+    only (commands/distributed_args.bind), and the result is one process's."""
+    import json
+
+    from bmdsl.cli import main
+    model = tmp_path / "relu.bm"
+    model.write_text(RELU)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((33, 2))
+    np.savez(tmp_path / "d.npz", X=X, Y=np.sign(X[:, 0] * X[:, 1] + 0.1))
+    args = ["train", str(model), "--data", str(tmp_path / "d.npz"), "--no-progress"]
+    assert main(args + ["--output", str(tmp_path / "one.npz")]) == 0
+    assert main(args + ["--output", str(tmp_path / "two.npz"), "--nproc", "2",
+                        "--dist-timeout", "60"]) == 0
+    one, two = (json.loads((tmp_path / f"{k}.json").read_text())["result"]
+                for k in ("one", "two"))
+    assert abs(one["objective"] - two["objective"]) <= 1e-10 * one["objective"]
+    gaps = [r["certificate"]["gap_bound"] for r in (one, two)]
+    assert 0 <= gaps[0] < 1e-4 and abs(gaps[0] - gaps[1]) <= 1e-10 * one["objective"]

@@ -70,21 +70,17 @@ def _finish():
 
 
 def bind(derivation, data, patterns=None):
-    """derivation.bind on every rank with rank 0's patterns (drawn once, broadcast): rank
-    0 binds all samples (it reports the metrics and saves the masks), the others only
-    their shard (trainer/shards.py; all samples for ReLU cones)."""
+    """derivation.bind on every rank with rank 0's patterns (drawn once, broadcast as
+    gates): rank 0 binds all samples (it reports the metrics and saves the masks), the
+    others only their shard (trainer/shards.py), with or without ReLU cones."""
     from ..trainer import distributed as dd
     if not dd.active():
         return derivation.bind(data, patterns=patterns)
     bound = derivation.bind(data, patterns=patterns) if dd.rank() == 0 else None
-    whole = bool(derivation.activation.cone)
-    drawn = None if bound is None or bound.patterns is None else \
-        bound.patterns if whole else bound.patterns.gates_only()
+    drawn = None if bound is None or bound.patterns is None else bound.patterns.gates_only()
     drawn = dd.broadcast_object(drawn)
     if bound is not None:
         return bound
-    if whole:
-        return derivation.bind(data, patterns=drawn)
     from ..trainer.shards import bind_shard
     return bind_shard(derivation.model, data, drawn)
 
