@@ -41,7 +41,6 @@ DENSE_MAX = 4_000_000  # entries of L's matrix [|y|, P p q] kept dense at most (
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
 POWER_ITERS = 15      # power iterations for the first Lipschitz estimate (||L||^2)
 BACKTRACK = 60        # doublings of the estimate at most per iteration
-KJ = ("k_", "j_")   # the batch axes of H and W2: pattern k, basis vector (unit) j
 
 
 class _Predictive:
@@ -69,7 +68,8 @@ class _Predictive:
         made, instead of the layer's X and the masks D again (digits CNN: 1.0 s
         against 3.8 s per adjoint)."""
         arrays = dict(self.problem.arrays, H=self.H, R=g)
-        G = run_terms(self.transposed, arrays, {"H": KJ}, KJ)
+        kj = ("k_", "j_")     # the batch axes of H and W2, as problem.output names them
+        G = run_terms(self.transposed, arrays, {"H": kj}, kj)
         return G.reshape(self.w2[:2] + (-1,))
 
     @staticmethod
