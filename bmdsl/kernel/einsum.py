@@ -41,6 +41,13 @@ def contraction_plan(subscripts, shapes, factor=None):
     optimize = "greedy" if factor is None else \
         ("greedy", factor * max(int(np.prod(s, dtype=np.int64)) for s in shapes))
     _, steps = np.einsum_path(subscripts, *dummies, optimize=optimize, einsum_call=True)
+    if factor is None and any(len(step[0]) > 2 for step in steps):
+        # The cap left a step of 3+ operands, which torch.einsum contracts left to right
+        # and np.einsum (unoptimized) as one nested loop: measured on the digits CNN's
+        # adjoint X D P R, a [k, n, o, b, r] intermediate (2.4 GB, 17 s) where pairwise
+        # steps without the cap make at most 5x the largest operand (2.4 s).
+        _, steps = np.einsum_path(subscripts, *dummies, optimize=("greedy", 2 ** 62),
+                                  einsum_call=True)
     # the step layout differs across numpy versions; the subscripts are its one string
     return tuple((tuple(step[0]), next(x for x in step[1:] if isinstance(x, str)))
                  for step in steps)
