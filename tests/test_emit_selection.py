@@ -70,7 +70,8 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     assert len(torch_src.splitlines()) < 1580
     # `auto`: newton, lbfgs and the lifted ADMM; no cone code in newton, only the pair's prox
     assert not {"Adam", "SGD", "ALS", "PrecGD", "LiftedFISTA", "candidates",
-                "basis", "reduce_system", "max_step", "row_units", "VECTOR_PROX", "LiftedProxADMM"} & \
+                "basis", "reduce_system", "max_step", "row_units", "VECTOR_PROX", "LiftedProxADMM",
+                "LiftedProxNewton", "Curvature"} & \
         _functions(torch_src)
     assert {"Newton", "LBFGS", "LiftedADMM", "NetworkModule"} <= _functions(torch_src)
     cvx = emit_cvxpy(derivation)

@@ -47,9 +47,15 @@ class Curvature:
         H = torch.as_tensor(np.asarray(H, dtype=np.float64)).to(self.Y)
         return H.reshape(-1, self.c, self.c)
 
-    def weighted_gram(self, M, yhat):
-        """L^* H L = M^T H M [N, N], summed over chunks of whole samples' rows."""
-        H = self.hessian(yhat)
+    def apply(self, H, v):
+        """H v for v [*y] in Y's layout (H from `hessian`)."""
+        rows = v.reshape(-1, self.c, 1)
+        return (torch.bmm(H, rows) if self.c > 1 else H * rows).reshape(v.shape)
+
+    def weighted_gram(self, M, yhat, H=None):
+        """L^* H L = M^T H M [N, N], summed over chunks of whole samples' rows (H: the
+        Hessian at yhat if already made)."""
+        H = self.hessian(yhat) if H is None else H
         N, c = M.shape[1], self.c
         Mb = M.reshape(-1, c, N)
         G = torch.zeros(N, N, dtype=M.dtype, device=M.device)
