@@ -10,7 +10,7 @@ or per-sample c x c blocks for softmax cross-entropy), so the subproblem
     min_Z 1/2 z' G_k z - b_k' z + beta sum_k ||Z_k||_D,   G_k = L^* H L, b_k = G_k z_k - L^* g
 is the squared loss's lifted program in Gram form: the Gram-path ADMM of lifted.py solves it
 (reused, warm-started from the previous step's iterate and multiplier), inexactly: to a
-relative residual FORCING times the last relative step (a forcing sequence, Lee et al.
+relative residual PN_FORCING times the last relative step (a forcing sequence, Lee et al.
 sec. 3.2). Then a backtracking (Armijo) line search on the true objective along the step
 to the subproblem's solution, from t = 1. Near the optimum t = 1 is taken and the rate is
 superlinear: measured on the gated spiral (docs/performance.md), 8-15 outer steps where
@@ -30,20 +30,20 @@ from .hessian import Curvature, curvature_kernel
 from .lifted import LiftedADMM
 from .proxgrad import _Dense, dense_fits, lifted_refusals
 
-SIGMA = 1e-4          # Armijo's sufficient decrease, a fraction of the model's decrease
-HALVINGS = 40         # halvings of the step at most per line search
-INNER_MAX = 1500      # ADMM iterations per subproblem at most
-FORCING = 0.1         # inner relative residual <= FORCING * the last relative step ...
-INNER_TOL = (1e-11, 1e-2)   # ... clipped to this interval (loose first, tight at the end)
-CERTIFY_DECREASE = 1e-6   # see LiftedProxNewton.FIRST_CHUNK
-RHO_BETA = 0.1       # the subproblem ADMM's first rho = RHO_BETA * beta, then balanced:
-ADAPT_CHUNK = 50     # ... after every ADAPT_CHUNK iterations, once one relative residual
-BALANCE = 10.0       # is BALANCE times the other, rho changes by RHO_STEP (a new
-RHO_STEP = 4.0       # factorization of G_k + rho I), at most RHO_CHANGES times per step
-RHO_CHANGES = 4
-MU_START = 1e-2      # damping mu: G_k + mu s I, s = mean diag(L^* L); t = 1 divides mu by
-MU_GROW = 10.0       # MU_GROW, a shorter step multiplies it (Levenberg-Marquardt style)
-MU_MIN = 1e-12       # below it mu is 0: the model is F's own second-order one
+PN_SIGMA = 1e-4          # Armijo's sufficient decrease, a fraction of the model's decrease
+PN_HALVINGS = 40         # halvings of the step at most per line search
+PN_INNER_MAX = 1500      # ADMM iterations per subproblem at most
+PN_FORCING = 0.1         # inner relative residual <= PN_FORCING * the last relative step ...
+PN_INNER_TOL = (1e-11, 1e-2)   # ... clipped to this interval (loose first, tight at the end)
+PN_CERTIFY_DECREASE = 1e-6   # see LiftedProxNewton.FIRST_CHUNK
+PN_RHO_BETA = 0.1       # the subproblem ADMM's first rho = PN_RHO_BETA * beta, then balanced:
+PN_ADAPT_CHUNK = 50     # ... after every PN_ADAPT_CHUNK iterations, once one relative residual
+PN_BALANCE = 10.0       # is PN_BALANCE times the other, rho changes by PN_RHO_STEP (a new
+PN_RHO_STEP = 4.0       # factorization of G_k + rho I), at most PN_RHO_CHANGES times per step
+PN_RHO_CHANGES = 4
+PN_MU_START = 1e-2      # damping mu: G_k + mu s I, s = mean diag(L^* L); t = 1 divides mu by
+PN_MU_GROW = 10.0       # PN_MU_GROW, a shorter step multiplies it (Levenberg-Marquardt style)
+PN_MU_MIN = 1e-12       # below it mu is 0: the model is F's own second-order one
 
 
 def _twice_differentiable(spec):
@@ -51,7 +51,7 @@ def _twice_differentiable(spec):
     return kernel is None or bool(kernel.twice_differentiable)
 
 
-class _Model:
+class _NewtonModel:
     """The subproblem's quadratic in Gram form, as lifted.LiftedADMM reads a gram.Gram."""
 
     def __init__(self, G, b, shape):
@@ -63,7 +63,7 @@ class LiftedProxNewton:
     continues (an iteration is one outer step)."""
     name, title = "pnewton", "the lifted proximal Newton"
     # outer steps before fit's first certificate, and between the next; a step that
-    # lowers the objective by at most CERTIFY_DECREASE of it returns to fit at once
+    # lowers the objective by at most PN_CERTIFY_DECREASE of it returns to fit at once
     # (measured, n = 2000 cross_entropy: doubling chunks certified at step 21, 9 steps late;
     # a certificate there costs ~1.5 s, as much as one or two steps)
     FIRST_CHUNK = 4
@@ -103,10 +103,10 @@ class LiftedProxNewton:
         self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
         self.shape = (problem.P, problem.p, problem.q)
         self.op = None       # made in the first run(), so fit's clock includes it
-        self.admm, self.rho = None, RHO_BETA * self.beta
+        self.admm, self.rho = None, PN_RHO_BETA * self.beta
         self.iterations, self.seconds, self.inner, self.halvings = 0, 0.0, 0, 0
-        self.step, self.tol_inner = math.inf, INNER_TOL[1]
-        self.objective, self.mu = math.inf, MU_START
+        self.step, self.tol_inner = math.inf, PN_INNER_TOL[1]
+        self.objective, self.mu = math.inf, PN_MU_START
 
     def _start(self):
         pb = self.problem
@@ -121,20 +121,20 @@ class LiftedProxNewton:
     def _subproblem(self):
         """The step's quadratic + D-norm program solved by the Gram ADMM to tol_inner,
         warm-started from the previous step's iterate and multiplier, with rho balanced
-        between chunks of ADAPT_CHUNK iterations (Boyd et al. 2011, sec. 3.4.1; at most
-        RHO_CHANGES new factorizations per step): no fixed rho suited both n = 45 (best
+        between chunks of PN_ADAPT_CHUNK iterations (Boyd et al. 2011, sec. 3.4.1; at most
+        PN_RHO_CHANGES new factorizations per step): no fixed rho suited both n = 45 (best
         0.01 beta) and n = 2000 (best 0.1 beta) on the gated spiral."""
         op = self.op
         self.H = self.curvature.hessian(self.yZ)
         G = self.curvature.weighted_gram(op.M, self.yZ, self.H)
         if self.mu > 0:
             G.diagonal().add_(self.mu * self.scale)
-        model = _Model(G, b=G @ self.Z.reshape(-1) - op.adjoint(self.g).reshape(-1),
+        model = _NewtonModel(G, b=G @ self.Z.reshape(-1) - op.adjoint(self.g).reshape(-1),
                        shape=self.shape)
         self.Z0, self.g0 = self.Z, self.g      # the model's centre (dual_direction)
-        admm, left, changes = self._admm(model, self.rho), INNER_MAX, 0
+        admm, left, changes = self._admm(model, self.rho), PN_INNER_MAX, 0
         while left > 0:
-            chunk = min(left, ADAPT_CHUNK)
+            chunk = min(left, PN_ADAPT_CHUNK)
             before = admm.iterations
             converged = admm.run(chunk, tol=self.tol_inner)
             self.inner += admm.iterations - before
@@ -142,10 +142,10 @@ class LiftedProxNewton:
             self.admm = admm
             if converged:
                 break
-            if changes < RHO_CHANGES and admm.primal > BALANCE * admm.dual:
-                admm, changes = self._admm(model, admm.rho * RHO_STEP), changes + 1
-            elif changes < RHO_CHANGES and admm.dual > BALANCE * admm.primal:
-                admm, changes = self._admm(model, admm.rho / RHO_STEP), changes + 1
+            if changes < PN_RHO_CHANGES and admm.primal > PN_BALANCE * admm.dual:
+                admm, changes = self._admm(model, admm.rho * PN_RHO_STEP), changes + 1
+            elif changes < PN_RHO_CHANGES and admm.dual > PN_BALANCE * admm.primal:
+                admm, changes = self._admm(model, admm.rho / PN_RHO_STEP), changes + 1
         self.rho = self.admm.rho
         return self.admm.solution()
 
@@ -177,39 +177,39 @@ class LiftedProxNewton:
             delta = float((self.g * yD).sum()) + beta * self.norm.value(X) - reg
             self.iterations += 1
             if not delta < 0:      # no descent at this accuracy: solve the model tighter
-                if self.tol_inner <= INNER_TOL[0]:
+                if self.tol_inner <= PN_INNER_TOL[0]:
                     done = True
                     break
-                self.tol_inner = max(INNER_TOL[0], self.tol_inner * 1e-2)
+                self.tol_inner = max(PN_INNER_TOL[0], self.tol_inner * 1e-2)
                 continue
             phi0, t = self.f + reg, 1.0
-            for _ in range(HALVINGS):
+            for _ in range(PN_HALVINGS):
                 Zt, yt = self.Z + t * D, self.yZ + t * yD
                 ft = op.value(yt)
-                if ft + beta * self.norm.value(Zt) <= phi0 + SIGMA * t * delta:
+                if ft + beta * self.norm.value(Zt) <= phi0 + PN_SIGMA * t * delta:
                     break
                 t *= 0.5
                 self.halvings += 1
             else:
-                self.mu = max(self.mu, MU_MIN) * MU_GROW
-                done = self.tol_inner <= INNER_TOL[0]   # no decrease found at all
-                self.tol_inner = max(INNER_TOL[0], self.tol_inner * 1e-2)
+                self.mu = max(self.mu, PN_MU_MIN) * PN_MU_GROW
+                done = self.tol_inner <= PN_INNER_TOL[0]   # no decrease found at all
+                self.tol_inner = max(PN_INNER_TOL[0], self.tol_inner * 1e-2)
                 if done:
                     break
                 continue
-            self.mu = self.mu / MU_GROW if t == 1.0 else max(self.mu, MU_MIN) * MU_GROW
-            self.mu = 0.0 if self.mu < MU_MIN else self.mu
+            self.mu = self.mu / PN_MU_GROW if t == 1.0 else max(self.mu, PN_MU_MIN) * PN_MU_GROW
+            self.mu = 0.0 if self.mu < PN_MU_MIN else self.mu
             self.step = t * float(D.norm()) / max(float(Zt.norm()), 1e-300)
             self.Z, self.yZ = Zt, yt
             self.f, self.g = op.value_grad(yt)
             decrease, self.objective = self.objective - (self.f + beta * self.norm.value(Zt)), \
                 self.f + beta * self.norm.value(Zt)
-            if self.step <= tol and self.tol_inner <= INNER_TOL[0] * 100:
+            if self.step <= tol and self.tol_inner <= PN_INNER_TOL[0] * 100:
                 done = True
                 break
-            if 0 <= decrease <= CERTIFY_DECREASE * abs(self.objective):
+            if 0 <= decrease <= PN_CERTIFY_DECREASE * abs(self.objective):
                 break       # likely certifiable: back to fit for a certificate (see above)
-            self.tol_inner = min(self.tol_inner, max(INNER_TOL[0], FORCING * self.step))
+            self.tol_inner = min(self.tol_inner, max(PN_INNER_TOL[0], PN_FORCING * self.step))
         self.seconds += time.perf_counter() - start
         return done
 
