@@ -179,8 +179,8 @@ def lifted_prox_admm(P: int, p: int, q: int, ny: int, a_size: int) -> Estimate:
 
 
 def lifted_prox_newton(P: int, p: int, q: int, ny: int) -> Estimate:
-    """runtime/pnewton.py: L's dense matrix M [|y|, N], N = P p q (the lifted FISTA's
-    budget), one chunk of H M's rows (at most hessian.ROWS_CHUNK entries), the weighted
+    """runtime/pnewton.py: L's dense matrix M [|y|, N], N = P p q (at most
+    pnewton.PN_DENSE_MAX entries), one chunk of H M's rows (at most hessian.ROWS_CHUNK entries), the weighted
     Gram L^* H L with its symmetrized copy and the ADMM's Cholesky factor and inverse
     [N, N] (5 N^2), about 12 iterates [P, p, q] and 8 predictions and gradients [*y]."""
     N, ny = int(P) * int(p) * int(q), int(ny)

@@ -16,7 +16,8 @@ to the subproblem's solution, from t = 1. Near the optimum t = 1 is taken and th
 superlinear: measured on the gated spiral (docs/performance.md), 8-15 outer steps where
 the prox ADMM of proxadmm.py took 700-3300 iterations, each with the loss's prox per sample.
 
-L's dense matrix M [|y|, P p q] is built once (as the lifted FISTA's, within its budget);
+L's dense matrix M [|y|, P p q] is built once (as the lifted FISTA's, at most PN_DENSE_MAX
+entries: the n = 2000 self-attention cells' [24000, 864] is above the FISTA's 4e6);
 G_k costs |y| N^2 (N = P p q) and one Cholesky factorization N^3 / 3 per outer step.
 """
 import math
@@ -28,8 +29,10 @@ from .dprox import DNorm
 from .gram import GRAM_MAX_N
 from .hessian import Curvature, curvature_kernel
 from .lifted import LiftedADMM
-from .proxgrad import _Dense, dense_fits, lifted_refusals
+from .proxgrad import _Dense, lifted_refusals
 
+PN_DENSE_MAX = 40_000_000   # entries of L's dense matrix [|y|, N] at most (320 MB; G_k
+                            # costs |y| N^2 per step; the memory budget is the trainer's)
 PN_SIGMA = 1e-4          # Armijo's sufficient decrease, a fraction of the model's decrease
 PN_HALVINGS = 40         # halvings of the step at most per line search
 PN_INNER_MAX = 1500      # ADMM iterations per subproblem at most
@@ -79,7 +82,7 @@ class LiftedProxNewton:
         that in one step) and is twice differentiable (Lee et al.'s superlinear rate needs
         C^2; Huber's zero curvature outside its quadratic zone made the steps' models
         unbounded but for the D-norm: 200 halvings and 10-20 s on the test spiral), what no lifted warm start takes (proxgrad.lifted_refusals), L's
-        dense matrix within the lifted FISTA's budget, N = P p q <= GRAM_MAX_N (G_k is
+        dense matrix within PN_DENSE_MAX entries, N = P p q <= GRAM_MAX_N (G_k is
         dense) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py)."""
         N = problem.P * problem.p * problem.q
         why = lifted_refusals(
@@ -89,7 +92,8 @@ class LiftedProxNewton:
             (not _twice_differentiable(problem.spec),
              "a loss that is not twice differentiable (Huber: its generalized Hessian is 0 "
              "outside the quadratic zone, measured 10-20 s against the prox ADMM's 1-3 s)"),
-            (not dense_fits(problem), "|y| P p q over the dense budget of L's matrix"),
+            (problem.outputs * N > PN_DENSE_MAX,
+             f"|y| P p q > {PN_DENSE_MAX:.0e} (L's dense matrix)"),
             (N > GRAM_MAX_N, f"P p q > {GRAM_MAX_N} (L^* H L dense)"),
             (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
         return "it does not take " + ", ".join(why) if why else None
