@@ -5,7 +5,8 @@ is the last axis. F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain, giv
 Fenchel dual of Sahiner et al. 2024, eq. (112)-(113). A class declares its value, gradient,
 conjugate, the dual ray's domain, its CVXPY and torch forms (which receive the library
 module, `cp` or `torch`, as their first argument) and its capabilities
-(`quadratic`, `twice_differentiable`, metrics, class labels, and optionally `torch_prox`,
+(`quadratic`, `twice_differentiable`, metrics, class labels, optionally the Hessian as
+`hessian_diag` or per-sample `hessian_block`, and optionally `torch_prox`,
 the proximal map in torch of lossprox.py: the registry entry's `prox`);
 `bmdsl.atoms.losses` builds the
 registry from `LOSS_KERNELS`, and emitted trainers paste this file. Adding a loss is one
