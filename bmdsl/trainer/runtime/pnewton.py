@@ -231,7 +231,7 @@ class LiftedProxNewton:
         beta (the ADMM's multiplier), so it is a near-feasible dual direction even where Z
         is accurate only to the inner tolerance (measured: the gradient at Z alone gave a
         gap bound of 8e-3 at 1e-10 of p*, n = 2000 cross_entropy)."""
-        if self.admm is None or self.admm.z is self.admm.x and self.admm.iterations == 0:
+        if self.admm is None or self.admm.iterations == 0:
             return None
         z = self.admm.z.reshape(self.shape)
         return self.g0 + self.curvature.apply(self.H, self.op.forward(z - self.Z0))
