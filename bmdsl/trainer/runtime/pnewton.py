@@ -211,9 +211,9 @@ class LiftedProxNewton:
             if self.step <= tol and self.tol_inner <= PN_INNER_TOL[0] * 100:
                 done = True
                 break
+            self.tol_inner = min(self.tol_inner, max(PN_INNER_TOL[0], PN_FORCING * self.step))
             if 0 <= decrease <= PN_CERTIFY_DECREASE * abs(self.objective):
                 break       # likely certifiable: back to fit for a certificate (see above)
-            self.tol_inner = min(self.tol_inner, max(PN_INNER_TOL[0], PN_FORCING * self.step))
         self.seconds += time.perf_counter() - start
         return done
 
