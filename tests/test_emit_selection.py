@@ -75,7 +75,8 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     # `auto`: newton, lbfgs and the lifted ADMM; no cone code in newton, only the pair's
     # prox, no distributed sums
     assert not {"Adam", "SGD", "ALS", "PrecGD", "LiftedFISTA", "candidates", "tree_sum",
-                "basis", "reduce_system", "max_step", "row_units", "VECTOR_PROX", "LiftedProxADMM"} & \
+                "basis", "reduce_system", "max_step", "row_units", "VECTOR_PROX", "LiftedProxADMM",
+                "LiftedProxNewton", "Curvature"} & \
         _functions(torch_src)
     assert {"Newton", "LBFGS", "LiftedADMM", "pairwise_sum", "NetworkModule"} <= \
         _functions(torch_src)
@@ -238,12 +239,12 @@ def test_methods_are_carried_where_their_accepts_can_hold():
     auto, every = select(gated), select(gated, "all")
     # auto: newton, then lbfgs, which accepts even the least favourable data
     assert auto.methods == ("lbfgs", "newton") and auto.warm == ("admm",)
-    # warm starts as bmdsl falls through them: the prox ADMM refuses |y| < P p q, the
-    # lifted FISTA (which accepts moderate data) takes over
+    # warm starts as bmdsl falls through them: the proximal Newton and the prox ADMM
+    # refuse |y| < P p q, the lifted FISTA (which accepts moderate data) takes over
     from model_texts import mlp, regularize
     ce = build_spec(bmdsl.parse(mlp(loss="cross_entropy", regularize=regularize(),
                                     activation="gated_relu(patterns = 8, seed = 0)")).derive())
-    assert select(ce).warm == ("proxadmm", "fista")
+    assert select(ce).warm == ("pnewton", "proxadmm", "fista")
     assert "interior" in every.never and "interior" not in every.warm
     assert {"lbfgs", "adam", "als"} <= set(every.methods) and "fista" in every.warm
     relu = build_spec(bmdsl.load("models/relu.bm").derive())

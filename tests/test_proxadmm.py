@@ -51,13 +51,16 @@ def test_default_fit_on_a_small_beta_spiral_is_certified_at_pstar(loss, C, R):
     true_gap = (result.objective - pstar(loss, C, R)) / pstar(loss, C, R)
     assert abs(true_gap) <= 1e-6
     assert true_gap - 1e-8 <= result.certificate.gap_bound <= 1e-4
-    # the squared loss keeps its Gram-path ADMM; every other loss declares a prox
-    expected = "lifted ADMM" if loss == "squared" else "lifted prox ADMM"
+    # the squared loss keeps its Gram-path ADMM; the twice-differentiable losses declare a
+    # Hessian (the proximal Newton, pnewton.py); huber declares a prox
+    expected = {"squared": "lifted ADMM", "huber": "lifted prox ADMM"}.get(
+        loss, "lifted proximal Newton")
     assert result.warm_start["method"] == expected and result.warm_start["failed"] is None
 
 
 def test_it_asks_the_loss_entry_for_a_prox(monkeypatch):
-    bound = bound_for("mlp", "gated_relu", "logistic", "l2", "l1")
+    # huber (logistic and cross_entropy declare a Hessian: the proximal Newton takes them)
+    bound = bound_for("mlp", "gated_relu", "huber", "l2", "l1")
     trainer = Trainer(bound, device="cpu")
     assert isinstance(trainer.warm, LiftedProxADMM)
     assert LiftedProxADMM.accepts(trainer.problem, trainer.m) is None

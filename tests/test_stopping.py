@@ -72,7 +72,7 @@ def test_a_slow_warm_start_keeps_its_time_limit(monkeypatch):
     """A warm start whose iterations take 0.2 s, under a 1 s limit: the probe (5 of them)
     finds the time gone, so the fit stops about there, not after a 100-iteration chunk."""
     import time as clock
-    bound = bound_for("mlp", "gated_relu", "cross_entropy", "l2", "l2")
+    bound = bound_for("mlp", "gated_relu", "huber", "l2", "l2")
     trainer = Trainer(bound, device="cpu", progress=False)
     warm, calls = trainer.warm, []
     run = warm.run

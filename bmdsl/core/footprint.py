@@ -28,6 +28,7 @@ JACOBIAN_BUDGET = 60_000_000   # Newton.JACOBIAN_BUDGET: its dense Jacobian, ent
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
 GRAM_BLOCKS = 256         # runtime/gram.py: the samples are summed in at most this many blocks
 LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
+ROWS_CHUNK = 20_000_000   # runtime/hessian.ROWS_CHUNK: entries of H L's rows made at once
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
               "method with less state (--method adam) or mini-batches (bmdsl train "
               "--batch-size)")
@@ -177,8 +178,21 @@ def lifted_prox_admm(P: int, p: int, q: int, ny: int, a_size: int) -> Estimate:
                     "warm_start=False (--no-warm-start)")
 
 
+def lifted_prox_newton(P: int, p: int, q: int, ny: int) -> Estimate:
+    """runtime/pnewton.py: L's dense matrix M [|y|, N], N = P p q (at most
+    pnewton.PN_DENSE_MAX entries), one chunk of H M's rows (at most hessian.ROWS_CHUNK entries), the weighted
+    Gram L^* H L with its symmetrized copy and the ADMM's Cholesky factor and inverse
+    [N, N] (5 N^2), about 12 iterates [P, p, q] and 8 predictions and gradients [*y]."""
+    N, ny = int(P) * int(p) * int(q), int(ny)
+    rows = min(ROWS_CHUNK, ny * N)
+    return Estimate(f"the lifted proximal Newton's L {dims_text((ny, N))} and L^* H L "
+                    f"{dims_text((N, N))}", (ny * N + rows + 5 * N * N + 12 * N + 8 * ny) * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
     "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q),
+    "LiftedProxNewton": lambda pb: lifted_prox_newton(pb.P, pb.p, pb.q, pb.Y.numel()),
     "LiftedProxADMM": lambda pb: lifted_prox_admm(pb.P, pb.p, pb.q, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),
     "ConeInteriorPoint": lambda pb: cone_interior(pb.P, pb.p, pb.Y.numel(),

@@ -5,7 +5,8 @@ is the last axis. F*(V) = sup_Yhat <V, Yhat> - F(Yhat), +inf off its domain, giv
 Fenchel dual of Sahiner et al. 2024, eq. (112)-(113). A class declares its value, gradient,
 conjugate, the dual ray's domain, its CVXPY and torch forms (which receive the library
 module, `cp` or `torch`, as their first argument) and its capabilities
-(`quadratic`, `twice_differentiable`, metrics, class labels, and optionally `torch_prox`,
+(`quadratic`, `twice_differentiable`, metrics, class labels, optionally the Hessian as
+`hessian_diag` or per-sample `hessian_block`, and optionally `torch_prox`,
 the proximal map in torch of lossprox.py: the registry entry's `prox`);
 `bmdsl.atoms.losses` builds the
 registry from `LOSS_KERNELS`, and emitted trainers paste this file. Adding a loss is one
@@ -85,6 +86,11 @@ class LossKernel:
     # piecewise-quadratic one gives its generalized Hessian): the cone interior point's
     # Newton system needs it (trainer/runtime/interior.py). None: not declared.
     hessian_diag = None
+    # hessian_block(yh, y) -> [..., c, c]: F's Hessian per sample, one c x c block over the
+    # class axis (the last), declared by a loss that couples the classes of a sample but not
+    # the samples (softmax cross-entropy); with hessian_diag, what the lifted proximal Newton
+    # (trainer/runtime/pnewton.py) builds L^* H L from. None: not declared.
+    hessian_block = None
     # CVXPY form's canonical (rows, variables) per entry of Yhat, then per sample, for the
     # program's memory estimate (core/cvxfootprint.loss_program); None: a conservative default
     cvxpy_size = None
@@ -166,6 +172,11 @@ class CrossEntropy(LossKernel):
     def link(self, z):
         z = loss_array(z)
         return np.exp(z - loss_logsumexp(z)[..., None])
+
+    def hessian_block(self, yh, y):
+        # softmax's Jacobian per sample: diag(s) - s s^T (positive semidefinite, rank c - 1)
+        s = self.link(yh)
+        return s[..., :, None] * np.eye(s.shape[-1]) - s[..., :, None] * s[..., None, :]
 
     def target_check(self, y):
         y = loss_array(y)

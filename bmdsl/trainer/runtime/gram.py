@@ -15,7 +15,28 @@ import torch
 
 from .forms import plain_squared
 
-GRAM_MAX_N = 4096              # G is N^2 float64: at most 134 MB
+# The largest N for a dense G comes from time: the lifted solvers factor G + rho I
+# (Cholesky, N^3 / 3 flops) before their first iteration, which should take at most
+# FACTOR_SECONDS at FACTOR_FLOPS (float64 Cholesky on one core of this 2-core machine
+# at load ~8: 5.8e9 flop/s at N = 1500, 9.9e9 at N = 3000); 10 s gives N <= 5313, which
+# takes the n = 2000 CNN (P p q = 5184). Memory is the trainer's to check, before anything
+# is built: footprint.gram and each warm start's estimate against the memory budget
+# (bmdsl.core.memory); over it, the Gram path and that warm start are refused.
+FACTOR_SECONDS = 10.0
+FACTOR_FLOPS = 5e9
+
+
+def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
+    """The largest N whose factorization, N^3 / 3 flops, takes at most `seconds`."""
+    n = int((3.0 * seconds * flops) ** (1.0 / 3.0))
+    while (n + 1) ** 3 / 3.0 <= seconds * flops:     # the cube root's rounding
+        n += 1
+    while n > 0 and n ** 3 / 3.0 > seconds * flops:
+        n -= 1
+    return n
+
+
+GRAM_MAX_N = gram_max_n()
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
 
 

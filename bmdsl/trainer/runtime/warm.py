@@ -4,17 +4,19 @@ accepts and starts wins); each declares where it applies (`accepts(problem, m)`:
 why not), its `name` (what `bmdsl compile --methods` selects it by) and `title`, how it is made (`of(problem)`: None if it cannot start there after
 all), its chunk sizes for fit's certificates (FIRST_CHUNK, MAX_ITER), and whether the BM
 method should polish its result (POLISH). lifted.py: the squared loss without cones (ADMM:
-exact z-step, the D-norm's prox); proxadmm.py: every loss whose entry declares a prox,
+exact z-step, the D-norm's prox); pnewton.py: every other loss whose entry declares a
+Hessian, no cones (proximal Newton, its steps solved by lifted.py's ADMM); proxadmm.py: every loss whose entry declares a prox,
 no cones (ADMM split at the prediction u = L(Z)); interior.py: ReLU cones with a scalar output (an
 interior-point method); proxgrad.py: every other loss (no prox, or too large for L^* L) and pair with a cheap prox, no cones
 (accelerated proximal gradient).
 """
 from .interior import ConeInteriorPoint
 from .lifted import LiftedADMM
+from .pnewton import LiftedProxNewton
 from .proxadmm import LiftedProxADMM
 from .proxgrad import LiftedFISTA
 
-WARM_STARTS = (LiftedADMM, LiftedProxADMM, ConeInteriorPoint, LiftedFISTA)
+WARM_STARTS = (LiftedADMM, LiftedProxNewton, LiftedProxADMM, ConeInteriorPoint, LiftedFISTA)
 
 
 def warm_refusals(problem, m) -> str:

@@ -1,0 +1,67 @@
+"""A loss's curvature for the lifted proximal Newton (pnewton.py): H = F''(Yhat) as the
+loss's entry (bmdsl/kernel/lossforms.py) declares it, and the weighted Gram L^* H L.
+
+Asked by capability, never by name:
+* `hessian_block(yh, y) -> [..., c, c]`: one block per sample over the class axis (softmax
+  cross-entropy's diag(s) - s s^T couples the classes of a sample, not the samples);
+* `hessian_diag(yh, y)`: the diagonal of a sum of scalar functions of each entry
+  (logistic; Huber's piecewise-constant generalized Hessian).
+A quadratic loss (F = 1/2 ||Yhat - Y||^2) is left to the Gram path's ADMM (lifted.py): its
+Hessian is constant, so one Newton step would be that whole solve.
+"""
+import numpy as np
+import torch
+
+from ...kernel.lossforms import LOSS_KERNELS
+
+ROWS_CHUNK = 20_000_000     # entries of H L's rows [rows, N] made at once (160 MB)
+
+
+def curvature_kernel(spec):
+    """The loss entry (an instance with the model's parameters) if it declares a Hessian
+    and is not quadratic, else None."""
+    kernel = LOSS_KERNELS.get(spec["loss"])
+    if kernel is None or kernel.quadratic or \
+            (kernel.hessian_block is None and kernel.hessian_diag is None):
+        return None
+    return kernel(**dict(spec.get("loss_params") or ()))
+
+
+class Curvature:
+    """H at a prediction and M^T H M for L's dense matrix M [|y|, N] (rows in Y's order)."""
+
+    def __init__(self, kernel, Y):
+        self.kernel, self.Y = kernel, Y
+        self.y_np = Y.detach().cpu().double().numpy()
+        self.block = kernel.hessian_block is not None    # the richer form where declared
+        self.c = int(Y.shape[-1]) if self.block else 1
+
+    def hessian(self, yhat):
+        """[rows, c, c] blocks (c = 1: the diagonal), clipped at 0 on the diagonal form (a
+        convex F's is >= 0, up to rounding)."""
+        z = yhat.detach().cpu().double().numpy().reshape(self.y_np.shape)
+        if self.block:
+            H = self.kernel.hessian_block(z, self.y_np)
+        else:
+            H = np.clip(self.kernel.hessian_diag(z, self.y_np), 0.0, None)
+        H = torch.as_tensor(np.asarray(H, dtype=np.float64)).to(self.Y)
+        return H.reshape(-1, self.c, self.c)
+
+    def apply(self, H, v):
+        """H v for v [*y] in Y's layout (H from `hessian`)."""
+        rows = v.reshape(-1, self.c, 1)
+        return (torch.bmm(H, rows) if self.c > 1 else H * rows).reshape(v.shape)
+
+    def weighted_gram(self, M, yhat, H=None):
+        """L^* H L = M^T H M [N, N], summed over chunks of whole samples' rows (H: the
+        Hessian at yhat if already made)."""
+        H = self.hessian(yhat) if H is None else H
+        N, c = M.shape[1], self.c
+        Mb = M.reshape(-1, c, N)
+        G = torch.zeros(N, N, dtype=M.dtype, device=M.device)
+        step = max(1, ROWS_CHUNK // max(1, c * N))
+        for s in range(0, Mb.shape[0], step):
+            rows = Mb[s:s + step]
+            HM = torch.bmm(H[s:s + step], rows) if c > 1 else H[s:s + step] * rows
+            G.addmm_(rows.reshape(-1, N).T, HM.reshape(-1, N))
+        return 0.5 * (G + G.T)    # symmetric up to the products' rounding
