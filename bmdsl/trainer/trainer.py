@@ -36,16 +36,18 @@ SMALL_WORK = 20_000_000  # below this, one thread per step (see Trainer.fit)
 
 
 def _registry_value_grad(loss, Y):
-    """(yhat, need_grad) -> (F(yhat), grad F(yhat) or None) from the loss registry's numpy
-    value and grad."""
+    """(yhat, need_grad, target) -> (F(yhat), grad F(yhat) or None) from the loss
+    registry's numpy value and grad; target: Y (the lifted solvers pass a block of
+    samples and its rows of Y, runtime/liftedops.py)."""
     y = Y.detach().cpu().double().numpy()
 
-    def value_grad(yhat, need_grad=True):
+    def value_grad(yhat, need_grad=True, target=None):
+        t = y if target is None else target.detach().cpu().double().numpy()
         z = yhat.detach().cpu().double().numpy()
         if not need_grad:
-            return float(loss.value(z, y)), None
-        g = torch.as_tensor(np.asarray(loss.grad(z, y), dtype=np.float64))
-        return float(loss.value(z, y)), g.to(device=yhat.device, dtype=yhat.dtype)
+            return float(loss.value(z, t)), None
+        g = torch.as_tensor(np.asarray(loss.grad(z, t), dtype=np.float64))
+        return float(loss.value(z, t)), g.to(device=yhat.device, dtype=yhat.dtype)
     return value_grad
 
 
