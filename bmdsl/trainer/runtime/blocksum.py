@@ -11,12 +11,16 @@ other ranks' blocks are exchanged by one all-reduce of a buffer in which each no
 is filled by the one rank that holds it (x + 0 is exact), and every rank adds the rest of
 the tree the same way. In one process the root is all there is to exchange: nothing is.
 
+The solvers run their iterations on one thread: a product split over
+threads may round in another order, and the processes of a run need not have the same
+number of threads as one process has.
+
 Why not a plain all-reduce of each rank's sum: the lifted solvers stop at residuals near
 rounding and take discrete decisions (the line search, restarts, rho's changes) on these
 sums, so a last-bit difference grows into a different iterate (docs/distributed.md, "How
-equal"). Also why the per-block products are batched (bmm over blocks padded to one
-size) rather than one product over the shard: a product's summation order may depend on
-its shape, and a block's shape is the same in every sharding.
+equal"). Also why the products are taken per block (padded to one size) rather than over
+the shard at once: a product's summation order may depend on its shape, and a block's
+shape is the same in every sharding.
 """
 import torch
 
@@ -44,7 +48,7 @@ class Blocks:
         self.r = Y.numel() // max(Y.shape[self.axis], 1)     # entries per sample
         widest = max(block_start(n_all, k + 1) - block_start(n_all, k)
                      for k in range(self.count))
-        self.R = widest * self.r
+        self.R = -(-widest * self.r // 8) * 8     # rows 64-byte aligned, whatever the block
         pos = [j * self.R + torch.arange((hi - lo) * self.r)
                for j, (lo, hi) in enumerate(self.spans)]
         self.pos = torch.cat(pos).to(Y.device)
@@ -83,8 +87,9 @@ class Blocks:
         return out
 
     def dots(self, xp, yp):
-        """Per-block inner products of two padded tensors [blocks, R] -> [blocks, 1]."""
-        return torch.bmm(xp[:, None, :], yp[:, :, None])[:, 0]
+        """Per-block inner products of two padded tensors [blocks, R] -> [blocks, 1] (one
+        product per block, of the same size whatever the sharding)."""
+        return torch.stack([torch.dot(x, y) for x, y in zip(xp, yp)])[:, None]
 
     # -- the fixed-order sum -----------------------------------------------------------------
     def total(self, rows):

@@ -5,7 +5,7 @@ shard of a distributed run takes part in the same sums as one process holding ev
 sample, to the bit (Sahiner et al. 2024, eq. (16), (20)).
 
 L is a product with its dense matrix where it has at most DENSE_MAX entries (the blocks'
-rows padded to one size, one batched product for all blocks), else uses the activations
+rows padded to one size), else uses the activations
 of the basis of w1 per pattern, D_k * A(e_a) [P, p, *a] of each block (einsums block by
 block); with the squared loss's Gram matrix (gram.py) everything stays in the lifted
 space instead. The loss comes from `problem.value_grad(yhat, need_grad, target)` when set
@@ -99,8 +99,8 @@ class _Predictive(_Lifted):
 
 class _Dense(_Lifted):
     """L as dense matrices, one per block [R, P p q] (rows padded with zeros to the widest
-    block): the prediction and the adjoint are one batched product each (a tiny attention
-    problem: ~2 ms per iteration of interpreter overhead through the einsums)."""
+    block): the prediction is a product per block, the adjoint one batched product (a tiny
+    attention problem: ~2 ms per iteration of interpreter overhead through the einsums)."""
 
     def __init__(self, problem):
         super().__init__(problem)
@@ -117,8 +117,10 @@ class _Dense(_Lifted):
             self.M[j, :M.shape[0]] = M
 
     def forward(self, Z):
-        z = Z.reshape(1, self.N, 1).expand(self.M.shape[0], self.N, 1)
-        return self.blocks.unpad(torch.bmm(self.M, z)[..., 0])
+        # one product per block (measured: torch.bmm over one block and over several
+        # rounds the rows differently, so a shard holding one block would differ)
+        z = Z.reshape(-1)
+        return self.blocks.unpad(torch.stack([torch.mv(M, z) for M in self.M]))
 
     def _adjoint_rows(self, gs):
         G = torch.stack([self.blocks.pad(g) for g in gs], 2)             # [blocks, R, k]

@@ -113,6 +113,14 @@ class LiftedProxADMM:
         """Up to `iters` more iterations; True once both relative residuals are <= tol
         (primal: |(L(Z) - u, sqrt(eta) (Z - W))| against the larger side; dual:
         rho |L^*(du) + eta dW| against |rho (L^* a + eta b)|, the multiplier's size)."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)     # the same rounding as any other number of processes
+        try:
+            return self._run(iters, tol, alpha)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol=1e-9, alpha=1.6) -> bool:
         start = time.perf_counter()
         if self.op is None:
             self._start()

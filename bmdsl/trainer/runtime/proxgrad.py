@@ -110,6 +110,14 @@ class LiftedFISTA:
         grad F(W) - lip (W - Z_next) in beta times the D-norm's subdifferential, so the
         dual points the certificate builds from the gradient violate ||G_k||_D* <= beta
         by about lip |Z_next - W|, relative to beta: what the bound loses by scaling them."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)     # the same rounding as any other number of processes
+        try:
+            return self._run(iters, tol)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol=1e-9) -> bool:
         start = time.perf_counter()
         if self.smooth is None:
             self._start()
