@@ -5,7 +5,8 @@ it, unpacked by `git archive`), side by side in one run.
     python bench/bench_lifted_blocks.py --other /tmp/old [--n 4000] [--iters 200]
 
 Gated-ReLU MLP, d = 10, P = 12 sampled gates, m = 3, float64: cross-entropy with
-(l2, l2) (the lifted prox ADMM) and huber with (l2, l1) (the lifted FISTA), each for a
+(l2, l2) and huber with (l2, l1) (both: the lifted prox ADMM, as `auto` picks), and huber
+with (l2, l1) by the lifted FISTA (made directly), each for a
 fixed number of iterations of its warm start (no certificate), in a fresh process per
 tree and case, alternating the trees. Writes bench/results/lifted_blocks.json.
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CASES = {"cross_entropy": ("cross_entropy", "R = l2", "Y[n, c]", "W2[c]", "[n, o]", "[o]"),
-         "huber": ("huber", "R = l1", "Y[n]", "W2", "[n]", "")}
+         "huber": ("huber", "R = l1", "Y[n]", "W2", "[n]", ""),
+         "huber_fista": ("huber", "R = l1", "Y[n]", "W2", "[n]", "")}
 
 MODEL = """model m
 input   X[n, d]
@@ -41,24 +43,27 @@ import json, sys, time
 import numpy as np, torch
 import bmdsl
 from bmdsl.trainer import Trainer
-text, n, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+from bmdsl.trainer.runtime.proxgrad import LiftedFISTA
+text, n, iters, fista = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 rng = np.random.default_rng(0)
 X = rng.standard_normal((n, 10))
 Y = np.eye(2)[(X[:, 0] * X[:, 1] > 0).astype(int)] if "cross_entropy" in text else \
     np.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
 t = Trainer(bmdsl.parse(text).derive().bind({"X": X, "Y": Y}), device="cpu", progress=False)
+warm = LiftedFISTA(t.problem) if fista else t.warm
 torch.set_num_threads(1)
 start = time.perf_counter()
-t.warm.run(iters)
+warm.run(iters)
 seconds = time.perf_counter() - start
-print(json.dumps({"method": t.warm.info()["method"], "iterations": t.warm.iterations,
+print(json.dumps({"method": warm.info()["method"], "iterations": warm.iterations,
                   "seconds": seconds}))
 """
 
 
-def run(tree, text, n, iters):
+def run(tree, text, n, iters, fista):
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", CHILD, text, str(n), str(iters)], env=env,
+    out = subprocess.run([sys.executable, "-c", CHILD, text, str(n), str(iters),
+                          "1" if fista else "0"], env=env,
                          capture_output=True, text=True, check=True, cwd=str(tree))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -76,10 +81,10 @@ def main():
         times = {"blocks": [], "other": []}
         for _ in range(a.repeats):
             for label, tree in (("blocks", ROOT), ("other", Path(a.other))):
-                r = run(tree, text, a.n, a.iters)
+                r = run(tree, text, a.n, a.iters, name.endswith("fista"))
                 times[label].append(r["seconds"] / r["iterations"])
                 method = r["method"]
-        row = {"case": name, "method": method, "n": a.n,
+        row = {"case": name, "method": method, "n": a.n, "iterations": a.iters,
                "ms_per_iteration_blocks": 1e3 * min(times["blocks"]),
                "ms_per_iteration_other": 1e3 * min(times["other"])}
         row["ratio"] = row["ms_per_iteration_blocks"] / row["ms_per_iteration_other"]

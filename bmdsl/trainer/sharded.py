@@ -38,7 +38,7 @@ from .methods import METHODS
 from .runtime.forms import regularizer
 from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
-from .trainer import Trainer, _registry_value_grad
+from .trainer import Trainer, _registry_terms_grad, _registry_value_grad
 
 log = logging.getLogger("bmdsl.trainer")
 
@@ -251,6 +251,7 @@ class DistributedTrainer(Trainer):
         problem = ShardedProblem(spec, arrays, D, local, gates, b.loss.torch_value,
                                  outputs=outputs, n_all=n)
         problem.value_grad = _registry_value_grad(b.loss, problem.Y)
+        problem.terms_grad = _registry_terms_grad(b.loss, problem.Y)
         problem.prox = b.loss.prox
         return problem
 

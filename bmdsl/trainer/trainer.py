@@ -51,6 +51,23 @@ def _registry_value_grad(loss, Y):
     return value_grad
 
 
+def _registry_terms_grad(loss, Y):
+    """yhat -> (F's terms (loss.terms: per entry, or per row), grad F(yhat)) as tensors, or
+    None when the loss declares no terms: what the lifted warm starts sum by blocks."""
+    if loss.terms is None:
+        return None
+    y = Y.detach().cpu().double().numpy()
+
+    def terms_grad(yhat, need_grad=True):
+        z = yhat.detach().cpu().double().numpy()
+        t = torch.as_tensor(np.asarray(loss.terms(z, y), dtype=np.float64))
+        g = torch.as_tensor(np.asarray(loss.grad(z, y), dtype=np.float64)) if need_grad \
+            else None
+        to = dict(device=yhat.device, dtype=yhat.dtype)
+        return t.to(**to), (None if g is None else g.to(**to))
+    return terms_grad
+
+
 def _device(device) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -127,6 +144,7 @@ class Trainer:
         problem = BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates,
                             F=(b.loss.base or b.loss).torch_value)
         problem.value_grad = _registry_value_grad(b.loss, problem.Y)
+        problem.terms_grad = _registry_terms_grad(b.loss, problem.Y)
         problem.prox = b.loss.prox        # None: the loss declares no prox (or an offset)
         return problem
 

@@ -48,10 +48,9 @@ class Blocks:
         self.r = Y.numel() // max(Y.shape[self.axis], 1)     # entries per sample
         widest = max(block_start(n_all, k + 1) - block_start(n_all, k)
                      for k in range(self.count))
-        self.R = -(-widest * self.r // 8) * 8     # rows 64-byte aligned, whatever the block
-        pos = [j * self.R + torch.arange((hi - lo) * self.r)
-               for j, (lo, hi) in enumerate(self.spans)]
-        self.pos = torch.cat(pos).to(Y.device)
+        self.widest, self.R = widest, -(-widest * self.r // 8) * 8   # 64-byte aligned rows
+        self.pos = _block_positions(self.spans, self.R, self.r, Y.device)[0]
+        self._pos = {}
         self.levels = _tree_levels(self.count)
         self.plan = [_tree_plan(a, b, self.count, self.levels) for a, b in ranges]
         self.dtype, self.device = Y.dtype, Y.device
@@ -86,10 +85,22 @@ class Blocks:
             out["D"] = self.part(pb.D, j, spec["mask_axis"] + 1).contiguous()
         return out
 
+    def sums(self, x):
+        """Per-block sums [blocks, 1] of x with the sample axis of the target and any
+        number of entries per sample (e.g. a loss's terms per row)."""
+        rows = x.movedim(self.axis, 0).reshape(x.shape[self.axis], -1)
+        r = rows.shape[1]
+        if r not in self._pos:
+            self._pos[r] = _block_positions(self.spans, -(-self.widest * r // 8) * 8, r, x.device)
+        pos, width = self._pos[r]
+        out = torch.zeros(len(self.spans) * width, dtype=x.dtype, device=x.device)
+        out[pos] = rows.reshape(-1)
+        return out.view(len(self.spans), width).sum(1, keepdim=True)
+
     def dots(self, xp, yp):
-        """Per-block inner products of two padded tensors [blocks, R] -> [blocks, 1] (one
-        product per block, of the same size whatever the sharding)."""
-        return torch.stack([torch.dot(x, y) for x, y in zip(xp, yp)])[:, None]
+        """Per-block inner products of two padded tensors [blocks, R] -> [blocks, 1] (a
+        row's sum does not depend on the other rows, on one thread)."""
+        return (xp * yp).sum(1, keepdim=True)
 
     # -- the fixed-order sum -----------------------------------------------------------------
     def total(self, rows):
@@ -106,6 +117,13 @@ class Blocks:
         if len(self.ranges) > 1:
             buf = self.reduce(buf)
         return _tree_merge(dict(zip(slots, buf)), self.levels)
+
+
+def _block_positions(spans, width, r, device):
+    """Where the entries of the local samples (r per sample, sample-major) go in blocks
+    padded to `width` entries: (indices, width)."""
+    pos = [j * width + torch.arange((hi - lo) * r) for j, (lo, hi) in enumerate(spans)]
+    return torch.cat(pos).to(device), width
 
 
 def _tree_levels(nb):

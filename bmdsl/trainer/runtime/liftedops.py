@@ -37,7 +37,12 @@ class _Lifted:
         return float(f), g
 
     def _losses(self, yhat, need_grad):
-        """F of each block [blocks, 1] and grad F [*y] (per sample, blocks joined)."""
+        """F of each block [blocks, 1] and grad F [*y] (per sample, blocks joined): from
+        the loss's terms at once where it declares them, else block by block."""
+        hook = getattr(self.problem, "terms_grad", None)
+        if hook is not None:
+            terms, g = hook(yhat, need_grad)
+            return self.blocks.sums(terms), g
         B, Y = self.blocks, self.problem.Y
         values, grads = [], []
         for j in range(len(B.spans)):
@@ -99,8 +104,8 @@ class _Predictive(_Lifted):
 
 class _Dense(_Lifted):
     """L as dense matrices, one per block [R, P p q] (rows padded with zeros to the widest
-    block): the prediction is a product per block, the adjoint one batched product (a tiny
-    attention problem: ~2 ms per iteration of interpreter overhead through the einsums)."""
+    block): the prediction and the adjoint are one product each (a tiny attention problem:
+    ~2 ms per iteration of interpreter overhead through the einsums)."""
 
     def __init__(self, problem):
         super().__init__(problem)
@@ -117,10 +122,11 @@ class _Dense(_Lifted):
             self.M[j, :M.shape[0]] = M
 
     def forward(self, Z):
-        # one product per block (measured: torch.bmm over one block and over several
-        # rounds the rows differently, so a shard holding one block would differ)
-        z = Z.reshape(-1)
-        return self.blocks.unpad(torch.stack([torch.mv(M, z) for M in self.M]))
+        # one matrix-vector product over all blocks' rows: a row's value does not depend
+        # on the rows around it (measured on one thread, blocks of 8k rows; torch.bmm
+        # over one block and over several rounds them differently)
+        nb, R, N = self.M.shape
+        return self.blocks.unpad((self.M.view(nb * R, N) @ Z.reshape(-1)).view(nb, R))
 
     def _adjoint_rows(self, gs):
         G = torch.stack([self.blocks.pad(g) for g in gs], 2)             # [blocks, R, k]
