@@ -27,7 +27,7 @@ import time
 import torch
 
 from .dprox import DNorm
-from .gram import GRAM_MAX_N, Gram
+from .gram import GRAM_MAX_N
 from .liftedops import _Dense, _Predictive, dense_fits
 from .proxgrad import lifted_refusals
 
@@ -100,7 +100,7 @@ class LiftedProxADMM:
     def _start(self):
         pb = self.problem
         self.op = _Dense(pb) if dense_fits(pb) else _Predictive(pb)
-        G = Gram.build(pb).G        # summed in a fixed order: the same bits on any sharding
+        G = self.op.gram()          # summed in a fixed order: the same bits on any sharding
         eta = ETA_G * float(G.diagonal().mean()) if G.numel() else 1.0
         self.K, self.eta = regularized_inverse(G, eta)
         Y = pb.Y
