@@ -77,6 +77,7 @@ def test_the_fixed_order_sum_is_the_same_bits_for_any_sharing(nb):
         left = node(level - 1, 2 * i)
         return left + node(level - 1, 2 * i + 1) if 2 * i + 1 < levels[level - 1] else left
     assert torch.equal(whole, node(len(levels) - 1, 0))
+    assert torch.equal(blocksum._pairwise(leaves.clone()), whole)   # one process's shortcut
 
 
 def test_the_lifted_warm_starts_on_two_processes_equal_one_process():
