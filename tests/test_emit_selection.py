@@ -12,10 +12,11 @@ from bmdsl.trainer import emit_torch
 SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # regression guards, lines of the emitted modules with the default `--methods auto`, by
 # whether the activation has ReLU cones, ~5% above the largest measured (docs/architecture.md,
-# "Emitted modules"): torch 1682 (mlp, gated), 2104 (mlp, relu); `all` 2201. The issue's
-# goal for self-attention, 700 torch lines, is not reached (1506): see docs/architecture.md.
+# "Emitted modules"): torch 1682 (mlp, gated), 2104 (mlp, relu); `all` 2456 (with the lifted
+# warm starts' block sums). The issue's goal for self-attention, 700 torch lines, is not
+# reached (1506): see docs/architecture.md.
 TORCH_MAX = {False: 1770, True: 2210}
-TORCH_ALL_MAX = 2310
+TORCH_ALL_MAX = 2470
 # CVXPY, per model (without cones, with ReLU cones), ~5% above measured: mlp 322 / 527,
 # cnn 395 / 600, selfattention 323 / 528 (the issue's bound: under 350), relu 322 / 527
 CVXPY_MAX = {"mlp": (338, 553), "cnn": (415, 630), "selfattention": (339, 554),

@@ -84,17 +84,17 @@ def test_the_memory_estimate_covers_the_operator_it_builds(dense, monkeypatch, f
     """footprint.lifted_fista (checked against the budget before the warm start is made)
     is at least what runtime/proxgrad.py allocates: L's matrix, or the basis activations."""
     from bmdsl.core import footprint
-    from bmdsl.trainer.runtime import proxgrad
+    from bmdsl.trainer.runtime import liftedops
     if not dense:
-        monkeypatch.setattr(proxgrad, "DENSE_MAX", 0)
+        monkeypatch.setattr(liftedops, "DENSE_MAX", 0)
         monkeypatch.setattr(footprint, "LIFTED_DENSE_MAX", 0)
     bound = bound_for("cnn", "gated_relu", "huber", "l1", "l2")
     trainer = Trainer(bound, device="cpu")
     estimate = footprint.warm_start("LiftedFISTA", trainer.problem).nbytes
     trainer.warm.run(1)
     smooth = trainer.warm.smooth
-    built = smooth.M if dense else smooth.H
-    assert isinstance(smooth, proxgrad._Dense) == dense
+    built = smooth.M if dense else torch.cat([H.reshape(-1) for H in smooth.H])
+    assert isinstance(smooth, liftedops._Dense) == dense
     assert estimate >= (built.numel() + 4 * trainer.warm.Z.numel()) * 8
 
 

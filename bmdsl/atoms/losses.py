@@ -69,6 +69,9 @@ class Loss:
     # prox(v, y, t, x0=None) -> argmin_x t F(x; y) + 1/2 ||x - v||^2 on torch tensors, or None:
     # the lifted ADMM (runtime/proxadmm.py) needs it, a loss without one takes the FISTA
     prox: Optional[Callable] = None
+    # terms(yh, y) -> the per-entry (or per-row) array whose sum is value(yh, y), or None
+    # (lossforms.LossKernel.terms): the lifted warm starts sum it by blocks of samples
+    terms: Optional[Callable] = None
 
     def param(self, name: str):
         return dict(self.params)[name]
@@ -151,7 +154,8 @@ def _from_kernel(kernel) -> LossEntry:
                     link=k.link, metrics=tuple(k.metrics), quadratic=k.quadratic,
                     twice_differentiable=k.twice_differentiable,
                     cvxpy_size=None if k.cvxpy_size is None else tuple(k.cvxpy_size),
-                    prox=None if k.torch_prox is None else _torch_prox(k))
+                    prox=None if k.torch_prox is None else _torch_prox(k),
+                    terms=k.terms)
     params = tuple(LossParam(name, default, check, doc, accepts)
                    for name, default, accepts, check, doc in kernel.params)
     return LossEntry(kernel.name, params, build, kernel.doc,

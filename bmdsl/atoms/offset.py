@@ -131,4 +131,5 @@ def with_offset(loss, c: int):
         torch_value=torch_value, cvxpy=cvx,
         conjugate=lambda v, y: loss.conjugate(v, y) if is_centered(v, c) else float("inf"),
         scale_domain=domain, offset=offset, channels=c, base=loss,
-        prox=None)    # F_b's prox is not F's (b moves with Yhat): none declared
+        prox=None,    # F_b's prox is not F's (b moves with Yhat): none declared
+        terms=None)   # nor F's terms (b* couples the samples)

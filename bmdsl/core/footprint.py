@@ -154,12 +154,13 @@ def cone_interior(P: int, p: int, ny: int, a_size: int) -> Estimate:
 
 def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool) -> Estimate:
     """runtime/proxgrad.py: L's dense matrix [|y|, P p q] where it has at most
-    LIFTED_DENSE_MAX entries, else the activations of w1's basis D_k * A(e_a) [P, p, *a]
+    LIFTED_DENSE_MAX entries (its blocks' rows padded to the widest block: at most 1/16
+    more, runtime/liftedops.py), else the activations of w1's basis D_k * A(e_a) [P, p, *a]
     (neither with the Gram matrix); about 10 iterates and gradients [P, p, q] (with the
     prox's SVD or sort) and 6 predictions and loss gradients [*y]."""
     P, p, q, ny, a_size = int(P), int(p), int(q), int(ny), int(a_size)
     dense = ny * P * p * q <= LIFTED_DENSE_MAX
-    operator = 0 if gram else (ny * P * p * q if dense else P * p * a_size)
+    operator = 0 if gram else ((ny + ny // 16) * P * p * q if dense else P * p * a_size)
     what = "L's matrix " + dims_text((ny, P * p * q)) if dense else \
         "basis activations " + dims_text((P, p, a_size))
     return Estimate(f"the lifted FISTA's {what} and iterates {dims_text((P, p, q))}",

@@ -73,12 +73,28 @@ def contract_terms(terms, arrays):
     return total
 
 
+@lru_cache(maxsize=4096)
+def _planned(spec, batch, out_batch):
+    """(coef, operand names, subscripts) of a spec with its batch layout (batch as sorted
+    items): cached, as a block-by-block pass calls the same spec hundreds of times."""
+    coef, ops, out = with_batch(spec, dict(batch), out_batch)
+    return coef, tuple(n for n, _ in ops), letters(ops, out)
+
+
+def _plan_of(spec, batch, out_batch):
+    try:
+        return _planned(spec, tuple(sorted(batch.items())), tuple(out_batch))
+    except TypeError:                     # a spec or layout with lists: not hashable
+        coef, ops, out = with_batch(spec, batch, out_batch)
+        return coef, tuple(n for n, _ in ops), letters(ops, out)
+
+
 def run_terms(specs, arrays, batch=None, out_batch=()):
     """torch: the sum over the terms of one equation, each with the same batch layout."""
     import torch
     total = None
     for spec in specs:
-        coef, ops, out = with_batch(spec, batch or {}, out_batch)
-        r = contract(coef, letters(ops, out), [arrays[n] for n, _ in ops], torch.einsum)
+        coef, names, subscripts = _plan_of(spec, batch or {}, out_batch)
+        r = contract(coef, subscripts, [arrays[n] for n in names], torch.einsum)
         total = r if total is None else total + r
     return total

@@ -95,6 +95,10 @@ class LossKernel:
     # program's memory estimate (core/cvxfootprint.loss_program); None: a conservative default
     cvxpy_size = None
     torch_prox = None
+    # terms(yh, y) -> the array (per entry, or per row over the class axis) whose sum is
+    # value(yh, y): the lifted warm starts sum it by blocks of samples in a fixed order
+    # (trainer/runtime/liftedops.py). None: not declared (they call value per block)
+    terms = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -111,6 +115,9 @@ class Squared(LossKernel):
 
     def value(self, yh, y):
         return 0.5 * float(np.sum((loss_array(yh) - loss_array(y)) ** 2))
+
+    def terms(self, yh, y):
+        return 0.5 * (loss_array(yh) - loss_array(y)) ** 2
 
     def grad(self, yh, y):
         return loss_array(yh) - loss_array(y)
@@ -148,6 +155,10 @@ class CrossEntropy(LossKernel):
     def value(self, yh, y):
         yh = loss_array(yh)
         return float(np.sum(loss_logsumexp(yh)) - np.sum(loss_array(y) * yh))
+
+    def terms(self, yh, y):
+        yh = loss_array(yh)
+        return loss_logsumexp(yh) - np.sum(loss_array(y) * yh, axis=-1)
 
     def grad(self, yh, y):
         z = loss_array(yh)
@@ -209,6 +220,9 @@ class Logistic(LossKernel):
 
     def value(self, yh, y):
         return float(np.sum(np.logaddexp(0.0, -loss_array(y) * loss_array(yh))))
+
+    def terms(self, yh, y):
+        return np.logaddexp(0.0, -loss_array(y) * loss_array(yh))
 
     def grad(self, yh, y):
         return -loss_array(y) * loss_sigmoid(-loss_array(y) * loss_array(yh))
@@ -274,8 +288,11 @@ class Huber(LossKernel):
     delta = 1.0
 
     def value(self, yh, y):
+        return float(np.sum(self.terms(yh, y)))
+
+    def terms(self, yh, y):
         d, r = self.delta, np.abs(loss_array(yh) - loss_array(y))
-        return float(np.sum(np.where(r <= d, 0.5 * r ** 2, d * (r - 0.5 * d))))
+        return np.where(r <= d, 0.5 * r ** 2, d * (r - 0.5 * d))
 
     def grad(self, yh, y):
         return np.clip(loss_array(yh) - loss_array(y), -self.delta, self.delta)

@@ -64,32 +64,34 @@ def prox_cross_entropy(torch, v, y, t, x0=None):
     g = t (s - y) + x - v (s = softmax(x)), Hessian H = diag(d) - t s s^T with d = 1 + t s,
     H^{-1} g = g/d + t (s/d) <s/d, g> / (1 - t <s, s/d>) (the denominator is > 0 as s sums
     to 1). A step is halved, per row, until the row's objective does not increase (beyond its
-    rounding)."""
+    rounding). Every decision is a row's own (a converged row stops moving, a row near its
+    root takes the full step): a row's result does not depend on the other rows, so one
+    shard of the rows gets the same bits as all of them (the sharded lifted ADMM)."""
     x = v.clone() if x0 is None else x0.clone()
     scale = 1.0 + v.abs().amax(-1, keepdim=True) + t
     for _ in range(NEWTON_MAX):
         s = torch.softmax(x, -1)
         g = t * (s - y) + x - v
-        if bool((g.abs() <= NEWTON_TOL * scale).all()):
+        done = (g.abs() <= NEWTON_TOL * scale).all(-1)
+        if bool(done.all()):
             break
         d = 1.0 + t * s
         sd = s / d
         denom = (1.0 - t * (s * sd).sum(-1, keepdim=True)).clamp_min(1e-300)
         step = g / d + t * sd * (sd * g).sum(-1, keepdim=True) / denom
-        if bool((t * g.norm(dim=-1) <= 0.25).all()):
-            # near the root (the Hessian >= I, lse's Hessian changes by O(t |dx|)): a full
-            # step only shrinks g, so the line search is skipped
-            x = x - step
-            continue
-        f0 = _ce_objective(torch, x, v, y, t)
-        # the objective's rounding: its terms are of size t |x| and (x - v)^2
-        slack = 1e-13 * (1.0 + f0.abs() + t * x.abs().amax(-1))
-        alpha = torch.ones_like(f0)
-        for _ in range(30):
-            trial = x - alpha[..., None] * step
-            worse = _ce_objective(torch, trial, v, y, t) > f0 + slack
-            if not bool(worse.any()):
-                break
-            alpha = torch.where(worse, 0.5 * alpha, alpha)
-        x = x - alpha[..., None] * step
+        # near the root (the Hessian >= I, lse's Hessian changes by O(t |dx|)): a full
+        # step only shrinks g, so those rows skip the line search
+        search = ~done & (t * g.norm(dim=-1) > 0.25)
+        alpha = torch.ones_like(g[..., 0])
+        if bool(search.any()):
+            f0 = _ce_objective(torch, x, v, y, t)
+            # the objective's rounding: its terms are of size t |x| and (x - v)^2
+            slack = 1e-13 * (1.0 + f0.abs() + t * x.abs().amax(-1))
+            for _ in range(30):
+                trial = x - alpha[..., None] * step
+                worse = search & (_ce_objective(torch, trial, v, y, t) > f0 + slack)
+                if not bool(worse.any()):
+                    break
+                alpha = torch.where(worse, 0.5 * alpha, alpha)
+        x = torch.where(done[..., None], x, x - alpha[..., None] * step)
     return x

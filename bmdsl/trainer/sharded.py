@@ -42,7 +42,7 @@ from .methods import METHODS
 from .runtime.forms import regularizer
 from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
-from .trainer import Trainer
+from .trainer import Trainer, _registry_terms_grad, _registry_value_grad
 
 log = logging.getLogger("bmdsl.trainer")
 
@@ -75,8 +75,8 @@ class _Sum(torch.autograd.Function):
 class ShardedProblem(BMProblem):
     sharded = True
 
-    def __init__(self, spec, arrays, D, shapes, gates=None, *, outputs, n_all):
-        super().__init__(spec, arrays, D, shapes, gates)
+    def __init__(self, spec, arrays, D, shapes, gates=None, F=None, *, outputs, n_all):
+        super().__init__(spec, arrays, D, shapes, gates, F)
         self.outputs = outputs        # |Y| of all shards: method choice as on one process
         self.reduce_sum, self.reduce_max = dd.allreduce_sum, dd.allreduce_max
         self.n_all = n_all
@@ -237,7 +237,14 @@ class DistributedTrainer(Trainer):
         self.samples = ShardSamples(b, view)
         axis = spec["sample_axes"][spec["target"]]
         outputs = b.Y.size // b.Y.shape[axis] * n        # |Y| of all samples
-        return ShardedProblem(spec, arrays, D, local, gates, outputs=outputs, n_all=n)
+        # the loss as one process's trainer has it (Trainer._lower): the lifted warm starts
+        # evaluate its value, gradient and prox on this shard's blocks
+        problem = ShardedProblem(spec, arrays, D, local, gates, b.loss.torch_value,
+                                 outputs=outputs, n_all=n)
+        problem.value_grad = _registry_value_grad(b.loss, problem.Y)
+        problem.terms_grad = _registry_terms_grad(b.loss, problem.Y)
+        problem.prox = b.loss.prox
+        return problem
 
     def config(self) -> dict:
         """A checkpoint resumes with the same number of processes. The data and masks

@@ -65,3 +65,33 @@ class Curvature:
             HM = torch.bmm(H[s:s + step], rows) if c > 1 else H[s:s + step] * rows
             G.addmm_(rows.reshape(-1, N).T, HM.reshape(-1, N))
         return 0.5 * (G + G.T)    # symmetric up to the products' rounding
+
+
+class DenseL:
+    """L as one dense matrix M [|y|, P p q] in one process (the proximal Newton's products
+    and its weighted Gram M^T H M): forward, adjoint, F and grad F on [*y]."""
+
+    def __init__(self, problem):
+        P, p, q, Y = problem.P, problem.p, problem.q, problem.Y
+        E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
+        E = E.expand((P, q) + problem.w2_shape)
+        # the columns L(e_kab) = B(D_k A(e_a), e_b), as gram.Gram.build makes them
+        self.M = problem.jac_u(E).permute(0, 1, 3, 2).reshape(-1, P * p * q)
+        self.problem, self.shape, self.y_shape = problem, (P, p, q), tuple(Y.shape)
+        hook = getattr(problem, "value_grad", None)
+        self.value_grad = hook if hook is not None else self._autograd
+        self.value = (lambda y: hook(y, False)[0]) if hook is not None else \
+            (lambda y: float(problem.F(y, problem.Y)))
+
+    def forward(self, Z):
+        return (self.M @ Z.reshape(-1)).reshape(self.y_shape)
+
+    def adjoint(self, g):
+        return (self.M.T @ g.reshape(-1)).reshape(self.shape)
+
+    def _autograd(self, y):
+        y = y.detach().requires_grad_(True)
+        with torch.enable_grad():
+            f = self.problem.F(y, self.problem.Y)
+            (g,) = torch.autograd.grad(f, y)
+        return float(f), g

@@ -27,9 +27,9 @@ import torch
 
 from .dprox import DNorm
 from .gram import GRAM_MAX_N
-from .hessian import Curvature, curvature_kernel
+from .hessian import Curvature, DenseL, curvature_kernel
 from .lifted import LiftedADMM
-from .proxgrad import _Dense, lifted_refusals
+from .proxgrad import lifted_refusals
 
 PN_DENSE_MAX = 40_000_000   # entries of L's dense matrix [|y|, N] at most (320 MB; G_k
                             # costs |y| N^2 per step; the memory budget is the trainer's)
@@ -83,7 +83,7 @@ class LiftedProxNewton:
         C^2; Huber's zero curvature outside its quadratic zone made the steps' models
         unbounded but for the D-norm: 200 halvings and 10-20 s on the test spiral), what no lifted warm start takes (proxgrad.lifted_refusals), L's
         dense matrix within PN_DENSE_MAX entries, N = P p q <= GRAM_MAX_N (G_k is
-        dense) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py)."""
+        dense) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py); one process."""
         N = problem.P * problem.p * problem.q
         why = lifted_refusals(
             problem, (curvature_kernel(problem.spec) is None,
@@ -95,7 +95,9 @@ class LiftedProxNewton:
             (problem.outputs * N > PN_DENSE_MAX,
              f"|y| P p q > {PN_DENSE_MAX:.0e} (L's dense matrix)"),
             (N > GRAM_MAX_N, f"P p q > {GRAM_MAX_N} (L^* H L dense)"),
-            (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
+            (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"),
+            (getattr(problem, "sharded", False),
+             "one shard of --nproc > 1 (its L^* H L is not summed over the ranks)"))
         return "it does not take " + ", ".join(why) if why else None
 
     @classmethod
@@ -114,7 +116,7 @@ class LiftedProxNewton:
 
     def _start(self):
         pb = self.problem
-        self.op = _Dense(pb)
+        self.op = DenseL(pb)
         self.curvature = Curvature(curvature_kernel(pb.spec), pb.Y)
         self.Z = torch.zeros(self.shape, dtype=pb.Y.dtype, device=pb.Y.device)
         self.yZ = self.op.forward(self.Z)

@@ -46,6 +46,9 @@ class BMProblem:
         if has_output_bias(spec):         # F_b(Yhat) = min_b F(Yhat + 1 b^T) (offset.py)
             self.F = offset_loss(self.F, output_channels(self.y_shape))
         self.value_grad = None
+        # terms_grad(yhat, need_grad) -> (F's terms per entry or per row, grad F), when set:
+        # the lifted solvers sum the terms by blocks at once (liftedops.py)
+        self.terms_grad = None
         # prox(v, y, t, x0) -> prox_{tF}(v) or None (the lifted ADMM of proxadmm.py needs it):
         # the runtime's copy here, the registry entry's with bmdsl's trainer
         self.prox = loss_prox(spec)

@@ -17,6 +17,9 @@ is small against the data (the gated spiral: duplicate gated columns make it sin
 FISTA ended 1e-5 to 3e-4 above p* in 30 s with cross_entropy, logistic, huber); the
 Z-step here is an exact solve whatever the conditioning, as the squared loss's ADMM
 (lifted.py) has it through its Gram path. ReLU cones are not split here (interior.py).
+Distributed: L^* L is gram.py's (the same bits on every sharding), L^*(u), L^*(a) and the
+residuals' sums over samples are reduced in liftedops.py's fixed order; u, its prox and a
+are per sample and stay on their rank.
 """
 import math
 import time
@@ -24,8 +27,9 @@ import time
 import torch
 
 from .dprox import DNorm
-from .gram import GRAM_MAX_N, Gram
-from .proxgrad import _Dense, _Predictive, dense_fits, lifted_refusals
+from .gram import GRAM_MAX_N
+from .liftedops import _Dense, _Predictive, dense_fits
+from .proxgrad import lifted_refusals
 
 ETA_G = 1e-3         # eta = ETA_G * mean diag(L^* L) (see LiftedProxADMM)
 RHO_START = 1.0      # the losses' curvature is of order one (squared 1, logistic 1/4)
@@ -72,8 +76,7 @@ class LiftedProxADMM:
         <= GRAM_MAX_N (L^* L is dense) and at most |y| (where L is wide, the lifted FISTA
         was faster: measured on the tiny attention model with cross_entropy, (l2, l1), 40 s
         against 3 s; the CNN and attention cells of bench_grid were certified by the FISTA
-        in 2-20 s; docs/performance.md), no output bias (F_b has no prox), not one shard of
-        a distributed run (its prox would see its own samples only)."""
+        in 2-20 s; docs/performance.md), no output bias (F_b has no prox)."""
         N = problem.P * problem.p * problem.q
         why = lifted_refusals(
             problem, (getattr(problem, "prox", None) is None, "a loss without a prox"),
@@ -96,12 +99,8 @@ class LiftedProxADMM:
 
     def _start(self):
         pb = self.problem
-        if dense_fits(pb):
-            self.op = _Dense(pb)
-            G = self.op.M.T @ self.op.M
-        else:
-            self.op = _Predictive(pb)
-            G = Gram.build(pb).G
+        self.op = _Dense(pb) if dense_fits(pb) else _Predictive(pb)
+        G = self.op.gram()          # summed in a fixed order: the same bits on any sharding
         eta = ETA_G * float(G.diagonal().mean()) if G.numel() else 1.0
         self.K, self.eta = regularized_inverse(G, eta)
         Y = pb.Y
@@ -114,13 +113,21 @@ class LiftedProxADMM:
         """Up to `iters` more iterations; True once both relative residuals are <= tol
         (primal: |(L(Z) - u, sqrt(eta) (Z - W))| against the larger side; dual:
         rho |L^*(du) + eta dW| against |rho (L^* a + eta b)|, the multiplier's size)."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)     # the same rounding as any other number of processes
+        try:
+            return self._run(iters, tol, alpha)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol=1e-9, alpha=1.6) -> bool:
         start = time.perf_counter()
         if self.op is None:
             self._start()
         op, prox, Y = self.op, self.problem.prox, self.problem.Y
         eta, beta = self.eta, self.beta
         Z, W, u, a, b = self.Z, self.W, self.u, self.a, self.b
-        Lu, La = op.adjoint(u), op.adjoint(a)
+        (Lu, La), _ = op.sums([u, a], [])
         done = False
         for _ in range(int(iters)):
             rhs = Lu - La + eta * (W - b)
@@ -136,11 +143,12 @@ class LiftedProxADMM:
             W = self.norm.prox(Zr + b, beta / (self.rho * eta))
             a = a + LZr - u
             b = b + Zr - W
-            Lu, La = op.adjoint(u), op.adjoint(a)
+            # the sums over samples, in one reduction: L^*(u), L^*(a), |L(Z) - u|^2, |L(Z)|^2, |u|^2
+            (Lu, La), (ru, lz, uu) = op.sums([u, a], [LZ - u, LZ, u])
             self.iterations += 1
-            r = math.sqrt(float(((LZ - u) ** 2).sum()) + eta * float(((Z - W) ** 2).sum()))
-            side = max(math.sqrt(float((LZ ** 2).sum()) + eta * float((Z ** 2).sum())),
-                       math.sqrt(float((u ** 2).sum()) + eta * float((W ** 2).sum())), 1e-300)
+            r = math.sqrt(ru + eta * float(((Z - W) ** 2).sum()))
+            side = max(math.sqrt(lz + eta * float((Z ** 2).sum())),
+                       math.sqrt(uu + eta * float((W ** 2).sum())), 1e-300)
             s = float((Lu - Lu_old + eta * (W - W_old)).norm())
             # the two parts of A^* y = rho (L^* a + eta b), which cancel at the optimum
             dual = max(float(La.norm()), eta * float(b.norm()), 1e-300)

@@ -12,14 +12,11 @@ line search on the Lipschitz estimate that may also shrink it (Scheinberg, Goldf
 
 One iteration: one lifted prediction L(Z) (of the prox point, which the line search
 needs anyway; the extrapolated point's prediction follows by linearity), one adjoint
-L^*(grad F), one prox. The prediction is a product with L's dense matrix [|y|, P p q] where it has
-at most DENSE_MAX entries, else uses the activations of the basis of w1 per pattern,
-D_k * A(e_a) [P, p, *a], made once (footprint.lifted_fista); with the squared loss's Gram
-matrix (gram.py) everything stays in the lifted space instead.
-
-The loss comes from `problem.value_grad(yhat, need_grad) -> (F, grad F or None)` when set
-(bmdsl's trainer: the loss registry's value and gradient), else from autograd of the
-runtime's torch loss. The solution Z is factored into BM units by the pair's
+L^*(grad F), one prox. L, F and L^* come from liftedops.py (L's dense matrix where it is
+small, else the basis activations, footprint.lifted_fista; with the squared loss's Gram
+matrix everything stays in the lifted space); their sums over samples are taken in a
+fixed order by blocks of samples, so a shard of a distributed run reaches one process's
+iterates bit for bit (blocksum.py). The solution Z is factored into BM units by the pair's
 factorization (dprox.py); when m units per pattern cannot hold it (more non-zero groups
 or singular values than m), the BM method polishes the truncated factors.
 
@@ -32,130 +29,26 @@ import time
 
 import torch
 
-from ...kernel.einsum import run_terms
 from .offset import has_output_bias
 
 from .dprox import DNorm
+from .liftedops import smooth_part
 
-DENSE_MAX = 4_000_000  # entries of L's matrix [|y|, P p q] kept dense at most (32 MB)
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
 POWER_ITERS = 15      # power iterations for the first Lipschitz estimate (||L||^2)
 BACKTRACK = 60        # doublings of the estimate at most per iteration
 
 
-class _Predictive:
-    """The smooth part through predictions: Z -> L(Z) [*y], F and grad F on [*y], L^*."""
-
-    def __init__(self, problem):
-        P, p = problem.P, problem.p
-        E = torch.eye(p, dtype=problem.Y.dtype, device=problem.Y.device)
-        E = E.reshape((1, p) + problem.w1_shape).expand((P, p) + problem.w1_shape)
-        self.problem = problem
-        self.H = problem.activate(problem.pre_activation(E.contiguous()))   # [P, p, *a]
-        self.transposed = self._transpose(problem.spec["output"])
-        self.w2 = (P, p) + problem.w2_shape
-        hook = getattr(problem, "value_grad", None)
-        self.value_grad = hook if hook is not None else self._autograd
-        self.value = (lambda y: hook(y, False)[0]) if hook is not None else \
-            (lambda y: float(problem.F(y, problem.Y)))
-
-    def forward(self, Z):
-        return self.problem.output(self.H, Z.reshape(self.w2))
-
-    def adjoint(self, g):
-        """L^*(g) from the basis activations H: the output equation transposed in W2
-        (linear in it), so sum_{n,r} g H P is one planned contraction of H, already
-        made, instead of the layer's X and the masks D again (digits CNN: 1.0 s
-        against 3.8 s per adjoint)."""
-        arrays = dict(self.problem.arrays, H=self.H, R=g)
-        kj = ("k_", "j_")     # the batch axes of H and W2, as problem.output names them
-        G = run_terms(self.transposed, arrays, {"H": kj}, kj)
-        return G.reshape(self.w2[:2] + (-1,))
-
-    @staticmethod
-    def _transpose(output):
-        """Each term coef * B(H, W2) -> out as coef * B(H, R = out) -> W2's indices."""
-        terms = []
-        for coef, ops, out in output:
-            (w2,) = [idx for name, idx in ops if name == "W2"]
-            terms.append((coef, tuple((n, i) for n, i in ops if n != "W2") + (("R", out),),
-                          w2))
-        return tuple(terms)
-
-    def _autograd(self, y):
-        y = y.detach().requires_grad_(True)
-        with torch.enable_grad():
-            f = self.problem.F(y, self.problem.Y)
-            (g,) = torch.autograd.grad(f, y)
-        return float(f), g
-
-
-class _Dense(_Predictive):
-    """L as a dense matrix M [|y|, P p q] where it is small (DENSE_MAX): two matrix-vector
-    products per iteration instead of einsum chains (a tiny attention problem: ~2 ms per
-    iteration of interpreter overhead through the einsums)."""
-
-    def __init__(self, problem):
-        P, p, q = problem.P, problem.p, problem.q
-        Y = problem.Y
-        E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
-        E = E.expand((P, q) + problem.w2_shape)
-        # the columns L(e_kab) = B(D_k A(e_a), e_b), as gram.Gram.build makes them
-        self.M = problem.jac_u(E).permute(0, 1, 3, 2).reshape(-1, P * p * q)
-        self.problem, self.shape, self.y_shape = problem, (P, p, q), tuple(Y.shape)
-        hook = getattr(problem, "value_grad", None)
-        self.value_grad = hook if hook is not None else self._autograd
-        self.value = (lambda y: hook(y, False)[0]) if hook is not None else \
-            (lambda y: float(problem.F(y, problem.Y)))
-
-    def forward(self, Z):
-        return (self.M @ Z.reshape(-1)).reshape(self.y_shape)
-
-    def adjoint(self, g):
-        return (self.M.T @ g.reshape(-1)).reshape(self.shape)
-
-
-class _Quadratic:
-    """The squared loss through G = L^* L, b = L^*(Y) (gram.py): the 'prediction' is Z."""
-
-    def __init__(self, gram):
-        self.gram = gram
-
-    def forward(self, Z):
-        return Z
-
-    def adjoint(self, g):
-        return g
-
-    def value(self, Z):
-        return float(self.gram.loss(Z))
-
-    def value_grad(self, Z):
-        return float(self.gram.loss(Z)), self.gram.gradient(Z)
-
-
-def dense_fits(problem) -> bool:
-    return problem.Y.numel() * problem.P * problem.p * problem.q <= DENSE_MAX
-
-
-def smooth_part(problem):
-    """The Gram matrix where the trainer made one (squared loss), else L's dense matrix
-    where it is small, else predictions through the basis activations."""
-    if problem.gram is not None:
-        return _Quadratic(problem.gram)
-    return _Dense(problem) if dense_fits(problem) else _Predictive(problem)
-
-
 def lifted_refusals(problem, *more):
     """What no lifted first-order warm start (this FISTA, proxadmm.py) takes, then `more`
-    (pairs of refused, text): ReLU cones, a pair without a prox, float32, an output bias,
-    one shard of a distributed run (see the two `accepts`)."""
+    (pairs of refused, text): ReLU cones, a pair without a prox, float32, an output bias
+    (see the two `accepts`). One shard of a distributed run is taken: every sum over
+    samples is reduced (liftedops.py)."""
     return [text for refused, text in (
         (problem.cone, "ReLU cones"),
         (problem.spec.get("prox") is None, "a (C, R) pair without a prox"),
         (problem.Y.dtype != torch.float64, "float32"),
-        (has_output_bias(problem.spec), "an output bias"),
-        (getattr(problem, "sharded", False), "one shard of --nproc > 1")) + more if refused]
+        (has_output_bias(problem.spec), "an output bias")) + more if refused]
 
 
 class LiftedFISTA:
@@ -172,8 +65,7 @@ class LiftedFISTA:
         (spec["prox"], from dnorm.PAIR_TABLE). Not with an output bias: F_b's inner offset
         solve is exact only to its rounding floor, which the line search cannot tell from
         curvature near the optimum (measured: the Lipschitz estimate grew to 4e16 and the
-        run stopped 2e-6 above p*); nor on one shard of a distributed run, whose
-        value_grad holds only its own samples."""
+        run stopped 2e-6 above p*)."""
         why = lifted_refusals(problem)
         return "it does not take " + ", ".join(why) if why else None
 
@@ -218,14 +110,21 @@ class LiftedFISTA:
         grad F(W) - lip (W - Z_next) in beta times the D-norm's subdifferential, so the
         dual points the certificate builds from the gradient violate ||G_k||_D* <= beta
         by about lip |Z_next - W|, relative to beta: what the bound loses by scaling them."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)     # the same rounding as any other number of processes
+        try:
+            return self._run(iters, tol)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol=1e-9) -> bool:
         start = time.perf_counter()
         if self.smooth is None:
             self._start()
         s, beta = self.smooth, self.beta
         done = False
         for _ in range(int(iters)):
-            fW, g = s.value_grad(self.yW)
-            G = s.adjoint(g)
+            fW, G = s.value_adjoint(self.yW)
             if not (math.isfinite(fW) and bool(torch.isfinite(G).all())):
                 raise FloatingPointError(
                     f"lifted FISTA: the loss or its gradient is not finite after "
