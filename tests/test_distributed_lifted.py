@@ -19,6 +19,10 @@ MLP = open(os.path.join(ROOT, "mlp.bm")).read().replace(
 # cross-entropy, (l2, l2): the prox ADMM (|y| = 82 >= P p q = 72)
 CE = MLP.replace("loss       squared", "loss       cross_entropy").replace(
     "beta = 1e-3", "beta = 1e-2")
+# huber on the same MLP: the lifted prox ADMM in one process and on shards alike (for
+# cross_entropy one process takes the proximal Newton, which refuses a shard)
+HUBER_MLP = MLP.replace("loss       squared", "loss       huber").replace(
+    "beta = 1e-3", "beta = 1e-2")
 # huber, (l2, l1), one output: the FISTA (|y| = 41 < P p q = 48, the ADMM refuses a wide L)
 HUBER = open(os.path.join(ROOT, "relu.bm")).read().replace(
     "relu(patterns = 50", "gated_relu(patterns = 16").replace("m = 2 ", "m = 3 ").replace(
@@ -26,10 +30,10 @@ HUBER = open(os.path.join(ROOT, "relu.bm")).read().replace(
     "beta = 1e-2", "beta = 1e-1")
 
 
-def _bound(text, n=41, seed=0, d=3):
+def _bound(text, n=41, seed=0, d=3, classes=False):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
-    Y = np.eye(2)[rng.integers(0, 2, n)] if "cross_entropy" in text else \
+    Y = np.eye(2)[rng.integers(0, 2, n)] if classes or "cross_entropy" in text else \
         np.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
     return bmdsl.parse(text).derive().bind({"X": X, "Y": Y})
 
@@ -81,22 +85,28 @@ def test_the_fixed_order_sum_is_the_same_bits_for_any_sharing(nb):
 
 
 def test_the_lifted_warm_starts_on_two_processes_equal_one_process():
-    """Cross-entropy (the lifted prox ADMM) and huber with (l2, l1) (the lifted FISTA) on a
-    gated MLP, n = 41 (shards of 20 and 21): the same warm start, the same number of its
-    iterations, the objective and the gap bound equal to 1e-10 relative (the gap relative
-    to the objective); each rank bound on its own shard."""
-    bounds = [_bound(CE), _bound(HUBER, seed=1)]
+    """Huber on a gated MLP with two outputs (the lifted prox ADMM) and huber with (l2, l1)
+    and one output (the lifted FISTA), n = 41 (shards of 20 and 21): the same warm start,
+    the same number of its iterations, the objective and the gap bound equal to 1e-10
+    relative (the gap relative to the objective); each rank bound on its own shard.
+    Cross-entropy: one process takes the lifted proximal Newton, 2 ranks the prox ADMM
+    (with its per-row prox on shards); both certified, the same optimum to 1e-6."""
+    bounds = [_bound(HUBER_MLP, classes=True), _bound(HUBER, seed=1), _bound(CE)]
     single = []
     for b in bounds:
         r = b.to_torch(device="cpu", progress=False).fit()
         c = r.certificate
         single.append((r.objective, c.objective, c.dual_value, c.gap_bound, r.warm_start))
-    many = launch.spawn(_sharded, 2, ([launch.recipe(b) for b in bounds],), timeout=120)
-    assert [s[4]["method"] for s in single] == [m[4]["method"] for m in many] == \
-        ["lifted prox ADMM", "lifted FISTA"]
-    assert [m[5] for m in many] == [20, 20]            # rank 0 holds its shard only
-    for (f1, p1, d1, g1, w1), (f2, p2, d2, g2, w2, _) in zip(single, many):
+    many = launch.spawn(_sharded, 2, ([launch.recipe(b) for b in bounds],), timeout=180)
+    assert [s[4]["method"] for s in single] == \
+        ["lifted prox ADMM", "lifted FISTA", "lifted proximal Newton"]
+    assert [m[4]["method"] for m in many] == \
+        ["lifted prox ADMM", "lifted FISTA", "lifted prox ADMM"]
+    assert [m[5] for m in many] == [20, 20, 20]        # rank 0 holds its shard only
+    for (f1, p1, d1, g1, w1), (f2, p2, d2, g2, w2, _) in zip(single[:2], many[:2]):
         assert w1["iterations"] == w2["iterations"]
         assert abs(f1 - f2) <= 1e-10 * abs(f1)
         assert 0 <= g1 < 1e-4 and 0 <= g2 < 1e-4
         assert abs(g1 - g2) * abs(d1) <= 1e-10 * abs(p1)
+    (f1, _, _, g1, _), (f2, _, _, g2, _, _) = single[2], many[2]
+    assert 0 <= g1 < 1e-4 and 0 <= g2 < 1e-4 and abs(f1 - f2) <= 1e-6 * abs(f1)
