@@ -2,7 +2,7 @@
 
     python bench/bench_relu.py [--n 600] [--d 20] [--patterns 200]
 
-CVXPY must carry the 2nP cone constraints of the exact program (seed 002 eq. (5)); the BM
+CVXPY must carry the 2nP cone constraints of the exact program (Pilanci & Ergen 2020); the BM
 trainer keeps the cones (19) on its factors. Both use the same sampled patterns. BM runs
 with its defaults (the cone interior-point warm start, then the BM method) and with
 --no-warm-start (the BM method from random factors alone), each stopped after a tenth of
