@@ -63,7 +63,8 @@ def main(spec, argv=None):
     cli = argparse.ArgumentParser(description=f"Solve model {spec['model']}'s convex program.")
     cli.add_argument("data", help=".npz with arrays named " + ", ".join(names))
     cli.add_argument("patterns", nargs="?", help=".npz with 'masks' or 'gates' (bmdsl solve's)")
-    cli.add_argument("--solver", default="CLARABEL", type=str.upper)
+    cli.add_argument("--solver", default="CLARABEL", type=str.upper,
+                     help="a CVXPY solver installed here (default CLARABEL)")
     cli.add_argument("--memory", type=float, help="GiB the dense operator may take")
     cli.add_argument("--verbose", action="store_true")
     args = cli.parse_args(argv)
