@@ -25,11 +25,10 @@ import time
 
 import torch
 
-from .dprox import DNorm
 from .gram import GRAM_MAX_N
 from .hessian import Curvature, DenseL, curvature_kernel
 from .lifted import LiftedADMM
-from .proxgrad import lifted_refusals
+from .proxgrad import LiftedStart, lifted_refusals
 
 PN_DENSE_MAX = 40_000_000   # entries of L's dense matrix [|y|, N] at most (320 MB; G_k
                             # costs |y| N^2 per step; the memory budget is the trainer's)
@@ -61,7 +60,7 @@ class _NewtonModel:
         self.G, self.b, self.shape = G, b, shape
 
 
-class LiftedProxNewton:
+class LiftedProxNewton(LiftedStart):
     """min F(L(Z)) + beta sum_k ||Z_k||_D by proximal Newton from Z = 0; `run(iters)`
     continues (an iteration is one outer step)."""
     name, title = "pnewton", "the lifted proximal Newton"
@@ -100,14 +99,8 @@ class LiftedProxNewton:
              "one shard of --nproc > 1 (its L^* H L is not summed over the ranks)"))
         return "it does not take " + ", ".join(why) if why else None
 
-    @classmethod
-    def of(cls, problem):
-        return cls(problem)
-
     def __init__(self, problem):
-        self.problem, self.beta = problem, float(problem.beta)
-        self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
-        self.shape = (problem.P, problem.p, problem.q)
+        self._lift(problem)
         self.op = None       # made in the first run(), so fit's clock includes it
         self.admm, self.rho = None, PN_RHO_BETA * self.beta
         self.iterations, self.seconds, self.inner, self.halvings = 0, 0.0, 0, 0
@@ -237,13 +230,6 @@ class LiftedProxNewton:
             return None
         z = self.admm.z.reshape(self.shape)
         return self.g0 + self.curvature.apply(self.H, self.op.forward(z - self.Z0))
-
-    def factors(self, m):
-        """BM factors [P, m, p], [P, m, q] of Z; POLISH stays True if m units could not
-        hold every non-zero group (or singular value) of the solution."""
-        U, V, left = self.norm.units(self.solution(), m)
-        self.POLISH = left > 0
-        return U, V
 
     def info(self) -> dict:
         return {"method": "lifted proximal Newton", "iterations": self.iterations,

@@ -26,10 +26,9 @@ import time
 
 import torch
 
-from .dprox import DNorm
 from .gram import GRAM_MAX_N
 from .liftedops import _Dense, _Predictive, dense_fits
-from .proxgrad import lifted_refusals
+from .proxgrad import LiftedStart, lifted_refusals
 
 ETA_G = 1e-3         # eta = ETA_G * mean diag(L^* L) (see LiftedProxADMM)
 RHO_START = 1.0      # the losses' curvature is of order one (squared 1, logistic 1/4)
@@ -60,7 +59,7 @@ def regularized_inverse(G, eta):
                              f"at eta = {eta:.3g} (rescale the inputs)")
 
 
-class LiftedProxADMM:
+class LiftedProxADMM(LiftedStart):
     """min F(u) + beta sum_k ||W_k||_D s.t. u = L(Z), W = Z; resumable: `run(iters)`."""
     name = "proxadmm"
     title = "the lifted prox ADMM"
@@ -84,14 +83,8 @@ class LiftedProxADMM:
             (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
         return "it does not take " + ", ".join(why) if why else None
 
-    @classmethod
-    def of(cls, problem):
-        return cls(problem)
-
     def __init__(self, problem):
-        self.problem, self.beta = problem, float(problem.beta)
-        self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
-        self.shape = (problem.P, problem.p, problem.q)
+        self._lift(problem)
         self.op = None       # made in the first run(), so fit's clock includes it
         self.rho, self.eta = RHO_START, None
         self.iterations, self.seconds, self.changes = 0, 0.0, 0
@@ -188,13 +181,6 @@ class LiftedProxADMM:
         condition), ADMM's dual estimate; at the fixed point L^*(rho a) = -rho eta b,
         whose blocks have D-dual norm <= beta."""
         return self.rho * self.a
-
-    def factors(self, m):
-        """BM factors [P, m, p], [P, m, q] of W; POLISH stays True if m units could not
-        hold every non-zero group (or singular value) of the solution."""
-        U, V, left = self.norm.units(self.solution(), m)
-        self.POLISH = left > 0
-        return U, V
 
     def info(self) -> dict:
         return {"method": "lifted prox ADMM", "iterations": self.iterations,

@@ -51,7 +51,28 @@ def lifted_refusals(problem, *more):
         (has_output_bias(problem.spec), "an output bias")) + more if refused]
 
 
-class LiftedFISTA:
+class LiftedStart:
+    """What the lifted warm starts on L(Z) share (this FISTA, proxadmm.py, pnewton.py):
+    the D-norm's prox, Z's shape [P, p, q], and factoring the solution into units."""
+
+    @classmethod
+    def of(cls, problem):
+        return cls(problem)
+
+    def _lift(self, problem):
+        self.problem, self.beta = problem, float(problem.beta)
+        self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
+        self.shape = (problem.P, problem.p, problem.q)
+
+    def factors(self, m):
+        """BM factors [P, m, p], [P, m, q] of Z; POLISH stays True if m units could not
+        hold every non-zero group (or singular value) of the solution."""
+        U, V, left = self.norm.units(self.solution(), m)
+        self.POLISH = left > 0
+        return U, V
+
+
+class LiftedFISTA(LiftedStart):
     """min_Z F(L(Z)) + beta sum_k ||Z_k||_D from Z = 0, resumable: `run(iters)` continues."""
     name, title = "fista", "the lifted FISTA"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
@@ -69,14 +90,8 @@ class LiftedFISTA:
         why = lifted_refusals(problem)
         return "it does not take " + ", ".join(why) if why else None
 
-    @classmethod
-    def of(cls, problem):
-        return cls(problem)
-
     def __init__(self, problem):
-        self.problem, self.beta = problem, float(problem.beta)
-        self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
-        self.shape = (problem.P, problem.p, problem.q)
+        self._lift(problem)
         self.smooth = None   # made in the first run(), so fit's clock includes it
         self.iterations, self.seconds, self.restarts = 0, 0.0, 0
         self.lip, self.loss, self.step = None, math.inf, math.inf
@@ -165,13 +180,6 @@ class LiftedFISTA:
     def dual_hint(self):
         """The extrapolated point W: grad F(L(W)) is one more dual direction to try."""
         return self.W
-
-    def factors(self, m):
-        """BM factors [P, m, p], [P, m, q] of Z; POLISH stays True if m units could not
-        hold every non-zero group (or singular value) of the solution."""
-        U, V, left = self.norm.units(self.solution(), m)
-        self.POLISH = left > 0
-        return U, V
 
     def info(self) -> dict:
         return {"method": "lifted FISTA", "iterations": self.iterations,
