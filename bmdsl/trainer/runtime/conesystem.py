@@ -24,7 +24,7 @@ def newton_solver(ip, x, rho, s, z, h=None):
     P, p = ip.P, ip.p
     w = torch.where(ip.rows, z / s, torch.zeros_like(s))           # [P, 2, |a|]
     eye = torch.eye(p, dtype=x.dtype, device=x.device)
-    B = ip.sum(w @ ip.MM).reshape(P, 2, p, p)                       # S^T diag(z / s) S
+    B = ip.cone_gram(w)                                             # S^T diag(z / s) S
     B = B + ip.beta * (eye / rho[..., None] - x[..., :, None] * x[..., None, :]
                        / rho[..., None] ** 3)
     # the factorizations see B + a relative ridge, apply() sees B, and the refinement
@@ -56,7 +56,7 @@ def newton_solver(ip, x, rho, s, z, h=None):
 def _dense(ip, Bf, h):
     P, p = ip.P, ip.p
     n = P * p
-    Q = ip.Q if h is None else ip.sum(ip.L.T @ (h[:, None] * ip.L))
+    Q = ip.Q if h is None else ip.gram(h)
     H = torch.zeros(2 * n, 2 * n, dtype=Bf.dtype, device=Bf.device)
     H[:n, :n] = H[n:, n:] = Q
     H[:n, n:] = H[n:, :n] = -Q

@@ -38,13 +38,13 @@ def damped_step(ip, solve, step, ap, x, s, z, g, rd, rp, target):
 
 def _slope(ip, g, d, ds, s, target) -> float:
     """phi's directional derivative along (d, ds); x is shared by the shards, s is not."""
-    barrier = torch.where(ip.rows, ds / s, torch.zeros_like(s)).sum()
-    return float((g * d).sum()) - target * float(ip.sum(barrier))
+    barrier = ip.rs.sum(torch.where(ip.rows, ds / s, torch.zeros_like(s)), "a")
+    return float((g * d).sum()) - target * barrier
 
 
 def _merit(ip, x, s, target):
     """(phi, the sum of its terms' magnitudes) at x with slacks s."""
     f = ip.loss.value(ip.predict(x))
     norms = ip.beta * float(torch.sqrt((x * x).sum(2) + ip.smoothing ** 2).sum())
-    logs = target * float(ip.sum(torch.where(ip.rows, s, torch.ones_like(s)).log().sum()))
+    logs = target * ip.rs.sum(torch.where(ip.rows, s, torch.ones_like(s)).log(), "a")
     return f + norms - logs, abs(f) + norms + abs(logs)

@@ -42,6 +42,7 @@ from .conesystem import newton_solver
 from .damping import damped_step
 from .forms import euclidean
 from .newton import balance_signed
+from .rowsums import RowSums
 from .smoothloss import loss_model, refusal
 
 EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL F(0)
@@ -102,38 +103,54 @@ class ConeInteriorPoint:
         """dense: solve the Newton system densely through Q = L^T L (True) or by Woodbury
         through |y| x |y| (False); None picks the smaller system."""
         P, p = problem.P, problem.p
-        self.sum, self.max = problem.reduce_sum, problem.reduce_max   # over shards
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)      # the same rounding as any other number of processes
+        try:
+            self._setup(problem, P, p, dense)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _setup(self, problem, P, p, dense):
+        # counts and maxima over shards (exact); sums over samples go through self.rs in
+        # a fixed order (rowsums.py: the same bits with any number of processes), on the
+        # rows of |y| and |a| padded per block (a padding row: zero in L and M)
+        self.sum, self.max = problem.reduce_sum, problem.reduce_max
+        self.rs = rs = RowSums(problem)
         ones = torch.ones((P, 1) + problem.w2_shape, dtype=problem.Y.dtype,
                           device=problem.Y.device)
-        self.L = problem.jac_u(ones).reshape(-1, P * p)              # [|y|, P p]: L_k(e_a)
-        self.y = problem.Y.reshape(-1)
+        L = rs.pad(problem.jac_u(ones).reshape(-1, P * p).T, "y")    # [P p, |y|]: L_k(e_a)
+        Wy, Wa = rs.width("y"), rs.width("a")
+        self.L = L.T.contiguous()                                    # [|y|, P p]
+        self.Lp = self.L.view(rs.nb, Wy, P * p)                      # its blocks
+        del L
+        self.y = rs.pad(problem.Y.reshape(-1), "y")
         # S_k = diag(2 D_k - 1) M with M [|a|, p] shared by all patterns: S_k x = sign_k *
         # (M x) and S_k^T diag(w) S_k = M^T diag(w) M, so no [P, |a|, p] tensor is needed
-        self.M = problem.layer_basis().reshape(p, -1).T
-        self.MM = (self.M[:, :, None] * self.M[:, None, :]).reshape(self.M.shape[0], p * p)
-        self.sign = (2 * problem.D - 1).reshape(P, 1, -1)             # [P, 1, |a|]
+        self.M = rs.pad(problem.layer_basis().reshape(p, -1), "a").T.contiguous()
+        self.Mp = self.M.view(rs.nb, Wa, p)
+        self.MMp = (self.M[:, :, None] * self.M[:, None, :]).reshape(rs.nb, Wa, p * p)
+        self.sign = rs.pad((2 * problem.D - 1).reshape(P, -1), "a").reshape(P, 1, -1)
         # a zero row of M (e.g. padding) binds nothing: left out of the barrier
         self.rows = (self.M.norm(dim=1) > 0)[None, None, :].expand(P, 2, -1)
         self.nrows = int(self.sum(self.rows.sum()))
         self.P, self.p, self.beta = P, p, float(problem.beta)
         self.spec = problem.spec
-        self.loss = loss_model(problem)                              # smoothloss.py
+        self.loss = loss_model(problem, rs, self.y)                  # smoothloss.py
         f0 = self.loss.zero_value()                                  # F(0)
         self.eps = max(EPS_REL * f0 / (self.beta * 2 * P), 1e-300)
         self.dense = (problem.sharded or problem.outputs > 2 * P * p) if dense is None \
             else bool(dense)
         # the squared loss's constant L^T L; other losses rebuild L^T H L (conesystem.py)
-        self.Q = self.sum(self.L.T @ self.L) if self.dense and self.loss.quadratic else None
+        self.Q = self.gram() if self.dense and self.loss.quadratic else None
         # L_k [P, |y|, p] contiguous, for the batched products of the Woodbury matrix
         self.Lk = None if self.dense else self.L.reshape(-1, P, p).transpose(0, 1).contiguous()
-        self.block_scale = self.sum((self.L ** 2).reshape(-1, P, p).sum((0, 2)))[:, None] / p
+        self.block_scale = rs.total((self.Lp ** 2).reshape(rs.nb, Wy, P, p).sum(3).sum(1))[:, None] / p
         # start: every unit along its pattern's gate (strictly inside its cone), at the
         # scale |Y| / sqrt(2 P); multipliers z = mu0 / s (measured on the benchmark: 49-55
         # iterations for scales 1-10 against 88 for 1e-2)
         h = problem.gates.reshape(P, 1, p) / problem.gates.reshape(P, 1, p).norm(dim=2,
                                                                               keepdim=True)
-        ynorm = math.sqrt(2 * f0) if problem.sharded or not self.loss.quadratic \
-            else self.y.norm()            # |Y| of all shards for the squared loss
+        ynorm = math.sqrt(2 * f0)         # |Y| of all shards for the squared loss
         self.x = h.expand(P, 2, p) * (ynorm / math.sqrt(2 * P))
         self.s = self.slack(self.x)
         # no row at all (an all-zero layer, e.g. all-zero inputs): nothing for a barrier to
@@ -153,15 +170,36 @@ class ConeInteriorPoint:
 
     def slack_adjoint(self, v):
         """S_k^T v_kj [P, 2, p]."""
-        return self.sum((self.sign * v) @ self.M)
+        parts = torch.bmm(self.rs.parts(self.sign * v, "a"), self.Mp)     # [blocks, 2 P, p]
+        return self.rs.total(parts).reshape(self.P, 2, self.p)
+
+    def cone_gram(self, w):
+        """S_k^T diag(w_kj) S_k = M^T diag(w_kj) M [P, 2, p, p] (w [P, 2, |a|])."""
+        P, p = self.P, self.p
+        wp = self.rs.parts(w, "a")                                        # [blocks, 2 P, W]
+        return self.rs.matrix(lambda j: wp[j] @ self.MMp[j], 2 * P * p * p,
+                              lambda: torch.bmm(wp, self.MMp)).reshape(P, 2, p, p)
+
+    def gram(self, h=None):
+        """L^T L, or L^T diag(h) L [P p, P p] (h [|y|])."""
+        Lp, n = self.Lp, self.Lp.shape[2]
+        if h is None:
+            return self.rs.matrix(lambda j: Lp[j].T @ Lp[j], n * n,
+                                  lambda: torch.bmm(Lp.transpose(1, 2), Lp)).view(n, n)
+        hL = h[:, None] * self.L
+        hLp = hL.view(Lp.shape)
+        return self.rs.matrix(lambda j: Lp[j].T @ hLp[j], n * n,
+                              lambda: torch.bmm(Lp.transpose(1, 2), hLp)).view(n, n)
 
     def predict(self, x):
-        """A x = sum_k L_k(u_k - w_k) [|y|]."""
+        """A x = sum_k L_k(u_k - w_k) [|y|] (one product over all blocks' rows: a row does
+        not depend on the others)."""
         return self.L @ (x[:, 0] - x[:, 1]).reshape(-1)
 
     def predict_adjoint(self, r):
         """A^T r = (L_k^*(r), -L_k^*(r)) [P, 2, p]."""
-        g = self.sum(self.L.T @ r).reshape(self.P, 1, self.p)
+        parts = torch.bmm(self.rs.parts(r, "y"), self.Lp)                 # [blocks, 1, P p]
+        g = self.rs.total(parts).reshape(self.P, 1, self.p)
         return torch.cat([g, -g], 1)
 
     def objective(self, x=None, yhat=None) -> float:
@@ -182,12 +220,21 @@ class ConeInteriorPoint:
         and the dual residual times the iterate, |rd| |x| (its first-order effect on the
         objective), are below tol |f| -- or once s'z is and |rd| has stopped shrinking
         for STALL iterations (rounding). (A residual tolerance relative to the gradient
-        alone stopped 8e-6 above p* on a P = 26 test problem with |x| ~ 18.)"""
+        alone stopped 8e-6 above p* on a P = 26 test problem with |x| ~ 18.)
+        On one thread: the same rounding as any other number of processes."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._run(iters, tol)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol):
         start = time.perf_counter()
         x, s, z, rows = self.x, self.s, self.z, self.rows
         done = False
         for _ in range(int(iters)):
-            self.mu = float(self.sum((s * z).sum())) / self.nrows   # rows left out: z = 0
+            self.mu = self.rs.sum(s * z, "a") / self.nrows   # rows left out: z = 0
             self.smoothing = max(self.eps, KAPPA * self.mu * self.nrows
                                  / (self.beta * 2 * self.P))
             yhat = self.predict(x)
@@ -209,7 +256,7 @@ class ConeInteriorPoint:
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z)
             ap = min(1.0, self._boundary(s, ds))
             ad = min(1.0, self._boundary(z, dz))
-            mu_aff = float(self.sum(((s + ap * ds) * (z + ad * dz)).sum())) / self.nrows
+            mu_aff = self.rs.sum((s + ap * ds) * (z + ad * dz), "a") / self.nrows
             target = (mu_aff / self.mu) ** 3 * self.mu
             # corrector: centering sigma mu and the second-order term ds dz
             d, ds, dz = self._direction(solve, rd, rp, s, z, s * z + ds * dz - target)

@@ -1,5 +1,5 @@
 """The loss F(Yhat) as the cone interior point (interior.py) sees it: its value, its gradient
-and the diagonal of its Hessian at a prediction, summed over shards where F is.
+and the diagonal of its Hessian at a prediction, summed over samples in a fixed order (rowsums.py).
 
 Two kinds, chosen by what the loss's entry (bmdsl/kernel/lossforms.py) declares, never by
 its name:
@@ -42,25 +42,27 @@ def _diagonal_refusal(spec):
     return None
 
 
-def loss_model(problem):
-    """Quadratic or Diagonal for the problem's loss (refusal(spec) must be None)."""
-    return Quadratic(problem) if plain_squared(problem.spec) else \
-        Diagonal(problem, _kernel(problem.spec))
+def loss_model(problem, sums, y):
+    """Quadratic or Diagonal for the problem's loss (refusal(spec) must be None); `sums`:
+    the interior point's fixed-order sums over the rows of |y| (rowsums.RowSums), y the
+    target on those rows (padded per block with zeros, which the sums leave out)."""
+    return Quadratic(y, sums) if plain_squared(problem.spec) else \
+        Diagonal(y, _kernel(problem.spec), sums)
 
 
 class Quadratic:
     """F = 1/2 |Yhat - Y|^2: gradient the residual, Hessian the identity (hessian -> None)."""
     quadratic = True
 
-    def __init__(self, problem):
-        self.y, self.sum = problem.Y.reshape(-1), problem.reduce_sum
+    def __init__(self, y, sums):
+        self.y, self.sums = y, sums       # a padding row: yhat = y = 0, no term
 
     def value(self, yhat) -> float:
         r = yhat - self.y
-        return 0.5 * float(self.sum(r @ r))
+        return 0.5 * self.sums.sum(r * r, "y")
 
     def zero_value(self) -> float:
-        return 0.5 * float(self.sum(self.y @ self.y))
+        return 0.5 * self.sums.sum(self.y * self.y, "y")
 
     def gradient(self, yhat):
         return yhat - self.y
@@ -71,32 +73,34 @@ class Quadratic:
 
 class Diagonal:
     """A separable F through its entry's numpy value, grad and hessian_diag (a prediction
-    [|y|] is handed over in the target's shape)."""
+    [|y|] is handed over flat, on the rows padded per block: rowsums.py)."""
     quadratic = False
 
-    def __init__(self, problem, kernel):
-        self.kernel, self.sum = kernel, problem.reduce_sum
-        self.Y = problem.Y
-        self.y_np = problem.Y.detach().cpu().double().numpy()
-        self.shape = tuple(problem.Y.shape)
+    def __init__(self, y, kernel, sums):
+        self.kernel, self.sums, self.y = kernel, sums, y
+        self.y_np = y.detach().cpu().double().numpy()
+        self.rows = sums.mask("y", y)     # 0 at the padding rows (their terms left out)
 
     def _np(self, yhat):
-        return yhat.detach().cpu().double().numpy().reshape(self.shape)
+        return yhat.detach().cpu().double().numpy()
 
     def _torch(self, a):
-        return torch.as_tensor(np.asarray(a, dtype=np.float64)).reshape(-1).to(self.Y)
+        return torch.as_tensor(np.asarray(a, dtype=np.float64)).reshape(-1).to(self.y)
 
     def value(self, yhat) -> float:
-        v = torch.tensor(self.kernel.value(self._np(yhat), self.y_np), dtype=self.Y.dtype,
-                         device=self.Y.device)
-        return float(self.sum(v))
+        if self.kernel.terms is None:          # not declared: value block by block
+            return self.sums.per_block(lambda lo, hi: self.kernel.value(
+                self._np(yhat[lo:hi]), self.y_np[lo:hi]), "y")
+        terms = self._torch(self.kernel.terms(self._np(yhat), self.y_np))
+        return self.sums.sum(terms * self.rows, "y")        # per entry of |y|
 
     def zero_value(self) -> float:
-        return self.value(torch.zeros_like(self.Y).reshape(-1))
+        return self.value(torch.zeros_like(self.y))
 
     def gradient(self, yhat):
-        return self._torch(self.kernel.grad(self._np(yhat), self.y_np))
+        return self._torch(self.kernel.grad(self._np(yhat), self.y_np)) * self.rows
 
     def hessian(self, yhat):
         """The diagonal h [|y|] >= 0 (clipped: a convex F's is, up to rounding)."""
-        return self._torch(self.kernel.hessian_diag(self._np(yhat), self.y_np)).clamp_min(0.0)
+        return (self._torch(self.kernel.hessian_diag(self._np(yhat), self.y_np))
+                .clamp_min(0.0) * self.rows)
