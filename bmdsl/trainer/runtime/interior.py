@@ -128,6 +128,7 @@ class ConeInteriorPoint:
         # (M x) and S_k^T diag(w) S_k = M^T diag(w) M, so no [P, |a|, p] tensor is needed
         self.M = rs.pad(problem.layer_basis().reshape(p, -1), "a").T.contiguous()
         self.Mp = self.M.view(rs.nb, Wa, p)
+        self.MpT = self.Mp.transpose(1, 2).contiguous()              # [blocks, p, W]
         self.MMp = (self.M[:, :, None] * self.M[:, None, :]).reshape(rs.nb, Wa, p * p)
         self.sign = rs.pad((2 * problem.D - 1).reshape(P, -1), "a").reshape(P, 1, -1)
         # a zero row of M (e.g. padding) binds nothing: left out of the barrier
@@ -165,8 +166,11 @@ class ConeInteriorPoint:
 
     # -- the operators ------------------------------------------------------------------------
     def slack(self, x):
-        """S_k x_kj [P, 2, |a|]."""
-        return self.sign * (x @ self.M.T)
+        """S_k x_kj [P, 2, |a|], block by block: a product over all rows rounds a row
+        by where it lies (measured), a batch of blocks' products does not."""
+        P, p, nb = self.P, self.p, self.rs.nb
+        Mx = torch.bmm(x.reshape(1, 2 * P, p).expand(nb, 2 * P, p), self.MpT)
+        return self.sign * Mx.transpose(0, 1).reshape(P, 2, -1)
 
     def slack_adjoint(self, v):
         """S_k^T v_kj [P, 2, p]."""
@@ -192,9 +196,11 @@ class ConeInteriorPoint:
                               lambda: torch.bmm(Lp.transpose(1, 2), hLp)).view(n, n)
 
     def predict(self, x):
-        """A x = sum_k L_k(u_k - w_k) [|y|] (one product over all blocks' rows: a row does
-        not depend on the others)."""
-        return self.L @ (x[:, 0] - x[:, 1]).reshape(-1)
+        """A x = sum_k L_k(u_k - w_k) [|y|], block by block (as slack); two columns, since
+        a batch of matrix-vector products rounds a batch of one block otherwise."""
+        nb, W, n = self.Lp.shape
+        v = (x[:, 0] - x[:, 1]).reshape(1, n, 1).expand(nb, n, 2)
+        return torch.bmm(self.Lp, v)[..., 0].reshape(-1)
 
     def predict_adjoint(self, r):
         """A^T r = (L_k^*(r), -L_k^*(r)) [P, 2, p]."""

@@ -31,8 +31,11 @@ class RowSums:
         n = problem.Y.shape[B.axis]                      # the local samples
         self.nb = len(B.spans)
         dev = problem.Y.device
-        self.kind = {"y": _Rows(B.spans, problem.Y.shape, B.axis, n, dev),
-                     "a": _Rows(B.spans, problem.a_shape, problem.spec["mask_axis"], n, dev)}
+        # padded to the widest block of all ranks' (B.widest): a block's products have
+        # the same shapes in every sharding
+        self.kind = {"y": _Rows(B.spans, B.widest, problem.Y.shape, B.axis, n, dev),
+                     "a": _Rows(B.spans, B.widest, problem.a_shape, problem.spec["mask_axis"],
+                                n, dev)}
 
     def width(self, kind):
         return self.kind[kind].W
@@ -49,7 +52,7 @@ class RowSums:
     def parts(self, x, kind):
         """Padded x [..., blocks * W] -> [blocks, K, W] (K: x's leading entries)."""
         W = self.kind[kind].W
-        return x.reshape(-1, self.nb, W).transpose(0, 1)
+        return x.reshape(-1, self.nb, W).transpose(0, 1).contiguous()
 
     def total(self, parts):
         """The fixed-order sum of per-block parts [blocks, ...] -> [...]."""
@@ -87,9 +90,10 @@ BATCHED = 4_000_000     # entries of the per-block matrices summed at once at mo
 
 class _Rows:
     """The rows of one kind: r per sample, their order sample-major (`perm` when the
-    sample axis is not the leading one), padded per block to W = r * the widest block."""
+    sample axis is not the leading one), padded per block to W = r * the widest block of
+    all ranks'."""
 
-    def __init__(self, spans, shape, axis, n, device):
+    def __init__(self, spans, widest, shape, axis, n, device):
         shape = tuple(shape)
         count = 1
         for s in shape:
@@ -98,7 +102,6 @@ class _Rows:
         order = torch.arange(count).reshape(shape).movedim(axis, 0).reshape(-1)
         self.perm = None if bool((order == torch.arange(count)).all()) else order.to(device)
         self.sizes = [hi - lo for lo, hi in spans]
-        widest = max(self.sizes)
         self.W = widest * self.r
         pos = [j * self.W + torch.arange((hi - lo) * self.r) for j, (lo, hi) in enumerate(spans)]
         self.pos = torch.cat(pos).to(device)
