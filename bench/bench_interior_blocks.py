@@ -8,7 +8,7 @@ before it, unpacked by `git archive`), side by side in one run.
 A scalar-output ReLU MLP (models/relu.bm, d = 5, the data of bench_distcone.py), float64,
 one thread, squared and logistic loss: the interior point's construction (timed apart)
 and its iterations to convergence, in a fresh process per tree and case, alternating the
-trees, best of --repeats. Writes bench/results/interior_blocks.json.
+trees, best of --repeats. Writes bench/results/interior_blocks_n{N}.json.
 """
 from __future__ import annotations
 
@@ -66,14 +66,16 @@ def main():
         text = re.sub(r"loss\s+squared", f"loss {loss}", base)
         per = {"blocks": [], "other": []}
         setup = {"blocks": [], "other": []}
+        iters, obj = {}, {}
         for _ in range(a.repeats):
             for label, tree in (("blocks", ROOT), ("other", Path(a.other))):
                 r = run(tree, text, a.n)
                 per[label].append(r["seconds"] / max(r["iterations"], 1))
                 setup[label].append(r["setup"])
-                iters, obj = r["iterations"], r["objective"]
-        row = {"loss": loss, "n": a.n, "patterns": a.patterns, "iterations": iters,
-               "objective": obj,
+                iters[label], obj[label] = r["iterations"], r["objective"]
+        row = {"loss": loss, "n": a.n, "patterns": a.patterns,
+               "iterations_blocks": iters["blocks"], "iterations_other": iters["other"],
+               "objective_blocks": obj["blocks"], "objective_other": obj["other"],
                "ms_per_iteration_blocks": 1e3 * min(per["blocks"]),
                "ms_per_iteration_other": 1e3 * min(per["other"]),
                "setup_s_blocks": min(setup["blocks"]), "setup_s_other": min(setup["other"])}
@@ -83,7 +85,7 @@ def main():
     out = {"rows": rows, "load": os.getloadavg(), "time": __import__("time").strftime(
         "%Y-%m-%d %H:%M"), "command": f"python bench/bench_interior_blocks.py --other OLD "
                                       f"--n {a.n} --patterns {a.patterns}"}
-    path = ROOT / "bench" / "results" / "interior_blocks.json"
+    path = ROOT / "bench" / "results" / f"interior_blocks_n{a.n}.json"
     path.write_text(json.dumps(out, indent=2))
     print("wrote", path)
 

@@ -17,10 +17,40 @@ from ..core.errors import BmdslError, DataError
 
 
 def split_data(model, data: dict, fraction: float, seed: int = 0) -> tuple[dict, dict]:
+    axes = sample_axes(model, data)
+    n = np.shape(data[model.target.name])[axes[model.target.name]]
+    test_idx, train_idx = split_indices(n, fraction, seed)
+    n_dim = model.target.dims[0]
+    train, test = dict(data), dict(data)
+    for name, axis in axes.items():
+        arr = np.asarray(data[name])
+        if arr.ndim <= axis or arr.shape[axis] != n:
+            raise DataError(f"'{name}' has {arr.shape[axis] if arr.ndim > axis else 'no'} "
+                            f"samples on its axis {axis} ({n_dim}), the target {n}")
+        train[name] = np.take(arr, train_idx, axis=axis)
+        test[name] = np.take(arr, test_idx, axis=axis)
+    return train, test
+
+
+def split_indices(n: int, fraction: float, seed: int = 0):
+    """(test rows, training rows) of n samples, each sorted: the first round(fraction n)
+    of numpy.random.default_rng(seed).permutation(n) are the test rows."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or \
             not math.isfinite(fraction) or not 0 < fraction < 1:
         raise BmdslError(f"the test fraction must be a number strictly between 0 and 1, not "
                          f"{fraction!r}")
+    n_test = int(round(fraction * n))
+    if n_test < 1 or n_test > n - 1:
+        raise BmdslError(f"a test fraction of {fraction:g} of {n} samples leaves "
+                         f"{n_test} test and {n - n_test} training samples; both need at "
+                         f"least one")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:n_test]), np.sort(order[n_test:])
+
+
+def sample_axes(model, data) -> dict:
+    """NAME -> the sample axis of each tensor of `data` that has one (names given: every
+    model tensor); a tensor with it twice is refused (a split cannot cut it)."""
     n_dim = model.target.dims[0]
     axes = {}
     for t in (*model.inputs, model.target):
@@ -32,20 +62,4 @@ def split_data(model, data: dict, fraction: float, seed: int = 0) -> tuple[dict,
             axes[t.name] = t.dims.index(n_dim)
     if model.target.name not in axes:
         raise DataError(f"the data lacks the target '{model.target.name}'; a split needs it")
-    n = np.shape(data[model.target.name])[axes[model.target.name]]
-    n_test = int(round(fraction * n))
-    if n_test < 1 or n_test > n - 1:
-        raise BmdslError(f"a test fraction of {fraction:g} of {n} samples leaves "
-                         f"{n_test} test and {n - n_test} training samples; both need at "
-                         f"least one")
-    order = np.random.default_rng(seed).permutation(n)
-    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
-    train, test = dict(data), dict(data)
-    for name, axis in axes.items():
-        arr = np.asarray(data[name])
-        if arr.ndim <= axis or arr.shape[axis] != n:
-            raise DataError(f"'{name}' has {arr.shape[axis] if arr.ndim > axis else 'no'} "
-                            f"samples on its axis {axis} ({n_dim}), the target {n}")
-        train[name] = np.take(arr, train_idx, axis=axis)
-        test[name] = np.take(arr, test_idx, axis=axis)
-    return train, test
+    return axes

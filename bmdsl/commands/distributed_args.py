@@ -3,9 +3,10 @@
 With --nproc N > 1 outside a distributed job the command starts N processes on this
 machine (bmdsl.trainer.launch.spawn) and each runs the command again inside the process
 group; under torchrun (WORLD_SIZE > 1 in the environment) the command joins the group
-torchrun made. Inside the group: rank 0 binds the data and draws the patterns, whose
-gates are broadcast, and the other ranks bind only their shard; the trainer is a DistributedTrainer on this rank's shard; only rank 0
-prints tables and writes files.
+torchrun made. Inside the group every rank reads and binds only its rows of the data, with the
+patterns all ranks share (shard_data.py); the trainer is a DistributedTrainer on this
+rank's shard; the metrics come from sums all-reduced; only rank 0 prints tables and
+writes files (the saved masks gathered to it one rank's rows at a time).
 """
 from __future__ import annotations
 
@@ -69,20 +70,59 @@ def _finish():
         os._exit(1)
 
 
-def bind(derivation, data, patterns=None):
-    """derivation.bind on every rank with rank 0's patterns (drawn once, broadcast as
-    gates): rank 0 binds all samples (it reports the metrics and saves the masks), the
-    others only their shard (trainer/shards.py), with or without ReLU cones."""
+def sharded() -> bool:
+    """Inside a process group (--nproc N > 1, torchrun): each rank holds its rows only."""
     from ..trainer import distributed as dd
-    if not dd.active():
-        return derivation.bind(data, patterns=patterns)
-    bound = derivation.bind(data, patterns=patterns) if dd.rank() == 0 else None
-    drawn = None if bound is None or bound.patterns is None else bound.patterns.gates_only()
-    drawn = dd.broadcast_object(drawn)
-    if bound is not None:
-        return bound
-    from ..trainer.shards import bind_shard
-    return bind_shard(derivation.model, data, drawn)
+    return dd.active()
+
+
+def read_and_bind(args, model, patterns=None, default=None):
+    """(bound, the training data held here, test data or None, a note on the test data).
+    One process reads all the data and binds it; a rank of a process group reads and
+    binds only its rows, with the patterns all ranks share (shard_data.py). `default`:
+    in-memory data in place of --data (bmdsl run's built-in data)."""
+    if sharded():
+        from . import shard_data
+        data, test, note, n = shard_data.read(args, model, default=default)
+        return shard_data.bind(model.derive(), data, n, patterns), data, test, note
+    from .data_args import read_data
+    from .heldout import held_out
+    data = default if default is not None else read_data(args.data, model, args.target)
+    data, test, note = held_out(args, model, data)
+    return model.derive().bind(data, patterns=patterns), data, test, note
+
+
+def reports(trainer, model, bound, data, test) -> dict:
+    """{"train": scores, "test": scores} (bmdsl.workflow.metrics) on every rank: the
+    training scores of all ranks' samples from all-reduced sums (every rank must call
+    it); the test scores by rank 0 (it alone read the test data)."""
+    from ..bind.binding import declared_target  # class labels -> one-hot rows, as bound
+    from .heldout import fit_reports
+    shaped = [None if d is None else declared_target(model, d, bound.sizes) for d in (data, test)]
+    if not sharded():
+        return fit_reports(trainer, *shaped)
+    from ..workflow.prediction import network_scores
+    from .shard_data import scores
+    net = trainer.network()
+    out = {"train": scores(net, shaped[0])}
+    if shaped[1] is not None:
+        out["test"] = network_scores(net, shaped[1])
+    return out
+
+
+def saved_masks(bound, beside):
+    """With a process group: the .npy file (beside `beside`, rank 0's) of the masks of all
+    samples, gathered one rank's rows at a time (every rank must call it); else None."""
+    if not sharded() or bound.masks is None:
+        return None
+    import secrets
+    from pathlib import Path
+
+    from ..trainer import distributed as dd
+    from .shard_data import gathered_masks
+    path = Path(beside).parent / f".{Path(beside).name}.{secrets.token_hex(6)}.masks.npy"
+    gathered_masks(bound, path)
+    return path if dd.is_writer() else None
 
 
 def trainer(bound, **options):

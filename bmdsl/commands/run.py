@@ -23,14 +23,14 @@ from ..core import outputs
 from .data_args import add_data_options
 from . import distributed_args as dist_args
 from ..workflow.metrics import rows as metric_rows
-from .heldout import add_test_options, check_test_data, fit_reports, held_out
+from .heldout import add_test_options, check_test_data
 from .report import table
 
 
 def _data(args, model):
+    """(in-memory data or None: read from --data by read_and_bind, its description)."""
     if args.data:
-        from .data_args import read_data
-        return read_data(args.data, model, args.target), f"file {', '.join(args.data)}"
+        return None, f"file {', '.join(args.data)}"
     from ..bind.defaults import default_data
     data, rule = default_data(model, seed=args.data_seed)
     return data, f"built-in {rule}"
@@ -73,11 +73,9 @@ def cmd_run(args) -> int:
     figure = None if args.no_plot else out / f"{model.name}_run.{args.plot_format}"
     outputs.check_outputs([record_path] + ([figure] if figure else []),   # before any work
                           outputs.command_inputs(args), args.force, make_dirs=True)
-    data, source = _data(args, model)
-    data, test, test_note = held_out(args, model, data)
-    bound = dist_args.bind(model.derive(), data)
-    if not dist_args.writer():
-        data = None          # the other ranks keep their shard only (rank 0: the metrics)
+    default, source = _data(args, model)
+    # --nproc: each rank reads and binds only its rows (distributed_args.py)
+    bound, data, test, test_note = dist_args.read_and_bind(args, model, default=default)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
     # the trainer must fit (it is the one stage run cannot skip): refused before CVXPY runs
@@ -93,9 +91,9 @@ def cmd_run(args) -> int:
           f"per pattern")
 
     print("[1/3] convex program (CVXPY) ...", flush=True)
-    # with --nproc, rank 0 alone solves (the others wait for it within --dist-timeout)
-    sol, status, t_cvx, convex_failed = _convex(bound, args) if dist_args.writer() else \
-        (None, "solved by rank 0", 0.0, False)
+    # with --nproc no process holds all samples: the convex program is not solved
+    sol, status, t_cvx, convex_failed = (None, SHARDED_SKIP, 0.0, False) \
+        if dist_args.sharded() else _convex(bound, args)
     p_star = lower = upper = None
     if sol is not None and sol.optimal:     # an inaccurate value is not shown as p*
         if sol.exactness == "exact":
@@ -114,6 +112,8 @@ def cmd_run(args) -> int:
                              warm_start=False if args.no_warm_start else "auto",
                              interrupt_checkpoint=out / f"{model.name}_run.interrupted.pt")
     result = trainer.fit(max_steps=args.steps)
+    # train (and test) metrics on every rank (--nproc: sums all-reduced)
+    reports = dist_args.reports(trainer, model, bound, data, test)
     if not dist_args.writer():
         return 0                                 # rank 0 reports and writes
     cert = result.certificate
@@ -144,9 +144,6 @@ def cmd_run(args) -> int:
         rows.append(("dual lower bound on p*", cert.dual_value, "-F*(v)"))
     if result.violation is not None:
         rows.append(("max cone violation", result.violation, "ReLU cones (19)"))
-    from ..bind.binding import declared_target  # class labels -> one-hot rows, as bound
-    shaped = [None if d is None else declared_target(model, d, bound.sizes) for d in (data, test)]
-    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.workflow.metrics
     rows += metric_rows(reports)
     print(table(rows))
     if cert is not None and true_gap is not None and true_gap > cert.gap_bound * (1 + 1e-9) + 1e-12:
@@ -174,6 +171,8 @@ def cmd_run(args) -> int:
     return 3 if convex_failed else 0
 
 
+SHARDED_SKIP = ("skipped: with --nproc each process holds only its samples, and the convex "
+                "program needs all of them in one (run without --nproc to compare with CVXPY)")
 # p_BM below p* is possible only by the solvers' tolerances (Clarabel's relative gap
 # tolerance is 1e-8; the trainer ends within ~1e-9): below -1e-6 a value is wrong
 TRUE_GAP_ROUNDING = 1e-6

@@ -19,7 +19,7 @@ from . import options
 from ..core import outputs
 from .data_args import add_data_options
 from . import distributed_args as dist_args
-from .heldout import add_test_options, check_test_data, fit_reports, held_out
+from .heldout import add_test_options, check_test_data
 from .report import scores_table
 
 
@@ -76,18 +76,16 @@ def cmd_train(args) -> int:
     code = dist_args.launch(args, args.device)     # --nproc N: N processes run this command
     if code is not None:
         return code
-    from .data_args import read_data, read_patterns
+    from .data_args import read_patterns
     given = args.patterns_from or (args.patterns if _pattern_file(args.patterns) else None)
     args.patterns_file = given
     if given and _pattern_file(args.patterns):
         args.patterns = None                     # the count override does not apply
     model = load_model(args)
     npz, record, interrupted = _outputs(args)    # checked before any work
-    data = read_data(args.data, model, args.target)
-    data, test, test_note = held_out(args, model, data)
-    bound = dist_args.bind(model.derive(), data, read_patterns(given) if given else None)
-    if not dist_args.writer():
-        data = None          # the other ranks keep their shard only (rank 0: the metrics)
+    # --nproc: each rank reads and binds only its rows (distributed_args.py)
+    bound, data, test, test_note = dist_args.read_and_bind(
+        args, model, read_patterns(given) if given else None)
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
     trainer = dist_args.trainer(bound, device=args.device, dtype=args.dtype, method=args.method,
@@ -104,6 +102,10 @@ def cmd_train(args) -> int:
     steps = None if args.epochs is None else args.epochs * trainer.batches_per_epoch
     result = trainer.fit(steps, resume=args.resume, time_limit=args.time_limit,
                          cert_tol=args.cert_tol)
+    # every rank: the metrics' sums and the masks are gathered (train and test metrics,
+    # bmdsl.workflow.metrics)
+    reports = dist_args.reports(trainer, model, bound, data, test)
+    masks = dist_args.saved_masks(bound, npz)
     if not dist_args.writer():
         return _status(result)                   # rank 0 reports and writes
     if result.warm_start is not None:
@@ -124,9 +126,6 @@ def cmd_train(args) -> int:
     if result.violation is not None:
         print(f"cone violation: {result.violation:.3e} (before restoring: "
               f"{result.violation_before:.3e})")
-    from ..bind.binding import declared_target  # class labels -> one-hot rows, as bound
-    shaped = [None if d is None else declared_target(model, d, bound.sizes) for d in (data, test)]
-    reports = fit_reports(trainer, *shaped)     # train (and test) metrics, bmdsl.workflow.metrics
     print("metrics:" + (f"        ({test_note})" if test_note else ""))
     print(scores_table(reports))
     # the activation is saved so that bmdsl predict rebuilds the same network
@@ -135,11 +134,29 @@ def cmd_train(args) -> int:
         out["b2"] = trainer.output_bias()
     if bound.patterns is not None:
         out.update(bound.patterns.to_npz_dict())
-    outputs.write_atomic(npz, lambda tmp: np.savez(tmp, **out))
+    if masks is not None:               # all ranks' rows, gathered (distributed_args.py)
+        del out["masks"]
+    try:
+        outputs.write_atomic(npz, lambda tmp: _save(tmp, out, masks))
+    finally:
+        if masks is not None:
+            masks.unlink(missing_ok=True)
     outputs.write_text_atomic(record, json.dumps(dict(
         _record(args, bound, trainer, result, npz), metrics=reports, test=test_note), indent=2))
     print(f"saved:          {npz} (U, V{', patterns' if bound.patterns else ''}), {record}")
     return _status(result)
+
+
+def _save(tmp, arrays, masks=None) -> None:
+    """np.savez of the arrays; the gathered masks' .npy file (--nproc) added as the member
+    masks.npy, copied from the file (the same .npz as one process writes)."""
+    import zipfile
+
+    import numpy as np
+    np.savez(tmp, **arrays)
+    if masks is not None:
+        with zipfile.ZipFile(tmp, "a", allowZip64=True) as z:
+            z.write(masks, "masks.npy")
 
 
 def _status(result) -> int:

@@ -36,21 +36,39 @@ def _r2(yh, y):
     return 1.0 - float(np.sum((y - yh) ** 2)) / total if total > 0 else math.nan
 
 
+def _ratio(s):
+    return float(s[0] / s[1]) if s[1] > 0 else math.nan
+
+
 @dataclass(frozen=True)
 class Metric:
     label: str                        # the name printed and stored in JSON records
     value: Callable                   # (Yhat, Y) -> float, arrays of the same shape
     doc: str
     decide: Optional[Callable] = None   # Yhat -> the predicted class (classification)
+    # the metric from sums over samples, for samples held by several processes:
+    # parts(Yhat, Y, mean of Y over all samples) -> sums, combine(sums of all) -> value
+    parts: Optional[Callable] = None
+    combine: Callable = _ratio
+
+
+def _hits(hit):
+    return [float(np.sum(hit)), float(np.size(hit))]
 
 
 METRICS = {
     "accuracy": Metric("accuracy", _class_accuracy, "share of rows whose largest score is "
-                       "the target's class", lambda yh: np.argmax(yh, axis=-1)),
+                       "the target's class", lambda yh: np.argmax(yh, axis=-1),
+                       lambda yh, y, mean: _hits(np.argmax(yh, axis=-1) == np.argmax(y, axis=-1))),
     "sign_accuracy": Metric("accuracy", _sign_accuracy, "share of scores with the target's "
-                            "sign (-1/+1)", lambda yh: np.where(yh >= 0, 1.0, -1.0)),
-    "mse": Metric("mse", _mse, "mean of (Yhat - Y)^2 over all entries"),
-    "r2": Metric("r2", _r2, "1 - sum (Y - Yhat)^2 / sum (Y - mean Y)^2"),
+                            "sign (-1/+1)", lambda yh: np.where(yh >= 0, 1.0, -1.0),
+                            lambda yh, y, mean: _hits(np.where(yh >= 0, 1.0, -1.0) == np.sign(y))),
+    "mse": Metric("mse", _mse, "mean of (Yhat - Y)^2 over all entries",
+                  parts=lambda yh, y, mean: [float(np.sum((yh - y) ** 2)), float(y.size)]),
+    "r2": Metric("r2", _r2, "1 - sum (Y - Yhat)^2 / sum (Y - mean Y)^2",
+                 parts=lambda yh, y, mean: [float(np.sum((y - yh) ** 2)),
+                                            float(np.sum((y - mean) ** 2))],
+                 combine=lambda s: 1.0 - float(s[0] / s[1]) if s[1] > 0 else math.nan),
 }
 
 
@@ -74,6 +92,29 @@ def scores(loss, Yhat, Y, target="the target") -> dict:
     out = {"n": int(Y.shape[0]), "loss": loss.value(Yhat, Y) / max(Y.shape[0], 1)}
     out.update({METRICS[k].label: METRICS[k].value(Yhat, Y) for k in loss.metrics})
     # undefined (R^2 of constant targets) or overflowed values are None: valid JSON, "-"
+    return {k: v if math.isfinite(v) else None for k, v in out.items()}
+
+
+def sharded_scores(loss, Yhat, Y, total, target="the target") -> dict:
+    """`scores` of the samples of all processes, each holding some (Yhat, Y: its own);
+    total(array) -> its sum over the processes. Two reductions: n and the target's sum
+    over samples (its mean, for R^2), then every metric's sums and the loss."""
+    Yhat, Y = aligned(Yhat, Y, target)
+    problem = loss.target_check(Y)
+    if problem:
+        raise DataError(f"{target}: {problem}")
+    first = total(np.concatenate([[Y.shape[0]], Y.sum(axis=0).reshape(-1)]))
+    n = int(round(first[0]))
+    mean = (first[1:] / max(n, 1)).reshape(Y.shape[1:])
+    parts = [loss.value(Yhat, Y)]
+    for k in loss.metrics:
+        parts += list(METRICS[k].parts(Yhat, Y, mean))
+    sums = total(np.asarray(parts, dtype=np.float64))
+    out, at = {"n": n, "loss": float(sums[0]) / max(n, 1)}, 1
+    for k in loss.metrics:
+        width = len(METRICS[k].parts(Yhat[:0], Y[:0], mean))
+        out[METRICS[k].label] = METRICS[k].combine(sums[at:at + width])
+        at += width
     return {k: v if math.isfinite(v) else None for k, v in out.items()}
 
 
