@@ -273,6 +273,29 @@ def test_cli_nproc_trains_once_and_rank_0_writes(tmp_path, capsys, monkeypatch):
     one, two = (json.loads((tmp_path / f"{k}.json").read_text())["result"]["objective"]
                 for k in ("one", "two"))
     assert abs(one - two) <= 1e-10 * one
+    # each rank read and bound only its rows, rank 0 too: a data limit below the file's
+    # size but above a shard's refuses one process and lets two read (a compressed .npz
+    # and .npy files alike), with --test-fraction's split
+    np.savez_compressed(tmp_path / "c.npz", X=X, Y=np.load(tmp_path / "d.npz")["Y"])
+    monkeypatch.setenv("BMDSL_MAX_DATA_BYTES", "1400")
+    capsys.readouterr()
+    assert main(args + ["--output", str(tmp_path / "no.npz")]) == 1
+    assert "data limit" in capsys.readouterr().err
+    split = ["--test-fraction", "0.2", "--split-seed", "3"]
+    assert main(["train", str(model), "--data", str(tmp_path / "c.npz"), "--no-progress",
+                 "--output", str(tmp_path / "three.npz"), "--nproc", "2"] + split) == 0
+    monkeypatch.delenv("BMDSL_MAX_DATA_BYTES")
+    assert main(args + ["--output", str(tmp_path / "four.npz")] + split) == 0
+    runs = {k: json.loads((tmp_path / f"{k}.json").read_text())
+            for k in ("one", "two", "three", "four")}
+    saved = {k: np.load(tmp_path / f"{k}.npz") for k in runs}
+    for a, b in (("one", "two"), ("four", "three")):
+        # the saved patterns: all samples' masks, gathered (the same as one process's)
+        assert all(np.array_equal(saved[a][k], saved[b][k]) for k in ("masks", "gates"))
+        for part in runs[a]["metrics"]:    # metrics of all samples: sums all-reduced
+            for key, value in runs[a]["metrics"][part].items():
+                assert abs(runs[b]["metrics"][part][key] - value) <= 1e-12 * abs(value), key
+    assert runs["three"]["metrics"]["test"]["n"] == 8 and saved["three"]["masks"].shape[1] == 33
     monkeypatch.setenv("WORLD_SIZE", "3")        # as torchrun would, with another count
     capsys.readouterr()
     assert main(args + ["--output", str(tmp_path / "x.npz"), "--nproc", "2"]) == 1
@@ -299,3 +322,11 @@ def test_cli_nproc_trains_a_relu_model_on_shards(tmp_path):
     assert abs(one["objective"] - two["objective"]) <= 1e-10 * one["objective"]
     gaps = [r["certificate"]["gap_bound"] for r in (one, two)]
     assert 0 <= gaps[0] < 1e-4 and abs(gaps[0] - gaps[1]) <= 1e-10 * one["objective"]
+    # exact patterns: rank 0 enumerates them on every rank's rows of the arrangement
+    # matrix (gathered) and broadcasts the gates; the saved masks are one process's
+    exact = ["--patterns", "exact", "--m", "2"]
+    assert main(args + ["--output", str(tmp_path / "e1.npz")] + exact) == 0
+    assert main(args + ["--output", str(tmp_path / "e2.npz"), "--nproc", "2"] + exact) == 0
+    e1, e2 = (np.load(tmp_path / f"e{k}.npz") for k in (1, 2))
+    assert e1["masks"].shape[0] > 8 and np.array_equal(e1["masks"], e2["masks"])
+    assert str(e2["source"]) == "exact"

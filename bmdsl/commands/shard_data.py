@@ -215,7 +215,13 @@ def _exact_gates(derivation, part, n):
         axis = derivation.model.layer.dims.index(derivation.model.target.dims[0])
         shape = list(bound.a_shape)
         shape[axis] = n
-        M = np.concatenate([r.reshape(bound.a_shape + (-1,)) for r in rows], axis=axis)
+        other = math.prod(bound.a_shape) // bound.a_shape[axis]     # entries per sample
+
+        def own(r):
+            local = list(bound.a_shape)
+            local[axis] = r.shape[0] // other
+            return r.reshape(tuple(local) + (-1,))
+        M = np.concatenate([own(r) for r in rows], axis=axis)
         found = enumerate_patterns(M.reshape(-1, M.shape[-1]), tuple(shape),
                                    p_shape=bound.w1_shape)
         gates = found.gates_only()
