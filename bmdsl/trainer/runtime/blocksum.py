@@ -192,12 +192,29 @@ def _pairwise(rows):
     """The whole tree in one process: the same additions as _tree_inside and _tree_merge
     (node i of a level = nodes 2i + 2i+1 of the level below, or 2i alone at the end), one
     vectorized addition per level and no bookkeeping (measured: 0.34 ms -> 0.05 ms per
-    sum of [250, 121] rows)."""
+    sum of [250, 121] rows). A few columns on the CPU are added as Python floats: the
+    same IEEE additions in the same order, without a tensor operation per level (the
+    interior point's scalar sums, measured at 250 blocks: 0.26 -> 0.05 ms)."""
+    if rows.shape[1] <= SMALL and rows.device.type == "cpu" and rows.dtype == torch.float64:
+        cols = [_pairwise_floats(c) for c in rows.T.tolist()]
+        return torch.tensor(cols, dtype=rows.dtype)
     while rows.shape[0] > 1:
         count = rows.shape[0]
         nxt = rows[0:count - 1:2] + rows[1::2]
         rows = torch.cat([nxt, rows[count - 1:]]) if count % 2 else nxt
     return rows[0]
+
+
+SMALL = 4      # columns at most summed as Python floats
+
+
+def _pairwise_floats(vals):
+    while len(vals) > 1:
+        nxt = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+    return vals[0]
 
 
 def _tree_merge(nodes, levels):

@@ -196,11 +196,11 @@ class ConeInteriorPoint:
                               lambda: torch.bmm(Lp.transpose(1, 2), hLp)).view(n, n)
 
     def predict(self, x):
-        """A x = sum_k L_k(u_k - w_k) [|y|], block by block (as slack); two columns, since
-        a batch of matrix-vector products rounds a batch of one block otherwise."""
-        nb, W, n = self.Lp.shape
-        v = (x[:, 0] - x[:, 1]).reshape(1, n, 1).expand(nb, n, 2)
-        return torch.bmm(self.Lp, v)[..., 0].reshape(-1)
+        """A x = sum_k L_k(u_k - w_k) [|y|]: each row's products summed along the row,
+        the same bits wherever the row lies (a matrix-vector product over all rows rounds
+        a row by its position, a batch of blocks' products a batch of one block otherwise;
+        measured)."""
+        return (self.L * (x[:, 0] - x[:, 1]).reshape(-1)).sum(1)
 
     def predict_adjoint(self, r):
         """A^T r = (L_k^*(r), -L_k^*(r)) [P, 2, p]."""
