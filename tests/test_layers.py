@@ -31,7 +31,7 @@ FREE = {"bmdsl.kernel": ("bmdsl.kernel",),
         **{m: CVX_PASTED + ("bmdsl.kernel",) for m in CVX_PASTED}}
 # command modules register one subcommand each; they share helpers, never import each other
 COMMAND_HELPERS = {"registry", "options", "data_args", "outputs", "heldout", "report",
-                   "weights", "distributed_args", ""}
+                   "weights", "distributed_args", "shard_data", ""}
 
 
 def modules():
