@@ -296,6 +296,10 @@ def test_cli_nproc_trains_once_and_rank_0_writes(tmp_path, capsys, monkeypatch):
             for key, value in runs[a]["metrics"][part].items():
                 assert abs(runs[b]["metrics"][part][key] - value) <= 1e-12 * abs(value), key
     assert runs["three"]["metrics"]["test"]["n"] == 8 and saved["three"]["masks"].shape[1] == 33
+    # a pattern file's gates, on each rank's rows
+    assert main(args + ["--output", str(tmp_path / "five.npz"), "--nproc", "2",
+                        "--patterns", str(tmp_path / "one.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "five.npz")["masks"], saved["one"]["masks"])
     monkeypatch.setenv("WORLD_SIZE", "3")        # as torchrun would, with another count
     capsys.readouterr()
     assert main(args + ["--output", str(tmp_path / "x.npz"), "--nproc", "2"]) == 1
@@ -330,3 +334,52 @@ def test_cli_nproc_trains_a_relu_model_on_shards(tmp_path):
     e1, e2 = (np.load(tmp_path / f"e{k}.npz") for k in (1, 2))
     assert e1["masks"].shape[0] > 8 and np.array_equal(e1["masks"], e2["masks"])
     assert str(e2["source"]) == "exact"
+
+
+def test_run_nproc_on_builtin_data_equals_one_process(tmp_path, capsys):
+    """`bmdsl run --nproc 2` (built-in data, cut into shards): the convex program is
+    skipped (no process holds all samples), the BM objective and the training metrics
+    are one process's."""
+    import json
+
+    from bmdsl.cli import main
+    model = tmp_path / "mlp.bm"
+    model.write_text(MLP)
+    args = ["run", str(model), "--no-plot", "--no-progress", "--steps", "30"]
+    assert main(args + ["--output", str(tmp_path / "one"), "--max-convex-vars", "1"]) == 0
+    assert main(args + ["--output", str(tmp_path / "two"), "--nproc", "2"]) == 0
+    one, two = (json.loads((tmp_path / k / "mlp_run.json").read_text()) for k in ("one", "two"))
+    assert "--nproc" in two["convex"]["status"] and two["convex"]["p_star"] is None
+    assert abs(one["bm"]["objective"] - two["bm"]["objective"]) <= 1e-10 * one["bm"]["objective"]
+    for key, value in one["metrics"]["train"].items():
+        assert abs(two["metrics"]["train"][key] - value) <= 1e-12 * abs(value), key
+
+
+def test_torchrun_starts_the_cli_on_two_ranks(tmp_path):
+    """Under torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK from its
+    agent) `python -m bmdsl train` joins the group: rank 0 writes one process's result."""
+    import json
+    import subprocess
+    import sys
+
+    from bmdsl.cli import main
+    from bmdsl.trainer.distributed import free_port
+    model = tmp_path / "mlp.bm"
+    model.write_text(MLP)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.standard_normal((41, 3)),
+             Y=np.eye(2)[rng.integers(0, 2, 41)])
+    args = ["train", str(model), "--data", str(tmp_path / "d.npz"), "--no-progress"]
+    assert main(args + ["--output", str(tmp_path / "one.npz")]) == 0
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+                "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                "--master-port", str(free_port())]
+    done = subprocess.run(torchrun + ["-m", "bmdsl"] + args + [
+        "--output", str(tmp_path / "two.npz"), "--device", "cpu", "--dist-timeout", "60"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = (json.loads((tmp_path / f"{k}.json").read_text()) for k in ("one", "two"))
+    assert abs(one["result"]["objective"] - two["result"]["objective"]) <= \
+        1e-10 * one["result"]["objective"]
+    saved = [np.load(tmp_path / f"{k}.npz") for k in ("one", "two")]
+    assert np.array_equal(saved[0]["masks"], saved[1]["masks"])

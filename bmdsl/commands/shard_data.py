@@ -68,6 +68,8 @@ class _InMemory:
         self.path, self.a, self.shape = path, a, a.shape
 
     def rows(self, axis, idx):
+        if isinstance(idx, slice):
+            idx = np.arange(idx.start, idx.stop)
         return np.array(self.a if axis is None else np.take(self.a, idx, axis=axis),
                         dtype=np.float64)
 
