@@ -12,10 +12,11 @@ from bmdsl.trainer import emit_torch
 SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # regression guards, lines of the emitted modules with the default `--methods auto`, by
 # whether the activation has ReLU cones, ~5% above the largest measured (docs/architecture.md,
-# "Emitted modules"): torch 1715 (mlp, gated), 2139 (mlp, relu); `all` 2498 (mlp: with the
-# lifted warm starts' block sums and the proximal Newton). The issue's goal for
-# self-attention, 700 torch lines, is not reached (1539): see docs/architecture.md.
-TORCH_MAX = {False: 1800, True: 2250}
+# "Emitted modules"): torch 1715 (mlp, gated), 2455 (mlp, relu: 2139 before the cone
+# interior point's fixed-order sums, runtime/rowsums.py and blocksum.py's tree); `all`
+# 2508 (mlp: with the lifted warm starts' block sums and the proximal Newton). The issue's
+# goal for self-attention, 700 torch lines, is not reached (1539): see docs/architecture.md.
+TORCH_MAX = {False: 1800, True: 2580}
 TORCH_ALL_MAX = 2620
 # CVXPY, per model (without cones, with ReLU cones), ~5% above measured: mlp 326 / 531,
 # cnn 399 / 604, selfattention 327 / 532 (the issue's bound: under 350), relu 326 / 531

@@ -42,6 +42,10 @@ def _sources(items, model, target) -> dict:
     from .data_args import model_tensors, parse_items, target_columns
     entries, wanted = parse_items(items), set(model_tensors(model))
     cols = target_columns(target)
+    if cols and not any(n is None and p.lower().endswith(".csv") for n, p in entries):
+        raise DataError(f"--target {target} names CSV columns, but no --data FILE is a .csv",
+                        hint="--target applies to a .csv given as --data FILE.csv; for .npz "
+                             "and .npy files name the arrays (NAME=FILE)")
     limit, out = data_limit(), {}
     for name, path in entries:
         ext = os.path.splitext(path)[1].lower()
