@@ -73,14 +73,14 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     derivation = bmdsl.load("models/selfattention.bm").derive()
     torch_src = emit_torch(derivation)
     assert len(torch_src.splitlines()) < 1580
-    # `auto`: newton, lbfgs and the lifted ADMM; no cone code in newton, only the pair's
-    # prox, no distributed sums
+    # `auto`: the lifted ADMM polished by lbfgs (the first of bmdsl's order that accepts
+    # any data); Newton only by name or `all`; only the pair's prox, no distributed sums
     assert not {"Adam", "SGD", "ALS", "PrecGD", "LiftedFISTA", "candidates", "tree_sum",
                 "basis", "reduce_system", "max_step", "row_units", "VECTOR_PROX", "LiftedProxADMM",
-                "LiftedProxNewton", "Curvature"} & \
+                "LiftedProxNewton", "Curvature", "Newton", "newton_step", "escape"} & \
         _functions(torch_src)
-    assert {"Newton", "LBFGS", "LiftedADMM", "pairwise_sum", "NetworkModule"} <= \
-        _functions(torch_src)
+    assert {"LBFGS", "LiftedADMM", "pairwise_sum", "NetworkModule"} <= _functions(torch_src)
+    assert {"Newton", "newton_step", "escape"} <= _functions(emit_torch(derivation, "all"))
     cvx = emit_cvxpy(derivation)
     assert len(cvx.splitlines()) < 350
     # no docstrings in the pasted code (the model section says what it computes), but for

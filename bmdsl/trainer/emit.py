@@ -18,7 +18,7 @@ from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.layout import other_pools
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
-from ..core.literals import literal as _literal
+from ..core.literals import literal as _literal, packed
 from .emitmethods import select, spec_entry
 from .runtime import FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
 from .spec import build_spec
@@ -34,6 +34,8 @@ MAIN = ('if __name__ == "__main__":\n'
         '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] else main(ARGV))')
 # members torch calls (a Module's forward, an autograd Function's backward), never pruned
 KEEP_MEMBERS = ("forward", "backward", "setup_context")
+GAP = 1                 # blank lines between top-level definitions
+DOCS = "none"           # the model section above the code says what it computes
 ROOTS = ("main", "predict_main", "predict", "refuse_unsafe_output", "NetworkModule")
 
 
@@ -54,7 +56,7 @@ def paster(spec, selection=None) -> Paster:
     return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
                   exclude=other_losses | unused | selection.excluded(), members=True,
                   keep_members=KEEP_MEMBERS,
-                  keyed={name: keys(spec) for name, keys in KEYED.items()})
+                  keyed={name: keys(spec) for name, keys in KEYED.items()}, docs=DOCS)
 
 
 def emit_torch(derivation, methods: str = "auto") -> str:
@@ -79,7 +81,7 @@ def emit_torch(derivation, methods: str = "auto") -> str:
            f'"""')
     imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",))
     section = "\n".join(f"# {line}" for line in model_section(derivation))
-    parts = [doc, _imports(imports), section + f"\nSPEC = {spec_text}", body, MAIN]
-    source = "\n\n\n".join(parts) + "\n"
+    parts = [doc, _imports(imports), section + f"\nSPEC = {packed(spec, 100, 100)}", body, MAIN]
+    source = ("\n" * (GAP + 1)).join(parts) + "\n"
     compile(source, f"{name}_torch.py", "exec")   # a syntax error here is a bmdsl bug
     return source

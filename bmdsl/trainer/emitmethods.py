@@ -114,12 +114,11 @@ def select(spec, choice: str = "auto") -> Selection:
     choice = (choice or "auto").strip()
     if choice == "all":
         return Selection(tuple(methods), tuple(starts), never, choice)
-    if choice == "auto":      # bmdsl's order, through the first that accepts any data
-        worst, order = unfavourable(spec), []
-        for name in (n for n in AUTO if n in methods):
-            order.append(name)
-            if all(_accepts(METHODS[name], worst, m) for m in UNITS + (1000,)):
-                break
+    if choice == "auto":      # of bmdsl's order, the first that accepts any data
+        worst = unfavourable(spec)
+        order = [n for n in AUTO if n in methods]
+        order = [next((n for n in order if all(_accepts(METHODS[n], worst, m)
+                                               for m in UNITS + (1000,))), order[-1])]
         middle, carried = moderate(spec), []
         for name in starts:       # bmdsl's order, through the first that accepts moderate data
             carried.append(name)
