@@ -291,12 +291,12 @@ def test_emitted_trainer_names_what_it_carries_and_how_to_add_a_method(tmp_path)
     from test_trainer import case
     bound = case("mlp", "gated_relu")
     path = tmp_path / "mlp_torch.py"
-    path.write_text(emit_torch(bound.derivation))          # auto: lbfgs, newton, admm
+    path.write_text(emit_torch(bound.derivation))          # auto: lbfgs, admm
     np.savez(tmp_path / "d.npz", **{k: bound.arrays[k] for k in ("X", "Y")})
     out = _run(path, tmp_path / "d.npz", "--method", "adam")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "carries the method(s) lbfgs, newton; 'adam' was left out" in out.stderr
-    assert f"bmdsl compile {bound.model.name}.bm --methods lbfgs,newton,adam" in out.stderr
+    assert "carries the method(s) lbfgs; 'adam' was left out" in out.stderr
+    assert f"bmdsl compile {bound.model.name}.bm --methods lbfgs,adam" in out.stderr
     typo = _run(path, tmp_path / "d.npz", "--method", "lbfgz")
     assert typo.returncode == 2 and "unknown method 'lbfgz'" in typo.stderr
 
