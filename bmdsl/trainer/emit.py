@@ -34,6 +34,9 @@ MAIN = ('if __name__ == "__main__":\n'
         '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] else main(ARGV))')
 # members torch calls (a Module's forward, an autograd Function's backward), never pruned
 KEEP_MEMBERS = ("forward", "backward", "setup_context")
+# members only bmdsl calls (its certificates take Gram.numpy(), its checkpoints a method's
+# state_dict()); the stand-alone module never does (a torch tensor's .numpy() is not these)
+DROP_MEMBERS = ("numpy", "state_dict")
 GAP = 1                 # blank lines between top-level definitions
 DOCS = "none"           # the model section above the code says what it computes
 ROOTS = ("main", "predict_main", "predict", "refuse_unsafe_output", "NetworkModule")
@@ -55,7 +58,7 @@ def paster(spec, selection=None) -> Paster:
     unused = other_pools(p["builder"] for p in spec["pools"])
     return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
                   exclude=other_losses | unused | selection.excluded(), members=True,
-                  keep_members=KEEP_MEMBERS,
+                  keep_members=KEEP_MEMBERS, drop_members=DROP_MEMBERS,
                   keyed={name: keys(spec) for name, keys in KEYED.items()}, docs=DOCS)
 
 
@@ -79,7 +82,7 @@ def emit_torch(derivation, methods: str = "auto") -> str:
            f"this model uses. NetworkModule is the trained network as a torch.nn.Module\n"
            f"(predict(SPEC, OUT.npz, NEW.npz) in Python).\n"
            f'"""')
-    imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",))
+    imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",), gap=GAP)
     section = "\n".join(f"# {line}" for line in model_section(derivation))
     parts = [doc, _imports(imports), section + f"\nSPEC = {packed(spec, 100, 100)}", body, MAIN]
     source = ("\n" * (GAP + 1)).join(parts) + "\n"
