@@ -77,10 +77,8 @@ def emit_torch(derivation, methods: str = "auto") -> str:
            f"[--output OUT.npz] [--force]\n"
            f"    python {name}_torch.py predict OUT.npz NEW.npz [--output PRED.npz] "
            f"[--force]\n\n"
-           f"DATA.npz holds {inputs}. Needs only numpy and torch. SPEC is the model's\n"
-           f"derivation as literals; below it, the parts of bmdsl's kernel and trainer runtime\n"
-           f"this model uses. NetworkModule is the trained network as a torch.nn.Module\n"
-           f"(predict(SPEC, OUT.npz, NEW.npz) in Python).\n"
+           f"DATA.npz holds {inputs}; needs only numpy and torch. NetworkModule is the trained\n"
+           f"network (a torch.nn.Module); predict(SPEC, OUT.npz, NEW.npz) in Python.\n"
            f'"""')
     imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",), gap=GAP)
     section = "\n".join(f"# {line}" for line in model_section(derivation))
