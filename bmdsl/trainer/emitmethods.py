@@ -5,9 +5,10 @@ is asked on the most favourable problem of the model's SPEC (`favourable`: every
 1, one pattern, float64, the full batch, gates where the model has patterns, the Gram path
 on where its loss has one), so what refuses there refuses on every data set, by the model's static facts alone
 (cones or not, the loss, the norm pair, an output bias, ...). Of those, the selection
-(SELECTIONS) picks: `auto` the applicable methods of policy.AUTO in its order through the
-first that accepts even the least favourable data (`unfavourable`: so the stand-alone
-`auto` trains wherever bmdsl's does) and the applicable warm starts of warm.WARM_STARTS
+(SELECTIONS) picks: `auto` one method, the first applicable of policy.AUTO that accepts
+even the least favourable data (`unfavourable`: so the stand-alone `auto` trains wherever
+bmdsl's does; it polishes the warm start's factors, where lbfgs ends where newton does:
+docs/architecture.md, "Emitted modules") and the applicable warm starts of warm.WARM_STARTS
 in its order through the first that accepts `moderate` data (as bmdsl falls through them
 at run time: the prox ADMM refuses where |y| < P p q, the lifted FISTA takes over; only
 the first where none does, e.g. the cone interior point, which needs a scalar output);
