@@ -36,8 +36,8 @@ def name(x) -> str:
     return x
 
 
-def literal(x, indent: int = 0) -> str:
-    """Python source for `x` (types preserved); containers wrap past WIDTH columns."""
+def literal(x, indent: int = 0, width: int = WIDTH) -> str:
+    """Python source for `x` (types preserved); containers wrap past `width` columns."""
     if x is None or isinstance(x, bool):
         return repr(x)
     if isinstance(x, int):
@@ -58,24 +58,38 @@ def literal(x, indent: int = 0) -> str:
         return repr(name(x))
     pad = " " * (indent + 4)
     if isinstance(x, (tuple, list)):
-        items = [literal(v, indent + 4) for v in x]
+        items = [literal(v, indent + 4, width) for v in x]
         close = "," if isinstance(x, tuple) and len(items) == 1 else ""
         left, right = ("(", ")") if isinstance(x, tuple) else ("[", "]")
         one = left + ", ".join(items) + close + right
-        if len(one) + indent < WIDTH:
+        if len(one) + indent < width:
             return one
         lines = []           # short items share a line, up to WIDTH
         for v in items:
             if lines and "\n" not in v and "\n" not in lines[-1] and \
-                    len(pad) + len(lines[-1]) + len(v) + 3 < WIDTH:
+                    len(pad) + len(lines[-1]) + len(v) + 3 < width:
                 lines[-1] += f", {v}"
             else:
                 lines.append(v)
         return left + "\n" + "".join(f"{pad}{v},\n" for v in lines) + " " * indent + right
     if isinstance(x, dict):
-        items = [(literal(k), literal(v, indent + 4)) for k, v in x.items()]
+        items = [(literal(k), literal(v, indent + 4, width)) for k, v in x.items()]
         one = "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
-        if indent and len(one) + indent < WIDTH and "\n" not in one:   # the top: a key a line
+        if indent and len(one) + indent < width and "\n" not in one:   # the top: a key a line
             return one
         return "{\n" + "".join(f"{pad}{k}: {v},\n" for k, v in items) + " " * indent + "}"
     raise SemanticError(f"cannot emit a value of type {type(x).__name__}")
+
+
+def packed(spec, width=92, wrap=WIDTH) -> str:
+    """The SPEC literal (`literal` for every entry, wrapped at `wrap` columns), short
+    entries sharing a line up to `width` (the torch emitter's; cvx/emit.py keeps its own
+    copy with wrap = WIDTH until it imports this one)."""
+    lines = []
+    for k, v in spec.items():
+        item = f"{literal(k)}: {literal(v, 4, wrap)},"
+        if lines and "\n" not in item + lines[-1] and len(lines[-1]) + len(item) < width:
+            lines[-1] += " " + item
+        else:
+            lines.append("    " + item)
+    return "{\n" + "\n".join(lines) + "\n}"

@@ -18,7 +18,7 @@ from ..kernel import MODULES as KERNEL_MODULES
 from ..kernel.layout import other_pools
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
-from ..core.literals import literal as _literal
+from ..core.literals import literal as _literal, packed
 from .emitmethods import select, spec_entry
 from .runtime import FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
 from .spec import build_spec
@@ -34,6 +34,11 @@ MAIN = ('if __name__ == "__main__":\n'
         '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] else main(ARGV))')
 # members torch calls (a Module's forward, an autograd Function's backward), never pruned
 KEEP_MEMBERS = ("forward", "backward", "setup_context")
+# members only bmdsl calls (its certificates take Gram.numpy(), its checkpoints a method's
+# state_dict()); the stand-alone module never does (a torch tensor's .numpy() is not these)
+DROP_MEMBERS = ("numpy", "state_dict")
+GAP = 1                 # blank lines between top-level definitions
+DOCS = "none"           # the model section above the code says what it computes
 ROOTS = ("main", "predict_main", "predict", "refuse_unsafe_output", "NetworkModule")
 
 
@@ -53,8 +58,8 @@ def paster(spec, selection=None) -> Paster:
     unused = other_pools(p["builder"] for p in spec["pools"])
     return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
                   exclude=other_losses | unused | selection.excluded(), members=True,
-                  keep_members=KEEP_MEMBERS,
-                  keyed={name: keys(spec) for name, keys in KEYED.items()})
+                  keep_members=KEEP_MEMBERS, drop_members=DROP_MEMBERS,
+                  keyed={name: keys(spec) for name, keys in KEYED.items()}, docs=DOCS)
 
 
 def emit_torch(derivation, methods: str = "auto") -> str:
@@ -72,14 +77,12 @@ def emit_torch(derivation, methods: str = "auto") -> str:
            f"[--output OUT.npz] [--force]\n"
            f"    python {name}_torch.py predict OUT.npz NEW.npz [--output PRED.npz] "
            f"[--force]\n\n"
-           f"DATA.npz holds {inputs}. Needs only numpy and torch. SPEC is the model's\n"
-           f"derivation as literals; below it, the parts of bmdsl's kernel and trainer runtime\n"
-           f"this model uses. NetworkModule is the trained network as a torch.nn.Module\n"
-           f"(predict(SPEC, OUT.npz, NEW.npz) in Python).\n"
+           f"DATA.npz holds {inputs}; needs only numpy and torch. NetworkModule is the trained\n"
+           f"network (a torch.nn.Module); predict(SPEC, OUT.npz, NEW.npz) in Python.\n"
            f'"""')
-    imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",))
+    imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",), gap=GAP)
     section = "\n".join(f"# {line}" for line in model_section(derivation))
-    parts = [doc, _imports(imports), section + f"\nSPEC = {spec_text}", body, MAIN]
-    source = "\n\n\n".join(parts) + "\n"
+    parts = [doc, _imports(imports), section + f"\nSPEC = {packed(spec, 100, 100)}", body, MAIN]
+    source = ("\n" * (GAP + 1)).join(parts) + "\n"
     compile(source, f"{name}_torch.py", "exec")   # a syntax error here is a bmdsl bug
     return source

@@ -5,9 +5,10 @@ is asked on the most favourable problem of the model's SPEC (`favourable`: every
 1, one pattern, float64, the full batch, gates where the model has patterns, the Gram path
 on where its loss has one), so what refuses there refuses on every data set, by the model's static facts alone
 (cones or not, the loss, the norm pair, an output bias, ...). Of those, the selection
-(SELECTIONS) picks: `auto` the applicable methods of policy.AUTO in its order through the
-first that accepts even the least favourable data (`unfavourable`: so the stand-alone
-`auto` trains wherever bmdsl's does) and the applicable warm starts of warm.WARM_STARTS
+(SELECTIONS) picks: `auto` one method, the first applicable of policy.AUTO that accepts
+even the least favourable data (`unfavourable`: so the stand-alone `auto` trains wherever
+bmdsl's does; it polishes the warm start's factors, where lbfgs ends where newton does:
+docs/architecture.md, "Emitted modules") and the applicable warm starts of warm.WARM_STARTS
 in its order through the first that accepts `moderate` data (as bmdsl falls through them
 at run time: the prox ADMM refuses where |y| < P p q, the lifted FISTA takes over; only
 the first where none does, e.g. the cone interior point, which needs a scalar output);
@@ -114,12 +115,11 @@ def select(spec, choice: str = "auto") -> Selection:
     choice = (choice or "auto").strip()
     if choice == "all":
         return Selection(tuple(methods), tuple(starts), never, choice)
-    if choice == "auto":      # bmdsl's order, through the first that accepts any data
-        worst, order = unfavourable(spec), []
-        for name in (n for n in AUTO if n in methods):
-            order.append(name)
-            if all(_accepts(METHODS[name], worst, m) for m in UNITS + (1000,)):
-                break
+    if choice == "auto":      # of bmdsl's order, the first that accepts any data
+        worst = unfavourable(spec)
+        order = [n for n in AUTO if n in methods]
+        order = [next((n for n in order if all(_accepts(METHODS[n], worst, m)
+                                               for m in UNITS + (1000,))), order[-1])]
         middle, carried = moderate(spec), []
         for name in starts:       # bmdsl's order, through the first that accepts moderate data
             carried.append(name)

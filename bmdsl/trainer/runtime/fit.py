@@ -44,9 +44,7 @@ def initial_factors(problem, m, seed, scale=0.1, dtype=None, device=None):
 
 
 def _sizes(spec, arrays):
-    sizes = dict(spec["sizes"])
-    dims = dict(spec["inputs"])
-    dims[spec["target"]] = spec["target_dims"]
+    sizes, dims = dict(spec["sizes"]), dict(spec["inputs"], **{spec["target"]: spec["target_dims"]})
     dims.update({p["tensor"]: p["dims"] for p in spec["patches"] + spec["pools"]})
     for name, names in dims.items():
         for dim, n in zip(names, np.shape(arrays[name])):
@@ -58,13 +56,12 @@ def _sizes(spec, arrays):
 def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64):
     """BMProblem from a dict of arrays; masks/gates optional (else sampled as bmdsl does)."""
     names = [n for n, _ in spec["inputs"]] + [spec["target"]]
-    missing = [n for n in names if n not in data]
-    if missing:
-        raise ValueError(f"the data lacks {missing}; this model needs {names}")
+    if any(n not in data for n in names):
+        raise ValueError(f"the data lacks {[n for n in names if n not in data]}; this model "
+                         f"needs {names}")
     arrays = {n: np.asarray(data[n], dtype=np.float64) for n in names}
-    t = arrays[spec["target"]]
-    if t.ndim == len(spec["target_dims"]) - 1:
-        arrays[spec["target"]] = t[..., None]
+    if arrays[spec["target"]].ndim == len(spec["target_dims"]) - 1:
+        arrays[spec["target"]] = arrays[spec["target"]][..., None]
     arrays = derived(spec, arrays)
     shapes = _sizes(spec, arrays)
     to = lambda a: torch.as_tensor(np.array(a), dtype=dtype, device=device)  # noqa: E731
@@ -81,8 +78,7 @@ def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64)
         if gates is None:
             gates = sample_gates(shapes["w1"], spec["patterns"], spec["seed"])
         bare = BMProblem(spec, tensors, None, shapes)
-        A = bare.pre_activation(to(gates), batch=("k_",)).cpu().numpy()
-        masks = (A >= 0).astype(np.float64)
+        masks = (bare.pre_activation(to(gates), batch=("k_",)).cpu().numpy() >= 0) * 1.0
         if spec["patterns"] not in (None, "exact") and not spec["gates"]:
             masks, kept = unique_masks(masks)
             gates = np.asarray(gates)[kept]
@@ -97,8 +93,7 @@ class FullBatch:
     batches_per_epoch = 1
 
     def __init__(self, problem, U, V, method, lr=None):
-        self.problem = problem
-        self.U, self.V = U.requires_grad_(True), V.requires_grad_(True)
+        self.problem, self.U, self.V = problem, U.requires_grad_(True), V.requires_grad_(True)
         chosen = METHODS[method]
         self.al = AugmentedLagrangian((problem.P, U.shape[1]) + problem.a_shape, U.dtype,
                                       U.device, rho_max=chosen.rho_max) \
@@ -115,6 +110,19 @@ class FullBatch:
         return self.problem.arrays, 1.0, None, True
 
 
+def _warm(problem, m):
+    """The warm start's factors, run to its tolerance (warm.py), and whether they need no
+    polish; None where none applies or it broke down (it only accelerates)."""
+    warm = warm_start_for(problem, m)
+    try:
+        done = warm is not None and warm.run(warm.MAX_ITER)
+    except FloatingPointError as exc:
+        print(f"warning: warm start failed, training from the initial factors: {exc}",
+              file=sys.stderr)
+        return None
+    return None if warm is None else (*warm.factors(m), done and not warm.POLISH)
+
+
 def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
     """Train with `method` (policy.py; MethodRefused where it does not apply); returns U,
     V, objective, steps taken."""
@@ -128,18 +136,10 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
         problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
     name = choose(method, problem, m)
     # as the trainer: the warm start for `auto` only (a method named is measured alone)
-    warm = warm_start_for(problem, m) if method == "auto" else None
-    if warm is not None:        # a convex solver's solution, factored (warm.py)
-        try:
-            done = warm.run(warm.MAX_ITER)
-        except FloatingPointError as exc:   # it only accelerates: BM from random factors
-            print(f"warning: warm start failed, training from the initial factors: {exc}",
-                  file=sys.stderr)
-            warm = None
-    if warm is not None:
-        Uw, Vw = warm.factors(m)
-        U, V = Uw.reshape(U.shape), Vw.reshape(V.shape)
-        if done and not warm.POLISH:      # already a BM optimum
+    warm = _warm(problem, m) if method == "auto" else None
+    if warm is not None:        # a convex solver's solution, factored
+        U, V = warm[0].reshape(U.shape), warm[1].reshape(V.shape)
+        if warm[2]:             # already a BM optimum
             return U, V, float(problem.objective(U, V)), 0
     run = FullBatch(problem, U, V, name)
     last, calm, step = None, 0, 0          # (step: --steps 0 takes none)
@@ -169,71 +169,64 @@ def not_carried(name):
     """Why this emitted module cannot train with method `name` (None: it can try): a
     method left out when it was compiled (and the command that adds it), one that never
     applies to the model (why), or an unknown name."""
+    carried = SPEC.get("methods", {})
     if name == "auto" or name in METHODS:
         return None
-    carried = SPEC.get("methods", {})
-    never = carried.get("never", {})
-    if name in never:
-        return f"method {name!r} does not apply here: {never[name]}"
+    if name in carried.get("never", {}):
+        return f"method {name!r} does not apply here: {carried['never'][name]}"
     if name in carried.get("left_out", ()):
         return (f"this module carries the method(s) {', '.join(METHODS)}; {name!r} was left "
                 f"out when it was compiled: {_recompile([name])} (or --methods all) adds it")
     return f"unknown method {name!r}; this module carries: auto, {', '.join(METHODS)}"
 
 
+def _fail(message, code):
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=f"Train the BM factorization of model "
                                      f"{SPEC['model']} (generated by bmdsl).")
-    parser.add_argument("data", help=".npz with the arrays " + ", ".join(
+    add = parser.add_argument
+    add("data", help=".npz with the arrays " + ", ".join(
         [n for n, _ in SPEC["inputs"]] + [SPEC["target"]]))
-    parser.add_argument("--masks", help=".npz with 'masks' [P, ...] and/or 'gates' [P, ...]")
-    parser.add_argument("--m", type=int, default=SPEC["units"], help="units per pattern")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--method", default="auto", help="training method: auto (the first "
-                        "of " + ", ".join(a for a in AUTO if a in METHODS) + " that applies) or "
-                        "one of " + ", ".join(METHODS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--output", help="write U, V (and masks) to this .npz")
+    add("--masks", help=".npz with 'masks' [P, ...] and/or 'gates' [P, ...]")
+    add("--m", type=int, default=SPEC["units"], help="units per pattern")
+    add("--steps", type=int, default=2000)
+    add("--method", default="auto", help="training method: auto (the first of " +
+        ", ".join(a for a in AUTO if a in METHODS) + " that applies) or one of " +
+        ", ".join(METHODS))
+    add("--seed", type=int, default=0)
+    add("--dtype", choices=["float32", "float64"], default="float64")
+    add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add("--output", help="write U, V (and masks) to this .npz")
     args = parser.parse_args(argv)
-    missing = not_carried(args.method)
-    if missing:
-        print(f"error: {missing}", file=sys.stderr)
-        return 2
-    data = read_npz(args.data)
+    if not_carried(args.method):
+        return _fail(not_carried(args.method), 2)
     found = read_npz(args.masks, "masks", ("masks", "gates")) if args.masks else {}
-    masks, gates = found.get("masks"), found.get("gates")
-    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
-    problem = setup(SPEC, data, masks, gates, args.device, dtype)
+    problem = setup(SPEC, read_npz(args.data), found.get("masks"), found.get("gates"),
+                    args.device, getattr(torch, args.dtype))
     start = time.perf_counter()
     try:
         U, V, f, steps = train(problem, args.m, args.steps, args.seed, method=args.method)
     except MethodRefused as exc:              # a method named that does not apply: why
         left = SPEC.get("methods", {}).get("left_out")
-        print(f"error: {exc}" + (f"\n  hint: this module leaves out {', '.join(left)}; "
-                                 f"{_recompile(left)} adds them" if left else ""),
-              file=sys.stderr)
-        return 2
+        return _fail(f"{exc}" + (f"\n  hint: this module leaves out {', '.join(left)}; "
+                                 f"{_recompile(left)} adds them" if left else ""), 2)
     except (FloatingPointError, torch.linalg.LinAlgError) as exc:   # a breakdown, its cause
-        print(f"error: training failed: {exc}", file=sys.stderr)
-        return 3
+        return _fail(f"training failed: {exc}", 3)
     if not math.isfinite(f):                  # not a solution: nothing is saved
-        print(f"error: training failed: the objective is {f} (diverged, or the data's scale "
-              "overflows float64: rescale the inputs and the target)", file=sys.stderr)
-        return 3
+        return _fail(f"training failed: the objective is {f} (diverged, or the data's scale "
+                     "overflows float64: rescale the inputs and the target)", 3)
     print(f"objective {f!r}")
     print(f"steps {steps}  seconds {time.perf_counter() - start:.2f}  patterns {problem.P}")
     if problem.cone:
         print(f"cone violation {max_violation(problem, U)!r}")
     if args.output:
-        out = {"U": U.cpu().numpy(), "V": V.cpu().numpy()}
-        if problem.D is not None:
-            out["masks"] = problem.D.cpu().numpy()
-        if problem.gates is not None:     # predict.py rebuilds gated units' masks from them
-            out["gates"] = problem.gates.cpu().numpy()
+        out = {"U": U, "V": V, "masks": problem.D, "gates": problem.gates}
         if hasattr(problem.F, "offset"):  # the free output bias b* (offset.py)
             with torch.no_grad():
-                out["b2"] = problem.F.offset(problem.predict(U, V), problem.Y).cpu().numpy()
-        np.savez(args.output, **out)
+                out["b2"] = problem.F.offset(problem.predict(U, V), problem.Y)
+        np.savez(args.output, **{k: v.cpu().numpy() for k, v in out.items() if v is not None})
     return 0

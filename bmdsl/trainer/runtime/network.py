@@ -67,18 +67,17 @@ class NetworkModule(torch.nn.Module):
             raise ValueError("gated ReLU units need their gates; other units take none")
         self.spec, self.model_text = spec, model_text
         self.inputs = [name for name, _ in spec["inputs"]]
-        self.W1 = torch.nn.Parameter(torch.as_tensor(W1).detach().clone())
-        self.W2 = torch.nn.Parameter(torch.as_tensor(W2).detach().clone())
+        self.W1, self.W2 = (torch.nn.Parameter(torch.as_tensor(W).detach().clone())
+                            for W in (W1, W2))
         if self.W1.shape[0] != self.W2.shape[0]:
             raise ValueError(f"W1 has {self.W1.shape[0]} units, W2 {self.W2.shape[0]}")
         # the free output offset b [c] (a model with `bias output`; offset.py): a Parameter
         self.b2 = None if bias is None else torch.nn.Parameter(
             torch.as_tensor(bias).detach().clone().to(self.W1.dtype).reshape(-1))
+        if pattern is None and gates is not None:     # units grouped by pattern, m each
+            pattern = torch.arange(gates.shape[0]).repeat_interleave(self.units // gates.shape[0])
         self.register_buffer("gates", None if gates is None else
                              torch.as_tensor(gates).to(self.W1.dtype))
-        if pattern is None and gates is not None:     # units grouped by pattern, m each
-            pattern = torch.arange(gates.shape[0]).repeat_interleave(
-                self.W1.shape[0] // gates.shape[0])
         self.register_buffer("pattern", None if pattern is None else
                              torch.as_tensor(pattern, dtype=torch.long))
         self.fixed = sorted(fixed or {})
@@ -104,39 +103,32 @@ class NetworkModule(torch.nn.Module):
         if len(args) > len(self.inputs):
             raise TypeError(f"the network takes {len(self.inputs)} input(s): {self.inputs}")
         arrays = dict(zip(self.inputs, args))
-        clash = sorted(set(arrays) & set(kwargs))
-        unknown = sorted(set(kwargs) - set(self.inputs))
-        if clash or unknown:
-            raise TypeError(f"input(s) {clash or unknown} given twice or unknown; the network "
-                            f"takes {self.inputs}")
+        bad = sorted(set(arrays) & set(kwargs)) or sorted(set(kwargs) - set(self.inputs))
+        if bad:
+            raise TypeError(f"input(s) {bad} given twice or unknown; the network takes "
+                            f"{self.inputs}")
         arrays.update(kwargs)
-        missing = [n for n in self.inputs if n not in arrays]
-        if missing:
-            raise TypeError(f"missing input(s) {missing}; the network takes {self.inputs}")
-        arrays = {k: self._tensor(k, v) for k, v in arrays.items()}
-        dims = dict(self.spec["inputs"])
+        if len(arrays) < len(self.inputs):
+            raise TypeError(f"missing input(s) {[n for n in self.inputs if n not in arrays]}; "
+                            f"the network takes {self.inputs}")
+        arrays, dims = {k: self._tensor(k, v) for k, v in arrays.items()}, dict(self.spec["inputs"])
         for p in self.spec["patches"]:
             self._check(p["images"], arrays[p["images"]], None)
             arrays[p["tensor"]] = unfold_patches(arrays[p["images"]], p["kernel"],
                                                   p["stride"], p["padding"])
             dims[p["tensor"]] = p["dims"]
-        arrays = append_feature(self.spec, arrays)   # the hidden bias's constant feature
-        sizes = self.known_sizes()
+        arrays, sizes = append_feature(self.spec, arrays), self.known_sizes()   # (the hidden bias)
         for name, dim in dims.items():
             self._check(name, arrays[name], dim, sizes)
-        for name in self.fixed:
-            arrays[name] = getattr(self, f"fixed_{name}")
-        return arrays
+        return dict(arrays, **{name: getattr(self, f"fixed_{name}") for name in self.fixed})
 
     def _tensor(self, name, value):
-        if isinstance(value, torch.Tensor):
-            t = value.to(self.W1.device, self.W1.dtype)
-        else:
-            try:
-                t = torch.as_tensor(np.asarray(value, dtype=np.float64),
-                                    dtype=self.W1.dtype, device=self.W1.device)
-            except (TypeError, ValueError):
-                raise ValueError(f"input '{name}' is not an array of numbers") from None
+        try:
+            t = value.to(self.W1.device, self.W1.dtype) if isinstance(value, torch.Tensor) else \
+                torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=self.W1.dtype,
+                                device=self.W1.device)
+        except (TypeError, ValueError):
+            raise ValueError(f"input '{name}' is not an array of numbers") from None
         if t.numel() and not bool(torch.isfinite(t).all()):
             raise ValueError(f"input '{name}' contains NaN or inf; only finite numbers are "
                              f"accepted")
@@ -149,14 +141,11 @@ class NetworkModule(torch.nn.Module):
                              f"takes {len(want)}: [{', '.join(want)}]")
         if t.dim() and t.shape[0] == 0 and self.spec["sample_axes"].get(name) == 0:
             raise ValueError(f"input '{name}' has no samples")
-        for axis, (dim, size) in enumerate(zip(want, t.shape)):
-            if sizes is None:
-                continue
-            if dim == self.spec["target_dims"][0]:          # the sample count n: free
-                if sizes.setdefault(dim, size) != size:
-                    raise ValueError(f"input '{name}' has {size} samples, another input "
-                                     f"{sizes[dim]}; every input needs the same count")
-            elif dim in sizes and sizes[dim] != size:
+        for axis, (dim, size) in enumerate(zip(want, t.shape) if sizes is not None else ()):
+            if dim == self.spec["target_dims"][0] and sizes.setdefault(dim, size) != size:
+                raise ValueError(f"input '{name}' has {size} samples, another input "
+                                 f"{sizes[dim]}; every input needs the same count")
+            if dim != self.spec["target_dims"][0] and dim in sizes and sizes[dim] != size:
                 raise ValueError(f"input '{name}' has {dim} = {size} on axis {axis}, but the "
                                  f"network was trained with {dim} = {sizes[dim]}")
 

@@ -40,10 +40,10 @@ def fixed_maps(spec, data):
 
 def factors_network(spec, weights, data):
     """NetworkModule of the factors in `weights` (dict), pools from `data`'s images."""
-    missing = [k for k in ("U", "V") if k not in weights]
-    if missing:
-        raise ValueError(f"the weights lack {missing}; they need U [P, m, *w1], V [P, m, *w2]")
-    trained = str(weights["activation"]) if "activation" in weights else spec["activation"]
+    if "U" not in weights or "V" not in weights:
+        raise ValueError(f"the weights lack {[k for k in ('U', 'V') if k not in weights]}; "
+                         f"they need U [P, m, *w1], V [P, m, *w2]")
+    trained = str(weights.get("activation", spec["activation"]))
     if trained != spec["activation"]:
         raise ValueError(f"the weights were trained with {trained} units, this model has "
                          f"{spec['activation']} units")
@@ -55,7 +55,7 @@ def factors_network(spec, weights, data):
     if U.shape[:2] != V.shape[:2]:
         raise ValueError(f"U has {tuple(U.shape[:2])} (patterns, units), V {tuple(V.shape[:2])}")
     P, m = U.shape[:2]
-    gates = pattern = None
+    gates = pattern = bias = None
     if uses_gates(spec):
         if "gates" not in weights or tuple(np.shape(weights["gates"])) != (P,) + U.shape[2:]:
             raise ValueError(f"gated ReLU units need the training gates [P, *w1] = "
@@ -66,7 +66,6 @@ def factors_network(spec, weights, data):
         raise ValueError("this model has an output bias: the weights file needs its b2"
                          if has_output_bias(spec) else "the weights hold an output bias b2, "
                          "this model has none")
-    bias = None
     if has_output_bias(spec):
         bias = torch.as_tensor(np.asarray(weights["b2"], dtype=np.float64)).reshape(-1)
         if not bool(torch.isfinite(bias).all()):
@@ -84,36 +83,32 @@ def predict(spec, weights, data):
     else:
         net = factors_network(spec, read_npz(weights, "weights") if isinstance(weights, str)
                               else dict(weights), data)
-    missing = [n for n in net.inputs if n not in data]
-    if missing:
-        raise ValueError(f"the data lacks the input(s) {missing}; the network takes "
-                         f"{net.inputs}")
+    if any(n not in data for n in net.inputs):
+        raise ValueError(f"the data lacks the input(s) {[n for n in net.inputs if n not in data]}"
+                         f"; the network takes {net.inputs}")
     with torch.no_grad():
         return net(**{n: data[n] for n in net.inputs}).cpu().double().numpy()
 
 
 def predict_main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=f"{SPEC['model']}_torch.py predict",
-        description=f"Predictions of the trained network of model {SPEC['model']}.")
-    parser.add_argument("weights", help=".npz with U, V (and gates), or a network saved with "
+    parser = argparse.ArgumentParser(prog=f"{SPEC['model']}_torch.py predict", description=(
+        f"Predictions of the trained network of model {SPEC['model']}."))
+    parser.add_argument("weights", help=f".npz with U, V (and gates), or a network saved with "
                         f"net.save() ({NETWORK_FORMAT})")
-    parser.add_argument("data", help=".npz with the input arrays " +
-                        ", ".join(n for n, _ in SPEC["inputs"]))
-    parser.add_argument("--output", help="write the predictions to this .npz (default: "
-                        "print them, one sample a line)")
+    parser.add_argument("data", help=f".npz with the input arrays "
+                        f"{', '.join(n for n, _ in SPEC['inputs'])}")
+    parser.add_argument("--output", help="write the predictions to this .npz (default: print "
+                        "them, one sample a line)")
     args = parser.parse_args(argv)
     try:
-        Yhat = predict(SPEC, args.weights, args.data)
+        Yhat, name = predict(SPEC, args.weights, args.data), SPEC.get("output_name", "Yhat")
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    name = SPEC.get("output_name", "Yhat")
     if args.output:
         np.savez(args.output, **{name: Yhat})
         print(f"predictions {len(Yhat)} -> {args.output} ({name})")
-        return 0
-    for row in Yhat.reshape(len(Yhat), -1):
+    for row in () if args.output else Yhat.reshape(len(Yhat), -1):
         print(",".join(f"{x:.10g}" for x in row))
     return 0
 
