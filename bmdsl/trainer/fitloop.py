@@ -134,13 +134,15 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
         if main:
             signal.signal(signal.SIGINT, previous)
         progress.close()
-    snapshot = _state(t, run, config=False)   # before _finish restores the cones in U
+    # before _finish restores the cones in U; the method's state (unchanged by _finish) is
+    # added only if saved: a fit certified by its warm start never makes the method
+    snapshot = _state(t, run, config=False, method=False)
     try:
         return _finish(t, run, run.stop or "max_steps", certify,
                        stopping.final_refine_iters(every, t.problem.gram))
     except KeyboardInterrupt:      # Ctrl-C in the restoration or the final certificate
         path = _interrupt_path(t)
-        ckpt.save(path, dict(snapshot, config=t.config()))
+        ckpt.save(path, dict(snapshot, config=t.config(), method=t.method.state_dict()))
         raise TrainingInterrupted(
             f"interrupted during the final certificate, after step {run.step}; checkpoint "
             f"saved to {path}", hint=f"certify it with fit(resume={path!r}) or `bmdsl train "

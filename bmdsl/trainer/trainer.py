@@ -128,7 +128,7 @@ class Trainer:
         self.progress, self.certificate_every = progress, certificate_every
         self.al_every = int(al_every or METHODS[self.method_name].al_every)
         self._init_factors(init_scale)
-        self.method = METHODS[self.method_name](self, lr)
+        self._method = None     # made at its first use: see `method`
 
     # -- set-up -----------------------------------------------------------------------------
     def _lower(self) -> BMProblem:
@@ -206,6 +206,20 @@ class Trainer:
                 "seed": self.seed, "lr": self.lr, "batch_size": self.batch_size,
                 "gram": self.problem.gram is not None,
                 "beta": b.beta, "C": b.C, "R": b.R, "loss": b.loss.name, **self._digests}
+
+    @property
+    def method(self):
+        """The BM method's stepper (runtime/steps.py, curvature.py), made at its first use:
+        a fit that a warm start certifies takes no BM step, and a torch optimizer's first
+        construction in a process imports torch._dynamo (measured 2.0 s of the 3.9 s of
+        the n = 2000 spiral with logistic and (l2, l1); docs/performance.md)."""
+        if self._method is None:
+            self._method = METHODS[self.method_name](self, self.lr)
+        return self._method
+
+    @method.setter
+    def method(self, value):
+        self._method = value
 
     # -- what the methods call ----------------------------------------------------------------
     def objective(self, U, V, arrays=None, scale=1.0, idx=None):
