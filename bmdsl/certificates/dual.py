@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernel.search import golden_max
+from ..kernel.search import brent_max
 from .dualnorms import PatternNorms
 from .samples import Samples
 
@@ -51,8 +51,8 @@ def scaled_point(bound, oracle, g: np.ndarray, source: str, samples=None) -> Dua
 
 def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16, samples=None) -> DualPoint:
     """max -F*(x g_a + y g_b) over |x| n_a[k] + |y| n_b[k] <= beta (all k): a search over
-    directions theta, each scaled optimally on its ray; the grid is refined by golden
-    section around the best angle.  Returns the better of a, b if nothing beats them."""
+    directions theta, each scaled optimally on its ray; the grid is refined by Brent's method
+    around the best angle.  Returns the better of a, b if nothing beats them."""
     samples, beta = samples or Samples(bound), bound.beta
     na, nb = a.norms.values, b.norms.values
 
@@ -64,11 +64,13 @@ def pair_point(bound, a: DualPoint, b: DualPoint, angles: int = 16, samples=None
         return samples.dual_value(t * w), t * w
 
     grid = np.linspace(0.0, np.pi, angles, endpoint=False)
-    vals = [on_ray(th)[0] for th in grid]
-    i = int(np.argmax(vals))
+    rays = [on_ray(th) for th in grid]
+    i = int(np.argmax([r[0] for r in rays]))
     step = np.pi / angles
-    theta = golden_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, iters=24)
-    best_val, best_v = max((on_ray(theta), on_ray(grid[i])), key=lambda r: r[0])
+    # Brent's method around the best angle (kernel/search.py): ~10 rays where the golden
+    # section took 24, each ray itself a 1-D search over all samples
+    theta = brent_max(lambda th: on_ray(th)[0], grid[i] - step, grid[i] + step, rtol=1e-6)
+    best_val, best_v = max((on_ray(theta), rays[i]), key=lambda r: r[0])
     base = max((a, b), key=lambda d: d.value)
     if best_val <= base.value:
         return base

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernel.search import golden_max
+from ..kernel.search import brent_max
 
 
 class Samples:
@@ -78,5 +78,5 @@ class Samples:
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError("the dual ray is unbounded: pass a finite t_max")
         phi = lambda t: self.dual_value(t * g)  # noqa: E731
-        cands = [lo, hi, golden_max(phi, lo, hi, rtol=1e-14)] + ([0.0] if lo <= 0.0 <= hi else [])
+        cands = [lo, hi, brent_max(phi, lo, hi, rtol=1e-14)] + ([0.0] if lo <= 0.0 <= hi else [])
         return float(max(cands, key=phi))

@@ -23,11 +23,13 @@ _BAD_STATE = (KeyError, TypeError, ValueError, RuntimeError, IndexError, Attribu
 INTERRUPTED = "{model}-interrupted.pt"   # Ctrl-C's file when no path is set (current dir)
 
 
-def state(t, run, config=True) -> dict:
+def state(t, run, config=True, method=True) -> dict:
     """The trainer's state now (U, V copied: the final restoration changes U in place);
-    config=False leaves out the configuration and its digests (add it before saving)."""
+    config=False leaves out the configuration and its digests, method=False the method's
+    state (add them before saving; the method is made at its first use, trainer.py)."""
     return {"config": t.config() if config else None, "U": t.U.detach().cpu().clone(),
-            "V": t.V.detach().cpu().clone(), "method": t.method.state_dict(),
+            "V": t.V.detach().cpu().clone(),
+            "method": t.method.state_dict() if method else None,
             "al": None if t.al is None else t.al.state_dict(),
             "batch_gen": t.batch_gen.get_state(), "perm": t.perm, "pos": t.pos,
             "run": run.state(),

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from .arguments import check_arguments
 from .errors import TrainerError
@@ -128,7 +129,7 @@ class Trainer:
         self.progress, self.certificate_every = progress, certificate_every
         self.al_every = int(al_every or METHODS[self.method_name].al_every)
         self._init_factors(init_scale)
-        self.method = METHODS[self.method_name](self, lr)
+        self._method = None     # made at its first use: see `method`
 
     # -- set-up -----------------------------------------------------------------------------
     def _lower(self) -> BMProblem:
@@ -207,6 +208,20 @@ class Trainer:
                 "gram": self.problem.gram is not None,
                 "beta": b.beta, "C": b.C, "R": b.R, "loss": b.loss.name, **self._digests}
 
+    @property
+    def method(self):
+        """The BM method's stepper (runtime/steps.py, curvature.py), made at its first use:
+        a fit that a warm start certifies takes no BM step, and a torch optimizer's first
+        construction in a process imports torch._dynamo (measured 2.0 s of the 3.9 s of
+        the n = 2000 spiral with logistic and (l2, l1); docs/performance.md)."""
+        if self._method is None:
+            self._method = METHODS[self.method_name](self, self.lr)
+        return self._method
+
+    @method.setter
+    def method(self, value):
+        self._method = value
+
     # -- what the methods call ----------------------------------------------------------------
     def objective(self, U, V, arrays=None, scale=1.0, idx=None):
         """Training objective: scale * F + regularizer (+ the augmented-Lagrangian term)."""
@@ -248,11 +263,16 @@ class Trainer:
             # threads anyway. Restored afterwards: the setting is process-wide.
             torch.set_num_threads(1)
         try:
-            result = run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
-                             every=certificate_every if certificate_every is not None
-                             else self.certificate_every,
-                             callback=callback, resume=resume, time_limit=time_limit,
-                             certify=certify)
+            # numpy's BLAS (the certificates' products) with as many threads as torch: its
+            # workers spin on each other on a busy machine as torch's do (measured: the
+            # n = 2000 self-attention certificates 1.2-1.7 s with 2 BLAS threads, 0.7-0.8 s
+            # with 1, at load average 3)
+            with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+                result = run_fit(self, int(max_steps), tol=tol, cert_tol=cert_tol,
+                                 every=certificate_every if certificate_every is not None
+                                 else self.certificate_every,
+                                 callback=callback, resume=resume, time_limit=time_limit,
+                                 certify=certify)
             result.cert_tol = cert_tol
             return result
         finally:
