@@ -196,8 +196,23 @@ def lifted_prox_newton(P: int, p: int, q: int, ny: int) -> Estimate:
                     "warm_start=False (--no-warm-start)")
 
 
+def lifted_majorized(P: int, p: int, q: int, ny: int, c: int = 1) -> Estimate:
+    """runtime/majorize.py: L's block F [|y| / c, N / c] (rows padded by at most 1/16,
+    runtime/kronops.py), G_F and the ADMM's Cholesky factor and inverse [N/c, N/c] (4 of
+    them, with one rebalanced copy), about 12 iterates [P, p, q] and 8 predictions [*y]."""
+    c = max(1, int(c))
+    nf, ny = int(P) * int(p) * int(q) // c, int(ny)
+    rows = ny // c + ny // c // 16
+    return Estimate(f"the lifted majorization's F {dims_text((ny // c, nf))} and G_F "
+                    f"{dims_text((nf, nf))}",
+                    (rows * nf + 5 * nf * nf + 12 * nf * c + 8 * ny) * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
     "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q, getattr(pb, "free_outputs", 1)),
+    "LiftedMajorized": lambda pb: lifted_majorized(pb.P, pb.p, pb.q, pb.Y.numel(),
+                                                   getattr(pb, "free_outputs", 1)),
     "LiftedProxNewton": lambda pb: lifted_prox_newton(pb.P, pb.p, pb.q, pb.Y.numel()),
     "LiftedProxADMM": lambda pb: lifted_prox_admm(pb.P, pb.p, pb.q, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),

@@ -141,7 +141,7 @@ class Outputs:
         E = E.reshape(self.w2_shape + (-1,))
         for a in sorted(self.w2_axes, reverse=True):
             E = E.select(a, 0)
-        return E.reshape(-1, _prod(self.w2_shape)).T.reshape((-1,) + self.w2_shape)
+        return E.reshape((-1,) + self.w2_shape)
 
     def rows(self, M, y_shape):
         """Rows [|y|, n_f] of L (y_shape's order) -> those of output 0 [|y| / c, n_f]."""
