@@ -15,8 +15,8 @@ SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # "Emitted modules"): torch 1715 (mlp, gated), 2139 (mlp, relu); `all` 2498 (mlp: with the
 # lifted warm starts' block sums and the proximal Newton). The issue's goal for
 # self-attention, 700 torch lines, is not reached (1539): see docs/architecture.md.
-TORCH_MAX = {False: 1800, True: 2250}
-TORCH_ALL_MAX = 2620
+TORCH_MAX = {False: 1850, True: 2300}
+TORCH_ALL_MAX = 2850
 # CVXPY, per model (without cones, with ReLU cones), ~5% above measured: mlp 326 / 531,
 # cnn 399 / 604, selfattention 327 / 532 (the issue's bound: under 350), relu 326 / 531
 CVXPY_MAX = {"mlp": (338, 553), "cnn": (415, 630), "selfattention": (339, 554),
@@ -67,12 +67,13 @@ def test_emitted_sizes_stay_bounded(name, activation):
 def test_gated_selfattention_drops_what_it_cannot_use():
     """Before selection: 2951 (torch) and 800 (CVXPY) lines for this model; 2161 and 480
     before the methods' selection and the keyed tables, 1446 and 458 after (1500 torch
-    with the Gram matrix's blocked sums, 1506 with the one-process sum); CVXPY 323 with
+    with the Gram matrix's blocked sums, 1506 with the one-process sum, 1639 with the
+    Gram's block over the free outputs); CVXPY 323 with
     the SPEC's unread entries, the docstrings, the pair table and the numpy members left
     out (docs/architecture.md)."""
     derivation = bmdsl.load("models/selfattention.bm").derive()
     torch_src = emit_torch(derivation)
-    assert len(torch_src.splitlines()) < 1580
+    assert len(torch_src.splitlines()) < 1650
     # `auto`: newton, lbfgs and the lifted ADMM; no cone code in newton, only the pair's
     # prox, no distributed sums
     assert not {"Adam", "SGD", "ALS", "PrecGD", "LiftedFISTA", "candidates", "tree_sum",
@@ -240,12 +241,12 @@ def test_methods_are_carried_where_their_accepts_can_hold():
     auto, every = select(gated), select(gated, "all")
     # auto: newton, then lbfgs, which accepts even the least favourable data
     assert auto.methods == ("lbfgs", "newton") and auto.warm == ("admm",)
-    # warm starts as bmdsl falls through them: the proximal Newton and the prox ADMM
-    # refuse |y| < P p q, the lifted FISTA (which accepts moderate data) takes over
+    # warm starts as bmdsl falls through them: the proximal Newton refuses |y| < P p q,
+    # the lifted majorization (which accepts moderate data) takes over
     from model_texts import mlp, regularize
     ce = build_spec(bmdsl.parse(mlp(loss="cross_entropy", regularize=regularize(),
                                     activation="gated_relu(patterns = 8, seed = 0)")).derive())
-    assert select(ce).warm == ("pnewton", "proxadmm", "fista")
+    assert select(ce).warm == ("pnewton", "mm")
     assert "interior" in every.never and "interior" not in every.warm
     assert {"lbfgs", "adam", "als"} <= set(every.methods) and "fista" in every.warm
     relu = build_spec(bmdsl.load("models/relu.bm").derive())
@@ -317,10 +318,10 @@ def test_emitted_trainer_with_all_methods_trains_with_each(tmp_path):
 
 
 def test_emitted_auto_falls_through_the_warm_starts_as_bmdsl(tmp_path):
-    """Three separable classes, cross-entropy: |y| < P p q, so the prox ADMM refuses at run
-    time and the lifted FISTA starts, as in bmdsl's trainer; its factors are optimal, so no
-    BM step is taken (before, the module carried the prox ADMM alone and trained from
-    random factors), and the objective is CVXPY's p*."""
+    """Three separable classes, cross-entropy: |y| < P p q, so the proximal Newton refuses
+    at run time and the lifted majorization starts, as in bmdsl's trainer (before, the
+    module carried the prox ADMM alone and trained from random factors), and the objective
+    is CVXPY's p*."""
     import numpy as np
     from model_texts import mlp, regularize
     rng = np.random.default_rng(0)
@@ -335,6 +336,8 @@ def test_emitted_auto_falls_through_the_warm_starts_as_bmdsl(tmp_path):
     np.savez(tmp_path / "d.npz", X=X, Y=Y)
     out = _run(path, tmp_path / "d.npz")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("steps ")[1].split()[0] == "0"
+    # the lifted majorization's factors (its Bohning bound is loose on separable classes,
+    # so it stops short of FISTA's accuracy here) need a few BM steps of polish
+    assert int(out.stdout.split("steps ")[1].split()[0]) <= 50
     p_star = model.derive().bind({"X": X, "Y": Y}).to_cvxpy().solve().value
     assert float(out.stdout.split("objective ")[1].split()[0]) == pytest.approx(p_star, rel=1e-5)

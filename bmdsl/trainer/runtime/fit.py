@@ -132,6 +132,8 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
     if warm is not None:        # a convex solver's solution, factored (warm.py)
         try:
             done = warm.run(warm.MAX_ITER)
+            while not done and warm.iterations < warm.MAX_ITER:   # it paused to be certified
+                done = warm.run(warm.MAX_ITER - warm.iterations)
         except FloatingPointError as exc:   # it only accelerates: BM from random factors
             print(f"warning: warm start failed, training from the initial factors: {exc}",
                   file=sys.stderr)

@@ -11,6 +11,8 @@ certificate run at n = 100000 (docs/performance.md).
 Used for float64 full-batch steps only: the expansion subtracts numbers of size ||Y||^2,
 an absolute error ~ 1e-16 ||Y||^2 in float64, which would be ~ 1e-7 ||Y||^2 in float32.
 """
+import math
+
 import numpy as np
 import torch
 
@@ -94,10 +96,8 @@ def tree_sum(ranges, mine, leaf, share, numel, release=lambda x: None):
 
 
 def free_outputs(spec) -> tuple:
-    """(axis of w2, axis of y) pairs of the output indices o that appear in W2 and in Yhat
-    and in no other operand, in every term of the output spec (the derivation's einsums):
-    then L(Z)[r, o] = sum_f F[r, f] Z[f, o], the same F for every o, and L^* L = I_c (x) F^T F
-    (Sahiner et al. 2024, eq. (16): the readout is linear in each output separately)."""
+    """(axis of w2, axis of y) of each output index o in W2 and Yhat only, in every term of
+    the output spec: then L(Z)[r, o] = sum_f F[r, f] Z[f, o] and L^* L = I_c (x) F^T F."""
     found = None
     for _, ops, out in spec["output"]:
         (w2,) = [idx for name, idx in ops if name == "W2"]
@@ -109,51 +109,37 @@ def free_outputs(spec) -> tuple:
 
 
 class Outputs:
-    """Z [P, p, q] in the block layout [N / c, c] of the free outputs (free_outputs):
-    `index` [N / c, c] holds each entry's position in Z's flat order, so the block form is
-    Z.reshape(-1)[index]; `rows` selects the rows of L of output 0 and `y_block` moves
-    Y's output axes last. c = 1 (no free output): the identity layout, G itself."""
+    """Z [P, p, q] as [N / c, c] over the c free outputs: Z.reshape(-1)[index] (c = 1: G)."""
 
     def __init__(self, spec, P, p, w2_shape):
-        pairs = free_outputs(spec)
+        pairs = () if spec is None else free_outputs(spec)
         self.w2_axes, self.y_axes = [a for a, _ in pairs], [t for _, t in pairs]
+        self.w2_shape, self.c = tuple(w2_shape), math.prod(w2_shape[a] for a in self.w2_axes)
         rest = [a for a in range(len(w2_shape)) if a not in self.w2_axes]
-        self.c = 1
-        for a in self.w2_axes:
-            self.c *= int(w2_shape[a])
-        order = torch.arange(P * p * _prod(w2_shape)).reshape((P, p) + tuple(w2_shape))
-        order = order.permute([0, 1] + [2 + a for a in rest + self.w2_axes])
-        self.index = order.reshape(-1, self.c)
+        order = torch.arange(P * p * math.prod(w2_shape)).reshape((P, p) + self.w2_shape)
+        self.index = order.permute([0, 1] + [2 + a for a in rest + self.w2_axes]) \
+            .reshape(-1, self.c)
         self.nf = self.index.shape[0]
-        self.w2_shape = tuple(w2_shape)
-
-    @classmethod
-    def flat(cls, N):
-        """The identity layout of N entries (c = 1): a Gram matrix without free outputs."""
-        out = cls.__new__(cls)
-        out.w2_axes, out.y_axes, out.c, out.nf = [], [], 1, int(N)
-        out.index, out.w2_shape = torch.arange(int(N)).reshape(-1, 1), (int(N),)
-        return out
 
     def basis(self, dtype, device):
-        """The basis vectors of w2 with every free output index 0: [q / c, *w2]."""
-        E = torch.eye(_prod(self.w2_shape), dtype=dtype, device=device)
+        """w2's basis vectors with the free outputs at 0: [q / c, *w2]."""
+        E = torch.eye(math.prod(self.w2_shape), dtype=dtype, device=device)
         E = E.reshape(self.w2_shape + (-1,))
         for a in sorted(self.w2_axes, reverse=True):
             E = E.select(a, 0)
         return E.reshape((-1,) + self.w2_shape)
 
     def rows(self, M, y_shape):
-        """Rows [|y|, n_f] of L (y_shape's order) -> those of output 0 [|y| / c, n_f]."""
+        """L's rows [|y|, n_f] (y_shape's order) -> those of output 0 [|y| / c, n_f]."""
         M = M.reshape(tuple(y_shape) + (M.shape[-1],))
         for t in sorted(self.y_axes, reverse=True):
             M = M.select(t, 0)
         return M.reshape(-1, M.shape[-1])
 
     def y_block(self, y):
-        """[*y] -> [|y| / c, c]: the output axes last (in the order of w2's), the rest kept."""
-        return y.movedim(self.y_axes, list(range(y.dim() - len(self.y_axes), y.dim()))) \
-            .reshape(-1, self.c)
+        """[*y] -> [|y| / c, c]: the output axes last."""
+        k = len(self.y_axes)
+        return y.movedim(self.y_axes, list(range(y.dim() - k, y.dim()))).reshape(-1, self.c)
 
     def block(self, Z):
         return Z.reshape(-1)[self.index.to(Z.device)]
@@ -164,23 +150,10 @@ class Outputs:
         return out.reshape(shape)
 
 
-def _prod(shape):
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out
-
-
-def block_size(problem) -> int:
-    """N / c: the side of the Gram block (P p q when no output is free)."""
-    return problem.P * problem.p * problem.q // Outputs(problem.spec, 1, 1,
-                                                          problem.w2_shape).c
-
-
 def gram_pays(problem, dtype, full_batch) -> bool:
-    """Squared loss, float64, full batch, and the block of G small enough to be dense."""
+    """Squared loss, float64, full batch, and the block G_F small enough to be dense."""
     return (plain_squared(problem.spec) and dtype == torch.float64 and full_batch
-            and block_size(problem) <= GRAM_MAX_N)
+            and problem.P * problem.p * problem.q // problem.free_outputs <= GRAM_MAX_N)
 
 
 def lift(U, V):
@@ -195,35 +168,27 @@ class Gram:
 
     def __init__(self, GF, B, yy, shape, layout=None):
         """layout None: G given whole (c = 1, B may be the vector b)."""
-        layout = layout or Outputs.flat(GF.shape[0])
-        B = B.reshape(-1, layout.c)
-        self.GF, self.B, self.yy, self.shape, self.layout = GF, B, yy, tuple(shape), layout
-        self.index = layout.index.to(GF.device)
-
-    @property
-    def c(self):
-        return self.layout.c
+        self.layout = layout or Outputs(None, GF.shape[0], 1, (1,))
+        self.GF, self.B, self.yy, self.shape = GF, B.reshape(-1, self.layout.c), yy, tuple(shape)
+        self.index, self.c = self.layout.index.to(GF.device), self.layout.c
 
     @property
     def b(self):
         """L^*(Y) in Z's flat order [N]."""
         return self.layout.unblock(self.B, (-1,))
 
-    @property
-    def G(self):
-        """The whole L^* L [N, N] (tests and small problems only: c^2 times the block)."""
-        N = self.index.numel()
-        G = self.GF.new_zeros(N, N)
+    def dense(self):
+        """L^* L [N, N] whole (c^2 times the block's entries)."""
+        G = self.GF.new_zeros(self.index.numel(), self.index.numel())
         for o in range(self.c):
-            i = self.index[:, o]
-            G[i[:, None], i[None, :]] = self.GF
+            G[self.index[:, o, None], self.index[None, :, o]] = self.GF
         return G
 
     @classmethod
     def build(cls, problem, chunk=GRAM_CHUNK):
         """Columns L(e_kab) = B(D_k A(e_a), e_b) come from the Jacobian in U at V = the
         basis of w2 with the free outputs at 0 (problem.jac_u), rows of output 0 only:
-        the block G_F = F^T F and B = F^T Y_c (Y's outputs as columns). The samples are
+        G_F = F^T F, B = F^T Y (Y's outputs as columns). The samples are
         summed in `block_count(n)` blocks (global sample indices) and the blocks'
         statistics pairwise over a fixed binary tree (`tree_sum`), so the rounding is the
         same however the samples are shared among processes: a shard holds whole blocks
@@ -279,10 +244,6 @@ class Gram:
         return (BlockOperator(self.GF.detach().cpu().double().numpy(),
                               self.index.cpu().numpy()),
                 self.b.detach().cpu().double().numpy(), float(self.yy))
-
-    def apply(self, X):
-        """G_F X for X in the block layout [N/c, c]."""
-        return self.GF @ X
 
     def loss(self, Z):
         X = self.layout.block(Z)
@@ -340,18 +301,12 @@ class Gram:
 
 
 class BlockOperator:
-    """G = I_c (x) G_F in Z's flat order, for numpy: G @ z, G * s and G's shape."""
+    """G = I_c (x) G_F in Z's flat order, for numpy: G @ z and G's shape."""
 
     def __init__(self, GF, index):
-        self.GF, self.index = GF, index
-        self.shape = (index.size, index.size)
+        self.GF, self.index, self.shape = GF, index, (index.size, index.size)
 
     def __matmul__(self, z):
         out = np.empty(self.index.size, dtype=np.result_type(self.GF, z))
         out[self.index.reshape(-1)] = (self.GF @ z[self.index]).reshape(-1)
         return out
-
-    def __mul__(self, s):
-        return BlockOperator(self.GF * s, self.index)
-
-    __rmul__ = __mul__
