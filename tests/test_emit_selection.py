@@ -241,12 +241,12 @@ def test_methods_are_carried_where_their_accepts_can_hold():
     auto, every = select(gated), select(gated, "all")
     # auto: newton, then lbfgs, which accepts even the least favourable data
     assert auto.methods == ("lbfgs", "newton") and auto.warm == ("admm",)
-    # warm starts as bmdsl falls through them: the proximal Newton refuses |y| < P p q,
-    # the lifted majorization (which accepts moderate data) takes over
+    # warm starts as bmdsl falls through them: the proximal Newton and the prox ADMM
+    # refuse |y| < P p q, the lifted FISTA (which accepts moderate data) takes over
     from model_texts import mlp, regularize
     ce = build_spec(bmdsl.parse(mlp(loss="cross_entropy", regularize=regularize(),
                                     activation="gated_relu(patterns = 8, seed = 0)")).derive())
-    assert select(ce).warm == ("pnewton", "mm")
+    assert select(ce).warm == ("pnewton", "proxadmm", "fista")
     assert "interior" in every.never and "interior" not in every.warm
     assert {"lbfgs", "adam", "als"} <= set(every.methods) and "fista" in every.warm
     relu = build_spec(bmdsl.load("models/relu.bm").derive())
@@ -318,10 +318,10 @@ def test_emitted_trainer_with_all_methods_trains_with_each(tmp_path):
 
 
 def test_emitted_auto_falls_through_the_warm_starts_as_bmdsl(tmp_path):
-    """Three separable classes, cross-entropy: |y| < P p q, so the proximal Newton refuses
-    at run time and the lifted majorization starts, as in bmdsl's trainer (before, the
-    module carried the prox ADMM alone and trained from random factors), and the objective
-    is CVXPY's p*."""
+    """Three separable classes, cross-entropy: |y| < P p q, so the prox ADMM refuses at run
+    time and the lifted FISTA starts, as in bmdsl's trainer; its factors are optimal, so no
+    BM step is taken (before, the module carried the prox ADMM alone and trained from
+    random factors), and the objective is CVXPY's p*."""
     import numpy as np
     from model_texts import mlp, regularize
     rng = np.random.default_rng(0)
@@ -336,8 +336,6 @@ def test_emitted_auto_falls_through_the_warm_starts_as_bmdsl(tmp_path):
     np.savez(tmp_path / "d.npz", X=X, Y=Y)
     out = _run(path, tmp_path / "d.npz")
     assert out.returncode == 0, out.stderr
-    # the lifted majorization's factors (its Bohning bound is loose on separable classes,
-    # so it stops short of FISTA's accuracy here) need a few BM steps of polish
-    assert int(out.stdout.split("steps ")[1].split()[0]) <= 50
+    assert out.stdout.split("steps ")[1].split()[0] == "0"
     p_star = model.derive().bind({"X": X, "Y": Y}).to_cvxpy().solve().value
     assert float(out.stdout.split("objective ")[1].split()[0]) == pytest.approx(p_star, rel=1e-5)
