@@ -5,7 +5,7 @@ same cells, side by side in one process: where it belongs in runtime/warm.WARM_S
 
 Each cell (the grid benchmark's models and data, bench/bench_grid.py, gated ReLU) is fitted
 by `Trainer(bound, m=units).fit(cert_tol=1e-4, time_limit=limit)` with the warm start set
-to each lifted solver that accepts it (pnewton, mm, proxadmm, fista), one torch thread:
+to each lifted solver that accepts it (pnewton, mm, proxadmm), one torch thread:
 time to the certificate, warm start iterations and seconds, the gap bound.
 """
 from __future__ import annotations
@@ -22,10 +22,11 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_grid import bound_for, units  # noqa: E402
 from bench.machine import describe  # noqa: E402
 
-CELLS = [("mlp", "cross_entropy", "l2", "l2", None), ("mlp", "cross_entropy", "l2", "l1", None),
-         ("mlp", "logistic", "l2", "l2", None), ("mlp", "huber", "l2", "l2", None),
-         ("mlp", "huber", "l2", "l1", None), ("mlp", "cross_entropy", "l2", "l2", 2000),
+CELLS = [("mlp", "huber", "l2", "l2", None), ("mlp", "huber", "l2", "l1", None),
          ("mlp", "huber", "l2", "l2", 2000)]
+# also measured by hand (the same run() on ("mlp", "cross_entropy", "l2", "l2", None), before
+# the majorization refused cross_entropy): proximal Newton 6.2 s certified, majorization
+# 60.4 s not certified (gap bound 7.8, 2547 outer steps)
 
 
 def run(cell, start_cls, limit):
@@ -62,7 +63,7 @@ def main() -> None:
     machine = describe()
     rows = []
     for cell in CELLS:
-        for cls in (LiftedProxNewton, LiftedMajorized, LiftedProxADMM, LiftedFISTA):
+        for cls in (LiftedProxNewton, LiftedMajorized, LiftedProxADMM):
             row = run(cell, cls, args.limit)
             if row is None:
                 continue
