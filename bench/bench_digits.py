@@ -44,7 +44,7 @@ imported = time.perf_counter()
 bound = bound_for(args["loss"], args["patterns"])
 bind = time.perf_counter() - imported
 t = time.perf_counter()
-trainer = Trainer(bound, device="cpu", progress=False)
+trainer = Trainer(bound, device="cpu", progress=False, m=args["m"] or None)
 setup = time.perf_counter() - t
 t = time.perf_counter()
 r = trainer.fit(cert_tol=args["cert_tol"], time_limit=args["time_limit"])
@@ -99,13 +99,15 @@ def main() -> None:
     ap.add_argument("--patterns", type=int, default=16)
     ap.add_argument("--cert-tol", type=float, default=1e-4)
     ap.add_argument("--time-limit", type=float, default=300.0)
+    ap.add_argument("--m", type=int, default=0, help="units per pattern (0: the model's, 4; "
+                    "the (l2, l2) solution has rank up to min(p, q) = 9 per pattern)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/digits.json"))
     args = ap.parse_args()
     rows = []
     for loss in args.losses:
         before = os.getloadavg()
         row = run_child({"loss": loss, "patterns": args.patterns, "cert_tol": args.cert_tol,
-                         "time_limit": args.time_limit}, args.time_limit + 300)
+                         "time_limit": args.time_limit, "m": args.m}, args.time_limit + 300)
         row.update(load_before=before, load_after=os.getloadavg())
         rows.append(row)
         brief = {k: v for k, v in row.items() if k not in ("certificates", "warm_history")}

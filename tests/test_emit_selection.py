@@ -12,12 +12,13 @@ from bmdsl.trainer import emit_torch
 SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # regression guards, lines of the emitted modules with the default `--methods auto`, by
 # whether the activation has ReLU cones, ~5% above the largest measured (docs/architecture.md,
-# "Emitted modules"): torch 1162 (mlp, gated, with the fused GEMM), 1734 (mlp, relu, with
-# the cone interior point's fixed-order sums, runtime/rowsums.py); `all` 2178 (mlp, relu).
-# The issue's goal for self-attention, 700 torch lines, is not reached (996).
-TORCH_MAX = {False: 1220, True: 1830}
-TORCH_ALL_MAX = 2290
-SELFATTENTION_TORCH_MAX = 1046
+# "Emitted modules"): torch 1230 (mlp, gated, with the fused GEMM), 1794 (mlp, relu, with
+# the cone interior point's fixed-order sums, runtime/rowsums.py); `all` 2464 (mlp, gated,
+# with the Gram's block over the free outputs and the lifted majorization). The issue's goal
+# for self-attention, 700 torch lines, is not reached (1064).
+TORCH_MAX = {False: 1290, True: 1890}
+TORCH_ALL_MAX = 2590
+SELFATTENTION_TORCH_MAX = 1120
 # CVXPY, per model (without cones, with ReLU cones), ~5% above measured: mlp 326 / 531,
 # cnn 399 / 604, selfattention 327 / 532 (the issue's bound: under 350), relu 326 / 531
 CVXPY_MAX = {"mlp": (338, 553), "cnn": (415, 630), "selfattention": (339, 554),
@@ -71,7 +72,8 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     with the Gram matrix's blocked sums, 1506 with the one-process sum, 1539 with the
     warm starts in bmdsl's order); CVXPY 323 with the SPEC's unread entries, the
     docstrings, the pair table and the numpy members left out; torch 996 with `auto`
-    carrying lbfgs alone, no docstrings, one blank line apart (docs/architecture.md)."""
+    carrying lbfgs alone, no docstrings, one blank line apart, 1064 with the Gram's block
+    over the free outputs (docs/architecture.md)."""
     derivation = bmdsl.load("models/selfattention.bm").derive()
     torch_src = emit_torch(derivation)
     assert len(torch_src.splitlines()) < SELFATTENTION_TORCH_MAX

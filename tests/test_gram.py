@@ -8,7 +8,7 @@ from test_trainer import CASES, case, optimum
 
 from bmdsl.certificates import certify
 from bmdsl.trainer import Trainer
-from bmdsl.trainer.runtime.gram import Gram, lift
+from bmdsl.trainer.runtime.gram import BlockOperator, Gram, lift
 
 
 def pair(arch, act):
@@ -67,7 +67,7 @@ def test_chunked_build_equals_one_pass():
     _, _, viagram = pair("cnn", "gated_relu")
     whole = viagram.gram
     chunked = Gram.build(viagram, chunk=1)          # one sample per chunk
-    assert torch.allclose(chunked.G, whole.G, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(chunked.GF, whole.GF, rtol=1e-12, atol=1e-12)
     assert torch.allclose(chunked.b, whole.b, rtol=1e-12, atol=1e-12)
     assert chunked.yy == pytest.approx(whole.yy, rel=1e-14)
     Z = lift(*factors(viagram))
@@ -101,7 +101,7 @@ def test_a_wrong_quadratic_can_only_loosen_the_certificate():
     trainer.fit(max_steps=5, certify=False)
     U, V = trainer.factors()
     G, b, yy = trainer.problem.gram.numpy()
-    wrong = (G * 3.0, -b, yy)
+    wrong = (BlockOperator(G.GF * 3.0, G.index), -b, yy)     # G's block, tripled
     pstar = optimum("mlp", "gated_relu")
     p = bound.objective_bm(U, V)
     for quadratic in (None, wrong):

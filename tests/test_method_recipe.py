@@ -141,6 +141,7 @@ def test_no_warm_start_gets_each_warm_starts_reason():
     message = str(refused.value)
     assert re.search(r"no warm start applies: the lifted ADMM: it needs no ReLU cones; the "
                      r"lifted proximal Newton: it does not take ReLU cones[^;]*; the "
+                     r"lifted majorization: it does not take ReLU cones; the "
                      r"lifted prox ADMM: it does not take ReLU cones; the "
                      r"cone interior point: it needs C = l2; the lifted FISTA: it does not "
                      r"take ReLU cones", message), message

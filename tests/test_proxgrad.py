@@ -19,15 +19,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest.py
 
 @pytest.fixture
 def fista_only(monkeypatch):
-    """The warm starts without the lifted prox ADMM and proximal Newton, which take every
-    loss with a prox or a Hessian first (test_proxadmm.py, test_pnewton.py): the FISTA is
+    """The warm starts without the lifted prox ADMM, proximal Newton and majorization, which
+    take every loss with a prox, a Hessian or a declared smoothness first (test_proxadmm.py, test_pnewton.py): the FISTA is
     what a loss without either gets."""
     import bmdsl.trainer.trainer as trainer_module
     from bmdsl.trainer.runtime.pnewton import LiftedProxNewton
     from bmdsl.trainer.runtime.proxadmm import LiftedProxADMM
     monkeypatch.setattr(trainer_module, "WARM_STARTS",
                         tuple(w for w in trainer_module.WARM_STARTS
-                              if w not in (LiftedProxADMM, LiftedProxNewton)))
+                              if w not in (LiftedProxADMM, LiftedProxNewton)
+                              and w.name != "mm"))
 
 WITH_PROX = sorted(k for k, rule in PAIR_TABLE.items() if rule.prox is not None)
 

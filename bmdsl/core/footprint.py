@@ -121,22 +121,27 @@ def _newton(n_vars: int, ny: int, itemsize: int) -> int:
     return (2 * n_vars * n_vars + min(int(ny) * n_vars, JACOBIAN_BUDGET)) * itemsize
 
 
-def gram(P: int, p: int, q: int, ny: int) -> Estimate:
-    """runtime/gram.py: G = L^* L [N, N], N = P p q, summed pairwise over at most
+def gram(P: int, p: int, q: int, ny: int, c: int = 1) -> Estimate:
+    """runtime/gram.py: the block G_F [N/c, N/c] of G = L^* L = I_c (x) G_F (N = P p q, c
+    the free outputs: gram.free_outputs) with B [N/c, c], summed pairwise over at most
     GRAM_BLOCKS blocks of samples (one partial sum per level of the tree, log2 of them,
-    plus the result), and one chunk of L's matrix [rows, N] (at most GRAM_CHUNK entries,
-    at most all |y| rows) with its product's copy."""
-    N = int(P) * int(p) * int(q)
-    chunk = min(GRAM_CHUNK, int(ny) * N)
+    plus the result), and one chunk of L's rows of output 0 [rows, N/c] (at most
+    GRAM_CHUNK entries, at most |y| / c rows) with its product's copy."""
+    c = max(1, int(c))
+    N = int(P) * int(p) * int(q) // c
+    chunk = min(GRAM_CHUNK, int(ny) // c * N)
     levels = 2 + math.ceil(math.log2(GRAM_BLOCKS))
-    return Estimate(f"the Gram matrix G {dims_text((N, N))} and its {levels - 1} partial "
-                    f"sums", (levels * N * N + 2 * chunk) * F64,
+    what = f"the Gram matrix G {dims_text((N, N))}" if c == 1 else \
+        f"the Gram matrix's block G_F {dims_text((N, N))} (G = I_{c} (x) G_F)"
+    return Estimate(f"{what} and its {levels - 1} partial sums",
+                    (levels * (N * N + N * c) + 2 * chunk) * F64,
                     "gram=False (the loss from the samples)")
 
 
-def lifted_admm(P: int, p: int, q: int) -> Estimate:
-    """runtime/lifted.py: the Cholesky factor of G + rho I and its temporaries [N, N]."""
-    N = int(P) * int(p) * int(q)
+def lifted_admm(P: int, p: int, q: int, c: int = 1) -> Estimate:
+    """runtime/lifted.py: the Cholesky factor of G_F + rho I and its temporaries [N/c, N/c]
+    (G = I_c (x) G_F, c the free outputs)."""
+    N = int(P) * int(p) * int(q) // max(1, int(c))
     return Estimate(f"the lifted ADMM's factorization {dims_text((N, N))}", 3 * N * N * F64,
                     "warm_start=False (--no-warm-start)")
 
@@ -191,8 +196,23 @@ def lifted_prox_newton(P: int, p: int, q: int, ny: int) -> Estimate:
                     "warm_start=False (--no-warm-start)")
 
 
+def lifted_majorized(P: int, p: int, q: int, ny: int, c: int = 1) -> Estimate:
+    """runtime/majorize.py: L's block F [|y| / c, N / c] (rows padded by at most 1/16,
+    runtime/kronops.py), G_F and the ADMM's Cholesky factor and inverse [N/c, N/c] (4 of
+    them, with one rebalanced copy), about 12 iterates [P, p, q] and 8 predictions [*y]."""
+    c = max(1, int(c))
+    nf, ny = int(P) * int(p) * int(q) // c, int(ny)
+    rows = ny // c + ny // c // 16
+    return Estimate(f"the lifted majorization's F {dims_text((ny // c, nf))} and G_F "
+                    f"{dims_text((nf, nf))}",
+                    (rows * nf + 5 * nf * nf + 12 * nf * c + 8 * ny) * F64,
+                    "warm_start=False (--no-warm-start)")
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
-    "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q),
+    "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q, getattr(pb, "free_outputs", 1)),
+    "LiftedMajorized": lambda pb: lifted_majorized(pb.P, pb.p, pb.q, pb.Y.numel(),
+                                                   getattr(pb, "free_outputs", 1)),
     "LiftedProxNewton": lambda pb: lifted_prox_newton(pb.P, pb.p, pb.q, pb.Y.numel()),
     "LiftedProxADMM": lambda pb: lifted_prox_admm(pb.P, pb.p, pb.q, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),

@@ -95,6 +95,10 @@ class LossKernel:
     # program's memory estimate (core/cvxfootprint.loss_program); None: a conservative default
     cvxpy_size = None
     torch_prox = None
+    # smoothness: a Lipschitz constant L_F of F's gradient in Yhat (F''(Yhat) <= L_F I), or
+    # None: not declared. The lifted majorization (trainer/runtime/majorize.py) majorizes F
+    # at Yhat0 by F(Yhat0) + <grad, Yhat - Yhat0> + L_F / 2 ||Yhat - Yhat0||^2, a squared loss
+    smoothness = None
     # terms(yh, y) -> the array (per entry, or per row over the class axis) whose sum is
     # value(yh, y): the lifted warm starts sum it by blocks of samples in a fixed order
     # (trainer/runtime/liftedops.py). None: not declared (they call value per block)
@@ -111,6 +115,7 @@ class LossKernel:
 class Squared(LossKernel):
     name, doc, latex = "squared", "0.5 ||Yhat - Y||^2", r"\tfrac12\|\hat Y - Y\|_F^2"
     quadratic, class_labels = True, True
+    smoothness = 1.0               # F'' = I
     cvxpy_size = (1, 1, 0, 0)      # t = Yhat - Y (one row), 1/2 ||t||^2 in the objective
 
     def value(self, yh, y):
@@ -150,6 +155,8 @@ class CrossEntropy(LossKernel):
     name, doc = "cross_entropy", "softmax cross-entropy"
     latex = r"\sum_i \mathrm{lse}(\hat y_i) - \langle y_i, \hat y_i\rangle"
     metrics, class_labels = ("accuracy",), True
+    # diag(s) - s s^T <= 1/2 (I - 1 1^T / c) <= 1/2 I (Bohning 1992)
+    smoothness = 0.5
     cvxpy_size = (3, 1, 1, 1)      # an exp cone per entry; per sample lse's t, sum(u) <= 1
 
     def value(self, yh, y):
@@ -216,6 +223,7 @@ class Logistic(LossKernel):
     name, doc = "logistic", "log(1 + exp(-Y Yhat)), Y in {-1, +1}"
     latex = r"\sum_i \log(1 + e^{-y_i \hat y_i})"
     metrics = ("sign_accuracy",)
+    smoothness = 0.25              # sigma(m) sigma(-m) <= 1/4 (y^2 = 1)
     cvxpy_size = (7, 3, 0, 0)      # log(1 + e^x) <= t: two exp cones and a row per entry
 
     def value(self, yh, y):
@@ -284,6 +292,7 @@ class Huber(LossKernel):
     params = (("delta", 1.0, f"a positive number, {HUBER_DELTA[0]:g} <= delta <= "
                f"{HUBER_DELTA[1]:g}", huber_delta, "quadratic zone half-width"),)
     twice_differentiable = False   # C^1 only: the second derivative jumps at |r| = delta
+    smoothness = 1.0               # the gradient clip(r, -delta, delta) is 1-Lipschitz
     cvxpy_size = (3, 3, 0, 0)      # r = s + n, |s| <= t (3 rows), n^2 in the objective
     delta = 1.0
 

@@ -110,7 +110,7 @@ class Trainer:
         self.batch_size = None if batch_size is None or int(batch_size) >= n else int(batch_size)
         self.batches_per_epoch = 1 if self.batch_size is None else -(-n // self.batch_size)
         G = footprint.gram(self.problem.P, self.problem.p, self.problem.q,
-                           self.problem.Y.numel())
+                           self.problem.Y.numel(), self.problem.free_outputs)
         if gram is True:
             memory.require(G, memory_budget)
         if gram is True or (gram == "auto" and memory.fits(G, memory_budget) and

@@ -116,6 +116,8 @@ def _warm(problem, m):
     warm = warm_start_for(problem, m)
     try:
         done = warm is not None and warm.run(warm.MAX_ITER)
+        while warm is not None and not done and warm.iterations < warm.MAX_ITER:
+            done = warm.run(warm.MAX_ITER - warm.iterations)   # it paused to be certified
     except FloatingPointError as exc:
         print(f"warning: warm start failed, training from the initial factors: {exc}",
               file=sys.stderr)

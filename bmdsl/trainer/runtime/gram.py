@@ -11,6 +11,9 @@ certificate run at n = 100000 (docs/performance.md).
 Used for float64 full-batch steps only: the expansion subtracts numbers of size ||Y||^2,
 an absolute error ~ 1e-16 ||Y||^2 in float64, which would be ~ 1e-7 ||Y||^2 in float32.
 """
+import math
+
+import numpy as np
 import torch
 
 from .forms import plain_squared
@@ -92,11 +95,65 @@ def tree_sum(ranges, mine, leaf, share, numel, release=lambda x: None):
     return node(0, ranges[-1][1])
 
 
+def free_outputs(spec) -> tuple:
+    """(axis of w2, axis of y) of each output index o in W2 and Yhat only, in every term of
+    the output spec: then L(Z)[r, o] = sum_f F[r, f] Z[f, o] and L^* L = I_c (x) F^T F."""
+    found = None
+    for _, ops, out in spec["output"]:
+        (w2,) = [idx for name, idx in ops if name == "W2"]
+        others = {i for name, idx in ops if name != "W2" for i in idx}
+        pairs = {(a, out.index(i)) for a, i in enumerate(w2)
+                 if w2.count(i) == 1 and out.count(i) == 1 and i not in others}
+        found = pairs if found is None else found & pairs
+    return tuple(sorted(found or ()))
+
+
+class Outputs:
+    """Z [P, p, q] as [N / c, c] over the c free outputs: Z.reshape(-1)[index] (c = 1: G)."""
+
+    def __init__(self, spec, P, p, w2_shape):
+        pairs = () if spec is None else free_outputs(spec)
+        self.w2_axes, self.y_axes = [a for a, _ in pairs], [t for _, t in pairs]
+        self.w2_shape, self.c = tuple(w2_shape), math.prod(w2_shape[a] for a in self.w2_axes)
+        rest = [a for a in range(len(w2_shape)) if a not in self.w2_axes]
+        order = torch.arange(P * p * math.prod(w2_shape)).reshape((P, p) + self.w2_shape)
+        self.index = order.permute([0, 1] + [2 + a for a in rest + self.w2_axes]) \
+            .reshape(-1, self.c)
+        self.nf = self.index.shape[0]
+
+    def basis(self, dtype, device):
+        """w2's basis vectors with the free outputs at 0: [q / c, *w2]."""
+        E = torch.eye(math.prod(self.w2_shape), dtype=dtype, device=device)
+        E = E.reshape(self.w2_shape + (-1,))
+        for a in sorted(self.w2_axes, reverse=True):
+            E = E.select(a, 0)
+        return E.reshape((-1,) + self.w2_shape)
+
+    def rows(self, M, y_shape):
+        """L's rows [|y|, n_f] (y_shape's order) -> those of output 0 [|y| / c, n_f]."""
+        M = M.reshape(tuple(y_shape) + (M.shape[-1],))
+        for t in sorted(self.y_axes, reverse=True):
+            M = M.select(t, 0)
+        return M.reshape(-1, M.shape[-1])
+
+    def y_block(self, y):
+        """[*y] -> [|y| / c, c]: the output axes last."""
+        k = len(self.y_axes)
+        return y.movedim(self.y_axes, list(range(y.dim() - k, y.dim()))).reshape(-1, self.c)
+
+    def block(self, Z):
+        return Z.reshape(-1)[self.index.to(Z.device)]
+
+    def unblock(self, X, shape):
+        out = X.new_empty(X.numel())
+        out[self.index.to(X.device).reshape(-1)] = X.reshape(-1)
+        return out.reshape(shape)
+
+
 def gram_pays(problem, dtype, full_batch) -> bool:
-    """Squared loss, float64, full batch, and N small enough for a dense G."""
-    N = problem.P * problem.p * problem.q
+    """Squared loss, float64, full batch, and the block G_F small enough to be dense."""
     return (plain_squared(problem.spec) and dtype == torch.float64 and full_batch
-            and N <= GRAM_MAX_N)
+            and problem.P * problem.p * problem.q // problem.free_outputs <= GRAM_MAX_N)
 
 
 def lift(U, V):
@@ -106,81 +163,115 @@ def lift(U, V):
 
 
 class Gram:
-    """G [N, N], b [N] and ||Y||^2 of the squared loss; `build` is the one data pass."""
+    """G = L^* L = I_c (x) G_F in the block layout of the free outputs (Outputs): the block
+    G_F [N/c, N/c], B = L^*(Y) as [N/c, c] and ||Y||^2; `build` is the one data pass."""
 
-    def __init__(self, G, b, yy, shape):
-        self.G, self.b, self.yy, self.shape = G, b, yy, tuple(shape)
+    def __init__(self, GF, B, yy, shape, layout=None):
+        """layout None: G given whole (c = 1, B may be the vector b)."""
+        self.layout = layout or Outputs(None, GF.shape[0], 1, (1,))
+        self.GF, self.B, self.yy, self.shape = GF, B.reshape(-1, self.layout.c), yy, tuple(shape)
+        self.index, self.c = self.layout.index.to(GF.device), self.layout.c
+
+    @property
+    def b(self):
+        """L^*(Y) in Z's flat order [N]."""
+        return self.layout.unblock(self.B, (-1,))
+
+    def dense(self):
+        """L^* L [N, N] whole (c^2 times the block's entries)."""
+        G = self.GF.new_zeros(self.index.numel(), self.index.numel())
+        for o in range(self.c):
+            G[self.index[:, o, None], self.index[None, :, o]] = self.GF
+        return G
 
     @classmethod
     def build(cls, problem, chunk=GRAM_CHUNK):
         """Columns L(e_kab) = B(D_k A(e_a), e_b) come from the Jacobian in U at V = the
-        basis of w2 (problem.jac_u). The samples are summed in `block_count(n)` blocks
-        (global sample indices) and the blocks' statistics pairwise over a fixed binary
-        tree (`tree_sum`), so the rounding is the same however the samples are shared
-        among processes: a shard holds whole blocks (problem.blocks), each rank sums the
-        subtrees inside its blocks and the rest of the tree is combined identically on
-        every rank (`problem.share` sends a subtree's sum from the rank that holds it)."""
+        basis of w2 with the free outputs at 0 (problem.jac_u), rows of output 0 only:
+        G_F = F^T F, B = F^T Y (Y's outputs as columns). The samples are
+        summed in `block_count(n)` blocks (global sample indices) and the blocks'
+        statistics pairwise over a fixed binary tree (`tree_sum`), so the rounding is the
+        same however the samples are shared among processes: a shard holds whole blocks
+        (problem.blocks), each rank sums the subtrees inside its blocks and the rest of the
+        tree is combined identically on every rank (`problem.share` sends a subtree's sum
+        from the rank that holds it)."""
         P, p, q = problem.P, problem.p, problem.q
-        N = P * p * q
+        layout = Outputs(problem.spec, P, p, problem.w2_shape)
+        c, N = layout.c, layout.nf
         Y = problem.Y
         rows_per_sample = max(1, Y.numel() // max(problem.n, 1))
         step = max(1, chunk // (N * rows_per_sample))
-        E = torch.eye(q, dtype=Y.dtype, device=Y.device).reshape((1, q) + problem.w2_shape)
-        E = E.expand((P, q) + problem.w2_shape)
+        E = layout.basis(Y.dtype, Y.device)
+        E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
         n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
         offset = block_start(n_all, ranges[first][0])     # of this rank's samples
+        size = N * N + N * c + 1
 
         free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
 
         def leaf(k):
-            """[G b yy] of global block k, flattened; sub-chunks of fixed size in order."""
+            """[G_F B yy] of global block k, flattened; sub-chunks of fixed size in order."""
             start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
-            out = free.pop().zero_() if free else torch.zeros(N * N + N + 1, dtype=Y.dtype,
+            out = free.pop().zero_() if free else torch.zeros(size, dtype=Y.dtype,
                                                                 device=Y.device)
-            G, b = out[:N * N].view(N, N), out[N * N:N * N + N]
+            G, B = out[:N * N].view(N, N), out[N * N:N * N + N * c].view(N, c)
             for s in range(start, stop, step):
                 idx = torch.arange(s, min(stop, s + step), device=Y.device)
                 arrays = problem.batch(idx)
+                y = arrays[problem.spec["target"]]
                 M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
-                y = arrays[problem.spec["target"]].reshape(-1)
+                M = layout.rows(M, y.shape)
                 G.addmm_(M.T, M)
-                b.addmv_(M.T, y)
-                out[-1] += y @ y
+                B.addmm_(M.T, layout.y_block(y))
+                out[-1] += y.reshape(-1) @ y.reshape(-1)
             return out
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)    # a GEMM split over threads may sum in another order
         try:
             if problem.sharded:
-                total = tree_sum(ranges, first, leaf, problem.share, N * N + N + 1,
-                                 free.append)
+                total = tree_sum(ranges, first, leaf, problem.share, size, free.append)
             else:           # one process: tree_sum's additions, in the same order
                 total = pairwise_sum(0, ranges[-1][1], leaf, free.append)
         finally:
             torch.set_num_threads(threads)
-        return cls(total[:N * N].view(N, N), total[N * N:N * N + N], float(total[-1]),
-                   (P, p, q))
+        return cls(total[:N * N].view(N, N), total[N * N:N * N + N * c].view(N, c),
+                   float(total[-1]), (P, p, q), layout)
 
     def numpy(self):
-        """(G, b, ||Y||^2) as float64 numpy, the form bmdsl.certificates takes."""
-        return (self.G.detach().cpu().double().numpy(), self.b.detach().cpu().double().numpy(),
-                float(self.yy))
+        """(G, b, ||Y||^2) as float64 numpy, the form bmdsl.certificates takes: G as an
+        operator (G @ z through the block, never the [N, N] matrix)."""
+        return (BlockOperator(self.GF.detach().cpu().double().numpy(),
+                              self.index.cpu().numpy()),
+                self.b.detach().cpu().double().numpy(), float(self.yy))
 
     def loss(self, Z):
-        z = Z.reshape(-1)
-        return 0.5 * (z @ (self.G @ z)) - self.b @ z + 0.5 * self.yy
+        X = self.layout.block(Z)
+        return 0.5 * (X * (self.GF @ X)).sum() - (self.B * X).sum() + 0.5 * self.yy
 
     def gradient(self, Z):
         """L^*(L(Z) - Y) = G z - b as [P, p, q]."""
-        return (self.G @ Z.reshape(-1) - self.b).reshape(self.shape)
+        return self.layout.unblock(self.GF @ self.layout.block(Z) - self.B, self.shape)
 
     def along(self, U, V, dU, dV):
         """t -> F(L(Z + t dZ)), Z = lift(U, V), dZ = lift(dU, dV): a quadratic in t."""
-        z, dz = lift(U, V).reshape(-1), lift(dU, dV).reshape(-1)
-        Gz = self.G @ z
-        f0 = float(0.5 * (z @ Gz) - self.b @ z + 0.5 * self.yy)
-        slope, curv = float(dz @ (Gz - self.b)), float(dz @ (self.G @ dz))
+        X, D = self.layout.block(lift(U, V)), self.layout.block(lift(dU, dV))
+        GX = self.GF @ X
+        f0 = float(0.5 * (X * GX).sum() - (self.B * X).sum() + 0.5 * self.yy)
+        slope, curv = float((D * (GX - self.B)).sum()), float((D * (self.GF @ D)).sum())
         return lambda t: f0 + t * slope + 0.5 * t * t * curv
+
+    def _pattern_blocks(self, k):
+        """G's blocks [na, pq, na, pq] between the patterns k (Z's order in a pattern)."""
+        P, p, q = self.shape
+        f = p * q // self.c
+        GF = self.GF.reshape(P, f, P, f)[k][:, :, k]                       # [na, f, na, f]
+        local = self.index[:f]                  # pattern 0's entries: positions in [0, pq)
+        out = GF.new_zeros(len(k), p * q, len(k), p * q)
+        for o in range(self.c):
+            i = local[:, o]
+            out[:, i[:, None], :, i[None, :]] = GF.permute(1, 3, 0, 2)
+        return out
 
     def gauss_newton(self, U, V, active):
         """J^T J over the active units, ordered (all u, then all v) as newton.hessian.
@@ -192,7 +283,7 @@ class Gram:
         u, v = U.reshape(P, m, p)[active], V.reshape(P, m, q)[active]     # [na, p], [na, q]
         na = u.shape[0]
         k = torch.arange(P, device=U.device)[:, None].expand(P, m)[active]
-        Gk = self.G.reshape(P, p * q, P, p * q)[k][:, :, k]                 # [na, pq, na, pq]
+        Gk = self._pattern_blocks(k)                                        # [na, pq, na, pq]
         eye_p = torch.eye(p, dtype=U.dtype, device=U.device)
         eye_q = torch.eye(q, dtype=U.dtype, device=U.device)
         Ju = torch.einsum("ax,tb->tabx", eye_p, v).reshape(na, p * q, p)
@@ -207,3 +298,15 @@ class Gram:
         order = torch.cat([(t + torch.arange(p, device=U.device)).reshape(-1),
                            (t + p + torch.arange(q, device=U.device)).reshape(-1)])
         return H[order][:, order]
+
+
+class BlockOperator:
+    """G = I_c (x) G_F in Z's flat order, for numpy: G @ z and G's shape."""
+
+    def __init__(self, GF, index):
+        self.GF, self.index, self.shape = GF, index, (index.size, index.size)
+
+    def __matmul__(self, z):
+        out = np.empty(self.index.size, dtype=np.result_type(self.GF, z))
+        out[self.index.reshape(-1)] = (self.GF @ z[self.index]).reshape(-1)
+        return out

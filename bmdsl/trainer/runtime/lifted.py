@@ -4,8 +4,9 @@ For the squared loss the convex program (16) in Z [P, p, q] is
     min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_D
 (G = L^* L, b = L^*(Y) from gram.py; ||.||_D the nuclear norm for C = R = l2, which is
 the l2 norm when q = 1, or any pair with a prox in dprox.py). ADMM splits it at z = x:
-the z-step is one product with (G + rho I)^{-1} (made once; N = P p q <= GRAM_MAX_N
-variables, gram.py), the x-step the D-norm's prox (singular-value soft thresholding per pattern
+the z-step is one product with (G + rho I)^{-1} (made once; G = I_c (x) G_F over the c
+free outputs, gram.py, so only (G_F + rho I)^{-1} [N/c, N/c], N/c <= GRAM_MAX_N, with
+the c outputs as columns of one right-hand side), the x-step the D-norm's prox (singular-value soft thresholding per pattern
 for l2/l2, group soft thresholding of rows or columns), so one iteration costs O(N^2)
 and does not touch the samples. Why: the BM objective is badly conditioned where beta is
 small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
@@ -62,7 +63,7 @@ class LiftedADMM:
         (l1, R), (C, l1)); any m. Else why not."""
         why = [text for refused, text in (
             (problem.gram is None, f"the Gram path (the squared loss on the full batch in "
-                                   f"float64, P p q <= {GRAM_MAX_N})"),
+                                   f"float64, P p q / c <= {GRAM_MAX_N})"),
             (problem.spec.get("prox") is None, "a (C, R) pair with a prox"),
             (problem.cone, "no ReLU cones")) if refused]
         return "it needs " + ", ".join(why) if why else None
@@ -76,10 +77,13 @@ class LiftedADMM:
         """norm: the D-norm (dprox.DNorm) whose prox is the x-step; default the nuclear
         norm of C = R = l2."""
         self.norm = norm or DNorm("spectral", "l2", "l2")
-        self.G, self.b, self.shape, self.beta = gram.G, gram.b, gram.shape, float(beta)
+        # the block layout of the free outputs (gram.Outputs): G = I_c (x) G_F, so the
+        # z-step solves all c outputs with one factorization of G_F + rho I [N/c, N/c]
+        self.G, self.b, self.shape, self.beta = gram.GF, gram.B, gram.shape, float(beta)
+        self.layout = gram.layout
         self.rho = float(rho or RHO_BETA * beta)
         self.inverse = None    # made in the first run(), so fit's clock includes it
-        self.x = torch.zeros(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
+        self.x = torch.zeros_like(self.b)
         self.u = torch.zeros_like(self.x)
         self.z = self.x               # the smooth-side iterate: G z - b is a dual estimate
         self.iterations, self.seconds = 0, 0.0
@@ -87,7 +91,18 @@ class LiftedADMM:
 
     def run(self, iters, tol=1e-8, alpha=1.6) -> bool:
         """Up to `iters` more iterations; True once both residuals are below tol relative
-        to the iterates (|z - x| <= tol |x| and rho |x - x_prev| <= tol rho |u|)."""
+        to the iterates (|z - x| <= tol |x| and rho |x - x_prev| <= tol rho |u|). On one
+        thread: GRAM_MAX_N is sized for one core, and two threads on a loaded 2-core
+        machine spin on each other (the digits CNN: 25 iterations in 11-22 s, 0.2-0.4 s
+        once they ran alone)."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._run(iters, tol, alpha)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol, alpha):
         start = time.perf_counter()
         rho, x, u, z = self.rho, self.x, self.u, self.z
         if self.inverse is None:
@@ -107,7 +122,8 @@ class LiftedADMM:
                     "float64")
             zr = alpha * z + (1 - alpha) * x
             x_old = x
-            x = self.norm.prox((zr + u).reshape(self.shape), self.beta / rho).reshape(-1)
+            x = self.layout.block(self.norm.prox(self.layout.unblock(zr + u, self.shape),
+                                                 self.beta / rho))
             u = u + zr - x
             self.iterations += 1
             self.primal = float((z - x).norm()) / max(float(x.norm()), 1e-300)
@@ -149,13 +165,13 @@ class LiftedADMM:
 
     def solution(self):
         """X [P, p, q]: the prox iterate, exactly low rank per pattern."""
-        return self.x.reshape(self.shape)
+        return self.layout.unblock(self.x, self.shape)
 
     def dual_hint(self):
         """Z [P, p, q]: the smooth-side iterate z. L^*(grad F(L(z))) = G z - b tends to
         -rho u, ADMM's multiplier, whose blocks have spectral norm <= beta at the fixed
         point: a dual direction the certificate tries besides the BM point's own."""
-        return self.z.reshape(self.shape)
+        return self.layout.unblock(self.z, self.shape)
 
     def factors(self, m):
         """BM factors [P, m, p], [P, m, q] of the current iterate by the pair's

@@ -96,7 +96,7 @@ class _Predictive(_Lifted):
 
     def gram(self):
         """L^* L [N, N] (gram.py's, summed in its fixed order)."""
-        return Gram.build(self.problem).G
+        return Gram.build(self.problem).dense()
 
     def forward(self, Z):
         W2 = Z.reshape(self.w2)

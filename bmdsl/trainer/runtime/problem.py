@@ -13,7 +13,7 @@ import torch
 from ...kernel.einsum import run_terms
 from .forms import loss_prox, torch_loss, plain_squared, regularizer
 from .fused import fused_plan
-from .gram import Gram, block_count, lift
+from .gram import Gram, Outputs, block_count, lift
 from .offset import has_output_bias, offset_loss, output_channels
 
 KJ = ("k_", "j_")
@@ -57,6 +57,8 @@ class BMProblem:
         self.cone = spec["cone"]
         self.fused = fused_plan(spec, shapes)   # None: the generic einsum path (fused.py)
         self.gram = None     # gram.Gram: full-batch squared loss via G = L^* L (use_gram)
+        # c, the outputs that reach Yhat untouched: L^* L = I_c (x) G_F (gram.Outputs)
+        self.free_outputs = Outputs(spec, 1, 1, self.w2_shape).c
         if D is not None:
             self.arrays["D"] = D
 

@@ -12,11 +12,13 @@ interior-point method); proxgrad.py: every other loss (no prox, or too large for
 """
 from .interior import ConeInteriorPoint
 from .lifted import LiftedADMM
+from .majorize import LiftedMajorized
 from .pnewton import LiftedProxNewton
 from .proxadmm import LiftedProxADMM
 from .proxgrad import LiftedFISTA
 
-WARM_STARTS = (LiftedADMM, LiftedProxNewton, LiftedProxADMM, ConeInteriorPoint, LiftedFISTA)
+WARM_STARTS = (LiftedADMM, LiftedProxNewton, LiftedMajorized, LiftedProxADMM, ConeInteriorPoint,
+               LiftedFISTA)
 
 
 def warm_refusals(problem, m) -> str:

@@ -1,0 +1,94 @@
+"""L through its block over the free outputs: L(Z)[r, o] = sum_f F[r, f] Z[f, o] (gram.Outputs),
+for the lifted majorization (majorize.py).
+
+Where every output index o reaches Yhat untouched (gram.free_outputs: a fact of the
+derivation's output spec), L is c copies of one matrix F [|y| / c, N / c] (Sahiner et al.
+2024, eq. (16)): stored per block of samples [blocks, rows, N / c], it is c times smaller
+than L's dense matrix, so the digits CNN's (|y| = 17970, N = 23040: 3.3 GB) becomes
+33 MB, and L(Z), L^*(g) are one batched product each. The sums over samples (L^*, F,
+F^T F) go through blocksum.py's fixed-order tree, as liftedops._Dense's.
+"""
+import torch
+
+from .gram import Outputs, tree_sum
+from .liftedops import _Lifted
+
+KRON_DENSE_MAX = 40_000_000   # entries of F's blocks [blocks, rows, N / c] at most (320 MB)
+
+
+def kron_entries(problem) -> int:
+    """Entries of F's blocks (rows padded to the widest block: at most 1/16 more)."""
+    c = problem.free_outputs
+    rows = problem.outputs // c
+    return (rows + rows // 16) * (problem.P * problem.p * problem.q // c)
+
+
+class KronL(_Lifted):
+    """forward, value, value_adjoint, adjoint and gram (G_F = F^T F) through F's blocks."""
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        P, p, Y, B = problem.P, problem.p, problem.Y, self.blocks
+        self.layout = lay = Outputs(problem.spec, P, p, problem.w2_shape)
+        self.c, self.nf = lay.c, lay.nf
+        axis = B.axis
+        # a sample's r entries (Y's order without the sample axis) -> [r / c, c]
+        rest = [t - (t > axis) for t in lay.y_axes]
+        within = B.y_shape[:axis] + B.y_shape[axis + 1:]
+        order = torch.arange(B.r).reshape(within)
+        self.perm = order.movedim(rest, list(range(len(within) - len(rest), len(within)))) \
+            .reshape(-1).to(Y.device)
+        self.rows = B.r // self.c                      # rows of F per sample
+        E = lay.basis(Y.dtype, Y.device)
+        E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
+        free_before = sum(1 for t in lay.y_axes if t < axis)
+        self.F = torch.zeros(len(B.spans), B.widest * self.rows, self.nf, dtype=Y.dtype,
+                             device=Y.device)
+        for j, (lo, hi) in enumerate(B.spans):
+            arrays = B.arrays(j)
+            y = arrays[problem.spec["target"]]
+            M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, self.nf)
+            M = lay.rows(M, y.shape)                   # rows of output 0, Y's order
+            rest_shape = [s for t, s in enumerate(y.shape) if t not in lay.y_axes]
+            M = M.reshape(rest_shape + [self.nf]).movedim(axis - free_before, 0)
+            self.F[j, :(hi - lo) * self.rows] = M.reshape(-1, self.nf)
+
+    def _blocked(self, g):
+        """[*y] -> [blocks, widest * r / c, c] (padded samples: zeros)."""
+        B = self.blocks
+        gp = B.pad(g)[:, :B.widest * B.r].reshape(len(B.spans), B.widest, B.r)
+        return gp[:, :, self.perm].reshape(len(B.spans), B.widest * self.rows, self.c)
+
+    def forward(self, Z):
+        B = self.blocks
+        X = self.layout.block(Z)                                        # [N / c, c]
+        yb = torch.matmul(self.F, X).reshape(len(B.spans), B.widest, B.r)
+        out = torch.empty_like(yb)
+        out[:, :, self.perm] = yb
+        full = yb.new_zeros(len(B.spans), B.R)
+        full[:, :B.widest * B.r] = out.reshape(len(B.spans), -1)
+        return B.unpad(full)
+
+    def _adjoint_rows(self, gs):
+        """Per block, F_j^T g_j in Z's flat order [blocks, len(gs) N]."""
+        out = []
+        index = self.layout.index.to(self.F.device).reshape(-1)
+        for g in gs:
+            prod = torch.bmm(self._blocked(g).transpose(1, 2), self.F)      # [blocks, c, nf]
+            rows = prod.new_empty(prod.shape[0], self.nf * self.c)
+            rows[:, index] = prod.transpose(1, 2).reshape(prod.shape[0], -1)
+            out.append(rows)
+        return torch.cat(out, 1)
+
+    def gram(self):
+        """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""
+        nf, first, free = self.nf, self.blocks.first, []
+
+        def leaf(k):
+            out = free.pop().zero_() if free else self.F.new_zeros(nf * nf)
+            Fk = self.F[k - first]
+            out.view(nf, nf).addmm_(Fk.T, Fk)
+            return out
+        _, ranges, mine = self.problem.blocks
+        return tree_sum(ranges, mine, leaf, self.problem.share, nf * nf,
+                        free.append).view(nf, nf)

@@ -1,0 +1,211 @@
+"""A warm start for every loss that declares its smoothness: the lifted program (16) by
+majorization in the metric of L^* L, accelerated, each step solved through the factored
+block Gram of the free outputs (gram.py), then factored.
+
+    min_Z  F(L(Z)) + beta sum_k ||Z_k||_D                  (Sahiner et al. 2024, eq. (16))
+
+With L_F a Lipschitz constant of grad F (the loss entry's `smoothness`: 1/2 for softmax
+cross-entropy, diag(s) - s s^T <= 1/2 I (Bohning 1992); 1/4 for logistic; 1 for Huber),
+F(Yhat) <= F(Y_W) + <g, Yhat - Y_W> + L_F / 2 ||Yhat - Y_W||^2, g = grad F(Y_W), Y_W = L(W).
+Each step minimizes that bound plus the D-norm: a squared-loss lifted program with target
+Y_W - g / L_F,
+    min_X 1/2 x' (L_F G) x - b' x + beta sum_k ||X_k||_D,   b = L_F G w - L^*(g),
+G = L^* L = I_c (x) G_F: the Gram-path ADMM of lifted.py solves it with one factorization
+of L_F G_F + rho I [N/c, N/c] for all steps (again only where rho is rebalanced),
+warm-started, to a relative residual MM_FORCING times the last relative step (a forcing
+sequence). W is extrapolated as in FISTA (Beck & Teboulle 2009) in the metric L_F L^* L,
+with the gradient restart of O'Donoghue & Candes (2015): <L(W - X), L(X - Z)> > 0. It is
+a proximal gradient method whose metric is L's own, so the data's conditioning (what slows
+the plain FISTA, whose metric is ||L||^2 I) does not enter; only L_F against F's true
+curvature does.
+"""
+import math
+import time
+
+import torch
+
+from ...kernel.lossforms import LOSS_KERNELS
+from .gram import GRAM_MAX_N, Gram
+from .hessian import curvature_kernel
+from .kronops import KRON_DENSE_MAX, KronL, kron_entries
+from .lifted import LiftedADMM
+from .proxgrad import LiftedStart, lifted_refusals
+
+MM_MAX_ITER = 3000
+MM_FORCING = 0.1            # inner relative residual <= MM_FORCING * the last relative step
+MM_INNER_TOL = (1e-11, 1e-2)
+MM_INNER_MAX = 1000         # ADMM iterations per step at most
+MM_RHO_BETA = 0.3           # the first rho = MM_RHO_BETA * beta (lifted.py), then balanced:
+MM_ADAPT_CHUNK = 50         # after every MM_ADAPT_CHUNK iterations, once one relative residual
+MM_BALANCE = 10.0           # is MM_BALANCE times the other, rho changes by MM_RHO_STEP (a new
+MM_RHO_STEP = 4.0           # factorization), at most MM_RHO_CHANGES times per step
+MM_RHO_CHANGES = 2
+MM_CERTIFY_DECREASE = 1e-7  # a step that lowers the objective by at most this fraction of it
+                            # returns to fit for a certificate
+
+
+def _curved(spec):
+    """The loss declares its Hessian and is twice differentiable (hessian.curvature_kernel)."""
+    kernel = curvature_kernel(spec)
+    return kernel is not None and bool(kernel.twice_differentiable)
+
+
+def smoothness(spec):
+    """The loss entry's declared Lipschitz constant of grad F, or None (not declared)."""
+    kernel = LOSS_KERNELS.get(spec["loss"])
+    if kernel is None or kernel.smoothness is None:
+        return None
+    value = kernel(**dict(spec.get("loss_params") or ())).smoothness
+    return float(value) if value is not None and float(value) > 0 else None
+
+
+class LiftedMajorized(LiftedStart):
+    """min F(L(Z)) + beta sum_k ||Z_k||_D by accelerated majorization from Z = 0; `run(iters)`
+    continues (an iteration is one outer step)."""
+    name, title = "mm", "the lifted majorization"
+    FIRST_CHUNK = 5
+    MAX_ITER = MM_MAX_ITER
+    POLISH = True        # until factors() shows that m units hold the solution exactly
+
+    @staticmethod
+    def accepts(problem, m):
+        """None where it applies, else why not: a loss whose entry declares its smoothness
+        (a Lipschitz constant of its gradient) and not both a Hessian and C^2 (measured on
+        the n = 2000 CNN: cross_entropy and logistic reached gap bounds 2 to 4 orders
+        lower with the lifted FISTA in 60 s; Huber certified only here), what no lifted
+        warm start takes
+        (proxgrad.lifted_refusals), the block G_F dense (N / c <= GRAM_MAX_N, c the free
+        outputs: gram.free_outputs) and F's blocks within KRON_DENSE_MAX entries; one
+        process."""
+        c = getattr(problem, "free_outputs", 1)
+        nf = problem.P * problem.p * problem.q // c
+        why = lifted_refusals(
+            problem, (smoothness(problem.spec) is None,
+                      "a loss without a declared smoothness (a Lipschitz constant of its "
+                      "gradient)"),
+            (_curved(problem.spec),
+             "a twice-differentiable loss with a declared Hessian (the proximal Newton's; "
+             "where it refuses, the lifted FISTA certified more in the same time: the "
+             "bound L_F is loose where the predictions are confident)"),
+            (nf > GRAM_MAX_N, f"P p q / c > {GRAM_MAX_N} (c = {c} free outputs; G_F dense)"),
+            (kron_entries(problem) > KRON_DENSE_MAX,
+             f"|y| P p q / c^2 > {KRON_DENSE_MAX:.0e} (L's block F)"),
+            (getattr(problem, "sharded", False),
+             "one shard of --nproc > 1 (G_F, F and L^* are summed along blocksum.py's "
+             "fixed-order tree, but the products with F's blocks are not: 2 ranks took 15 "
+             "outer steps where one process took 9)"))
+        return "it does not take " + ", ".join(why) if why else None
+
+    def __init__(self, problem):
+        self._lift(problem)
+        self.op = None       # made in the first run(), so fit's clock includes it
+        self.iterations, self.seconds, self.inner, self.restarts = 0, 0.0, 0, 0
+        self.step, self.tol_inner, self.objective = math.inf, MM_INNER_TOL[1], math.inf
+        self.lf = smoothness(problem.spec)
+
+    def _start(self):
+        pb = self.problem
+        self.op = KronL(pb)
+        self.model = Gram(self.lf * self.op.gram(), torch.zeros(self.op.nf, self.op.c,
+                          dtype=pb.Y.dtype, device=pb.Y.device), 0.0, self.shape,
+                          self.op.layout)
+        self.admm = LiftedADMM(self.model, self.beta, rho=MM_RHO_BETA * self.beta,
+                               norm=self.norm)
+        self.Z = torch.zeros(self.shape, dtype=pb.Y.dtype, device=pb.Y.device)
+        self.yZ = self.op.forward(self.Z)
+        self.W, self.yW, self.t = self.Z, self.yZ, 1.0
+        self.objective = self.op.value(self.yZ)
+
+    def _solve(self, b):
+        """The step's program to tol_inner, rho balanced between chunks (pnewton.py's rule)."""
+        admm, left, changes = self.admm, MM_INNER_MAX, 0
+        admm.b = b
+        while left > 0:
+            chunk = min(left, MM_ADAPT_CHUNK)
+            before = admm.iterations
+            converged = admm.run(chunk, tol=self.tol_inner)
+            self.inner += admm.iterations - before
+            left -= chunk
+            if converged:
+                break
+            ratio = admm.primal / max(admm.dual, 1e-300)
+            if changes < MM_RHO_CHANGES and (ratio > MM_BALANCE or ratio < 1 / MM_BALANCE):
+                rho = admm.rho * (MM_RHO_STEP if ratio > 1 else 1 / MM_RHO_STEP)
+                new = LiftedADMM(self.model, self.beta, rho=rho, norm=self.norm)
+                new.x, new.u, new.b = admm.x, admm.u * (admm.rho / rho), b
+                admm, changes = new, changes + 1
+        self.admm = admm
+        return admm.solution()
+
+    def run(self, iters, tol=1e-10) -> bool:
+        """Up to `iters` more outer steps; True once the relative step |X - W| / |X| is
+        <= tol with the steps solved to their tightest tolerance."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)     # the same rounding as any other number of processes
+        try:
+            return self._run(iters, tol)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, iters, tol):
+        start = time.perf_counter()
+        if self.op is None:
+            self._start()
+        op, lay, beta, done = self.op, self.op.layout, self.beta, False
+        for _ in range(int(iters)):
+            fW, A = op.value_adjoint(self.yW)
+            if not (math.isfinite(fW) and bool(torch.isfinite(A).all())):
+                raise FloatingPointError(
+                    f"lifted majorization: the loss or its gradient is not finite after "
+                    f"{self.iterations} steps (the data's scale overflows float64; rescale "
+                    "the inputs and the target)")
+            b = self.model.GF @ lay.block(self.W) - lay.block(A)
+            X = self._solve(b)
+            self.yW0 = self.yW
+            yX = op.forward(X)
+            objective = op.value(yX) + beta * self.norm.value(X)
+            self.step = float((X - self.W).norm()) / max(float(X.norm()), 1e-300)
+            self.iterations += 1
+            if float(((self.yW - yX) * (yX - self.yZ)).sum()) > 0 or \
+                    objective > self.objective:                  # restart the momentum
+                self.t, mom = 1.0, 0.0
+                self.restarts += 1
+            else:
+                tn = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
+                mom, self.t = (self.t - 1.0) / tn, tn
+            decrease = self.objective - objective
+            self.W, self.yW = X + mom * (X - self.Z), yX + mom * (yX - self.yZ)
+            self.Z, self.yZ, self.objective = X, yX, objective
+            if self.step <= tol and self.tol_inner <= MM_INNER_TOL[0] * 100:
+                done = True
+                break
+            self.tol_inner = min(MM_INNER_TOL[1], max(MM_INNER_TOL[0], MM_FORCING * self.step))
+            if 0 <= decrease <= MM_CERTIFY_DECREASE * abs(objective):
+                break       # likely certifiable: back to fit for a certificate
+        self.seconds += time.perf_counter() - start
+        return done
+
+    def solution(self):
+        """Z [P, p, q]: the last step's prox iterate (exactly sparse or low rank)."""
+        return self.Z
+
+    def dual_hint(self):
+        """Z: the certificate tries grad F(L(Z)) as one more dual direction."""
+        return self.Z
+
+    def dual_direction(self):
+        """The last step's model gradient at its ADMM's smooth iterate z (lifted.py):
+        g + L_F (L(z) - L(W)), g = grad F(L(W)). At the step's optimum its L^* has D-dual
+        norms <= beta (the ADMM's multiplier), so it is a near-feasible dual direction
+        even where Z is accurate only to the inner tolerance (as pnewton.py's)."""
+        if self.admm is None or self.admm.iterations == 0:
+            return None
+        _, g = self.op._losses(self.yW0, True)
+        return g + self.lf * (self.op.forward(self.admm.dual_hint()) - self.yW0)
+
+    def info(self) -> dict:
+        return {"method": "lifted majorization", "iterations": self.iterations,
+                "seconds": self.seconds, "inner_iterations": self.inner,
+                "restarts": self.restarts, "relative_step": self.step,
+                "smoothness": self.lf, "objective": self.objective,
+                "rho": None if self.op is None else self.admm.rho}
