@@ -40,6 +40,8 @@ from ..certificates.samples import Samples
 from .errors import TrainerError
 from .methods import METHODS
 from .runtime.forms import regularizer
+from .runtime.gram import Outputs
+from .spec import build_spec, shapes
 from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
 from .trainer import Trainer, _registry_terms_grad, _registry_value_grad
@@ -271,7 +273,9 @@ def _fits_everywhere(bound, options) -> bool:
     the nodes differs; a rank alone on the Gram path would wait at collectives the
     others never make)."""
     from ..core import footprint, memory
-    G = footprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size))
+    spec = build_spec(bound.derivation)
+    c = Outputs(spec, 1, 1, tuple(shapes(bound)["w2"])).c      # G = I_c (x) G_F
+    G = footprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size), c)
     misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
                           dtype=torch.float64, device=dd.device())
     return float(dd.allreduce_max(misfit)) == 0.0
