@@ -83,8 +83,7 @@ def literal(x, indent: int = 0, width: int = WIDTH) -> str:
 
 def packed(spec, width=92, wrap=WIDTH) -> str:
     """The SPEC literal (`literal` for every entry, wrapped at `wrap` columns), short
-    entries sharing a line up to `width` (the torch emitter's; cvx/emit.py keeps its own
-    copy with wrap = WIDTH until it imports this one)."""
+    entries sharing a line up to `width` (both emitters' SPEC)."""
     lines = []
     for k, v in spec.items():
         item = f"{literal(k)}: {literal(v, 4, wrap)},"

@@ -34,7 +34,7 @@ from ..kernel import lossforms, norms, pairforms
 from ..kernel.layout import POOL_MATRICES, other_pools
 from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
-from ..core.literals import Subscripts, literal as _literal, name as _name
+from ..core.literals import Subscripts, literal as _literal, name as _name, packed
 
 HERE = Path(__file__).parent
 KERNEL = HERE.parent / "kernel"
@@ -186,18 +186,6 @@ def used_spec(spec, runtime) -> dict:
         if isinstance(out.get(key), dict):
             out[key] = {k: v for k, v in out[key].items() if k in read}
     return out
-
-
-def packed(spec, width=92) -> str:
-    """The SPEC literal (core.literals.literal for every entry), short entries sharing a line."""
-    lines = []
-    for k, v in spec.items():
-        item = f"{_literal(k)}: {_literal(v, 4)},"
-        if lines and "\n" not in item + lines[-1] and len(lines[-1]) + len(item) < width:
-            lines[-1] += " " + item
-        else:
-            lines.append("    " + item)
-    return "{\n" + "\n".join(lines) + "\n}"
 
 
 def emit_cvxpy(derivation, **options) -> str:
