@@ -24,7 +24,7 @@ shape is the same in every sharding.
 """
 import torch
 
-from .gram import block_start
+from .gram import block_start, tree_sum
 
 
 class Blocks:
@@ -231,3 +231,18 @@ def _tree_merge(nodes, levels):
             nodes[(level + 1, i // 2)] = node
     (root,) = nodes.values()
     return root
+
+
+def blocks_gram(problem, mats, first, size):
+    """sum_j M_j^T M_j [size, size] over the blocks' matrices mats[k - first] (padded rows
+    add zeros), added along tree_sum's tree: the same bits with any sharding."""
+    free = []
+
+    def leaf(k):
+        out = free.pop().zero_() if free else mats.new_zeros(size * size)
+        Mk = mats[k - first]
+        out.view(size, size).addmm_(Mk.T, Mk)
+        return out
+    _, ranges, mine = problem.blocks
+    total = tree_sum(ranges, mine, leaf, problem.share, size * size, free.append)
+    return total.view(size, size)

@@ -21,7 +21,7 @@ def newton_solver(ip, x, rho, s, z, h=None):
     """A solver of (A^T H A + B) d = r for r [P, 2, p] at the interior point `ip`'s
     iterate (x, its smoothed norms rho, slacks s, multipliers z); h: H's diagonal [|y|],
     None for the identity."""
-    P, p = ip.P, ip.p
+    p = ip.p
     w = torch.where(ip.rows, z / s, torch.zeros_like(s))           # [P, 2, |a|]
     eye = torch.eye(p, dtype=x.dtype, device=x.device)
     B = ip.cone_gram(w)                                             # S^T diag(z / s) S

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .forms import plain_squared
+from .threads import on_one_thread
 
 # The largest N for a dense G comes from time: the lifted solvers factor G + rho I
 # (Cholesky, N^3 / 3 flops) before their first iteration, which should take at most
@@ -226,15 +227,11 @@ class Gram:
                 out[-1] += y.reshape(-1) @ y.reshape(-1)
             return out
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)    # a GEMM split over threads may sum in another order
-        try:
-            if problem.sharded:
-                total = tree_sum(ranges, first, leaf, problem.share, size, free.append)
-            else:           # one process: tree_sum's additions, in the same order
-                total = pairwise_sum(0, ranges[-1][1], leaf, free.append)
-        finally:
-            torch.set_num_threads(threads)
+        if problem.sharded:
+            total = on_one_thread(tree_sum)(ranges, first, leaf, problem.share, size,
+                                            free.append)
+        else:           # one process: tree_sum's additions, in the same order
+            total = on_one_thread(pairwise_sum)(0, ranges[-1][1], leaf, free.append)
         return cls(total[:N * N].view(N, N), total[N * N:N * N + N * c].view(N, c),
                    float(total[-1]), (P, p, q), layout)
 

@@ -44,6 +44,7 @@ from .forms import euclidean
 from .newton import balance_signed
 from .rowsums import RowSums
 from .smoothloss import loss_model, refusal
+from .threads import on_one_thread
 
 EPS_REL = 1e-9       # all smoothings together move the objective by <= EPS_REL F(0)
 KAPPA = 0.1          # until then, by <= KAPPA times the complementarity s'z (continuation)
@@ -103,13 +104,9 @@ class ConeInteriorPoint:
         """dense: solve the Newton system densely through Q = L^T L (True) or by Woodbury
         through |y| x |y| (False); None picks the smaller system."""
         P, p = problem.P, problem.p
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)      # the same rounding as any other number of processes
-        try:
-            self._setup(problem, P, p, dense)
-        finally:
-            torch.set_num_threads(threads)
+        self._setup(problem, P, p, dense)
 
+    @on_one_thread
     def _setup(self, problem, P, p, dense):
         # counts and maxima over shards (exact); sums over samples go through self.rs in
         # a fixed order (rowsums.py: the same bits with any number of processes), on the
@@ -221,6 +218,7 @@ class ConeInteriorPoint:
         return self.predict_adjoint(grad) + self.beta * x / rho, rho
 
     # -- the iterations --------------------------------------------------------------------------
+    @on_one_thread
     def run(self, iters, tol=1e-9) -> bool:
         """Up to `iters` more Mehrotra iterations; True once both the complementarity s'z
         and the dual residual times the iterate, |rd| |x| (its first-order effect on the
@@ -228,14 +226,6 @@ class ConeInteriorPoint:
         for STALL iterations (rounding). (A residual tolerance relative to the gradient
         alone stopped 8e-6 above p* on a P = 26 test problem with |x| ~ 18.)
         On one thread: the same rounding as any other number of processes."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self._run(iters, tol)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _run(self, iters, tol):
         start = time.perf_counter()
         x, s, z, rows = self.x, self.s, self.z, self.rows
         done = False

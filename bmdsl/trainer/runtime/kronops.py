@@ -10,7 +10,8 @@ F^T F) go through blocksum.py's fixed-order tree, as liftedops._Dense's.
 """
 import torch
 
-from .gram import Outputs, tree_sum
+from .blocksum import blocks_gram
+from .gram import Outputs
 from .liftedops import _Lifted
 
 KRON_DENSE_MAX = 40_000_000   # entries of F's blocks [blocks, rows, N / c] at most (320 MB)
@@ -82,13 +83,4 @@ class KronL(_Lifted):
 
     def gram(self):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""
-        nf, first, free = self.nf, self.blocks.first, []
-
-        def leaf(k):
-            out = free.pop().zero_() if free else self.F.new_zeros(nf * nf)
-            Fk = self.F[k - first]
-            out.view(nf, nf).addmm_(Fk.T, Fk)
-            return out
-        _, ranges, mine = self.problem.blocks
-        return tree_sum(ranges, mine, leaf, self.problem.share, nf * nf,
-                        free.append).view(nf, nf)
+        return blocks_gram(self.problem, self.F, self.blocks.first, self.nf)

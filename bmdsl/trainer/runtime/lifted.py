@@ -28,6 +28,7 @@ import torch
 
 from .dprox import DNorm
 from .gram import GRAM_MAX_N
+from .threads import on_one_thread
 
 MAX_ITER = 5000      # iterations of one warm start at most
 RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
@@ -89,20 +90,13 @@ class LiftedADMM:
         self.iterations, self.seconds = 0, 0.0
         self.primal, self.dual = float("inf"), float("inf")
 
+    @on_one_thread
     def run(self, iters, tol=1e-8, alpha=1.6) -> bool:
         """Up to `iters` more iterations; True once both residuals are below tol relative
         to the iterates (|z - x| <= tol |x| and rho |x - x_prev| <= tol rho |u|). On one
         thread: GRAM_MAX_N is sized for one core, and two threads on a loaded 2-core
         machine spin on each other (the digits CNN: 25 iterations in 11-22 s, 0.2-0.4 s
         once they ran alone)."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self._run(iters, tol, alpha)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _run(self, iters, tol, alpha):
         start = time.perf_counter()
         rho, x, u, z = self.rho, self.x, self.u, self.z
         if self.inverse is None:

@@ -15,8 +15,8 @@ runtime's torch loss, each on one block's samples.
 import torch
 
 from ...kernel.einsum import run_terms
-from .blocksum import Blocks
-from .gram import Gram, tree_sum
+from .blocksum import Blocks, blocks_gram
+from .gram import Gram
 
 DENSE_MAX = 4_000_000  # entries of L's matrix [|y|, P p q] kept dense at most (32 MB)
 
@@ -151,15 +151,7 @@ class _Dense(_Lifted):
         """L^* L [N, N] from the blocks' matrices (M_j^T M_j, padded rows add zeros) added
         along gram.py's tree: the same bits with any sharding, without evaluating L's
         columns a second time as Gram.build would (half of the first iteration)."""
-        N, first, free = self.N, self.blocks.first, []
-
-        def leaf(k):
-            out = free.pop().zero_() if free else self.M.new_zeros(N * N)
-            Mk = self.M[k - first]
-            out.view(N, N).addmm_(Mk.T, Mk)
-            return out
-        _, ranges, mine = self.problem.blocks
-        return tree_sum(ranges, mine, leaf, self.problem.share, N * N, free.append).view(N, N)
+        return blocks_gram(self.problem, self.M, self.blocks.first, self.N)
 
     def forward(self, Z):
         # one matrix-vector product over all blocks' rows: a row's value does not depend

@@ -30,6 +30,7 @@ from .hessian import curvature_kernel
 from .kronops import KRON_DENSE_MAX, KronL, kron_entries
 from .lifted import LiftedADMM
 from .proxgrad import LiftedStart, lifted_refusals
+from .threads import on_one_thread
 
 MM_MAX_ITER = 3000
 MM_FORCING = 0.1            # inner relative residual <= MM_FORCING * the last relative step
@@ -137,17 +138,10 @@ class LiftedMajorized(LiftedStart):
         self.admm = admm
         return admm.solution()
 
+    @on_one_thread
     def run(self, iters, tol=1e-10) -> bool:
         """Up to `iters` more outer steps; True once the relative step |X - W| / |X| is
         <= tol with the steps solved to their tightest tolerance."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)     # the same rounding as any other number of processes
-        try:
-            return self._run(iters, tol)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _run(self, iters, tol):
         start = time.perf_counter()
         if self.op is None:
             self._start()

@@ -29,6 +29,7 @@ import torch
 from .gram import GRAM_MAX_N
 from .liftedops import _Dense, _Predictive, dense_fits
 from .proxgrad import LiftedStart, lifted_refusals
+from .threads import on_one_thread
 
 ETA_G = 1e-3         # eta = ETA_G * mean diag(L^* L) (see LiftedProxADMM)
 RHO_START = 1.0      # the losses' curvature is of order one (squared 1, logistic 1/4)
@@ -102,18 +103,11 @@ class LiftedProxADMM(LiftedStart):
         self.u = torch.zeros_like(Y)
         self.a = torch.zeros_like(Y)
 
+    @on_one_thread
     def run(self, iters, tol=1e-9, alpha=1.6) -> bool:
         """Up to `iters` more iterations; True once both relative residuals are <= tol
         (primal: |(L(Z) - u, sqrt(eta) (Z - W))| against the larger side; dual:
         rho |L^*(du) + eta dW| against |rho (L^* a + eta b)|, the multiplier's size)."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)     # the same rounding as any other number of processes
-        try:
-            return self._run(iters, tol, alpha)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _run(self, iters, tol=1e-9, alpha=1.6) -> bool:
         start = time.perf_counter()
         if self.op is None:
             self._start()

@@ -33,6 +33,7 @@ from .offset import has_output_bias
 
 from .dprox import DNorm
 from .liftedops import smooth_part
+from .threads import on_one_thread
 
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
 POWER_ITERS = 15      # power iterations for the first Lipschitz estimate (||L||^2)
@@ -119,20 +120,13 @@ class LiftedFISTA(LiftedStart):
             x = y / lam
         return lam if math.isfinite(lam) else 1.0
 
+    @on_one_thread
     def run(self, iters, tol=1e-9) -> bool:
         """Up to `iters` more iterations; True once the gradient mapping lip |Z_next - W|
         is <= tol beta. Why that measure: the prox step's optimality condition puts
         grad F(W) - lip (W - Z_next) in beta times the D-norm's subdifferential, so the
         dual points the certificate builds from the gradient violate ||G_k||_D* <= beta
         by about lip |Z_next - W|, relative to beta: what the bound loses by scaling them."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)     # the same rounding as any other number of processes
-        try:
-            return self._run(iters, tol)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _run(self, iters, tol=1e-9) -> bool:
         start = time.perf_counter()
         if self.smooth is None:
             self._start()
