@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 from test_default_grid import bound_for, optimum
+from test_interior_losses import HalfSquared
 
-from bmdsl.kernel.lossforms import LOSS_KERNELS, Squared
+from bmdsl.kernel.lossforms import LOSS_KERNELS
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.runtime.gram import free_outputs
 from bmdsl.trainer.runtime.majorize import LiftedMajorized
@@ -92,32 +93,11 @@ def test_majorization_reaches_pstar(arch, loss, C, R):
     check(result, optimum(arch, "gated_relu", loss, C, R))
 
 
-class QuarterSquared(Squared):
+class QuarterSquared(HalfSquared):
     """1/4 ||Yhat - Y||^2 declaring only its value, gradient, conjugate and smoothness (no
     Hessian, no prox, not `quadratic`): no other lifted solver takes it."""
-    name, quadratic, smoothness = "quarter_squared", False, 0.5
+    name, smoothness = "quarter_squared", 0.5
     hessian_diag = torch_prox = None
-
-    def value(self, yh, y):
-        return 0.5 * super().value(yh, y)
-
-    def terms(self, yh, y):
-        return 0.5 * super().terms(yh, y)
-
-    def grad(self, yh, y):
-        return 0.5 * super().grad(yh, y)
-
-    def conjugate(self, v, y):
-        return super().conjugate(2 * np.asarray(v), y) / 2
-
-    def closed_form_scale(self, g, y, lo, hi):
-        return 2 * super().closed_form_scale(g, y, lo / 2, hi / 2)
-
-    def cvxpy(self, cp, e, y):
-        return 0.5 * super().cvxpy(cp, e, y)
-
-    def torch(self, torch, yh, y):
-        return 0.5 * super().torch(torch, yh, y)
 
 
 def test_a_loss_with_a_declared_smoothness_takes_the_majorization(monkeypatch):
