@@ -57,3 +57,33 @@ def without(text, dropped):
     while out and not out[-1].strip():
         out.pop()
     return "".join(out).rstrip("\n")
+
+
+def loaded(text):
+    """`attributes` without the attributes only assigned (`self.x = ...` is no look-up)."""
+    tree = ast.parse(text)
+    stored = {id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+              for t in node.targets}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in stored:
+            found.add(node.attr)
+        elif isinstance(node, ast.keyword) and node.arg:
+            found.add(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                node.value.isidentifier():
+            found.add(node.value)
+    return found
+
+
+def unread_stores(text, read):
+    """Line ranges of the statements `self.x = ...` in the `__init__` of the class in
+    `text` whose attribute x is not in `read` (nothing looks it up: the store goes)."""
+    cls = ast.parse(text).body[0]
+    init = [s for s in getattr(cls, "body", []) if isinstance(s, ast.FunctionDef)
+            and s.name == "__init__"]
+    return [(("",), s.lineno - 1, s.end_lineno) for s in (init[0].body if init else [])
+            if isinstance(s, ast.Assign) and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Attribute)
+            and isinstance(s.targets[0].value, ast.Name) and s.targets[0].value.id == "self"
+            and s.targets[0].attr not in read]
