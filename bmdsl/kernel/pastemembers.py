@@ -3,16 +3,24 @@ attributes that the reached code may look up (kernel/paste.py, `members=True`)."
 import ast
 
 
+def _keys(tree):
+    """The string constants that are a subscript's key (`spec["adjoint"]`: no attribute)."""
+    return {id(n.slice) for n in ast.walk(tree) if isinstance(n, ast.Subscript)
+            and isinstance(n.slice, ast.Constant)}
+
+
 def attributes(text):
-    """Names the code may look up on an object: attributes, keywords, identifier strings."""
-    found = set()
-    for node in ast.walk(ast.parse(text)):
+    """Names the code may look up on an object: attributes, keywords, identifier strings
+    (but a subscript's key)."""
+    found, tree = set(), ast.parse(text)
+    keys = _keys(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
             found.add(node.attr)
         elif isinstance(node, ast.keyword) and node.arg:
             found.add(node.arg)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                node.value.isidentifier():
+                node.value.isidentifier() and id(node) not in keys:
             found.add(node.value)
     return found
 
@@ -63,7 +71,7 @@ def loaded(text):
     """`attributes` without the attributes only assigned (`self.x = ...` is no look-up)."""
     tree = ast.parse(text)
     stored = {id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
-              for t in node.targets}
+              for t in node.targets} | _keys(tree)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and id(node) not in stored:
@@ -71,7 +79,7 @@ def loaded(text):
         elif isinstance(node, ast.keyword) and node.arg:
             found.add(node.arg)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                node.value.isidentifier():
+                node.value.isidentifier() and id(node) not in stored:
             found.add(node.value)
     return found
 

@@ -53,6 +53,8 @@ FACTS = {
     "sampled_patterns": (lambda spec: spec["patterns"] not in (None, "exact"),
                          ("spec['patterns'] not in (None, 'exact')",)),
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
+    "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
+                      ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),
                       ("plain_squared(spec)", "plain_squared(self.spec)",
                        "plain_squared(problem.spec)")),

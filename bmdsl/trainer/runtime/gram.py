@@ -32,12 +32,8 @@ FACTOR_FLOPS = 5e9
 
 def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
     """The largest N whose factorization, N^3 / 3 flops, takes at most `seconds`."""
-    n = int((3.0 * seconds * flops) ** (1.0 / 3.0))
-    while (n + 1) ** 3 / 3.0 <= seconds * flops:     # the cube root's rounding
-        n += 1
-    while n > 0 and n ** 3 / 3.0 > seconds * flops:
-        n -= 1
-    return n
+    n = round((3.0 * seconds * flops) ** (1.0 / 3.0))   # the cube root, maybe one above
+    return n if n ** 3 <= 3.0 * seconds * flops else n - 1
 
 
 GRAM_MAX_N = gram_max_n()
