@@ -32,13 +32,16 @@ def with_batch(spec, batch, out_batch):
 
 
 @lru_cache(maxsize=1024)
-def contraction_plan(subscripts, shapes):
-    """Pairwise steps (positions, subscripts) of numpy's greedy path."""
+def contraction_plan(subscripts, shapes, factor=None):
+    """Pairwise steps (positions, subscripts) of numpy's greedy path; intermediates up to
+    `factor` times the largest operand (None: numpy's default, the largest operand)."""
     if len(shapes) <= 2:
         return ((tuple(range(len(shapes))), subscripts),)
     dummies = [np.broadcast_to(np.zeros((), dtype=np.float32), s) for s in shapes]
-    _, steps = np.einsum_path(subscripts, *dummies, optimize="greedy", einsum_call=True)
-    if any(len(step[0]) > 2 for step in steps):
+    optimize = "greedy" if factor is None else \
+        ("greedy", factor * max(int(np.prod(s, dtype=np.int64)) for s in shapes))
+    _, steps = np.einsum_path(subscripts, *dummies, optimize=optimize, einsum_call=True)
+    if factor is None and any(len(step[0]) > 2 for step in steps):
         # The cap left a step of 3+ operands, which torch.einsum contracts left to right
         # and np.einsum (unoptimized) as one nested loop: measured on the digits CNN's
         # adjoint X D P R, a [k, n, o, b, r] intermediate (2.4 GB, 17 s) where pairwise
@@ -50,10 +53,11 @@ def contraction_plan(subscripts, shapes):
                  for step in steps)
 
 
-def contract(coef, subscripts, ops, einsum=np.einsum):
+def contract(coef, subscripts, ops, einsum=np.einsum, factor=None):
     """coef * einsum(subscripts, *ops), replaying the planned pairwise steps."""
     ops = list(ops)
-    for positions, step in contraction_plan(subscripts, tuple(tuple(o.shape) for o in ops)):
+    shapes = tuple(tuple(o.shape) for o in ops)
+    for positions, step in contraction_plan(subscripts, shapes, factor):
         picked = [ops[i] for i in positions]
         ops = [o for i, o in enumerate(ops) if i not in positions]
         ops.append(einsum(step, *picked))
