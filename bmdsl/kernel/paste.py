@@ -18,7 +18,7 @@ import ast
 
 from .prune import Block as _Block, File as _File, is_doc as _is_doc
 from .prune import drop_comment_lines as _drop_comment_lines
-from .pastemembers import attributes as _attributes, loaded as _loaded, members as _members
+from .pastemembers import attributes as _attributes, members as _members
 from .pastemembers import unread_stores as _unread_stores, without as _without
 
 
@@ -189,7 +189,8 @@ class Paster:
         """A reached class's `__init__` without its stores `self.x = ...` of attributes no
         reached code looks up (and so without what only those stores reach)."""
         reached = self.reached(roots, defs)
-        read = set().union(*(_loaded(d[1]) for d in defs if set(d[0]) & reached))
+        read = set().union(*(_attributes(d[1], stores=False) for d in defs
+                             if set(d[0]) & reached))
         out = []
         for d in defs:
             gone = [] if set(d[0]) & set(roots) or not set(d[0]) & reached else \

@@ -9,18 +9,23 @@ def _keys(tree):
             and isinstance(n.slice, ast.Constant)}
 
 
-def attributes(text):
+def attributes(text, stores=True):
     """Names the code may look up on an object: attributes, keywords, identifier strings
-    (but a subscript's key)."""
-    found, tree = set(), ast.parse(text)
-    keys = _keys(tree)
+    (but a subscript's key); stores=False: not the attributes only assigned (`self.x = ...`
+    is no look-up)."""
+    tree = ast.parse(text)
+    skip = _keys(tree) | ({id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                           for t in node.targets} if not stores else set())
+    found = set()
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Attribute):
             found.add(node.attr)
         elif isinstance(node, ast.keyword) and node.arg:
             found.add(node.arg)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                node.value.isidentifier() and id(node) not in keys:
+                node.value.isidentifier():
             found.add(node.value)
     return found
 
@@ -65,23 +70,6 @@ def without(text, dropped):
     while out and not out[-1].strip():
         out.pop()
     return "".join(out).rstrip("\n")
-
-
-def loaded(text):
-    """`attributes` without the attributes only assigned (`self.x = ...` is no look-up)."""
-    tree = ast.parse(text)
-    stored = {id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
-              for t in node.targets} | _keys(tree)
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and id(node) not in stored:
-            found.add(node.attr)
-        elif isinstance(node, ast.keyword) and node.arg:
-            found.add(node.arg)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                node.value.isidentifier() and id(node) not in stored:
-            found.add(node.value)
-    return found
 
 
 def unread_stores(text, read):
