@@ -14,7 +14,8 @@ an absolute error ~ 1e-16 ||Y||^2 in float64, which would be ~ 1e-7 ||Y||^2 in f
 import numpy as np
 import torch
 
-from .blocktree import block_count, block_start, pairwise_sum, tree_sum  # noqa: F401 (as before)
+from .blocktree import GRAM_BLOCKS, MIN_BLOCK, block_count, block_start  # noqa: F401 (as before)
+from .blocktree import pairwise_sum, tree_sum  # noqa: F401
 from .forms import plain_squared
 from .freeoutputs import Outputs, free_outputs  # noqa: F401 (as before)
 from .threads import on_one_thread
