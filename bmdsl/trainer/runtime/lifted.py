@@ -22,6 +22,7 @@ P = 200) and rejected: 88 ms per iteration (N = 4000: the solves are memory boun
 after 1000 iterations, (p - p*)/p* = 0.2 to 10 once the factors were projected into the
 cones, for every rho tried (docs/performance.md). interior.py solves that program instead.
 """
+import math
 import time
 
 import torch
@@ -31,7 +32,11 @@ from .gram import GRAM_MAX_N
 from .threads import on_one_thread
 
 MAX_ITER = 5000      # iterations of one warm start at most
-RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
+RHO_BETA = 0.3       # the first rho = RHO_BETA * beta, then balanced (see LiftedADMM)
+RHO_EVERY = 25       # iterations between two checks of the residuals' balance
+RHO_BALANCE = 10.0   # rho changes once one relative residual is RHO_BALANCE times the other,
+RHO_STEP = 10.0      # by the square root of their ratio, at most RHO_STEP fold,
+RHO_CHANGES = 20     # at most RHO_CHANGES times (then fixed: ADMM's convergence needs it)
 RHO_FLOOR = 1e-15    # rho >= RHO_FLOOR max diag G: below it, rho I is lost in G's rounding
 RHO_GROWTH = 40      # tenfold growths of rho at most: 1e-15 max diag G -> 1e25 of it
 
@@ -45,13 +50,17 @@ def shrink(Z, tau):
 class LiftedADMM:
     """min 1/2 z'Gz - b'z + beta sum_k ||Z_k||_*, resumable: `run(iters)` continues.
 
-    Over-relaxed (alpha = 1.6) scaled-form ADMM (Boyd et al. 2011, sec. 3) with a fixed
-    rho = RHO_BETA * beta: measured on the spiral (n = 150 and 2000, beta = 1e-3), 1e-5 of
-    p* took 200-500 iterations with rho = 0.3 beta, 500-2000 with beta, 1000 to more than
-    3000 with 3 beta, and Boyd's residual balancing drove rho up to 64 beta and stalled
-    at 1e-4. G is singular there (duplicate gated columns), so no rho fits its spectrum;
-    the z-step is exact whatever rho, and rho ~ beta makes the prox threshold beta / rho
-    of order one."""
+    Over-relaxed (alpha = 1.6) scaled-form ADMM (Boyd et al. 2011, sec. 3). rho starts at
+    RHO_BETA * beta and is balanced: every RHO_EVERY iterations, where the relative primal
+    residual |z - x| / |x| and the dual one |x - x_prev| / |u| differ more than RHO_BALANCE
+    fold, rho is multiplied by the square root of their ratio (at most RHO_STEP fold; the
+    relative residual ratio of Wohlberg 2017, "ADMM penalty parameter selection by
+    residual balancing", scale invariant), u rescaled by old / new rho and G + rho I
+    refactored; at most RHO_CHANGES times. Why: no fixed rho fits every model (the best
+    measured: 0.03 beta on the n = 150 spiral, 10 beta on the self-attention, 300 times
+    more). A refactorization costs 10-30 iterations, an eigendecomposition 5-6
+    refactorizations (docs/trainer.md). A given rho stays fixed (pnewton.py and
+    majorize.py balance their subproblems' own)."""
     name, title = "admm", "the lifted ADMM"
     FIRST_CHUNK = 250    # iterations before fit's first certificate (then doubling)
     MAX_ITER = MAX_ITER
@@ -82,7 +91,8 @@ class LiftedADMM:
         # z-step solves all c outputs with one factorization of G_F + rho I [N/c, N/c]
         self.G, self.b, self.shape, self.beta = gram.GF, gram.B, gram.shape, float(beta)
         self.layout = gram.layout
-        self.rho = float(rho or RHO_BETA * beta)
+        self.rho, self.adapt = float(rho or RHO_BETA * beta), rho is None
+        self.changes = 0              # rho's changes by balancing
         self.inverse = None    # made in the first run(), so fit's clock includes it
         self.x = torch.zeros_like(self.b)
         self.u = torch.zeros_like(self.x)
@@ -125,6 +135,12 @@ class LiftedADMM:
             if self.primal <= tol and self.dual <= tol:
                 done = True
                 break
+            ratio = self.primal / self.dual if self.dual > 0 else 1.0   # x still: no sign
+            if self.adapt and self.changes < RHO_CHANGES and self.iterations % RHO_EVERY == 0 \
+                    and not 1 / RHO_BALANCE <= ratio <= RHO_BALANCE:
+                self.rho *= min(max(math.sqrt(ratio), 1 / RHO_STEP), RHO_STEP)
+                self.inverse, self.changes = self._inverse(), self.changes + 1
+                u, rho = u * (rho / self.rho), self.rho        # the same multiplier rho u
         self.x, self.u, self.z = x, u, z
         self.seconds += time.perf_counter() - start
         return done
@@ -176,7 +192,7 @@ class LiftedADMM:
 
     def info(self) -> dict:
         return {"method": "lifted ADMM", "iterations": self.iterations,
-                "seconds": self.seconds, "rho": self.rho,
+                "seconds": self.seconds, "rho": self.rho, "rho_changes": self.changes,
                 "primal_residual": self.primal, "dual_residual": self.dual}
 
 
