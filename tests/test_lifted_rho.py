@@ -1,7 +1,8 @@
 """The lifted ADMM's balanced rho (runtime/lifted.py): it reaches CVXPY's p* on small MLP,
 CNN and self-attention models with both pairs, it moves rho both ways where the start
 RHO_BETA * beta does not fit the data's scale (and stops where a fixed rho needs the
-iteration cap), and a rho given by a caller stays fixed."""
+iteration cap), a rho given by a caller stays fixed, and the z-step through G_F's range
+(few samples) equals the explicit inverse's."""
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -82,3 +83,24 @@ def test_a_given_rho_stays_and_a_still_iterate_does_not_move_it():
     still.run(500)
     assert float(still.solution().abs().max()) == 0.0
     assert still.changes == 0 and still.rho == lifted.RHO_BETA * 1.0
+
+
+def test_low_rank_z_step_matches_the_inverse_and_a_wrong_rank_bound_is_caught():
+    """n = 12 samples, N = 96: G_F has rank 12 <= LOW_RANK N, so the z-step goes through
+    its range (O(N r)); the iterates equal those of the explicit inverse, and a rank bound
+    below the true rank fails the range check (the inverse is used)."""
+    gram, pstar = synthetic(1.0, 1e-2, shape=(8, 4, 3), n=12)
+    low = lifted.LiftedADMM(gram, 1e-2, rho=3e-3, rank=12)     # a fixed rho: same steps
+    dense = lifted.LiftedADMM(gram, 1e-2, rho=3e-3)
+    for admm in (low, dense):
+        admm.run(300)
+    assert low.low and low.low[0].shape == (96, 12) and low.inverse is None
+    assert dense.low is False and dense.inverse is not None
+    assert torch.allclose(low.x, dense.x, rtol=0, atol=1e-9 * float(dense.x.abs().max()))
+    low = lifted.LiftedADMM(gram, 1e-2, rank=12)                # balanced: no refactoring
+    low.run(lifted.MAX_ITER, tol=1e-10)
+    assert low.changes >= 1 and low.inverse is None
+    assert abs(value(gram, 1e-2, low) - pstar) <= 1e-7 * abs(pstar)
+    wrong = lifted.LiftedADMM(gram, 1e-2, rank=1)       # a sketch of 9 < 12 columns
+    wrong.run(10)
+    assert wrong.low is False and wrong.inverse is not None
