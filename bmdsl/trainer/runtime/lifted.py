@@ -59,7 +59,7 @@ class LiftedADMM:
     residual balancing", scale invariant), u rescaled by old / new rho and G + rho I
     refactored; at most RHO_CHANGES times. Why: no fixed rho fits every model (the best
     measured: 0.03 beta on the n = 150 spiral, 10 beta on the self-attention, 300 times
-    more). A refactorization costs 10-30 iterations, an eigendecomposition 5-6
+    more). A refactorization costs 10-30 iterations, an eigendecomposition 3-6
     refactorizations (docs/trainer.md). A given rho stays fixed (pnewton.py and
     majorize.py balance their subproblems' own)."""
     name, title = "admm", "the lifted ADMM"
