@@ -155,7 +155,8 @@ class LiftedADMM:
         return done
 
     def _inverse(self):
-        """(G + rho I)^{-1}; rho grows tenfold while rounding makes G + rho I indefinite
+        """(G + rho I)^{-1}, or None where G_F's range serves (_low_rank, tried on the first
+        call); rho grows tenfold while rounding makes G + rho I indefinite
         (G is only positive semidefinite, and rho ~ beta can be below its rounding).
         Bounded: rho starts at least at rounding's scale (RHO_FLOOR times G's largest
         diagonal entry: beta can underflow rho to 0) and grows at most RHO_GROWTH times;
