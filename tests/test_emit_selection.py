@@ -15,11 +15,11 @@ SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # "Emitted modules"): torch 1192 (mlp, gated, with the fused GEMM), 1743 (mlp, relu, with
 # the cone interior point's fixed-order sums, runtime/rowsums.py); `all` 2412 (mlp, gated,
 # with the Gram's block over the free outputs and the lifted majorization). Self-attention:
-# 1011 lines measured, with ~35 lines of margin (an adaptive rho in the lifted ADMM may add
-# ~20); the issue's goal, 700 torch lines, is not reached.
+# 1048 lines measured (1011 before the lifted ADMM's balanced rho and low-rank z-step);
+# the issue's goal, 700 torch lines, is not reached.
 TORCH_MAX = {False: 1250, True: 1830}
 TORCH_ALL_MAX = 2530
-SELFATTENTION_TORCH_MAX = 1048
+SELFATTENTION_TORCH_MAX = 1060
 # CVXPY, per model (without cones, with ReLU cones), ~3% above measured: mlp 326 / 531,
 # cnn 383 / 588, selfattention 327 / 532 (the issue's bound: under 350), relu 326 / 531
 CVXPY_MAX = {"mlp": (337, 548), "cnn": (395, 606), "selfattention": (337, 548),
@@ -75,7 +75,8 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     docstrings, the pair table and the numpy members left out; torch 996 with `auto`
     carrying lbfgs alone, no docstrings, one blank line apart, 1064 with the Gram's block
     over the free outputs, 1011 with the SPEC's tuples continued under their first item
-    and the members and stores no reached code reads left out (docs/architecture.md)."""
+    and the members and stores no reached code reads left out, 1048 with the lifted ADMM's
+    rho balanced and its low-rank z-step (docs/architecture.md)."""
     derivation = bmdsl.load("models/selfattention.bm").derive()
     torch_src = emit_torch(derivation)
     assert len(torch_src.splitlines()) < SELFATTENTION_TORCH_MAX
