@@ -11,14 +11,16 @@ earlier in SELECT); then the baseline's Adam step is chosen the same way from 1e
 the main run reads.
 
 Convex: S stages, each the cnn architecture (3 x 3 patches, padding 1) with gated ReLU,
-P = 16 sampled gates, m = 2 (mP = 32 latent channels), the candidate's loss, head pooling
-(`adaptive(2x2)`: averaged to a 2 x 2 grid, a = 4, as Belilovsky et al. 2019) and beta,
-the latent down-sampled between stages (`average:2` or the invertible space-to-depth);
-trained by lbfgs (full batch) for a fixed number of steps per stage (`--steps`, so the
-result does not depend on the machine's load; `--time-limit` instead reproduces the older
-time-limited runs), without the convex warm start (the lifted FISTA, the only one that
-accepts these stages: P p q is above the Gram/ADMM cap of 4096, and one of its
-iterations took ~30 s on stage 1); each stage certified (refine 0: the plain dual point).
+P sampled gates and m units per pattern, the candidate's loss, head pooling and beta, the
+latent down-sampled between stages (`average:2` or the invertible space-to-depth). The
+certified candidates (SELECT) use the default trainer (`--method auto`: the lifted ADMM
+warm start on the Gram block over the free outputs, then the BM method) with m = "full"
+(min(p, q) units per pattern, every optimum's rank: layerwise/solve.py) and stop each stage
+at a duality-gap bound <= 1e-4 (`--cert-tol`; `--time-limit` per stage only as a safety
+net). P = 3 is the largest P for which every stage's Gram block P p a fits the trainer's
+GRAM_MAX_N (stage 2: p = 9 * 9P, a = 4, 324 P^2; stage 3: p = 9 * 40 P, a = 1, 360 P^2).
+The older candidates (P = 16, m = 2: not certifiable, since the optimum's rank exceeds 2)
+ran lbfgs for a fixed number of steps (`--steps`) without a warm start.
 Baseline: the same depth and width trained end to end -- S conv3x3(32) + ReLU layers with
 the same down-sampling between them and the same head pooling, then a linear classifier
 -- with torch.optim.Adam (batch 64, cross-entropy, 40 epochs). Seeds 0, 1, 2 (gates and
@@ -49,29 +51,35 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-P, M, WIDTH, FRACTION, STAGES = 16, 2, 32, 0.2, 3
+WIDTH, FRACTION, STAGES = 32, 0.2, 3
 RESULTS = ROOT / "bench" / "results"
-# (name, loss, head pooling, down-sampling, beta); beta = 0.5 is the paper's weight decay
-# 5e-4 on the mean loss times n ~ 1150 (bmdsl's F sums over samples)
-CANDIDATES = [
+# (name, loss, head pooling, down-sampling, beta, P, m, method); beta = 0.5 is the paper's
+# weight decay 5e-4 on the mean loss times n ~ 1150 (bmdsl's F sums over samples)
+OLD = [
     ("squared-avg2-down2", "squared", "average(2x2)", "2", 1e-2),
     ("ce-head2x2-down2", "cross_entropy", "adaptive(2x2)", "2", 1e-2),
     ("ce-head2x2-invertible", "cross_entropy", "adaptive(2x2)", "invertible", 1e-2),
     ("ce-head2x2-down2-beta0.5", "cross_entropy", "adaptive(2x2)", "2", 0.5),
     ("ce-head2x2-invertible-beta0.5", "cross_entropy", "adaptive(2x2)", "invertible", 0.5),
+    ("squared-avg2-down2-beta0.1", "squared", "average(2x2)", "2", 0.1),
+    ("squared-avg2-down2-beta1", "squared", "average(2x2)", "2", 1.0),
 ]
-# the cross-validated selection: the architecture chosen before (squared loss, the cnn's
-# 2 x 2 average head, average 2 x 2 down-sampling) with beta from 1e-2 to 1: a larger beta
-# regularizes each stage (stage 1 fitted 99.9-100 % of the training images at 1e-2)
-SELECT = [(f"squared-avg2-down2-beta{b:g}", "squared", "average(2x2)", "2", b)
-          for b in (1e-2, 1e-1, 1.0)]
-CANDIDATES += SELECT[1:]
+CANDIDATES = [c + (16, 2, "lbfgs") for c in OLD]
+# the cross-validated selection of the certified stages: the architecture chosen before
+# (squared loss, the cnn's 2 x 2 average head, average 2 x 2 down-sampling) with P = 3,
+# m = full, and beta 0.1 (chosen before for the uncertified stages) or 1 (lower ranks)
+SELECT = [(f"certified-P3-beta{b:g}", "squared", "average(2x2)", "2", b, 3, "full", "auto")
+          for b in (0.1, 1.0)]
+CANDIDATES += SELECT
+CERT_TOL = 1e-4
+SAFETY = 900.0      # seconds per certified stage at most (a stage that does not certify)
 FOLDS = 3
 BASELINE_LRS = (1e-3, 3e-3, 1e-2)
 
 
-def stage_text(loss, pool, beta, seed):
-    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {M}\n"
+def stage_text(loss, pool, beta, seed, P, m):
+    m = 2 if m == "full" else m              # (the stages' m is StageOptions.m)
+    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {m}\n"
             f"activation gated_relu(patterns = {P}, seed = {seed})\nloss {loss}\n"
             f"regularize beta = {beta:g}, C = l2, R = l2\n")
 
@@ -99,12 +107,17 @@ def run_convex(cfg, seed, steps, time_limit, validation) -> dict:
     from bmdsl.layerwise import StageOptions, train_layerwise
     torch.set_num_threads(1)
     train, test = data(validation)
-    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed))
+    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed, cfg["P"],
+                                   cfg["m"]))
+    certified = cfg["method"] == "auto"
+    options = StageOptions(method=cfg["method"], m=cfg["m"], seed=seed,
+                           max_steps=None if certified else steps,
+                           time_limit=time_limit or (SAFETY if certified else None),
+                           cert_tol=CERT_TOL if certified else None, refine_iters=0,
+                           progress=False)
     start = time.perf_counter()
     result = train_layerwise(model, train, test, STAGES, downsample=cfg["downsample"],
-                             options=StageOptions(method="lbfgs", seed=seed, max_steps=steps,
-                                                  time_limit=time_limit, refine_iters=0,
-                                                  progress=False))
+                             options=options)
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(),
             "load_average": os.getloadavg(), "stages": result.stages,
             "test_accuracy": [r["test_accuracy"] for r in result.stages],
@@ -168,7 +181,7 @@ def spawn(kind, cfg, seed, args, validation=None, lr=None) -> dict:
 
 
 def as_config(c) -> dict:
-    return dict(zip(("name", "loss", "pool", "downsample", "beta"), c))
+    return dict(zip(("name", "loss", "pool", "downsample", "beta", "P", "m", "method"), c))
 
 
 def cross_validate(kind, cfg, args, lr=None) -> dict:
@@ -218,8 +231,9 @@ def select(args) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--steps", type=int, default=20, help="lbfgs steps per stage")
-    ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage")
+    ap.add_argument("--steps", type=int, default=20, help="lbfgs steps per stage (OLD)")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage (the "
+                    f"certified candidates: a safety net, default {SAFETY:g})")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--select", action="store_true", help="choose on validation (module doc)")
     ap.add_argument("--candidate", choices=[c[0] for c in CANDIDATES],
@@ -271,6 +285,11 @@ def main() -> int:
         "convex_steps_per_stage": [[s["steps"] for s in r["stages"]] for r in runs["convex"]],
         "convex_gap_bound_per_stage": [[s["gap_bound"] for s in r["stages"]]
                                        for r in runs["convex"]],
+        "convex_certified_per_stage": [[s.get("certified") for s in r["stages"]]
+                                       for r in runs["convex"]],
+        "convex_seconds_per_stage": [[s["seconds"] + s["certificate_seconds"]
+                                      for s in r["stages"]] for r in runs["convex"]],
+        "convex_m_per_stage": [s["m"] for s in runs["convex"][0]["stages"]],
         "convex_train_accuracy_per_stage_mean":
             np.mean([r["train_accuracy"] for r in runs["convex"]], 0).tolist(),
         "baseline_test_accuracy_mean": float(base.mean()),
@@ -287,7 +306,8 @@ def main() -> int:
         "load_average_before_after": [load0, os.getloadavg()],
     }
     print(json.dumps(summary, indent=2))
-    results.write_text(json.dumps({"setup": {"P": P, "m": M, "width": WIDTH, "stages": STAGES,
+    results.write_text(json.dumps({"setup": {"P": cfg["P"], "m": cfg["m"], "width": WIDTH,
+                                             "cert_tol": CERT_TOL, "stages": STAGES,
                                              "config": cfg, "baseline_lr": lr,
                                              "chosen_by": "bench/results/layerwise_select.json",
                                              "chosen": cfg == chosen["chosen"],
