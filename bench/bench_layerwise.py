@@ -28,7 +28,7 @@ factors; the baseline's init and batch order). Each run is a subprocess, so its 
 resident memory (getrusage) is its own; the load average is recorded before and after.
 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --select     # validation only
-    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--steps 20]
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--jobs 2]
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
 
 Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
@@ -184,50 +184,6 @@ def as_config(c) -> dict:
     return dict(zip(("name", "loss", "pool", "downsample", "beta", "P", "m", "method"), c))
 
 
-def cross_validate(kind, cfg, args, lr=None) -> dict:
-    """One run per fold (two at a time: the steps are fixed, so the accuracy does not
-    depend on the sharing); the mean validation accuracy per stage over the folds."""
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda f: dict(spawn(kind, cfg, 0, args, f, lr), fold=f),
-                             range(FOLDS)))
-    acc = np.array([np.atleast_1d(r["test_accuracy"]) for r in runs])
-    return {"config": cfg, "lr": lr, "folds": runs, "cv_accuracy": acc.mean(0).tolist(),
-            "cv_train_accuracy": np.mean([np.atleast_1d(r["train_accuracy"]) for r in runs],
-                                         0).tolist()}
-
-
-def select(args) -> int:
-    """Validation only: the convex candidate, then the baseline's lr (module doc)."""
-    from bench.machine import describe
-    load0, convex = os.getloadavg(), []
-    for c in map(as_config, SELECT):
-        r = cross_validate("convex", c, args)
-        convex.append(r)
-        print(f"{c['name']:30} {FOLDS}-fold validation accuracy per stage "
-              f"{np.round(r['cv_accuracy'], 4).tolist()}, train "
-              f"{np.round(r['cv_train_accuracy'], 4).tolist()}", flush=True)
-    best = max(range(len(convex)), key=lambda i: (convex[i]["cv_accuracy"][-1], -i))
-    chosen = convex[best]["config"]
-    baseline = []
-    for lr in BASELINE_LRS:
-        r = cross_validate("baseline", chosen, args, lr)
-        baseline.append(r)
-        print(f"baseline lr {lr:g}: validation accuracy {r['cv_accuracy'][0]:.4f}", flush=True)
-    lr = max(baseline, key=lambda r: (r["cv_accuracy"][0], -r["lr"]))["lr"]
-    out = {"rule": "highest mean last-stage validation accuracy over the folds (ties: the "
-                   "earlier candidate); the baseline's lr the same way (ties: smaller lr)",
-           "validation": f"{FOLDS}-fold cross-validation within the 1438 training images "
-                         "(permutation seed 1); test unused",
-           "steps_per_stage": args.steps, "time_limit_per_stage": args.time_limit,
-           "baseline_epochs": args.epochs, "chosen": chosen, "baseline_lr": lr,
-           "convex": convex, "baseline": baseline,
-           "load_average_before_after": [load0, os.getloadavg()], "machine": describe()}
-    (RESULTS / "layerwise_select.json").write_text(json.dumps(out, indent=2))
-    print(f"chosen: {chosen['name']}, baseline lr {lr:g}")
-    return 0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
@@ -235,6 +191,7 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage (the "
                     f"certified candidates: a safety net, default {SAFETY:g})")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time (each a process)")
     ap.add_argument("--select", action="store_true", help="choose on validation (module doc)")
     ap.add_argument("--candidate", choices=[c[0] for c in CANDIDATES],
                     help="run this candidate instead of the chosen one (for comparison)")
@@ -259,6 +216,7 @@ def main() -> int:
         print(json.dumps(out))
         return 0
     if args.select:
+        from bench.layerwise_select import select
         return select(args)
     from bench.machine import describe
     chosen = json.loads((RESULTS / "layerwise_select.json").read_text())
@@ -267,12 +225,18 @@ def main() -> int:
         cfg = as_config(next(c for c in CANDIDATES if c[0] == args.candidate))
         results = RESULTS / f"layerwise_{args.candidate}.json"
     load0, runs = os.getloadavg(), {"convex": [], "baseline": []}
-    for seed in map(int, args.seeds.split(",")):
-        for kind in runs:
-            r = spawn(kind, cfg, seed, args, lr=lr)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job):
+        kind, seed = job
+        r = spawn(kind, cfg, seed, args, lr=lr)
+        print(f"{kind:8} seed {seed}: test {r['test_accuracy']}, {r['seconds']:.1f} s, "
+              f"peak {r['peak_mb']:.0f} MB", flush=True)
+        return kind, r
+    jobs = [(kind, seed) for seed in map(int, args.seeds.split(",")) for kind in runs]
+    with ThreadPoolExecutor(args.jobs) as pool:     # (in order: map keeps it)
+        for kind, r in pool.map(one, jobs):
             runs[kind].append(r)
-            print(f"{kind:8} seed {seed}: test {r['test_accuracy']}, {r['seconds']:.1f} s, "
-                  f"peak {r['peak_mb']:.0f} MB", flush=True)
     conv = np.array([r["test_accuracy"] for r in runs["convex"]])
     base = np.array([r["test_accuracy"] for r in runs["baseline"]])
     mean = lambda kind, key: float(np.mean([r[key] for r in runs[kind]]))  # noqa: E731
