@@ -10,9 +10,10 @@ Fenchel duality-gap bound (Sahiner et al. 2024, eq. (20) and its any-point form)
 
 `m = "full"` gives each stage min(p, q) units per pattern: every optimum Z_k [p, q] of
 (23) has rank <= min(p, q), so its factors (24) exist with that many units and the BM
-factorization can reach the convex optimum whatever the optimum's rank (Burer & Monteiro
-2003; Sahiner et al. 2024, section 3). With fewer units than an optimum's rank the
-BM objective stays above p* and no certificate can close (measured on the digits: the
+factorization can reach the convex optimum whatever the optimum's rank (its rank-deficient
+local minima are global, Sahiner et al. 2024, Theorem 3.3; full-rank stationary points
+too for C = R = l2, Theorem 3.5). With fewer units than every optimum's rank the BM
+objective stays above p* and no certificate can close (measured on the digits: the
 optimum of stage 1 at beta = 0.1 has rank 9 = p in 13 of its 16 patterns).
 """
 from __future__ import annotations
