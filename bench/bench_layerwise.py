@@ -205,8 +205,9 @@ def main() -> int:
     args = ap.parse_args()
     results, png = RESULTS / "layerwise.json", ROOT / "docs/layerwise_accuracy.png"
     from bench.layerwise_plot import plot
+    earlier = RESULTS / "layerwise_uncertified_P16.json"
     if args.plot_only:
-        plot(results, png)
+        plot(results, png, earlier)
         return 0
     if args.one:
         cfg = json.loads(args.config)
@@ -240,12 +241,13 @@ def main() -> int:
     conv = np.array([r["test_accuracy"] for r in runs["convex"]])
     base = np.array([r["test_accuracy"] for r in runs["baseline"]])
     mean = lambda kind, key: float(np.mean([r[key] for r in runs[kind]]))  # noqa: E731
+    n_test = len(data()[1]["labels"])
     summary = {
         "convex_test_accuracy_per_stage_mean": conv.mean(0).tolist(),
         "convex_test_accuracy_per_stage_std": conv.std(0).tolist(),
         # one run's binomial standard error on the n_test images: the noise floor
         "convex_test_accuracy_per_stage_se_one_run": np.sqrt(
-            conv.mean(0) * (1 - conv.mean(0)) / len(data()[1]["labels"])).tolist(),
+            conv.mean(0) * (1 - conv.mean(0)) / n_test).tolist(),
         "convex_steps_per_stage": [[s["steps"] for s in r["stages"]] for r in runs["convex"]],
         "convex_gap_bound_per_stage": [[s["gap_bound"] for s in r["stages"]]
                                        for r in runs["convex"]],
@@ -266,7 +268,11 @@ def main() -> int:
         "convex_latent_channels_Pac": [s["convex_latent_channels"]
                                        for s in runs["convex"][0]["stages"]],
         "convex_final_ge_baseline": bool(conv[:, -1].mean() >= base.mean()),
-        "convex_rising_per_stage": bool(np.all(np.diff(conv.mean(0)) > 0)),
+        # in test images (means of counts: a float difference of 1e-16 is no rise)
+        "convex_rising_per_stage": bool(np.all(np.diff(np.round(conv.mean(0) * n_test, 6))
+                                               > 0)),
+        "convex_last_above_first": bool(round((conv.mean(0)[-1] - conv.mean(0)[0]) * n_test,
+                                              6) > 0),
         "load_average_before_after": [load0, os.getloadavg()],
     }
     print(json.dumps(summary, indent=2))
@@ -281,7 +287,7 @@ def main() -> int:
                                    "machine": describe(), "summary": summary, "runs": runs},
                                   indent=2))
     if not args.candidate:
-        plot(results, png)
+        plot(results, png, earlier)
     print(f"wrote {results}" + ("" if args.candidate else f", {png}"))
     return 0
 
