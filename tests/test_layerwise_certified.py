@@ -56,6 +56,15 @@ def test_each_stage_is_certified_by_the_default_path(run):
     assert result.stages[1]["input"][0] == result.stages[0]["latent_channels"] == 2 * 8
 
 
+def test_fewer_units_than_the_optimum_rank_are_not_certified(run):
+    # the same stage 1 with m = 1: its BM points have rank 1, the optimum's Z_k more
+    model, train, result = run
+    record = train_layerwise(model, train, None, 1, options=StageOptions(
+        m=1, cert_tol=TOL, max_steps=200, progress=False)).stages[0]
+    assert not record["certified"] and record["gap_bound"] > 1e-2
+    assert record["objective"] > result.stages[0]["objective"] * (1 + 1e-3)
+
+
 def test_units_must_be_a_count_or_full(run):
     model, train, _ = run
     with pytest.raises(BmdslError, match="m must be a positive whole number or 'full'"):
