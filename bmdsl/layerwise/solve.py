@@ -26,6 +26,7 @@ from ..core import footprint, memory
 from ..core.errors import BmdslError
 from ..trainer import Trainer
 from ..trainer.certificate import certify
+from ..trainer.stopping import GAP_TARGET
 from .data import one_hot
 
 log = logging.getLogger("bmdsl.layerwise")
@@ -97,9 +98,9 @@ def train_stage(model, s, x, labels, classes, options, store, resume, spec):
               "stopped": result.stopped, "objective": result.objective,
               "gap_bound": _finite(cert.gap_bound), "thm34_bound": _finite(cert.thm34_bound),
               "thm34_applicable": bool(cert.thm34_applicable),
-              "certified": bool(options.cert_tol is not None and
-                                math.isfinite(cert.gap_bound) and
-                                cert.gap_bound <= options.cert_tol)}
+              # against cert_tol, or the trainer's own target without one
+              "certified": bool(math.isfinite(cert.gap_bound) and cert.gap_bound <= (
+                  GAP_TARGET if options.cert_tol is None else options.cert_tol))}
     return trainer.network(prune=False), record
 
 
