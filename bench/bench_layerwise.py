@@ -11,14 +11,16 @@ earlier in SELECT); then the baseline's Adam step is chosen the same way from 1e
 the main run reads.
 
 Convex: S stages, each the cnn architecture (3 x 3 patches, padding 1) with gated ReLU,
-P = 16 sampled gates, m = 2 (mP = 32 latent channels), the candidate's loss, head pooling
-(`adaptive(2x2)`: averaged to a 2 x 2 grid, a = 4, as Belilovsky et al. 2019) and beta,
-the latent down-sampled between stages (`average:2` or the invertible space-to-depth);
-trained by lbfgs (full batch) for a fixed number of steps per stage (`--steps`, so the
-result does not depend on the machine's load; `--time-limit` instead reproduces the older
-time-limited runs), without the convex warm start (the lifted FISTA, the only one that
-accepts these stages: P p q is above the Gram/ADMM cap of 4096, and one of its
-iterations took ~30 s on stage 1); each stage certified (refine 0: the plain dual point).
+P sampled gates and m units per pattern, the candidate's loss, head pooling and beta, the
+latent down-sampled between stages (`average:2` or the invertible space-to-depth). The
+certified candidates (SELECT) use the default trainer (`--method auto`: the lifted ADMM
+warm start on the Gram block over the free outputs, then the BM method) with m = "full"
+(min(p, q) units per pattern, every optimum's rank: layerwise/solve.py) and stop each stage
+at a duality-gap bound <= 1e-4 (`--cert-tol`; `--time-limit` per stage only as a safety
+net). P = 3 is the largest P for which every stage's Gram block P p a fits the trainer's
+GRAM_MAX_N (stage 2: p = 9 * 9P, a = 4, 324 P^2; stage 3: p = 9 * 40 P, a = 1, 360 P^2).
+The older candidates (P = 16, m = 2: not certifiable, since the optimum's rank exceeds 2)
+ran lbfgs for a fixed number of steps (`--steps`) without a warm start.
 Baseline: the same depth and width trained end to end -- S conv3x3(32) + ReLU layers with
 the same down-sampling between them and the same head pooling, then a linear classifier
 -- with torch.optim.Adam (batch 64, cross-entropy, 40 epochs). Seeds 0, 1, 2 (gates and
@@ -26,7 +28,7 @@ factors; the baseline's init and batch order). Each run is a subprocess, so its 
 resident memory (getrusage) is its own; the load average is recorded before and after.
 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --select     # validation only
-    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--steps 20]
+    PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py [--seeds 0,1,2] [--jobs 2]
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
 
 Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
@@ -49,29 +51,35 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-P, M, WIDTH, FRACTION, STAGES = 16, 2, 32, 0.2, 3
+WIDTH, FRACTION, STAGES = 32, 0.2, 3
 RESULTS = ROOT / "bench" / "results"
-# (name, loss, head pooling, down-sampling, beta); beta = 0.5 is the paper's weight decay
-# 5e-4 on the mean loss times n ~ 1150 (bmdsl's F sums over samples)
-CANDIDATES = [
+# (name, loss, head pooling, down-sampling, beta, P, m, method); beta = 0.5 is the paper's
+# weight decay 5e-4 on the mean loss times n ~ 1150 (bmdsl's F sums over samples)
+OLD = [
     ("squared-avg2-down2", "squared", "average(2x2)", "2", 1e-2),
     ("ce-head2x2-down2", "cross_entropy", "adaptive(2x2)", "2", 1e-2),
     ("ce-head2x2-invertible", "cross_entropy", "adaptive(2x2)", "invertible", 1e-2),
     ("ce-head2x2-down2-beta0.5", "cross_entropy", "adaptive(2x2)", "2", 0.5),
     ("ce-head2x2-invertible-beta0.5", "cross_entropy", "adaptive(2x2)", "invertible", 0.5),
+    ("squared-avg2-down2-beta0.1", "squared", "average(2x2)", "2", 0.1),
+    ("squared-avg2-down2-beta1", "squared", "average(2x2)", "2", 1.0),
 ]
-# the cross-validated selection: the architecture chosen before (squared loss, the cnn's
-# 2 x 2 average head, average 2 x 2 down-sampling) with beta from 1e-2 to 1: a larger beta
-# regularizes each stage (stage 1 fitted 99.9-100 % of the training images at 1e-2)
-SELECT = [(f"squared-avg2-down2-beta{b:g}", "squared", "average(2x2)", "2", b)
-          for b in (1e-2, 1e-1, 1.0)]
-CANDIDATES += SELECT[1:]
+CANDIDATES = [c + (16, 2, "lbfgs") for c in OLD]
+# the cross-validated selection of the certified stages: the architecture chosen before
+# (squared loss, the cnn's 2 x 2 average head, average 2 x 2 down-sampling) with P = 3,
+# m = full, and beta 0.1 (chosen before for the uncertified stages) or 1 (lower ranks)
+SELECT = [(f"certified-P3-beta{b:g}", "squared", "average(2x2)", "2", b, 3, "full", "auto")
+          for b in (0.1, 1.0)]
+CANDIDATES += SELECT
+CERT_TOL = 1e-4
+SAFETY = 900.0      # seconds per certified stage at most (a stage that does not certify)
 FOLDS = 3
 BASELINE_LRS = (1e-3, 3e-3, 1e-2)
 
 
-def stage_text(loss, pool, beta, seed):
-    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {M}\n"
+def stage_text(loss, pool, beta, seed, P, m):
+    m = 2 if m == "full" else m              # (the stages' m is StageOptions.m)
+    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {m}\n"
             f"activation gated_relu(patterns = {P}, seed = {seed})\nloss {loss}\n"
             f"regularize beta = {beta:g}, C = l2, R = l2\n")
 
@@ -99,12 +107,17 @@ def run_convex(cfg, seed, steps, time_limit, validation) -> dict:
     from bmdsl.layerwise import StageOptions, train_layerwise
     torch.set_num_threads(1)
     train, test = data(validation)
-    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed))
+    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed, cfg["P"],
+                                   cfg["m"]))
+    certified = cfg["method"] == "auto"
+    options = StageOptions(method=cfg["method"], m=cfg["m"], seed=seed,
+                           max_steps=None if certified else steps,
+                           time_limit=time_limit or (SAFETY if certified else None),
+                           cert_tol=CERT_TOL if certified else None, refine_iters=0,
+                           progress=False)
     start = time.perf_counter()
     result = train_layerwise(model, train, test, STAGES, downsample=cfg["downsample"],
-                             options=StageOptions(method="lbfgs", seed=seed, max_steps=steps,
-                                                  time_limit=time_limit, refine_iters=0,
-                                                  progress=False))
+                             options=options)
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(),
             "load_average": os.getloadavg(), "stages": result.stages,
             "test_accuracy": [r["test_accuracy"] for r in result.stages],
@@ -168,59 +181,17 @@ def spawn(kind, cfg, seed, args, validation=None, lr=None) -> dict:
 
 
 def as_config(c) -> dict:
-    return dict(zip(("name", "loss", "pool", "downsample", "beta"), c))
-
-
-def cross_validate(kind, cfg, args, lr=None) -> dict:
-    """One run per fold (two at a time: the steps are fixed, so the accuracy does not
-    depend on the sharing); the mean validation accuracy per stage over the folds."""
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda f: dict(spawn(kind, cfg, 0, args, f, lr), fold=f),
-                             range(FOLDS)))
-    acc = np.array([np.atleast_1d(r["test_accuracy"]) for r in runs])
-    return {"config": cfg, "lr": lr, "folds": runs, "cv_accuracy": acc.mean(0).tolist(),
-            "cv_train_accuracy": np.mean([np.atleast_1d(r["train_accuracy"]) for r in runs],
-                                         0).tolist()}
-
-
-def select(args) -> int:
-    """Validation only: the convex candidate, then the baseline's lr (module doc)."""
-    from bench.machine import describe
-    load0, convex = os.getloadavg(), []
-    for c in map(as_config, SELECT):
-        r = cross_validate("convex", c, args)
-        convex.append(r)
-        print(f"{c['name']:30} {FOLDS}-fold validation accuracy per stage "
-              f"{np.round(r['cv_accuracy'], 4).tolist()}, train "
-              f"{np.round(r['cv_train_accuracy'], 4).tolist()}", flush=True)
-    best = max(range(len(convex)), key=lambda i: (convex[i]["cv_accuracy"][-1], -i))
-    chosen = convex[best]["config"]
-    baseline = []
-    for lr in BASELINE_LRS:
-        r = cross_validate("baseline", chosen, args, lr)
-        baseline.append(r)
-        print(f"baseline lr {lr:g}: validation accuracy {r['cv_accuracy'][0]:.4f}", flush=True)
-    lr = max(baseline, key=lambda r: (r["cv_accuracy"][0], -r["lr"]))["lr"]
-    out = {"rule": "highest mean last-stage validation accuracy over the folds (ties: the "
-                   "earlier candidate); the baseline's lr the same way (ties: smaller lr)",
-           "validation": f"{FOLDS}-fold cross-validation within the 1438 training images "
-                         "(permutation seed 1); test unused",
-           "steps_per_stage": args.steps, "time_limit_per_stage": args.time_limit,
-           "baseline_epochs": args.epochs, "chosen": chosen, "baseline_lr": lr,
-           "convex": convex, "baseline": baseline,
-           "load_average_before_after": [load0, os.getloadavg()], "machine": describe()}
-    (RESULTS / "layerwise_select.json").write_text(json.dumps(out, indent=2))
-    print(f"chosen: {chosen['name']}, baseline lr {lr:g}")
-    return 0
+    return dict(zip(("name", "loss", "pool", "downsample", "beta", "P", "m", "method"), c))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--steps", type=int, default=20, help="lbfgs steps per stage")
-    ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage")
+    ap.add_argument("--steps", type=int, default=20, help="lbfgs steps per stage (OLD)")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds per stage (the "
+                    f"certified candidates: a safety net, default {SAFETY:g})")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time (each a process)")
     ap.add_argument("--select", action="store_true", help="choose on validation (module doc)")
     ap.add_argument("--candidate", choices=[c[0] for c in CANDIDATES],
                     help="run this candidate instead of the chosen one (for comparison)")
@@ -234,8 +205,9 @@ def main() -> int:
     args = ap.parse_args()
     results, png = RESULTS / "layerwise.json", ROOT / "docs/layerwise_accuracy.png"
     from bench.layerwise_plot import plot
+    earlier = RESULTS / "layerwise_uncertified_P16.json"
     if args.plot_only:
-        plot(results, png)
+        plot(results, png, earlier)
         return 0
     if args.one:
         cfg = json.loads(args.config)
@@ -245,6 +217,7 @@ def main() -> int:
         print(json.dumps(out))
         return 0
     if args.select:
+        from bench.layerwise_select import select
         return select(args)
     from bench.machine import describe
     chosen = json.loads((RESULTS / "layerwise_select.json").read_text())
@@ -253,24 +226,36 @@ def main() -> int:
         cfg = as_config(next(c for c in CANDIDATES if c[0] == args.candidate))
         results = RESULTS / f"layerwise_{args.candidate}.json"
     load0, runs = os.getloadavg(), {"convex": [], "baseline": []}
-    for seed in map(int, args.seeds.split(",")):
-        for kind in runs:
-            r = spawn(kind, cfg, seed, args, lr=lr)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job):
+        kind, seed = job
+        r = spawn(kind, cfg, seed, args, lr=lr)
+        print(f"{kind:8} seed {seed}: test {r['test_accuracy']}, {r['seconds']:.1f} s, "
+              f"peak {r['peak_mb']:.0f} MB", flush=True)
+        return kind, r
+    jobs = [(kind, seed) for seed in map(int, args.seeds.split(",")) for kind in runs]
+    with ThreadPoolExecutor(args.jobs) as pool:     # (in order: map keeps it)
+        for kind, r in pool.map(one, jobs):
             runs[kind].append(r)
-            print(f"{kind:8} seed {seed}: test {r['test_accuracy']}, {r['seconds']:.1f} s, "
-                  f"peak {r['peak_mb']:.0f} MB", flush=True)
     conv = np.array([r["test_accuracy"] for r in runs["convex"]])
     base = np.array([r["test_accuracy"] for r in runs["baseline"]])
     mean = lambda kind, key: float(np.mean([r[key] for r in runs[kind]]))  # noqa: E731
+    n_test = len(data()[1]["labels"])
     summary = {
         "convex_test_accuracy_per_stage_mean": conv.mean(0).tolist(),
         "convex_test_accuracy_per_stage_std": conv.std(0).tolist(),
         # one run's binomial standard error on the n_test images: the noise floor
         "convex_test_accuracy_per_stage_se_one_run": np.sqrt(
-            conv.mean(0) * (1 - conv.mean(0)) / len(data()[1]["labels"])).tolist(),
+            conv.mean(0) * (1 - conv.mean(0)) / n_test).tolist(),
         "convex_steps_per_stage": [[s["steps"] for s in r["stages"]] for r in runs["convex"]],
         "convex_gap_bound_per_stage": [[s["gap_bound"] for s in r["stages"]]
                                        for r in runs["convex"]],
+        "convex_certified_per_stage": [[s.get("certified") for s in r["stages"]]
+                                       for r in runs["convex"]],
+        "convex_seconds_per_stage": [[s["seconds"] + s["certificate_seconds"]
+                                      for s in r["stages"]] for r in runs["convex"]],
+        "convex_m_per_stage": [s["m"] for s in runs["convex"][0]["stages"]],
         "convex_train_accuracy_per_stage_mean":
             np.mean([r["train_accuracy"] for r in runs["convex"]], 0).tolist(),
         "baseline_test_accuracy_mean": float(base.mean()),
@@ -283,11 +268,16 @@ def main() -> int:
         "convex_latent_channels_Pac": [s["convex_latent_channels"]
                                        for s in runs["convex"][0]["stages"]],
         "convex_final_ge_baseline": bool(conv[:, -1].mean() >= base.mean()),
-        "convex_rising_per_stage": bool(np.all(np.diff(conv.mean(0)) > 0)),
+        # in test images (means of counts: a float difference of 1e-16 is no rise)
+        "convex_rising_per_stage": bool(np.all(np.diff(np.round(conv.mean(0) * n_test, 6))
+                                               > 0)),
+        "convex_last_above_first": bool(round((conv.mean(0)[-1] - conv.mean(0)[0]) * n_test,
+                                              6) > 0),
         "load_average_before_after": [load0, os.getloadavg()],
     }
     print(json.dumps(summary, indent=2))
-    results.write_text(json.dumps({"setup": {"P": P, "m": M, "width": WIDTH, "stages": STAGES,
+    results.write_text(json.dumps({"setup": {"P": cfg["P"], "m": cfg["m"], "width": WIDTH,
+                                             "cert_tol": CERT_TOL, "stages": STAGES,
                                              "config": cfg, "baseline_lr": lr,
                                              "chosen_by": "bench/results/layerwise_select.json",
                                              "chosen": cfg == chosen["chosen"],
@@ -297,7 +287,7 @@ def main() -> int:
                                    "machine": describe(), "summary": summary, "runs": runs},
                                   indent=2))
     if not args.candidate:
-        plot(results, png)
+        plot(results, png, earlier)
     print(f"wrote {results}" + ("" if args.candidate else f", {png}"))
     return 0
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def plot(results: Path, png: Path) -> None:
-    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean."""
+def plot(results: Path, png: Path, earlier: Path | None = None) -> None:
+    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean; with
+    `earlier`, that run's mean per stage too (another run, for comparison)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -21,6 +22,12 @@ def plot(results: Path, png: Path) -> None:
         ax.plot(stages, 100 * row, "o", color="tab:blue", alpha=0.35)
     ax.errorbar(stages, 100 * conv.mean(0), yerr=100 * conv.std(0), fmt="-o",
                 color="tab:blue", capsize=3, label="convex layerwise (BM), mean ± sd")
+    if earlier is not None and earlier.exists():
+        old = json.loads(earlier.read_text())
+        acc = np.array([r["test_accuracy"] for r in old["runs"]["convex"]]).mean(0)
+        ax.plot(stages, 100 * acc, "s:", color="grey",
+                label=f"earlier run, not certified ({old['setup']['config']['name']}, "
+                      f"P = {old['setup']['P']}, m = {old['setup']['m']})")
     ax.axhline(100 * base.mean(), color="tab:red", ls="--",
                label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
     ax.set_xticks(stages)
@@ -28,6 +35,6 @@ def plot(results: Path, png: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"digits, 20% test split, {conv.shape[0]} seeds "
                  f"({saved['setup']['config']['name']})", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(png, dpi=120)

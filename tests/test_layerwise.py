@@ -14,7 +14,7 @@ from bmdsl.cli import main
 from bmdsl.bind.datasets import images
 from bmdsl.core.errors import BmdslError
 from bmdsl.layerwise import LayerwiseNetwork, StageOptions, read_images, train_layerwise
-from bmdsl.layerwise.stages import _batches
+from bmdsl.layerwise.solve import batches
 from bmdsl.core import footprint
 
 # global pooling: q = c = 2, so Z_k has rank <= 2 and m = 2 units can reach the optimum
@@ -130,8 +130,8 @@ def test_mini_batches_when_the_full_batch_does_not_fit(setup):
     half = footprint.trainer_for(bound, 2, 8, "adam", 8).nbytes
     assert half < full
     opts = StageOptions(m=2, memory_budget=(full + half) // 2)
-    assert _batches(bound, opts) == ("adam", 8)
-    assert _batches(bound, StageOptions(m=2)) == ("auto", None)
+    assert batches(bound, opts, 2) == ("adam", 8)
+    assert batches(bound, StageOptions(m=2), 2) == ("auto", None)
 
 
 def test_data_file_layout(tmp_path):

@@ -34,6 +34,17 @@ def _downsamples(text: str) -> list[str]:
                                          f"them (one per stage transition), not {text!r}")
 
 
+def _units(text: str):
+    """argparse type of --m: a positive whole number or 'full' (min(p, q) per stage)."""
+    from ..layerwise.solve import FULL
+    if text == FULL:
+        return FULL
+    if text.isascii() and text.isdigit() and 0 < len(text) <= 9 and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be a positive whole number or {FULL!r}, not "
+                                     f"{text!r}")
+
+
 def _data(args):
     from ..layerwise import digits, read_images, split
     data, test = read_images(args.data) if args.data else digits()
@@ -75,15 +86,17 @@ def cmd_layerwise(args) -> int:
     from ..layerwise.latent import check_stage_spec
     from ..layerwise.stages import downsamples_for
     from ..trainer.spec import build_spec
-    model = load_model(args)
+    m, args.m = args.m, None if args.m == "full" else args.m
+    model = load_model(args)         # with the model's units unless --m is a number
     downsamples_for(args.downsample, args.stages)    # mistakes before any work
     check_stage_spec(build_spec(model.derive()))
     directory = _directory(args, model)
     train, test, where = _data(args)
-    opts = StageOptions(method=args.method, m=args.m, seed=args.train_seed,
+    opts = StageOptions(method=args.method, m=m, seed=args.train_seed,
                         dtype=args.dtype, device=args.device, lr=args.lr,
                         batch_size=args.batch_size, max_steps=args.steps, epochs=args.epochs,
-                        time_limit=args.time_limit, refine_iters=args.refine_iters,
+                        time_limit=args.time_limit, cert_tol=args.cert_tol,
+                        refine_iters=args.refine_iters,
                         checkpoint_every=args.checkpoint_every,
                         progress=False if args.no_progress or args.quiet else None)
     print(f"layerwise {model.name}: {args.stages} stage(s) on {where}")
@@ -125,7 +138,8 @@ def _configure(p):
                    help="override the model's activation")
     p.add_argument("--patterns", help="override the pattern count (a number or 'exact')")
     p.add_argument("--seed", type=int, help="override the pattern seed")
-    p.add_argument("--m", type=int, help="units per pattern (default: the model's)")
+    p.add_argument("--m", type=_units, help="units per pattern (default: the model's), or "
+                   "'full': min(p, q) in each stage, every optimum's rank (docs/layerwise.md)")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     options.add_method_option(p, "BM method of each stage (default auto)")
@@ -137,8 +151,12 @@ def _configure(p):
     p.add_argument("--lr", type=options.positive_real)
     p.add_argument("--train-seed", type=options.seed, default=0)
     p.add_argument("--time-limit", type=options.positive_real, help="seconds per stage")
+    p.add_argument("--cert-tol", type=options.positive_real,
+                   help="stop a full-batch stage once its duality-gap bound (p - p*)/p* is "
+                   "<= this (default: the trainer's target, 1e-6)")
     p.add_argument("--refine-iters", type=options.count, default=50,
-                   help="dual-point refinement iterations of each stage's certificate")
+                   help="dual-point refinement iterations of an uncertified or mini-batch "
+                   "stage's certificate")
     p.add_argument("--checkpoint-every", type=options.positive_int,
                    help="steps between checkpoints inside a stage")
     p.add_argument("--output", metavar="DIR", help="the run directory (default "

@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ..core import footprint, memory
 from ..core.errors import BmdslError
-from ..trainer import Trainer
-from ..trainer.certificate import certify
 from ..trainer.checkpoint import digest_arrays, digest_literal
 from ..trainer.spec import build_spec
-from .data import one_hot
 from .downsample import WORDS, parse
 from .latent import check_stage_spec, representation
 from .network import LayerwiseNetwork
+from .solve import check_units, train_stage
 from .store import StageStore
 
 log = logging.getLogger("bmdsl.layerwise")
@@ -41,11 +37,14 @@ MAX_STAGES = 50
 
 @dataclass
 class StageOptions:
-    """Trainer options shared by every stage (docs/trainer.md); `refine_iters` bounds the
-    certificate's dual-point refinement (each iteration is a pass over the data);
+    """Trainer options shared by every stage (docs/trainer.md); `m` units per pattern (None:
+    the model's; "full": min(p, q) of each stage, solve.py); a full-batch stage stops once
+    its duality-gap bound is <= `cert_tol` (None: the trainer's default target, 1e-6);
+    `refine_iters` bounds the dual-point refinement of an uncertified stage's (or a
+    mini-batch stage's) certificate (each iteration is a pass over the data);
     `max_steps`, `epochs` and `time_limit` are per stage."""
     method: str = "auto"
-    m: int | None = None
+    m: int | str | None = None
     seed: int = 0
     dtype: str = "float64"
     device: object = None
@@ -55,6 +54,7 @@ class StageOptions:
     epochs: int | None = None
     time_limit: float | None = None
     tol: float = 1e-12
+    cert_tol: float | None = None
     refine_iters: int = 50
     checkpoint_every: int | None = None
     progress: object = None
@@ -64,7 +64,7 @@ class StageOptions:
         """What a resumed run must share (not the device, progress or time limit)."""
         return {k: getattr(self, k) for k in ("method", "m", "seed", "dtype", "lr",
                                                "batch_size", "max_steps", "epochs", "tol",
-                                               "refine_iters")}
+                                               "cert_tol", "refine_iters")}
 
 
 @dataclass
@@ -124,7 +124,9 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, downsamp
                          f"{MAX_STAGES}, not {stages!r}")
     options = options or StageOptions()
     downsamples = downsamples_for(downsample, stages)
-    check_stage_spec(build_spec(model.derive()))
+    spec = build_spec(model.derive())
+    check_stage_spec(spec)
+    check_units(options.m)                   # a bad m before any work
     for part, d in (("train", train), ("test", test)):
         _check_images(part, d)
     classes = int(train["labels"].max()) + 1
@@ -148,8 +150,8 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, downsamp
                                  f"{saved}, not {down}")
             log.info("stage %d/%d: resumed from %s", s, stages, directory)
         else:
-            net, record = _train_stage(model, s, xs["train"], train["labels"], classes,
-                                       options, store, resume)
+            net, record = train_stage(model, s, xs["train"], train["labels"], classes,
+                                      options, store, resume, spec)
             scale = None
         if down is not None and scale is None:
             # (a stage saved as the last one had no down-sampling yet: as if run at once)
@@ -199,74 +201,3 @@ def _accuracies(net, xs, train, test) -> dict:
                               for i in range(0, len(labels), 1024)])
         out[f"{part}_accuracy"] = float(np.mean(yhat.argmax(-1).cpu().numpy() == labels))
     return out
-
-
-def _train_stage(model, s, x, labels, classes, options, store, resume):
-    spec = build_spec(model.derive())
-    name, target = spec["inputs"][0][0], spec["target"]
-    p = spec["patches"][0]
-    # the stage's patches are built by bind: checked against the budget first
-    memory.require(footprint.patches(tuple(x.shape), p["kernel"], p["stride"], p["padding"]),
-                   options.memory_budget, prefix=f"stage {s}: ")
-    bound = model.derive().bind({name: x.cpu().numpy(), target: one_hot(labels, classes)})
-    method, batch = _batches(bound, options)
-    ckpt = None if store is None else store.checkpoint(s)
-    trainer = Trainer(bound, device=options.device, dtype=options.dtype, method=method,
-                      m=options.m, seed=options.seed, lr=options.lr, batch_size=batch,
-                      checkpoint=ckpt, checkpoint_every=options.checkpoint_every,
-                      interrupt_checkpoint=ckpt, progress=options.progress,
-                      memory_budget=options.memory_budget)
-    log.info("stage %d: input %s, P = %d, m = %d, p = %d, q = %d; %s on %s%s", s,
-             list(x.shape[1:]), bound.P, trainer.m, bound.p, bound.q, trainer.method_name,
-             trainer.device, "" if trainer.batch_size is None else
-             f", mini-batches of {trainer.batch_size}")
-    steps = options.max_steps
-    if steps is None and options.epochs is not None:
-        steps = options.epochs * trainer.batches_per_epoch
-    resume = ckpt if resume and ckpt is not None and ckpt.exists() else None
-    if resume is not None:
-        log.info("stage %d: resuming its training from %s", s, ckpt)
-    result = trainer.fit(steps, tol=options.tol, resume=resume,
-                         time_limit=options.time_limit, certify=False)
-    start = time.perf_counter()
-    cert = certify(bound, result.U, result.V, refine_iters=options.refine_iters,
-                   gram=trainer.problem.gram)
-    log.info("stage %d: objective %.10g, (p - p*)/p* <= %.3e", s, result.objective,
-             cert.gap_bound)
-    record = {"stage": s, "input": list(x.shape[1:]), "n": int(x.shape[0]), "P": bound.P,
-              "m": trainer.m, "p": bound.p, "q": bound.q,
-              "latent_channels": bound.P * trainer.m, "convex_latent_channels": bound.P * bound.q,
-              "method": trainer.method_name, "batch_size": trainer.batch_size,
-              "device": str(trainer.device), "steps": result.steps,
-              "seconds": result.seconds, "certificate_seconds": time.perf_counter() - start,
-              "stopped": result.stopped, "objective": result.objective,
-              "gap_bound": _finite(cert.gap_bound), "thm34_bound": _finite(cert.thm34_bound),
-              "thm34_applicable": bool(cert.thm34_applicable)}
-    return trainer.network(prune=False), record
-
-
-def _finite(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _batches(bound, options):
-    """(method, batch size): the full batch when the trainer's estimate fits the memory
-    budget, else the largest halving of n that fits (adam when the method is auto)."""
-    itemsize = 8 if options.dtype == "float64" else 4
-    m = options.m or bound.m
-    if options.batch_size is not None or memory.fits(
-            footprint.trainer_for(bound, m, itemsize, options.method, None),
-            options.memory_budget):
-        return options.method, options.batch_size
-    method = "adam" if options.method == "auto" else options.method
-    n = bound.Y.shape[0]
-    b = n // 2
-    while b >= 1:
-        if memory.fits(footprint.trainer_for(bound, m, itemsize, method, b),
-                       options.memory_budget):
-            log.info("the full batch does not fit the memory budget: %s on mini-batches "
-                     "of %d", method, b)
-            return method, b
-        b //= 2
-    return options.method, None      # nothing fits: the Trainer names the estimate
