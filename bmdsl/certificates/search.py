@@ -18,8 +18,8 @@ plain point):
    change (d* - d <= p_T - d) and the denominator change; or once the bound is
    below FLOOR, the accuracy of float64 objective values summed over the data.
    Skipped when the caller's `target` (a fit's cert_tol) is already met by step 1's best
-   candidate: the bound is then certified as asked, and the refinement (measured 3.7 s on
-   the n = 2000 CNN) could only tighten a bound nobody waits for;
+   candidate: the bound is then certified as asked, and the refinement (measured about 4 s
+   on the n = 2000 CNN) could only tighten a bound nobody waits for;
 3. pair: the best and the runner-up combined over the triangle-inequality region
    (dual.pair_point), which contains their convex combinations.
 """

@@ -65,13 +65,14 @@ def contract(coef, subscripts, ops, einsum=np.einsum, factor=None):
 
 
 def torch_einsum_on_numpy(subscripts, *ops):
-    """np.einsum(subscripts, *ops) for float64 numpy arrays, computed by torch.einsum on
-    zero-copy views (arrays with negative strides are copied first): one thread of torch
-    contracted the n = 2000 self-attention certificate's predictions about 5x faster
-    than numpy's einsum (docs/performance.md)."""
+    """np.einsum(subscripts, *ops) in float64, computed by torch.einsum on zero-copy views
+    (other dtypes, read-only arrays and negative strides, which torch does not take, are
+    copied first): one thread of torch contracted the n = 2000 self-attention
+    certificate's predictions several times faster than numpy (docs/performance.md)."""
     import torch
-    views = [torch.from_numpy(o if all(st >= 0 for st in o.strides) and o.flags.writeable
-                              else np.array(o)) for o in map(np.asarray, ops)]
+    arrays = [np.asarray(o, dtype=np.float64) for o in ops]
+    views = [torch.from_numpy(o if o.flags.writeable and min(o.strides, default=0) >= 0
+                              else np.array(o)) for o in arrays]
     return torch.einsum(subscripts, *views).numpy()
 
 
