@@ -38,7 +38,7 @@ def test_stall_needs_fourfold_steps_without_halving():
 def test_fit_stops_on_a_stalled_gap_and_on_the_default_target(monkeypatch):
     bound = bound_for("mlp", "gated_relu", "squared", "l2", "l2")
     # a gap bound stuck at 1e-2 (monkeypatched): the fit ends at step 160, "stalled"
-    monkeypatch.setattr(fitloop, "_gap", lambda t, refine_iters: 1e-2)
+    monkeypatch.setattr(fitloop, "_gap", lambda t, refine_iters, goal: 1e-2)
     result = Trainer(bound, device="cpu", method="adam", lr=1e-3).fit(1000, tol=1e-15)
     assert result.stopped == "stalled" and result.steps == 160
     assert [s for s, _ in result.certificates] == [10, 20, 40, 80, 160]

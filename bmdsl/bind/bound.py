@@ -187,20 +187,21 @@ class BoundModel:
         D = (arrays or {}).get("D", self.masks)
         return (2 * D[:, None] - 1) * self.pre_activation(U, backend=backend, arrays=arrays)
 
-    def predict_lifted(self, Z):
+    def predict_lifted(self, Z, backend="numpy"):
+        """sum_k L_k(Z_k); backend "numpy_by_torch" (numpy in and out) for the certificate."""
         Z = np.asarray(Z).reshape((self.P,) + self.w1_shape + self.w2_shape)
         specs = [s.with_batch({"D": ("_k",), "Z": ("_k",)}, ()) for s in self.network.lifted]
         extra = {"Z": Z} if self.masks is None else {"Z": Z, "D": self.masks}
-        return self._run(specs, None, "numpy", **extra)
+        return self._run(specs, None, backend, **extra)
 
-    def adjoint(self, R):
+    def adjoint(self, R, backend="numpy"):
         """G_k = L_k^*(R): [P, p, q]; R may carry leading batch axes ([*b, *y] -> [*b, P, p, q])."""
         R = np.asarray(R)
         b = _batch(R.ndim - len(self.y_shape))
         out = b + (("_k",) if self.masks is not None else ())
         specs = [s.with_batch({"D": ("_k",), "R": b}, out) for s in self.network.adjoint]
         extra = {"R": R} if self.masks is None else {"R": R, "D": self.masks}
-        G = self._run(specs, None, "numpy", **extra)
+        G = self._run(specs, None, backend, **extra)
         if self.masks is None:  # no pattern axis in the network: add P = 1
             G = np.expand_dims(G, len(b))
         return G.reshape(R.shape[:len(b)] + (self.P, self.p, self.q))

@@ -45,9 +45,9 @@ def _array(x, name: str, shape_tail: tuple, P: int) -> np.ndarray:
 
 def _assemble(bound, oracle, *, objective, regularizer, Z, g, G, residual, kind, tol, iters,
               point, objective_kind, lifted, theorems, violation, samples,
-              quadratic=None, hints=(), directions=()) -> Certificate:
+              quadratic=None, hints=(), directions=(), target=None) -> Certificate:
     found = search_dual(bound, oracle, g, Z, objective, iters=iters, quadratic=quadratic,
-                        hints=hints, samples=samples, directions=directions)
+                        hints=hints, samples=samples, directions=directions, target=target)
     norms = found.plain.norms                       # ||G_k||_D* at the point itself
     beta = bound.beta
     eps = float(max(0.0, norms.max / beta - 1.0))
@@ -79,7 +79,7 @@ def _assemble(bound, oracle, *, objective, regularizer, Z, g, G, residual, kind,
 
 def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float = 1e-3,
             refine_iters: int = 1000, quadratic=None, hints=(), samples=None,
-            directions=()) -> Certificate:
+            directions=(), target=None) -> Certificate:
     """Certificate of the BM point (U [P, m, *w1_shape], V [P, m, *w2_shape]) for the
     convex program of `bound` (eq. (14), (16), (20)).  `refine_iters` bounds the cheap
     proximal-gradient iterations used to find a better dual point (0: plain point only);
@@ -90,7 +90,9 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
     (same guarantee: any direction gives a valid bound once scaled to feasibility);
     `directions`: loss gradients [*y] tried as they are (the same guarantee).
     `samples` (samples.py) evaluates every sum over samples: by default on the bound's
-    data; a sharded one (trainer/sharded.py) on this process's shard, all-reduced."""
+    data; a sharded one (trainer/sharded.py) on this process's shard, all-reduced.
+    `target`: a relative gap bound (a fit's cert_tol) that, once met without refinement,
+    makes the refinement unnecessary (search.py): the bound stays valid, only less tight."""
     samples = samples or Samples(bound)
     U = _array(U, "U", bound.w1_shape, bound.P)
     V = _array(V, "V", bound.w2_shape, bound.P)
@@ -114,7 +116,7 @@ def certify(bound, U, V, *, cone_method: str = "auto", stationarity_tol: float =
         lifted=False, violation=cone_violation(bound, U, V, samples), quadratic=quadratic,
         hints=tuple(np.asarray(h, dtype=np.float64).reshape(bound.P, bound.p, bound.q)
                     for h in hints),
-        directions=tuple(directions),
+        directions=tuple(directions), target=target,
         theorems=lambda st, r, e: check_theorems(bound, U, V, stationary=st, residual=r,
                                                  thm34_bound=e))
 

@@ -24,6 +24,9 @@ from ..kernel.search import brent_max
 class Samples:
     """Sums over the samples of `local` (default: all of `bound`'s samples)."""
     sharded = False      # True: other processes hold the other samples
+    # numpy arrays contracted by torch.einsum (core/contract.py): numpy's einsum took most
+    # of a certificate at n = 2000 (docs/performance.md, "Construction and certificates")
+    backend = "numpy_by_torch"
     rank = 0             # this process's place in the sample order
 
     def __init__(self, bound, local=None):
@@ -43,14 +46,14 @@ class Samples:
     # -- what the certificate evaluates -----------------------------------------------------
     def predict(self, Z):
         """Yhat = sum_k L_k(Z_k) on these samples (per sample: nothing to reduce)."""
-        return self.local.predict_lifted(Z)
+        return self.local.predict_lifted(Z, backend=self.backend)
 
     def grad(self, yhat):
         return self.loss.grad(yhat, self.Y)
 
     def adjoint(self, g):
         """G_k = L_k^*(g), eq. (20): [P, p, q], a sum over samples."""
-        return self.total(self.local.adjoint(g))
+        return self.total(self.local.adjoint(g, backend=self.backend))
 
     def value(self, yhat) -> float:
         """F(Yhat), a sum over samples."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernel.einsum import contract as kernel_contract, letters
+from ..kernel.einsum import contract as kernel_contract, letters, torch_einsum_on_numpy
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,13 @@ INTERMEDIATE_FACTOR = 16
 
 
 def contract(spec: Einsum, arrays: dict, backend: str = "numpy"):
-    """Evaluate `spec` with operands from `arrays` in numpy or torch."""
+    """Evaluate `spec` with operands from `arrays` in numpy or torch ("numpy_by_torch":
+    numpy arrays contracted by torch.einsum, kernel/einsum.torch_einsum_on_numpy)."""
     if backend == "torch":
         import torch
         einsum = torch.einsum
+    elif backend == "numpy_by_torch":    # numpy in and out, torch's faster einsum inside
+        einsum = torch_einsum_on_numpy
     else:
         einsum = np.einsum
     # numpy's default caps intermediates at the largest operand, which left the CNN adjoint

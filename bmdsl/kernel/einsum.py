@@ -64,6 +64,18 @@ def contract(coef, subscripts, ops, einsum=np.einsum, factor=None):
     return ops[0] if coef == 1.0 else coef * ops[0]
 
 
+def torch_einsum_on_numpy(subscripts, *ops):
+    """np.einsum(subscripts, *ops) in float64, computed by torch.einsum on zero-copy views
+    (other dtypes, read-only arrays and negative strides, which torch does not take, are
+    copied first): one thread of torch contracted the n = 2000 self-attention
+    certificate's predictions several times faster than numpy (docs/performance.md)."""
+    import torch
+    arrays = [np.asarray(o, dtype=np.float64) for o in ops]
+    views = [torch.from_numpy(o if o.flags.writeable and min(o.strides, default=0) >= 0
+                              else np.array(o)) for o in arrays]
+    return torch.einsum(subscripts, *views).numpy()
+
+
 def contract_terms(terms, arrays):
     """numpy: sum over terms (coef, operand names, letter subscripts) of coef * einsum."""
     total = None

@@ -36,19 +36,20 @@ class FallbackCertificate:
 
 
 def certify(bound, U, V, *, refine_iters: int = 1000, gram=None, hints=(), samples=None,
-            directions=()):
+            directions=(), target=None):
     """Certificate of numpy factors U [P, m, *w1], V [P, m, *w2]; `gram` (runtime/gram.py)
     makes the dual-point refinement independent of the number of samples; `hints` are
     lifted points tried as dual directions, `directions` loss gradients tried as they are
     (certificates.search); `samples` evaluates the
-    sums over samples (certificates.samples; a shard's, all-reduced: trainer/sharded.py)."""
+    sums over samples (certificates.samples; a shard's, all-reduced: trainer/sharded.py);
+    `target` (the fit's gap goal): no refinement once the unrefined bound meets it."""
     try:
         from ..certificates import certify as full
     except ImportError:
         return fallback(bound, U, V)
     quadratic = None if gram is None else gram.numpy()
     return full(bound, U, V, refine_iters=refine_iters, quadratic=quadratic, hints=hints,
-                samples=samples, directions=directions)
+                samples=samples, directions=directions, target=target)
 
 
 def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate:

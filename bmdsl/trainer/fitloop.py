@@ -107,7 +107,7 @@ def run_fit(t, max_steps, *, tol, cert_tol, every, callback, resume, time_limit,
             run.last = f
             gap = None
             if stopping.due(every, run.step):
-                gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
+                gap = _gap(t, stopping.refine_iters(every, t.problem.gram), goal)
                 run.certificates.append((run.step, gap))
             run.stop = _stop(t, run, gap, goal, time_limit) or _stalled(t, tol) or \
                 ("stalled" if stopping.gap_stalled(run.certificates, run.step, tol) else None)
@@ -193,7 +193,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
         t.directions = () if direction is None else (direction,)
         gap = None
         if stopping.certifies_warm(every):
-            gap = _gap(t, refine_iters=stopping.refine_iters(every, t.problem.gram))
+            gap = _gap(t, stopping.refine_iters(every, t.problem.gram), goal)
             run.certificates.append((0, gap))
             run.seconds = time.perf_counter() - start
         trace.append((warm.iterations, f, run.seconds, gap))
@@ -243,11 +243,11 @@ def _stop(t, run, gap, goal, time_limit):
     return None
 
 
-def _gap(t, refine_iters):
+def _gap(t, refine_iters, goal):
     U, V = t.factors()
     cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
                            hints=_hints(t), samples=getattr(t, "samples", None),
-                           directions=_directions(t))
+                           directions=_directions(t), target=goal)
     t.last_certificate = (U, V, cert)    # _finish reuses it for the same factors
     return float(cert.gap_bound)
 
