@@ -99,6 +99,9 @@ class LossKernel:
     # None: not declared. The lifted majorization (trainer/runtime/majorize.py) majorizes F
     # at Yhat0 by F(Yhat0) + <grad, Yhat - Yhat0> + L_F / 2 ||Yhat - Yhat0||^2, a squared loss
     smoothness = None
+    # curvature_bound(c) -> [c, c]: a constant B >= F''(Yhat) on each sample's c classes (the
+    # last axis), tighter than smoothness * I; the majorization's metric is then B (x) G_F
+    curvature_bound = None
     # terms(yh, y) -> the array (per entry, or per row over the class axis) whose sum is
     # value(yh, y): the lifted warm starts sum it by blocks of samples in a fixed order
     # (trainer/runtime/liftedops.py). None: not declared (they call value per block)
@@ -190,6 +193,9 @@ class CrossEntropy(LossKernel):
     def link(self, z):
         z = loss_array(z)
         return np.exp(z - loss_logsumexp(z)[..., None])
+
+    def curvature_bound(self, c):  # Bohning 1992: diag(s) - s s^T <= 1/2 (I - 1 1^T / c)
+        return 0.5 * (np.eye(c) - 1.0 / c)
 
     def hessian_block(self, yh, y):
         # softmax's Jacobian per sample: diag(s) - s s^T (positive semidefinite, rank c - 1)

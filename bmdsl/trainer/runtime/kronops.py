@@ -1,5 +1,5 @@
 """L through its block over the free outputs: L(Z)[r, o] = sum_f F[r, f] Z[f, o] (gram.Outputs),
-for the lifted majorization (majorize.py).
+for the lifted warm starts on L(Z) (majorize.py, proxadmm.py, proxgrad.py).
 
 Where every output index o reaches Yhat untouched (gram.free_outputs: a fact of the
 derivation's output spec), L is c copies of one matrix F [|y| / c, N / c] (Sahiner et al.
@@ -12,7 +12,7 @@ import torch
 
 from .blocksum import blocks_gram
 from .gram import Outputs
-from .liftedops import _Lifted
+from .liftedops import _Dense, _Lifted, _Predictive, _Quadratic, dense_fits
 
 KRON_DENSE_MAX = 40_000_000   # entries of F's blocks [blocks, rows, N / c] at most (320 MB)
 
@@ -22,6 +22,27 @@ def kron_entries(problem) -> int:
     c = problem.free_outputs
     rows = problem.outputs // c
     return (rows + rows // 16) * (problem.P * problem.p * problem.q // c)
+
+
+def kron_form(problem) -> bool:
+    """L through F's blocks: where L's dense matrix does not fit (liftedops.DENSE_MAX; the
+    basis activations cost ~0.2 s per product on the n = 2000 CNN, F's blocks 0.02 s) and
+    F's do (KRON_DENSE_MAX), in one process (the sums over samples are fixed-order, the
+    batched products with F's blocks are not: majorize.py). Not where L's dense matrix
+    fits: on the tiny models the block's index shuffles cost more than its c-fold saving
+    (the prox ADMM on the 12-point spiral: 3.3 ms against 2.1 ms per iteration)."""
+    return (not getattr(problem, "sharded", False) and not dense_fits(problem)
+            and kron_entries(problem) <= KRON_DENSE_MAX)
+
+
+def lifted_operator(problem):
+    """The squared loss's Gram matrix where the trainer made one, else L's dense matrix
+    where it is small, else F's blocks (kron_form), else the basis activations."""
+    if problem.gram is not None:
+        return _Quadratic(problem.gram)
+    if kron_form(problem):
+        return KronL(problem)
+    return _Dense(problem) if dense_fits(problem) else _Predictive(problem)
 
 
 class KronL(_Lifted):
@@ -84,3 +105,59 @@ class KronL(_Lifted):
     def gram(self):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""
         return blocks_gram(self.problem, self.F, self.blocks.first, self.nf)
+
+
+class KronMetric:
+    """The metric B (x) G_F of a quadratic bound F'' <= B per sample (B [c, c] over the free
+    outputs, the class axis) on Z's block X [N/c, c]: X -> G_F X B, and the lifted ADMM's
+    z-step (B (x) G_F + rho I)^{-1}, one factorization per distinct eigenvalue of B
+    (Bohning's 1/2 (I - 1 1^T / c): one, its other eigenvalue is 0)."""
+
+    def __init__(self, GF, B):
+        self.GF, self.B = GF, B
+        self.a, self.Q = torch.linalg.eigh(B)
+        self.a = self.a.clamp(min=0.0)
+
+    def apply(self, X):
+        return self.GF @ X @ self.B
+
+    def inverse(self, rho, floor=1e-15, growth=40):
+        """((B (x) G_F + rho I)^{-1} as an operator on [N/c, c], the rho used): rho >= floor
+        times the largest diagonal entry, grown tenfold while a factor is indefinite."""
+        G, top = self.GF, float(self.a.max())
+        if not bool(torch.isfinite(G).all()):
+            raise FloatingPointError("lifted majorization: G_F = F^T F is not finite: "
+                                     "products of the data overflow float64 (rescale the inputs)")
+        scale = top * (float(G.diagonal().abs().max()) if G.numel() else 0.0)
+        rho = max(float(rho), floor * scale, 1e-300)
+        eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
+        for _ in range(growth):
+            parts = []
+            for value in sorted({round(float(v) / top, 12) for v in self.a} if top > 0 else {0}):
+                cols = ((self.a / max(top, 1e-300) - value).abs() <= 1e-12).nonzero()[:, 0]
+                if value == 0:
+                    parts.append((cols, None))
+                    continue
+                chol, info = torch.linalg.cholesky_ex(value * top * G + rho * eye)
+                if int(info):
+                    break
+                parts.append((cols, torch.cholesky_inverse(chol)))
+            else:
+                return _KronInverse(self.Q, parts, rho), rho
+            rho *= 10.0
+        raise FloatingPointError(f"lifted majorization: B (x) G_F + rho I is not positive "
+                                 f"definite even at rho = {rho:.3g} (rescale the inputs)")
+
+
+class _KronInverse:
+    """(B (x) G_F + rho I)^{-1} X in B's eigenbasis Q: a solve per eigenvalue's columns."""
+
+    def __init__(self, Q, parts, rho):
+        self.Q, self.parts, self.rho = Q, parts, rho
+
+    def __matmul__(self, X):
+        Xq = X @ self.Q
+        out = torch.empty_like(Xq)
+        for cols, K in self.parts:
+            out[:, cols] = Xq[:, cols] / self.rho if K is None else K @ Xq[:, cols]
+        return out @ self.Q.T
