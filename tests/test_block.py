@@ -11,9 +11,9 @@ from test_kron import QuarterSquared, check
 
 from bmdsl.kernel.lossforms import LOSS_KERNELS
 from bmdsl.trainer import Trainer
-from bmdsl.trainer.runtime.kronops import KronL, KronMetric, kron_form
+from bmdsl.trainer.runtime.kronops import KronL, kron_form
 from bmdsl.trainer.runtime.liftedops import _Dense
-from bmdsl.trainer.runtime.majorize import LiftedMajorized
+from bmdsl.trainer.runtime.majorize import KronMetric, LiftedMajorized
 from bmdsl.trainer.runtime.proxadmm import LiftedProxADMM
 from bmdsl.trainer.runtime.proxgrad import LiftedFISTA
 

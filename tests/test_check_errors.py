@@ -1,9 +1,9 @@
 """Malformed models: each gives the intended error class, line, column and message.
 
 Every case edits one valid model (BASE, or models/cnn.bm) by text replacement, so the line
-and column asserted are the ones a user would see in `bmdsl check`. design.md sec. 3:
-anything outside the two-layer form is rejected naming the line, the column and the
-offending term, and saying what form is accepted.
+and column asserted are the ones a user would see in `bmdsl check`. The language's rule
+(docs/language.md): anything outside the two-layer form is rejected naming the line, the
+column and the offending term, and saying what form is accepted.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ Syn, Sem, NC = BmdslSyntaxError, SemanticError, NotConvexifiableError
 
 # name: (replacements (old, new, ...), error class, line, column, message fragment)
 CASES = {
-    # -- the two-layer form (design.md sec. 2) -------------------------------------------
+    # -- the two-layer form (docs/language.md) -------------------------------------------
     "nonlinear first layer": ((L, L + " * W1[i]"), NC, 6, 32, "not linear in 'W1'"),
     "power of the weight": ((L, L + "^2"), NC, 6, 24, "appears 2 times in one term"),
     "affine first layer": ((L, L + " + 1"), NC, 6, 14,

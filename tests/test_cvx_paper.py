@@ -1,7 +1,7 @@
 """The generic CVXPY lowering equals the paper's explicit programs, written here by hand.
 
 Each reference program below is built from the paper's formula for that architecture
-(seed 000 eq. numbers; seed 002 eq. (5)), not from bmdsl's operators: only the masks D_k
+(Sahiner et al. 2024's equation numbers; Pilanci & Ergen 2020, eq. (5)), not from bmdsl's operators: only the masks D_k
 are shared (bound.masks), as they define which program is meant. Optima agree to 1e-6
 relative, and each optimum is below F(0) (the solution is not the trivial Z = 0).
 """
@@ -75,7 +75,7 @@ def test_mlp_relu_scalar_output_seed002_program_5():
     v = [cp.Variable(2) for _ in bound.masks]
     w = [cp.Variable(2) for _ in bound.masks]
     pred, reg, cons = 0, 0, []
-    for D, vi, wi in zip(bound.masks, v, w):                          # seed 002 eq. (5)
+    for D, vi, wi in zip(bound.masks, v, w):                          # Pilanci & Ergen 2020, eq. (5)
         pred = pred + np.diag(D) @ X @ (vi - wi)
         reg = reg + cp.norm(vi, 2) + cp.norm(wi, 2)
         cons += [(2 * np.diag(D) - np.eye(len(D))) @ X @ vi >= 0,

@@ -51,3 +51,16 @@ def test_docs_cite_papers_not_internal_files(page):
              enumerate(page.read_text().splitlines(), 1) if INTERNAL.search(line)]
     assert not found, "cite the paper (Sahiner et al. 2024, Pilanci & Ergen 2020):\n" + \
         "\n".join(found)
+
+
+SOURCES = [p for folder in ("bmdsl", "bench", "models", "grammar", "tests", "examples")
+           for p in sorted((ROOT / folder).rglob("*")) if p.suffix in (".py", ".bm", ".lark")
+           and p.name != "test_docs.py"]
+
+
+def test_code_and_tests_cite_papers_not_internal_files():
+    """Docstrings and comments are read too (and pasted into emitted modules)."""
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in SOURCES
+             for n, line in enumerate(p.read_text().splitlines(), 1) if INTERNAL.search(line)]
+    assert len(SOURCES) > 100 and not found, \
+        "cite the paper (Sahiner et al. 2024, Pilanci & Ergen 2020):\n" + "\n".join(found)

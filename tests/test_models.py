@@ -50,7 +50,7 @@ def test_model_checks_with_each_activation(path, activation):
     summary = model.summary()
     assert summary.startswith(f"model {model.name}")
     assert f"activation:    {activation}" in summary
-    if activation == "relu" and model.q == 1:   # scalar output: seed 002's program (5)
+    if activation == "relu" and model.q == 1:   # scalar output: Pilanci & Ergen 2020, (5)
         assert "exact (ReLU with q = 1" in summary
     elif activation == "relu":  # ReLU with q > 1 and R = l2: the constrained nuclear norm (4)
         assert "NP-hard" in summary or "exact if q" in summary
@@ -212,7 +212,7 @@ def test_activation_and_pattern_source(activation, source):
 
 
 def test_pooling_by_a_user_matrix():
-    """An input matrix over the patch positions replaces a built pooling (design.md sec. 2)."""
+    """An input matrix over the patch positions replaces a built pooling (docs/language.md, pooling)."""
     text = (ROOT / "models" / "cnn.bm").read_text() \
         .replace("pool    P[a, k] = average(2x2)", "input Q[a, k]").replace("P[b, r]", "Q[b, r]")
     model = bmdsl.parse(text)

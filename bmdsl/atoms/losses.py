@@ -70,7 +70,7 @@ class Loss:
     # the lifted ADMM (runtime/proxadmm.py) needs it, a loss without one takes the FISTA
     prox: Optional[Callable] = None
     # terms(yh, y) -> the per-entry (or per-row) array whose sum is value(yh, y), or None
-    # (lossforms.LossKernel.terms): the lifted warm starts sum it by blocks of samples
+    # (losskernel.LossKernel.terms): the lifted warm starts sum it by blocks of samples
     terms: Optional[Callable] = None
 
     def param(self, name: str):
@@ -143,7 +143,7 @@ def _torch_prox(k):
 
 
 def _from_kernel(kernel) -> LossEntry:
-    """The registry entry of a `lossforms.LossKernel` class."""
+    """The registry entry of a `losskernel.LossKernel` class."""
     def build(**values) -> Loss:
         k = kernel(**values)
         return Loss(k.name, tuple((p[0], float(values[p[0]])) for p in k.params), k.latex,

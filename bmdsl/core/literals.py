@@ -81,12 +81,44 @@ def literal(x, indent: int = 0, width: int = WIDTH) -> str:
     raise SemanticError(f"cannot emit a value of type {type(x).__name__}")
 
 
+def _flat(x) -> str:
+    return literal(x, 1, 1 << 30)         # on one line, whatever its length
+
+
+def hanging(x, column: int, width: int = WIDTH) -> str:
+    """`literal(x)` starting at `column`: a container too long for the line continues its
+    items under its first one (as many a line as fit), up to `width` columns."""
+    one = _flat(x)
+    if column + len(one) <= width or not isinstance(x, (tuple, list, dict)) or not x:
+        return one
+    left, right = {tuple: "()", list: "[]", dict: "{}"}[type(x)]
+    close = "," if isinstance(x, tuple) and len(x) == 1 else ""
+    items = [(_flat(k) + ": ", v) for k, v in x.items()] if isinstance(x, dict) else \
+        [("", v) for v in x]
+    lines, col = [left], column + 1
+    for i, (key, v) in enumerate(items):
+        tail = "," if i < len(items) - 1 else close + right
+        at, one, room = col + (1 if i else 0), key + _flat(v), width - len(tail)
+        if i and at + len(one) > room and column + 1 + len(one) <= room:
+            lines.append(" " * (column + 1))          # whole on a line of its own
+            text = one
+        else:
+            lines[-1] += " " if i else ""
+            text = key + hanging(v, at + len(key), room)
+        parts = (text + tail).split("\n")
+        lines[-1] += parts[0]
+        lines += parts[1:]
+        col = len(lines[-1]) + (column if len(lines) == 1 else 0)
+    return "\n".join(lines)
+
+
 def packed(spec, width=92, wrap=WIDTH) -> str:
-    """The SPEC literal (`literal` for every entry, wrapped at `wrap` columns), short
-    entries sharing a line up to `width` (both emitters' SPEC)."""
+    """The SPEC literal (`literal` for every entry, wrapped at `wrap` columns, continued
+    under its first item), short entries sharing a line up to `width` (both emitters')."""
     lines = []
     for k, v in spec.items():
-        item = f"{literal(k)}: {literal(v, 4, wrap)},"
+        head = f"{literal(k)}: "
+        item = head + hanging(v, 4 + len(head), wrap - 1) + ","
         if lines and "\n" not in item + lines[-1] and len(lines[-1]) + len(item) < width:
             lines[-1] += " " + item
         else:

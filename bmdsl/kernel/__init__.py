@@ -11,4 +11,5 @@ other kernel modules as `from .name import ...` on one line; never bmdsl. The em
 """
 # pasting order for the emitters: a module's definitions may use those of earlier ones
 MODULES = ("einsum.py", "layout.py", "masks.py", "npz.py", "search.py", "brackets.py",
-           "norms.py", "pairforms.py", "lossprox.py", "lossforms.py")
+           "norms.py", "pairforms.py", "lossprox.py", "losskernel.py", "lossclasses.py",
+           "lossforms.py")

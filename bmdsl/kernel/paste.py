@@ -18,7 +18,8 @@ import ast
 
 from .prune import Block as _Block, File as _File, is_doc as _is_doc
 from .prune import drop_comment_lines as _drop_comment_lines
-from .pastemembers import attributes as _attributes, members as _members, without as _without
+from .pastemembers import attributes as _attributes, members as _members
+from .pastemembers import unread_stores as _unread_stores, without as _without
 
 
 class PasteError(RuntimeError):
@@ -182,6 +183,20 @@ class Paster:
             drop = [m for m in cut[id(d)] if (id(d), m) not in kept]
             text = _without(d[1], drop) if drop else d[1]
             out.append((d[0], text, _names(text) if drop else d[2], d[3]))
+        return self._without_unread(out, roots)
+
+    def _without_unread(self, defs, roots):
+        """A reached class's `__init__` without its stores `self.x = ...` of attributes no
+        reached code looks up (and so without what only those stores reach)."""
+        reached = self.reached(roots, defs)
+        read = set().union(*(_attributes(d[1], stores=False) for d in defs
+                             if set(d[0]) & reached))
+        out = []
+        for d in defs:
+            gone = [] if set(d[0]) & set(roots) or not set(d[0]) & reached else \
+                _unread_stores(d[1], read)
+            text = _without(d[1], gone) if gone else d[1]
+            out.append((d[0], text, _names(text) if gone else d[2], d[3]))
         return out
 
     def source(self, roots, extra_names=(), gap=2):

@@ -3,10 +3,23 @@ attributes that the reached code may look up (kernel/paste.py, `members=True`)."
 import ast
 
 
-def attributes(text):
-    """Names the code may look up on an object: attributes, keywords, identifier strings."""
+def _keys(tree):
+    """The string constants that are a subscript's key (`spec["adjoint"]`: no attribute)."""
+    return {id(n.slice) for n in ast.walk(tree) if isinstance(n, ast.Subscript)
+            and isinstance(n.slice, ast.Constant)}
+
+
+def attributes(text, stores=True):
+    """Names the code may look up on an object: attributes, keywords, identifier strings
+    (but a subscript's key); stores=False: not the attributes only assigned (`self.x = ...`
+    is no look-up)."""
+    tree = ast.parse(text)
+    skip = _keys(tree) | ({id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                           for t in node.targets} if not stores else set())
     found = set()
-    for node in ast.walk(ast.parse(text)):
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Attribute):
             found.add(node.attr)
         elif isinstance(node, ast.keyword) and node.arg:
@@ -57,3 +70,16 @@ def without(text, dropped):
     while out and not out[-1].strip():
         out.pop()
     return "".join(out).rstrip("\n")
+
+
+def unread_stores(text, read):
+    """Line ranges of the statements `self.x = ...` in the `__init__` of the class in
+    `text` whose attribute x is not in `read` (nothing looks it up: the store goes)."""
+    cls = ast.parse(text).body[0]
+    init = [s for s in getattr(cls, "body", []) if isinstance(s, ast.FunctionDef)
+            and s.name == "__init__"]
+    return [(("",), s.lineno - 1, s.end_lineno) for s in (init[0].body if init else [])
+            if isinstance(s, ast.Assign) and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Attribute)
+            and isinstance(s.targets[0].value, ast.Name) and s.targets[0].value.id == "self"
+            and s.targets[0].attr not in read]

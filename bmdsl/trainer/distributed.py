@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import TrainerError
-from .runtime.gram import GRAM_BLOCKS, MIN_BLOCK, block_count, block_start
+from .runtime.blocktree import GRAM_BLOCKS, MIN_BLOCK, block_count, block_start
 
 DEFAULT_TIMEOUT = 300.0   # seconds a collective may wait for the other ranks
 ENV_TIMEOUT = "BMDSL_DIST_TIMEOUT"

@@ -40,11 +40,12 @@ from ..certificates.samples import Samples
 from .errors import TrainerError
 from .methods import METHODS
 from .runtime.forms import regularizer
-from .runtime.gram import Outputs
+from .runtime.freeoutputs import Outputs
 from .spec import build_spec, shapes
 from .shards import _resized, _rows, shard_view  # noqa: F401 (shard_view: tests)
 from .runtime.problem import BMProblem
-from .trainer import Trainer, _registry_terms_grad, _registry_value_grad
+from .lossgrads import registry_terms_grad, registry_value_grad
+from .trainer import Trainer
 
 log = logging.getLogger("bmdsl.trainer")
 
@@ -243,8 +244,8 @@ class DistributedTrainer(Trainer):
         # evaluate its value, gradient and prox on this shard's blocks
         problem = ShardedProblem(spec, arrays, D, local, gates, b.loss.torch_value,
                                  outputs=outputs, n_all=n)
-        problem.value_grad = _registry_value_grad(b.loss, problem.Y)
-        problem.terms_grad = _registry_terms_grad(b.loss, problem.Y)
+        problem.value_grad = registry_value_grad(b.loss, problem.Y)
+        problem.terms_grad = registry_terms_grad(b.loss, problem.Y)
         problem.prox = b.loss.prox
         return problem
 

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from .arguments import check_arguments
 from .errors import TrainerError
 from .fitloop import run_fit
+from .lossgrads import registry_terms_grad, registry_value_grad
 from .result import TrainResult  # noqa: F401  (bmdsl.trainer's name for it)
 from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
@@ -34,39 +35,6 @@ from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SMALL_WORK = 20_000_000  # below this, one thread per step (see Trainer.fit)
-
-
-def _registry_value_grad(loss, Y):
-    """(yhat, need_grad, target) -> (F(yhat), grad F(yhat) or None) from the loss
-    registry's numpy value and grad; target: Y (the lifted solvers pass a block of
-    samples and its rows of Y, runtime/liftedops.py)."""
-    y = Y.detach().cpu().double().numpy()
-
-    def value_grad(yhat, need_grad=True, target=None):
-        t = y if target is None else target.detach().cpu().double().numpy()
-        z = yhat.detach().cpu().double().numpy()
-        if not need_grad:
-            return float(loss.value(z, t)), None
-        g = torch.as_tensor(np.asarray(loss.grad(z, t), dtype=np.float64))
-        return float(loss.value(z, t)), g.to(device=yhat.device, dtype=yhat.dtype)
-    return value_grad
-
-
-def _registry_terms_grad(loss, Y):
-    """yhat -> (F's terms (loss.terms: per entry, or per row), grad F(yhat)) as tensors, or
-    None when the loss declares no terms: what the lifted warm starts sum by blocks."""
-    if loss.terms is None:
-        return None
-    y = Y.detach().cpu().double().numpy()
-
-    def terms_grad(yhat, need_grad=True):
-        z = yhat.detach().cpu().double().numpy()
-        t = torch.as_tensor(np.asarray(loss.terms(z, y), dtype=np.float64))
-        g = torch.as_tensor(np.asarray(loss.grad(z, y), dtype=np.float64)) if need_grad \
-            else None
-        to = dict(device=yhat.device, dtype=yhat.dtype)
-        return t.to(**to), (None if g is None else g.to(**to))
-    return terms_grad
 
 
 def _device(device) -> torch.device:
@@ -144,8 +112,8 @@ class Trainer:
         # (an output bias: F's own torch form, which the runtime wraps, offset.py)
         problem = BMProblem(spec, {k: to(b.arrays[k]) for k in names}, D, shapes(b), gates,
                             F=(b.loss.base or b.loss).torch_value)
-        problem.value_grad = _registry_value_grad(b.loss, problem.Y)
-        problem.terms_grad = _registry_terms_grad(b.loss, problem.Y)
+        problem.value_grad = registry_value_grad(b.loss, problem.Y)
+        problem.terms_grad = registry_terms_grad(b.loss, problem.Y)
         problem.prox = b.loss.prox        # None: the loss declares no prox (or an offset)
         return problem
 

@@ -152,7 +152,7 @@ class ConvexNetworkClassifier(ClassifierMixin, _ConvexNetwork):
     def predict_proba(self, X):
         """The loss's link of the scores; without one (squared loss), softmax of the scores:
         it orders classes as `predict` does but is not a calibrated probability."""
-        from ..kernel.lossforms import loss_logsumexp as _logsumexp, loss_sigmoid as _sigmoid
+        from ..kernel.losskernel import loss_logsumexp as _logsumexp, loss_sigmoid as _sigmoid
         s = self._scores(X)
         link = getattr(self.model_loss_, "link", None)
         if s.ndim == 1:

@@ -5,10 +5,10 @@ definitions a model reaches (with the kernel's, bmdsl/kernel) into a stand-alone
 module, so the emitted code and the trainer share one implementation. Within this package
 a module imports another only as `from .name import ...` (emit drops those lines).
 """
-MODULES = ("forms.py", "threads.py", "gram.py", "blocksum.py", "liftedops.py", "dprox.py",
-           "lifted.py", "ridged.py", "rowsums.py", "smoothloss.py", "conesystem.py", "damping.py",
-           "interior.py", "proxgrad.py", "hessian.py", "pnewton.py", "proxadmm.py",
-           "kronops.py", "majorize.py",
+MODULES = ("forms.py", "threads.py", "blocktree.py", "freeoutputs.py", "gram.py", "blocksum.py",
+           "liftedops.py", "dprox.py", "lifted.py", "ridged.py", "rowsums.py", "smoothloss.py",
+           "conesystem.py", "damping.py", "coneops.py", "interior.py", "proxgrad.py",
+           "hessian.py", "pnewton.py", "proxadmm.py", "kronops.py", "majorize.py",
            "warm.py", "fused.py", "offset.py", "problem.py", "cones.py",
            "activeset.py", "escape.py", "newton.py", "steps.py", "curvature.py", "policy.py",
            "data.py", "fit.py")
@@ -53,6 +53,8 @@ FACTS = {
     "sampled_patterns": (lambda spec: spec["patterns"] not in (None, "exact"),
                          ("spec['patterns'] not in (None, 'exact')",)),
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
+    "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
+                      ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),
                       ("plain_squared(spec)", "plain_squared(self.spec)",
                        "plain_squared(problem.spec)")),

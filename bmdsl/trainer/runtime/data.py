@@ -8,8 +8,9 @@ from ...kernel.layout import POOL_MATRICES, conv_out, extract_patches
 
 def derived(spec, arrays):
     """Add the patch tensors and pooling matrices (numpy) the model declares."""
-    arrays = dict(arrays)
-    sizes = {}
+    if not spec["patches"]:      # (pools are built on the patches' grids)
+        return append_feature(spec, arrays)
+    arrays, sizes = dict(arrays), {}
     for p in spec["patches"]:
         images = np.asarray(arrays[p["images"]])
         if images.ndim != 4:

@@ -65,7 +65,7 @@ def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64)
     arrays = derived(spec, arrays)
     shapes = _sizes(spec, arrays)
     to = lambda a: torch.as_tensor(np.array(a), dtype=dtype, device=device)  # noqa: E731
-    used = {n for eq in ("layer", "output", "adjoint") for s in spec[eq] for n, _ in s[1]}
+    used = {n for s in spec["layer"] + spec["output"] + spec["adjoint"] for n, _ in s[1]}
     tensors = {k: to(v) for k, v in arrays.items() if k in used or k == spec["target"]}
     if not spec["masked"]:
         return BMProblem(spec, tensors, None, shapes)

@@ -11,12 +11,13 @@ certificate run at n = 100000 (docs/performance.md).
 Used for float64 full-batch steps only: the expansion subtracts numbers of size ||Y||^2,
 an absolute error ~ 1e-16 ||Y||^2 in float64, which would be ~ 1e-7 ||Y||^2 in float32.
 """
-import math
-
 import numpy as np
 import torch
 
+from .blocktree import GRAM_BLOCKS, MIN_BLOCK, block_count, block_start  # noqa: F401 (as before)
+from .blocktree import pairwise_sum, tree_sum  # noqa: F401
 from .forms import plain_squared
+from .freeoutputs import Outputs, free_outputs  # noqa: F401 (as before)
 from .threads import on_one_thread
 
 # The largest N for a dense G comes from time: the lifted solvers factor G + rho I
@@ -32,123 +33,12 @@ FACTOR_FLOPS = 5e9
 
 def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
     """The largest N whose factorization, N^3 / 3 flops, takes at most `seconds`."""
-    n = int((3.0 * seconds * flops) ** (1.0 / 3.0))
-    while (n + 1) ** 3 / 3.0 <= seconds * flops:     # the cube root's rounding
-        n += 1
-    while n > 0 and n ** 3 / 3.0 > seconds * flops:
-        n -= 1
-    return n
+    n = round((3.0 * seconds * flops) ** (1.0 / 3.0))   # the cube root, maybe one above
+    return n if n ** 3 <= 3.0 * seconds * flops else n - 1
 
 
 GRAM_MAX_N = gram_max_n()
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
-
-
-GRAM_BLOCKS = 256              # the samples are summed in at most this many blocks
-MIN_BLOCK = 16                 # samples per block at least (a block costs ~1 ms of calls)
-
-
-def block_count(n: int) -> int:
-    """Blocks of the Gram sums (and the units of the processes' shards, so at most this
-    many processes): a function of n alone, so that every number of processes sums the
-    same blocks."""
-    return max(1, min(int(n) // MIN_BLOCK, GRAM_BLOCKS))
-
-
-def block_start(n: int, k: int) -> int:
-    """The first sample of block k: blocks of floor(n / count) or one more samples."""
-    return int(k) * int(n) // block_count(n)
-
-
-def pairwise_sum(lo, hi, leaf, release=lambda x: None):
-    """The sum of leaf(k) over blocks k in [lo, hi) by pairwise halving; a right child,
-    once added, goes to release(x) (leaf may reuse its memory)."""
-    if hi - lo == 1:
-        return leaf(lo)
-    mid = (lo + hi) // 2
-    left, right = pairwise_sum(lo, mid, leaf, release), pairwise_sum(mid, hi, leaf, release)
-    left.add_(right)                                   # one partial sum per tree level
-    release(right)
-    return left
-
-
-def tree_sum(ranges, mine, leaf, share, numel, release=lambda x: None):
-    """The sum of leaf(k) over blocks k in [0, nb) (nb = ranges[-1][1]) by pairwise
-    halving of [0, nb): the same additions in the same order for any `ranges` (rank r
-    holds blocks ranges[r]). A node inside one rank's range is summed by that rank
-    (`pairwise_sum`) and sent to the others by share(value or None, owner, numel) (the
-    same value, of numel entries, on every rank); the nodes above are added on
-    every rank. In one process (ranges = [(0, nb)]) this is pairwise_sum(0, nb)."""
-    def added(left, right):
-        left.add_(right)
-        release(right)
-        return left
-
-    def local(lo, hi):
-        return pairwise_sum(lo, hi, leaf, release)
-
-    def node(lo, hi):
-        owner = next((r for r, (a, b) in enumerate(ranges) if a <= lo and hi <= b), None)
-        if owner is not None:
-            return share(local(lo, hi) if owner == mine else None, owner, numel)
-        mid = (lo + hi) // 2
-        return added(node(lo, mid), node(mid, hi))
-    return node(0, ranges[-1][1])
-
-
-def free_outputs(spec) -> tuple:
-    """(axis of w2, axis of y) of each output index o in W2 and Yhat only, in every term of
-    the output spec: then L(Z)[r, o] = sum_f F[r, f] Z[f, o] and L^* L = I_c (x) F^T F."""
-    found = None
-    for _, ops, out in spec["output"]:
-        (w2,) = [idx for name, idx in ops if name == "W2"]
-        others = {i for name, idx in ops if name != "W2" for i in idx}
-        pairs = {(a, out.index(i)) for a, i in enumerate(w2)
-                 if w2.count(i) == 1 and out.count(i) == 1 and i not in others}
-        found = pairs if found is None else found & pairs
-    return tuple(sorted(found or ()))
-
-
-class Outputs:
-    """Z [P, p, q] as [N / c, c] over the c free outputs: Z.reshape(-1)[index] (c = 1: G)."""
-
-    def __init__(self, spec, P, p, w2_shape):
-        pairs = () if spec is None else free_outputs(spec)
-        self.w2_axes, self.y_axes = [a for a, _ in pairs], [t for _, t in pairs]
-        self.w2_shape, self.c = tuple(w2_shape), math.prod(w2_shape[a] for a in self.w2_axes)
-        rest = [a for a in range(len(w2_shape)) if a not in self.w2_axes]
-        order = torch.arange(P * p * math.prod(w2_shape)).reshape((P, p) + self.w2_shape)
-        self.index = order.permute([0, 1] + [2 + a for a in rest + self.w2_axes]) \
-            .reshape(-1, self.c)
-        self.nf = self.index.shape[0]
-
-    def basis(self, dtype, device):
-        """w2's basis vectors with the free outputs at 0: [q / c, *w2]."""
-        E = torch.eye(math.prod(self.w2_shape), dtype=dtype, device=device)
-        E = E.reshape(self.w2_shape + (-1,))
-        for a in sorted(self.w2_axes, reverse=True):
-            E = E.select(a, 0)
-        return E.reshape((-1,) + self.w2_shape)
-
-    def rows(self, M, y_shape):
-        """L's rows [|y|, n_f] (y_shape's order) -> those of output 0 [|y| / c, n_f]."""
-        M = M.reshape(tuple(y_shape) + (M.shape[-1],))
-        for t in sorted(self.y_axes, reverse=True):
-            M = M.select(t, 0)
-        return M.reshape(-1, M.shape[-1])
-
-    def y_block(self, y):
-        """[*y] -> [|y| / c, c]: the output axes last."""
-        k = len(self.y_axes)
-        return y.movedim(self.y_axes, list(range(y.dim() - k, y.dim()))).reshape(-1, self.c)
-
-    def block(self, Z):
-        return Z.reshape(-1)[self.index.to(Z.device)]
-
-    def unblock(self, X, shape):
-        out = X.new_empty(X.numel())
-        out[self.index.to(X.device).reshape(-1)] = X.reshape(-1)
-        return out.reshape(shape)
 
 
 def gram_pays(problem, dtype, full_batch) -> bool:

@@ -11,7 +11,7 @@ F^T F) go through blocksum.py's fixed-order tree, as liftedops._Dense's.
 import torch
 
 from .blocksum import blocks_gram
-from .gram import Outputs
+from .freeoutputs import Outputs
 from .liftedops import _Dense, _Lifted, _Predictive, _Quadratic, dense_fits
 
 KRON_DENSE_MAX = 40_000_000   # entries of F's blocks [blocks, rows, N / c] at most (320 MB)
@@ -118,58 +118,3 @@ class KronL(_Lifted):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""
         return blocks_gram(self.problem, self.F, self.blocks.first, self.nf)
 
-
-class KronMetric:
-    """The metric B (x) G_F of a quadratic bound F'' <= B per sample (B [c, c] over the free
-    outputs, the class axis) on Z's block X [N/c, c]: X -> G_F X B, and the lifted ADMM's
-    z-step (B (x) G_F + rho I)^{-1}, one factorization per distinct eigenvalue of B
-    (Bohning's 1/2 (I - 1 1^T / c): one, its other eigenvalue is 0)."""
-
-    def __init__(self, GF, B):
-        self.GF, self.B = GF, B
-        self.a, self.Q = torch.linalg.eigh(B)
-        self.a = self.a.clamp(min=0.0)
-
-    def apply(self, X):
-        return self.GF @ X @ self.B
-
-    def inverse(self, rho, floor=1e-15, growth=40):
-        """((B (x) G_F + rho I)^{-1} as an operator on [N/c, c], the rho used): rho >= floor
-        times the largest diagonal entry, grown tenfold while a factor is indefinite."""
-        G, top = self.GF, float(self.a.max())
-        if not bool(torch.isfinite(G).all()):
-            raise FloatingPointError("lifted majorization: G_F = F^T F is not finite: "
-                                     "products of the data overflow float64 (rescale the inputs)")
-        scale = top * (float(G.diagonal().abs().max()) if G.numel() else 0.0)
-        rho = max(float(rho), floor * scale, 1e-300)
-        eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-        for _ in range(growth):
-            parts = []
-            for value in sorted({round(float(v) / top, 12) for v in self.a} if top > 0 else {0}):
-                cols = ((self.a / max(top, 1e-300) - value).abs() <= 1e-12).nonzero()[:, 0]
-                if value == 0:
-                    parts.append((cols, None))
-                    continue
-                chol, info = torch.linalg.cholesky_ex(value * top * G + rho * eye)
-                if int(info):
-                    break
-                parts.append((cols, torch.cholesky_inverse(chol)))
-            else:
-                return _KronInverse(self.Q, parts, rho), rho
-            rho *= 10.0
-        raise FloatingPointError(f"lifted majorization: B (x) G_F + rho I is not positive "
-                                 f"definite even at rho = {rho:.3g} (rescale the inputs)")
-
-
-class _KronInverse:
-    """(B (x) G_F + rho I)^{-1} X in B's eigenbasis Q: a solve per eigenvalue's columns."""
-
-    def __init__(self, Q, parts, rho):
-        self.Q, self.parts, self.rho = Q, parts, rho
-
-    def __matmul__(self, X):
-        Xq = X @ self.Q
-        out = torch.empty_like(Xq)
-        for cols, K in self.parts:
-            out[:, cols] = Xq[:, cols] / self.rho if K is None else K @ Xq[:, cols]
-        return out @ self.Q.T

@@ -4,7 +4,7 @@ For the squared loss the convex program (16) in Z [P, p, q] is
     min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_D
 (G = L^* L, b = L^*(Y) from gram.py; ||.||_D the nuclear norm for C = R = l2, which is
 the l2 norm when q = 1, or any pair with a prox in dprox.py). ADMM splits it at z = x:
-the z-step is one product with (G + rho I)^{-1} (made once; G = I_c (x) G_F over the c
+the z-step is one product with (G + rho I)^{-1} (made once per rho; G = I_c (x) G_F over the c
 free outputs, gram.py, so only (G_F + rho I)^{-1} [N/c, N/c], N/c <= GRAM_MAX_N, with
 the c outputs as columns of one right-hand side), the x-step the D-norm's prox (singular-value soft thresholding per pattern
 for l2/l2, group soft thresholding of rows or columns), so one iteration costs O(N^2)
@@ -22,6 +22,7 @@ P = 200) and rejected: 88 ms per iteration (N = 4000: the solves are memory boun
 after 1000 iterations, (p - p*)/p* = 0.2 to 10 once the factors were projected into the
 cones, for every rho tried (docs/performance.md). interior.py solves that program instead.
 """
+import math
 import time
 
 import torch
@@ -31,7 +32,12 @@ from .gram import GRAM_MAX_N
 from .threads import on_one_thread
 
 MAX_ITER = 5000      # iterations of one warm start at most
-RHO_BETA = 0.3       # rho = RHO_BETA * beta (see LiftedADMM)
+RHO_BETA = 0.3       # the first rho = RHO_BETA * beta, then balanced (see LiftedADMM)
+RHO_EVERY = 25       # iterations between two checks of the residuals' balance
+RHO_BALANCE = 10.0   # rho changes once one relative residual is RHO_BALANCE times the other,
+RHO_MAX_STEP = 10.0  # by the square root of their ratio, at most RHO_MAX_STEP fold,
+RHO_CHANGES = 20     # at most RHO_CHANGES times (then fixed: ADMM's convergence needs it)
+LOW_RANK = 0.25      # G_F's range instead of its inverse where rank(G_F) <= LOW_RANK N / c
 RHO_FLOOR = 1e-15    # rho >= RHO_FLOOR max diag G: below it, rho I is lost in G's rounding
 RHO_GROWTH = 40      # tenfold growths of rho at most: 1e-15 max diag G -> 1e25 of it
 
@@ -45,13 +51,17 @@ def shrink(Z, tau):
 class LiftedADMM:
     """min 1/2 z'Gz - b'z + beta sum_k ||Z_k||_*, resumable: `run(iters)` continues.
 
-    Over-relaxed (alpha = 1.6) scaled-form ADMM (Boyd et al. 2011, sec. 3) with a fixed
-    rho = RHO_BETA * beta: measured on the spiral (n = 150 and 2000, beta = 1e-3), 1e-5 of
-    p* took 200-500 iterations with rho = 0.3 beta, 500-2000 with beta, 1000 to more than
-    3000 with 3 beta, and Boyd's residual balancing drove rho up to 64 beta and stalled
-    at 1e-4. G is singular there (duplicate gated columns), so no rho fits its spectrum;
-    the z-step is exact whatever rho, and rho ~ beta makes the prox threshold beta / rho
-    of order one."""
+    Over-relaxed (alpha = 1.6) scaled-form ADMM (Boyd et al. 2011, sec. 3). rho starts at
+    RHO_BETA * beta and is balanced: every RHO_EVERY iterations, where the relative primal
+    residual |z - x| / |x| and the dual one |x - x_prev| / |u| differ more than RHO_BALANCE
+    fold, rho is multiplied by the square root of their ratio (at most RHO_MAX_STEP fold; the
+    relative residual ratio of Wohlberg 2017, "ADMM penalty parameter selection by
+    residual balancing", scale invariant), u rescaled by old / new rho and G + rho I
+    refactored; at most RHO_CHANGES times. Why: no fixed rho fits every model (the best
+    measured: 0.03 beta on the n = 150 spiral, 10 beta on the self-attention, 300 times
+    more). A refactorization costs 10-30 iterations, an eigendecomposition 3-6
+    refactorizations (docs/trainer.md). A given rho stays fixed (pnewton.py and
+    majorize.py balance their subproblems' own)."""
     name, title = "admm", "the lifted ADMM"
     FIRST_CHUNK = 250    # iterations before fit's first certificate (then doubling)
     MAX_ITER = MAX_ITER
@@ -71,19 +81,23 @@ class LiftedADMM:
 
     @classmethod
     def of(cls, problem):
-        return cls(problem.gram, problem.beta,
+        rows = problem.blocks[0] * (problem.Y.numel() // max(problem.n, 1))  # L's, all shards
+        return cls(problem.gram, problem.beta, rank=rows // problem.gram.c,
                    norm=DNorm(problem.spec["prox"], problem.C, problem.R))
 
-    def __init__(self, gram, beta, rho=None, norm=None):
+    def __init__(self, gram, beta, rho=None, norm=None, rank=None):
         """norm: the D-norm (dprox.DNorm) whose prox is the x-step; default the nuclear
-        norm of C = R = l2."""
+        norm of C = R = l2. rank: a bound on G_F's rank (|y| / c: G_F = F^T F), None if
+        unknown."""
         self.norm = norm or DNorm("spectral", "l2", "l2")
         # the block layout of the free outputs (gram.Outputs): G = I_c (x) G_F, so the
         # z-step solves all c outputs with one factorization of G_F + rho I [N/c, N/c]
         self.G, self.b, self.shape, self.beta = gram.GF, gram.B, gram.shape, float(beta)
         self.layout = gram.layout
-        self.rho = float(rho or RHO_BETA * beta)
-        self.inverse = None    # made in the first run(), so fit's clock includes it
+        self.rho, self.adapt = float(rho or RHO_BETA * beta), rho is None
+        self.changes = 0              # rho's changes by balancing
+        self.inverse = self.low = None    # made in the first run(): fit's clock has them
+        self.rank = rank
         self.x = torch.zeros_like(self.b)
         self.u = torch.zeros_like(self.x)
         self.z = self.x               # the smooth-side iterate: G z - b is a dual estimate
@@ -99,15 +113,20 @@ class LiftedADMM:
         once they ran alone)."""
         start = time.perf_counter()
         rho, x, u, z = self.rho, self.x, self.u, self.z
-        if self.inverse is None:
+        if self.low is None:
             # an explicit inverse: one matrix-vector product per iteration. Measured at
             # N = 4000: 6.3 ms against 57-86 ms for cholesky_solve with one right-hand side
-            # (relative difference 5e-15 on a test matrix)
+            # (relative difference 5e-15 on a test matrix); or G_F's range (_low_rank)
             self.inverse = self._inverse()
             rho = self.rho
         done = False
         for _ in range(int(iters)):
-            z = self.inverse @ (self.b + rho * (x - u))
+            r = self.b + rho * (x - u)
+            if self.low:      # (G_F + rho I)^{-1} = (I - Q diag(lam / (lam + rho)) Q^T) / rho
+                Q, lam = self.low
+                z = (r - Q @ ((lam / (lam + rho))[:, None] * (Q.T @ r))) / rho
+            else:
+                z = self.inverse @ r
             if not bool(torch.isfinite(z).all()):    # (the SVD of a NaN can stall)
                 raise FloatingPointError(
                     f"lifted ADMM: the iterate is not finite after {self.iterations} "
@@ -125,12 +144,19 @@ class LiftedADMM:
             if self.primal <= tol and self.dual <= tol:
                 done = True
                 break
+            ratio = self.primal / self.dual if self.dual > 0 else 1.0   # x still: no sign
+            if self.adapt and self.changes < RHO_CHANGES and self.iterations % RHO_EVERY == 0 \
+                    and not 1 / RHO_BALANCE <= ratio <= RHO_BALANCE:
+                self.rho *= min(max(math.sqrt(ratio), 1 / RHO_MAX_STEP), RHO_MAX_STEP)
+                self.inverse, self.changes = self._inverse(), self.changes + 1
+                u, rho = u * (rho / self.rho), self.rho        # the same multiplier rho u
         self.x, self.u, self.z = x, u, z
         self.seconds += time.perf_counter() - start
         return done
 
     def _inverse(self):
-        """(G + rho I)^{-1}; rho grows tenfold while rounding makes G + rho I indefinite
+        """(G + rho I)^{-1}, or None where G_F's range serves (_low_rank, tried on the first
+        call); rho grows tenfold while rounding makes G + rho I indefinite
         (G is only positive semidefinite, and rho ~ beta can be below its rounding).
         Bounded: rho starts at least at rounding's scale (RHO_FLOOR times G's largest
         diagonal entry: beta can underflow rho to 0) and grows at most RHO_GROWTH times;
@@ -146,6 +172,10 @@ class LiftedADMM:
         floor = max(RHO_FLOOR * scale, 1e-300)
         if not self.rho >= floor:          # also NaN: beta / rho must stay finite
             self.rho = floor
+        if self.low is None:
+            self.low = self._low_rank()
+        if self.low:
+            return None
         eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
         for _ in range(RHO_GROWTH):
             chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
@@ -156,6 +186,26 @@ class LiftedADMM:
             f"lifted ADMM: G + rho I is not positive definite even at rho = {self.rho:.3g} "
             f"(G's largest diagonal entry {scale:.3g}): the data's Gram matrix is numerically "
             "broken (rescale the inputs and the target)")
+
+    def _low_rank(self):
+        """(Q [N, r], lam [r]) with G_F = Q diag(lam) Q^T where its rank r is at most
+        LOW_RANK N (few samples: r <= |y| / c), else False. The range of a sketch G_F Omega
+        (Omega [N, rank + 8] Gaussian, seed 0: Halko et al. 2011) by its SVD, checked:
+        |G_F - Q Q^T G_F| <= 1e-10 |G_F| or False. An iteration then costs O(N r), not
+        O(N^2), and a new rho needs no factorization (the CNN with 16 images: N / c = 2592,
+        r <= 16)."""
+        G, N = self.G, self.G.shape[0]
+        if self.rank is None or self.rank + 8 > LOW_RANK * N:
+            return False
+        gen = torch.Generator(device=G.device).manual_seed(0)
+        Y = G @ torch.randn(N, self.rank + 8, generator=gen, dtype=G.dtype, device=G.device)
+        A, s, _ = torch.linalg.svd(Y, full_matrices=False)
+        Q = A[:, :int((s > 1e-11 * float(s[0])).sum())] if float(s[0]) > 0 else A[:, :0]
+        GQ = G @ Q
+        if float((G - Q @ GQ.T).norm()) > 1e-10 * float(G.norm()):
+            return False
+        lam, W = torch.linalg.eigh(Q.T @ GQ)
+        return Q @ W, lam.clamp(min=0.0)       # G_F is semidefinite: rounding below 0
 
     def solution(self):
         """X [P, p, q]: the prox iterate, exactly low rank per pattern."""
@@ -176,7 +226,7 @@ class LiftedADMM:
 
     def info(self) -> dict:
         return {"method": "lifted ADMM", "iterations": self.iterations,
-                "seconds": self.seconds, "rho": self.rho,
+                "seconds": self.seconds, "rho": self.rho, "rho_changes": self.changes,
                 "primal_residual": self.primal, "dual_residual": self.dual}
 
 

@@ -11,8 +11,8 @@ F(Yhat) <= F(Y_W) + <g, Yhat - Y_W> + 1/2 <Yhat - Y_W, (Yhat - Y_W) B>, g = grad
 Y_W = L(W). Each step minimizes that bound plus the D-norm, a squared-loss lifted program
     min_X 1/2 x' M x - b' x + beta sum_k ||X_k||_D,   M = B (x) G_F,  b = M w - L^*(g),
 (G = L^* L = I_c (x) G_F over the c free outputs): the Gram-path ADMM of lifted.py solves it
-with one factorization of a G_F + rho I [N/c, N/c] per non-zero eigenvalue a of B
-(kronops.KronMetric) for all steps (again only where rho is rebalanced),
+with one factorization of a G_F + rho I [N/c, N/c] (KronMetric: B = a P, P a projection)
+for all steps (again only where rho is rebalanced),
 warm-started, to a relative residual MM_FORCING times the last relative step (a forcing
 sequence). W is extrapolated as in FISTA (Beck & Teboulle 2009) in the metric M,
 with the gradient restart of O'Donoghue & Candes (2015): <L(W - X), L(X - Z)> > 0. It is
@@ -28,8 +28,9 @@ import torch
 from ...kernel.lossforms import LOSS_KERNELS
 from .gram import GRAM_MAX_N, Gram
 from .hessian import curvature_kernel
-from .kronops import KRON_DENSE_MAX, KronL, KronMetric, kron_entries
+from .kronops import KRON_DENSE_MAX, KronL, kron_entries
 from .lifted import LiftedADMM
+from .proxadmm import regularized_inverse
 from .proxgrad import LiftedStart, lifted_refusals
 from .threads import on_one_thread
 
@@ -58,6 +59,30 @@ def curvature_bound(spec, c):
     if kernel is None or kernel.curvature_bound is None:
         return None
     return kernel(**dict(spec.get("loss_params") or ())).curvature_bound(c)
+
+
+class KronMetric:
+    """The metric B (x) G_F on Z's block X [N/c, c] for B = a P over the c free outputs (P an
+    orthogonal projection: Bohning's 1/2 (I - 1 1^T / c), or a I): X -> G_F X B, and the
+    ADMM's z-step (B (x) G_F + rho I)^{-1} X = (a G_F + rho I)^{-1} X P + X (I - P) / rho,
+    one factorization."""
+
+    def __init__(self, GF, B):
+        self.GF, self.B = GF, B
+        self.a = float(torch.linalg.eigvalsh(B).max())
+        self.P = B / self.a
+
+    def apply(self, X):
+        return self.GF @ X @ self.B
+
+    def inverse(self, rho):
+        """(this operator at rho, the rho used: grown where a G_F + rho I is indefinite)."""
+        self.K, self.rho = regularized_inverse(self.a * self.GF, rho, "lifted majorization")
+        return self, self.rho
+
+    def __matmul__(self, X):
+        XP = X @ self.P
+        return self.K @ XP + (X - XP) / self.rho
 
 
 def smoothness(spec):
@@ -119,13 +144,15 @@ class LiftedMajorized(LiftedStart):
 
     def _bound(self):
         """B [c, c] over the free outputs: the declared curvature bound where they are the
-        class axis (the last of Y), else its largest eigenvalue (or the smoothness) times I."""
+        class axis (the last of Y) and it is a multiple of a projection, else its largest
+        eigenvalue (or the smoothness) times I (also a bound)."""
         pb, lay = self.problem, self.op.layout
         c, last = lay.c, pb.Y.dim() - 1
         B = curvature_bound(pb.spec, int(pb.Y.shape[-1]))
         if B is not None:
             B = torch.as_tensor(B, dtype=pb.Y.dtype, device=pb.Y.device)
-            if lay.y_axes == [last] and B.shape == (c, c):
+            P = B / float(torch.linalg.eigvalsh(B).max())
+            if lay.y_axes == [last] and B.shape == (c, c) and torch.allclose(P @ P, P):
                 return B
         lf = smoothness(pb.spec) if B is None else float(torch.linalg.eigvalsh(B).max())
         return lf * torch.eye(c, dtype=pb.Y.dtype, device=pb.Y.device)
@@ -134,8 +161,8 @@ class LiftedMajorized(LiftedStart):
         pb = self.problem
         self.op = KronL(pb)
         self.B = self._bound()
-        self.lf = float(torch.linalg.eigvalsh(self.B).max())
         self.metric = KronMetric(self.op.gram(), self.B)
+        self.lf = self.metric.a
         self.model = Gram(self.metric.GF, torch.zeros(self.op.nf, self.op.c, dtype=pb.Y.dtype,
                           device=pb.Y.device), 0.0, self.shape, self.op.layout)
         self.admm = self._admm(MM_RHO_BETA * self.beta)
@@ -238,6 +265,7 @@ class LiftedMajorized(LiftedStart):
 
     def _inverse(self, admm):
         inverse, admm.rho = self.metric.inverse(admm.rho)
+        admm.low = False      # lifted.py's low-rank z-step is G_F's, not the metric's
         return inverse
 
     def info(self) -> dict:

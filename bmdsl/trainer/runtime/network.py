@@ -124,28 +124,28 @@ class NetworkModule(torch.nn.Module):
 
     def _tensor(self, name, value):
         try:
-            t = value.to(self.W1.device, self.W1.dtype) if isinstance(value, torch.Tensor) else \
-                torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=self.W1.dtype,
-                                device=self.W1.device)
+            t = torch.as_tensor(value if isinstance(value, torch.Tensor) else
+                                np.asarray(value, dtype=np.float64)).to(self.W1)
         except (TypeError, ValueError):
             raise ValueError(f"input '{name}' is not an array of numbers") from None
-        if t.numel() and not bool(torch.isfinite(t).all()):
+        if not bool(torch.isfinite(t).all()):
             raise ValueError(f"input '{name}' contains NaN or inf; only finite numbers are "
                              f"accepted")
         return t
 
     def _check(self, name, t, dims, sizes=None):
-        want = dims if dims is not None else dict(self.spec["inputs"]).get(name, ())
+        want, n = dims if dims is not None else dict(self.spec["inputs"]).get(name, ()), \
+            self.spec["target_dims"][0]
         if t.dim() != len(want):
             raise ValueError(f"input '{name}' has {t.dim()} axes {tuple(t.shape)}; the network "
                              f"takes {len(want)}: [{', '.join(want)}]")
         if t.dim() and t.shape[0] == 0 and self.spec["sample_axes"].get(name) == 0:
             raise ValueError(f"input '{name}' has no samples")
         for axis, (dim, size) in enumerate(zip(want, t.shape) if sizes is not None else ()):
-            if dim == self.spec["target_dims"][0] and sizes.setdefault(dim, size) != size:
+            if dim == n and sizes.setdefault(dim, size) != size:
                 raise ValueError(f"input '{name}' has {size} samples, another input "
                                  f"{sizes[dim]}; every input needs the same count")
-            if dim != self.spec["target_dims"][0] and dim in sizes and sizes[dim] != size:
+            if dim != n and sizes.get(dim, size) != size:
                 raise ValueError(f"input '{name}' has {dim} = {size} on axis {axis}, but the "
                                  f"network was trained with {dim} = {sizes[dim]}")
 

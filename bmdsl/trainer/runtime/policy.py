@@ -26,19 +26,13 @@ def choose(name, problem, m, full_batch=True) -> str:
     """The method that trains `problem` with m units per pattern: for "auto" the first
     entry of AUTO that accepts it, else `name` itself if it accepts; MethodRefused with
     the reasons otherwise."""
-    if name == "auto":
-        reasons = []
-        for entry in AUTO:
-            if entry not in METHODS:      # left out of an emitted module (emitmethods.py)
-                continue
-            why = METHODS[entry].accepts(problem, m, full_batch)
-            if why is None:
-                return entry
-            reasons.append(f"{entry}: {why}")
-        raise MethodRefused("no method of the automatic order applies: " + "; ".join(reasons))
-    if name not in METHODS:
+    if name != "auto" and name not in METHODS:
         raise MethodRefused(f"unknown method {name!r}; accepted: auto, {', '.join(METHODS)}")
-    why = METHODS[name].accepts(problem, m, full_batch)
-    if why is not None:
-        raise MethodRefused(f"method {name!r} does not apply here: {why}")
-    return name
+    reasons = []       # (an emitted module may leave out some of AUTO: emitmethods.py)
+    for entry in [n for n in AUTO if n in METHODS] if name == "auto" else [name]:
+        why = METHODS[entry].accepts(problem, m, full_batch)
+        if why is None:
+            return entry
+        reasons.append(f"{entry}: {why}")
+    raise MethodRefused(f"method {name!r} does not apply here: {why}" if name != "auto" else
+                        "no method of the automatic order applies: " + "; ".join(reasons))

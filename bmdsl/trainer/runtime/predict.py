@@ -60,34 +60,31 @@ def factors_network(spec, weights, data):
         if "gates" not in weights or tuple(np.shape(weights["gates"])) != (P,) + U.shape[2:]:
             raise ValueError(f"gated ReLU units need the training gates [P, *w1] = "
                              f"{(P,) + tuple(U.shape[2:])} in the weights file")
-        gates = torch.as_tensor(np.asarray(weights["gates"], dtype=np.float64))
-        pattern = torch.arange(P).repeat_interleave(m)
-    if has_output_bias(spec) != ("b2" in weights):
-        raise ValueError("this model has an output bias: the weights file needs its b2"
-                         if has_output_bias(spec) else "the weights hold an output bias b2, "
-                         "this model has none")
+        gates = np.asarray(weights["gates"], dtype=np.float64)
+        pattern = torch.arange(P).repeat_interleave(m)              # units grouped by pattern
     if has_output_bias(spec):
+        if "b2" not in weights:
+            raise ValueError("this model has an output bias: the weights file needs its b2")
         bias = torch.as_tensor(np.asarray(weights["b2"], dtype=np.float64)).reshape(-1)
         if not bool(torch.isfinite(bias).all()):
             raise ValueError("the weights' output bias b2 contains NaN or inf")
-    return NetworkModule(spec, U.reshape((P * m,) + U.shape[2:]),
-                         V.reshape((P * m,) + V.shape[2:]), gates, pattern,
+    elif "b2" in weights:
+        raise ValueError("the weights hold an output bias b2, this model has none")
+    return NetworkModule(spec, U.flatten(0, 1), V.flatten(0, 1), gates, pattern,
                          fixed_maps(spec, data), bias=bias).pruned()
 
 
 def predict(spec, weights, data):
-    """Predictions [n, ...] (numpy) for the inputs in `data` (dict or .npz path)."""
+    """Predictions [n, ...] (numpy) for the inputs in `data` (dict or .npz path); the
+    network names an input the data lacks."""
     data = read_npz(data, "data") if isinstance(data, str) else dict(data)
     if isinstance(weights, str) and not weights.lower().endswith(".npz"):
         net = NetworkModule.load(weights)
     else:
         net = factors_network(spec, read_npz(weights, "weights") if isinstance(weights, str)
                               else dict(weights), data)
-    if any(n not in data for n in net.inputs):
-        raise ValueError(f"the data lacks the input(s) {[n for n in net.inputs if n not in data]}"
-                         f"; the network takes {net.inputs}")
     with torch.no_grad():
-        return net(**{n: data[n] for n in net.inputs}).cpu().double().numpy()
+        return net(**{n: data[n] for n in net.inputs if n in data}).cpu().double().numpy()
 
 
 def predict_main(argv=None):

@@ -13,7 +13,9 @@ import torch
 from ...kernel.einsum import run_terms
 from .forms import loss_prox, torch_loss, plain_squared, regularizer
 from .fused import fused_plan
-from .gram import Gram, Outputs, block_count, lift
+from .blocktree import block_count
+from .freeoutputs import Outputs
+from .gram import Gram, lift
 from .offset import has_output_bias, offset_loss, output_channels
 
 KJ = ("k_", "j_")

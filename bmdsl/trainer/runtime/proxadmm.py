@@ -29,7 +29,8 @@ import time
 
 import torch
 
-from .gram import GRAM_MAX_N, Outputs
+from .freeoutputs import Outputs
+from .gram import GRAM_MAX_N
 from .kronops import KronL, kron_form
 from .liftedops import _Dense, _Predictive, dense_fits
 from .proxgrad import LiftedStart, lifted_refusals
@@ -44,13 +45,13 @@ RHO_MIN = 1e-3       # and stays >= this (the loss prox's t = 1/rho <= 1e3; see 
 ETA_FLOOR = 1e-13    # eta >= ETA_FLOOR max diag G: below it, eta I is lost in G's rounding
 
 
-def regularized_inverse(G, eta):
+def regularized_inverse(G, eta, who="lifted prox ADMM"):
     """(G + eta I)^{-1} and the eta used: eta grows tenfold (at most 40 times) while
     rounding makes G + eta I indefinite (G = L^* L is only semidefinite). An explicit
     inverse: one matrix-vector product per iteration (faster than a triangular solve with
-    one right-hand side, lifted.py measured it)."""
+    one right-hand side, lifted.py measured it). `who` names the solver in errors."""
     if not bool(torch.isfinite(G).all()):
-        raise FloatingPointError("lifted prox ADMM: L^* L is not finite: products of the "
+        raise FloatingPointError(f"{who}: L^* L is not finite: products of the "
                                  "data overflow float64 (rescale the inputs)")
     scale = float(G.diagonal().abs().max()) if G.numel() else 0.0
     eta = max(eta, ETA_FLOOR * scale, 1e-300)
@@ -60,7 +61,7 @@ def regularized_inverse(G, eta):
         if not int(info):
             return torch.cholesky_inverse(chol), eta
         eta *= 10.0
-    raise FloatingPointError(f"lifted prox ADMM: L^* L + eta I is not positive definite even "
+    raise FloatingPointError(f"{who}: L^* L + eta I is not positive definite even "
                              f"at eta = {eta:.3g} (rescale the inputs)")
 
 
