@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.child import run_code  # noqa: E402
 from bench.machine import describe  # noqa: E402
 
 MODEL = """model diabetes_relu
@@ -100,18 +99,7 @@ def bound_for(patterns, beta, loss):
 
 
 def run_child(args: dict, limit: float) -> dict:
-    code = CHILD.format(root=str(ROOT), args=json.dumps(args))
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=limit, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {"skipped": f"killed at the {limit:g} s limit",
-                "seconds": time.perf_counter() - start}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    return run_code(CHILD.format(root=str(ROOT), args=json.dumps(args)), limit, ROOT)
 
 
 def main() -> None:

@@ -80,22 +80,28 @@ def test_fista_applies_by_the_registry(fista_only):
     assert Trainer(hard, device="cpu").warm is None          # no prox for (l2, linf)
 
 
-@pytest.mark.parametrize("dense", [True, False])
-def test_the_memory_estimate_covers_the_operator_it_builds(dense, monkeypatch, fista_only):
+@pytest.mark.parametrize("form", ["block", "dense", "basis"])
+def test_the_memory_estimate_covers_the_operator_it_builds(form, monkeypatch, fista_only):
     """footprint.lifted_fista (checked against the budget before the warm start is made)
-    is at least what runtime/proxgrad.py allocates: L's matrix, or the basis activations."""
+    is at least what runtime/proxgrad.py allocates: L's block F over the free outputs,
+    L's matrix, or the basis activations."""
     from bmdsl.core import footprint
-    from bmdsl.trainer.runtime import liftedops
-    if not dense:
+    from bmdsl.trainer.runtime import kronops, liftedops
+    if form != "dense":
         monkeypatch.setattr(liftedops, "DENSE_MAX", 0)
         monkeypatch.setattr(footprint, "LIFTED_DENSE_MAX", 0)
+    if form == "basis":
+        monkeypatch.setattr(kronops, "KRON_DENSE_MAX", 0)
+        monkeypatch.setattr(footprint, "KRON_DENSE_MAX", 0)
     bound = bound_for("cnn", "gated_relu", "huber", "l1", "l2")
     trainer = Trainer(bound, device="cpu")
     estimate = footprint.warm_start("LiftedFISTA", trainer.problem).nbytes
     trainer.warm.run(1)
     smooth = trainer.warm.smooth
-    built = smooth.M if dense else torch.cat([H.reshape(-1) for H in smooth.H])
-    assert isinstance(smooth, liftedops._Dense) == dense
+    built = {"block": lambda: smooth.F, "dense": lambda: smooth.M,
+             "basis": lambda: torch.cat([H.reshape(-1) for H in smooth.H])}[form]()
+    assert type(smooth) is {"block": kronops.KronL, "dense": liftedops._Dense,
+                            "basis": liftedops._Predictive}[form]
     assert estimate >= (built.numel() + 4 * trainer.warm.Z.numel()) * 8
 
 

@@ -28,6 +28,7 @@ JACOBIAN_BUDGET = 60_000_000   # Newton.JACOBIAN_BUDGET: its dense Jacobian, ent
 GRAM_CHUNK = 20_000_000   # runtime/gram.py: entries of one chunk of L's matrix
 GRAM_BLOCKS = 256         # runtime/gram.py: the samples are summed in at most this many blocks
 LIFTED_DENSE_MAX = 4_000_000   # runtime/proxgrad.DENSE_MAX: L's matrix kept dense at most
+KRON_DENSE_MAX = 40_000_000    # runtime/kronops.KRON_DENSE_MAX: entries of L's block F at most
 ROWS_CHUNK = 20_000_000   # runtime/hessian.ROWS_CHUNK: entries of H L's rows made at once
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
               "method with less state (--method adam) or mini-batches (bmdsl train "
@@ -157,30 +158,45 @@ def cone_interior(P: int, p: int, ny: int, a_size: int) -> Estimate:
                     f"{2 * P * p})", (fixed + system) * F64, "warm_start=False (--no-warm-start)")
 
 
-def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool) -> Estimate:
-    """runtime/proxgrad.py: L's dense matrix [|y|, P p q] where it has at most
-    LIFTED_DENSE_MAX entries (its blocks' rows padded to the widest block: at most 1/16
-    more, runtime/liftedops.py), else the activations of w1's basis D_k * A(e_a) [P, p, *a]
-    (neither with the Gram matrix); about 10 iterates and gradients [P, p, q] (with the
-    prox's SVD or sort) and 6 predictions and loss gradients [*y]."""
-    P, p, q, ny, a_size = int(P), int(p), int(q), int(ny), int(a_size)
-    dense = ny * P * p * q <= LIFTED_DENSE_MAX
-    operator = 0 if gram else ((ny + ny // 16) * P * p * q if dense else P * p * a_size)
-    what = "L's matrix " + dims_text((ny, P * p * q)) if dense else \
-        "basis activations " + dims_text((P, p, a_size))
+def lifted_operator(P: int, p: int, q: int, ny: int, a_size: int, c: int = 1,
+                    sharded: bool = False) -> tuple:
+    """(entries, what, c') of the operator runtime/kronops.lifted_operator builds: L's dense
+    matrix [|y|, N] where it has at most LIFTED_DENSE_MAX entries (c' = 1), else L's block F
+    [|y| / c, N / c] over the c free outputs (kron_form: within KRON_DENSE_MAX, one
+    process; c' = c), else the basis activations D_k * A(e_a) [P, p, *a] (c' = 1); rows
+    padded to the widest block: at most 1/16 more (runtime/liftedops.py)."""
+    P, p, q, ny, a_size, c = int(P), int(p), int(q), int(ny), int(a_size), max(1, int(c))
+    N, rows = P * p * q, ny // c
+    kron, dense = (rows + rows // 16) * (N // c), ny * N <= LIFTED_DENSE_MAX
+    if not sharded and kron <= KRON_DENSE_MAX and not dense:
+        return kron, "L's block F " + dims_text((rows, N // c)), c
+    if dense:
+        return (ny + ny // 16) * N, "L's matrix " + dims_text((ny, N)), 1
+    return P * p * a_size, "basis activations " + dims_text((P, p, a_size)), 1
+
+
+def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool, c: int = 1,
+                 sharded: bool = False) -> Estimate:
+    """runtime/proxgrad.py: its operator (lifted_operator; none with the Gram matrix);
+    about 10 iterates and gradients [P, p, q] (with the prox's SVD or sort) and 6
+    predictions and loss gradients [*y]."""
+    P, p, q, ny = int(P), int(p), int(q), int(ny)
+    operator, what, _ = lifted_operator(P, p, q, ny, a_size, c, sharded)
     return Estimate(f"the lifted FISTA's {what} and iterates {dims_text((P, p, q))}",
-                    (operator + 10 * P * p * q + 6 * ny) * F64,
+                    ((0 if gram else operator) + 10 * P * p * q + 6 * ny) * F64,
                     "warm_start=False (--no-warm-start)")
 
 
-def lifted_prox_admm(P: int, p: int, q: int, ny: int, a_size: int) -> Estimate:
-    """runtime/proxadmm.py: L^* L + eta I and its Cholesky factor and inverse [N, N], N = P p
-    q, L's dense matrix (or the basis activations) as the lifted FISTA's, about 8 iterates
-    [P, p, q] and 8 predictions and multipliers [*y] (the loss prox's Newton temporaries)."""
+def lifted_prox_admm(P: int, p: int, q: int, ny: int, a_size: int, c: int = 1,
+                     sharded: bool = False) -> Estimate:
+    """runtime/proxadmm.py: L^* L's block + eta I and its Cholesky factor and inverse
+    [N/c, N/c] (N = P p q; c = 1 unless the operator is L's block F), the operator
+    (lifted_operator), about 8 iterates [P, p, q] and 8 predictions and multipliers [*y]
+    (the loss prox's Newton temporaries)."""
     N = int(P) * int(p) * int(q)
-    operator = lifted_fista(P, p, q, ny, a_size, False).nbytes - (10 * N + 6 * int(ny)) * F64
-    return Estimate(f"the lifted prox ADMM's L^* L {dims_text((N, N))} and operator",
-                    3 * N * N * F64 + operator + (8 * N + 8 * int(ny)) * F64,
+    operator, what, c = lifted_operator(P, p, q, ny, a_size, c, sharded)
+    return Estimate(f"the lifted prox ADMM's L^* L block {dims_text((N // c, N // c))} and "
+                    f"{what}", (3 * (N // c) ** 2 + operator + 8 * N + 8 * int(ny)) * F64,
                     "warm_start=False (--no-warm-start)")
 
 
@@ -209,17 +225,23 @@ def lifted_majorized(P: int, p: int, q: int, ny: int, c: int = 1) -> Estimate:
                     "warm_start=False (--no-warm-start)")
 
 
+def _blocks(pb) -> tuple:
+    """(c, sharded) of a BMProblem: its free outputs and whether it is one shard."""
+    return getattr(pb, "free_outputs", 1), bool(getattr(pb, "sharded", False))
+
+
 WARM_STARTS = {   # runtime/warm.WARM_STARTS by class name -> its estimate on a BMProblem
     "LiftedADMM": lambda pb: lifted_admm(pb.P, pb.p, pb.q, getattr(pb, "free_outputs", 1)),
     "LiftedMajorized": lambda pb: lifted_majorized(pb.P, pb.p, pb.q, pb.Y.numel(),
                                                    getattr(pb, "free_outputs", 1)),
     "LiftedProxNewton": lambda pb: lifted_prox_newton(pb.P, pb.p, pb.q, pb.Y.numel()),
     "LiftedProxADMM": lambda pb: lifted_prox_admm(pb.P, pb.p, pb.q, pb.Y.numel(),
-                                                  math.prod(pb.a_shape)),
+                                                  math.prod(pb.a_shape), *_blocks(pb)),
     "ConeInteriorPoint": lambda pb: cone_interior(pb.P, pb.p, pb.Y.numel(),
                                                   math.prod(pb.a_shape)),
     "LiftedFISTA": lambda pb: lifted_fista(pb.P, pb.p, pb.q, pb.Y.numel(),
-                                           math.prod(pb.a_shape), pb.gram is not None),
+                                           math.prod(pb.a_shape), pb.gram is not None,
+                                           *_blocks(pb)),
 }
 
 

@@ -48,6 +48,9 @@ class CrossEntropy(LossKernel):
         z = loss_array(z)
         return np.exp(z - loss_logsumexp(z)[..., None])
 
+    def curvature_bound(self, c):  # Bohning 1992: diag(s) - s s^T <= 1/2 (I - 1 1^T / c)
+        return 0.5 * (np.eye(c) - 1.0 / c)
+
     def hessian_block(self, yh, y):
         # softmax's Jacobian per sample: diag(s) - s s^T (positive semidefinite, rank c - 1)
         s = self.link(yh)

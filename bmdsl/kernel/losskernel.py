@@ -82,6 +82,9 @@ class LossKernel:
     # None: not declared. The lifted majorization (trainer/runtime/majorize.py) majorizes F
     # at Yhat0 by F(Yhat0) + <grad, Yhat - Yhat0> + L_F / 2 ||Yhat - Yhat0||^2, a squared loss
     smoothness = None
+    # curvature_bound(c) -> [c, c]: a constant B >= F''(Yhat) on each sample's c classes (the
+    # last axis), tighter than smoothness * I; the majorization's metric is then B (x) G_F
+    curvature_bound = None
     # terms(yh, y) -> the array (per entry, or per row over the class axis) whose sum is
     # value(yh, y): the lifted warm starts sum it by blocks of samples in a fixed order
     # (trainer/runtime/liftedops.py). None: not declared (they call value per block)

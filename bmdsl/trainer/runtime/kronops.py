@@ -1,5 +1,5 @@
 """L through its block over the free outputs: L(Z)[r, o] = sum_f F[r, f] Z[f, o] (gram.Outputs),
-for the lifted majorization (majorize.py).
+for the lifted warm starts on L(Z) (majorize.py, proxadmm.py, proxgrad.py).
 
 Where every output index o reaches Yhat untouched (gram.free_outputs: a fact of the
 derivation's output spec), L is c copies of one matrix F [|y| / c, N / c] (Sahiner et al.
@@ -11,10 +11,11 @@ F^T F) go through blocksum.py's fixed-order tree, as liftedops._Dense's.
 import torch
 
 from .blocksum import blocks_gram
-from .gram import Outputs
-from .liftedops import _Lifted
+from .freeoutputs import Outputs
+from .liftedops import _Dense, _Lifted, _Predictive, _Quadratic, dense_fits
 
 KRON_DENSE_MAX = 40_000_000   # entries of F's blocks [blocks, rows, N / c] at most (320 MB)
+FEW_OUTPUTS = 4               # c at most for which L(Z) is c matrix-vector products
 
 
 def kron_entries(problem) -> int:
@@ -22,6 +23,27 @@ def kron_entries(problem) -> int:
     c = problem.free_outputs
     rows = problem.outputs // c
     return (rows + rows // 16) * (problem.P * problem.p * problem.q // c)
+
+
+def kron_form(problem) -> bool:
+    """L through F's blocks: where L's dense matrix does not fit (liftedops.DENSE_MAX; a
+    FISTA iteration on the n = 2000 CNN: 0.6 s through the basis activations, 0.06 s) and
+    F's do (KRON_DENSE_MAX), in one process (the sums over samples are fixed-order, the
+    batched products with F's blocks are not: majorize.py). Not where L's dense matrix
+    fits: on the tiny models the block's index shuffles cost more than its c-fold saving
+    (the prox ADMM on the 12-point spiral: 3.3 ms against 2.1 ms per iteration)."""
+    return (not getattr(problem, "sharded", False) and not dense_fits(problem)
+            and kron_entries(problem) <= KRON_DENSE_MAX)
+
+
+def lifted_operator(problem):
+    """The squared loss's Gram matrix where the trainer made one, else L's dense matrix
+    where it is small, else F's blocks (kron_form), else the basis activations."""
+    if problem.gram is not None:
+        return _Quadratic(problem.gram)
+    if kron_form(problem):
+        return KronL(problem)
+    return _Dense(problem) if dense_fits(problem) else _Predictive(problem)
 
 
 class KronL(_Lifted):
@@ -39,6 +61,13 @@ class KronL(_Lifted):
         order = torch.arange(B.r).reshape(within)
         self.perm = order.movedim(rest, list(range(len(within) - len(rest), len(within)))) \
             .reshape(-1).to(Y.device)
+        # gathers, not scatters (index_select: ~3x faster, measured on the n = 2000 CNN);
+        # none where a sample's entries are already output-last (the CNN's, the MLP's)
+        if bool((self.perm == torch.arange(B.r, device=Y.device)).all()):
+            self.perm = None
+        else:
+            self.unperm = torch.argsort(self.perm)
+        self.to_z = torch.argsort(lay.index.T.reshape(-1)).to(Y.device)  # [c, N/c] -> Z's
         self.rows = B.r // self.c                      # rows of F per sample
         E = lay.basis(Y.dtype, Y.device)
         E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
@@ -58,14 +87,21 @@ class KronL(_Lifted):
         """[*y] -> [blocks, widest * r / c, c] (padded samples: zeros)."""
         B = self.blocks
         gp = B.pad(g)[:, :B.widest * B.r].reshape(len(B.spans), B.widest, B.r)
-        return gp[:, :, self.perm].reshape(len(B.spans), B.widest * self.rows, self.c)
+        if self.perm is not None:
+            gp = gp.index_select(2, self.perm)
+        return gp.reshape(len(B.spans), B.widest * self.rows, self.c)
 
     def forward(self, Z):
         B = self.blocks
         X = self.layout.block(Z)                                        # [N / c, c]
-        yb = torch.matmul(self.F, X).reshape(len(B.spans), B.widest, B.r)
-        out = torch.empty_like(yb)
-        out[:, :, self.perm] = yb
+        # one product over all blocks' rows (a row's value does not depend on the others; one
+        # process only, kron_form): 3x faster than the batched one with c columns
+        F = self.F.view(-1, self.nf)
+        # a few outputs: one matrix-vector product each (a GEMM with 2 columns ran at half
+        # their speed, measured on the n = 2000 CNN)
+        yb = (torch.stack([F @ X[:, o] for o in range(self.c)], 1) if self.c <= FEW_OUTPUTS
+              else F @ X).view(len(B.spans), B.widest, B.r)
+        out = yb if self.perm is None else yb.index_select(2, self.unperm)
         full = yb.new_zeros(len(B.spans), B.R)
         full[:, :B.widest * B.r] = out.reshape(len(B.spans), -1)
         return B.unpad(full)
@@ -73,14 +109,12 @@ class KronL(_Lifted):
     def _adjoint_rows(self, gs):
         """Per block, F_j^T g_j in Z's flat order [blocks, len(gs) N]."""
         out = []
-        index = self.layout.index.to(self.F.device).reshape(-1)
         for g in gs:
             prod = torch.bmm(self._blocked(g).transpose(1, 2), self.F)      # [blocks, c, nf]
-            rows = prod.new_empty(prod.shape[0], self.nf * self.c)
-            rows[:, index] = prod.transpose(1, 2).reshape(prod.shape[0], -1)
-            out.append(rows)
-        return torch.cat(out, 1)
+            out.append(prod.reshape(prod.shape[0], -1).index_select(1, self.to_z))
+        return out[0] if len(out) == 1 else torch.cat(out, 1)
 
     def gram(self):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""
         return blocks_gram(self.problem, self.F, self.blocks.first, self.nf)
+

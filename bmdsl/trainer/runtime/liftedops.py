@@ -191,10 +191,3 @@ def dense_fits(problem) -> bool:
     rank of a distributed run takes the same form as one process."""
     return problem.outputs * problem.P * problem.p * problem.q <= DENSE_MAX
 
-
-def smooth_part(problem):
-    """The Gram matrix where the trainer made one (squared loss), else L's dense matrix
-    where it is small, else predictions through the basis activations."""
-    if problem.gram is not None:
-        return _Quadratic(problem.gram)
-    return _Dense(problem) if dense_fits(problem) else _Predictive(problem)

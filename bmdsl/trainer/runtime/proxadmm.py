@@ -10,8 +10,11 @@ and solved by ADMM, then factored.
   u = prox_{F / rho}(L(Z) + a)                            the loss's prox, per sample
   W = prox_{beta / (rho eta) ||.||_D}(Z + b)              the D-norm's prox (dprox.py)
   a += L(Z) - u,  b += Z - W                              (over-relaxed, alpha = 1.6)
-L^* L + eta I does not depend on rho or on the loss: it is built and inverted once (N = P p
-q <= GRAM_MAX_N), so rho adapts freely (residual balancing, Boyd et al. 2011, sec. 3.4.1).
+L^* L + eta I does not depend on rho or on the loss: it is built and inverted once, so rho
+adapts freely (residual balancing, Boyd et al. 2011, sec. 3.4.1). Where the c outputs are
+free (gram.free_outputs) L^* L = I_c (x) G_F: only (G_F + eta I)^{-1} [N/c, N/c] is made
+(N/c <= GRAM_MAX_N), applied to Z's block [N/c, c] (all c outputs in one product), and
+L(Z), L^*(g) go through F's blocks (kronops.py); else (G + eta I)^{-1} [N, N], N = P p q.
 Why: the lifted FISTA's rate depends on L^* L's conditioning, which is hopeless where beta
 is small against the data (the gated spiral: duplicate gated columns make it singular; the
 FISTA ended 1e-5 to 3e-4 above p* in 30 s with cross_entropy, logistic, huber); the
@@ -26,7 +29,9 @@ import time
 
 import torch
 
+from .freeoutputs import Outputs
 from .gram import GRAM_MAX_N
+from .kronops import KronL, kron_form
 from .liftedops import _Dense, _Predictive, dense_fits
 from .proxgrad import LiftedStart, lifted_refusals
 from .threads import on_one_thread
@@ -40,13 +45,13 @@ RHO_MIN = 1e-3       # and stays >= this (the loss prox's t = 1/rho <= 1e3; see 
 ETA_FLOOR = 1e-13    # eta >= ETA_FLOOR max diag G: below it, eta I is lost in G's rounding
 
 
-def regularized_inverse(G, eta):
+def regularized_inverse(G, eta, who="lifted prox ADMM"):
     """(G + eta I)^{-1} and the eta used: eta grows tenfold (at most 40 times) while
     rounding makes G + eta I indefinite (G = L^* L is only semidefinite). An explicit
     inverse: one matrix-vector product per iteration (faster than a triangular solve with
-    one right-hand side, lifted.py measured it)."""
+    one right-hand side, lifted.py measured it). `who` names the solver in errors."""
     if not bool(torch.isfinite(G).all()):
-        raise FloatingPointError("lifted prox ADMM: L^* L is not finite: products of the "
+        raise FloatingPointError(f"{who}: L^* L is not finite: products of the "
                                  "data overflow float64 (rescale the inputs)")
     scale = float(G.diagonal().abs().max()) if G.numel() else 0.0
     eta = max(eta, ETA_FLOOR * scale, 1e-300)
@@ -56,7 +61,7 @@ def regularized_inverse(G, eta):
         if not int(info):
             return torch.cholesky_inverse(chol), eta
         eta *= 10.0
-    raise FloatingPointError(f"lifted prox ADMM: L^* L + eta I is not positive definite even "
+    raise FloatingPointError(f"{who}: L^* L + eta I is not positive definite even "
                              f"at eta = {eta:.3g} (rescale the inputs)")
 
 
@@ -72,15 +77,18 @@ class LiftedProxADMM(LiftedStart):
     @staticmethod
     def accepts(problem, m):
         """None where it applies, else why not: a loss whose entry declares a prox
-        (problem.prox), a pair with a prox (spec["prox"]), no cones, float64, N = P p q
-        <= GRAM_MAX_N (L^* L is dense) and at most |y| (where L is wide, the lifted FISTA
-        was faster: measured on the tiny attention model with cross_entropy, (l2, l1), 40 s
-        against 3 s; the CNN and attention cells of bench_grid were certified by the FISTA
-        in 2-20 s; docs/performance.md), no output bias (F_b has no prox)."""
+        (problem.prox), a pair with a prox (spec["prox"]), no cones, float64, N / c
+        <= GRAM_MAX_N (G_F is dense; c = 1 unless kronops.kron_form) and N = P p q at most
+        |y| (where L is wide, the lifted FISTA was faster, both through F's blocks: on the
+        tiny attention model with cross_entropy, (l2, l1), 0.6 s against 25 s; on the
+        n = 2000 CNN with cross_entropy, (l2, l2), certified in 40 s against a gap bound of
+        1.7 after 65 s; bench_block.py, docs/performance.md), no output bias (F_b has no
+        prox)."""
         N = problem.P * problem.p * problem.q
+        c = problem.free_outputs if kron_form(problem) else 1
         why = lifted_refusals(
             problem, (getattr(problem, "prox", None) is None, "a loss without a prox"),
-            (N > GRAM_MAX_N, f"P p q > {GRAM_MAX_N} (L^* L dense)"),
+            (N // c > GRAM_MAX_N, f"P p q / c > {GRAM_MAX_N} (c = {c}; L^* L's block dense)"),
             (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
         return "it does not take " + ", ".join(why) if why else None
 
@@ -93,7 +101,12 @@ class LiftedProxADMM(LiftedStart):
 
     def _start(self):
         pb = self.problem
-        self.op = _Dense(pb) if dense_fits(pb) else _Predictive(pb)
+        if kron_form(pb):
+            self.op = KronL(pb)
+            self.layout = self.op.layout
+        else:
+            self.op = _Dense(pb) if dense_fits(pb) else _Predictive(pb)
+            self.layout = Outputs(None, pb.P, pb.p, pb.w2_shape)      # c = 1: G whole
         G = self.op.gram()          # summed in a fixed order: the same bits on any sharding
         eta = ETA_G * float(G.diagonal().mean()) if G.numel() else 1.0
         self.K, self.eta = regularized_inverse(G, eta)
@@ -118,7 +131,7 @@ class LiftedProxADMM(LiftedStart):
         done = False
         for _ in range(int(iters)):
             rhs = Lu - La + eta * (W - b)
-            Z = (self.K @ rhs.reshape(-1)).reshape(self.shape)
+            Z = self.layout.unblock(self.K @ self.layout.block(rhs), self.shape)
             LZ = op.forward(Z)
             if not bool(torch.isfinite(LZ).all()):
                 raise FloatingPointError(

@@ -12,8 +12,9 @@ line search on the Lipschitz estimate that may also shrink it (Scheinberg, Goldf
 
 One iteration: one lifted prediction L(Z) (of the prox point, which the line search
 needs anyway; the extrapolated point's prediction follows by linearity), one adjoint
-L^*(grad F), one prox. L, F and L^* come from liftedops.py (L's dense matrix where it is
-small, else the basis activations, footprint.lifted_fista; with the squared loss's Gram
+L^*(grad F), one prox. L, F and L^* come from liftedops.py (L's block over the free outputs
+where it fits, kronops.py, else L's dense matrix where it is small, else the basis
+activations, footprint.lifted_fista; with the squared loss's Gram
 matrix everything stays in the lifted space); their sums over samples are taken in a
 fixed order by blocks of samples, so a shard of a distributed run reaches one process's
 iterates bit for bit (blocksum.py). The solution Z is factored into BM units by the pair's
@@ -32,7 +33,7 @@ import torch
 from .offset import has_output_bias
 
 from .dprox import DNorm
-from .liftedops import smooth_part
+from .kronops import lifted_operator
 from .threads import on_one_thread
 
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
@@ -98,7 +99,7 @@ class LiftedFISTA(LiftedStart):
         self.lip, self.loss, self.step = None, math.inf, math.inf
 
     def _start(self):
-        s = self.smooth = smooth_part(self.problem)
+        s = self.smooth = lifted_operator(self.problem)
         Y = self.problem.Y
         self.Z = torch.zeros(self.shape, dtype=Y.dtype, device=Y.device)
         self.yZ = s.forward(self.Z)

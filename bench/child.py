@@ -1,0 +1,23 @@
+"""One benchmark run in a fresh process (its peak resident memory is its own), bounded by a
+wall-clock limit: the child prints one line `RESULT <json>`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+
+def run_code(code: str, limit: float, cwd) -> dict:
+    """The child's RESULT, or {"skipped": why} (killed at the limit, or failed)."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=limit, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"killed at the {limit:g} s limit",
+                "seconds": time.perf_counter() - start}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
