@@ -57,10 +57,10 @@ def test_the_metric_inverse_is_the_dense_solve():
 def block_form(monkeypatch):
     """L's dense matrix "too large" (liftedops.DENSE_MAX = 0): the tiny models take F's
     blocks (kronops.kron_form), as the n = 2000 CNN and the digits CNN do."""
-    from bmdsl.core import footprint
+    from bmdsl.core import warmfootprint
     from bmdsl.trainer.runtime import liftedops
     monkeypatch.setattr(liftedops, "DENSE_MAX", 0)
-    monkeypatch.setattr(footprint, "LIFTED_DENSE_MAX", 0)
+    monkeypatch.setattr(warmfootprint, "LIFTED_DENSE_MAX", 0)
 
 
 def _solved_by(solver, arch, C, R):

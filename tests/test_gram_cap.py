@@ -1,5 +1,5 @@
 """The Gram path's size cap (runtime/gram.py): from time (a factorization of N^3 / 3 flops
-within FACTOR_SECONDS), and from memory (the trainer checks footprint.gram against the
+within FACTOR_SECONDS), and from memory (the trainer checks warmfootprint.gram against the
 memory budget before anything is built)."""
 import numpy as np
 import pytest

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import bmdsl
-from bmdsl.core import cvxfootprint, footprint, memory
+from bmdsl.core import cvxfootprint, footprint, memory, warmfootprint
 from bmdsl.cli import main
 from bmdsl.core.memory import MemoryBudgetError
 
@@ -217,7 +217,7 @@ def test_warm_start_skipped_or_refused_when_it_does_not_fit(tmp_path):
     rng = np.random.default_rng(1)
     bound = bmdsl.load(_model(tmp_path, text)).derive().bind(
         {"X": rng.standard_normal((500, 20)), "Y": rng.standard_normal(500)})
-    need = footprint.cone_interior(bound.P, bound.p, bound.Y.size, 500)
+    need = warmfootprint.cone_interior(bound.P, bound.p, bound.Y.size, 500)
     fits = footprint.trainer_for(bound, 2, 8)
     assert fits.nbytes < 40 << 20 < need.nbytes
     trainer = bound.to_torch(device="cpu", m=2, memory_budget="40M")
@@ -259,8 +259,8 @@ def test_copied_constants_match_their_sources():
     from bmdsl.trainer import methods
     from bmdsl.trainer.runtime import gram, warm
     assert footprint.NEWTON_MAX_VARS == methods.METHODS["newton"].MAX_VARS
-    assert footprint.GRAM_CHUNK == gram.GRAM_CHUNK
-    assert footprint.GRAM_BLOCKS == gram.GRAM_BLOCKS
+    assert warmfootprint.GRAM_CHUNK == gram.GRAM_CHUNK
+    assert warmfootprint.GRAM_BLOCKS == gram.GRAM_BLOCKS
     assert footprint.JACOBIAN_BUDGET == methods.METHODS["newton"].JACOBIAN_BUDGET
-    assert set(footprint.WARM_STARTS) == {k.__name__ for k in warm.WARM_STARTS}
+    assert set(warmfootprint.WARM_STARTS) == {k.__name__ for k in warm.WARM_STARTS}
     assert set(footprint.METHOD_COPIES) == set(methods.METHODS)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bmdsl.core import footprint
+from bmdsl.core import warmfootprint
 from bmdsl.cvx import build_problem
 from bmdsl.kernel.lossforms import LOSS_KERNELS, CrossEntropy, Logistic, loss_array
 from bmdsl.trainer import Trainer
@@ -109,7 +109,7 @@ def test_refusals_say_why():
 def test_the_memory_estimate_covers_what_it_builds():
     trainer = Trainer(spiral_bound("cross_entropy", "l2", "l1"), device="cpu")
     warm = trainer.warm
-    estimate = footprint.warm_start("LiftedProxNewton", trainer.problem).nbytes
+    estimate = warmfootprint.warm_start("LiftedProxNewton", trainer.problem).nbytes
     warm.run(1)
     N = warm.Z.numel()
     built = warm.op.M.numel() + 3 * N * N + 2 * warm.admm.inverse.numel() + 4 * N

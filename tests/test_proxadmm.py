@@ -104,15 +104,15 @@ def test_an_output_bias_is_refused():
 
 @pytest.mark.parametrize("block", [False, True])
 def test_the_memory_estimate_covers_what_it_builds(block, monkeypatch):
-    from bmdsl.core import footprint
+    from bmdsl.core import warmfootprint
     from bmdsl.trainer.runtime import liftedops
     _without_majorization(monkeypatch)
     if block:     # L's dense matrix "too large": F's blocks over the spiral's 3 outputs
         monkeypatch.setattr(liftedops, "DENSE_MAX", 0)
-        monkeypatch.setattr(footprint, "LIFTED_DENSE_MAX", 0)
+        monkeypatch.setattr(warmfootprint, "LIFTED_DENSE_MAX", 0)
     bound = bound_for("mlp", "gated_relu", "huber", "l1", "l2")
     trainer = Trainer(bound, device="cpu")
-    estimate = footprint.warm_start("LiftedProxADMM", trainer.problem).nbytes
+    estimate = warmfootprint.warm_start("LiftedProxADMM", trainer.problem).nbytes
     warm = trainer.warm
     warm.run(1)
     assert type(warm.op).__name__ == ("KronL" if block else "_Dense")

@@ -82,20 +82,20 @@ def test_fista_applies_by_the_registry(fista_only):
 
 @pytest.mark.parametrize("form", ["block", "dense", "basis"])
 def test_the_memory_estimate_covers_the_operator_it_builds(form, monkeypatch, fista_only):
-    """footprint.lifted_fista (checked against the budget before the warm start is made)
+    """warmfootprint.lifted_fista (checked against the budget before the warm start is made)
     is at least what runtime/proxgrad.py allocates: L's block F over the free outputs,
     L's matrix, or the basis activations."""
-    from bmdsl.core import footprint
+    from bmdsl.core import warmfootprint
     from bmdsl.trainer.runtime import kronops, liftedops
     if form != "dense":
         monkeypatch.setattr(liftedops, "DENSE_MAX", 0)
-        monkeypatch.setattr(footprint, "LIFTED_DENSE_MAX", 0)
+        monkeypatch.setattr(warmfootprint, "LIFTED_DENSE_MAX", 0)
     if form == "basis":
         monkeypatch.setattr(kronops, "KRON_DENSE_MAX", 0)
-        monkeypatch.setattr(footprint, "KRON_DENSE_MAX", 0)
+        monkeypatch.setattr(warmfootprint, "KRON_DENSE_MAX", 0)
     bound = bound_for("cnn", "gated_relu", "huber", "l1", "l2")
     trainer = Trainer(bound, device="cpu")
-    estimate = footprint.warm_start("LiftedFISTA", trainer.problem).nbytes
+    estimate = warmfootprint.warm_start("LiftedFISTA", trainer.problem).nbytes
     trainer.warm.run(1)
     smooth = trainer.warm.smooth
     built = {"block": lambda: smooth.F, "dense": lambda: smooth.M,

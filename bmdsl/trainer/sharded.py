@@ -274,10 +274,10 @@ def _fits_everywhere(bound, options) -> bool:
     """Whether the Gram matrix fits the memory budget of every rank (the free memory of
     the nodes differs; a rank alone on the Gram path would wait at collectives the
     others never make)."""
-    from ..core import footprint, memory
+    from ..core import memory, warmfootprint
     spec = build_spec(bound.derivation)
     c = Outputs(spec, 1, 1, tuple(shapes(bound)["w2"])).c      # G = I_c (x) G_F
-    G = footprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size), c)
+    G = warmfootprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size), c)
     misfit = torch.tensor(0.0 if memory.fits(G, options.get("memory_budget")) else 1.0,
                           dtype=torch.float64, device=dd.device())
     return float(dd.allreduce_max(misfit)) == 0.0

@@ -30,7 +30,7 @@ from .runtime.fit import initial_factors
 from .runtime.gram import gram_pays
 from .runtime.problem import BMProblem
 from .runtime.warm import WARM_STARTS, warm_refusals
-from ..core import footprint, memory
+from ..core import footprint, memory, warmfootprint
 from .spec import PLACEHOLDERS, build_spec, shapes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -77,7 +77,7 @@ class Trainer:
             raise TrainerError(f"the batch size must be positive, not {batch_size}")
         self.batch_size = None if batch_size is None or int(batch_size) >= n else int(batch_size)
         self.batches_per_epoch = 1 if self.batch_size is None else -(-n // self.batch_size)
-        G = footprint.gram(self.problem.P, self.problem.p, self.problem.q,
+        G = warmfootprint.gram(self.problem.P, self.problem.p, self.problem.q,
                            self.problem.Y.numel(), self.problem.free_outputs)
         if gram is True:
             memory.require(G, memory_budget)
@@ -130,7 +130,7 @@ class Trainer:
         for start in WARM_STARTS:   # runtime/warm.warm_start_for, each estimate checked first
             if start.accepts(self.problem, self.m) is not None:
                 continue
-            estimate = footprint.warm_start(start.__name__, self.problem)
+            estimate = warmfootprint.warm_start(start.__name__, self.problem)
             if not memory.fits(estimate, self.memory_budget):
                 refused = refused or estimate      # "auto": the BM method starts alone
                 continue

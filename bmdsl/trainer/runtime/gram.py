@@ -25,7 +25,7 @@ from .threads import on_one_thread
 # FACTOR_SECONDS at FACTOR_FLOPS (float64 Cholesky on one core of this 2-core machine
 # at load ~8: 5.8e9 flop/s at N = 1500, 9.9e9 at N = 3000); 10 s gives N <= 5313, which
 # takes the n = 2000 CNN (P p q = 5184). Memory is the trainer's to check, before anything
-# is built: footprint.gram and each warm start's estimate against the memory budget
+# is built: warmfootprint.gram and each warm start's estimate against the memory budget
 # (bmdsl.core.memory); over it, the Gram path and that warm start are refused.
 FACTOR_SECONDS = 10.0
 FACTOR_FLOPS = 5e9

@@ -14,7 +14,7 @@ One iteration: one lifted prediction L(Z) (of the prox point, which the line sea
 needs anyway; the extrapolated point's prediction follows by linearity), one adjoint
 L^*(grad F), one prox. L, F and L^* come from liftedops.py (L's block over the free outputs
 where it fits, kronops.py, else L's dense matrix where it is small, else the basis
-activations, footprint.lifted_fista; with the squared loss's Gram
+activations, warmfootprint.lifted_fista; with the squared loss's Gram
 matrix everything stays in the lifted space); their sums over samples are taken in a
 fixed order by blocks of samples, so a shard of a distributed run reaches one process's
 iterates bit for bit (blocksum.py). The solution Z is factored into BM units by the pair's
