@@ -12,15 +12,20 @@ dict literals) that list it. `source(roots)` is then the text of every definitio
 from `roots` (names), transitively, in file order, with the imports they use. With
 `members=True` a reached class keeps only the methods and class attributes whose names
 the reached code uses as attributes (or keywords, or strings), and the dunders: the CVXPY
-module pastes a loss class for its `cvxpy` form without its numpy and torch parts.
+module pastes a loss class for its `cvxpy` form without its numpy and torch parts. A
+class's own look-ups (`self.x`, `cls.x`) keep members of its family only (the classes
+joined to it by inheritance), and the selection repeats until nothing more goes (a store
+left out may have been all that reached a function and the members it looks up). A
+function that only returns a parameter or a literal is inlined at its calls
+(pasteinline.py).
 """
 import ast
 
 from .prune import Block as _Block, File as _File, is_doc as _is_doc
 from .prune import drop_comment_lines as _drop_comment_lines
 from .pastemembers import attributes as _attributes, families as _families
-from .pastemembers import members as _members
 from .pasteinline import inline_passes
+from .pastemembers import members as _members
 from .pastemembers import unread_stores as _unread_stores, without as _without
 
 
@@ -160,12 +165,11 @@ class Paster:
         cut = {id(d): [m for m in _members(d[1]) if not set(m[0]) & self.keep_members]
                if not set(d[0]) & set(roots) else [] for d in defs}   # roots: whole
         kept, attrs, names, done = set(), set(), [r for r in roots if r in where], set()
-        family, own = _families(d[1] for d in defs), {}   # own: a family's self.x looked up
+        family, own = _families(d[1] for d in defs), {}   # own: family -> its self.x
 
-        def look_ups(d, text):
-            mine = own.setdefault(family.get(d[0][0]), set())
-            attrs.update(_attributes(text, own=mine) if d[0][0] in family else
-                         _attributes(text))
+        def look_ups(d, text):         # a class's self.x keeps members of its family only
+            mine = own.setdefault(family[d[0][0]], set()) if d[0][0] in family else None
+            attrs.update(_attributes(text, own=mine))
         while True:
             for name in names:
                 d = where[name]

@@ -5,8 +5,9 @@
 
 Training is fit.py's `train` (the warm start and the BM method of policy.py's table as
 bmdsl's trainer runs them); `predict` is predict.py's; --output follows bmdsl's output
-rule (outputs.py), checked before any work. A bad file or bad data ends with "error: ..." and exit 1, a method this
-module cannot train with exit 2, a training that breaks down or diverges exit 3.
+rule (outputs.py), checked before any work. A bad file or bad data ends with
+"error: ..." and exit 1, a method this module cannot train with exit 2, a training that
+breaks down or diverges exit 3.
 """
 import argparse
 import math
