@@ -6,20 +6,20 @@ import pytest
 
 import bmdsl
 from bmdsl.cvx import emit_cvxpy
-from bmdsl.kernel.paste import Paster
 from bmdsl.trainer import emit_torch
 
 SHIPPED = ("mlp", "cnn", "selfattention", "relu")
 # regression guards, lines of the emitted modules with the default `--methods auto`, by
-# whether the activation has ReLU cones, ~5% above the largest measured (docs/architecture.md,
-# "Emitted modules"): torch 1192 (mlp, gated, with the fused GEMM), 1743 (mlp, relu, with
-# the cone interior point's fixed-order sums, runtime/rowsums.py); `all` 2412 (mlp, gated,
-# with the Gram's block over the free outputs and the lifted majorization). Self-attention:
-# 1048 lines measured (1011 before the lifted ADMM's balanced rho and low-rank z-step);
-# the issue's goal, 700 torch lines, is not reached.
-TORCH_MAX = {False: 1250, True: 1830}
+# whether the activation has ReLU cones, ~2% above the largest measured (docs/architecture.md,
+# "Emitted modules"): torch 1202 (mlp, gated, with the fused GEMM), 1697 (mlp, relu, with
+# the cone interior point's fixed-order sums, runtime/rowsums.py); `all` 2511 (mlp, gated,
+# with the Gram's block over the free outputs and the lifted majorization; the guard kept
+# from before, 1% above). Self-attention: 1021 lines measured (1048 before the one entry
+# point, the family-scoped members and the inlined pass-through functions); the issue's
+# goal, 700 torch lines, is not reached.
+TORCH_MAX = {False: 1226, True: 1731}
 TORCH_ALL_MAX = 2530
-SELFATTENTION_TORCH_MAX = 1060
+SELFATTENTION_TORCH_MAX = 1042
 # CVXPY, per model (without cones, with ReLU cones), ~3% above measured: mlp 326 / 531,
 # cnn 383 / 588, selfattention 327 / 532 (the issue's bound: under 350), relu 326 / 531
 CVXPY_MAX = {"mlp": (337, 548), "cnn": (395, 606), "selfattention": (337, 548),
@@ -76,7 +76,9 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     carrying lbfgs alone, no docstrings, one blank line apart, 1064 with the Gram's block
     over the free outputs, 1011 with the SPEC's tuples continued under their first item
     and the members and stores no reached code reads left out, 1048 with the lifted ADMM's
-    rho balanced and its low-rank z-step (docs/architecture.md)."""
+    rho balanced and its low-rank z-step, 1021 with self.x look-ups kept to the class's
+    family, pass-through functions inlined and the loss's prox left out (BMProblem's
+    `loss_prox`, which only the prox ADMM reads) (docs/architecture.md)."""
     derivation = bmdsl.load("models/selfattention.bm").derive()
     torch_src = emit_torch(derivation)
     assert len(torch_src.splitlines()) < SELFATTENTION_TORCH_MAX
@@ -90,6 +92,9 @@ def test_gated_selfattention_drops_what_it_cannot_use():
                 "LiftedProxNewton", "Curvature", "Newton", "newton_step", "escape"} & \
         _functions(torch_src)
     assert {"LBFGS", "LiftedADMM", "pairwise_sum", "NetworkModule"} <= _functions(torch_src)
+    # the loss's prox only the prox ADMM reads; pass-through functions written at their calls
+    assert not {"loss_prox", "prox_squared", "derived", "append_feature", "fixed_maps"} & \
+        _functions(torch_src) and "def b(" not in torch_src      # the Gram's b: no self.b
     assert {"Newton", "newton_step", "escape"} <= _functions(emit_torch(derivation, "all"))
     cvx = emit_cvxpy(derivation)
     assert len(cvx.splitlines()) < 350
@@ -112,132 +117,6 @@ def test_gated_selfattention_drops_what_it_cannot_use():
     assert "def conjugate" not in cvx and "def torch" not in cvx and "def grad" not in cvx
     # the tractable pair's closed form by its kernel entry's name, without the table
     assert "closed_form(SPECTRAL)" in cvx and "PAIR_TABLE" not in cvx
-
-
-def test_paster_keeps_only_the_members_the_reached_code_looks_up():
-    text = '''
-class Base:
-    name = ""
-
-    def __init__(self, x=1.0):
-        self.x = x
-
-    def unused(self):
-        return helper()
-
-
-class Loss(Base):
-    name = "loss"
-    flag = True
-
-    def form(self, e):
-        return self.scale(e) * self.x
-
-    def scale(self, e):
-        return 2 * e
-
-    def other(self, e):
-        return self.unused()
-
-
-def helper():
-    return 0
-
-
-def run(e):
-    return Loss().form(e)
-'''
-    body = Paster([("t.py", text)], members=True).source(["run"])[1]
-    assert "def other" not in body and "def unused" not in body and "flag" not in body
-    assert "def helper" not in body            # reached only from a member that went
-    assert "def scale" in body and "__init__" in body and 'name = "loss"' not in body
-    ns = {}
-    exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
-    assert ns["run"](3.0) == 6.0
-
-
-def test_paster_names_entries_drops_docstrings_and_members_on_request():
-    text = '''
-TABLE = {"a": 1}
-
-
-class Error(ValueError):
-    """Only a docstring: it stays."""
-
-
-class Form:
-    def value(self):
-        return 0
-
-    def form(self):
-        return 2
-
-
-FORM = Form()
-
-
-def run(problem):
-    """Run it."""
-    for x in problem.items:
-        return x
-    return problem.value + TABLE[problem.key].form()
-'''
-    paster = Paster([("t.py", text)], {"problem.items": False}, members=True, docs="none",
-                    nones={"TABLE[problem.key]": "FORM"}, drop_members=("value",))
-    body = paster.source(["run", "Error"], gap=1)[1]
-    assert "TABLE" not in body and "FORM.form()" in body        # the entry by its name
-    assert '"""Run it."""' not in body and "Only a docstring" in body
-    assert "def value" not in body and "def form" in body       # .value was the problem's
-    assert "\n\n\n" not in body and "\n\n" in body                 # one blank line apart
-    ns = {}
-    exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
-    assert ns["run"](type("P", (), {"items": (), "value": 1})) == 3
-
-
-def test_paster_keeps_only_what_the_roots_reach_and_the_branch_taken():
-    text = '''"""Module docstring: a diary."""
-import numpy as np
-
-
-class Cone:
-    """Only for cones.
-
-    A long narrative."""
-    NEEDS = {"cone": True}
-
-
-class Plain:
-    pass
-
-
-TABLE = (Cone, Plain)
-
-
-def run(problem):
-    """Run it. More."""
-    # why: a comment line
-    if problem.cone:
-        return Cone()
-    return helper() if not problem.cone else np.zeros(1)
-
-
-def helper():
-    return TABLE
-
-
-def unused():
-    return np.ones(1)
-'''
-    paster = Paster([("t.py", text)], {"problem.cone": False}, {"cone": False}, {"numpy"})
-    imports, body = paster.source(["run"])
-    assert imports == []                                   # numpy was only in dropped code
-    assert "class Cone" not in body and "TABLE = (Plain,)" in body
-    assert "unused" not in body and "diary" not in body and "comment" not in body
-    assert '"""Run it."""' in body and "(helper())" in body
-    compile(body, "t.py", "exec")
-    ns = {}
-    exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
-    assert ns["run"](type("P", (), {"cone": False})) == (ns["Plain"],)
 
 
 def test_methods_are_carried_where_their_accepts_can_hold():

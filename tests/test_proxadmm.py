@@ -67,7 +67,7 @@ def test_it_asks_the_loss_entry_for_a_prox(monkeypatch):
     assert isinstance(trainer.warm, LiftedProxADMM)
     assert LiftedProxADMM.accepts(trainer.problem, trainer.m) is None
     # the same problem without the entry's prox: refused, with the reason
-    trainer.problem.prox = None
+    trainer.problem.loss_prox = None
     assert "a loss without a prox" in LiftedProxADMM.accepts(trainer.problem, trainer.m)
     # a loss registered at test time without a prox takes the lifted FISTA (no name test)
     monkeypatch.setitem(LOSSES, "scaled_squared", LossEntry(

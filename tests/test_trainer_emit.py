@@ -125,3 +125,19 @@ def test_emitted_predict_is_the_bmdsl_network(tmp_path):
     bad = _emitted_predict(path, tmp_path / "w.npz", tmp_path / "bad.npz")
     assert bad.returncode == 1 and bad.stderr.startswith("error: ")
     assert "Traceback" not in bad.stderr and "trained with" in bad.stderr
+
+
+def test_emitted_training_refuses_bad_data_without_a_traceback(tmp_path):
+    """One entry point (runtime/driver.py) for training and `predict`: a missing file or
+    data without the model's arrays is a one-line error, exit 1, as `predict`'s."""
+    import bmdsl
+    path = tmp_path / "selfattention_torch.py"
+    path.write_text(emit_torch(bmdsl.load("models/selfattention.bm").derive()))
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 3, 4)))          # no target Y
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for data, message in (("none.npz", "data none.npz: no such file"),
+                          ("x.npz", "the data lacks ['Y']")):
+        out = subprocess.run([sys.executable, "-c", RUNNER, str(path), data], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 1 and out.stderr.startswith("error: ")
+        assert message in out.stderr and "Traceback" not in out.stderr

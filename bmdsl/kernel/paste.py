@@ -12,13 +12,20 @@ dict literals) that list it. `source(roots)` is then the text of every definitio
 from `roots` (names), transitively, in file order, with the imports they use. With
 `members=True` a reached class keeps only the methods and class attributes whose names
 the reached code uses as attributes (or keywords, or strings), and the dunders: the CVXPY
-module pastes a loss class for its `cvxpy` form without its numpy and torch parts.
+module pastes a loss class for its `cvxpy` form without its numpy and torch parts. A
+class's own look-ups (`self.x`, `cls.x`) keep members of its family only (the classes
+joined to it by inheritance), and the selection repeats until nothing more goes (a store
+left out may have been all that reached a function and the members it looks up). A
+function that only returns a parameter or a literal is inlined at its calls
+(pasteinline.py).
 """
 import ast
 
 from .prune import Block as _Block, File as _File, is_doc as _is_doc
 from .prune import drop_comment_lines as _drop_comment_lines
-from .pastemembers import attributes as _attributes, members as _members
+from .pastemembers import attributes as _attributes, families as _families
+from .pasteinline import inline_passes
+from .pastemembers import members as _members
 from .pastemembers import unread_stores as _unread_stores, without as _without
 
 
@@ -151,13 +158,18 @@ class Paster:
             todo += [u for u in where[name][2] if u in where and u not in done]
         return done
 
-    def _select_members(self, roots):
+    def _select_members(self, roots, defs):
         """The definitions with each class cut to the members the reached code looks up:
         grown from the roots, a member joins when a kept part uses its name."""
-        where = {n: d for d in self.defs for n in d[0]}
+        where = {n: d for d in defs for n in d[0]}
         cut = {id(d): [m for m in _members(d[1]) if not set(m[0]) & self.keep_members]
-               if not set(d[0]) & set(roots) else [] for d in self.defs}   # roots: whole
+               if not set(d[0]) & set(roots) else [] for d in defs}   # roots: whole
         kept, attrs, names, done = set(), set(), [r for r in roots if r in where], set()
+        family, own = _families(d[1] for d in defs), {}   # own: family -> its self.x
+
+        def look_ups(d, text):         # a class's self.x keeps members of its family only
+            mine = own.setdefault(family[d[0][0]], set()) if d[0][0] in family else None
+            attrs.update(_attributes(text, own=mine))
         while True:
             for name in names:
                 d = where[name]
@@ -165,10 +177,11 @@ class Paster:
                     continue
                 done.add(id(d))
                 part = _without(d[1], cut[id(d)]) if cut[id(d)] else d[1]
-                attrs |= _attributes(part)
+                look_ups(d, part)
                 names += [u for u in _names(part) if u in where]
-            grow = [(d, m) for d in self.defs if id(d) in done for m in cut[id(d)]
-                    if (id(d), m) not in kept and set(m[0]) & (attrs - self.drop_members)]
+            grow = [(d, m) for d in defs if id(d) in done for m in cut[id(d)]
+                    if (id(d), m) not in kept and set(m[0]) & (
+                        (attrs | own.get(family.get(d[0][0]), set())) - self.drop_members)]
             if not grow:
                 break
             for d, m in grow:
@@ -176,10 +189,10 @@ class Paster:
                 lines = d[1].splitlines(keepends=True)[m[1]:m[2]]
                 indent = len(lines[0]) - len(lines[0].lstrip())
                 body = "".join(ln[indent:] if ln.strip() else ln for ln in lines)
-                attrs |= _attributes(body)
+                look_ups(d, body)
                 names += [u for u in _names(body) if u in where]
         out = []
-        for d in self.defs:
+        for d in defs:
             drop = [m for m in cut[id(d)] if (id(d), m) not in kept]
             text = _without(d[1], drop) if drop else d[1]
             out.append((d[0], text, _names(text) if drop else d[2], d[3]))
@@ -189,19 +202,27 @@ class Paster:
         """A reached class's `__init__` without its stores `self.x = ...` of attributes no
         reached code looks up (and so without what only those stores reach)."""
         reached = self.reached(roots, defs)
-        read = set().union(*(_attributes(d[1], stores=False) for d in defs
-                             if set(d[0]) & reached))
+        family, read, own = _families(d[1] for d in defs), set(), {}
+        for d in defs:
+            if set(d[0]) & reached:
+                mine = own.setdefault(family[d[0][0]], set()) if d[0][0] in family else None
+                read |= _attributes(d[1], stores=False, own=mine)
         out = []
         for d in defs:
             gone = [] if set(d[0]) & set(roots) or not set(d[0]) & reached else \
-                _unread_stores(d[1], read)
+                _unread_stores(d[1], read | own.get(family.get(d[0][0]), set()))
             text = _without(d[1], gone) if gone else d[1]
             out.append((d[0], text, _names(text) if gone else d[2], d[3]))
         return out
 
     def source(self, roots, extra_names=(), gap=2):
         """(import lines, definitions text) of what `roots` reach, `gap` blank lines apart."""
-        defs = self._select_members(roots) if self.members else self.defs
+        defs = inline_passes(self.defs, _names, roots)
+        while self.members:      # again until nothing goes: a dropped store may be all
+            cut = self._select_members(roots, defs)   # that reached a member's user
+            if [d[1] for d in cut] == [d[1] for d in defs]:
+                break
+            defs = cut
         reached = self.reached(roots, defs)
         kept = [(text, label) for names, text, _, label in defs if set(names) & reached]
         parts = []               # consecutive one-line constants of one file stay together

@@ -9,10 +9,11 @@ def _keys(tree):
             and isinstance(n.slice, ast.Constant)}
 
 
-def attributes(text, stores=True):
+def attributes(text, stores=True, own=None):
     """Names the code may look up on an object: attributes, keywords, identifier strings
     (but a subscript's key); stores=False: not the attributes only assigned (`self.x = ...`
-    is no look-up)."""
+    is no look-up); own: a set that takes the attributes of `self` and `cls` instead (the
+    class's own: they keep members of its family only, `families`)."""
     tree = ast.parse(text)
     skip = _keys(tree) | ({id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
                            for t in node.targets} if not stores else set())
@@ -21,7 +22,9 @@ def attributes(text, stores=True):
         if id(node) in skip:
             continue
         if isinstance(node, ast.Attribute):
-            found.add(node.attr)
+            mine = own is not None and isinstance(node.value, ast.Name) and \
+                node.value.id in ("self", "cls")
+            (own if mine else found).add(node.attr)
         elif isinstance(node, ast.keyword) and node.arg:
             found.add(node.arg)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
@@ -83,3 +86,24 @@ def unread_stores(text, read):
             and isinstance(s.targets[0], ast.Attribute)
             and isinstance(s.targets[0].value, ast.Name) and s.targets[0].value.id == "self"
             and s.targets[0].attr not in read]
+
+
+def families(texts):
+    """Class name -> its family's name, for the classes among `texts` (top-level
+    definitions): classes joined by inheritance share one family (what `self` may be)."""
+    root, bases = {}, {}
+    for text in texts:
+        node = ast.parse(text).body[0]
+        if isinstance(node, ast.ClassDef):
+            root[node.name] = node.name
+            bases[node.name] = [b.id for b in node.bases if isinstance(b, ast.Name)]
+
+    def find(name):
+        while root[name] != name:
+            name = root[name]
+        return name
+    for name, parents in bases.items():
+        for parent in parents:
+            if parent in root:
+                root[find(name)] = find(parent)
+    return {name: find(name) for name in root}

@@ -27,11 +27,9 @@ ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "n
 KERNEL = Path(__file__).parent.parent / "kernel"
 RUNTIME = Path(__file__).parent / "runtime"
 # after the trainer's runtime: the network class (bmdsl's trainer.network() is the same
-# class), the `predict` entry point, and the output rule of bmdsl's commands for --output
-NETWORK_MODULES = ("network.py", "predict.py", "outputs.py")
-MAIN = ('if __name__ == "__main__":\n'
-        '    ARGV = refuse_unsafe_output(sys.argv[1:])\n'
-        '    sys.exit(predict_main(ARGV[1:]) if ARGV[:1] == ["predict"] else main(ARGV))')
+# class), `predict`, the output rule of bmdsl's commands for --output, the command line
+NETWORK_MODULES = ("network.py", "predict.py", "outputs.py", "driver.py")
+MAIN = 'if __name__ == "__main__":\n    sys.exit(main())'
 # members torch calls (a Module's forward, an autograd Function's backward), never pruned
 KEEP_MEMBERS = ("forward", "backward", "setup_context")
 # members only bmdsl calls (its certificates take Gram.numpy(), its checkpoints a method's
@@ -39,7 +37,7 @@ KEEP_MEMBERS = ("forward", "backward", "setup_context")
 DROP_MEMBERS = ("numpy", "state_dict")
 GAP = 1                 # blank lines between top-level definitions
 DOCS = "none"           # the model section above the code says what it computes
-ROOTS = ("main", "predict_main", "predict", "refuse_unsafe_output", "NetworkModule")
+ROOTS = ("main", "predict", "NetworkModule")
 
 
 def paster(spec, selection=None) -> Paster:

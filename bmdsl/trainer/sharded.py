@@ -247,7 +247,7 @@ class DistributedTrainer(Trainer):
                                  outputs=outputs, n_all=n)
         problem.value_grad = registry_value_grad(b.loss, problem.Y)
         problem.terms_grad = registry_terms_grad(b.loss, problem.Y)
-        problem.prox = b.loss.prox
+        problem.loss_prox = b.loss.prox
         return problem
 
     def config(self) -> dict:

@@ -114,7 +114,7 @@ class Trainer:
                             F=(b.loss.base or b.loss).torch_value)
         problem.value_grad = registry_value_grad(b.loss, problem.Y)
         problem.terms_grad = registry_terms_grad(b.loss, problem.Y)
-        problem.prox = b.loss.prox        # None: the loss declares no prox (or an offset)
+        problem.loss_prox = b.loss.prox        # None: the loss declares no prox (or an offset)
         return problem
 
     def _warm_start(self, setting):

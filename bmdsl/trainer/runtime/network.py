@@ -117,7 +117,8 @@ class NetworkModule(torch.nn.Module):
             arrays[p["tensor"]] = unfold_patches(arrays[p["images"]], p["kernel"],
                                                   p["stride"], p["padding"])
             dims[p["tensor"]] = p["dims"]
-        arrays, sizes = append_feature(self.spec, arrays), self.known_sizes()   # (the hidden bias)
+        arrays = append_feature(self.spec, arrays)       # (the hidden bias)
+        sizes = self.known_sizes()
         for name, dim in dims.items():
             self._check(name, arrays[name], dim, sizes)
         return dict(arrays, **{name: getattr(self, f"fixed_{name}") for name in self.fixed})

@@ -9,15 +9,12 @@ images' grid. `predict(SPEC, WEIGHTS, DATA)` is the same as a function. Bad file
 data raise ValueError with what is wrong and what is accepted; the command line prints
 it and exits 1.
 """
-import argparse
-import sys
-
 import numpy as np
 import torch
 
 from ...kernel.npz import read_npz
 from .data import derived
-from .network import NETWORK_FORMAT, NetworkModule, uses_gates
+from .network import NetworkModule, uses_gates
 from .offset import has_output_bias
 
 
@@ -85,29 +82,3 @@ def predict(spec, weights, data):
                               else dict(weights), data)
     with torch.no_grad():
         return net(**{n: data[n] for n in net.inputs if n in data}).cpu().double().numpy()
-
-
-def predict_main(argv=None):
-    parser = argparse.ArgumentParser(prog=f"{SPEC['model']}_torch.py predict", description=(
-        f"Predictions of the trained network of model {SPEC['model']}."))
-    parser.add_argument("weights", help=f".npz with U, V (and gates), or a network saved with "
-                        f"net.save() ({NETWORK_FORMAT})")
-    parser.add_argument("data", help=f".npz with the input arrays "
-                        f"{', '.join(n for n, _ in SPEC['inputs'])}")
-    parser.add_argument("--output", help="write the predictions to this .npz (default: print "
-                        "them, one sample a line)")
-    args = parser.parse_args(argv)
-    try:
-        Yhat, name = predict(SPEC, args.weights, args.data), SPEC.get("output_name", "Yhat")
-    except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.output:
-        np.savez(args.output, **{name: Yhat})
-        print(f"predictions {len(Yhat)} -> {args.output} ({name})")
-    for row in () if args.output else Yhat.reshape(len(Yhat), -1):
-        print(",".join(f"{x:.10g}" for x in row))
-    return 0
-
-
-SPEC = None   # the emitted module defines the model's SPEC above this file

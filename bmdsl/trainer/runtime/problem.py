@@ -51,9 +51,9 @@ class BMProblem:
         # terms_grad(yhat, need_grad) -> (F's terms per entry or per row, grad F), when set:
         # the lifted solvers sum the terms by blocks at once (liftedops.py)
         self.terms_grad = None
-        # prox(v, y, t, x0) -> prox_{tF}(v) or None (the lifted ADMM of proxadmm.py needs it):
+        # loss_prox(v, y, t, x0) -> prox_{tF}(v) or None (the lifted ADMM of proxadmm.py needs it):
         # the runtime's copy here, the registry entry's with bmdsl's trainer
-        self.prox = loss_prox(spec)
+        self.loss_prox = loss_prox(spec)
         self.beta, self.C, self.R = spec["beta"], spec["C"], spec["R"]   # the norms' names
         self.norms = spec["norms"]      # their declared numeric forms (forms.py)
         self.cone = spec["cone"]

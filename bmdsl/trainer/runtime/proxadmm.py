@@ -77,7 +77,7 @@ class LiftedProxADMM(LiftedStart):
     @staticmethod
     def accepts(problem, m):
         """None where it applies, else why not: a loss whose entry declares a prox
-        (problem.prox), a pair with a prox (spec["prox"]), no cones, float64, N / c
+        (problem.loss_prox), a pair with a prox (spec["prox"]), no cones, float64, N / c
         <= GRAM_MAX_N (G_F is dense; c = 1 unless kronops.kron_form) and N = P p q at most
         |y| (where L is wide, the lifted FISTA was faster, both through F's blocks: on the
         tiny attention model with cross_entropy, (l2, l1), 0.6 s against 25 s; on the
@@ -87,7 +87,7 @@ class LiftedProxADMM(LiftedStart):
         N = problem.P * problem.p * problem.q
         c = problem.free_outputs if kron_form(problem) else 1
         why = lifted_refusals(
-            problem, (getattr(problem, "prox", None) is None, "a loss without a prox"),
+            problem, (getattr(problem, "loss_prox", None) is None, "a loss without a prox"),
             (N // c > GRAM_MAX_N, f"P p q / c > {GRAM_MAX_N} (c = {c}; L^* L's block dense)"),
             (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
         return "it does not take " + ", ".join(why) if why else None
@@ -124,7 +124,7 @@ class LiftedProxADMM(LiftedStart):
         start = time.perf_counter()
         if self.op is None:
             self._start()
-        op, prox, Y = self.op, self.problem.prox, self.problem.Y
+        op, prox, Y = self.op, self.problem.loss_prox, self.problem.Y
         eta, beta = self.eta, self.beta
         Z, W, u, a, b = self.Z, self.W, self.u, self.a, self.b
         (Lu, La), _ = op.sums([u, a], [])
