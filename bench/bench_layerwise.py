@@ -77,11 +77,23 @@ FOLDS = 3
 BASELINE_LRS = (1e-3, 3e-3, 1e-2)
 
 
-def stage_text(loss, pool, beta, seed, P, m):
+def stage_text(loss, pool, beta, seed, P, m, kernel=3):
     m = 2 if m == "full" else m              # (the stages' m is StageOptions.m)
-    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {m}\n"
+    patches = "" if kernel == 3 else (f"patches X[n, k, h] = im2col(I, kernel = {kernel}, "
+                                      f"stride = 1, padding = {(kernel - 1) // 2})\n")
+    return (f"model stage\narchitecture cnn\n{patches}pool P[a, k] = {pool}\nunits m = {m}\n"
             f"activation gated_relu(patterns = {P}, seed = {seed})\nloss {loss}\n"
             f"regularize beta = {beta:g}, C = l2, R = l2\n")
+
+
+def stage_models(cfg, seed) -> list:
+    """One stage model, or one per stage when cfg["stages"] lists per-stage overrides of
+    {"kernel", "P", "beta"} (the later stages' 1 x 1 patches, their gates, their beta)."""
+    import bmdsl
+    per = cfg.get("stages") or [{}]
+    return [bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], o.get("beta", cfg["beta"]), seed,
+                                   o.get("P", cfg["P"]), cfg["m"], o.get("kernel", 3)))
+            for o in per]
 
 
 def peak_mb() -> float:
@@ -103,12 +115,10 @@ def data(fold=None):
 
 def run_convex(cfg, seed, steps, time_limit, validation) -> dict:
     import torch
-    import bmdsl
     from bmdsl.layerwise import StageOptions, train_layerwise
     torch.set_num_threads(1)
     train, test = data(validation)
-    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed, cfg["P"],
-                                   cfg["m"]))
+    model = stage_models(cfg, seed)
     certified = cfg["method"] == "auto"
     options = StageOptions(method=cfg["method"], m=cfg["m"], seed=seed,
                            max_steps=None if certified else steps,
