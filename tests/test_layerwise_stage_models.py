@@ -10,24 +10,15 @@ import pytest
 import torch
 
 import bmdsl
-from model_texts import image_split
+from model_texts import image_split, layerwise_stage
 from bmdsl.cli import main
 from bmdsl.core.errors import BmdslError
 from bmdsl.layerwise import LayerwiseNetwork, StageOptions, train_layerwise
 
-FIRST = """
-model first
-architecture cnn
-pool P[a, k] = global
-units m = 2
-activation gated_relu(patterns = 2, seed = 0)
-loss squared
-regularize beta = 1e-2, C = l2, R = l2
-"""
+FIRST = layerwise_stage("first", patterns=2)
 # 1 x 1 patches: p = the previous stage's m P channels, so P can grow at a small Gram block
-LATER = FIRST.replace("model first", "model later").replace("patterns = 2", "patterns = 5") \
-    .replace("pool P", "patches X[n, k, h] = im2col(I, kernel = 1, stride = 1, padding = 0)"
-             "\npool P")
+LATER = layerwise_stage("later", patterns=5, patches="patches X[n, k, h] = im2col(I, "
+                        "kernel = 1, stride = 1, padding = 0)\n")
 OPTIONS = dict(progress=False, refine_iters=200)
 
 
