@@ -35,9 +35,9 @@ resident memory (getrusage) is its own; the load average is recorded before and 
 
 Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
 configuration; the figure also shows the single-beta candidate's run,
-bench/results/layerwise_certified-P3-beta1.json), or bench/results/layerwise_NAME.json for another candidate, reported for
-comparison only (with the baseline's lr chosen for the chosen configuration). A script,
-not a test.
+bench/results/layerwise_certified-P3-beta1.json), or bench/results/layerwise_NAME.json
+for another candidate, reported for comparison only (with the baseline's lr chosen for
+the chosen configuration). A script, not a test.
 """
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 (Sahiner et al. 2024, section 4.2; docs/layerwise.md).
 
 Each stage is a stage model FILE (a two-layer CNN model; with several files, stage s
-takes the s-th and the last serves every later stage) trained by the BM trainer on the previous
-stage's BM latent representation; each stage's certificate and train/test accuracy are
-printed, each finished stage is saved in the run directory (`--output DIR`), and
+takes the s-th and the last serves every later stage) trained by the BM trainer on the
+previous stage's BM latent representation; each stage's certificate and train/test
+accuracy are printed, each finished stage is saved in the run directory (`--output DIR`), and
 `--resume` continues at the stage a run stopped in. Data: the built-in digits (scikit-
 learn's load_digits, no download) or `--data D.npz` with x_train, y_train [, x_test,
 y_test]. Every mistake is a BmdslError (exit 1); Ctrl-C saves the stage's checkpoint.
@@ -105,7 +105,7 @@ def cmd_layerwise(args) -> int:
                         refine_iters=args.refine_iters,
                         checkpoint_every=args.checkpoint_every,
                         progress=False if args.no_progress or args.quiet else None)
-    print(f"layerwise {', '.join(m.name for m in models)}: {args.stages} stage(s) on "
+    print(f"layerwise {', '.join(x.name for x in models)}: {args.stages} stage(s) on "
           f"{where}")
     from ..trainer.errors import TrainingInterrupted
     try:

@@ -4,8 +4,8 @@
     result.network(images)          # the stacked torch.nn.Module; result.stages: records
 
 Stage s trains its stage model -- any two-layer CNN the language accepts; one model for
-every stage, or a list (stage s takes the s-th, the last one every later stage) -- on x_s: its
-convex program (23) solved through the BM factorization (24) by `bmdsl.trainer.Trainer`
+every stage, or a list (stage s takes the s-th, the last one every later stage) -- on x_s:
+its convex program (23) solved through the BM factorization (24) by `bmdsl.trainer.Trainer`
 (one objective per stage, certified by `bmdsl.certificates`: the Fenchel duality-gap
 bound and Theorem 3.4, eq. (20)). Its weights are then frozen and its BM latent
 representation x_{s+1} (latent.py: the m P unit activations, down-sampled -- average-pooled
