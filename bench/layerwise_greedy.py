@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,7 @@ def main() -> int:
         "betas": {str(s): list(b) for s, b in BETAS.items()}, "chosen": config,
         "stages": stages, "load_average_before_after": [load0, os.getloadavg()],
         "machine": describe()}, indent=2))
+    shutil.rmtree(tmp)            # the stages' representations: only the records are kept
     print(f"chosen: {name}")
     return 0
 
