@@ -8,7 +8,9 @@ each convex candidate of SELECT (seed 0) is trained on the other two folds, and 
 whose LAST stage has the highest mean validation accuracy over the folds wins (ties: the
 earlier in SELECT); then the baseline's Adam step is chosen the same way from 1e-3,
 3e-3, 1e-2 (ties: the smaller). Written to bench/results/layerwise_select.json, which
-the main run reads.
+the main run reads. Then bench/layerwise_greedy.py chooses each stage's beta greedily on
+the same folds (its docstring); when it ran, its per-stage betas are the configuration the
+main run takes.
 
 Convex: S stages, each the cnn architecture (3 x 3 patches, padding 1) with gated ReLU,
 P sampled gates and m units per pattern, the candidate's loss, head pooling and beta, the
@@ -32,9 +34,10 @@ resident memory (getrusage) is its own; the load average is recorded before and 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
 
 Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
-configuration), or bench/results/layerwise_NAME.json for another candidate, reported for
-comparison only (with the baseline's lr chosen for the chosen configuration). A script,
-not a test.
+configuration; the figure also shows the single-beta candidate's run,
+bench/results/layerwise_certified-P3-beta1.json), or bench/results/layerwise_NAME.json
+for another candidate, reported for comparison only (with the baseline's lr chosen for
+the chosen configuration). A script, not a test.
 """
 from __future__ import annotations
 
@@ -77,11 +80,24 @@ FOLDS = 3
 BASELINE_LRS = (1e-3, 3e-3, 1e-2)
 
 
-def stage_text(loss, pool, beta, seed, P, m):
+def stage_text(loss, pool, beta, seed, P, m, kernel=3):
     m = 2 if m == "full" else m              # (the stages' m is StageOptions.m)
-    return (f"model stage\narchitecture cnn\npool P[a, k] = {pool}\nunits m = {m}\n"
+    patches = "" if kernel == 3 else (f"patches X[n, k, h] = im2col(I, kernel = {kernel}, "
+                                      f"stride = 1, padding = {(kernel - 1) // 2})\n")
+    return (f"model stage\narchitecture cnn\n{patches}pool P[a, k] = {pool}\nunits m = {m}\n"
             f"activation gated_relu(patterns = {P}, seed = {seed})\nloss {loss}\n"
             f"regularize beta = {beta:g}, C = l2, R = l2\n")
+
+
+def stage_models(cfg, seed) -> list:
+    """One stage model, or one per stage when cfg["stages"] lists per-stage overrides of
+    {"kernel", "pool", "P", "beta"} (a later stage's patches, head, gates, beta)."""
+    import bmdsl
+    per = cfg.get("stages") or [{}]
+    return [bmdsl.parse(stage_text(cfg["loss"], o.get("pool", cfg["pool"]),
+                                   o.get("beta", cfg["beta"]), seed,
+                                   o.get("P", cfg["P"]), cfg["m"], o.get("kernel", 3)))
+            for o in per]
 
 
 def peak_mb() -> float:
@@ -103,12 +119,10 @@ def data(fold=None):
 
 def run_convex(cfg, seed, steps, time_limit, validation) -> dict:
     import torch
-    import bmdsl
     from bmdsl.layerwise import StageOptions, train_layerwise
     torch.set_num_threads(1)
     train, test = data(validation)
-    model = bmdsl.parse(stage_text(cfg["loss"], cfg["pool"], cfg["beta"], seed, cfg["P"],
-                                   cfg["m"]))
+    model = stage_models(cfg, seed)
     certified = cfg["method"] == "auto"
     options = StageOptions(method=cfg["method"], m=cfg["m"], seed=seed,
                            max_steps=None if certified else steps,
@@ -124,49 +138,6 @@ def run_convex(cfg, seed, steps, time_limit, validation) -> dict:
             "train_accuracy": [r["train_accuracy"] for r in result.stages]}
 
 
-def baseline_net(cfg):
-    from torch import nn
-    layers, ch = [], 1
-    for s in range(STAGES):
-        layers += [nn.Conv2d(ch, WIDTH, 3, padding=1), nn.ReLU()]
-        ch = WIDTH
-        if s < STAGES - 1 and cfg["downsample"] == "invertible":
-            layers.append(nn.PixelUnshuffle(2))
-            ch = 4 * WIDTH
-        elif s < STAGES - 1:
-            layers.append(nn.AvgPool2d(int(cfg["downsample"])))
-    head, cells = (nn.AdaptiveAvgPool2d(2), 4) if cfg["pool"] == "adaptive(2x2)" else \
-        (nn.AvgPool2d(2), (8 // 2 ** STAGES) ** 2)          # average(2x2) on the last grid
-    layers += [head, nn.Flatten(), nn.Linear(WIDTH * cells, 10)]
-    return nn.Sequential(*layers).double()
-
-
-def run_baseline(cfg, seed, epochs, lr, validation) -> dict:
-    import torch
-    from torch import nn
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    train, test = data(validation)
-    net = baseline_net(cfg)
-    x, y = torch.as_tensor(train["images"]), torch.as_tensor(train["labels"])
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(y), generator=gen).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        acc = lambda d: float((net(torch.as_tensor(d["images"])).argmax(1).numpy()  # noqa
-                               == d["labels"]).mean())
-        return {"seconds": seconds, "peak_mb": peak_mb(), "load_average": os.getloadavg(),
-                "train_accuracy": acc(train),
-                "test_accuracy": acc(test), "lr": lr,
-                "parameters": sum(p.numel() for p in net.parameters())}
-
-
 def spawn(kind, cfg, seed, args, validation=None, lr=None) -> dict:
     """One run in its own process (its own peak memory); its JSON line back."""
     cmd = [sys.executable, __file__, "--one", kind, "--config", json.dumps(cfg),
@@ -178,6 +149,15 @@ def spawn(kind, cfg, seed, args, validation=None, lr=None) -> dict:
                           env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
                                "PATH": "/usr/bin:/bin"})
     return dict(json.loads(done.stdout.strip().splitlines()[-1]), seed=seed)
+
+
+def chosen_config():
+    """(configuration, baseline lr, where chosen): the per-stage betas of the greedy
+    selection (layerwise_greedy.py) when it ran, else --select's one configuration."""
+    select, greedy = RESULTS / "layerwise_select.json", RESULTS / "layerwise_select_greedy.json"
+    chosen = json.loads(select.read_text())
+    cfg = json.loads(greedy.read_text())["chosen"] if greedy.exists() else chosen["chosen"]
+    return cfg, chosen["baseline_lr"], (greedy if greedy.exists() else select).name
 
 
 def as_config(c) -> dict:
@@ -205,23 +185,23 @@ def main() -> int:
     args = ap.parse_args()
     results, png = RESULTS / "layerwise.json", ROOT / "docs/layerwise_accuracy.png"
     from bench.layerwise_plot import plot
-    earlier = RESULTS / "layerwise_uncertified_P16.json"
+    earlier = RESULTS / "layerwise_certified-P3-beta1.json"     # one beta for all
     if args.plot_only:
         plot(results, png, earlier)
         return 0
     if args.one:
+        from bench import layerwise_baseline as baseline
         cfg = json.loads(args.config)
         out = run_convex(cfg, args.seed, args.steps, args.time_limit, args.fold) \
             if args.one == "convex" else \
-            run_baseline(cfg, args.seed, args.epochs, args.lr, args.fold)
+            baseline.run(cfg, args.seed, args.epochs, args.lr, args.fold)
         print(json.dumps(out))
         return 0
     if args.select:
         from bench.layerwise_select import select
         return select(args)
     from bench.machine import describe
-    chosen = json.loads((RESULTS / "layerwise_select.json").read_text())
-    cfg, lr = chosen["chosen"], chosen["baseline_lr"]
+    cfg, lr, source = chosen_config()
     if args.candidate:
         cfg = as_config(next(c for c in CANDIDATES if c[0] == args.candidate))
         results = RESULTS / f"layerwise_{args.candidate}.json"
@@ -279,8 +259,8 @@ def main() -> int:
     results.write_text(json.dumps({"setup": {"P": cfg["P"], "m": cfg["m"], "width": WIDTH,
                                              "cert_tol": CERT_TOL, "stages": STAGES,
                                              "config": cfg, "baseline_lr": lr,
-                                             "chosen_by": "bench/results/layerwise_select.json",
-                                             "chosen": cfg == chosen["chosen"],
+                                             "chosen_by": f"bench/results/{source}",
+                                             "chosen": not args.candidate,
                                              "time_limit_per_stage": args.time_limit,
                                              "baseline_epochs": args.epochs,
                                              "test_fraction": FRACTION, "seeds": args.seeds},

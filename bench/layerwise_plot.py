@@ -26,8 +26,7 @@ def plot(results: Path, png: Path, earlier: Path | None = None) -> None:
         old = json.loads(earlier.read_text())
         acc = np.array([r["test_accuracy"] for r in old["runs"]["convex"]]).mean(0)
         ax.plot(stages, 100 * acc, "s:", color="grey",
-                label=f"earlier run, not certified ({old['setup']['config']['name']}, "
-                      f"P = {old['setup']['P']}, m = {old['setup']['m']})")
+                label=f"another run: {old['setup']['config']['name']}, mean")
     ax.axhline(100 * base.mean(), color="tab:red", ls="--",
                label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
     ax.set_xticks(stages)

@@ -71,6 +71,14 @@ TINY = mlp("tiny", m=5, activation="gated_relu(patterns = 6, seed = 0)", loss="s
            regularize=regularize("1e-2"))
 
 
+def layerwise_stage(name="stage", patterns=3, patches=""):
+    """The layerwise tests' stage model: the cnn with global pooling (q = c = 2, so Z_k has
+    rank <= 2 and m = 2 units can reach the optimum); `patches` replaces the cnn's."""
+    return (f"\nmodel {name}\narchitecture cnn\n{patches}pool P[a, k] = global\nunits m = 2\n"
+            f"activation gated_relu(patterns = {patterns}, seed = 0)\nloss squared\n"
+            f"regularize beta = 1e-2, C = l2, R = l2\n")
+
+
 def image_split():
     """The layerwise tests' tiny image split: 16 training and 6 test 1 x 4 x 4 images of 2
     classes, as train_layerwise takes them ({"images", "labels"})."""

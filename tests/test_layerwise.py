@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import bmdsl
-from model_texts import image_split
+from model_texts import image_split, layerwise_stage
 from bmdsl.cli import main
 from bmdsl.bind.datasets import images
 from bmdsl.core.errors import BmdslError
@@ -18,15 +18,7 @@ from bmdsl.layerwise.solve import batches
 from bmdsl.core import footprint
 
 # global pooling: q = c = 2, so Z_k has rank <= 2 and m = 2 units can reach the optimum
-STAGE = """
-model stage
-architecture cnn
-pool P[a, k] = global
-units m = 2
-activation gated_relu(patterns = 3, seed = 0)
-loss squared
-regularize beta = 1e-2, C = l2, R = l2
-"""
+STAGE = layerwise_stage()
 
 
 @pytest.fixture(scope="module")

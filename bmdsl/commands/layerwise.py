@@ -1,9 +1,10 @@
-"""`bmdsl layerwise FILE --stages S`: a deep classifier from S convex stages
+"""`bmdsl layerwise FILE [FILE ...] --stages S`: a deep classifier from S convex stages
 (Sahiner et al. 2024, section 4.2; docs/layerwise.md).
 
-Each stage is FILE (a two-layer CNN model) trained by the BM trainer on the previous
-stage's BM latent representation; each stage's certificate and train/test accuracy are
-printed, each finished stage is saved in the run directory (`--output DIR`), and
+Each stage is a stage model FILE (a two-layer CNN model; with several files, stage s
+takes the s-th and the last serves every later stage) trained by the BM trainer on the
+previous stage's BM latent representation; each stage's certificate and train/test
+accuracy are printed, each finished stage is saved in the run directory (`--output DIR`), and
 `--resume` continues at the stage a run stopped in. Data: the built-in digits (scikit-
 learn's load_digits, no download) or `--data D.npz` with x_train, y_train [, x_test,
 y_test]. Every mistake is a BmdslError (exit 1); Ctrl-C saves the stage's checkpoint.
@@ -66,7 +67,7 @@ def _data(args):
 def _directory(args, model) -> Path:
     """The run directory, checked before any work (commands/outputs.py)."""
     from ..layerwise.store import RUN
-    directory = Path(args.output or f"{Path(args.file).stem}_layerwise")
+    directory = Path(args.output or f"{Path(args.file[0]).stem}_layerwise")
     if directory.exists() and not directory.is_dir():
         raise outputs.OutputError(f"{directory} is not a directory",
                                   hint="--output names a directory for the run's files")
@@ -87,10 +88,15 @@ def cmd_layerwise(args) -> int:
     from ..layerwise.stages import downsamples_for
     from ..trainer.spec import build_spec
     m, args.m = args.m, None if args.m == "full" else args.m
-    model = load_model(args)         # with the model's units unless --m is a number
+    # each with the model's units unless --m is a number; the overrides apply to every file
+    models = [load_model(argparse.Namespace(**dict(vars(args), file=f))) for f in args.file]
+    if len(models) > args.stages:
+        raise BmdslError(f"{len(models)} stage models for {args.stages} stage(s)",
+                         hint="give at most one model per stage (the last serves the rest)")
     downsamples_for(args.downsample, args.stages)    # mistakes before any work
-    check_stage_spec(build_spec(model.derive()))
-    directory = _directory(args, model)
+    for model in models:
+        check_stage_spec(build_spec(model.derive()))
+    directory = _directory(args, models[0])
     train, test, where = _data(args)
     opts = StageOptions(method=args.method, m=m, seed=args.train_seed,
                         dtype=args.dtype, device=args.device, lr=args.lr,
@@ -99,10 +105,11 @@ def cmd_layerwise(args) -> int:
                         refine_iters=args.refine_iters,
                         checkpoint_every=args.checkpoint_every,
                         progress=False if args.no_progress or args.quiet else None)
-    print(f"layerwise {model.name}: {args.stages} stage(s) on {where}")
+    print(f"layerwise {', '.join(x.name for x in models)}: {args.stages} stage(s) on "
+          f"{where}")
     from ..trainer.errors import TrainingInterrupted
     try:
-        result = train_layerwise(model, train, test, args.stages, args.downsample, opts,
+        result = train_layerwise(models, train, test, args.stages, args.downsample, opts,
                                  directory=directory, resume=args.resume)
     except TrainingInterrupted:
         raise TrainingInterrupted(f"interrupted: the finished stages and the current "
@@ -119,7 +126,8 @@ def cmd_layerwise(args) -> int:
 
 
 def _configure(p):
-    p.add_argument("file", help="the stage model: a two-layer CNN .bm file (or 'cnn')")
+    p.add_argument("file", nargs="+", help="the stage model: a two-layer CNN .bm file (or "
+                   "'cnn'); several: stage s takes the s-th, the last every later stage")
     p.add_argument("--stages", type=options.positive_int, required=True,
                    help="number of stages, >= 1")
     p.add_argument("--data", help="an .npz with x_train [n, channels, height, width], "

@@ -88,8 +88,8 @@ def train_stage(model, s, x, labels, classes, options, store, resume, spec):
     log.info("stage %d: objective %.10g, (p - p*)/p* <= %.3e", s, result.objective,
              cert.gap_bound)
     ws = result.warm_start or {}
-    record = {"stage": s, "input": list(x.shape[1:]), "n": int(x.shape[0]), "P": bound.P,
-              "m": trainer.m, "p": bound.p, "q": bound.q,
+    record = {"stage": s, "model": model.name, "input": list(x.shape[1:]),
+              "n": int(x.shape[0]), "P": bound.P, "m": trainer.m, "p": bound.p, "q": bound.q,
               "latent_channels": bound.P * trainer.m, "convex_latent_channels": bound.P * bound.q,
               "method": trainer.method_name, "warm_start": ws.get("method"),
               "warm_iterations": ws.get("iterations"), "batch_size": trainer.batch_size,

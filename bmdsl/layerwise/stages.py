@@ -3,8 +3,9 @@
     result = train_layerwise(model, train, test, stages=3, downsample=(2, "invertible"))
     result.network(images)          # the stacked torch.nn.Module; result.stages: records
 
-Stage s trains the stage model -- any two-layer CNN the language accepts -- on x_s: its
-convex program (23) solved through the BM factorization (24) by `bmdsl.trainer.Trainer`
+Stage s trains its stage model -- any two-layer CNN the language accepts; one model for
+every stage, or a list (stage s takes the s-th, the last one every later stage) -- on x_s:
+its convex program (23) solved through the BM factorization (24) by `bmdsl.trainer.Trainer`
 (one objective per stage, certified by `bmdsl.certificates`: the Fenchel duality-gap
 bound and Theorem 3.4, eq. (20)). Its weights are then frozen and its BM latent
 representation x_{s+1} (latent.py: the m P unit activations, down-sampled -- average-pooled
@@ -104,34 +105,54 @@ def downsamples_for(downsample, stages: int) -> list[str]:
     return d
 
 
-def config_of(model, train, test, options: StageOptions) -> dict:
-    """The digest a resumed run is checked against (stages excluded: they may grow)."""
+def models_for(model) -> list:
+    """The stage models: one model (every stage), or a non-empty list whose s-th is stage
+    s's and whose last serves every later stage (so a resumed run may add stages)."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not models:
+        raise BmdslError("no stage model given", hint="pass one model, or one per stage")
+    return models
+
+
+def stage_model(models: list, s: int):
+    return models[min(s, len(models)) - 1]
+
+
+def config_of(models, specs, train, test, options: StageOptions) -> dict:
+    """The digest a resumed run is checked against (stages excluded: they may grow; one
+    model keeps the record of runs made before per-stage models)."""
     data = {"train_images": train["images"], "train_labels": train["labels"]}
     if test is not None:
         data.update(test_images=test["images"], test_labels=test["labels"])
-    return {"model": model.name, "model_digest": digest_literal(build_spec(model.derive())),
+    names, digests = [m.name for m in models], [digest_literal(s) for s in specs]
+    one = len(models) == 1
+    return {"model": names[0] if one else names,
+            "model_digest": digests[0] if one else digests,
             "data_digest": digest_arrays(data), **options.digest()}
 
 
 def train_layerwise(model, train: dict, test: dict | None, stages: int, downsample=1,
                     options: StageOptions | None = None, directory=None,
                     resume: bool = False) -> LayerwiseResult:
-    """Train `stages` stages of `model` on {"images", "labels"} (module doc); with a
-    `directory`, each finished stage is saved there and `resume` continues from it."""
+    """Train `stages` stages of `model` (one model, or a list: models_for) on {"images",
+    "labels"} (module doc); with a `directory`, each finished stage is saved there and
+    `resume` continues from it."""
     if isinstance(stages, bool) or not isinstance(stages, int) or \
             not 1 <= stages <= MAX_STAGES:
         raise BmdslError(f"the number of stages must be a whole number from 1 to "
                          f"{MAX_STAGES}, not {stages!r}")
     options = options or StageOptions()
     downsamples = downsamples_for(downsample, stages)
-    spec = build_spec(model.derive())
-    check_stage_spec(spec)
+    models = models_for(model)
+    specs = [build_spec(m.derive()) for m in models]
+    for spec in specs:
+        check_stage_spec(spec)
     check_units(options.m)                   # a bad m before any work
     for part, d in (("train", train), ("test", test)):
         _check_images(part, d)
     classes = int(train["labels"].max()) + 1
     store = None if directory is None else StageStore(directory, config_of(
-        model, train, test, options))
+        models, specs, train, test, options))
     if store is not None:
         store.prepare(resume)
     done = store.resume() if store is not None and resume else []
@@ -150,8 +171,9 @@ def train_layerwise(model, train: dict, test: dict | None, stages: int, downsamp
                                  f"{saved}, not {down}")
             log.info("stage %d/%d: resumed from %s", s, stages, directory)
         else:
-            net, record = train_stage(model, s, xs["train"], train["labels"], classes,
-                                      options, store, resume, spec)
+            net, record = train_stage(stage_model(models, s), s, xs["train"],
+                                      train["labels"], classes, options, store, resume,
+                                      stage_model(specs, s))
             scale = None
         if down is not None and scale is None:
             # (a stage saved as the last one had no down-sampling yet: as if run at once)
