@@ -19,12 +19,15 @@ memory is its own), bounded by a wall-clock limit:
 
 Cells the default trainer cannot certify by design are skipped with the reason (ReLU
 with q > 1: its convex program is only bracketed; out of scope here). Writes the JSON
-with the machine's description and load (bench/machine.py).
+with the machine's description and load (bench/machine.py), each row with the load average
+before it (other jobs on the cores slow every timing). bench/grid_table.py prints a
+run's status table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -153,7 +156,7 @@ def main() -> None:
                     spec = dict(arch=arch, loss=loss, act=act, C=C, R=R, n=n)
                     bound = bound_for(**spec)
                     row = dict(spec, P=bound.P, p=bound.p, q=bound.q,
-                               samples=int(bound.Y.shape[0]))
+                               samples=int(bound.Y.shape[0]), load_before=list(os.getloadavg()))
                     reason = skip_reason(arch, loss, act, bound.q)
                     if reason:
                         row["skipped"] = reason
