@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import write_results  # noqa: E402
 
 ARCHS = {"mlp": "models/mlp.bm", "cnn": "models/cnn.bm", "selfattention":
          "models/selfattention.bm"}
@@ -173,8 +173,7 @@ def main() -> None:
                             row["speedup"] = cv["seconds"] / tr["seconds"]
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-    out = {"machine": describe(), "command": " ".join(sys.argv), "rows": rows}
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_results(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -25,17 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.child import run_code  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.child import PREAMBLE, run_code  # noqa: E402
+from bench.machine import write_results  # noqa: E402
 
-CHILD = r'''
-import json, resource, sys, time
-import torch
-sys.path.insert(0, {root!r})
+CHILD = PREAMBLE + r'''
 from bench.bench_grid import bound_for, units
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.runtime import lifted, majorize, proxadmm
-torch.set_num_threads(1)
 args = json.loads({args!r})
 
 
@@ -92,8 +88,7 @@ def main() -> None:
                 row = dict(spec, layout=layout, load_before=list(load), **out)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    out = {"machine": describe(), "command": " ".join(sys.argv), "rows": rows}
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_results(args.out, rows)
 
 
 if __name__ == "__main__":
