@@ -4,6 +4,7 @@ m=...).fit(cert_tol=1e-4)`):
 
     python bench/bench_inverse_layout.py [--cells cnn:squared:l2:2000,cnn:huber:l1:0]
                                          [--repeats 1] [--out bench/results/inverse_layout.json]
+    python bench/bench_inverse_layout.py --product 2592,2      # one product K @ r alone
 
 torch's cholesky_inverse returns its result by columns (strides (1, N)); the z-step's
 product with a few right-hand sides [N/c, c] was 7x slower so at N/c = 2592. Both
@@ -13,6 +14,8 @@ proxadmm.py's `regularized_inverse` (the prox ADMM, and the majorization's KronM
 The same values either way (the inverse is exactly symmetric), so the iterates and the gap
 bounds must agree; each run is a fresh process, rows and columns alternating, the load
 recorded before each. A cell is arch:loss:R:n (n = 0: the built-in size; gated ReLU).
+--product N,c times the z-step's product alone: K = cholesky_inverse of a random SPD
+[N, N] matrix (by columns, as torch returns it) and its transpose (by rows) times r [N, c].
 """
 from __future__ import annotations
 
@@ -67,14 +70,39 @@ print("RESULT " + json.dumps(dict(
 '''
 
 
+def product(N: int, c: int, repeats: int = 20) -> None:
+    """Medians of K @ r with K by columns and by rows, one thread, in this process."""
+    import time
+    import torch
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(N, N, generator=gen, dtype=torch.float64)
+    K = torch.cholesky_inverse(torch.linalg.cholesky(A @ A.T / N + torch.eye(N, dtype=A.dtype)))
+    r = torch.randn(N, c, generator=gen, dtype=torch.float64)
+    times = {"columns": [], "rows": []}
+    for _ in range(repeats):
+        for name, M in (("columns", K), ("rows", K.T)):
+            t = time.perf_counter()
+            M @ r
+            times[name].append(time.perf_counter() - t)
+    med = {k: sorted(v)[len(v) // 2] * 1e3 for k, v in times.items()}
+    print(f"K {tuple(K.stride())} strides; K @ r [{N}, {c}]: by columns {med['columns']:.1f} ms, "
+          f"by rows {med['rows']:.1f} ms (medians of {repeats}); equal: "
+          f"{torch.equal(K @ r, K.T @ r)}; load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--product", help="N,c: time the product K @ r alone")
     ap.add_argument("--cells", default="cnn:squared:l2:2000,cnn:squared:l1:2000,"
                                         "cnn:huber:l2:0,cnn:huber:l1:0")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--limit", type=float, default=300.0)
     ap.add_argument("--out", default=str(ROOT / "bench/results/inverse_layout.json"))
     args = ap.parse_args()
+    if args.product:
+        product(*(int(v) for v in args.product.split(",")))
+        return
     rows = []
     for cell in args.cells.split(","):
         arch, loss, R, n = cell.split(":")

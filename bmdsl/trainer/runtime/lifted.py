@@ -181,8 +181,8 @@ class LiftedADMM:
             chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
             if not int(info):
                 # its transpose, the same symmetric matrix stored by rows: torch returns
-                # it by columns, and the product with a few right-hand sides was 7x
-                # slower so (0.125 s against 0.018 s at N / c = 2592, docs/performance.md)
+                # it by columns, and the product with a few right-hand sides was 6-8x
+                # slower so (N / c = 2592; bench/bench_inverse_layout.py --product)
                 return torch.cholesky_inverse(chol).T
             self.rho *= 10.0
         raise FloatingPointError(
