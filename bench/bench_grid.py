@@ -19,12 +19,15 @@ memory is its own), bounded by a wall-clock limit:
 
 Cells the default trainer cannot certify by design are skipped with the reason (ReLU
 with q > 1: its convex program is only bracketed; out of scope here). Writes the JSON
-with the machine's description and load (bench/machine.py).
+with the machine's description and load (bench/machine.py), each row with the load average
+before it (other jobs on the cores slow every timing). bench/grid_table.py prints a
+run's status table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -33,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import describe  # noqa: E402
+from bench.machine import write_results  # noqa: E402
 
 ARCHS = {"mlp": "models/mlp.bm", "cnn": "models/cnn.bm", "selfattention":
          "models/selfattention.bm"}
@@ -153,7 +156,7 @@ def main() -> None:
                     spec = dict(arch=arch, loss=loss, act=act, C=C, R=R, n=n)
                     bound = bound_for(**spec)
                     row = dict(spec, P=bound.P, p=bound.p, q=bound.q,
-                               samples=int(bound.Y.shape[0]))
+                               samples=int(bound.Y.shape[0]), load_before=list(os.getloadavg()))
                     reason = skip_reason(arch, loss, act, bound.q)
                     if reason:
                         row["skipped"] = reason
@@ -170,8 +173,7 @@ def main() -> None:
                             row["speedup"] = cv["seconds"] / tr["seconds"]
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-    out = {"machine": describe(), "command": " ".join(sys.argv), "rows": rows}
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_results(args.out, rows)
 
 
 if __name__ == "__main__":

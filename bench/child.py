@@ -21,3 +21,13 @@ def run_code(code: str, limit: float, cwd) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
+
+
+# the opening of a child's code (str.format: root): the checkout first on the path, one
+# torch thread (two threads on the loaded 2-core machine spin on each other)
+PREAMBLE = r'''
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+import torch
+torch.set_num_threads(1)
+'''

@@ -28,3 +28,13 @@ def describe() -> dict:
     except ImportError:
         pass
     return info
+
+
+def write_results(path, rows: list, **extra) -> None:
+    """A benchmark's results JSON: the machine (with its load now), the command line, any
+    `extra` entries and the rows."""
+    import json
+    import sys
+    from pathlib import Path
+    out = {"machine": describe(), "command": " ".join(sys.argv), **extra, "rows": rows}
+    Path(path).write_text(json.dumps(out, indent=1))

@@ -101,20 +101,30 @@ class Gram:
         free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
 
         def leaf(k):
-            """[G_F B yy] of global block k, flattened; sub-chunks of fixed size in order."""
+            """[G_F B yy] of global block k, flattened; sub-chunks of fixed size in order.
+            The first is written, not added to zeros: the same sums (x + 0 = x), without
+            a pass over the [N, N] buffer (a leaf of the n = 2000 CNN: 7-17% faster,
+            bench/bench_gram_leaf.py)."""
             start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
-            out = free.pop().zero_() if free else torch.zeros(size, dtype=Y.dtype,
-                                                                device=Y.device)
+            out = free.pop() if free else torch.empty(size, dtype=Y.dtype, device=Y.device)
             G, B = out[:N * N].view(N, N), out[N * N:N * N + N * c].view(N, c)
+            if start >= stop:
+                return out.zero_()
             for s in range(start, stop, step):
                 idx = torch.arange(s, min(stop, s + step), device=Y.device)
                 arrays = problem.batch(idx)
                 y = arrays[problem.spec["target"]]
                 M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
                 M = layout.rows(M, y.shape)
-                G.addmm_(M.T, M)
-                B.addmm_(M.T, layout.y_block(y))
-                out[-1] += y.reshape(-1) @ y.reshape(-1)
+                yy = y.reshape(-1) @ y.reshape(-1)
+                if s == start:
+                    torch.mm(M.T, M, out=G)
+                    torch.mm(M.T, layout.y_block(y), out=B)
+                    out[-1] = yy
+                else:
+                    G.addmm_(M.T, M)
+                    B.addmm_(M.T, layout.y_block(y))
+                    out[-1] += yy
             return out
 
         if problem.sharded:

@@ -180,7 +180,10 @@ class LiftedADMM:
         for _ in range(RHO_GROWTH):
             chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
             if not int(info):
-                return torch.cholesky_inverse(chol)
+                # its transpose, the same symmetric matrix stored by rows: torch returns
+                # it by columns, and the product with a few right-hand sides was 6-8x
+                # slower so (N / c = 2592; bench/bench_inverse_layout.py --product)
+                return torch.cholesky_inverse(chol).T
             self.rho *= 10.0
         raise FloatingPointError(
             f"lifted ADMM: G + rho I is not positive definite even at rho = {self.rho:.3g} "
