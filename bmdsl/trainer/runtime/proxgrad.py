@@ -33,12 +33,14 @@ import torch
 from .offset import has_output_bias
 
 from .dprox import DNorm
+from .factored import FactoredLBFGS, applies
 from .kronops import lifted_operator
 from .threads import on_one_thread
 
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
 POWER_ITERS = 15      # power iterations for the first Lipschitz estimate (||L||^2)
 BACKTRACK = 60        # doublings of the estimate at most per iteration
+HANDOFF = 50          # FISTA iterations before L-BFGS takes over on the factors (factored.py)
 
 
 def lifted_refusals(problem, *more):
@@ -96,7 +98,8 @@ class LiftedFISTA(LiftedStart):
         self._lift(problem)
         self.smooth = None   # made in the first run(), so fit's clock includes it
         self.iterations, self.seconds, self.restarts = 0, 0.0, 0
-        self.lip, self.loss, self.step = None, math.inf, math.inf
+        # factored: the L-BFGS phase on Z's factors, once handed off (factored.py)
+        self.lip, self.loss, self.step, self.factored = None, math.inf, math.inf, None
 
     def _start(self):
         s = self.smooth = lifted_operator(self.problem)
@@ -131,9 +134,14 @@ class LiftedFISTA(LiftedStart):
         start = time.perf_counter()
         if self.smooth is None:
             self._start()
-        s, beta = self.smooth, self.beta
+        s, beta, iters = self.smooth, self.beta, int(iters)
         done = False
-        for _ in range(int(iters)):
+        for k in range(iters):
+            if self.factored is None and self.iterations >= HANDOFF and applies(self.problem):
+                self.factored = FactoredLBFGS(self.problem, s, self.norm, self.Z)
+            if self.factored is not None:   # the rest of the chunk: L-BFGS evaluations
+                done, self.iterations = self.factored.run(iters - k), self.iterations + iters - k
+                break
             fW, G = s.value_adjoint(self.yW)
             if not (math.isfinite(fW) and bool(torch.isfinite(G).all())):
                 raise FloatingPointError(
@@ -169,15 +177,19 @@ class LiftedFISTA(LiftedStart):
         return done
 
     def solution(self):
-        """Z [P, p, q]: the last prox point (exactly sparse or low rank where it should be)."""
-        return self.Z
+        """Z [P, p, q]: the last prox point (exactly sparse or low rank where it should be),
+        or after the hand-off the product of the L-BFGS phase's factors."""
+        return self.Z if self.factored is None else self.factored.solution()
 
     def dual_hint(self):
-        """The extrapolated point W: grad F(L(W)) is one more dual direction to try."""
-        return self.W
+        """The extrapolated point W (after the hand-off, Z): grad F(L(W)) is one more dual
+        direction to try."""
+        return self.W if self.factored is None else self.solution()
 
     def info(self) -> dict:
         return {"method": "lifted FISTA", "iterations": self.iterations,
                 "seconds": self.seconds, "lipschitz": self.lip, "restarts": self.restarts,
-                "objective": self.loss + self.beta * self.norm.value(self.Z)
-                if self.smooth is not None else math.inf, "gradient_mapping": self.step}
+                "objective": math.inf if self.smooth is None else self.factored.value if
+                self.factored is not None else self.loss + self.beta * self.norm.value(self.Z),
+                "gradient_mapping": self.step,
+                "factored_evaluations": 0 if self.factored is None else self.factored.evaluations}
