@@ -1,5 +1,6 @@
 """The lifted FISTA's second phase: L-BFGS on the BM factors of its iterate, through the same
-lifted operator (proxgrad.py).
+lifted operator (runtime/proxgrad.py, which calls `handoff` where the trainer set it as the
+problem's hook; the emitted stand-alone trainer has no such hook and runs the FISTA alone).
 
     min_{U, V}  F(L(sum_j u_kj v_kj^T)) + (beta/2) sum_{k,j} (||u_kj||_C^2 + ||v_kj||_R^2)
                                                   (Sahiner et al. 2024, eq. (14), (16))
@@ -21,8 +22,8 @@ import math
 
 import torch
 
-from .gram import lift
-from .threads import on_one_thread
+from .runtime.gram import lift
+from .runtime.threads import on_one_thread
 
 TINY = 1e-6           # scale of the units beyond the FISTA iterate's rank, times its largest
 LBFGS_MEMORY = 50     # pairs kept by L-BFGS
@@ -34,6 +35,11 @@ def applies(problem) -> bool:
     in step)."""
     return not getattr(problem, "sharded", False) and \
         all(float(form["order"]) == 2.0 for form in problem.norms.values())
+
+
+def handoff(problem, op, norm, Z):
+    """The L-BFGS phase from the FISTA's Z where it applies, else None (the FISTA goes on)."""
+    return FactoredLBFGS(problem, op, norm, Z) if applies(problem) else None
 
 
 class FactoredLBFGS:
