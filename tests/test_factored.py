@@ -80,3 +80,17 @@ def test_the_gradient_is_the_objectives(fista_early_handoff):
     assert at(0.0) == pytest.approx(f, rel=1e-12)
     slope = (at(h) - at(-h)) / (2 * h)
     assert slope == pytest.approx(float((gU * dU).sum() + (gV * dV).sum()), rel=1e-6)
+
+
+def test_no_handoff_from_zero_and_the_bm_method_polishes_after_it(fista_early_handoff):
+    """From Z = 0 every unit is a saddle (no hand-off); after a hand-off the factors always
+    go to the BM method (L-BFGS may stop at a stationary point of the nonconvex objective)."""
+    bound = bound_for("mlp", "gated_relu", "logistic", "l2", "l2")
+    warm = Trainer(bound, device="cpu").warm
+    warm.run(1)
+    zero = torch.zeros(warm.shape, dtype=torch.float64)
+    assert factored.handoff(warm.problem, warm.smooth, warm.norm, zero) is None
+    warm.run(10)
+    assert warm.factored is not None
+    warm.factors(bound.p + bound.q)
+    assert warm.POLISH

@@ -13,7 +13,7 @@ prediction L(Z) and one adjoint L^*(grad F) -- a FISTA iteration's work -- not t
 objective's autograd through the model's einsums (digits CNN: about 0.05 s against 1.5 s).
 
 Why: the FISTA's metric is lip I, so on a badly conditioned program (the digits CNN with
-cross_entropy: lip ~ 2e5 against beta = 1e-2) its O(lip / k^2) rate needs thousands of
+cross_entropy: lip ~ 5e5 beta) its O(lip / k^2) rate needs thousands of
 iterations more; the factored objective is smooth (both norms' squares are, `order` 2), and
 L-BFGS builds the curvature that the FISTA's metric lacks. Measured in docs/performance.md
 ("Non-quadratic losses: the FISTA, then L-BFGS on its factors").
@@ -38,8 +38,9 @@ def applies(problem) -> bool:
 
 
 def handoff(problem, op, norm, Z):
-    """The L-BFGS phase from the FISTA's Z where it applies, else None (the FISTA goes on)."""
-    return FactoredLBFGS(problem, op, norm, Z) if applies(problem) else None
+    """The L-BFGS phase from the FISTA's Z where it applies and Z is not 0 (from U = V = 0 the
+    gradient vanishes: a saddle), else None (the FISTA goes on)."""
+    return FactoredLBFGS(problem, op, norm, Z) if applies(problem) and bool(Z.any()) else None
 
 
 class FactoredLBFGS:
@@ -73,8 +74,9 @@ class FactoredLBFGS:
     @on_one_thread
     def run(self, evaluations) -> bool:
         """About `evaluations` more evaluations (torch's step: up to that many L-BFGS
-        iterations, 1.25 times as many evaluations; its state carries over); True once a
-        whole call no longer changed the objective (relative 1e-15: converged)."""
+        iterations and evaluations; its state carries over); True once a whole call no
+        longer changed the objective (relative 1e-15: converged, to a stationary point of
+        the BM objective, so the FISTA then leaves its factors to the BM method's polish)."""
         group = self.opt.param_groups[0]
         group["max_iter"] = group["max_eval"] = max(1, int(evaluations))
         before, self.value = self.value, float(self.opt.step(self._closure))

@@ -134,11 +134,11 @@ class LiftedFISTA(LiftedStart):
         After HANDOFF iterations, on a badly conditioned program (lip >= CONDITION beta),
         the problem's `handoff` hook (bmdsl's trainer sets it: L-BFGS on the factors of Z
         where the BM regularizer is smooth, trainer/factored.py) may take over, an
-        evaluation counted as an iteration. Why the
-        condition: measured lip / beta after 50 iterations, 2.2e4 on the n = 2000 CNN and
-        5.3e5 on the digits CNN (cross_entropy; the hand-off certified 2.6x faster, and
-        290x lower in 120 s), 144 on the built-in CNN (there the FISTA alone certified in
-        2.6 s, the hand-off in 3.9 s); docs/performance.md."""
+        evaluation counted as an iteration. Why the condition: measured lip / beta after
+        50 iterations, 2.2e4 on the n = 2000 CNN and 5.3e5 on the digits CNN (cross_entropy;
+        the hand-off certified 2.6x faster there, and 1e-4 within 120 s here, where the FISTA
+        alone did not), 144 on the built-in CNN (there the FISTA alone certified in 2.6 s,
+        the hand-off in 3.9 s); docs/performance.md."""
         start = time.perf_counter()
         if self.smooth is None:
             self._start()
@@ -183,6 +183,13 @@ class LiftedFISTA(LiftedStart):
                 break
         self.seconds += time.perf_counter() - start
         return done
+
+    def factors(self, m):
+        """As LiftedStart's; after the hand-off always polished by the BM method: L-BFGS
+        converges to a stationary point of the nonconvex BM objective, not a certified one."""
+        U, V = super().factors(m)
+        self.POLISH = self.POLISH or self.factored is not None
+        return U, V
 
     def solution(self):
         """Z [P, p, q]: the last prox point (exactly sparse or low rank where it should be),
