@@ -1,7 +1,7 @@
 """The grid benchmark of issue 13: the default trainer against CVXPY + Clarabel.
 
     python bench/bench_grid.py [--n 0] [--cells mlp,cnn,selfattention] [--trainer-limit 60]
-                               [--cvxpy-limit 120] [--out bench/results/grid.json]
+                               [--cvxpy-limit 120] [--out bench/results/grid.json] [--other DIR]
 
 Cells: {mlp, cnn, selfattention} (the shipped models/*.bm) x {squared, cross_entropy,
 logistic, huber} x {gated_relu, relu} x {(l2, l2), (l2, l1)}, on the built-in data
@@ -45,7 +45,7 @@ ACTS = ("gated_relu", "relu")
 PAIRS = (("l2", "l2"), ("l2", "l1"))
 
 CHILD = r'''
-import json, resource, sys, time
+import json, os, resource, sys, time
 import numpy as np
 import torch
 sys.path.insert(0, {root!r})
@@ -69,7 +69,7 @@ else:
                gap_bound=r.certificate.gap_bound, certified=bool(r.cert_tol_reached),
                steps=r.steps, stopped=r.stopped, method=r.method,
                warm_start=ws.get("method"), warm_iterations=ws.get("iterations"),
-               warm_seconds=ws.get("seconds"))
+               warm_seconds=ws.get("seconds"), load=os.getloadavg())
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
 '''
@@ -115,12 +115,12 @@ def units(bound, R: str) -> int:
     return max(bound.m, need)
 
 
-def run_child(cell: dict, limit: float) -> dict:
-    code = CHILD.format(root=str(ROOT), cell=json.dumps(cell))
+def run_child(cell: dict, limit: float, root: Path = ROOT) -> dict:
+    code = CHILD.format(root=str(root), cell=json.dumps(cell))
     start = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=limit, cwd=ROOT)
+                              timeout=limit, cwd=root)
     except subprocess.TimeoutExpired:
         return {"skipped": f"did not finish within the {limit:g} s limit of this run "
                            "(killed)", "seconds": time.perf_counter() - start}
@@ -146,6 +146,8 @@ def main() -> None:
     ap.add_argument("--trainer-limit", type=float, default=60.0)
     ap.add_argument("--cvxpy-limit", type=float, default=120.0)
     ap.add_argument("--out", default=str(ROOT / "bench/results/grid.json"))
+    ap.add_argument("--other", help="another checkout (e.g. a copy of main) whose trainer runs "
+                    "each cell too, right after this one's: side by side in one run")
     args = ap.parse_args()
     n = args.n or None
     rows = []
@@ -164,6 +166,11 @@ def main() -> None:
                         row["trainer"] = run_child({"who": "trainer", "bound": spec,
                                                     "limit": args.trainer_limit},
                                                    args.trainer_limit + 60)
+                        if args.other:
+                            row["trainer_other"] = run_child(
+                                {"who": "trainer", "bound": spec, "limit": args.trainer_limit},
+                                args.trainer_limit + 60, Path(args.other).resolve())
+                            row["other"] = str(Path(args.other).resolve())
                         row["cvxpy"] = run_child({"who": "cvxpy", "bound": spec,
                                                   "limit": args.cvxpy_limit}, args.cvxpy_limit)
                         tr, cv = row["trainer"], row["cvxpy"]

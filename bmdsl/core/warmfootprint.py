@@ -74,11 +74,12 @@ def lifted_fista(P: int, p: int, q: int, ny: int, a_size: int, gram: bool, c: in
                  sharded: bool = False) -> Estimate:
     """runtime/proxgrad.py: its operator (lifted_operator; none with the Gram matrix);
     about 10 iterates and gradients [P, p, q] (with the prox's SVD or sort) and 6
-    predictions and loss gradients [*y]."""
+    predictions and loss gradients [*y]; its L-BFGS phase (trainer/factored.py): 2 x 50
+    stored pairs and about 8 more vectors of P min(p, q) (p + q) <= 2 P p q factor entries."""
     P, p, q, ny = int(P), int(p), int(q), int(ny)
     operator, what, _ = lifted_operator(P, p, q, ny, a_size, c, sharded)
     return Estimate(f"the lifted FISTA's {what} and iterates {dims_text((P, p, q))}",
-                    ((0 if gram else operator) + 10 * P * p * q + 6 * ny) * F64,
+                    ((0 if gram else operator) + (10 + 2 * 108) * P * p * q + 6 * ny) * F64,
                     "warm_start=False (--no-warm-start)")
 
 

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from .arguments import check_arguments
 from .errors import TrainerError
+from .factored import handoff
 from .fitloop import run_fit
 from .lossgrads import registry_terms_grad, registry_value_grad
 from .result import TrainResult  # noqa: F401  (bmdsl.trainer's name for it)
@@ -114,7 +115,8 @@ class Trainer:
                             F=(b.loss.base or b.loss).torch_value)
         problem.value_grad = registry_value_grad(b.loss, problem.Y)
         problem.terms_grad = registry_terms_grad(b.loss, problem.Y)
-        problem.loss_prox = b.loss.prox        # None: the loss declares no prox (or an offset)
+        problem.loss_prox = b.loss.prox   # None: the loss declares no prox (or an offset)
+        problem.handoff = handoff         # the lifted FISTA's L-BFGS phase (factored.py)
         return problem
 
     def _warm_start(self, setting):

@@ -111,28 +111,25 @@ class LiftedMajorized(LiftedStart):
         warm start takes
         (proxgrad.lifted_refusals), the block G_F dense (N / c <= GRAM_MAX_N, c the free
         outputs: gram.free_outputs) and F's blocks within KRON_DENSE_MAX entries; one
-        process."""
+        process. Why not a twice-differentiable loss: the bound is loose where the
+        predictions are confident (measured with Bohning's B on the n = 2000 CNN,
+        cross_entropy: gap bound 2.7 after 219 steps in 63 s; the FISTA through F's blocks
+        certified in 40 s). Why not a shard: G_F, F and L^* are summed along blocksum.py's
+        fixed-order tree, but the products with F's blocks are not (2 ranks took 15 outer
+        steps where one process took 9)."""
         c = getattr(problem, "free_outputs", 1)
         nf = problem.P * problem.p * problem.q // c
         why = lifted_refusals(
-            problem, (smoothness(problem.spec) is None and
-                      getattr(LOSS_KERNELS.get(problem.spec["loss"]), "curvature_bound",
-                              None) is None,
-                      "a loss without a declared smoothness (a Lipschitz constant of its "
-                      "gradient) or curvature bound"),
-            (_curved(problem.spec),
-             "a twice-differentiable loss with a declared Hessian (the proximal Newton's; "
-             "where it refuses, the lifted FISTA certified more in the same time: the "
-             "bound is loose where the predictions are confident; measured with Bohning's "
-             "B on the n = 2000 CNN, cross_entropy: gap bound 2.7 after 219 steps in 63 "
-             "s, the FISTA through F's blocks certified in 40 s)"),
+            problem, (smoothness(problem.spec) is None and curvature_bound(problem.spec, 2)
+                      is None, "a loss without a declared smoothness (a Lipschitz constant "
+                      "of its gradient) or curvature bound"),
+            (_curved(problem.spec), "a twice-differentiable loss with a declared Hessian "
+             "(the proximal Newton's, else the lifted FISTA's: measured faster)"),
             (nf > GRAM_MAX_N, f"P p q / c > {GRAM_MAX_N} (c = {c} free outputs; G_F dense)"),
             (kron_entries(problem) > KRON_DENSE_MAX,
              f"|y| P p q / c^2 > {KRON_DENSE_MAX:.0e} (L's block F)"),
             (getattr(problem, "sharded", False),
-             "one shard of --nproc > 1 (G_F, F and L^* are summed along blocksum.py's "
-             "fixed-order tree, but the products with F's blocks are not: 2 ranks took 15 "
-             "outer steps where one process took 9)"))
+             "one shard of --nproc > 1 (the products with F's blocks are not fixed-order)"))
         return "it does not take " + ", ".join(why) if why else None
 
     def __init__(self, problem):
