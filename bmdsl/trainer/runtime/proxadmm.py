@@ -59,7 +59,7 @@ def regularized_inverse(G, eta, who="lifted prox ADMM"):
     for _ in range(40):
         chol, info = torch.linalg.cholesky_ex(G + eta * eye)
         if not int(info):
-            return torch.cholesky_inverse(chol), eta
+            return torch.cholesky_inverse(chol).T, eta  # read by rows: see lifted.py
         eta *= 10.0
     raise FloatingPointError(f"{who}: L^* L + eta I is not positive definite even "
                              f"at eta = {eta:.3g} (rescale the inputs)")
