@@ -230,14 +230,6 @@ class LiftedMajorized(LiftedStart):
         self.seconds += time.perf_counter() - start
         return done
 
-    def solution(self):
-        """Z [P, p, q]: the last step's prox iterate (exactly sparse or low rank)."""
-        return self.Z
-
-    def dual_hint(self):
-        """Z: the certificate tries grad F(L(Z)) as one more dual direction."""
-        return self.Z
-
     def dual_direction(self):
         """The last step's model gradient at its ADMM's smooth iterate z (lifted.py):
         g + (L(z) - L(W)) B, g = grad F(L(W)). At the step's optimum its L^* has D-dual

@@ -211,14 +211,6 @@ class LiftedProxNewton(LiftedStart):
         self.seconds += time.perf_counter() - start
         return done
 
-    def solution(self):
-        """Z [P, p, q] after the last step (the subproblem's prox iterate where t = 1)."""
-        return self.Z
-
-    def dual_hint(self):
-        """Z: the certificate tries grad F(L(Z)) as one more dual direction."""
-        return self.Z
-
     def dual_direction(self):
         """The model's loss gradient at the last subproblem's smooth iterate z (the ADMM's,
         lifted.py): g + H L(z - Z_k). At the model's optimum L^* of it has D-dual norms <=

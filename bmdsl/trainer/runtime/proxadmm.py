@@ -179,10 +179,6 @@ class LiftedProxADMM(LiftedStart):
         """W [P, p, q]: the prox iterate (exactly sparse or low rank where it should be)."""
         return self.W
 
-    def dual_hint(self):
-        """Z [P, p, q]: grad F(L(Z)) tends to rho a, ADMM's multiplier of u = L(Z)."""
-        return self.Z
-
     def dual_direction(self):
         """rho a [*y]: exactly grad F(u) at the prox point u (the prox's optimality
         condition), ADMM's dual estimate; at the fixed point L^*(rho a) = -rho eta b,

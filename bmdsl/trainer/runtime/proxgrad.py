@@ -76,6 +76,14 @@ class LiftedStart:
         self.POLISH = left > 0
         return U, V
 
+    def solution(self):
+        """Z [P, p, q]: the last prox iterate (exactly sparse or low rank where it should be)."""
+        return self.Z
+
+    def dual_hint(self):
+        """Z: the certificate tries grad F(L(Z)) as one more dual direction."""
+        return self.Z
+
 
 class LiftedFISTA(LiftedStart):
     """min_Z F(L(Z)) + beta sum_k ||Z_k||_D from Z = 0, resumable: `run(iters)` continues."""
