@@ -143,6 +143,22 @@ class File:
                 text = self.render(*self.span(chosen), chosen)
                 atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute))
                 out.append((a, b, text if atom else "(" + text + ")"))
+            elif isinstance(child, (ast.BoolOp, ast.Call)) and self.known(child) is not None:
+                a, b = self.span(child)          # a fact's call, or decided by one: a literal
+                out.append((a, b, repr(self.known(child))))
+            elif isinstance(child, ast.BoolOp) and \
+                    any(self.known(v) is not None for v in child.values):
+                out += self._bool_edits(child)
+            elif self._fact_compared(child):     # `x == fact`: x, or not x
+                (side,) = [v for v in (child.left, child.comparators[0]) if self.known(v) is None]
+                a, b = self.span(child)
+                same = isinstance(child.ops[0], ast.Eq) == any(
+                    self.known(v) for v in (child.left, child.comparators[0]))
+                text = self.render(*self.span(side), side)
+                flip = {"is None": "is not None", "is not None": "is None"}
+                tail = next((t for t in flip if text.endswith(" " + t)), None)
+                out.append((a, b, text if same else text[:-len(tail)] + flip[tail] if tail
+                            else "not " + text))
             elif isinstance(child, ast.expr) and self._constant(child):
                 a, b = self.span(child)
                 out.append((a, b, self.nones[ast.unparse(child)]))
@@ -153,6 +169,27 @@ class File:
             else:
                 out += self.edits(child)
         return out
+
+    def _bool_edits(self, node):
+        """`a and b` without its operands the model makes true (`or`: false), kept ones
+        rewritten; the text between two kept operands stays (their line breaks)."""
+        values = node.values
+        kept = [i for i, v in enumerate(values) if self.known(v) is None]
+        out = [e for i in kept for e in self.edits(Block([values[i]]))]
+        if kept[0] > 0:
+            out.append((self.span(values[0])[0], self.span(values[kept[0]])[0], ""))
+        for a, b in zip(kept, kept[1:] + [len(values)]):
+            if b - a > 1:
+                out.append((self.span(values[a])[1], self.span(values[b - 1])[1], ""))
+        return out
+
+    def _fact_compared(self, node):
+        """`x == fact` or `x != fact` (a fact's call) with x unknown."""
+        return isinstance(node, ast.Compare) and len(node.ops) == 1 and \
+            isinstance(node.ops[0], (ast.Eq, ast.NotEq)) and \
+            [self.known(v) is None for v in (node.left, node.comparators[0])].count(True) == 1 \
+            and all(isinstance(v, ast.Call) or self.known(v) is None
+                    for v in (node.left, node.comparators[0]))
 
     def _constant(self, node):
         """An expression the model fixes to None or to a name (written as that)."""
