@@ -177,11 +177,20 @@ class File:
         kept = [i for i, v in enumerate(values) if self.known(v) is None]
         out = [e for i in kept for e in self.edits(Block([values[i]]))]
         if kept[0] > 0:
-            out.append((self.span(values[0])[0], self.span(values[kept[0]])[0], ""))
+            out.append((self._outer(values[0])[0], self._outer(values[kept[0]])[0], ""))
         for a, b in zip(kept, kept[1:] + [len(values)]):
             if b - a > 1:
-                out.append((self.span(values[a])[1], self.span(values[b - 1])[1], ""))
+                out.append((self._outer(values[a])[1], self._outer(values[b - 1])[1], ""))
         return out
+
+    def _outer(self, node):
+        """The span of `node` with the parentheses around it."""
+        a, b = self.span(node)
+        while True:
+            left, right = self.raw[:a].rstrip(), self.raw[b:].lstrip()
+            if not (left.endswith(b"(") and right.startswith(b")")):
+                return a, b
+            a, b = len(left) - 1, len(self.raw) - len(right) + 1
 
     def _fact_compared(self, node):
         """`x == fact` or `x != fact` (a fact's call) with x unknown."""

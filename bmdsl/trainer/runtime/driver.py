@@ -21,6 +21,7 @@ from ...kernel.npz import read_npz
 from .cones import max_violation
 from .fit import setup, train
 from .network import NETWORK_FORMAT
+from .offset import has_output_bias
 from .outputs import refuse_unsafe_output
 from .policy import AUTO, METHODS, MethodRefused
 from .predict import predict
@@ -76,7 +77,7 @@ def _train(args):
         print(f"cone violation {max_violation(problem, U)!r}")
     if args.output:
         out = {"U": U, "V": V, "masks": problem.D, "gates": problem.gates}
-        if hasattr(problem.F, "offset"):  # the free output bias b* (offset.py)
+        if has_output_bias(SPEC):         # the free output bias b* (offset.py)
             with torch.no_grad():
                 out["b2"] = problem.F.offset(problem.predict(U, V), problem.Y)
         np.savez(args.output, **{k: v.cpu().numpy() for k, v in out.items() if v is not None})

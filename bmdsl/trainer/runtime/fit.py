@@ -91,17 +91,16 @@ class FullBatch:
 
     def __init__(self, problem, U, V, method, lr=None):
         self.problem, self.U, self.V = problem, U.requires_grad_(True), V.requires_grad_(True)
-        chosen = METHODS[method]
         self.al = AugmentedLagrangian((problem.P, U.shape[1]) + problem.a_shape, U.dtype,
-                                      U.device, rho_max=chosen.rho_max) \
-            if problem.cone and chosen.rho_max is not None else None
-        self.method = chosen(self, lr)
+                                      U.device, rho_max=METHODS[method].rho_max) \
+            if problem.cone and METHODS[method].rho_max is not None else None
+        self.method = METHODS[method](self, lr)
 
     def objective(self, U, V, arrays=None, scale=1.0, idx=None):
-        f = self.problem.objective(U, V, arrays, scale)
-        if self.al is not None:
-            f = f + scale * self.al.penalty(self.problem.slack(U, arrays))
-        return f
+        if self.al is None:
+            return self.problem.objective(U, V, arrays, scale)
+        return self.problem.objective(U, V, arrays, scale) + \
+            scale * self.al.penalty(self.problem.slack(U, arrays))
 
     def next_batch(self):
         return self.problem.arrays, 1.0, None, True
@@ -122,7 +121,7 @@ def _warm(problem, m):
     return None if warm is None else (*warm.factors(m), done and not warm.POLISH)
 
 
-def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
+def train(problem, m, steps=2000, seed=0, tol=1e-12, method="auto"):
     """Train with `method` (policy.py; MethodRefused where it does not apply); returns U,
     V, objective, steps taken."""
     U, V = initial_factors(problem, m, seed)
@@ -149,8 +148,6 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
             run.method.reset()
         calm = calm + 1 if last is not None and abs(last - f) <= tol * max(1.0, abs(f)) else 0
         last = f
-        if log:
-            log(step, f)
         if calm >= PATIENCE and (run.al is None or run.al.last_violation <= 1e-12):
             break
     U, V = run.U.detach(), run.V.detach()
