@@ -109,11 +109,10 @@ class FullBatch:
 def _warm(problem, m):
     """The warm start's factors, run to its tolerance (warm.py), and whether they need no
     polish; None where none applies or it broke down (it only accelerates)."""
-    warm = warm_start_for(problem, m)
-    try:
-        done = warm is not None and warm.run(warm.MAX_ITER)
+    warm, done = warm_start_for(problem, m), False
+    try:                # (a run may pause before MAX_ITER, for bmdsl to certify it)
         while warm is not None and not done and warm.iterations < warm.MAX_ITER:
-            done = warm.run(warm.MAX_ITER - warm.iterations)   # it paused to be certified
+            done = warm.run(warm.MAX_ITER - warm.iterations)
     except FloatingPointError as exc:
         print(f"warning: warm start failed, training from the initial factors: {exc}",
               file=sys.stderr)
