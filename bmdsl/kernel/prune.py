@@ -1,8 +1,10 @@
 """One pasted file with the model's facts applied: an `if` or `x if t else y` on a fact
-keeps only the branch taken, a `for` over a sequence the model leaves empty goes, code after
-an always-taken `return` goes, expressions the model makes None are written as that
-literal, table entries the model never uses are dropped (by name, or by key in a keyed
-table), and docstrings are cut to their first sentence (paste.py reads files through this)."""
+keeps only the branch taken (a fact's call elsewhere is its literal, an `and`/`or` loses the
+operands the facts make neutral, `x == fact` is x or not x), a `for` over a sequence the
+model leaves empty goes, code after an always-taken `return` goes, expressions the model
+makes None are written as that literal, table entries the model never uses are dropped
+(by name, or by key in a keyed table), and docstrings are cut to their first sentence
+(paste.py reads files through this)."""
 import ast
 import io
 import tokenize
