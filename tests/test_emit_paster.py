@@ -203,7 +203,8 @@ def main():
 
 def test_paster_writes_facts_inside_boolean_expressions_and_comparisons():
     """A fact's call used as a value is its literal, an and/or loses the operands the
-    facts make neutral (parentheses stay balanced), `x == fact` is x or its negation."""
+    facts make neutral (parentheses stay balanced) or, where every operand is a truth
+    value, is the literal one decides, `x == fact` is x or its negation."""
     text = '''
 def gated(spec):
     return spec["g"]
@@ -214,7 +215,7 @@ def check(spec, gates, fast, small):
         raise ValueError("gates")
     if small and (gated(spec) or fast) and (not gated(spec) and fast or small):
         return "small"
-    return gated(spec) and fast
+    return gated(spec) and fast                 # (fast: any value, not only a bool)
 '''
     for value in (True, False):
         body = Paster([("t.py", text)], facts={"gated(spec)": value}).source(["check"])[1]
@@ -231,5 +232,5 @@ def check(spec, gates, fast, small):
             assert "if gates is None:" in body and "return fast" in body
             assert "if small and (small):" in body
         else:
-            assert "if gates is not None:" in body and "return False" in body
+            assert "if gates is not None:" in body and "return False and fast" in body
             assert "if small and (fast) and (fast or small):" in body

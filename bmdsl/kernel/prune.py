@@ -145,10 +145,10 @@ class File:
                 text = self.render(*self.span(chosen), chosen)
                 atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute))
                 out.append((a, b, text if atom else "(" + text + ")"))
-            elif isinstance(child, (ast.BoolOp, ast.Call)) and self.known(child) is not None:
+            elif self._boolean(child) and self.known(child) is not None:
                 a, b = self.span(child)          # a fact's call, or decided by one: a literal
                 out.append((a, b, repr(self.known(child))))
-            elif isinstance(child, ast.BoolOp) and \
+            elif isinstance(child, ast.BoolOp) and self.known(child) is None and \
                     any(self.known(v) is not None for v in child.values):
                 out += self._bool_edits(child)
             elif self._fact_compared(child):     # `x == fact`: x, or not x
@@ -193,6 +193,14 @@ class File:
             if not (left.endswith(b"(") and right.startswith(b")")):
                 return a, b
             a, b = len(left) - 1, len(self.raw) - len(right) + 1
+
+    def _boolean(self, node):
+        """A fact's call, or an and/or whose value is its truth value (every operand a
+        comparison, a `not`, a fact's call): `cones or []` is no literal."""
+        if isinstance(node, ast.BoolOp):
+            return all(self._boolean(v) or isinstance(v, (ast.Compare, ast.UnaryOp))
+                       for v in node.values)
+        return isinstance(node, ast.Call) and self.known(node) is not None
 
     def _fact_compared(self, node):
         """`x == fact` or `x != fact` (a fact's call) with x unknown."""
