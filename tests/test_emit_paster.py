@@ -199,3 +199,38 @@ def main():
     ns = {}
     exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
     assert ns["main"]() == 5
+
+
+def test_paster_writes_facts_inside_boolean_expressions_and_comparisons():
+    """A fact's call used as a value is its literal, an and/or loses the operands the
+    facts make neutral (parentheses stay balanced) or, where every operand is a truth
+    value, is the literal one decides, `x == fact` is x or its negation."""
+    text = '''
+def gated(spec):
+    return spec["g"]
+
+
+def check(spec, gates, fast, small):
+    if (gates is None) == gated(spec):
+        raise ValueError("gates")
+    if small and (gated(spec) or fast) and (not gated(spec) and fast or small):
+        return "small"
+    return gated(spec) and fast                 # (fast: any value, not only a bool)
+'''
+    for value in (True, False):
+        body = Paster([("t.py", text)], facts={"gated(spec)": value}).source(["check"])[1]
+        assert "def gated" not in body and "gated(" not in body
+        ns = {}
+        exec(compile(body, "t.py", "exec"), ns)            # noqa: S102 (our own text)
+        check = ns["check"]
+        for fast in (True, False):
+            for small in (True, False):
+                want = "small" if small and (value or fast) and (
+                    not value and fast or small) else value and fast
+                assert check({}, None if not value else 1, fast, small) == want
+        if value:       # the first or decided, the and in the second one dropped
+            assert "if gates is None:" in body and "return fast" in body
+            assert "if small and (small):" in body
+        else:
+            assert "if gates is not None:" in body and "return False and fast" in body
+            assert "if small and (fast) and (fast or small):" in body

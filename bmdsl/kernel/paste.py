@@ -239,6 +239,10 @@ class Paster:
                 if not all(m.split(".")[0] in self.allowed for m in mods):
                     raise PasteError(f"{label} imports {mods}: not allowed in emitted code")
                 imports.append(line)
+        # a function's own `import torch` (the kernel imports torch lazily) where the module
+        # imports it at the top
+        parts = ["\n".join(ln for ln in part.split("\n") if not (
+            ln.startswith(" ") and ln.strip() in imports)) for part in parts]
         return imports, ("\n" * (gap + 1)).join(parts)
 
 

@@ -15,8 +15,9 @@ def attributes(text, stores=True, own=None):
     is no look-up); own: a set that takes the attributes of `self` and `cls` instead (the
     class's own: they keep members of its family only, `families`)."""
     tree = ast.parse(text)
-    skip = _keys(tree) | ({id(t) for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                           for t in node.targets} if not stores else set())
+    skip = _keys(tree) | ({id(e) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                           for t in node.targets for e in [t] + getattr(t, "elts", [])}
+                          if not stores else set())
     found = set()
     for node in ast.walk(tree):
         if id(node) in skip:
@@ -75,17 +76,27 @@ def without(text, dropped):
     return "".join(out).rstrip("\n")
 
 
+def _self_stores(stmt):
+    """The attributes x of `self.x = ...` (or `self.x, self.y = ...`), else None."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+        return None
+    target = stmt.targets[0]
+    parts = target.elts if isinstance(target, ast.Tuple) else [target]
+    if all(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and
+           t.value.id == "self" for t in parts):
+        return [t.attr for t in parts]
+    return None
+
+
 def unread_stores(text, read):
-    """Line ranges of the statements `self.x = ...` in the `__init__` of the class in
-    `text` whose attribute x is not in `read` (nothing looks it up: the store goes)."""
+    """Line ranges of the statements `self.x = ...` (`self.x, self.y = ...`) in the
+    `__init__` of the class in `text` whose attributes are none in `read` (nothing looks
+    them up: the store goes)."""
     cls = ast.parse(text).body[0]
     init = [s for s in getattr(cls, "body", []) if isinstance(s, ast.FunctionDef)
             and s.name == "__init__"]
     return [(("",), s.lineno - 1, s.end_lineno) for s in (init[0].body if init else [])
-            if isinstance(s, ast.Assign) and len(s.targets) == 1
-            and isinstance(s.targets[0], ast.Attribute)
-            and isinstance(s.targets[0].value, ast.Name) and s.targets[0].value.id == "self"
-            and s.targets[0].attr not in read]
+            if _self_stores(s) is not None and not set(_self_stores(s)) & set(read)]
 
 
 def families(texts):

@@ -1,8 +1,10 @@
 """One pasted file with the model's facts applied: an `if` or `x if t else y` on a fact
-keeps only the branch taken, a `for` over a sequence the model leaves empty goes, code after
-an always-taken `return` goes, expressions the model makes None are written as that
-literal, table entries the model never uses are dropped (by name, or by key in a keyed
-table), and docstrings are cut to their first sentence (paste.py reads files through this)."""
+keeps only the branch taken (a fact's call elsewhere is its literal, an `and`/`or` loses the
+operands the facts make neutral, `x == fact` is x or not x), a `for` over a sequence the
+model leaves empty goes, code after an always-taken `return` goes, expressions the model
+makes None are written as that literal, table entries the model never uses are dropped
+(by name, or by key in a keyed table), and docstrings are cut to their first sentence
+(paste.py reads files through this)."""
 import ast
 import io
 import tokenize
@@ -143,6 +145,22 @@ class File:
                 text = self.render(*self.span(chosen), chosen)
                 atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute))
                 out.append((a, b, text if atom else "(" + text + ")"))
+            elif self._boolean(child) and self.known(child) is not None:
+                a, b = self.span(child)          # a fact's call, or decided by one: a literal
+                out.append((a, b, repr(self.known(child))))
+            elif isinstance(child, ast.BoolOp) and self.known(child) is None and \
+                    any(self.known(v) is not None for v in child.values):
+                out += self._bool_edits(child)
+            elif self._fact_compared(child):     # `x == fact`: x, or not x
+                (side,) = [v for v in (child.left, child.comparators[0]) if self.known(v) is None]
+                a, b = self.span(child)
+                same = isinstance(child.ops[0], ast.Eq) == any(
+                    self.known(v) for v in (child.left, child.comparators[0]))
+                text = self.render(*self.span(side), side)
+                flip = {"is None": "is not None", "is not None": "is None"}
+                tail = next((t for t in flip if text.endswith(" " + t)), None)
+                out.append((a, b, text if same else text[:-len(tail)] + flip[tail] if tail
+                            else "not " + text))
             elif isinstance(child, ast.expr) and self._constant(child):
                 a, b = self.span(child)
                 out.append((a, b, self.nones[ast.unparse(child)]))
@@ -153,6 +171,44 @@ class File:
             else:
                 out += self.edits(child)
         return out
+
+    def _bool_edits(self, node):
+        """`a and b` without its operands the model makes true (`or`: false), kept ones
+        rewritten; the text between two kept operands stays (their line breaks)."""
+        values = node.values
+        kept = [i for i, v in enumerate(values) if self.known(v) is None]
+        out = [e for i in kept for e in self.edits(Block([values[i]]))]
+        if kept[0] > 0:
+            out.append((self._outer(values[0])[0], self._outer(values[kept[0]])[0], ""))
+        for a, b in zip(kept, kept[1:] + [len(values)]):
+            if b - a > 1:
+                out.append((self._outer(values[a])[1], self._outer(values[b - 1])[1], ""))
+        return out
+
+    def _outer(self, node):
+        """The span of `node` with the parentheses around it."""
+        a, b = self.span(node)
+        while True:
+            left, right = self.raw[:a].rstrip(), self.raw[b:].lstrip()
+            if not (left.endswith(b"(") and right.startswith(b")")):
+                return a, b
+            a, b = len(left) - 1, len(self.raw) - len(right) + 1
+
+    def _boolean(self, node):
+        """A fact's call, or an and/or whose value is its truth value (every operand a
+        comparison, a `not`, a fact's call): `cones or []` is no literal."""
+        if isinstance(node, ast.BoolOp):
+            return all(self._boolean(v) or isinstance(v, (ast.Compare, ast.UnaryOp))
+                       for v in node.values)
+        return isinstance(node, ast.Call) and self.known(node) is not None
+
+    def _fact_compared(self, node):
+        """`x == fact` or `x != fact` (a fact's call) with x unknown."""
+        return isinstance(node, ast.Compare) and len(node.ops) == 1 and \
+            isinstance(node.ops[0], (ast.Eq, ast.NotEq)) and \
+            [self.known(v) is None for v in (node.left, node.comparators[0])].count(True) == 1 \
+            and all(isinstance(v, ast.Call) or self.known(v) is None
+                    for v in (node.left, node.comparators[0]))
 
     def _constant(self, node):
         """An expression the model fixes to None or to a name (written as that)."""

@@ -43,7 +43,8 @@ FACTS = {
     "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",
                                                      "self.spec['patches']")),
     "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']")),
-    "output_bias": (_output_bias, ("has_output_bias(spec)", "has_output_bias(self.spec)")),
+    "output_bias": (_output_bias, ("has_output_bias(spec)", "has_output_bias(self.spec)",
+                                    "has_output_bias(SPEC)")),
     "no_output_bias": (lambda spec: not _output_bias(spec), ("self.b2 is None",)),
     "hidden_bias": (lambda spec: bool((spec.get("bias") or {}).get("hidden")),
                     ("has_hidden_bias(spec)",)),
@@ -62,7 +63,9 @@ FACTS = {
 # facts known only one way (None: depends on the run): without cones there is no augmented
 # Lagrangian
 ONE_WAY = {"penalty": (lambda spec: False if not spec["cone"] else None,
-                       ("self.al is not None", "run.al is not None"))}
+                       ("self.al is not None", "run.al is not None")),
+           "no_penalty": (lambda spec: True if not spec["cone"] else None,
+                          ("self.al is None", "run.al is None"))}
 # module-level tables keyed by a SPEC value: the entries of other keys are left out
 KEYED = {"PAIRS": lambda spec: {spec["prox"]},
          "VECTOR_PROX": lambda spec: {spec["C"], spec["R"]},

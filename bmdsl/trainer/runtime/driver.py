@@ -21,6 +21,7 @@ from ...kernel.npz import read_npz
 from .cones import max_violation
 from .fit import setup, train
 from .network import NETWORK_FORMAT
+from .offset import has_output_bias
 from .outputs import refuse_unsafe_output
 from .policy import AUTO, METHODS, MethodRefused
 from .predict import predict
@@ -76,7 +77,7 @@ def _train(args):
         print(f"cone violation {max_violation(problem, U)!r}")
     if args.output:
         out = {"U": U, "V": V, "masks": problem.D, "gates": problem.gates}
-        if hasattr(problem.F, "offset"):  # the free output bias b* (offset.py)
+        if has_output_bias(SPEC):         # the free output bias b* (offset.py)
             with torch.no_grad():
                 out["b2"] = problem.F.offset(problem.predict(U, V), problem.Y)
         np.savez(args.output, **{k: v.cpu().numpy() for k, v in out.items() if v is not None})
@@ -95,7 +96,7 @@ def _predict(args):
 
 def main(argv=None):
     """Train, or predict with `predict` first; the exit code."""
-    argv = refuse_unsafe_output(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
     predicting = argv[:1] == ["predict"]
     parser = argparse.ArgumentParser(prog=f"{SPEC['model']}_torch.py" + (
         " predict" if predicting else ""), description=(
@@ -120,7 +121,11 @@ def main(argv=None):
         add("--dtype", choices=["float32", "float64"], default="float64")
         add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         add("--output", help="write U, V (and masks) to this .npz")
+    add("--force", action="store_true", help="replace an existing --output file")
     args = parser.parse_args(argv[predicting:])
+    if args.output:                           # bmdsl's output rule, before any work
+        refuse_unsafe_output(args.output, [args.data, getattr(args, "masks", None),
+                                           getattr(args, "weights", None)], args.force)
     try:
         return _predict(args) if predicting else _train(args)
     except (ValueError, TypeError) as exc:    # a bad file or bad data: what is wrong

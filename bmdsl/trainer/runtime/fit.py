@@ -91,17 +91,16 @@ class FullBatch:
 
     def __init__(self, problem, U, V, method, lr=None):
         self.problem, self.U, self.V = problem, U.requires_grad_(True), V.requires_grad_(True)
-        chosen = METHODS[method]
         self.al = AugmentedLagrangian((problem.P, U.shape[1]) + problem.a_shape, U.dtype,
-                                      U.device, rho_max=chosen.rho_max) \
-            if problem.cone and chosen.rho_max is not None else None
-        self.method = chosen(self, lr)
+                                      U.device, rho_max=METHODS[method].rho_max) \
+            if problem.cone and METHODS[method].rho_max is not None else None
+        self.method = METHODS[method](self, lr)
 
     def objective(self, U, V, arrays=None, scale=1.0, idx=None):
-        f = self.problem.objective(U, V, arrays, scale)
-        if self.al is not None:
-            f = f + scale * self.al.penalty(self.problem.slack(U, arrays))
-        return f
+        if self.al is None:
+            return self.problem.objective(U, V, arrays, scale)
+        return self.problem.objective(U, V, arrays, scale) + \
+            scale * self.al.penalty(self.problem.slack(U, arrays))
 
     def next_batch(self):
         return self.problem.arrays, 1.0, None, True
@@ -110,11 +109,10 @@ class FullBatch:
 def _warm(problem, m):
     """The warm start's factors, run to its tolerance (warm.py), and whether they need no
     polish; None where none applies or it broke down (it only accelerates)."""
-    warm = warm_start_for(problem, m)
-    try:
-        done = warm is not None and warm.run(warm.MAX_ITER)
+    warm, done = warm_start_for(problem, m), False
+    try:                # (a run may pause before MAX_ITER, for bmdsl to certify it)
         while warm is not None and not done and warm.iterations < warm.MAX_ITER:
-            done = warm.run(warm.MAX_ITER - warm.iterations)   # it paused to be certified
+            done = warm.run(warm.MAX_ITER - warm.iterations)
     except FloatingPointError as exc:
         print(f"warning: warm start failed, training from the initial factors: {exc}",
               file=sys.stderr)
@@ -122,7 +120,7 @@ def _warm(problem, m):
     return None if warm is None else (*warm.factors(m), done and not warm.POLISH)
 
 
-def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
+def train(problem, m, steps=2000, seed=0, tol=1e-12, method="auto"):
     """Train with `method` (policy.py; MethodRefused where it does not apply); returns U,
     V, objective, steps taken."""
     U, V = initial_factors(problem, m, seed)
@@ -149,8 +147,6 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, log=None, method="auto"):
             run.method.reset()
         calm = calm + 1 if last is not None and abs(last - f) <= tol * max(1.0, abs(f)) else 0
         last = f
-        if log:
-            log(step, f)
         if calm >= PATIENCE and (run.al is None or run.al.last_violation <= 1e-12):
             break
     U, V = run.U.detach(), run.V.detach()

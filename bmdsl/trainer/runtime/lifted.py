@@ -112,13 +112,12 @@ class LiftedADMM:
         machine spin on each other (the digits CNN: 25 iterations in 11-22 s, 0.2-0.4 s
         once they ran alone)."""
         start = time.perf_counter()
-        rho, x, u, z = self.rho, self.x, self.u, self.z
         if self.low is None:
             # an explicit inverse: one matrix-vector product per iteration. Measured at
             # N = 4000: 6.3 ms against 57-86 ms for cholesky_solve with one right-hand side
             # (relative difference 5e-15 on a test matrix); or G_F's range (_low_rank)
             self.inverse = self._inverse()
-            rho = self.rho
+        rho, x, u, z = self.rho, self.x, self.u, self.z
         done = False
         for _ in range(int(iters)):
             r = self.b + rho * (x - u)

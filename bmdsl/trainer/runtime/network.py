@@ -181,8 +181,8 @@ class NetworkModule(torch.nn.Module):
             gates = self.gates[used]
         fixed = {n: getattr(self, f"fixed_{n}") for n in self.fixed}
         return type(self)(self.spec, self.W1.detach()[keep], self.W2.detach()[keep], gates,
-                          pattern, fixed, self.model_text,
-                          None if self.b2 is None else self.b2.detach())
+                          pattern, fixed, self.model_text, self.b2 if self.b2 is None else
+                          self.b2.detach())
 
     # -- one file ----------------------------------------------------------------------------
     def to_dict(self):

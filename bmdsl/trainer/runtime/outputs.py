@@ -6,20 +6,12 @@ import os
 import sys
 
 
-def refuse_unsafe_output(argv):
-    """argv without --force, after checking its --output (or argparse's abbreviations,
-    --out, --o=...); SystemExit(1) with a message when the output would destroy an input,
-    follow a link or replace a file."""
-    force, argv = "--force" in argv, [a for a in argv if a != "--force"]
-    at = next((i for i, a in enumerate(argv) if len(a.partition("=")[0]) >= 3 and
-               "--output".startswith(a.partition("=")[0])), None)
-    value = at if at is None or "=" in argv[at] else at + 1     # --output=OUT or --output OUT
-    if value is None or value == len(argv):
-        return argv
-    out = argv[value].partition("=")[2] if value == at else argv[value]
+def refuse_unsafe_output(out, inputs, force):
+    """SystemExit(1) with a message when writing `out` (numpy.savez adds .npz) would
+    destroy one of `inputs`, follow a link or, without `force`, replace a file."""
     target = out if out.endswith(".npz") else out + ".npz"      # what numpy.savez writes
     exists = os.path.exists(target)
-    clash = next((a for k, a in enumerate(argv) if k != value and os.path.isfile(a) and exists
+    clash = next((a for a in inputs if isinstance(a, str) and exists and os.path.isfile(a)
                   and os.path.samefile(a, target)), None)
     for refused, why, hint in (
             (os.path.islink(target), f"{target} is a symbolic link; outputs are never "
@@ -32,4 +24,3 @@ def refuse_unsafe_output(argv):
         if refused:
             print(f"error: --output {out}: {why}\n  hint: {hint}", file=sys.stderr)
             raise SystemExit(1)
-    return argv

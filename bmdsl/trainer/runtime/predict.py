@@ -51,14 +51,12 @@ def factors_network(spec, weights, data):
                              f"[P, m, {', '.join(spec['dims'][key])}] of finite numbers")
     if U.shape[:2] != V.shape[:2]:
         raise ValueError(f"U has {tuple(U.shape[:2])} (patterns, units), V {tuple(V.shape[:2])}")
-    P, m = U.shape[:2]
-    gates = pattern = bias = None
-    if uses_gates(spec):
+    P, gates, bias = U.shape[0], None, None
+    if uses_gates(spec):           # (NetworkModule groups the units by pattern, m each)
         if "gates" not in weights or tuple(np.shape(weights["gates"])) != (P,) + U.shape[2:]:
             raise ValueError(f"gated ReLU units need the training gates [P, *w1] = "
                              f"{(P,) + tuple(U.shape[2:])} in the weights file")
         gates = np.asarray(weights["gates"], dtype=np.float64)
-        pattern = torch.arange(P).repeat_interleave(m)              # units grouped by pattern
     if has_output_bias(spec):
         if "b2" not in weights:
             raise ValueError("this model has an output bias: the weights file needs its b2")
@@ -67,7 +65,7 @@ def factors_network(spec, weights, data):
             raise ValueError("the weights' output bias b2 contains NaN or inf")
     elif "b2" in weights:
         raise ValueError("the weights hold an output bias b2, this model has none")
-    return NetworkModule(spec, U.flatten(0, 1), V.flatten(0, 1), gates, pattern,
+    return NetworkModule(spec, U.flatten(0, 1), V.flatten(0, 1), gates, None,
                          fixed_maps(spec, data), bias=bias).pruned()
 
 

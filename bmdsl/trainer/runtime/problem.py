@@ -103,11 +103,8 @@ class BMProblem:
 
     def objective(self, U, V, arrays=None, scale=1.0):
         """scale * F(Yhat) + regularizer; scale = n / batch size for a mini-batch."""
-        if self.gram is not None and (arrays is None or arrays is self.arrays):
-            loss = self.loss(U, V)
-        else:
-            arrays = arrays or self.arrays
-            loss = self.F(self.predict(U, V, arrays), arrays[self.spec["target"]])
+        loss = self.loss(U, V) if arrays is None or arrays is self.arrays else \
+            self.F(self.predict(U, V, arrays), arrays[self.spec["target"]])   # a mini-batch
         return scale * loss + regularizer(self.beta, self.norms["C"], self.norms["R"], U, V)
 
     def slack(self, U, arrays=None):

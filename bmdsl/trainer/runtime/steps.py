@@ -114,9 +114,8 @@ class LBFGS(Method):
     def __init__(self, run, lr):
         super().__init__(run, lr)
         self.opt = torch.optim.LBFGS([run.U, run.V], lr=lr or self.default_lr,
-                                     max_iter=self.inner,
-                                     history_size=50, line_search_fn="strong_wolfe",
-                                     tolerance_grad=0.0, tolerance_change=0.0)
+                                     max_iter=self.inner, history_size=50, tolerance_grad=0.0,
+                                     tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def step(self):
         def closure():
