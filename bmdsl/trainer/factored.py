@@ -7,8 +7,8 @@ problem's hook; the emitted stand-alone trainer has no such hook and runs the FI
 
 with enough units per pattern that every lifted point is reachable: for C = R = l2 (the
 nuclear norm) r = min(p, q), rank Z_k <= min(p, q); for a pair whose units are coordinate
-vectors on one side (dprox.ATOMS: R = l1, ||Z_k||_D = sum_j ||Z_k e_j||_C, one unit per
-column, v_kj = s_kj e_j; C = l1 the same by rows) r = q (or p) with that side held on its
+vectors on one side (dprox.DNorm.atoms: R = l1, ||Z_k||_D = sum_j ||Z_k e_j||_C, a unit
+per column, v_kj = s_kj e_j; C = l1 the same by rows) r = q (or p) with that side held on its
 coordinate: there ||s e_j||_R = |s| for any norm, so the regularizer is smooth wherever the
 other side's norm squared is (order 2), and its minimum over s is beta ||Z_k e_j||_C, the
 D-norm's column term (eq. (15)). Started from factors of the FISTA's iterate (units it

@@ -163,8 +163,7 @@ class LiftedADMM:
         a G or b that is not finite (data whose products overflow float64) is a
         FloatingPointError naming the cause, never an endless loop."""
         G = self.G
-        if self.inverse is None and self.low is None and not (     # G is checked once
-                bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
+        if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
             raise FloatingPointError(
                 "lifted ADMM: the Gram matrix G = L*L or b = L*(Y) of the squared loss is not "
                 "finite: products of the data overflow float64 (rescale the inputs and the "
@@ -177,10 +176,9 @@ class LiftedADMM:
             self.low = self._low_rank()
         if self.low:
             return None
-        shifted = torch.empty_like(G)
+        eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
         for _ in range(RHO_GROWTH):
-            shifted.copy_(G).diagonal().add_(self.rho)   # G + rho I, without an identity
-            chol, info = torch.linalg.cholesky_ex(shifted)
+            chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
             if not int(info):
                 # its transpose, the same symmetric matrix stored by rows: torch returns
                 # it by columns, and the product with a few right-hand sides was 6-8x

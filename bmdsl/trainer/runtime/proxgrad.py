@@ -182,12 +182,10 @@ class LiftedFISTA(LiftedStart):
         U, V, self.left = self.norm.units(self.solution(), m)
         return U, V
 
-    @property
-    def POLISH(self):
-        """The BM method polishes the factors unless the last factors() held every non-zero
-        group (or singular value) of the solution; after the hand-off always: L-BFGS
-        converges to a stationary point of the nonconvex BM objective, not a certified one."""
-        return self.left is None or self.left > 0 or self.factored is not None
+    # the BM method polishes the factors unless the last factors() held every non-zero group
+    # (or singular value) of the solution; after the hand-off always: L-BFGS converges to a
+    # stationary point of the nonconvex BM objective, not a certified one
+    POLISH = property(lambda self: self.left is None or self.left > 0 or self.factored is not None)
 
     def solution(self):
         """Z [P, p, q]: the last prox point (exactly sparse or low rank where it should be),
