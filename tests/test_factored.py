@@ -103,28 +103,6 @@ def test_lbfgs_reaches_a_quadratics_minimizer():
     assert float((opt.x - xs).norm()) <= 1e-6 * float(xs.norm())
 
 
-def test_lbfgs_compact_direction_is_the_two_loop_recursions():
-    """lbfgs.LBFGS's direction (the compact form, memory 5, the window sliding) against the
-    two-loop recursion (Nocedal & Wright, algorithm 7.4) on the same pairs, to 1e-12."""
-    gen = torch.Generator().manual_seed(1)
-    Q, _ = torch.linalg.qr(torch.randn(40, 40, generator=gen, dtype=torch.float64))
-    A = Q @ torch.diag(torch.logspace(0, 2, 40, dtype=torch.float64)) @ Q.T
-    b = torch.randn(40, generator=gen, dtype=torch.float64)
-    opt = LBFGS(lambda x: (float(0.5 * x @ A @ x - b @ x), A @ x - b),
-                torch.zeros(40, dtype=torch.float64), memory=5)
-    for _ in range(6):
-        opt.run(3)
-        q, alphas = -opt.g, []
-        for s, y in zip(reversed(opt.S), reversed(opt.Y)):
-            alphas.append(float(s @ q) / float(s @ y))
-            q = q - alphas[-1] * y
-        q = q * float(opt.S[-1] @ opt.Y[-1]) / float(opt.Y[-1] @ opt.Y[-1])
-        for s, y, a in zip(opt.S, opt.Y, reversed(alphas)):
-            q = q + (a - float(y @ q) / float(s @ y)) * s
-        assert float((opt._direction() - q).norm()) <= 1e-12 * float(q.norm())
-    assert opt.S.shape[0] == 5
-
-
 def test_no_handoff_from_zero_and_the_bm_method_polishes_after_it(fista_early_handoff):
     """From Z = 0 every unit is a saddle (no hand-off); after a hand-off the factors always
     go to the BM method (L-BFGS may stop at a stationary point of the nonconvex objective)."""
