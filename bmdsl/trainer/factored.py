@@ -23,8 +23,6 @@ iterations more; the factored objective is smooth, and L-BFGS builds the curvatu
 FISTA's metric lacks. Measured in docs/performance.md ("Non-quadratic losses: the FISTA,
 then L-BFGS on its factors").
 """
-import math
-
 import torch
 
 from .lbfgs import LBFGS
