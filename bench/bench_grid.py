@@ -2,6 +2,7 @@
 
     python bench/bench_grid.py [--n 0] [--cells mlp,cnn,selfattention] [--trainer-limit 60]
                                [--cvxpy-limit 120] [--out bench/results/grid.json] [--other DIR]
+                               [--no-trainer] [--cvxpy-from GRID.json,...]
 
 Cells: {mlp, cnn, selfattention} (the shipped models/*.bm) x {squared, cross_entropy,
 logistic, huber} x {gated_relu, relu} x {(l2, l2), (l2, l1)}, on the built-in data
@@ -15,7 +16,9 @@ memory is its own), bounded by a wall-clock limit:
   (q for R = l1, min(p, q) for (l2, l2)); time to the first certificate <= 1e-4 (the fit stops there), its gap bound,
   steps, which warm start ran, peak RSS;
 * CVXPY: `bound.to_cvxpy().solve()` (Clarabel), time, p*, peak RSS; a run over the limit is
-  killed and reported as skipped with that reason.
+  killed and reported as skipped with that reason. --cvxpy-from reuses the CVXPY results of
+  earlier runs for the same cells (marked `reused_from`; their load is that run's), and
+  --no-trainer runs CVXPY alone (the long cells once, in the background).
 
 Cells the default trainer cannot certify by design are skipped with the reason (ReLU
 with q > 1: its convex program is only bracketed; out of scope here). Writes the JSON

@@ -3,7 +3,8 @@
 process, one torch thread, alternating, best of --repeats; both predictions' largest
 relative difference.
 
-    python bench/bench_predict_chunks.py [--n 2000] [--repeats 3] [--out bench/results/predict_chunks.json]
+    python bench/bench_predict_chunks.py [--n 2000] [--repeats 3]
+                                         [--out bench/results/predict_chunks.json]
 """
 import argparse
 import os
