@@ -2,6 +2,7 @@
 
     python bench/bench_grid.py [--n 0] [--cells mlp,cnn,selfattention] [--trainer-limit 60]
                                [--cvxpy-limit 120] [--out bench/results/grid.json] [--other DIR]
+                               [--no-trainer] [--cvxpy-from GRID.json,...]
 
 Cells: {mlp, cnn, selfattention} (the shipped models/*.bm) x {squared, cross_entropy,
 logistic, huber} x {gated_relu, relu} x {(l2, l2), (l2, l1)}, on the built-in data
@@ -15,7 +16,9 @@ memory is its own), bounded by a wall-clock limit:
   (q for R = l1, min(p, q) for (l2, l2)); time to the first certificate <= 1e-4 (the fit stops there), its gap bound,
   steps, which warm start ran, peak RSS;
 * CVXPY: `bound.to_cvxpy().solve()` (Clarabel), time, p*, peak RSS; a run over the limit is
-  killed and reported as skipped with that reason.
+  killed and reported as skipped with that reason. --cvxpy-from reuses the CVXPY results of
+  earlier runs for the same cells (marked `reused_from`; their load is that run's), and
+  --no-trainer runs CVXPY alone (the long cells once, in the background).
 
 Cells the default trainer cannot certify by design are skipped with the reason (ReLU
 with q > 1: its convex program is only bracketed; out of scope here). Writes the JSON
@@ -137,6 +140,21 @@ def skip_reason(arch, loss, act, q: int):
     return None
 
 
+def _cell_key(row: dict) -> tuple:
+    return tuple(row.get(k) for k in ("arch", "loss", "act", "C", "R", "n"))
+
+
+def _cvxpy_rows(files: str | None) -> dict:
+    """CVXPY results of earlier runs by cell (a later file wins), marked as reused."""
+    rows = {}
+    for name in (files or "").split(","):
+        if name:
+            for row in json.loads(Path(name).read_text())["rows"]:
+                if "cvxpy" in row and "skipped" not in row["cvxpy"]:
+                    rows[_cell_key(row)] = dict(row["cvxpy"], reused_from=name)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=0, help="samples (0: the built-in sizes)")
@@ -148,7 +166,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/grid.json"))
     ap.add_argument("--other", help="another checkout (e.g. a copy of main) whose trainer runs "
                     "each cell too, right after this one's: side by side in one run")
+    ap.add_argument("--no-trainer", action="store_true", help="CVXPY only (its times, to "
+                    "reuse with --cvxpy-from)")
+    ap.add_argument("--cvxpy-from", help="comma-separated grid JSONs whose CVXPY rows are "
+                    "reused for the same cells instead of solving again")
     args = ap.parse_args()
+    reuse = _cvxpy_rows(args.cvxpy_from)
     n = args.n or None
     rows = []
     for arch in args.cells.split(","):
@@ -163,16 +186,18 @@ def main() -> None:
                     if reason:
                         row["skipped"] = reason
                     else:
-                        row["trainer"] = run_child({"who": "trainer", "bound": spec,
-                                                    "limit": args.trainer_limit},
-                                                   args.trainer_limit + 60)
+                        row["trainer"] = {"skipped": "--no-trainer"} if args.no_trainer \
+                            else run_child({"who": "trainer", "bound": spec,
+                                            "limit": args.trainer_limit},
+                                           args.trainer_limit + 60)
                         if args.other:
                             row["trainer_other"] = run_child(
                                 {"who": "trainer", "bound": spec, "limit": args.trainer_limit},
                                 args.trainer_limit + 60, Path(args.other).resolve())
                             row["other"] = str(Path(args.other).resolve())
-                        row["cvxpy"] = run_child({"who": "cvxpy", "bound": spec,
-                                                  "limit": args.cvxpy_limit}, args.cvxpy_limit)
+                        row["cvxpy"] = reuse.get(_cell_key(spec)) or run_child(
+                            {"who": "cvxpy", "bound": spec, "limit": args.cvxpy_limit},
+                            args.cvxpy_limit)
                         tr, cv = row["trainer"], row["cvxpy"]
                         if "objective" in tr and cv.get("ok"):
                             row["rel_to_pstar"] = (tr["objective"] - cv["value"]) / \

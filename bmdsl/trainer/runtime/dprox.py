@@ -117,11 +117,14 @@ PAIRS = {   # spec["prox"] -> (||Z_k||_D [P], prox of tau sum_k ||Z_k||_D, units
 
 
 class DNorm:
-    """The D-norm of one pair: `value(Z)` = sum_k ||Z_k||_D, `prox(Z, tau)`, `units(Z, m)`."""
+    """The D-norm of one pair: `value(Z)` = sum_k ||Z_k||_D, `prox(Z, tau)`, `units(Z, m)`;
+    `atoms`: the side ("C" or "R") whose units are coordinate vectors (u = s e_i for
+    "rows", v = s e_j for "cols": ||s e_i|| = |s| in any norm, so only the other side's
+    norm shapes their regularizer), or None."""
 
     def __init__(self, key, C, R):
         self._value, self._prox, self._units = PAIRS[key]
-        self.C, self.R = C, R
+        self.C, self.R, self.atoms = C, R, {"rows": "C", "cols": "R"}.get(key)
 
     def value(self, Z):
         return float(self._value(Z, self.C, self.R).sum())

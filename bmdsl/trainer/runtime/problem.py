@@ -19,6 +19,9 @@ from .gram import Gram, lift
 from .offset import has_output_bias, offset_loss, output_channels
 
 KJ = ("k_", "j_")
+# entries of D_k * A(u_kj) per chunk of patterns in a prediction without autograd: the n =
+# 2000 CNN's [32, 9, 2000, 36] at once 0.9 s, one pattern at a time 0.22 s (load 8)
+PREDICT_CHUNK = 1 << 20
 
 
 class BMProblem:
@@ -99,6 +102,12 @@ class BMProblem:
         arrays = arrays or self.arrays
         if self.fused is not None and self.fused.applies(U, V, arrays):
             return self.fused.predict(U, V, arrays)
+        D, P = arrays.get("D"), U.shape[0]
+        step = P if D is None or U.requires_grad or V.requires_grad else \
+            max(1, PREDICT_CHUNK // max(1, D[0].numel() * U.shape[1]))
+        if step < P:    # no autograd: by patterns (their sum), each [m, *a] block in cache
+            return sum(self.predict(U[k:k + step], V[k:k + step], dict(arrays, D=D[k:k + step]))
+                       for k in range(0, P, step))
         return self.output(self.activate(self.pre_activation(U, arrays), arrays), V, arrays)
 
     def objective(self, U, V, arrays=None, scale=1.0):

@@ -39,9 +39,6 @@ from .threads import on_one_thread
 SHRINK = 0.9          # the Lipschitz estimate tried first at each iteration, times lip
 POWER_ITERS = 15      # power iterations for the first Lipschitz estimate (||L||^2)
 BACKTRACK = 60        # doublings of the estimate at most per iteration
-# FISTA iterations before the problem's hand-off hook (the trainer's: L-BFGS on the factors,
-# bmdsl/trainer/factored.py) takes over, where the Lipschitz estimate is >= CONDITION beta
-HANDOFF, CONDITION = 50, 1e3
 
 
 def lifted_refusals(problem, *more):
@@ -90,7 +87,7 @@ class LiftedFISTA(LiftedStart):
     name, title = "fista", "the lifted FISTA"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
     MAX_ITER = 20000
-    POLISH = True        # until factors() shows that m units hold the solution exactly
+    left = None          # groups the last factors() left out of its m units (None: not yet)
 
     @staticmethod
     def accepts(problem, m):
@@ -139,22 +136,18 @@ class LiftedFISTA(LiftedStart):
         grad F(W) - lip (W - Z_next) in beta times the D-norm's subdifferential, so the
         dual points the certificate builds from the gradient violate ||G_k||_D* <= beta
         by about lip |Z_next - W|, relative to beta: what the bound loses by scaling them.
-        After HANDOFF iterations, on a badly conditioned program (lip >= CONDITION beta),
-        the problem's `handoff` hook (bmdsl's trainer sets it: L-BFGS on the factors of Z
-        where the BM regularizer is smooth, trainer/factored.py) may take over, an
-        evaluation counted as an iteration. Why the condition: measured lip / beta after
-        50 iterations, 2.2e4 on the n = 2000 CNN and 5.3e5 on the digits CNN (cross_entropy;
-        the hand-off certified 2.6x faster there, and 1e-4 within 120 s here, where the FISTA
-        alone did not), 144 on the built-in CNN (there the FISTA alone certified in 2.6 s,
-        the hand-off in 3.9 s); docs/performance.md."""
+        The problem's `handoff` hook (bmdsl's trainer sets it: L-BFGS on the factors of Z
+        where the BM regularizer is smooth, trainer/factored.py, which decides when, from
+        the iterations and the Lipschitz estimate) may take over, an evaluation counted as
+        an iteration."""
         start = time.perf_counter()
         if self.smooth is None:
             self._start()
         s, beta, iters, done = self.smooth, self.beta, int(iters), False
         for k in range(iters):
-            if self.factored is None and self.iterations >= HANDOFF and \
-                    self.lip >= CONDITION * beta and getattr(self.problem, "handoff", None):
-                self.factored = self.problem.handoff(self.problem, s, self.norm, self.Z)
+            if self.factored is None and getattr(self.problem, "handoff", None):
+                self.factored = self.problem.handoff(self.problem, s, self.norm, self.Z,
+                                                     self.iterations, self.lip)
             if self.factored is not None:   # the rest of the chunk: L-BFGS evaluations
                 done, self.iterations = self.factored.run(iters - k), self.iterations + iters - k
                 break
@@ -193,11 +186,14 @@ class LiftedFISTA(LiftedStart):
         return done
 
     def factors(self, m):
-        """As LiftedStart's; after the hand-off always polished by the BM method: L-BFGS
-        converges to a stationary point of the nonconvex BM objective, not a certified one."""
-        U, V = super().factors(m)
-        self.POLISH = self.POLISH or self.factored is not None
+        """BM factors [P, m, p], [P, m, q] of the solution (and `left`)."""
+        U, V, self.left = self.norm.units(self.solution(), m)
         return U, V
+
+    # the BM method polishes the factors unless the last factors() held every non-zero group
+    # (or singular value) of the solution; after the hand-off always: L-BFGS converges to a
+    # stationary point of the nonconvex BM objective, not a certified one
+    POLISH = property(lambda self: self.left is None or self.left > 0 or self.factored is not None)
 
     def solution(self):
         """Z [P, p, q]: the last prox point (exactly sparse or low rank where it should be),
