@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def plot(results: Path, png: Path, earlier: Path | None = None) -> None:
-    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean; with
-    `earlier`, that run's mean per stage too (another run, for comparison)."""
+def plot(results: Path, png: Path, earlier=()) -> None:
+    """Test accuracy per stage (each seed, mean and sd) against the baseline's mean; each
+    existing file of `earlier` (other runs, for comparison) adds its mean per stage."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -17,18 +17,22 @@ def plot(results: Path, png: Path, earlier: Path | None = None) -> None:
     conv = np.array([r["test_accuracy"] for r in saved["runs"]["convex"]])
     base = np.array([r["test_accuracy"] for r in saved["runs"]["baseline"]])
     stages = np.arange(1, conv.shape[1] + 1)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for row in conv:
         ax.plot(stages, 100 * row, "o", color="tab:blue", alpha=0.35)
     ax.errorbar(stages, 100 * conv.mean(0), yerr=100 * conv.std(0), fmt="-o",
                 color="tab:blue", capsize=3, label="convex layerwise (BM), mean ± sd")
-    if earlier is not None and earlier.exists():
-        old = json.loads(earlier.read_text())
+    for path, style in zip([p for p in earlier if p.exists()], ("s:", "^:", "v:")):
+        old = json.loads(path.read_text())
         acc = np.array([r["test_accuracy"] for r in old["runs"]["convex"]]).mean(0)
-        ax.plot(stages, 100 * acc, "s:", color="grey",
-                label=f"another run: {old['setup']['config']['name']}, mean")
+        ax.plot(stages, 100 * acc, style, color="grey",
+                label=f"earlier: {old['setup']['config']['name']}, mean")
+        old_base = np.mean([r["test_accuracy"] for r in old["runs"]["baseline"]])
+        if style == "s:" and not np.isclose(old_base, base.mean()):
+            ax.axhline(100 * old_base, color="tab:red", ls=":", alpha=0.6,
+                       label="its end-to-end ReLU CNN (mean)")
     ax.axhline(100 * base.mean(), color="tab:red", ls="--",
-               label=f"end-to-end ReLU CNN, {conv.shape[1]} layers (mean)")
+               label=f"end-to-end ReLU CNN, {conv.shape[1]} layers, same design (mean)")
     ax.set_xticks(stages)
     ax.set_xlabel("stage")
     ax.set_ylabel("test accuracy (%)")
