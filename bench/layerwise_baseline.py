@@ -19,7 +19,7 @@ def downsamples(cfg) -> list:
 def network(cfg):
     from torch import nn
     layers, ch, grid = [], 1, 8
-    for s, down in enumerate(downsamples(cfg) + [None]):
+    for down in downsamples(cfg) + [None]:
         layers += [nn.Conv2d(ch, WIDTH, 3, padding=1), nn.ReLU()]
         ch = WIDTH
         if down is None:
