@@ -8,9 +8,10 @@ each convex candidate of SELECT (seed 0) is trained on the other two folds, and 
 whose LAST stage has the highest mean validation accuracy over the folds wins (ties: the
 earlier in SELECT); then the baseline's Adam step is chosen the same way from 1e-3,
 3e-3, 1e-2 (ties: the smaller). Written to bench/results/layerwise_select.json, which
-the main run reads. Then bench/layerwise_greedy.py chooses each stage's beta greedily on
-the same folds (its docstring); when it ran, its per-stage betas are the configuration the
-main run takes.
+the main run reads. Then bench/layerwise_greedy.py chose each stage's beta greedily on
+the same folds (its docstring), and bench/layerwise_rise.py a design (global head, a
+down-sampling schedule) whose accuracy should rise from stage to stage, by its own rule; the
+main run takes the latest of these that ran (chosen_config).
 
 Convex: S stages, each the cnn architecture (3 x 3 patches, padding 1) with gated ReLU,
 P sampled gates and m units per pattern, the candidate's loss, head pooling and beta, the
@@ -34,8 +35,8 @@ resident memory (getrusage) is its own; the load average is recorded before and 
     PYTHONPATH=. .venv/bin/python bench/bench_layerwise.py --candidate NAME   # not chosen
 
 Writes bench/results/layerwise.json and docs/layerwise_accuracy.png (the chosen
-configuration; the figure also shows the single-beta candidate's run,
-bench/results/layerwise_certified-P3-beta1.json), or bench/results/layerwise_NAME.json
+configuration; the figure also shows the earlier chosen runs EARLIER, each a file
+bench/results/layerwise_NAME.json), or bench/results/layerwise_NAME.json
 for another candidate, reported for comparison only (with the baseline's lr chosen for
 the chosen configuration). A script, not a test.
 """
@@ -74,6 +75,8 @@ CANDIDATES = [c + (16, 2, "lbfgs") for c in OLD]
 SELECT = [(f"certified-P3-beta{b:g}", "squared", "average(2x2)", "2", b, 3, "full", "auto")
           for b in (0.1, 1.0)]
 CANDIDATES += SELECT
+# earlier chosen runs, drawn beside the chosen one: per-stage betas, one beta for all
+EARLIER = ("certified-P3-greedy-beta0.3-1-3", "certified-P3-beta1")
 CERT_TOL = 1e-4
 SAFETY = 900.0      # seconds per certified stage at most (a stage that does not certify)
 FOLDS = 3
@@ -152,12 +155,14 @@ def spawn(kind, cfg, seed, args, validation=None, lr=None) -> dict:
 
 
 def chosen_config():
-    """(configuration, baseline lr, where chosen): the per-stage betas of the greedy
-    selection (layerwise_greedy.py) when it ran, else --select's one configuration."""
-    select, greedy = RESULTS / "layerwise_select.json", RESULTS / "layerwise_select_greedy.json"
-    chosen = json.loads(select.read_text())
-    cfg = json.loads(greedy.read_text())["chosen"] if greedy.exists() else chosen["chosen"]
-    return cfg, chosen["baseline_lr"], (greedy if greedy.exists() else select).name
+    """(configuration, baseline lr, where chosen): layerwise_rise.py's design when it ran,
+    else layerwise_greedy.py's per-stage betas, else --select's one configuration."""
+    select = json.loads((RESULTS / "layerwise_select.json").read_text())
+    for name in ("layerwise_select_rise.json", "layerwise_select_greedy.json"):
+        if (RESULTS / name).exists():
+            chosen = json.loads((RESULTS / name).read_text())
+            return chosen["chosen"], chosen.get("baseline_lr", select["baseline_lr"]), name
+    return select["chosen"], select["baseline_lr"], "layerwise_select.json"
 
 
 def as_config(c) -> dict:
@@ -185,7 +190,7 @@ def main() -> int:
     args = ap.parse_args()
     results, png = RESULTS / "layerwise.json", ROOT / "docs/layerwise_accuracy.png"
     from bench.layerwise_plot import plot
-    earlier = RESULTS / "layerwise_certified-P3-beta1.json"     # one beta for all
+    earlier = [RESULTS / f"layerwise_{n}.json" for n in EARLIER]
     if args.plot_only:
         plot(results, png, earlier)
         return 0

@@ -9,19 +9,34 @@ import time
 from bench.bench_layerwise import STAGES, WIDTH, data, peak_mb
 
 
+def downsamples(cfg) -> list:
+    """One down-sampling per stage transition (a single value repeats), as train_layerwise."""
+    d = cfg["downsample"]
+    d = [d] if isinstance(d, (int, str)) else list(d)
+    return [str(x) for x in (d * (STAGES - 1) if len(d) == 1 else d)]
+
+
 def network(cfg):
     from torch import nn
-    layers, ch = [], 1
-    for s in range(STAGES):
+    layers, ch, grid = [], 1, 8
+    for down in downsamples(cfg) + [None]:
         layers += [nn.Conv2d(ch, WIDTH, 3, padding=1), nn.ReLU()]
         ch = WIDTH
-        if s < STAGES - 1 and cfg["downsample"] == "invertible":
-            layers.append(nn.PixelUnshuffle(2))
-            ch = 4 * WIDTH
-        elif s < STAGES - 1:
-            layers.append(nn.AvgPool2d(int(cfg["downsample"])))
-    head, cells = (nn.AdaptiveAvgPool2d(2), 4) if cfg["pool"] == "adaptive(2x2)" else \
-        (nn.AvgPool2d(2), (8 // 2 ** STAGES) ** 2)          # average(2x2) on the last grid
+        if down is None:
+            continue
+        name, _, f = down.partition(":")
+        if name == "invertible":
+            f = int(f or 2)
+            layers.append(nn.PixelUnshuffle(f))
+            ch, grid = f * f * WIDTH, grid // f
+        else:
+            f = int(f or name)
+            layers.append(nn.AvgPool2d(f))
+            grid //= f
+    # the stage models' head on the last grid: global mean, 2 x 2 cells, or 2 x 2 windows
+    head, cells = {"global": (nn.AdaptiveAvgPool2d(1), 1),
+                   "adaptive(2x2)": (nn.AdaptiveAvgPool2d(2), 4)}.get(
+        cfg["pool"], (nn.AvgPool2d(2), (grid // 2) ** 2))
     layers += [head, nn.Flatten(), nn.Linear(WIDTH * cells, 10)]
     return nn.Sequential(*layers).double()
 
