@@ -164,7 +164,7 @@ class LiftedMajorized(LiftedStart):
         self.lf = self.metric.a
         self.model = Gram(self.metric.GF, torch.zeros(self.op.nf, self.op.c, dtype=pb.Y.dtype,
                           device=pb.Y.device), 0.0, self.shape, self.op.layout)
-        self.admm = self._admm(MM_RHO_BETA * self.beta)
+        self.admm = self._admm(None, MM_RHO_BETA * self.beta)
         self.Z = torch.zeros(self.shape, dtype=pb.Y.dtype, device=pb.Y.device)
         self.yZ = self.op.forward(self.Z)
         self.W, self.yW, self.t = self.Z, self.yZ, 1.0
@@ -238,7 +238,7 @@ class LiftedMajorized(LiftedStart):
         return (d.reshape(-1, c) @ self.B).reshape(d.shape) if c == d.shape[-1] \
             else self.lf * d
 
-    def _admm(self, rho, last=None):
+    def _admm(self, last, rho):
         """lifted.LiftedADMM on the step's program, its z-step through the metric; from
         the last ADMM's iterate and multiplier (rescaled to rho) and b if given."""
         admm = LiftedADMM(self.model, self.beta, rho=rho, norm=self.norm)
