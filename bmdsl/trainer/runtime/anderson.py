@@ -9,9 +9,9 @@ f_k = g_k - s_k,
     s_{k+1} = g_k - dG gamma,   gamma = argmin ||f_k - dF gamma||,
 dF, dG the differences of the last AA_MEMORY f's and g's. Safeguarded by restarts: a
 residual ||f_k|| above AA_RESTART times the smallest since the last restart drops the
-memory and takes T's point; a chunk of rho balancing (Boyd et al. 2011, sec. 3.4.1)
-starts a new memory and ends on T's point (x the prox's output, exactly low rank or
-sparse), and a converged ADMM stops on its own residuals, as without it. Why: near
+memory and takes T's point, and so does a new rho (rho balancing between chunks: Boyd et
+al. 2011, sec. 3.4.1); each chunk ends on T's point (x the prox's output, exactly low
+rank or sparse), and a converged ADMM stops on its own residuals, as without it. Why: near
 the end of a solve the Newton model's Gram is nearly singular and the plain ADMM creeps
 (n = 2000 spiral, cross_entropy: 1500 iterations for one subproblem at a relative residual
 of 1e-5; docs/performance.md).

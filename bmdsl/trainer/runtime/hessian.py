@@ -34,7 +34,7 @@ class Curvature:
     layout (freeoutputs.Outputs, optional): where L = F (x) I_c over c > 1 free outputs
     that H's blocks span (or any, for a diagonal H), M^T H M is assembled from the
     c (c + 1) / 2 blocks F^T diag(H_oo') F [N / c, N / c]: |y| N^2 / c^2 (c + 1) / 2 flops
-    against |y| N^2 (4.5x fewer for c = 3)."""
+    against |y| N^2 (4.5x fewer for c = 3), c (c - 1) / 2 of them for softmax's H."""
 
     def __init__(self, kernel, Y, layout=None):
         self.kernel, self.Y = kernel, Y
