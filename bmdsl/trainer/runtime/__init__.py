@@ -6,7 +6,8 @@ module, so the emitted code and the trainer share one implementation. Within thi
 a module imports another only as `from .name import ...` (emit drops those lines).
 """
 MODULES = ("forms.py", "threads.py", "blocktree.py", "freeoutputs.py", "gram.py", "blocksum.py",
-           "liftedops.py", "dprox.py", "lifted.py", "ridged.py", "rowsums.py", "smoothloss.py",
+           "liftedops.py", "dprox.py", "lifted.py", "anderson.py", "ridged.py", "rowsums.py",
+           "smoothloss.py",
            "conesystem.py", "damping.py", "coneops.py", "interior.py", "proxgrad.py",
            "hessian.py", "pnewton.py", "proxadmm.py", "kronops.py", "majorize.py",
            "warm.py", "fused.py", "offset.py", "problem.py", "cones.py",

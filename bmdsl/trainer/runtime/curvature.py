@@ -55,13 +55,11 @@ class ALS(Method):
 
     @classmethod
     def _ridge(cls, J, y, beta):
-        if J.shape[1] <= J.shape[0]:
-            A = J.T @ J
-            A.diagonal().add_(beta)
-            return torch.cholesky_solve((J.T @ y)[:, None], cls._cholesky(A, beta))[:, 0]
-        A = J @ J.T
+        tall = J.shape[1] <= J.shape[0]
+        A = J.T @ J if tall else J @ J.T
         A.diagonal().add_(beta)
-        return J.T @ torch.cholesky_solve(y[:, None], cls._cholesky(A, beta))[:, 0]
+        x = torch.cholesky_solve((J.T @ y if tall else y)[:, None], cls._cholesky(A, beta))[:, 0]
+        return x if tall else J.T @ x
 
     @classmethod
     def _cholesky(cls, A, beta):

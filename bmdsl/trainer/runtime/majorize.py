@@ -26,6 +26,7 @@ import time
 import torch
 
 from ...kernel.lossforms import LOSS_KERNELS
+from .anderson import balanced_solve
 from .gram import GRAM_MAX_N, Gram
 from .hessian import curvature_kernel
 from .kronops import KRON_DENSE_MAX, KronL, kron_entries
@@ -43,6 +44,7 @@ MM_ADAPT_CHUNK = 50         # after every MM_ADAPT_CHUNK iterations, once one re
 MM_BALANCE = 10.0           # is MM_BALANCE times the other, rho changes by MM_RHO_STEP (a new
 MM_RHO_STEP = 4.0           # factorization), at most MM_RHO_CHANGES times per step
 MM_RHO_CHANGES = 2
+MM_RULE = (MM_ADAPT_CHUNK, MM_BALANCE, MM_RHO_STEP, MM_RHO_CHANGES)
 MM_CERTIFY_DECREASE = 1e-7  # a step that lowers the objective by at most this fraction of it
                             # returns to fit for a certificate
 
@@ -162,37 +164,17 @@ class LiftedMajorized(LiftedStart):
         self.lf = self.metric.a
         self.model = Gram(self.metric.GF, torch.zeros(self.op.nf, self.op.c, dtype=pb.Y.dtype,
                           device=pb.Y.device), 0.0, self.shape, self.op.layout)
-        self.admm = self._admm(MM_RHO_BETA * self.beta)
+        self.admm = self._admm(None, MM_RHO_BETA * self.beta)
         self.Z = torch.zeros(self.shape, dtype=pb.Y.dtype, device=pb.Y.device)
         self.yZ = self.op.forward(self.Z)
         self.W, self.yW, self.t = self.Z, self.yZ, 1.0
         self.objective = self.op.value(self.yZ)
 
-    def _solve(self, b):
-        """The step's program to tol_inner, rho balanced between chunks (pnewton.py's rule)."""
-        admm, left, changes = self.admm, MM_INNER_MAX, 0
-        admm.b = b
-        while left > 0:
-            chunk = min(left, MM_ADAPT_CHUNK)
-            before = admm.iterations
-            converged = admm.run(chunk, tol=self.tol_inner)
-            self.inner += admm.iterations - before
-            left -= chunk
-            if converged:
-                break
-            ratio = admm.primal / max(admm.dual, 1e-300)
-            if changes < MM_RHO_CHANGES and (ratio > MM_BALANCE or ratio < 1 / MM_BALANCE):
-                rho = admm.rho * (MM_RHO_STEP if ratio > 1 else 1 / MM_RHO_STEP)
-                new = self._admm(rho)
-                new.x, new.u, new.b = admm.x, admm.u * (admm.rho / rho), b
-                admm, changes = new, changes + 1
-        self.admm = admm
-        return admm.solution()
-
     @on_one_thread
     def run(self, iters, tol=1e-10) -> bool:
-        """Up to `iters` more outer steps; True once the relative step |X - W| / |X| is
-        <= tol with the steps solved to their tightest tolerance."""
+        """Up to `iters` more outer steps, each step's program solved to tol_inner with rho
+        balanced between chunks (anderson.py); True once the relative step |X - W| / |X|
+        is <= tol with the steps solved to their tightest tolerance."""
         start = time.perf_counter()
         if self.op is None:
             self._start()
@@ -204,8 +186,10 @@ class LiftedMajorized(LiftedStart):
                     f"lifted majorization: the loss or its gradient is not finite after "
                     f"{self.iterations} steps (the data's scale overflows float64; rescale "
                     "the inputs and the target)")
-            b = self.metric.apply(lay.block(self.W)) - lay.block(A)
-            X = self._solve(b)
+            self.admm.b = self.metric.apply(lay.block(self.W)) - lay.block(A)
+            self.admm, inner = balanced_solve(self.admm, self._admm, self.tol_inner,
+                                              MM_INNER_MAX, MM_RULE)
+            self.inner, X = self.inner + inner, self.admm.solution()
             self.yW0 = self.yW
             yX = op.forward(X)
             objective = op.value(yX) + beta * self.norm.value(X)
@@ -246,10 +230,13 @@ class LiftedMajorized(LiftedStart):
         return (d.reshape(-1, c) @ self.B).reshape(d.shape) if c == d.shape[-1] \
             else self.lf * d
 
-    def _admm(self, rho):
-        """lifted.LiftedADMM on the step's program, its z-step through the metric."""
+    def _admm(self, last, rho):
+        """lifted.LiftedADMM on the step's program, its z-step through the metric; from
+        the last ADMM's iterate and multiplier (rescaled to rho) and b if given."""
         admm = LiftedADMM(self.model, self.beta, rho=rho, norm=self.norm)
         admm._inverse = lambda: self._inverse(admm)
+        if last is not None:
+            admm.x, admm.u, admm.b = last.x, last.u * (last.rho / rho), last.b
         return admm
 
     def _inverse(self, admm):
