@@ -102,7 +102,6 @@ class LiftedMajorized(LiftedStart):
     name, title = "mm", "the lifted majorization"
     FIRST_CHUNK = 5
     MAX_ITER = MM_MAX_ITER
-    POLISH = True        # until factors() shows that m units hold the solution exactly
 
     @staticmethod
     def accepts(problem, m):

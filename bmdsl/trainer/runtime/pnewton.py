@@ -72,7 +72,6 @@ class LiftedProxNewton(LiftedStart):
     FIRST_CHUNK = 4
     CHUNK_GROWTH = 1
     MAX_ITER = 200
-    POLISH = True        # until factors() shows that m units hold the solution exactly
     NEEDS = {"cone": False}   # never with ReLU cones (what the emitter may leave out)
 
     @staticmethod

@@ -71,7 +71,6 @@ class LiftedProxADMM(LiftedStart):
     title = "the lifted prox ADMM"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
     MAX_ITER = 20000
-    POLISH = True        # until factors() shows that m units hold the solution exactly
     NEEDS = {"cone": False}   # never with ReLU cones (what the emitter may leave out)
 
     @staticmethod

@@ -66,12 +66,18 @@ class LiftedStart:
         self.norm = DNorm(problem.spec["prox"], problem.C, problem.R)
         self.shape = (problem.P, problem.p, problem.q)
 
+    left = None     # groups the last factors() left out of its m units (None: not yet)
+
     def factors(self, m):
-        """BM factors [P, m, p], [P, m, q] of Z; POLISH stays True if m units could not
-        hold every non-zero group (or singular value) of the solution."""
-        U, V, left = self.norm.units(self.solution(), m)
-        self.POLISH = left > 0
+        """BM factors [P, m, p], [P, m, q] of the solution (and `left`)."""
+        U, V, self.left = self.norm.units(self.solution(), m)
         return U, V
+
+    @property
+    def POLISH(self):
+        """The BM method polishes the factors unless the last factors() held every
+        non-zero group (or singular value) of the solution."""
+        return self.left is None or self.left > 0
 
     def solution(self):
         """Z [P, p, q]: the last prox iterate (exactly sparse or low rank where it should be)."""
@@ -87,7 +93,6 @@ class LiftedFISTA(LiftedStart):
     name, title = "fista", "the lifted FISTA"
     FIRST_CHUNK = 100    # iterations before fit's first certificate (then doubling)
     MAX_ITER = 20000
-    left = None          # groups the last factors() left out of its m units (None: not yet)
 
     @staticmethod
     def accepts(problem, m):
@@ -185,15 +190,11 @@ class LiftedFISTA(LiftedStart):
         self.seconds += time.perf_counter() - start
         return done
 
-    def factors(self, m):
-        """BM factors [P, m, p], [P, m, q] of the solution (and `left`)."""
-        U, V, self.left = self.norm.units(self.solution(), m)
-        return U, V
-
-    # the BM method polishes the factors unless the last factors() held every non-zero group
-    # (or singular value) of the solution; after the hand-off always: L-BFGS converges to a
-    # stationary point of the nonconvex BM objective, not a certified one
-    POLISH = property(lambda self: self.left is None or self.left > 0 or self.factored is not None)
+    @property
+    def POLISH(self):
+        """As LiftedStart's, and after the hand-off always: L-BFGS converges to a
+        stationary point of the nonconvex BM objective, not a certified one."""
+        return super().POLISH or self.factored is not None
 
     def solution(self):
         """Z [P, p, q]: the last prox point (exactly sparse or low rank where it should be),
