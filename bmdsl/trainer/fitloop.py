@@ -161,7 +161,8 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
     warm = t.warm
     chunk, trace, failed = stopping.first_chunk(warm, time_limit), [], None
     probing = chunk < warm.FIRST_CHUNK
-    f = float(t.objective(t.U.detach(), t.V.detach()))
+    # (no objective at the random start: every way out of the loop sets f, or fails and
+    # evaluates it at the restored factors; health.check_start has checked it is finite)
     start_U, start_V = t.U.detach().clone(), t.V.detach().clone()
     while True:
         try:
