@@ -107,12 +107,24 @@ class KronL(_Lifted):
         return B.unpad(full)
 
     def _adjoint_rows(self, gs):
-        """Per block, F_j^T g_j in Z's flat order [blocks, len(gs) N]."""
-        out = []
-        for g in gs:
-            prod = torch.bmm(self._blocked(g).transpose(1, 2), self.F)      # [blocks, c, nf]
-            out.append(prod.reshape(prod.shape[0], -1).index_select(1, self.to_z))
+        """Per block, F_j^T g_j in the layout [c, N / c] ([blocks, len(gs) N]): `_order`
+        puts the sum in Z's order (a column permutation commutes with the sum over blocks,
+        so the bits are the same; gathering N entries instead of blocks x N: the digits
+        CNN's adjoint 19 -> 11 ms, one thread)."""
+        out = [torch.bmm(self._blocked(g).transpose(1, 2), self.F).reshape(len(self.F), -1)
+               for g in gs]                                            # [blocks, c nf] each
         return out[0] if len(out) == 1 else torch.cat(out, 1)
+
+    def _order(self, z):
+        return z.index_select(0, self.to_z)
+
+    def value_adjoint(self, yhat):
+        """(F(yhat), L^*(grad F(yhat))): the loss's block sums reduced apart from the
+        adjoint's rows (the same additions; no copy of [blocks, N] rows to join them)."""
+        F, g = self._losses(yhat, True)
+        B = self.blocks
+        return float(B.total(F)[0]), self._order(B.total(self._adjoint_rows([g]))) \
+            .reshape(self.shape)
 
     def gram(self):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""

@@ -62,10 +62,15 @@ class _Lifted:
         """(F(yhat), L^*(grad F(yhat)) [P, p, q]): one reduction."""
         F, g = self._losses(yhat, True)
         total = self.blocks.total(torch.cat([F, self._adjoint_rows([g])], 1))
-        return float(total[0]), total[1:].reshape(self.shape)
+        return float(total[0]), self._order(total[1:]).reshape(self.shape)
 
     def adjoint(self, g):
-        return self.blocks.total(self._adjoint_rows([g])).reshape(self.shape)
+        return self._order(self.blocks.total(self._adjoint_rows([g]))).reshape(self.shape)
+
+    def _order(self, z):
+        """A reduced adjoint [N] in Z's flat order (a form whose rows come in another
+        column order reorders after the sum, on N entries instead of blocks x N)."""
+        return z
 
     def sums(self, gs, squares):
         """[L^*(g) for g in gs] and [||x||^2 for x in squares]: one reduction."""
@@ -76,7 +81,7 @@ class _Lifted:
             rows.append(B.dots(xp, xp))
         total = B.total(torch.cat(rows, 1))
         N, k = self.N, len(gs)
-        return ([total[i * N:(i + 1) * N].reshape(self.shape) for i in range(k)],
+        return ([self._order(total[i * N:(i + 1) * N]).reshape(self.shape) for i in range(k)],
                 [float(v) for v in total[k * N:]])
 
 
