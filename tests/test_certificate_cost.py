@@ -145,3 +145,30 @@ def test_a_fit_certified_by_its_warm_start_never_makes_the_bm_method(loss):
     stepped = Trainer(bound, device="cpu", m=bound.q, method="lbfgs")
     stepped.fit(max_steps=2, certify=False)
     assert stepped._method is not None and stepped.method is stepped._method
+
+
+def test_the_plain_point_reuses_g_and_a_hint_at_the_point_costs_nothing(monkeypatch):
+    """The certificate's plain candidate takes the adjoint G it already computed, and a
+    hint that is the certified point itself (the lifted FISTA's after its L-BFGS phase)
+    is not predicted again: one prediction and one adjoint over the samples in all
+    (refinement off), and the same bound as without the hint."""
+    bound = _bound(loss="cross_entropy")
+    gen = np.random.default_rng(3)
+    U = gen.standard_normal((bound.P, 3) + tuple(bound.w1_shape))
+    V = gen.standard_normal((bound.P, 3) + tuple(bound.w2_shape))
+    calls = {"predict": 0, "adjoint": 0}
+    for name in calls:
+        f = getattr(Samples, name)
+
+        def counted(self, x, _f=f, _n=name):
+            calls[_n] += 1
+            return _f(self, x)
+        monkeypatch.setattr(Samples, name, counted)
+    plain = certify(bound, U, V, refine_iters=0)
+    assert calls == {"predict": 1, "adjoint": 1}
+    hinted = certify(bound, U, V, refine_iters=0, hints=(bound.lift(U, V),))
+    assert calls == {"predict": 2, "adjoint": 2}
+    assert hinted.gap_bound == plain.gap_bound
+    other = certify(bound, U, V, refine_iters=0, hints=(0.5 * bound.lift(U, V),))
+    assert calls == {"predict": 4, "adjoint": 4}      # another point: its own ray
+    assert other.gap_bound <= plain.gap_bound

@@ -47,7 +47,8 @@ def _assemble(bound, oracle, *, objective, regularizer, Z, g, G, residual, kind,
               point, objective_kind, lifted, theorems, violation, samples,
               quadratic=None, hints=(), directions=(), target=None) -> Certificate:
     found = search_dual(bound, oracle, g, Z, objective, iters=iters, quadratic=quadratic,
-                        hints=hints, samples=samples, directions=directions, target=target)
+                        hints=hints, samples=samples, directions=directions, target=target,
+                        G=G)
     norms = found.plain.norms                       # ||G_k||_D* at the point itself
     beta = bound.beta
     eps = float(max(0.0, norms.max / beta - 1.0))

@@ -38,12 +38,14 @@ class DualPoint:
     norms: PatternNorms        # ||L_k^*(g)||_D* of the direction
 
 
-def scaled_point(bound, oracle, g: np.ndarray, source: str, samples=None) -> DualPoint:
+def scaled_point(bound, oracle, g: np.ndarray, source: str, samples=None,
+                 G=None) -> DualPoint:
     """The best point t g on the feasible ray (`losses.best_dual_scale`); `samples`
-    (samples.py) evaluates the sums over samples."""
+    (samples.py) evaluates the sums over samples; G: L^*(g) where the caller has it (the
+    certified point's own, eq. (20): one adjoint over the samples less)."""
     samples = samples or Samples(bound)
     g = np.asarray(g, dtype=float)
-    norms = oracle(samples.adjoint(g))
+    norms = oracle(samples.adjoint(g) if G is None else G)
     t_max = bound.beta / max(norms.max, _TINY)
     t = samples.dual_scale(g, min(t_max, 1e300))
     return DualPoint(t * g, samples.dual_value(t * g), source, g, norms)
