@@ -115,3 +115,34 @@ def test_no_handoff_from_zero_and_the_bm_method_polishes_after_it(fista_early_ha
     assert warm.factored is not None
     warm.factors(bound.p + bound.q)
     assert warm.POLISH
+
+
+def test_a_chunk_ends_once_the_plain_bound_meets_the_goal(fista_early_handoff):
+    """With the fit's goal on the problem, the L-BFGS phase ends its call at the first
+    check where its plain bound (from the evaluation's own Yhat and G) meets the goal,
+    long before the evaluations asked for; the certificate of the factors there meets the
+    goal too, and the plain bound is never below the certificate's plain candidate (it
+    takes the end of the same ray, the certificate searches the ray): it cannot stop a
+    chunk the certificate would not certify, but for the certificate's refactoring; so it
+    stops once only."""
+    from bmdsl.certificates import certify
+    bound = bound_for("cnn", "gated_relu", "cross_entropy", "l2", "l2")
+    trainer = Trainer(bound, device="cpu")
+    warm = trainer.warm
+    warm.run(3)
+    trainer.problem.goal = 1e-5
+    warm.run(5000)
+    phase = warm.factored
+    assert phase is not None and warm.iterations < 1000
+    shapes = trainer.U.shape, trainer.V.shape
+    U, V = (W.reshape(s).numpy() for W, s in zip(warm.factors(trainer.m), shapes))
+    cert = certify(bound, U, V, refine_iters=0)
+    assert cert.gap_bound <= 1e-5
+    f, loss, Z, yhat, G = phase.seen[-1]
+    plain = phase.plain(loss + float(bound.beta) * warm.norm.value(Z), yhat, G)
+    U, V = (W.reshape(s).numpy() for W, s in zip(warm.norm.units(Z, trainer.m)[:2], shapes))
+    at = certify(bound, U, V, refine_iters=0)
+    assert plain >= at.plain_gap_bound * (1 - 1e-9) - 1e-12
+    assert plain <= at.plain_gap_bound * (1 + 1e-6) + 1e-12     # the same candidate
+    before = warm.iterations          # called again (a miss): the chunk runs whole
+    assert warm.run(30) or warm.iterations - before >= 30

@@ -159,6 +159,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
     The BM factors are the factors of its solution, so the method then only polishes -- or, for a solver whose converged
     solution needs no polish (POLISH False), the fit ends there ("tol")."""
     warm = t.warm
+    t.problem.goal = goal    # a chunk may end once it could certify (trainer/factored.py)
     chunk, trace, failed = stopping.first_chunk(warm, time_limit), [], None
     probing = chunk < warm.FIRST_CHUNK
     # (no objective at the random start: every way out of the loop sets f, or fails and

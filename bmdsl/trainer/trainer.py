@@ -14,6 +14,7 @@ Checkpoints resume to the same result; Ctrl-C saves one (fitloop.py).
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -116,7 +117,9 @@ class Trainer:
         problem.value_grad = registry_value_grad(b.loss, problem.Y)
         problem.terms_grad = registry_terms_grad(b.loss, problem.Y)
         problem.loss_prox = b.loss.prox   # None: the loss declares no prox (or an offset)
-        problem.handoff = handoff         # the lifted FISTA's L-BFGS phase (factored.py)
+        # the lifted FISTA's L-BFGS phase (factored.py), which reads the fit's goal off the
+        # problem (fitloop) and checks it on the bound's loss and pair
+        problem.handoff = partial(handoff, bound=b)
         return problem
 
     def _warm_start(self, setting):

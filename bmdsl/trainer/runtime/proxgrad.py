@@ -154,7 +154,9 @@ class LiftedFISTA(LiftedStart):
                 self.factored = self.problem.handoff(self.problem, s, self.norm, self.Z,
                                                      self.iterations, self.lip)
             if self.factored is not None:   # the rest of the chunk: L-BFGS evaluations
-                done, self.iterations = self.factored.run(iters - k), self.iterations + iters - k
+                spent = self.factored.evaluations
+                done = self.factored.run(iters - k)
+                self.iterations += max(1, self.factored.evaluations - spent)
                 break
             fW, G = s.value_adjoint(self.yW)
             if not (math.isfinite(fW) and bool(torch.isfinite(G).all())):
