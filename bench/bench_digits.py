@@ -2,6 +2,7 @@
 squared, certified to 1e-4 within 2 minutes and 4 GB peak).
 
     python bench/bench_digits.py [--losses squared cross_entropy] [--time-limit 300]
+                                 [--m 9] [--other /tmp/copy-of-main]
 
 scikit-learn's `load_digits` (n = 1797 real 8 x 8 images scaled to [0, 1], 10 classes,
 one-hot targets), the CNN of models/cnn.bm (3x3 patches, padding 1, 2x2 average pooling:
@@ -59,6 +60,8 @@ out = {{"loss": args["loss"], "P": bound.P, "p": bound.p, "q": bound.q,
        "method": r.method, "m": trainer.m, "warm_start": ws.get("method"),
        "warm_iterations": ws.get("iterations"), "warm_seconds": ws.get("seconds"),
        "warm_restarts": ws.get("restarts"), "warm_objective": ws.get("objective"),
+       "factored_evaluations": ws.get("factored_evaluations"),
+       "bmdsl": bmdsl.__file__, "torch_threads": torch.get_num_threads(),
        "certificates": [list(c) for c in r.certificates],
        "warm_history": [list(h) for h in ws.get("history") or []]}}
 out["process_seconds"] = time.perf_counter() - start
@@ -77,8 +80,10 @@ def bound_for(loss: str, patterns: int):
     return model.derive().bind(digits_data(1797, loss))
 
 
-def run_child(args: dict, limit: float) -> dict:
-    code = CHILD.format(root=str(ROOT), args=json.dumps(args))
+def run_child(args: dict, limit: float, root: Path = ROOT) -> dict:
+    """One fit in a fresh process, importing bmdsl from `root` (this checkout, or another
+    one's code for a side-by-side run)."""
+    code = CHILD.format(root=str(root), args=json.dumps(args))
     start = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -102,23 +107,29 @@ def main() -> None:
     ap.add_argument("--m", type=int, default=0, help="units per pattern (0: the model's, 4; "
                     "the (l2, l2) solution has rank up to min(p, q) = 9 per pattern)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/digits.json"))
+    ap.add_argument("--other", default=None, help="another checkout (e.g. a copy of main): "
+                    "each loss runs on this code, then on that one, in the same run")
     args = ap.parse_args()
     rows = []
+    codes = [ROOT] + ([Path(args.other).resolve()] if args.other else [])
     for loss in args.losses:
-        before = os.getloadavg()
-        row = run_child({"loss": loss, "patterns": args.patterns, "cert_tol": args.cert_tol,
-                         "time_limit": args.time_limit, "m": args.m}, args.time_limit + 300)
-        row.update(load_before=before, load_after=os.getloadavg())
-        rows.append(row)
-        brief = {k: v for k, v in row.items() if k not in ("certificates", "warm_history")}
-        print(json.dumps(brief), flush=True)
-        out = {"machine": describe(), "command": " ".join(sys.argv), "rows": rows}
-        Path(args.out).write_text(json.dumps(out, indent=1))   # after each: a run may stop
+        for root in codes:
+            before = os.getloadavg()
+            row = run_child({"loss": loss, "patterns": args.patterns, "cert_tol": args.cert_tol,
+                             "time_limit": args.time_limit, "m": args.m},
+                            args.time_limit + 300, root)
+            row.update(load_before=before, load_after=os.getloadavg(), code=str(root))
+            rows.append(row)
+            brief = {k: v for k, v in row.items() if k not in ("certificates", "warm_history")}
+            print(json.dumps(brief), flush=True)
+            out = {"machine": describe(), "command": " ".join(sys.argv), "rows": rows}
+            Path(args.out).write_text(json.dumps(out, indent=1))   # after each: may stop
     for r in rows:
         if "fit_seconds" in r:
-            print(f"{r['loss']:>13}: {r['seconds']:.1f} s, gap bound {r['gap_bound']:.1e} "
+            print(f"{r['code']}: {r['loss']:>13}: {r['seconds']:.1f} s, gap bound {r['gap_bound']:.1e} "
                   f"({'certified' if r['certified'] else r['stopped']}), {r['method']} after "
-                  f"{r['warm_start']} ({r['warm_iterations']} it), {r['peak_rss_mb']:.0f} MB, "
+                  f"{r['warm_start']} ({r['warm_iterations']} it), "
+                  f"{len(r['certificates'])} certificates, {r['peak_rss_mb']:.0f} MB, "
                   f"load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}")
     print(f"wrote {args.out}")
 
