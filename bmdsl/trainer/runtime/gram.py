@@ -39,6 +39,32 @@ def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
 
 GRAM_MAX_N = gram_max_n()
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
+GRAM_TILE = 128                # rows of G_F per product of a leaf (its upper triangle only)
+
+
+def upper_tiles(N, rows=GRAM_TILE):
+    """G_F's upper triangle by row tiles: [(a, b, offset)] for rows [a, b) x columns [a, N)
+    stored flat from offset, and the entries in all. A leaf's products and the tree's
+    additions then touch ~half of G_F: the n = 2000 CNN's leaf (16 rows, N / c = 2592)
+    took 19 ms instead of 39-41 ms with its addition (docs/performance.md)."""
+    tiles, at = [], 0
+    for a in range(0, N, rows):
+        tiles.append((a, min(N, a + rows), at))
+        at += (min(N, a + rows) - a) * (N - a)
+    return tiles, at
+
+
+def symmetric(flat, N, tiles):
+    """G_F [N, N] from its upper tiles: each tile's entries above the diagonal, mirrored
+    (G_F exactly symmetric)."""
+    G = flat.new_empty(N, N)
+    for a, b, at in tiles:
+        T = flat[at:at + (b - a) * (N - a)].view(b - a, N - a)
+        D = T[:, :b - a].triu()
+        G[a:b, a:b] = D + D.triu(1).T
+        G[a:b, b:] = T[:, b - a:]
+        G[b:, a:b] = T[:, b - a:].T
+    return G
 
 
 def gram_pays(problem, dtype, full_batch) -> bool:
@@ -96,7 +122,8 @@ class Gram:
         E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
         n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
         offset = block_start(n_all, ranges[first][0])     # of this rank's samples
-        size = N * N + N * c + 1
+        tiles, U = upper_tiles(N)
+        size = U + N * c + 1
 
         free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
 
@@ -107,7 +134,7 @@ class Gram:
             bench/bench_gram_leaf.py)."""
             start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
             out = free.pop() if free else torch.empty(size, dtype=Y.dtype, device=Y.device)
-            G, B = out[:N * N].view(N, N), out[N * N:N * N + N * c].view(N, c)
+            B = out[U:U + N * c].view(N, c)
             if start >= stop:
                 return out.zero_()
             for s in range(start, stop, step):
@@ -117,12 +144,16 @@ class Gram:
                 M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
                 M = layout.rows(M, y.shape)
                 yy = y.reshape(-1) @ y.reshape(-1)
+                for a, b, at in tiles:
+                    T = out[at:at + (b - a) * (N - a)].view(b - a, N - a)
+                    if s == start:
+                        torch.mm(M[:, a:b].T, M[:, a:], out=T)
+                    else:
+                        T.addmm_(M[:, a:b].T, M[:, a:])
                 if s == start:
-                    torch.mm(M.T, M, out=G)
                     torch.mm(M.T, layout.y_block(y), out=B)
                     out[-1] = yy
                 else:
-                    G.addmm_(M.T, M)
                     B.addmm_(M.T, layout.y_block(y))
                     out[-1] += yy
             return out
@@ -132,7 +163,7 @@ class Gram:
                                             free.append)
         else:           # one process: tree_sum's additions, in the same order
             total = on_one_thread(pairwise_sum)(0, ranges[-1][1], leaf, free.append)
-        return cls(total[:N * N].view(N, N), total[N * N:N * N + N * c].view(N, c),
+        return cls(symmetric(total, N, tiles), total[U:U + N * c].view(N, c),
                    float(total[-1]), (P, p, q), layout)
 
     def numpy(self):

@@ -97,6 +97,7 @@ class LiftedADMM:
         self.rho, self.adapt = float(rho or RHO_BETA * beta), rho is None
         self.changes = 0              # rho's changes by balancing
         self.inverse = self.low = None    # made in the first run(): fit's clock has them
+        self.cholesky = False             # self.inverse is G_F + rho I's Cholesky factor
         self.rank = rank
         self.x = torch.zeros_like(self.b)
         self.u = torch.zeros_like(self.x)
@@ -113,9 +114,8 @@ class LiftedADMM:
         once they ran alone)."""
         start = time.perf_counter()
         if self.low is None:
-            # an explicit inverse: one matrix-vector product per iteration. Measured at
-            # N = 4000: 6.3 ms against 57-86 ms for cholesky_solve with one right-hand side
-            # (relative difference 5e-15 on a test matrix); or G_F's range (_low_rank)
+            # the Cholesky factor C of G_F + rho I (or G_F's range, _low_rank); a
+            # subclass's _inverse may give an explicit inverse instead (self.cholesky False)
             self.inverse = self._inverse()
         rho, x, u, z = self.rho, self.x, self.u, self.z
         done = False
@@ -124,6 +124,10 @@ class LiftedADMM:
             if self.low:      # (G_F + rho I)^{-1} = (I - Q diag(lam / (lam + rho)) Q^T) / rho
                 Q, lam = self.low
                 z = (r - Q @ ((lam / (lam + rho))[:, None] * (Q.T @ r))) / rho
+            elif self.cholesky:     # C^{-T} C^{-1} r: two triangular solves
+                C = self.inverse
+                z = torch.linalg.solve_triangular(
+                    C.mH, torch.linalg.solve_triangular(C, r, upper=False), upper=True)
             else:
                 z = self.inverse @ r
             if not bool(torch.isfinite(z).all()):    # (the SVD of a NaN can stall)
@@ -154,15 +158,20 @@ class LiftedADMM:
         return done
 
     def _inverse(self):
-        """(G + rho I)^{-1}, or None where G_F's range serves (_low_rank, tried on the first
-        call); rho grows tenfold while rounding makes G + rho I indefinite
-        (G is only positive semidefinite, and rho ~ beta can be below its rounding).
-        Bounded: rho starts at least at rounding's scale (RHO_FLOOR times G's largest
-        diagonal entry: beta can underflow rho to 0) and grows at most RHO_GROWTH times;
-        a G or b that is not finite (data whose products overflow float64) is a
-        FloatingPointError naming the cause, never an endless loop."""
+        """The Cholesky factor C of G + rho I (lower, C C^T = G + rho I), or None where
+        G_F's range serves (_low_rank, tried on the first call); rho grows tenfold while
+        rounding makes G + rho I indefinite (G is only positive semidefinite, and
+        rho ~ beta can be below its rounding). Bounded: rho starts at least at rounding's
+        scale (RHO_FLOOR times G's largest diagonal entry: beta can underflow rho to 0)
+        and grows at most RHO_GROWTH times; a G or b that is not finite (data whose
+        products overflow float64) is a FloatingPointError naming the cause (checked on
+        the first call), never an endless loop. The factor, not the inverse: the two
+        triangular solves read as many entries as the inverse's product, and forming the
+        inverse (cholesky_inverse) took 1.4-2.3 times the factorization, at every change
+        of rho (N / c = 2592, docs/performance.md)."""
         G = self.G
-        if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
+        if self.low is None and not (bool(torch.isfinite(G).all())
+                                     and bool(torch.isfinite(self.b).all())):
             raise FloatingPointError(
                 "lifted ADMM: the Gram matrix G = L*L or b = L*(Y) of the squared loss is not "
                 "finite: products of the data overflow float64 (rescale the inputs and the "
@@ -175,14 +184,13 @@ class LiftedADMM:
             self.low = self._low_rank()
         if self.low:
             return None
-        eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
         for _ in range(RHO_GROWTH):
-            chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
+            A = G.clone()
+            A.diagonal().add_(self.rho)    # G + rho I without an identity [N, N]
+            chol, info = torch.linalg.cholesky_ex(A)
             if not int(info):
-                # its transpose, the same symmetric matrix stored by rows: torch returns
-                # it by columns, and the product with a few right-hand sides was 6-8x
-                # slower so (N / c = 2592; bench/bench_inverse_layout.py --product)
-                return torch.cholesky_inverse(chol).T
+                self.cholesky = True
+                return chol
             self.rho *= 10.0
         raise FloatingPointError(
             f"lifted ADMM: G + rho I is not positive definite even at rho = {self.rho:.3g} "
