@@ -39,32 +39,7 @@ def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
 
 GRAM_MAX_N = gram_max_n()
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
-GRAM_TILE = 128                # rows of G_F per product of a leaf (its upper triangle only)
-
-
-def upper_tiles(N, rows=GRAM_TILE):
-    """G_F's upper triangle by row tiles: [(a, b, offset)] for rows [a, b) x columns [a, N)
-    stored flat from offset, and the entries in all. A leaf's products and the tree's
-    additions then touch ~half of G_F: the n = 2000 CNN's leaf (16 rows, N / c = 2592)
-    took 19 ms instead of 39-41 ms with its addition (docs/performance.md)."""
-    tiles, at = [], 0
-    for a in range(0, N, rows):
-        tiles.append((a, min(N, a + rows), at))
-        at += (min(N, a + rows) - a) * (N - a)
-    return tiles, at
-
-
-def symmetric(flat, N, tiles):
-    """G_F [N, N] from its upper tiles: each tile's entries above the diagonal, mirrored
-    (G_F exactly symmetric)."""
-    G = flat.new_empty(N, N)
-    for a, b, at in tiles:
-        T = flat[at:at + (b - a) * (N - a)].view(b - a, N - a)
-        D = T[:, :b - a].triu()
-        G[a:b, a:b] = D + D.triu(1).T
-        G[a:b, b:] = T[:, b - a:]
-        G[b:, a:b] = T[:, b - a:].T
-    return G
+GRAM_TILE = 128                # rows of G_F per product in a leaf (its upper triangle only)
 
 
 def gram_pays(problem, dtype, full_batch) -> bool:
@@ -122,8 +97,12 @@ class Gram:
         E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
         n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
         offset = block_start(n_all, ranges[first][0])     # of this rank's samples
-        tiles, U = upper_tiles(N)
-        size = U + N * c + 1
+        # G_F's upper triangle by row tiles, rows [a, b) x columns [a, N) stored flat from
+        # at[i]: a leaf's products and the tree's additions touch ~half of G_F (the n = 2000
+        # CNN's leaf of 16 rows, N / c = 2592: 19 ms against 39-41 ms with its addition)
+        tiles = [(a, min(N, a + GRAM_TILE)) for a in range(0, N, GRAM_TILE)]
+        at = [sum((b - a) * (N - a) for a, b in tiles[:i]) for i in range(len(tiles) + 1)]
+        size = at[-1] + N * c + 1
 
         free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
 
@@ -134,7 +113,7 @@ class Gram:
             bench/bench_gram_leaf.py)."""
             start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
             out = free.pop() if free else torch.empty(size, dtype=Y.dtype, device=Y.device)
-            B = out[U:U + N * c].view(N, c)
+            B = out[at[-1]:at[-1] + N * c].view(N, c)
             if start >= stop:
                 return out.zero_()
             for s in range(start, stop, step):
@@ -144,18 +123,11 @@ class Gram:
                 M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
                 M = layout.rows(M, y.shape)
                 yy = y.reshape(-1) @ y.reshape(-1)
-                for a, b, at in tiles:
-                    T = out[at:at + (b - a) * (N - a)].view(b - a, N - a)
-                    if s == start:
-                        torch.mm(M[:, a:b].T, M[:, a:], out=T)
-                    else:
-                        T.addmm_(M[:, a:b].T, M[:, a:])
-                if s == start:
-                    torch.mm(M.T, layout.y_block(y), out=B)
-                    out[-1] = yy
-                else:
-                    B.addmm_(M.T, layout.y_block(y))
-                    out[-1] += yy
+                for (a, b), t in zip(tiles, at):     # beta = 0: the old entries ignored
+                    out[t:t + (b - a) * (N - a)].view(b - a, N - a).addmm_(
+                        M[:, a:b].T, M[:, a:], beta=float(s > start))
+                B.addmm_(M.T, layout.y_block(y), beta=float(s > start))
+                out[-1] = out[-1] + yy if s > start else yy
             return out
 
         if problem.sharded:
@@ -163,7 +135,11 @@ class Gram:
                                             free.append)
         else:           # one process: tree_sum's additions, in the same order
             total = on_one_thread(pairwise_sum)(0, ranges[-1][1], leaf, free.append)
-        return cls(symmetric(total, N, tiles), total[U:U + N * c].view(N, c),
+        G = total.new_empty(N, N)
+        for (a, b), t in zip(tiles, at):
+            G[a:b, a:] = total[t:t + (b - a) * (N - a)].view(b - a, N - a)
+        G.triu_().add_(G.triu(1).T)      # the upper triangle mirrored: exactly symmetric
+        return cls(G, total[at[-1]:at[-1] + N * c].view(N, c),
                    float(total[-1]), (P, p, q), layout)
 
     def numpy(self):

@@ -96,8 +96,8 @@ class LiftedADMM:
         self.layout = gram.layout
         self.rho, self.adapt = float(rho or RHO_BETA * beta), rho is None
         self.changes = 0              # rho's changes by balancing
-        self.inverse = self.low = None    # made in the first run(): fit's clock has them
-        self.cholesky = False             # self.inverse is G_F + rho I's Cholesky factor
+        # made in the first run() (fit's clock has them); cholesky: inverse is the factor
+        self.inverse, self.low, self.cholesky = None, None, False
         self.rank = rank
         self.x = torch.zeros_like(self.b)
         self.u = torch.zeros_like(self.x)
@@ -125,9 +125,8 @@ class LiftedADMM:
                 Q, lam = self.low
                 z = (r - Q @ ((lam / (lam + rho))[:, None] * (Q.T @ r))) / rho
             elif self.cholesky:     # C^{-T} C^{-1} r: two triangular solves
-                C = self.inverse
-                z = torch.linalg.solve_triangular(
-                    C.mH, torch.linalg.solve_triangular(C, r, upper=False), upper=True)
+                z = torch.linalg.solve_triangular(self.inverse.mH, torch.linalg.solve_triangular(
+                    self.inverse, r, upper=False), upper=True)
             else:
                 z = self.inverse @ r
             if not bool(torch.isfinite(z).all()):    # (the SVD of a NaN can stall)
@@ -170,8 +169,7 @@ class LiftedADMM:
         inverse (cholesky_inverse) took 1.4-2.3 times the factorization, at every change
         of rho (N / c = 2592, docs/performance.md)."""
         G = self.G
-        if self.low is None and not (bool(torch.isfinite(G).all())
-                                     and bool(torch.isfinite(self.b).all())):
+        if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
             raise FloatingPointError(
                 "lifted ADMM: the Gram matrix G = L*L or b = L*(Y) of the squared loss is not "
                 "finite: products of the data overflow float64 (rescale the inputs and the "
@@ -184,10 +182,8 @@ class LiftedADMM:
             self.low = self._low_rank()
         if self.low:
             return None
-        for _ in range(RHO_GROWTH):
-            A = G.clone()
-            A.diagonal().add_(self.rho)    # G + rho I without an identity [N, N]
-            chol, info = torch.linalg.cholesky_ex(A)
+        for _ in range(RHO_GROWTH):     # G + rho I without an identity [N, N]
+            chol, info = torch.linalg.cholesky_ex(G.diagonal_scatter(G.diagonal() + self.rho))
             if not int(info):
                 self.cholesky = True
                 return chol
