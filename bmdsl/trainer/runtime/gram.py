@@ -99,7 +99,8 @@ class Gram:
         offset = block_start(n_all, ranges[first][0])     # of this rank's samples
         # G_F's upper triangle by row tiles, rows [a, b) x columns [a, N) stored flat from
         # at[i]: a leaf's products and the tree's additions touch ~half of G_F (the n = 2000
-        # CNN's leaf of 16 rows, N / c = 2592: 19 ms against 39-41 ms with its addition)
+        # CNN's leaf, 16 rows, N / c = 2592, with its addition: 45 against 84 ms, medians
+        # at load 3-4, bench/bench_gram_tiles.py)
         tiles = [(a, min(N, a + GRAM_TILE)) for a in range(0, N, GRAM_TILE)]
         at = [sum((b - a) * (N - a) for a, b in tiles[:i]) for i in range(len(tiles) + 1)]
         size = at[-1] + N * c + 1

@@ -4,10 +4,11 @@ For the squared loss the convex program (16) in Z [P, p, q] is
     min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_D
 (G = L^* L, b = L^*(Y) from gram.py; ||.||_D the nuclear norm for C = R = l2, which is
 the l2 norm when q = 1, or any pair with a prox in dprox.py). ADMM splits it at z = x:
-the z-step is one product with (G + rho I)^{-1} (made once per rho; G = I_c (x) G_F over the c
-free outputs, gram.py, so only (G_F + rho I)^{-1} [N/c, N/c], N/c <= GRAM_MAX_N, with
-the c outputs as columns of one right-hand side), the x-step the D-norm's prox (singular-value soft thresholding per pattern
-for l2/l2, group soft thresholding of rows or columns), so one iteration costs O(N^2)
+the z-step is two triangular solves with the Cholesky factor of G + rho I (made once per
+rho; G = I_c (x) G_F over the c free outputs, gram.py, so only G_F + rho I [N/c, N/c],
+N/c <= GRAM_MAX_N, with the c outputs as columns of one right-hand side), the x-step the
+D-norm's prox (singular-value soft thresholding per pattern for l2/l2, group soft
+thresholding of rows or columns), so one iteration costs O(N^2)
 and does not touch the samples. Why: the BM objective is badly conditioned where beta is
 small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
 0 to 2.6e3, and the BM Hessian has curvature -0.43 at 1e-3 of p*), and Newton on the
