@@ -164,11 +164,11 @@ class LiftedADMM:
         rho ~ beta can be below its rounding). Bounded: rho starts at least at rounding's
         scale (RHO_FLOOR times G's largest diagonal entry: beta can underflow rho to 0)
         and grows at most RHO_GROWTH times; a G or b that is not finite (data whose
-        products overflow float64) is a FloatingPointError naming the cause (checked on
-        the first call), never an endless loop. The factor, not the inverse: the two
-        triangular solves read as many entries as the inverse's product, and forming the
-        inverse (cholesky_inverse) took 1.4-2.3 times the factorization, at every change
-        of rho (N / c = 2592, docs/performance.md)."""
+        products overflow float64) is a FloatingPointError naming the cause, never an
+        endless loop. The factor, not the inverse: the two triangular solves read as many
+        entries as the inverse's product, and forming the inverse (cholesky_inverse) took
+        2.1 times the factorization, at every change of rho (N / c = 2592,
+        bench/bench_zstep.py; docs/performance.md)."""
         G = self.G
         if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
             raise FloatingPointError(
