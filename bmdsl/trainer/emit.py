@@ -50,7 +50,9 @@ def paster(spec, selection=None) -> Paster:
     facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
     facts.update({expr: value(spec) for value, exprs in ONE_WAY.values() for expr in exprs
                   if value(spec) is not None})
-    nones = [e for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs]
+    nones = {e: "None" for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs}
+    # the model's loss class by its name (torch_loss's table look-up; the table goes)
+    nones["LOSS_KERNELS[name]"] = LOSS_KERNELS[spec["loss"]].__name__
     # the loss and pooling tables keep only this model's entries (the registries say which)
     other_losses = {k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"]}
     unused = other_pools(p["builder"] for p in spec["pools"])

@@ -40,13 +40,15 @@ FACTS = {
     "no_cone": (lambda spec: not spec["cone"], ("cone is None",)),
     "masked": (lambda spec: bool(spec["masked"]), ("spec['masked']", "net.spec['masked']")),
     "gated": (lambda spec: bool(spec["masked"]) and not spec["cone"],
-              ("uses_gates(spec)", "uses_gates(net.spec)", "uses_gates(self.spec)")),
+              ("uses_gates(spec)", "uses_gates(net.spec)", "uses_gates(self.spec)",
+               "gates is not None", "self.gates is not None")),   # (NetworkModule's: checked)
     "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",
                                                      "self.spec['patches']")),
-    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']")),
+    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']",
+                                                 "self.fixed")),   # (fixed maps: pooling)
     "output_bias": (_output_bias, ("has_output_bias(spec)", "has_output_bias(self.spec)",
                                     "has_output_bias(SPEC)")),
-    "no_output_bias": (lambda spec: not _output_bias(spec), ("self.b2 is None",)),
+    "no_output_bias": (lambda spec: not _output_bias(spec), ("self.b2 is None", "bias is None")),
     "hidden_bias": (lambda spec: bool((spec.get("bias") or {}).get("hidden")),
                     ("has_hidden_bias(spec)",)),
     "gates_input": (lambda spec: bool(spec["gates"]), ("spec['gates']",)),
