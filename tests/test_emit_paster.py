@@ -123,7 +123,8 @@ def unused():
     assert imports == []                                   # numpy was only in dropped code
     assert "class Cone" not in body and "TABLE = (Plain,)" in body
     assert "unused" not in body and "diary" not in body and "comment" not in body
-    assert '"""Run it."""' in body and "(helper())" in body
+    # the branch taken; a call is a primary: no parentheses around it
+    assert '"""Run it."""' in body and "    return helper()\n" in body
     compile(body, "t.py", "exec")
     ns = {}
     exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)

@@ -10,6 +10,7 @@ repr(float)/repr(int), anything else is refused.
 """
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from ..core.version import __version__
@@ -20,7 +21,7 @@ from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..core.literals import literal as _literal, packed
 from .emitmethods import select, spec_entry
-from .runtime import FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
+from .runtime import CONSTANTS, FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
 from .spec import build_spec
 
 ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "numpy", "torch"}
@@ -56,7 +57,9 @@ def paster(spec, selection=None) -> Paster:
     # the loss and pooling tables keep only this model's entries (the registries say which)
     other_losses = {k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"]}
     unused = other_pools(p["builder"] for p in spec["pools"])
-    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
+    constants = {name: getattr(import_module(f".runtime.{module}", __package__), name)
+                 for module, names in CONSTANTS.items() for name in names}
+    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones, constants=constants,
                   exclude=other_losses | unused | selection.excluded(), members=True,
                   keep_members=KEEP_MEMBERS, drop_members=DROP_MEMBERS,
                   keyed={name: keys(spec) for name, keys in KEYED.items()}, docs=DOCS)

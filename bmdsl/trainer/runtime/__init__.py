@@ -57,6 +57,8 @@ FACTS = {
     "sampled_patterns": (lambda spec: spec["patterns"] not in (None, "exact"),
                          ("spec['patterns'] not in (None, 'exact')",)),
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
+    "full_batch": (lambda spec: True, ("full_batch",)),      # no mini-batches either
+    "numpy_cap": (lambda spec: True, ("factor is None",)),   # einsum's plans: numpy's cap
     "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
                       ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),
@@ -69,6 +71,8 @@ ONE_WAY = {"penalty": (lambda spec: False if not spec["cone"] else None,
                        ("self.al is not None", "run.al is not None")),
            "no_penalty": (lambda spec: True if not spec["cone"] else None,
                           ("self.al is None", "run.al is None"))}
+# constants computed at import (module -> names): the emitted module holds their values
+CONSTANTS = {"gram": ("GRAM_MAX_N",)}
 # module-level tables keyed by a SPEC value: the entries of other keys are left out
 KEYED = {"PAIRS": lambda spec: {spec["prox"]},
          "VECTOR_PROX": lambda spec: {spec["C"], spec["R"]},
