@@ -59,6 +59,9 @@ FACTS = {
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
     "full_batch": (lambda spec: True, ("full_batch",)),      # no mini-batches either
     "numpy_cap": (lambda spec: True, ("factor is None",)),   # einsum's plans: numpy's cap
+    # methods that never apply to the model (the SPEC's list, emitmethods.spec_entry)
+    "never": (lambda spec: bool(spec.get("methods", {}).get("never")),
+              ("name in SPEC['methods']['never']",)),
     "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
                       ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),

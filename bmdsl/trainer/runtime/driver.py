@@ -40,9 +40,9 @@ def _recompile(names):
 def not_carried(name):
     """Why this module cannot train with method `name` (None: it can try): left out when
     it was compiled (and the command that adds it), never applies to the model, unknown."""
-    never, carried = SPEC["methods"]["never"], ", ".join(METHODS)
-    if name in never:
-        return f"method {name!r} does not apply here: {never[name]}"
+    carried = ", ".join(METHODS)
+    if name in SPEC["methods"]["never"]:
+        return f"method {name!r} does not apply here: {SPEC['methods']['never'][name]}"
     if name in SPEC["methods"]["left_out"]:
         return (f"this module carries the method(s) {carried}; {name!r} was left out when "
                 f"it was compiled: {_recompile([name])} (or --methods all) adds it")
