@@ -44,11 +44,10 @@ FACTS = {
                "gates is not None", "self.gates is not None")),   # (NetworkModule's: checked)
     "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",
                                                      "self.spec['patches']")),
-    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']",
-                                                 "self.fixed")),   # (fixed maps: pooling)
+    "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']")),
     "output_bias": (_output_bias, ("has_output_bias(spec)", "has_output_bias(self.spec)",
                                     "has_output_bias(SPEC)")),
-    "no_output_bias": (lambda spec: not _output_bias(spec), ("self.b2 is None", "bias is None")),
+    "no_output_bias": (lambda spec: not _output_bias(spec), ("self.b2 is None",)),
     "hidden_bias": (lambda spec: bool((spec.get("bias") or {}).get("hidden")),
                     ("has_hidden_bias(spec)",)),
     "gates_input": (lambda spec: bool(spec["gates"]), ("spec['gates']",)),
@@ -59,9 +58,6 @@ FACTS = {
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
     "full_batch": (lambda spec: True, ("full_batch",)),      # no mini-batches either
     "numpy_cap": (lambda spec: True, ("factor is None",)),   # einsum's plans: numpy's cap
-    # methods that never apply to the model (the SPEC's list, emitmethods.spec_entry)
-    "never": (lambda spec: bool(spec.get("methods", {}).get("never")),
-              ("name in SPEC['methods']['never']",)),
     "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
                       ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),
@@ -73,7 +69,14 @@ FACTS = {
 ONE_WAY = {"penalty": (lambda spec: False if not spec["cone"] else None,
                        ("self.al is not None", "run.al is not None")),
            "no_penalty": (lambda spec: True if not spec["cone"] else None,
-                          ("self.al is None", "run.al is None"))}
+                          ("self.al is None", "run.al is None")),
+           # without pools the network has no fixed maps; without an output bias, no bias
+           "no_fixed": (lambda spec: False if not spec["pools"] else None, ("self.fixed",)),
+           "no_bias": (lambda spec: True if not _output_bias(spec) else None, ("bias is None",)),
+           # no method that never applies to the model (the SPEC's list, emitmethods.py):
+           # no name is in it; otherwise it depends on the name
+           "never": (lambda spec: False if not spec.get("methods", {}).get("never") else None,
+                     ("name in SPEC['methods']['never']",))}
 # constants computed at import (module -> names): the emitted module holds their values
 CONSTANTS = {"gram": ("GRAM_MAX_N",)}
 # module-level tables keyed by a SPEC value: the entries of other keys are left out
