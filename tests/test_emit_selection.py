@@ -239,3 +239,19 @@ def test_emitted_auto_falls_through_the_warm_starts_as_bmdsl(tmp_path):
     assert out.stdout.split("steps ")[1].split()[0] == "0"
     p_star = model.derive().bind({"X": X, "Y": Y}).to_cvxpy().solve().value
     assert float(out.stdout.split("objective ")[1].split()[0]) == pytest.approx(p_star, rel=1e-5)
+
+
+def test_not_carried_asks_the_spec_only_where_the_model_leaves_it_open():
+    """The methods that never apply are a fact known one way: an empty list drops the
+    branch (self-attention); a model with such methods (ReLU: ALS) keeps it, and `auto` and
+    the carried methods still pass (not_carried is None)."""
+    for name, never in (("selfattention", False), ("relu", True)):
+        source = emit_torch(bmdsl.load(f"models/{name}.bm").derive())
+        ns = {"__name__": "emitted"}
+        exec(compile(source, f"{name}_torch.py", "exec"), ns)   # noqa: S102 (bmdsl's text)
+        assert ("SPEC[\"methods\"][\"never\"]" in source) == never
+        for carried in ("auto", *ns["METHODS"]):
+            assert ns["not_carried"](carried) is None
+        assert "unknown method 'lbfgz'" in ns["not_carried"]("lbfgz")
+        if never:
+            assert "does not apply here" in ns["not_carried"]("als")
