@@ -131,11 +131,10 @@ class LiftedADMM:
             else:
                 z = self.inverse @ r
             if not bool(torch.isfinite(z).all()):    # (the SVD of a NaN can stall)
-                raise FloatingPointError(
-                    f"lifted ADMM: the iterate is not finite after {self.iterations} "
-                    f"iterations (beta = {self.beta:.3g}, rho = {rho:.3g}): beta is below "
-                    "the rounding of the data's Gram matrix, or the data's scale overflows "
-                    "float64")
+                raise FloatingPointError(f"lifted ADMM: the iterate is not finite after "
+                                         f"{self.iterations} iterations (beta = {self.beta:.3g}, "
+                                         f"rho = {rho:.3g}): beta is below the rounding of the "
+                                         "data's Gram matrix, or the data overflows float64")
             zr = alpha * z + (1 - alpha) * x
             x_old = x
             x = self.layout.block(self.norm.prox(self.layout.unblock(zr + u, self.shape),
@@ -171,10 +170,9 @@ class LiftedADMM:
         bench/bench_zstep.py; docs/performance.md)."""
         G = self.G
         if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
-            raise FloatingPointError(
-                "lifted ADMM: the Gram matrix G = L*L or b = L*(Y) of the squared loss is not "
-                "finite: products of the data overflow float64 (rescale the inputs and the "
-                "target, e.g. to unit scale)")
+            raise FloatingPointError("lifted ADMM: G = L*L or b = L*(Y) of the squared loss is "
+                                     "not finite: products of the data overflow float64 "
+                                     "(rescale the inputs and the target, e.g. to unit scale)")
         scale = float(G.diagonal().abs().max()) if G.numel() else 0.0
         floor = max(RHO_FLOOR * scale, 1e-300)
         if not self.rho >= floor:          # also NaN: beta / rho must stay finite
@@ -189,10 +187,9 @@ class LiftedADMM:
                 self.cholesky = True
                 return chol
             self.rho *= 10.0
-        raise FloatingPointError(
-            f"lifted ADMM: G + rho I is not positive definite even at rho = {self.rho:.3g} "
-            f"(G's largest diagonal entry {scale:.3g}): the data's Gram matrix is numerically "
-            "broken (rescale the inputs and the target)")
+        raise FloatingPointError(f"lifted ADMM: G + rho I is not positive definite even at "
+                                 f"rho = {self.rho:.3g} (G's largest diagonal {scale:.3g}): the "
+                                 "data's Gram matrix is broken (rescale the inputs and target)")
 
     def _low_rank(self):
         """(Q [N, r], lam [r]) with G_F = Q diag(lam) Q^T where its rank r is at most
