@@ -123,7 +123,8 @@ def unused():
     assert imports == []                                   # numpy was only in dropped code
     assert "class Cone" not in body and "TABLE = (Plain,)" in body
     assert "unused" not in body and "diary" not in body and "comment" not in body
-    assert '"""Run it."""' in body and "(helper())" in body
+    # the branch taken; a call is a primary: no parentheses around it
+    assert '"""Run it."""' in body and "    return helper()\n" in body
     compile(body, "t.py", "exec")
     ns = {}
     exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
@@ -154,6 +155,34 @@ def run(spec, x):
     ns = {}
     exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
     assert ns["run"](None, 3) == ({}, 4, 6)
+
+
+def test_paster_writes_constants_computed_at_import_as_their_values():
+    """A constant computed at import (`constants`) is its value; what only its computation
+    reached (the function, the constants it read) goes, and a table look-up the model
+    fixes (`nones` as a dict) is the entry's name, so the table goes too."""
+    text = '''
+SECONDS = 10.0
+
+
+def largest(seconds=SECONDS):
+    return int(seconds ** 2)
+
+
+LIMIT = largest()
+TABLE = {"a": int}
+
+
+def run(name, n):
+    return TABLE[name](n) <= LIMIT
+'''
+    body = Paster([("t.py", text)], constants={"LIMIT": 100},
+                  nones={"TABLE[name]": "int"}).source(["run"])[1]
+    assert "LIMIT = 100   # bmdsl's largest()" in body and "return int(n) <= LIMIT" in body
+    assert "def largest" not in body and "SECONDS" not in body and "TABLE" not in body
+    ns = {}
+    exec(compile(body, "t.py", "exec"), ns)                # noqa: S102 (our own text)
+    assert ns["run"]("a", 100) and not ns["run"]("a", 101)
 
 
 def test_paster_scopes_self_attributes_to_the_class_family():

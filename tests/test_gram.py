@@ -126,3 +126,27 @@ def test_a_build_over_several_blocks_reuses_no_stale_sums():
         assert float(gram.loss(Z)) == pytest.approx(float(direct.loss(U, V)), rel=1e-11)
         assert torch.allclose(gram.gradient(Z), direct.lifted_gradient(U, V), rtol=1e-9,
                               atol=1e-9)
+
+
+def test_the_upper_tiles_give_the_dense_products_gram_exactly_symmetric():
+    """The shipped CNN on 16 images: G_F [2592, 2592] is built from its upper triangle in
+    row tiles of GRAM_TILE (the last one partial) over 2 blocks of samples; it equals L^T L
+    from L's dense matrix (liftedops, one full product per block) and is exactly
+    symmetric; one sample per chunk (the tiles added to, not written) gives the same."""
+    from pathlib import Path
+
+    from bmdsl.bind.datasets import images
+    from bmdsl.trainer.runtime.gram import GRAM_TILE
+    from bmdsl.trainer.runtime.liftedops import _Dense
+    text = (Path(__file__).resolve().parent.parent / "models" / "cnn.bm").read_text()
+    bound = bmdsl.parse(text).derive().bind(dict(images(n=32, seed=0)))
+    problem = Trainer(bound, device="cpu", gram=True).problem
+    GF = problem.gram.GF
+    assert GF.shape[0] % GRAM_TILE and GF.shape[0] > 2 * GRAM_TILE
+    assert torch.equal(GF, GF.T)
+    dense = _Dense(problem).gram()
+    scale = float(dense.abs().max())
+    assert torch.allclose(problem.gram.dense(), dense, rtol=0, atol=1e-12 * scale)
+    chunked = Gram.build(problem, chunk=1)
+    assert torch.allclose(chunked.GF, GF, rtol=0, atol=1e-12 * scale)
+    assert torch.equal(chunked.GF, chunked.GF.T)

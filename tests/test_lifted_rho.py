@@ -106,18 +106,35 @@ def test_low_rank_z_step_matches_the_inverse_and_a_wrong_rank_bound_is_caught():
     assert wrong.low is False and wrong.inverse is not None
 
 
-def test_the_explicit_inverse_is_stored_by_rows_and_inverts():
-    """The z-step's (G_F + rho I)^{-1} is read by rows (torch's cholesky_inverse returns it
-    by columns, and the product with a few right-hand sides was 6-8x slower so, measured
-    at N / c = 2592); it is the inverse, and symmetric."""
-    gram, _ = synthetic(1.0, 1e-2, shape=(8, 4, 3), n=200)     # full rank: no range path
-    admm = lifted.LiftedADMM(gram, 1e-2, rho=3e-3)
+def test_the_z_step_solves_with_the_cholesky_factor_as_the_explicit_inverse_did():
+    """The z-step solves with the Cholesky factor C of G_F + rho I (C C^T = G_F + rho I,
+    lower triangular; no inverse formed: cholesky_inverse cost 1.4-2.3 factorizations at
+    every change of rho); its iterates equal, to rounding, those of an ADMM whose z-step
+    multiplies by the explicit inverse (the path a subclass's _inverse takes, as
+    majorize.py's), with rho balanced (so refactored) in both."""
+    gram, pstar = synthetic(1.0, 1e-2, shape=(8, 4, 3), n=200)   # full rank: no range path
+    admm = lifted.LiftedADMM(gram, 1e-2)
+    explicit = lifted.LiftedADMM(gram, 1e-2)
+
+    def inverse():
+        explicit.low = False
+        eye = torch.eye(gram.GF.shape[0], dtype=gram.GF.dtype)
+        return torch.linalg.inv(gram.GF + explicit.rho * eye)
+    explicit._inverse = inverse
     admm.run(1)
-    K = admm.inverse
-    assert admm.low is False and K.stride() == (K.shape[1], 1)
-    eye = torch.eye(K.shape[0], dtype=K.dtype)
-    assert torch.allclose(K @ (gram.GF + admm.rho * eye), eye, atol=1e-8)
-    assert torch.equal(K, K.T)
+    C = admm.inverse
+    assert admm.low is False and admm.cholesky and not explicit.cholesky
+    assert torch.equal(C, C.tril())
+    eye = torch.eye(C.shape[0], dtype=C.dtype)
+    assert torch.allclose(C @ C.T, gram.GF + admm.rho * eye, rtol=0, atol=1e-12 * float(
+        gram.GF.abs().max()))
+    admm.run(399)
+    explicit.run(400)
+    assert admm.changes >= 1 and admm.changes == explicit.changes
+    assert abs(admm.rho - explicit.rho) <= 1e-6 * explicit.rho     # a ratio of residuals
+    assert torch.allclose(admm.x, explicit.x, rtol=0, atol=1e-8 * float(explicit.x.abs().max()))
+    admm.run(lifted.MAX_ITER, tol=1e-10)
+    assert abs(value(gram, 1e-2, admm) - pstar) <= 1e-7 * abs(pstar)
 
 
 def test_the_prox_admms_inverse_is_stored_by_rows_and_inverts():

@@ -88,17 +88,10 @@ def contract_terms(terms, arrays):
 @lru_cache(maxsize=4096)
 def _planned(spec, batch, out_batch):
     """(coef, operand names, subscripts) of a spec with its batch layout (batch as sorted
-    items): cached, as a block-by-block pass calls the same spec hundreds of times."""
+    items): cached, as a block-by-block pass calls the same spec hundreds of times (the
+    specs are tuples: spec.build_spec writes them so)."""
     coef, ops, out = with_batch(spec, dict(batch), out_batch)
     return coef, tuple(n for n, _ in ops), letters(ops, out)
-
-
-def _plan_of(spec, batch, out_batch):
-    try:
-        return _planned(spec, tuple(sorted(batch.items())), tuple(out_batch))
-    except TypeError:                     # a spec or layout with lists: not hashable
-        coef, ops, out = with_batch(spec, batch, out_batch)
-        return coef, tuple(n for n, _ in ops), letters(ops, out)
 
 
 def run_terms(specs, arrays, batch=None, out_batch=()):
@@ -106,7 +99,8 @@ def run_terms(specs, arrays, batch=None, out_batch=()):
     import torch
     total = None
     for spec in specs:
-        coef, names, subscripts = _plan_of(spec, batch or {}, out_batch)
+        coef, names, subscripts = _planned(spec, tuple(sorted((batch or {}).items())),
+                                           tuple(out_batch))
         r = contract(coef, subscripts, [arrays[n] for n in names], torch.einsum)
         total = r if total is None else total + r
     return total

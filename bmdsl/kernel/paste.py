@@ -82,7 +82,8 @@ def _needs(node):
 
 class Paster:
     def __init__(self, files, facts=None, values=None, allowed=(), skip=(), nones=(), exclude=(),
-                 members=False, keyed=None, keep_members=(), drop_members=(), docs="summary"):
+                 members=False, keyed=None, keep_members=(), drop_members=(), docs="summary",
+                 constants=None):
         """files: (label, text) in pasting order; facts: expression text -> its truth value;
         nones: expressions that are None for this model (or a dict: expression -> the
         name it is for this model, e.g. a table lookup -> the entry's name); values:
@@ -94,7 +95,9 @@ class Paster:
         the roots; drop_members: member names that no reached attribute means (an attribute
         `.value` of a cvxpy Problem does not keep a loss's numpy `value`); keyed: name of a
         module-level dict literal -> the keys the model uses; docs: "summary" (docstrings cut
-        to their first sentence) or "none" (dropped, but where a body is only that)."""
+        to their first sentence) or "none" (dropped, but where a body is only that);
+        constants: name -> the value of a module-level constant computed at import, written
+        as that literal (what only its computation reached goes)."""
         self.members, self.keep_members = members, set(keep_members)
         self.drop_members = set(drop_members)
         self.defs, self.imports, self.other = [], [], []
@@ -126,6 +129,9 @@ class Paster:
                         node, "decorator_list", None) else node.lineno
                     start, end = f.starts[first - 1], f.starts[node.end_lineno]
                     text_ = _drop_comment_lines(f.render(start, end, _Block([node])))
+                    if names[0] in (constants or {}) and isinstance(node, ast.Assign):
+                        text_ = f"{names[0]} = {constants[names[0]]!r}   # bmdsl's " \
+                            f"{ast.unparse(node.value)}"
                     if docs != "summary" and not _parses(text_):   # the docstring was all
                         text_ = _drop_comment_lines(summary.render(start, end, _Block([node])))
                     self.defs.append((names, text_, _names(text_), label))

@@ -143,7 +143,8 @@ class File:
                 chosen = child.body if self.known(child.test) else child.orelse
                 a, b = self.span(child)
                 text = self.render(*self.span(chosen), chosen)
-                atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute))
+                atom = isinstance(chosen, (ast.Name, ast.Constant, ast.Attribute, ast.Call,
+                                           ast.Subscript))     # (primaries: no parentheses)
                 out.append((a, b, text if atom else "(" + text + ")"))
             elif self._boolean(child) and self.known(child) is not None:
                 a, b = self.span(child)          # a fact's call, or decided by one: a literal

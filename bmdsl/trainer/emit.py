@@ -10,6 +10,7 @@ repr(float)/repr(int), anything else is refused.
 """
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from ..core.version import __version__
@@ -20,7 +21,7 @@ from ..kernel.lossforms import LOSS_KERNELS
 from ..kernel.paste import Paster, import_block as _imports
 from ..core.literals import literal as _literal, packed
 from .emitmethods import select, spec_entry
-from .runtime import FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
+from .runtime import CONSTANTS, FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
 from .spec import build_spec
 
 ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "numpy", "torch"}
@@ -50,11 +51,15 @@ def paster(spec, selection=None) -> Paster:
     facts = {expr: values[name] for name, (_, exprs) in FACTS.items() for expr in exprs}
     facts.update({expr: value(spec) for value, exprs in ONE_WAY.values() for expr in exprs
                   if value(spec) is not None})
-    nones = [e for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs]
+    nones = {e: "None" for name, exprs in NONE_UNLESS.items() if not values[name] for e in exprs}
+    # the model's loss class by its name (torch_loss's table look-up; the table goes)
+    nones["LOSS_KERNELS[name]"] = LOSS_KERNELS[spec["loss"]].__name__
     # the loss and pooling tables keep only this model's entries (the registries say which)
     other_losses = {k.__name__ for name, k in LOSS_KERNELS.items() if name != spec["loss"]}
     unused = other_pools(p["builder"] for p in spec["pools"])
-    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones,
+    constants = {name: getattr(import_module(f".runtime.{module}", __package__), name)
+                 for module, names in CONSTANTS.items() for name in names}
+    return Paster(files, facts, values, ALLOWED, skip=("SPEC",), nones=nones, constants=constants,
                   exclude=other_losses | unused | selection.excluded(), members=True,
                   keep_members=KEEP_MEMBERS, drop_members=DROP_MEMBERS,
                   keyed={name: keys(spec) for name, keys in KEYED.items()}, docs=DOCS)

@@ -12,6 +12,7 @@ from ..atoms.norms import get_norm
 from ..derive.dnorm import NormPair
 from ..core.errors import SemanticError
 from ..core.literals import IDENTIFIER
+from .runtime.freeoutputs import free_outputs
 
 PLACEHOLDERS = ("W1", "W2", "H", "Z", "D", "R")
 
@@ -45,6 +46,7 @@ def build_spec(derivation) -> dict:
             raise SemanticError(f"the tensor name '{t.name}' is reserved by the torch backend "
                                 f"({', '.join(PLACEHOLDERS)}); rename it")
     gates = act.gates if derivation.activation.uses_patterns else None
+    output = tuple(_renamed(s) for s in net.output)
     return {
         "model": identifier(model.name),
         "inputs": tuple((t.name, tuple(t.dims)) for t in model.inputs if t.name != gates),
@@ -63,7 +65,10 @@ def build_spec(derivation) -> dict:
         "dims": {"w1": tuple(model.first_weight.dims), "w2": tuple(model.second_weight.dims),
                  "a": tuple(model.layer.dims), "y": tuple(model.output.dims)},
         "layer": tuple(_renamed(s) for s in net.layer),
-        "output": tuple(_renamed(s) for s in net.output),
+        "output": output,
+        # the output indices that reach Yhat untouched (runtime/freeoutputs.py), a fact of
+        # the specs that the emitted module reads as a literal
+        "free_outputs": free_outputs({"output": output}),
         "adjoint": tuple(_renamed(s) for s in net.adjoint),
         "sample_axes": {t.name: t.dims.index(n) for t in data if n in t.dims},
         "mask_axis": model.layer.dims.index(n) if n in model.layer.dims else None,

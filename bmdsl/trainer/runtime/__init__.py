@@ -40,7 +40,8 @@ FACTS = {
     "no_cone": (lambda spec: not spec["cone"], ("cone is None",)),
     "masked": (lambda spec: bool(spec["masked"]), ("spec['masked']", "net.spec['masked']")),
     "gated": (lambda spec: bool(spec["masked"]) and not spec["cone"],
-              ("uses_gates(spec)", "uses_gates(net.spec)", "uses_gates(self.spec)")),
+              ("uses_gates(spec)", "uses_gates(net.spec)", "uses_gates(self.spec)",
+               "gates is not None", "self.gates is not None")),   # (NetworkModule's: checked)
     "patches": (lambda spec: bool(spec["patches"]), ("spec['patches']",
                                                      "self.spec['patches']")),
     "pools": (lambda spec: bool(spec["pools"]), ("spec['pools']", "self.spec['pools']")),
@@ -55,6 +56,8 @@ FACTS = {
     "sampled_patterns": (lambda spec: spec["patterns"] not in (None, "exact"),
                          ("spec['patterns'] not in (None, 'exact')",)),
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
+    "full_batch": (lambda spec: True, ("full_batch",)),      # no mini-batches either
+    "numpy_cap": (lambda spec: True, ("factor is None",)),   # einsum's plans: numpy's cap
     "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
                       ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),
@@ -66,7 +69,16 @@ FACTS = {
 ONE_WAY = {"penalty": (lambda spec: False if not spec["cone"] else None,
                        ("self.al is not None", "run.al is not None")),
            "no_penalty": (lambda spec: True if not spec["cone"] else None,
-                          ("self.al is None", "run.al is None"))}
+                          ("self.al is None", "run.al is None")),
+           # without pools the network has no fixed maps; without an output bias, no bias
+           "no_fixed": (lambda spec: False if not spec["pools"] else None, ("self.fixed",)),
+           "no_bias": (lambda spec: True if not _output_bias(spec) else None, ("bias is None",)),
+           # no method that never applies to the model (the SPEC's list, emitmethods.py):
+           # no name is in it; otherwise it depends on the name
+           "never": (lambda spec: False if not spec.get("methods", {}).get("never") else None,
+                     ("name in SPEC['methods']['never']",))}
+# constants computed at import (module -> names): the emitted module holds their values
+CONSTANTS = {"gram": ("GRAM_MAX_N",)}
 # module-level tables keyed by a SPEC value: the entries of other keys are left out
 KEYED = {"PAIRS": lambda spec: {spec["prox"]},
          "VECTOR_PROX": lambda spec: {spec["C"], spec["R"]},

@@ -33,8 +33,7 @@ def initial_factors(problem, m, seed, scale=0.1, dtype=None, device=None):
     gen = torch.Generator().manual_seed(int(seed))
     U = scale * torch.randn((problem.P, m) + problem.w1_shape, generator=gen, dtype=torch.float64)
     V = scale * torch.randn((problem.P, m) + problem.w2_shape, generator=gen, dtype=torch.float64)
-    dtype, device = dtype or problem.Y.dtype, device or problem.Y.device
-    U, V = U.to(device, dtype), V.to(device, dtype)
+    U, V = (W.to(device or problem.Y.device, dtype or problem.Y.dtype) for W in (U, V))
     if problem.cone:
         U = into_cones(problem, U) if problem.gates is not None else restore_cones(problem, U)
     return U, V
@@ -127,8 +126,7 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, method="auto"):
     f0 = float(problem.objective(U, V))
     if not math.isfinite(f0):
         raise FloatingPointError(f"the objective is {f0} at the initial factors: the data's "
-                                 "scale overflows float64 in the loss (rescale the inputs "
-                                 "and the target)")
+                                 "scale overflows float64 (rescale the inputs and the target)")
     if problem.gram is None and gram_pays(problem, problem.Y.dtype, True):
         problem.use_gram()      # full batch, squared loss: steps independent of n (gram.py)
     name = choose(method, problem, m)

@@ -23,7 +23,7 @@ class Outputs:
     """Z [P, p, q] as [N / c, c] over the c free outputs: Z.reshape(-1)[index] (c = 1: G)."""
 
     def __init__(self, spec, P, p, w2_shape):
-        pairs = () if spec is None else free_outputs(spec)
+        pairs = () if spec is None else spec["free_outputs"]   # a literal of the SPEC
         self.w2_axes, self.y_axes = [a for a, _ in pairs], [t for _, t in pairs]
         self.w2_shape, self.c = tuple(w2_shape), math.prod(w2_shape[a] for a in self.w2_axes)
         rest = [a for a in range(len(w2_shape)) if a not in self.w2_axes]

@@ -39,6 +39,7 @@ def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
 
 GRAM_MAX_N = gram_max_n()
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
+GRAM_TILE = 128                # rows of G_F per product in a leaf (its upper triangle only)
 
 
 def gram_pays(problem, dtype, full_batch) -> bool:
@@ -96,7 +97,13 @@ class Gram:
         E = E.reshape((1,) + tuple(E.shape)).expand((P,) + tuple(E.shape))
         n_all, ranges, first = problem.blocks   # all samples, [b0, b1) per rank, mine
         offset = block_start(n_all, ranges[first][0])     # of this rank's samples
-        size = N * N + N * c + 1
+        # G_F's upper triangle by row tiles, rows [a, b) x columns [a, N) stored flat from
+        # at[i]: a leaf's products and the tree's additions touch ~half of G_F (the n = 2000
+        # CNN's leaf, 16 rows, N / c = 2592, with its addition: 45 against 84 ms, medians
+        # at load 3-4, bench/bench_gram_tiles.py)
+        tiles = [(a, min(N, a + GRAM_TILE)) for a in range(0, N, GRAM_TILE)]
+        at = [sum((b - a) * (N - a) for a, b in tiles[:i]) for i in range(len(tiles) + 1)]
+        size = at[-1] + N * c + 1
 
         free = []      # buffers of added partial sums (a fresh 1 MB zeros costs page faults)
 
@@ -107,7 +114,7 @@ class Gram:
             bench/bench_gram_leaf.py)."""
             start, stop = block_start(n_all, k) - offset, block_start(n_all, k + 1) - offset
             out = free.pop() if free else torch.empty(size, dtype=Y.dtype, device=Y.device)
-            G, B = out[:N * N].view(N, N), out[N * N:N * N + N * c].view(N, c)
+            B = out[at[-1]:at[-1] + N * c].view(N, c)
             if start >= stop:
                 return out.zero_()
             for s in range(start, stop, step):
@@ -117,14 +124,11 @@ class Gram:
                 M = problem.jac_u(E, arrays).permute(0, 1, 3, 2).reshape(-1, N)
                 M = layout.rows(M, y.shape)
                 yy = y.reshape(-1) @ y.reshape(-1)
-                if s == start:
-                    torch.mm(M.T, M, out=G)
-                    torch.mm(M.T, layout.y_block(y), out=B)
-                    out[-1] = yy
-                else:
-                    G.addmm_(M.T, M)
-                    B.addmm_(M.T, layout.y_block(y))
-                    out[-1] += yy
+                for (a, b), t in zip(tiles, at):     # beta = 0: the old entries ignored
+                    out[t:t + (b - a) * (N - a)].view(b - a, N - a).addmm_(
+                        M[:, a:b].T, M[:, a:], beta=float(s > start))
+                B.addmm_(M.T, layout.y_block(y), beta=float(s > start))
+                out[-1] = out[-1] + yy if s > start else yy
             return out
 
         if problem.sharded:
@@ -132,7 +136,11 @@ class Gram:
                                             free.append)
         else:           # one process: tree_sum's additions, in the same order
             total = on_one_thread(pairwise_sum)(0, ranges[-1][1], leaf, free.append)
-        return cls(total[:N * N].view(N, N), total[N * N:N * N + N * c].view(N, c),
+        G = total.new_empty(N, N)
+        for (a, b), t in zip(tiles, at):
+            G[a:b, a:] = total[t:t + (b - a) * (N - a)].view(b - a, N - a)
+        G.triu_().add_(G.triu(1).T)      # the upper triangle mirrored: exactly symmetric
+        return cls(G, total[at[-1]:at[-1] + N * c].view(N, c),
                    float(total[-1]), (P, p, q), layout)
 
     def numpy(self):

@@ -4,10 +4,11 @@ For the squared loss the convex program (16) in Z [P, p, q] is
     min_Z 1/2 z'Gz - b'z + 1/2 ||Y||^2 + beta sum_k ||Z_k||_D
 (G = L^* L, b = L^*(Y) from gram.py; ||.||_D the nuclear norm for C = R = l2, which is
 the l2 norm when q = 1, or any pair with a prox in dprox.py). ADMM splits it at z = x:
-the z-step is one product with (G + rho I)^{-1} (made once per rho; G = I_c (x) G_F over the c
-free outputs, gram.py, so only (G_F + rho I)^{-1} [N/c, N/c], N/c <= GRAM_MAX_N, with
-the c outputs as columns of one right-hand side), the x-step the D-norm's prox (singular-value soft thresholding per pattern
-for l2/l2, group soft thresholding of rows or columns), so one iteration costs O(N^2)
+the z-step is two triangular solves with the Cholesky factor of G + rho I (made once per
+rho; G = I_c (x) G_F over the c free outputs, gram.py, so only G_F + rho I [N/c, N/c],
+N/c <= GRAM_MAX_N, with the c outputs as columns of one right-hand side), the x-step the
+D-norm's prox (singular-value soft thresholding per pattern for l2/l2, group soft
+thresholding of rows or columns), so one iteration costs O(N^2)
 and does not touch the samples. Why: the BM objective is badly conditioned where beta is
 small against the data's scale (spiral, n = 2000, beta = 1e-3: G is singular, spectrum
 0 to 2.6e3, and the BM Hessian has curvature -0.43 at 1e-3 of p*), and Newton on the
@@ -96,7 +97,8 @@ class LiftedADMM:
         self.layout = gram.layout
         self.rho, self.adapt = float(rho or RHO_BETA * beta), rho is None
         self.changes = 0              # rho's changes by balancing
-        self.inverse = self.low = None    # made in the first run(): fit's clock has them
+        # made in the first run() (fit's clock has them); cholesky: inverse is the factor
+        self.inverse, self.low, self.cholesky = None, None, False
         self.rank = rank
         self.x = torch.zeros_like(self.b)
         self.u = torch.zeros_like(self.x)
@@ -113,9 +115,8 @@ class LiftedADMM:
         once they ran alone)."""
         start = time.perf_counter()
         if self.low is None:
-            # an explicit inverse: one matrix-vector product per iteration. Measured at
-            # N = 4000: 6.3 ms against 57-86 ms for cholesky_solve with one right-hand side
-            # (relative difference 5e-15 on a test matrix); or G_F's range (_low_rank)
+            # the Cholesky factor C of G_F + rho I (or G_F's range, _low_rank); a
+            # subclass's _inverse may give an explicit inverse instead (self.cholesky False)
             self.inverse = self._inverse()
         rho, x, u, z = self.rho, self.x, self.u, self.z
         done = False
@@ -124,14 +125,16 @@ class LiftedADMM:
             if self.low:      # (G_F + rho I)^{-1} = (I - Q diag(lam / (lam + rho)) Q^T) / rho
                 Q, lam = self.low
                 z = (r - Q @ ((lam / (lam + rho))[:, None] * (Q.T @ r))) / rho
+            elif self.cholesky:     # C^{-T} C^{-1} r: two triangular solves
+                z = torch.linalg.solve_triangular(self.inverse.mH, torch.linalg.solve_triangular(
+                    self.inverse, r, upper=False), upper=True)
             else:
                 z = self.inverse @ r
             if not bool(torch.isfinite(z).all()):    # (the SVD of a NaN can stall)
-                raise FloatingPointError(
-                    f"lifted ADMM: the iterate is not finite after {self.iterations} "
-                    f"iterations (beta = {self.beta:.3g}, rho = {rho:.3g}): beta is below "
-                    "the rounding of the data's Gram matrix, or the data's scale overflows "
-                    "float64")
+                raise FloatingPointError(f"lifted ADMM: the iterate is not finite after "
+                                         f"{self.iterations} iterations (beta = {self.beta:.3g}, "
+                                         f"rho = {rho:.3g}): beta is below the rounding of the "
+                                         "data's Gram matrix, or the data overflows float64")
             zr = alpha * z + (1 - alpha) * x
             x_old = x
             x = self.layout.block(self.norm.prox(self.layout.unblock(zr + u, self.shape),
@@ -154,19 +157,22 @@ class LiftedADMM:
         return done
 
     def _inverse(self):
-        """(G + rho I)^{-1}, or None where G_F's range serves (_low_rank, tried on the first
-        call); rho grows tenfold while rounding makes G + rho I indefinite
-        (G is only positive semidefinite, and rho ~ beta can be below its rounding).
-        Bounded: rho starts at least at rounding's scale (RHO_FLOOR times G's largest
-        diagonal entry: beta can underflow rho to 0) and grows at most RHO_GROWTH times;
-        a G or b that is not finite (data whose products overflow float64) is a
-        FloatingPointError naming the cause, never an endless loop."""
+        """The Cholesky factor C of G + rho I (lower, C C^T = G + rho I), or None where
+        G_F's range serves (_low_rank, tried on the first call); rho grows tenfold while
+        rounding makes G + rho I indefinite (G is only positive semidefinite, and
+        rho ~ beta can be below its rounding). Bounded: rho starts at least at rounding's
+        scale (RHO_FLOOR times G's largest diagonal entry: beta can underflow rho to 0)
+        and grows at most RHO_GROWTH times; a G or b that is not finite (data whose
+        products overflow float64) is a FloatingPointError naming the cause, never an
+        endless loop. The factor, not the inverse: the two triangular solves read as many
+        entries as the inverse's product, and forming the inverse (cholesky_inverse) took
+        2.1 times the factorization, at every change of rho (N / c = 2592,
+        bench/bench_zstep.py; docs/performance.md)."""
         G = self.G
         if not (bool(torch.isfinite(G).all()) and bool(torch.isfinite(self.b).all())):
-            raise FloatingPointError(
-                "lifted ADMM: the Gram matrix G = L*L or b = L*(Y) of the squared loss is not "
-                "finite: products of the data overflow float64 (rescale the inputs and the "
-                "target, e.g. to unit scale)")
+            raise FloatingPointError("lifted ADMM: G = L*L or b = L*(Y) of the squared loss is "
+                                     "not finite: products of the data overflow float64 "
+                                     "(rescale the inputs and the target, e.g. to unit scale)")
         scale = float(G.diagonal().abs().max()) if G.numel() else 0.0
         floor = max(RHO_FLOOR * scale, 1e-300)
         if not self.rho >= floor:          # also NaN: beta / rho must stay finite
@@ -175,19 +181,15 @@ class LiftedADMM:
             self.low = self._low_rank()
         if self.low:
             return None
-        eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-        for _ in range(RHO_GROWTH):
-            chol, info = torch.linalg.cholesky_ex(G + self.rho * eye)
+        for _ in range(RHO_GROWTH):     # G + rho I without an identity [N, N]
+            chol, info = torch.linalg.cholesky_ex(G.diagonal_scatter(G.diagonal() + self.rho))
             if not int(info):
-                # its transpose, the same symmetric matrix stored by rows: torch returns
-                # it by columns, and the product with a few right-hand sides was 6-8x
-                # slower so (N / c = 2592; bench/bench_inverse_layout.py --product)
-                return torch.cholesky_inverse(chol).T
+                self.cholesky = True
+                return chol
             self.rho *= 10.0
-        raise FloatingPointError(
-            f"lifted ADMM: G + rho I is not positive definite even at rho = {self.rho:.3g} "
-            f"(G's largest diagonal entry {scale:.3g}): the data's Gram matrix is numerically "
-            "broken (rescale the inputs and the target)")
+        raise FloatingPointError(f"lifted ADMM: G + rho I is not positive definite even at "
+                                 f"rho = {self.rho:.3g} (G's largest diagonal {scale:.3g}): the "
+                                 "data's Gram matrix is broken (rescale the inputs and target)")
 
     def _low_rank(self):
         """(Q [N, r], lam [r]) with G_F = Q diag(lam) Q^T where its rank r is at most

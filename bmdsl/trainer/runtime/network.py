@@ -59,9 +59,8 @@ class NetworkModule(torch.nn.Module):
     def __init__(self, spec, W1, W2, gates=None, pattern=None, fixed=None, model_text="",
                  bias=None):
         super().__init__()
-        missing = [k for k in ("masked", "cone") if k not in spec]
-        if missing:
-            raise ValueError(f"the network's spec lacks the units rule {missing} of its "
+        if not {"masked", "cone"} <= set(spec):
+            raise ValueError(f"the network's spec lacks the units rule (masked, cone) of its "
                              f"activation {spec.get('activation')!r}")
         if (gates is None) == uses_gates(spec):
             raise ValueError("gated ReLU units need their gates; other units take none")
@@ -76,10 +75,8 @@ class NetworkModule(torch.nn.Module):
             torch.as_tensor(bias).detach().clone().to(self.W1.dtype).reshape(-1))
         if pattern is None and gates is not None:     # units grouped by pattern, m each
             pattern = torch.arange(gates.shape[0]).repeat_interleave(self.units // gates.shape[0])
-        self.register_buffer("gates", None if gates is None else
-                             torch.as_tensor(gates).to(self.W1.dtype))
-        self.register_buffer("pattern", None if pattern is None else
-                             torch.as_tensor(pattern, dtype=torch.long))
+        for name, x, dtype in (("gates", gates, self.W1.dtype), ("pattern", pattern, torch.long)):
+            self.register_buffer(name, None if x is None else torch.as_tensor(x).to(dtype))
         self.fixed = sorted(fixed or {})
         for name in self.fixed:
             self.register_buffer(f"fixed_{name}", torch.as_tensor(fixed[name]).to(self.W1.dtype))
@@ -100,20 +97,18 @@ class NetworkModule(torch.nn.Module):
         return sizes
 
     def _arrays(self, args, kwargs):
-        if len(args) > len(self.inputs):
-            raise TypeError(f"the network takes {len(self.inputs)} input(s): {self.inputs}")
         arrays = dict(zip(self.inputs, args))
         bad = sorted(set(arrays) & set(kwargs)) or sorted(set(kwargs) - set(self.inputs))
-        if bad:
-            raise TypeError(f"input(s) {bad} given twice or unknown; the network takes "
-                            f"{self.inputs}")
-        arrays.update(kwargs)
-        if len(arrays) < len(self.inputs):
-            raise TypeError(f"missing input(s) {[n for n in self.inputs if n not in arrays]}; "
-                            f"the network takes {self.inputs}")
-        arrays, dims = {k: self._tensor(k, v) for k, v in arrays.items()}, dict(self.spec["inputs"])
+        missing = [n for n in self.inputs if n not in arrays and n not in kwargs]
+        for wrong, why in ((len(args) > len(self.inputs), f"{len(args)} inputs given"),
+                           (bad, f"input(s) {bad} given twice or unknown"),
+                           (missing, f"missing input(s) {missing}")):
+            if wrong:
+                raise TypeError(f"{why}; the network takes {self.inputs}")
+        dims = dict(self.spec["inputs"])
+        arrays = {k: self._tensor(k, v) for k, v in dict(arrays, **kwargs).items()}
         for p in self.spec["patches"]:
-            self._check(p["images"], arrays[p["images"]], None)
+            self._check(p["images"], arrays[p["images"]], dims[p["images"]])
             arrays[p["tensor"]] = unfold_patches(arrays[p["images"]], p["kernel"],
                                                   p["stride"], p["padding"])
             dims[p["tensor"]] = p["dims"]
@@ -130,25 +125,24 @@ class NetworkModule(torch.nn.Module):
         except (TypeError, ValueError):
             raise ValueError(f"input '{name}' is not an array of numbers") from None
         if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"input '{name}' contains NaN or inf; only finite numbers are "
-                             f"accepted")
+            raise ValueError(f"input '{name}' contains NaN or inf (only finite numbers)")
         return t
 
-    def _check(self, name, t, dims, sizes=None):
-        want, n = dims if dims is not None else dict(self.spec["inputs"]).get(name, ()), \
-            self.spec["target_dims"][0]
+    def _check(self, name, t, want, sizes=None):
+        """`t` has the axes `want`, samples, and the sizes of `sizes` (the weights' sizes,
+        the sample count set by the first input), else a ValueError naming the input."""
+        n = self.spec["target_dims"][0]
         if t.dim() != len(want):
             raise ValueError(f"input '{name}' has {t.dim()} axes {tuple(t.shape)}; the network "
                              f"takes {len(want)}: [{', '.join(want)}]")
         if t.dim() and t.shape[0] == 0 and self.spec["sample_axes"].get(name) == 0:
             raise ValueError(f"input '{name}' has no samples")
         for axis, (dim, size) in enumerate(zip(want, t.shape) if sizes is not None else ()):
-            if dim == n and sizes.setdefault(dim, size) != size:
-                raise ValueError(f"input '{name}' has {size} samples, another input "
-                                 f"{sizes[dim]}; every input needs the same count")
-            if dim != n and sizes.get(dim, size) != size:
-                raise ValueError(f"input '{name}' has {dim} = {size} on axis {axis}, but the "
-                                 f"network was trained with {dim} = {sizes[dim]}")
+            known = sizes.setdefault(dim, size) if dim == n else sizes.get(dim, size)
+            if known != size:
+                raise ValueError(f"input '{name}' has {dim} = {size} on axis {axis}, but " + (
+                    f"another input {known}: every input needs the same count" if dim == n
+                    else f"the network was trained with {dim} = {known}"))
 
     # -- the network -------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -173,16 +167,14 @@ class NetworkModule(torch.nn.Module):
         gates no kept unit uses."""
         norms = self.unit_norms()
         keep = torch.nonzero(norms > tol * float(norms.max()) if norms.numel() else norms)[:, 0]
-        if keep.numel() == 0:
-            keep = torch.zeros(1, dtype=torch.long, device=norms.device)  # keep a zero unit
-        gates = pattern = None
-        if self.gates is not None:
-            used, pattern = torch.unique(self.pattern[keep], return_inverse=True)
-            gates = self.gates[used]
+        keep = keep if keep.numel() else torch.zeros(1, dtype=torch.long, device=keep.device)
+        # the gates the kept units use, renumbered
+        used, pattern = torch.unique(self.pattern[keep], return_inverse=True) \
+            if self.gates is not None else (None, None)
         fixed = {n: getattr(self, f"fixed_{n}") for n in self.fixed}
-        return type(self)(self.spec, self.W1.detach()[keep], self.W2.detach()[keep], gates,
-                          pattern, fixed, self.model_text, self.b2 if self.b2 is None else
-                          self.b2.detach())
+        return type(self)(self.spec, self.W1.detach()[keep], self.W2.detach()[keep],
+                          self.gates[used] if self.gates is not None else None, pattern, fixed,
+                          self.model_text, self.b2 if self.b2 is None else self.b2.detach())
 
     # -- one file ----------------------------------------------------------------------------
     def to_dict(self):
@@ -199,8 +191,7 @@ class NetworkModule(torch.nn.Module):
 
     def save(self, path):
         """Tensors and plain literals only, so `load` reads it with weights_only=True."""
-        torch.save({"format": NETWORK_FORMAT, "version": NETWORK_VERSION, **self.to_dict()},
-                   path)
+        torch.save(dict(self.to_dict(), format=NETWORK_FORMAT, version=NETWORK_VERSION), path)
 
     @classmethod
     def load(cls, path, map_location="cpu"):

@@ -34,8 +34,5 @@ def warm_refusals(problem, m) -> str:
 def warm_start_for(problem, m):
     """The first warm start that accepts this problem with m units per pattern and can
     start there, or None."""
-    for start in WARM_STARTS:
-        solver = start.of(problem) if start.accepts(problem, m) is None else None
-        if solver is not None:
-            return solver
-    return None
+    solvers = (start.of(problem) for start in WARM_STARTS if start.accepts(problem, m) is None)
+    return next((solver for solver in solvers if solver is not None), None)
