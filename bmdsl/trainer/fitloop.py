@@ -162,8 +162,7 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
     t.problem.goal = goal    # a chunk may end once it could certify (trainer/factored.py)
     chunk, trace, failed = stopping.first_chunk(warm, time_limit), [], None
     probing = chunk < warm.FIRST_CHUNK
-    # (no objective at the random start: every way out of the loop sets f, or fails and
-    # evaluates it at the restored factors; health.check_start has checked it is finite)
+    # (no objective at the random start: every way out of the loop sets f or recomputes it)
     start_U, start_V = t.U.detach().clone(), t.V.detach().clone()
     while True:
         try:
