@@ -53,9 +53,10 @@ MM_RHO_CHANGES = 2
 MM_RULE = (MM_ADAPT_CHUNK, MM_BALANCE, MM_RHO_STEP, MM_RHO_CHANGES)
 MM_CERTIFY_DECREASE = 1e-7  # a step that lowers the objective by at most this fraction of it
                             # returns to fit for a certificate
-MM_EXACT = 1e-12    # a bound whose slack at the step is <= MM_EXACT |F| is exact there ...
-MM_TIGHTEN = 1e-2   # ... the next step's tolerance is then at most MM_TIGHTEN times this one's
-MM_CERTIFY_TOL = 1e-4   # and a step so solved to <= MM_CERTIFY_TOL returns to fit to certify
+# a bound whose slack at the step is <= MM_EXACT |F| is exact there: the next step's
+# tolerance is then at most MM_TIGHTEN times this one's, and a step so solved to at most
+# MM_CERTIFY_TOL returns to fit for a certificate
+MM_EXACT, MM_TIGHTEN, MM_CERTIFY_TOL = 1e-12, 1e-2, 1e-4
 
 
 def _curved(spec):
@@ -145,8 +146,7 @@ class LiftedMajorized(LiftedStart):
     def __init__(self, problem):
         self._lift(problem)
         self.op = None       # made in the first run(), so fit's clock includes it
-        self.iterations, self.seconds, self.inner, self.restarts = 0, 0.0, 0, 0
-        self.exact = 0
+        self.iterations, self.seconds, self.inner, self.restarts, self.exact = 0, 0.0, 0, 0, 0
         self.step, self.tol_inner, self.objective = math.inf, MM_INNER_TOL[1], math.inf
         self.lf, self.admm = smoothness(problem.spec), None
 
@@ -204,8 +204,7 @@ class LiftedMajorized(LiftedStart):
             fX, d = op.value(yX), yX - self.yW
             objective = fX + beta * self.norm.value(X)
             # the bound's slack at X: 0 where F is quadratic with curvature B between W and X
-            slack = fW + float((A * (X - self.W)).sum()) + \
-                0.5 * float((d * self._on_y(d)).sum()) - fX
+            slack = fW + float((A * (X - self.W)).sum() + 0.5 * (d * self._on_y(d)).sum()) - fX
             exact = slack <= MM_EXACT * abs(fX)
             self.step = float((X - self.W).norm()) / max(float(X.norm()), 1e-300)
             self.iterations += 1
