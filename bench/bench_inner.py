@@ -16,10 +16,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.machine import write_results  # noqa: E402
-
 CHILD = r'''
 import json, os, resource, sys, time
 import torch
@@ -75,6 +71,8 @@ def main() -> None:
                                    load_before=list(os.getloadavg()), **run(root, cell))
                         rows.append(row)
                         print(json.dumps(row), flush=True)
+    sys.path.insert(0, str(ROOT))
+    from bench.machine import write_results
     write_results(args.out, rows)
 
 
