@@ -1,7 +1,8 @@
 """The lifted warm starts' inner iterations, side by side with another checkout: the
 default trainer on issue 13's cells, each run a fresh process (bench_grid.py's cells and
-units), recording time, outer steps, inner ADMM iterations (load-independent), gap
-bound, objective and peak RSS; `--repeat` alternates this checkout and the other.
+units), recording time (wall, and this process's CPU time: one thread, so it is less
+sensitive to other jobs on the cores), outer steps, inner ADMM iterations
+(load-independent), gap bound, objective and peak RSS; `--repeat` alternates this checkout and the other.
 
     python bench/bench_inner.py --other DIR [--n 2000] [--cells mlp] [--losses logistic]
                                 [--pairs l2,l1] [--repeat 2] [--out FILE]
@@ -25,13 +26,14 @@ torch.set_num_threads(1)
 cell = json.loads({cell!r})
 bound = bound_for(**cell)
 from bmdsl.trainer import Trainer
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 r = Trainer(bound, device="cpu", progress=False, m=units(bound, cell["R"])).fit(
     cert_tol=1e-4, time_limit=60)
 ws = r.warm_start or {{}}
 import bmdsl
 print("RESULT " + json.dumps(dict(module=bmdsl.__file__,
-    seconds=time.perf_counter() - start, objective=r.objective,
+    seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu,
+    objective=r.objective,
     gap_bound=r.certificate.gap_bound, certified=bool(r.cert_tol_reached),
     warm_start=ws.get("method"), outer=ws.get("iterations"),
     inner=ws.get("inner_iterations"), exact_steps=ws.get("exact_steps"),
