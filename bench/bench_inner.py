@@ -2,7 +2,8 @@
 default trainer on issue 13's cells, each run a fresh process (bench_grid.py's cells and
 units), recording time (wall, and this process's CPU time: one thread, so it is less
 sensitive to other jobs on the cores), outer steps, inner ADMM iterations
-(load-independent), gap bound, objective and peak RSS; `--repeat` alternates this checkout and the other.
+(load-independent), gap bound, objective and peak RSS; `--repeat` alternates this
+checkout and the other.
 
     python bench/bench_inner.py --other DIR [--n 2000] [--cells mlp] [--losses logistic]
                                 [--pairs l2,l1] [--repeat 2] [--out FILE]
