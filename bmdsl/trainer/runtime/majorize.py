@@ -20,7 +20,7 @@ MM_TIGHTEN times the last tolerance: the next step's program is then the same (b
 whatever W), so an inexact step only interrupts its solve; such a step solved to
 MM_CERTIFY_TOL returns to fit for a certificate (the n = 2000 CNN, Huber (l2, l1): 5 outer
 steps, 144 inner iterations and 2 factorizations to a certificate; so, with rho = beta
-from the start, 2, 41 and 1). W is extrapolated as in FISTA (Beck & Teboulle 2009) in the
+from the start, 2, 40 and 1). W is extrapolated as in FISTA (Beck & Teboulle 2009) in the
 metric M, with the gradient restart of O'Donoghue & Candes (2015): <L(W - X), L(X - Z)>
 > 0. It is a proximal gradient method whose metric is L's own, so the data's conditioning
 (what slows the plain FISTA, whose metric is ||L||^2 I) does not enter; only B against F's
