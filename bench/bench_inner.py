@@ -44,13 +44,11 @@ print("RESULT " + json.dumps(dict(module=bmdsl.__file__,
 
 
 def run(root: Path, cell: dict) -> dict:
-    code = CHILD.format(root=str(root), cell=json.dumps(cell))   # root's bmdsl and bench
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=root)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return {"failed": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    """One fresh process on root's bmdsl and bench: its RESULT, or why it failed."""
+    proc = subprocess.run([sys.executable, "-c", CHILD.format(root=str(root), cell=json.dumps(
+        cell))], capture_output=True, text=True, timeout=300, cwd=root)
+    found = [json.loads(x[7:]) for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return found[0] if found else {"failed": (proc.stderr.strip().splitlines() or ["?"])[-1]}
 
 
 def main() -> None:
