@@ -60,6 +60,21 @@ def test_a_budget_ends_on_the_prox_iterate():
     assert bool((torch.linalg.svdvals(admm.solution()) == 0).any())   # thresholded
 
 
+def test_a_cold_start_runs_its_first_chunk_plain():
+    """From x = 0 the first chunk is the plain ADMM's iterates exactly (far from the solution
+    the extrapolation did not lower the residual); from a warm iterate it extrapolates."""
+    model, beta = _model(2), 0.5
+    plain = LiftedADMM(model, beta, rho=0.1)
+    plain.run(40, tol=1e-14)
+    cold, _ = balanced_solve(LiftedADMM(model, beta, rho=0.1), None, 1e-14, 40, NO_RHO_CHANGE)
+    assert torch.equal(cold.x, plain.x) and torch.equal(cold.u, plain.u)
+    warm = LiftedADMM(model, beta, rho=0.1)
+    warm.x, warm.u = plain.x, plain.u
+    warm, _ = balanced_solve(warm, None, 1e-14, 40, NO_RHO_CHANGE)
+    plain.run(40, tol=1e-14)
+    assert not torch.equal(warm.x, plain.x)
+
+
 def test_rho_is_balanced_with_a_new_admm():
     model, beta, made = _model(), 0.5, []
 

@@ -14,11 +14,17 @@ Y_W = L(W). Each step minimizes that bound plus the D-norm, a squared-loss lifte
 with one factorization of a G_F + rho I [N/c, N/c] (KronMetric: B = a P, P a projection)
 for all steps (again only where rho is rebalanced),
 warm-started, to a relative residual MM_FORCING times the last relative step (a forcing
-sequence). W is extrapolated as in FISTA (Beck & Teboulle 2009) in the metric M,
-with the gradient restart of O'Donoghue & Candes (2015): <L(W - X), L(X - Z)> > 0. It is
-a proximal gradient method whose metric is L's own, so the data's conditioning (what slows
-the plain FISTA, whose metric is ||L||^2 I) does not enter; only B against F's true
-curvature does.
+sequence), or, where the bound was exact at the step (its slack F(W) + <g, L(X - W)> +
+1/2 |L(X - W)|_B^2 - F(X) ~ 0: Huber with every residual in its quadratic zone, B = I),
+MM_TIGHTEN times the last tolerance: the next step's program is then the same (b = L^*(y)
+whatever W), so an inexact step only interrupts its solve; such a step solved to
+MM_CERTIFY_TOL returns to fit for a certificate (the n = 2000 CNN, Huber (l2, l1): 5 outer
+steps, 144 inner iterations and 2 factorizations to a certificate; so, with rho = beta
+from the start, 2, 40 and 1). W is extrapolated as in FISTA (Beck & Teboulle 2009) in the
+metric M, with the gradient restart of O'Donoghue & Candes (2015): <L(W - X), L(X - Z)>
+> 0. It is a proximal gradient method whose metric is L's own, so the data's conditioning
+(what slows the plain FISTA, whose metric is ||L||^2 I) does not enter; only B against F's
+true curvature does.
 """
 import math
 import time
@@ -39,7 +45,7 @@ MM_MAX_ITER = 3000
 MM_FORCING = 0.1            # inner relative residual <= MM_FORCING * the last relative step
 MM_INNER_TOL = (1e-11, 1e-2)
 MM_INNER_MAX = 1000         # ADMM iterations per step at most
-MM_RHO_BETA = 0.3           # the first rho = MM_RHO_BETA * beta (lifted.py), then balanced:
+MM_RHO_BETA = 1.0           # the first rho = MM_RHO_BETA * beta (measured), then balanced:
 MM_ADAPT_CHUNK = 50         # after every MM_ADAPT_CHUNK iterations, once one relative residual
 MM_BALANCE = 10.0           # is MM_BALANCE times the other, rho changes by MM_RHO_STEP (a new
 MM_RHO_STEP = 4.0           # factorization), at most MM_RHO_CHANGES times per step
@@ -47,6 +53,10 @@ MM_RHO_CHANGES = 2
 MM_RULE = (MM_ADAPT_CHUNK, MM_BALANCE, MM_RHO_STEP, MM_RHO_CHANGES)
 MM_CERTIFY_DECREASE = 1e-7  # a step that lowers the objective by at most this fraction of it
                             # returns to fit for a certificate
+# a bound whose slack at the step is <= MM_EXACT |F| is exact there: the next step's
+# tolerance is then at most MM_TIGHTEN times this one's, and a step so solved to at most
+# MM_CERTIFY_TOL returns to fit for a certificate
+MM_EXACT, MM_TIGHTEN, MM_CERTIFY_TOL = 1e-12, 1e-2, 1e-4
 
 
 def _curved(spec):
@@ -78,13 +88,18 @@ class KronMetric:
         return self.GF @ X @ self.B
 
     def inverse(self, rho):
-        """(this operator at rho, the rho used: grown where a G_F + rho I is indefinite)."""
-        self.K, self.rho = regularized_inverse(self.a * self.GF, rho, "lifted majorization")
+        """(this operator at rho, the rho used: grown where a G_F + rho I is indefinite),
+        through the Cholesky factor C of a G_F + rho I: two triangular solves per product
+        cost what the inverse's product does, and forming the inverse took 2.3 times the
+        factorization (N / c = 2592, measured at load 6: 2.5 s against 1.1 s)."""
+        self.C, self.rho = regularized_inverse(self.a * self.GF, rho, "lifted majorization",
+                                               factor=True)
         return self, self.rho
 
     def __matmul__(self, X):
-        XP = X @ self.P
-        return self.K @ XP + (X - XP) / self.rho
+        XP, C = X @ self.P, self.C
+        solve = torch.linalg.solve_triangular
+        return solve(C.mH, solve(C, XP, upper=False), upper=True) + (X - XP) / self.rho
 
 
 def smoothness(spec):
@@ -136,7 +151,7 @@ class LiftedMajorized(LiftedStart):
     def __init__(self, problem):
         self._lift(problem)
         self.op = None       # made in the first run(), so fit's clock includes it
-        self.iterations, self.seconds, self.inner, self.restarts = 0, 0.0, 0, 0
+        self.iterations, self.seconds, self.inner, self.restarts, self.exact = 0, 0.0, 0, 0, 0
         self.step, self.tol_inner, self.objective = math.inf, MM_INNER_TOL[1], math.inf
         self.lf, self.admm = smoothness(problem.spec), None
 
@@ -191,7 +206,11 @@ class LiftedMajorized(LiftedStart):
             self.inner, X = self.inner + inner, self.admm.solution()
             self.yW0 = self.yW
             yX = op.forward(X)
-            objective = op.value(yX) + beta * self.norm.value(X)
+            fX, d = op.value(yX), yX - self.yW
+            objective = fX + beta * self.norm.value(X)
+            # the bound's slack at X: 0 where F is quadratic with curvature B between W and X
+            slack = fW + float((A * (X - self.W)).sum() + 0.5 * (d * self._on_y(d)).sum()) - fX
+            exact = slack <= MM_EXACT * abs(fX)
             self.step = float((X - self.W).norm()) / max(float(X.norm()), 1e-300)
             self.iterations += 1
             if float(((self.yW - yX) * (yX - self.yZ)).sum()) > 0 or \
@@ -207,8 +226,13 @@ class LiftedMajorized(LiftedStart):
             if self.step <= tol and self.tol_inner <= MM_INNER_TOL[0] * 100:
                 done = True
                 break
-            self.tol_inner = min(MM_INNER_TOL[1], max(MM_INNER_TOL[0], MM_FORCING * self.step))
-            if 0 <= decrease <= MM_CERTIFY_DECREASE * abs(objective):
+            solved, self.tol_inner = self.tol_inner, min(MM_INNER_TOL[1], max(
+                MM_INNER_TOL[0], MM_FORCING * self.step))
+            if exact:       # the next step's program is this one's: solve it tighter
+                self.tol_inner = min(self.tol_inner, max(MM_INNER_TOL[0], solved * MM_TIGHTEN))
+            self.exact += exact
+            if 0 <= decrease <= MM_CERTIFY_DECREASE * abs(objective) or \
+                    (exact and solved <= MM_CERTIFY_TOL):
                 break       # likely certifiable: back to fit for a certificate
         self.seconds += time.perf_counter() - start
         return done
@@ -246,6 +270,6 @@ class LiftedMajorized(LiftedStart):
     def info(self) -> dict:
         return {"method": "lifted majorization", "iterations": self.iterations,
                 "seconds": self.seconds, "inner_iterations": self.inner,
-                "restarts": self.restarts, "relative_step": self.step,
+                "restarts": self.restarts, "exact_steps": self.exact, "relative_step": self.step,
                 "smoothness": self.lf, "objective": self.objective,
                 "rho": None if self.op is None else self.admm.rho}

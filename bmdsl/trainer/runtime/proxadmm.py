@@ -45,8 +45,9 @@ RHO_MIN = 1e-3       # and stays >= this (the loss prox's t = 1/rho <= 1e3; see 
 ETA_FLOOR = 1e-13    # eta >= ETA_FLOOR max diag G: below it, eta I is lost in G's rounding
 
 
-def regularized_inverse(G, eta, who="lifted prox ADMM"):
-    """(G + eta I)^{-1} and the eta used: eta grows tenfold (at most 40 times) while
+def regularized_inverse(G, eta, who="lifted prox ADMM", factor=False):
+    """(G + eta I)^{-1} (with factor: its Cholesky factor C, C C^T = G + eta I, as the
+    majorization solves with it) and the eta used: eta grows tenfold (at most 40 times) while
     rounding makes G + eta I indefinite (G = L^* L is only semidefinite). An explicit
     inverse: one matrix-vector product per iteration (faster than a triangular solve with
     one right-hand side, lifted.py measured it). `who` names the solver in errors."""
@@ -59,7 +60,7 @@ def regularized_inverse(G, eta, who="lifted prox ADMM"):
     for _ in range(40):
         chol, info = torch.linalg.cholesky_ex(G + eta * eye)
         if not int(info):
-            return torch.cholesky_inverse(chol).T, eta  # read by rows: see lifted.py
+            return (chol if factor else torch.cholesky_inverse(chol).T), eta  # rows: lifted.py
         eta *= 10.0
     raise FloatingPointError(f"{who}: L^* L + eta I is not positive definite even "
                              f"at eta = {eta:.3g} (rescale the inputs)")
