@@ -115,16 +115,11 @@ class KronL(_Lifted):
                for g in gs]                                            # [blocks, c nf] each
         return out[0] if len(out) == 1 else torch.cat(out, 1)
 
-    def _order(self, z):
-        return z.index_select(0, self.to_z)
-
     def value_adjoint(self, yhat):
         """(F(yhat), L^*(grad F(yhat))): the loss's block sums reduced apart from the
         adjoint's rows (the same additions; no copy of [blocks, N] rows to join them)."""
-        F, g = self._losses(yhat, True)
-        B = self.blocks
-        return float(B.total(F)[0]), self._order(B.total(self._adjoint_rows([g]))) \
-            .reshape(self.shape)
+        (F, g), total = self._losses(yhat, True), self.blocks.total
+        return float(total(F)[0]), self._order(total(self._adjoint_rows([g]))).reshape(self.shape)
 
     def gram(self):
         """G_F = F^T F [N / c, N / c], the blocks' F_j^T F_j added along gram.py's tree."""

@@ -67,10 +67,12 @@ class _Lifted:
     def adjoint(self, g):
         return self._order(self.blocks.total(self._adjoint_rows([g]))).reshape(self.shape)
 
+    to_z = None      # a form whose rows come in another column order: its permutation
+
     def _order(self, z):
         """A reduced adjoint [N] in Z's flat order (a form whose rows come in another
         column order reorders after the sum, on N entries instead of blocks x N)."""
-        return z
+        return z if self.to_z is None else z.index_select(0, self.to_z)
 
     def sums(self, gs, squares):
         """[L^*(g) for g in gs] and [||x||^2 for x in squares]: one reduction."""

@@ -97,8 +97,8 @@ class KronMetric:
         return self, self.rho
 
     def __matmul__(self, X):
-        XP, C = X @ self.P, self.C
-        solve = torch.linalg.solve_triangular
+        # C^{-T} C^{-1}: two triangular solves (torch.cholesky_solve took 7x as long here)
+        XP, C, solve = X @ self.P, self.C, torch.linalg.solve_triangular
         return solve(C.mH, solve(C, XP, upper=False), upper=True) + (X - XP) / self.rho
 
 
