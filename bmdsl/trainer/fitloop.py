@@ -156,13 +156,13 @@ def _warm_phase(t, run, start, goal, every, time_limit, progress):
     FIRST_CHUNK) to its own tolerance or MAX_ITER iterations; unless certificates are
     turned off (`every` = 0), the factored iterate is certified after each chunk, and one
     below `goal` (cert_tol, default stopping.GAP_TARGET) ends the fit with no BM step.
-    The BM factors are the factors of its solution, so the method then only polishes -- or, for a solver whose converged
-    solution needs no polish (POLISH False), the fit ends there ("tol")."""
+    The BM factors are the factors of its solution, so the method then only polishes -- or,
+    for a solver whose converged solution needs no polish (POLISH False), the fit ends
+    there ("tol"). No objective at the random start: every way out of the loop sets f."""
     warm = t.warm
     t.problem.goal = goal    # a chunk may end once it could certify (trainer/factored.py)
     chunk, trace, failed = stopping.first_chunk(warm, time_limit), [], None
     probing = chunk < warm.FIRST_CHUNK
-    # (no objective at the random start: every way out of the loop sets f or recomputes it)
     start_U, start_V = t.U.detach().clone(), t.V.detach().clone()
     while True:
         try:
@@ -247,20 +247,17 @@ def _stop(t, run, gap, goal, time_limit):
 def _gap(t, refine_iters, goal):
     U, V = t.factors()
     cert = certify_factors(t.bound, U, V, refine_iters=refine_iters, gram=t.problem.gram,
-                           hints=_hints(t), samples=getattr(t, "samples", None),
-                           directions=_directions(t), target=goal)
+                           hints=_numpy(t, "hints"), samples=getattr(t, "samples", None),
+                           directions=_numpy(t, "directions"), target=goal)
     t.last_certificate = (U, V, cert)    # _finish reuses it for the same factors
     return float(cert.gap_bound)
 
 
-def _directions(t):
-    return tuple(d.detach().cpu().double().numpy() for d in getattr(t, "directions", ()))
-
-
-def _hints(t):
-    """The warm start's last smooth iterate, a dual direction for every later certificate
-    (a stale one can only be a weaker candidate: the certificate keeps the best)."""
-    return tuple(h.detach().cpu().double().numpy() for h in getattr(t, "hints", ()))
+def _numpy(t, name):
+    """t.hints (the warm start's last smooth iterate, a dual direction for every later
+    certificate: a stale one can only be a weaker candidate, the certificate keeps the
+    best) or t.directions, as numpy arrays."""
+    return tuple(h.detach().cpu().double().numpy() for h in getattr(t, name, ()))
 
 
 def _finish(t, run, stopped, certify, refine_iters=1000):
@@ -289,8 +286,8 @@ def _finish(t, run, stopped, certify, refine_iters=1000):
         loss = float(b.loss.value(b.predict_bm(U, V), b.Y)) if samples is None else \
             samples.value(samples.local.predict_bm(U, V))
     if cert is None and certify:
-        cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_hints(t),
-                               directions=_directions(t),
+        cert = certify_factors(b, U, V, gram=t.problem.gram, hints=_numpy(t, "hints"),
+                               directions=_numpy(t, "directions"),
                                refine_iters=refine_iters, samples=getattr(t, "samples", None))
     t.last_certificate = None
     return TrainResult(objective=loss + reg, loss=loss, regularizer=reg, method=t.method_name,
