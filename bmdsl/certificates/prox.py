@@ -24,8 +24,11 @@ from ..atoms.norms import NORMS
 
 def project_simplex(b: np.ndarray, radius: float | np.ndarray = 1.0) -> np.ndarray:
     """Euclidean projection of each row (last axis) onto {x >= 0, sum x = radius}
-    (sort-based: x = max(b - tau, 0) with tau from the largest prefix that stays positive)."""
+    (sort-based: x = max(b - tau, 0) with tau from the largest prefix that stays positive).
+    Rows are shifted to max 0 first (the projection is shift-invariant): at |b| ~ 1e16 the
+    unshifted prefix test b_(1) - (b_(1) - radius) rounds to 0 and tau to 0/0."""
     b = np.asarray(b, dtype=float)
+    b = b - b.max(axis=-1, keepdims=True)
     radius = np.broadcast_to(np.asarray(radius, dtype=float), b.shape[:-1])
     srt = -np.sort(-b, axis=-1)
     css = np.cumsum(srt, axis=-1) - radius[..., None]

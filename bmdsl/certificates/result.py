@@ -14,8 +14,11 @@ ROUNDING = 1e-9
 
 
 def relative_gap(p: float, d: float) -> float:
-    """(p - d) / d, the relative gap bound; +inf (vacuous) when d <= 0."""
-    return (p - d) / d if d > 0 else math.inf
+    """(p - d) / d, the relative gap bound; +inf (vacuous) when d <= 0, except p = d: then
+    d <= p* <= p pins p = p* (e.g. Z = 0 for an all-zero target, p* = 0), a gap of 0."""
+    if d > 0:
+        return (p - d) / d
+    return 0.0 if p == d else math.inf
 
 
 def gap_warnings(p: float, d: float) -> tuple[str, ...]:
@@ -47,7 +50,7 @@ class Certificate:
     beta: float
     objective: float               # p_BM (or the convex objective at Z)
     dual_value: float              # d = -F*(v) <= p*
-    gap_bound: float               # (objective - d) / d; inf when d <= 0 (vacuous)
+    gap_bound: float               # (objective - d) / d; inf when d <= 0 and p != d (vacuous)
     dual_source: str
     plain_dual_value: float        # d from the plain scaled point (before improvements)
     plain_gap_bound: float

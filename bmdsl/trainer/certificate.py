@@ -73,5 +73,6 @@ def fallback(bound, U, V, stationarity_tol: float = 1e-3) -> FallbackCertificate
     gv = np.einsum("kab,kja->kjb", G, u) + bound.beta * v if smooth(bound.R) else None
     res = (np.sqrt(np.sum(gu ** 2) + np.sum(gv ** 2)) / max(p, 1e-300)
            if gu is not None and gv is not None else math.inf)
-    return FallbackCertificate(p, d, (p - d) / d if d > 0 else math.inf,
+    gap = (p - d) / d if d > 0 else (0.0 if p == d else math.inf)   # p = d: p is p*
+    return FallbackCertificate(p, d, gap,
                                max(0.0, top / bound.beta - 1.0), res <= stationarity_tol, res)

@@ -23,13 +23,14 @@ ORDER = {"l1": 1.0, "l2": 2.0, "linf": float("inf")}
 
 def _project_l1_ball(x):
     """Rows (last axis) onto {||x||_1 <= 1}: sort-based simplex projection of |x|."""
-    a = x.abs()
+    a = x.abs()   # shifted to max 0 (shift-invariant): exact prefix sums at |x| ~ 1e16
+    a = a - a.amax(-1, keepdim=True)
     srt = torch.sort(a, dim=-1, descending=True).values
     css = srt.cumsum(-1) - 1.0
     idx = torch.arange(1, x.shape[-1] + 1, dtype=x.dtype, device=x.device)
     rho = (srt - css / idx > 0).sum(-1, keepdim=True).clamp_min(1)
     tau = css.gather(-1, rho - 1) / rho.to(x.dtype)
-    inside = a.sum(-1, keepdim=True) <= 1.0
+    inside = x.abs().sum(-1, keepdim=True) <= 1.0
     return torch.where(inside, x, torch.sign(x) * torch.relu(a - tau))
 
 

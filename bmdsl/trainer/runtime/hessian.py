@@ -102,7 +102,8 @@ class Curvature:
                 w = W[:, o, o2]
                 if bool(w.any()):
                     T[o, :, o2] = F.T @ (w[:, None] * F)
-                    T[o2, :, o] = T[o, :, o2].T
+                    if o2 != o:     # a diagonal block is symmetric (and nf = 1 aliases)
+                        T[o2, :, o] = T[o, :, o2].T
         if zero_rows:
             for o in range(c):
                 T[o, :, o] = -sum(T[o, :, o2] for o2 in range(c) if o2 != o)
