@@ -68,3 +68,14 @@ def test_l1_ball_projection_far_from_the_ball(scale):
         assert np.allclose(P, np.sign(x) * np.eye(7)[top])
     assert np.allclose(torch_project_l1_ball(torch.tensor(x)).numpy(), P, rtol=0, atol=1e-12)
     assert np.allclose(project_simplex(np.abs(x) + 7.0), project_simplex(np.abs(x)))
+
+
+def test_cross_entropy_needs_a_class_axis():
+    # a target declared Y[n] has no class axis: softmax over the last axis took the samples
+    # as classes (a meaningless program at n > 2, an IndexError in fit at n <= 2)
+    model = bmdsl.load("relu").with_activation("gated_relu", 3, 101).with_loss("cross_entropy")
+    rng = np.random.default_rng(101)
+    for n in (2, 9):
+        data = {"X": rng.standard_normal((n, 5)), "Y": np.eye(n)[0]}
+        with pytest.raises(bmdsl.DataError, match="class axis"):
+            model.derive().bind(data)

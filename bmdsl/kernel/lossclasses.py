@@ -58,8 +58,8 @@ class CrossEntropy(LossKernel):
 
     def target_check(self, y):
         y = loss_array(y)
-        if y.ndim == 0:
-            return "cross_entropy targets need a class axis (last axis)"
+        if y.ndim <= 1:    # samples first: [n] alone would make the samples the classes
+            return "cross_entropy targets need a class axis after the samples' (Y[n, c])"
         if np.any(y < -LOSS_TOL):
             return "cross_entropy targets must be non-negative (one-hot or probability rows)"
         if np.any(np.abs(y.sum(axis=-1) - 1.0) > 1e-8):
