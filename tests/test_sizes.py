@@ -106,3 +106,22 @@ def test_more_patterns_than_distinct_masks_and_a_single_pattern():
         result = Trainer(bound, device="cpu", progress=False).fit(cert_tol=1e-6, time_limit=30)
         assert result.certificate.gap_bound <= 1e-6
         assert result.objective == pytest.approx(bound.to_cvxpy().solve().value, rel=1e-5)
+
+
+def test_second_order_warm_starts_leave_large_n_to_the_fista():
+    """The CNN with logistic at |y| >= N = P p q = 2592: the proximal Newton and the prox
+    ADMM refuse (N > SECOND_ORDER_N_MAX; at n = 5000 they took 301 s and > 323 s where
+    the lifted FISTA certified in 38 s), the FISTA takes it."""
+    from bmdsl.trainer.runtime.gram import SECOND_ORDER_N_MAX
+    from bmdsl.trainer.runtime.pnewton import LiftedProxNewton
+    from bmdsl.trainer.runtime.proxadmm import LiftedProxADMM
+    from bmdsl.trainer.runtime.proxgrad import LiftedFISTA
+    data = images(n=2600)
+    data["Y"] = np.where(data["Y"][:, :1] > 0.5, 1.0, -1.0)
+    bound = bmdsl.parse(_text("cnn", **{r"^loss\s+\w+": "loss logistic"})).derive().bind(data)
+    problem = Trainer(bound, device="cpu", warm_start=False, progress=False).problem
+    N = problem.P * problem.p * problem.q
+    assert problem.outputs >= N > SECOND_ORDER_N_MAX
+    for start in (LiftedProxNewton, LiftedProxADMM):
+        assert f"> {SECOND_ORDER_N_MAX}" in start.accepts(problem, 4)
+    assert LiftedFISTA.accepts(problem, 4) is None
