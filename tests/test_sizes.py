@@ -40,9 +40,10 @@ def test_newton_estimate_counts_the_jacobian_only_where_it_is_built():
     hessian = footprint.HESSIAN_COPIES * N * N * 8
     assert footprint._newton(N, ny, 8, gram=True) == hessian
     assert footprint._newton(N, ny, 8) == hessian + footprint.JACOBIAN_COPIES * ny * N * 8
-    # above the Jacobian's budget Newton refuses (curvature.Newton): nothing is built
+    # above the Jacobian's budget Newton refuses without the Gram (curvature.Newton)
     big = footprint.JACOBIAN_BUDGET // N + 1
-    assert footprint._newton(N, big, 8) == hessian
+    assert footprint._newton(N, big, 8) == 0
+    assert footprint._newton(N, big, 8, gram=True) == hessian
     assert footprint._newton(footprint.NEWTON_MAX_VARS + 1, ny, 8) == 0
 
 

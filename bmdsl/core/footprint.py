@@ -119,14 +119,13 @@ def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fract
 
 
 def _newton(n_vars: int, ny: int, itemsize: int, gram: bool = False) -> int:
-    """Where newton may run (N <= NEWTON_MAX_VARS): the dense Hessian [N, N] and the
-    Jacobian [|y|, N] with their copies, the Jacobian where it is built (not with the Gram;
-    above Newton.JACOBIAN_BUDGET entries newton refuses, so never)."""
-    if n_vars > NEWTON_MAX_VARS:
+    """Where newton may run (runtime/curvature.Newton.refusals: N <= NEWTON_MAX_VARS, and
+    without the Gram a Jacobian [|y|, N] within JACOBIAN_BUDGET entries): the dense Hessian
+    [N, N] and the Jacobian (not with the Gram) with their copies."""
+    jacobian = 0 if gram else int(ny) * n_vars
+    if n_vars > NEWTON_MAX_VARS or jacobian > JACOBIAN_BUDGET:
         return 0
-    jacobian = int(ny) * n_vars
-    jacobian = 0 if gram or jacobian > JACOBIAN_BUDGET else JACOBIAN_COPIES * jacobian
-    return (HESSIAN_COPIES * n_vars * n_vars + jacobian) * itemsize
+    return (HESSIAN_COPIES * n_vars * n_vars + JACOBIAN_COPIES * jacobian) * itemsize
 
 
 def trainer_for(bound, m: int, itemsize: int, method="auto", batch_size=None,
