@@ -1,5 +1,4 @@
-"""Sizes the benchmarks do not use: memory estimates against peak RSS, the budget's refusal,
-and time to a certificate between the benchmarks' sizes.
+"""Other sizes: memory estimates against peak RSS, the budget's refusal, time to a certificate.
 
     python bench/check_sizes.py memory  [--limit 40]     # estimate / measured, every cell
     python bench/check_sizes.py refusal                  # a small BMDSL_MEMORY_BUDGET
@@ -26,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -82,9 +82,9 @@ def model_text(model: str, loss: str, act: str, P: int, m: int) -> str:
 
 
 MEMORY_CHILD = PREAMBLE + r'''
-import numpy as np, bmdsl
+import bmdsl
 from bench.check_sizes import synthetic, model_text
-from bmdsl.core import footprint, warmfootprint, cvxfootprint
+from bmdsl.core import warmfootprint, cvxfootprint
 from bmdsl.trainer import Trainer
 from bmdsl.trainer.trainer import estimate
 cell = json.loads({cell!r})
@@ -151,13 +151,13 @@ def memory_cells(models=tuple(SIZES), ns=(300, 3000, 30000)):
                     if act == "relu" and model != "relu" and n > 3000:
                         continue   # q > 1: the certificate's cone NNLS alone took > 240 s
                     yield dict(model=model, act=act, loss=loss, n=n, P=P, m=m, who="trainer")
-            if model != "relu" or act == "relu":   # CVXPY where it is quick: n = 300
+            if 300 in ns and (model != "relu" or act == "relu"):   # CVXPY at n = 300
                 yield dict(model=model, act=act, loss="squared", n=300, P=P, m=m, who="cvxpy")
 
 
 def part_memory(args) -> list:
     rows = []
-    for cell in memory_cells(args.models.split(",")):
+    for cell in memory_cells(args.models.split(","), [int(n) for n in args.mem_ns.split(",")]):
         if args.only and args.only not in json.dumps(cell):
             continue
         code = MEMORY_CHILD.format(root=str(ROOT), cell=json.dumps(dict(cell, limit=args.limit)))
@@ -170,8 +170,7 @@ def part_memory(args) -> list:
 
 ESTIMATE_CHILD = PREAMBLE + r'''
 import bmdsl
-from bmdsl.core import footprint, warmfootprint, cvxfootprint
-from bmdsl.trainer import Trainer
+from bmdsl.core import footprint, cvxfootprint
 import runpy    # this file's data and model text, whichever checkout's bmdsl estimates
 ns = runpy.run_path({here!r} + "/bench/check_sizes.py")
 synthetic, model_text = ns["synthetic"], ns["model_text"]
@@ -197,7 +196,7 @@ def part_reestimate(args) -> list:
     another's, at the same sizes (estimates only: binding, no training); the Gram's and
     the warm start's estimates as recorded (the same code in both)."""
     results = json.loads(Path(args.out).read_text())
-    rows = [r for key in ("memory", "memory_more") for r in results.get(key, {}).get("rows", [])
+    rows = [r for key in results if key.startswith("memory") for r in results[key]["rows"]
             if "estimates" in r]
     for name, root in (("estimate_now", ROOT), ("estimate_other", args.other)):
         if root:
@@ -213,11 +212,11 @@ def bmdsl_cli(argv, env_budget, limit=600):
     """`bmdsl argv` with BMDSL_MEMORY_BUDGET: exit code, stderr's last lines, seconds, the
     child's peak RSS (from its own rusage)."""
     env = dict(os.environ, BMDSL_MEMORY_BUDGET=env_budget, OMP_NUM_THREADS="1")
-    before = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "bmdsl", *argv], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=limit)
-    after = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"argv": argv, "budget": env_budget, "exit": proc.returncode,
             "seconds": time.perf_counter() - start, "stdout": proc.stdout[-1500:],
             "stderr": proc.stderr[-1500:],
@@ -283,6 +282,7 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=40.0, help="seconds per fit")
     ap.add_argument("--only", help="memory: cells whose JSON contains this text")
     ap.add_argument("--models", default=",".join(SIZES), help="memory: these models")
+    ap.add_argument("--mem-ns", default="300,3000,30000", help="memory: the sizes")
     ap.add_argument("--ns", default="2000,5000,12000")
     ap.add_argument("--archs", default="mlp,cnn")
     ap.add_argument("--losses", default="squared,logistic")
