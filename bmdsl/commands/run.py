@@ -16,7 +16,7 @@ from pathlib import Path
 from ..core import memory
 from .registry import add_model_options, command, load_model
 from ..core.cvxfootprint import cvxpy_for
-from ..core.footprint import require_model, trainer_for
+from ..core.footprint import require_model
 from ..core.errors import SolverError
 from . import options
 from ..core import outputs
@@ -79,8 +79,8 @@ def cmd_run(args) -> int:
     if test is not None:
         check_test_data(model, bound, test)   # before training, not after
     # the trainer must fit (it is the one stage run cannot skip): refused before CVXPY runs
-    memory.require(trainer_for(bound, bound.m, 4 if args.dtype == "float32" else 8,
-                               args.method))
+    from ..trainer.trainer import estimate     # (torch: imported when a model is run)
+    memory.require(estimate(bound, bound.m, args.dtype, args.method))
     reg = model.regularizer
     print(f"model {model.name}: {model.activation.name}, loss {model.loss}, beta = {reg.beta:g}, "
           f"C = {reg.C}, R = {reg.R}")

@@ -26,6 +26,12 @@ METHOD_COPIES = {"adam": 4, "sgd": 3, "lbfgs": 2 + 2 * 50 + 3, "precgd": 6, "als
                  "newton": 4}
 NEWTON_MAX_VARS = 6000    # runtime/curvature.Newton.MAX_VARS: where "auto" may pick newton
 JACOBIAN_BUDGET = 60_000_000   # Newton.JACOBIAN_BUDGET: its dense Jacobian, entries
+# Newton's step holds its Hessian [N, N] 5 times: the Gauss-Newton part, the Hessian, H + mu I,
+# the identity and the Cholesky factor (measured: 465-518 MB added at N = 3600, 5 x 104 MB)
+HESSIAN_COPIES = 5
+# ... and without the Gram its Jacobian [|y|, N] 4 times: its two halves, the whole, the
+# loss's Hessian times it (measured: 398 MB added for a 99 MB Jacobian, huber, |y| = 15000)
+JACOBIAN_COPIES = 4
 TO_TRAINER = ("fewer patterns (--patterns), fewer units (--m), float32 (--dtype float32), a "
               "method with less state (--method adam) or mini-batches (bmdsl train "
               "--batch-size)")
@@ -85,24 +91,26 @@ def exact_patterns(cells: int, p: int, a_size: int) -> Estimate:
 
 # -- the BM trainer -------------------------------------------------------------------------
 def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fraction=1.0,
-            cone=False, ny=1) -> Estimate:
+            cone=False, ny=1, gram=False) -> Estimate:
     """Trainer: data and masks on the device, the factors U [P, m, p], V [P, m, q] with
     their gradients and the method's state, one step's pre-activations [P, m, *a_batch]
     (with the ReLU multipliers), and the final numpy certificate's [P, m, *a] (float64).
-    method "auto" counts the largest method it may pick (runtime/policy.AUTO)."""
+    method "auto" counts the largest method it may pick (runtime/policy.AUTO). gram: the
+    squared loss through G = L^* L: no pre-activations, and Newton builds no Jacobian."""
     P, m, p, q, a_size = (int(x) for x in (P, m, p, q, a_size))
     factors = P * m * (p + q)
     if method == "auto":
         copies = METHOD_COPIES["lbfgs" if batch_fraction >= 1.0 else "adam"]
-        extra = _newton(factors, ny, itemsize) if batch_fraction >= 1.0 else 0
+        extra = _newton(factors, ny, itemsize, gram) if batch_fraction >= 1.0 else 0
     else:
         copies = METHOD_COPIES.get(method, 4)
-        extra = _newton(factors, ny, itemsize) if method == "newton" else 0
+        extra = _newton(factors, ny, itemsize, gram) if method == "newton" else 0
         if method == "als":   # the Jacobian [|y|, P m max(p, q)] and the smaller normal matrix
             side = P * m * max(p, q)
             extra = (int(ny) * side + min(side, int(ny)) ** 2) * itemsize
     acts = P * m * max(1, int(a_size * batch_fraction))
-    step = (STEP_COPIES + (3 if cone else 0)) * acts * itemsize
+    # through the Gram the steps never touch the samples (runtime/gram.py): no pre-activations
+    step = 0 if gram else (STEP_COPIES + (3 if cone else 0)) * acts * itemsize
     cert = CERTIFICATE_COPIES * P * m * a_size * F64
     masks = P * a_size * itemsize if P > 1 or cone else 0
     nbytes = data_bytes + masks + copies * factors * itemsize + max(step + extra, cert)
@@ -110,15 +118,18 @@ def trainer(P, m, p, q, a_size, data_bytes, itemsize, method="auto", batch_fract
                     f"pre-activations {dims_text((P, m, a_size))})", nbytes, TO_TRAINER)
 
 
-def _newton(n_vars: int, ny: int, itemsize: int) -> int:
-    """Where newton may run (N <= NEWTON_MAX_VARS): the dense Hessian [N, N] with its
-    factor, and the Jacobian [|y|, N] (Newton.JACOBIAN_BUDGET entries at most)."""
-    if n_vars > NEWTON_MAX_VARS:
+def _newton(n_vars: int, ny: int, itemsize: int, gram: bool = False) -> int:
+    """Where newton may run (runtime/curvature.Newton.refusals: N <= NEWTON_MAX_VARS, and
+    without the Gram a Jacobian [|y|, N] within JACOBIAN_BUDGET entries): the dense Hessian
+    [N, N] and the Jacobian (not with the Gram) with their copies."""
+    jacobian = 0 if gram else int(ny) * n_vars
+    if n_vars > NEWTON_MAX_VARS or jacobian > JACOBIAN_BUDGET:
         return 0
-    return (2 * n_vars * n_vars + min(int(ny) * n_vars, JACOBIAN_BUDGET)) * itemsize
+    return (HESSIAN_COPIES * n_vars * n_vars + JACOBIAN_COPIES * jacobian) * itemsize
 
 
-def trainer_for(bound, m: int, itemsize: int, method="auto", batch_size=None) -> Estimate:
+def trainer_for(bound, m: int, itemsize: int, method="auto", batch_size=None,
+                gram=False) -> Estimate:
     """`trainer` at a bound model's sizes; batch_size None or >= n is the full batch."""
     n = bound.sizes.get(bound.model.target.dims[0], 1) if bound.model.target.dims else 1
     n_layer = bound.model.target.dims[:1] and bound.model.target.dims[0] in bound.model.layer.dims
@@ -127,7 +138,7 @@ def trainer_for(bound, m: int, itemsize: int, method="auto", batch_size=None) ->
         fraction = int(batch_size) / n
     data_bytes = sum(a.size for a in bound.arrays.values()) * itemsize
     return trainer(bound.P, m, bound.p, bound.q, math.prod(bound.a_shape), data_bytes,
-                   itemsize, method, fraction, bound.cone, bound.Y.size)
+                   itemsize, method, fraction, bound.cone, bound.Y.size, gram)
 
 
 # -- before any data ----------------------------------------------------------------------

@@ -60,6 +60,10 @@ class CrossEntropy(LossKernel):
         y = loss_array(y)
         if y.ndim <= 1:    # samples first: [n] alone would make the samples the classes
             return "cross_entropy targets need a class axis after the samples' (Y[n, c])"
+        if y.shape[-1] < 2:   # softmax of one logit is 1: F = 0 for every network
+            return ("cross_entropy needs 2 or more classes (last axis of length 1 here: the "
+                    "loss would be 0 for every network); for two classes with labels +-1 "
+                    "use loss logistic")
         if np.any(y < -LOSS_TOL):
             return "cross_entropy targets must be non-negative (one-hot or probability rows)"
         if np.any(np.abs(y.sum(axis=-1) - 1.0) > 1e-8):

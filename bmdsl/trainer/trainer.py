@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from .result import TrainResult  # noqa: F401  (bmdsl.trainer's name for it)
 from .methods import METHODS, resolve
 from .runtime.cones import AugmentedLagrangian
 from .runtime.fit import initial_factors
+from .runtime.freeoutputs import Outputs
 from .runtime.gram import gram_pays
 from .runtime.problem import BMProblem
 from .runtime.warm import WARM_STARTS, warm_refusals
@@ -52,6 +54,20 @@ def _device(device) -> torch.device:
     return dev
 
 
+def estimate(bound, m, dtype=torch.float64, method="auto", batch_size=None, gram="auto",
+             budget=None, spec=None):
+    """footprint.trainer_for with the Gram path as Trainer decides it (below), from sizes
+    alone, before any tensor is made: Newton builds no Jacobian with the Gram."""
+    spec, dtype = spec or build_spec(bound.derivation), DTYPES.get(dtype, dtype)
+    c = Outputs(spec, 1, 1, bound.w2_shape).c
+    G = warmfootprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size), c)
+    sizes = SimpleNamespace(spec=spec, P=bound.P, p=bound.p, q=bound.q, free_outputs=c)
+    full = batch_size is None or int(batch_size) >= (bound.Y.shape[0] if bound.Y.ndim else 1)
+    on = gram is True or (gram == "auto" and memory.fits(G, budget) and
+                          gram_pays(sizes, dtype, full))
+    return footprint.trainer_for(bound, m, dtype.itemsize, method, batch_size, on)
+
+
 class Trainer:
     def __init__(self, bound, device=None, dtype="float64", method="auto", m=None, seed=0, *,
                  lr=None, batch_size=None, init_scale=0.1, checkpoint=None,
@@ -71,8 +87,8 @@ class Trainer:
         # estimated against the memory budget before the data, masks and factors are
         # allocated on the device (bmdsl.core.memory; memory_budget overrides the default)
         self.memory_budget = memory_budget
-        memory.require(footprint.trainer_for(bound, self.m, self.dtype.itemsize, method,
-                                             batch_size), memory_budget)
+        memory.require(estimate(bound, self.m, self.dtype, method, batch_size, gram,
+                                memory_budget, self.spec), memory_budget)
         self.problem = self._lower()
         n = self.problem.n
         if batch_size is not None and int(batch_size) <= 0:

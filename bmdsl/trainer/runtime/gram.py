@@ -38,6 +38,12 @@ def gram_max_n(seconds=FACTOR_SECONDS, flops=FACTOR_FLOPS) -> int:
 
 
 GRAM_MAX_N = gram_max_n()
+# The proximal Newton and the prox ADMM (non-quadratic losses) take N <= SECOND_ORDER_N_MAX
+# only: above it the lifted FISTA was faster. The CNN with logistic at n = 5000 (N = 2592):
+# the FISTA certified in 25 s (200 iterations) where the proximal Newton took 301 s (22
+# steps, each ~ |y| N^2 + N^3 / 3, about N FISTA iterations) and the prox ADMM was not
+# certified in 323 s (1594 iterations); docs/performance.md, "Other sizes"
+SECOND_ORDER_N_MAX = 1500
 GRAM_CHUNK = 20_000_000        # entries of one chunk of the matrix of L [rows, N]
 GRAM_TILE = 128                # rows of G_F per product in a leaf (its upper triangle only)
 
@@ -166,43 +172,35 @@ class Gram:
         slope, curv = float((D * (GX - self.B)).sum()), float((D * (self.GF @ D)).sum())
         return lambda t: f0 + t * slope + 0.5 * t * t * curv
 
-    def _pattern_blocks(self, k):
-        """G's blocks [na, pq, na, pq] between the patterns k (Z's order in a pattern)."""
-        P, p, q = self.shape
-        f = p * q // self.c
-        GF = self.GF.reshape(P, f, P, f)[k][:, :, k]                       # [na, f, na, f]
-        local = self.index[:f]                  # pattern 0's entries: positions in [0, pq)
-        out = GF.new_zeros(len(k), p * q, len(k), p * q)
-        for o in range(self.c):
-            i = local[:, o]
-            out[:, i[:, None], :, i[None, :]] = GF.permute(1, 3, 0, 2)
-        return out
-
-    def gauss_newton(self, U, V, active):
+    def gauss_newton(self, U, V, active, chunk=4_000_000):
         """J^T J over the active units, ordered (all u, then all v) as newton.hessian.
         J = dL(Z)/d(u, v) = L o dZ/d(u, v), so J^T J = J_z^T G J_z with the per-unit
         blocks of J_z: dZ_k/du_kj = I_p (x) v_kj [pq, p] and dZ_k/dv_kj = u_kj (x) I_q
-        [pq, q]; only the rows and columns of G of the units' patterns are touched."""
+        [pq, q], in G_F's block layout J [P, pq / c, c, m (p + q)]. G J_z is made for a few
+        patterns' rows at a time (at most `chunk` entries), never G's blocks [na pq, na pq]
+        (1.4 GB for two steps at P = 60, m = 5, p = 7, q = 5; docs/performance.md)."""
         P, m = U.shape[:2]
         p, q = self.shape[1:]
-        u, v = U.reshape(P, m, p)[active], V.reshape(P, m, q)[active]     # [na, p], [na, q]
-        na = u.shape[0]
-        k = torch.arange(P, device=U.device)[:, None].expand(P, m)[active]
-        Gk = self._pattern_blocks(k)                                        # [na, pq, na, pq]
+        f, r = p * q // self.c, p + q
         eye_p = torch.eye(p, dtype=U.dtype, device=U.device)
         eye_q = torch.eye(q, dtype=U.dtype, device=U.device)
-        Ju = torch.einsum("ax,tb->tabx", eye_p, v).reshape(na, p * q, p)
-        Jv = torch.einsum("ta,by->taby", u, eye_q).reshape(na, p * q, q)
-        J = torch.cat([Ju, Jv], 2)                                           # [na, pq, p+q]
-        r = p + q
-        # GJ[s] = Gk[:, :, s, :] J[s] and H[t] = J[t]^T GJ[t]: two batched matmuls
-        GJ = torch.bmm(Gk.permute(2, 0, 1, 3).reshape(na, na * p * q, p * q), J)
-        GJ = GJ.reshape(na, na, p * q, r).permute(1, 2, 0, 3).reshape(na, p * q, na * r)
-        H = torch.bmm(J.transpose(1, 2), GJ).reshape(na * r, na * r)         # (t, x) order
-        t = torch.arange(na, device=U.device)[:, None] * r
-        order = torch.cat([(t + torch.arange(p, device=U.device)).reshape(-1),
-                           (t + p + torch.arange(q, device=U.device)).reshape(-1)])
-        return H[order][:, order]
+        Ju = torch.einsum("ax,kjb->kabjx", eye_p, V.reshape(P, m, q)).reshape(P, p * q, m, p)
+        Jv = torch.einsum("kja,by->kabjy", U.reshape(P, m, p), eye_q).reshape(P, p * q, m, q)
+        J = torch.cat([Ju, Jv], 3)[:, self.index[:f]].reshape(P, f, self.c, m * r)
+        GF = self.GF.reshape(P, f, P, f)
+        # unit (k, j)'s column s at newton.hessian's position; inactive units left out
+        na, s = int(active.sum()), torch.arange(r, device=U.device)
+        t = (active.reshape(-1).cumsum(0) - 1).reshape(P, m, 1)
+        keep = active[:, :, None].expand(P, m, r).reshape(-1)
+        pos = torch.where(s < p, t * p + s, na * p + t * q + s - p).reshape(-1)
+        H = U.new_empty(na * r, na * r)
+        step = max(1, chunk // (f * self.c * P * m * r))
+        for a in range(0, P, step):
+            rows = slice(a * m * r, min(P, a + step) * m * r)
+            GJ = torch.einsum("aibj,bjov->aiobv", GF[a:a + step], J)
+            Hc = torch.einsum("aiou,aiobv->aubv", J[a:a + step], GJ).reshape(-1, P * m * r)
+            H[pos[rows][keep[rows]][:, None], pos[keep][None, :]] = Hc[keep[rows]][:, keep]
+        return H
 
 
 class BlockOperator:

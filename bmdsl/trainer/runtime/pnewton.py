@@ -27,7 +27,7 @@ import torch
 
 from .anderson import balanced_solve
 from .freeoutputs import Outputs
-from .gram import GRAM_MAX_N, Gram
+from .gram import SECOND_ORDER_N_MAX, Gram
 from .hessian import Curvature, DenseL, curvature_kernel
 from .lifted import LiftedADMM
 from .proxgrad import LiftedStart, lifted_refusals
@@ -81,8 +81,8 @@ class LiftedProxNewton(LiftedStart):
         that in one step) and is twice differentiable (Lee et al.'s superlinear rate needs
         C^2; Huber's zero curvature outside its quadratic zone made the steps' models
         unbounded but for the D-norm: 200 halvings and 10-20 s on the test spiral), what no lifted warm start takes (proxgrad.lifted_refusals), L's
-        dense matrix within PN_DENSE_MAX entries, N = P p q <= GRAM_MAX_N (G_k is
-        dense) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py); one process."""
+        dense matrix within PN_DENSE_MAX entries, N = P p q <= SECOND_ORDER_N_MAX (G_k
+        is dense; gram.py) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py); one process."""
         N = problem.P * problem.p * problem.q
         why = lifted_refusals(
             problem, (curvature_kernel(problem.spec) is None,
@@ -93,7 +93,8 @@ class LiftedProxNewton(LiftedStart):
              "outside the quadratic zone, measured 10-20 s against the prox ADMM's 1-3 s)"),
             (problem.outputs * N > PN_DENSE_MAX,
              f"|y| P p q > {PN_DENSE_MAX:.0e} (L's dense matrix)"),
-            (N > GRAM_MAX_N, f"P p q > {GRAM_MAX_N} (L^* H L dense)"),
+            (N > SECOND_ORDER_N_MAX, f"P p q > {SECOND_ORDER_N_MAX} (a step costs about "
+             "P p q of the lifted FISTA's iterations)"),
             (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"),
             (getattr(problem, "sharded", False),
              "one shard of --nproc > 1 (its L^* H L is not summed over the ranks)"))

@@ -13,7 +13,7 @@ and solved by ADMM, then factored.
 L^* L + eta I does not depend on rho or on the loss: it is built and inverted once, so rho
 adapts freely (residual balancing, Boyd et al. 2011, sec. 3.4.1). Where the c outputs are
 free (gram.free_outputs) L^* L = I_c (x) G_F: only (G_F + eta I)^{-1} [N/c, N/c] is made
-(N/c <= GRAM_MAX_N), applied to Z's block [N/c, c] (all c outputs in one product), and
+(N/c <= SECOND_ORDER_N_MAX), applied to Z's block [N/c, c] (all c outputs in one product), and
 L(Z), L^*(g) go through F's blocks (kronops.py); else (G + eta I)^{-1} [N, N], N = P p q.
 Why: the lifted FISTA's rate depends on L^* L's conditioning, which is hopeless where beta
 is small against the data (the gated spiral: duplicate gated columns make it singular; the
@@ -30,7 +30,7 @@ import time
 import torch
 
 from .freeoutputs import Outputs
-from .gram import GRAM_MAX_N
+from .gram import SECOND_ORDER_N_MAX
 from .kronops import KronL, kron_form
 from .liftedops import _Dense, _Predictive, dense_fits
 from .proxgrad import LiftedStart, lifted_refusals
@@ -78,7 +78,7 @@ class LiftedProxADMM(LiftedStart):
     def accepts(problem, m):
         """None where it applies, else why not: a loss whose entry declares a prox
         (problem.loss_prox), a pair with a prox (spec["prox"]), no cones, float64, N / c
-        <= GRAM_MAX_N (G_F is dense; c = 1 unless kronops.kron_form) and N = P p q at most
+        <= SECOND_ORDER_N_MAX (G_F is dense; c = 1 unless kronops.kron_form) and N = P p q at most
         |y| (where L is wide, the lifted FISTA was faster, both through F's blocks: on the
         tiny attention model with cross_entropy, (l2, l1), 0.6 s against 25 s; on the
         n = 2000 CNN with cross_entropy, (l2, l2), certified in 40 s against a gap bound of
@@ -88,7 +88,7 @@ class LiftedProxADMM(LiftedStart):
         c = problem.free_outputs if kron_form(problem) else 1
         why = lifted_refusals(
             problem, (getattr(problem, "loss_prox", None) is None, "a loss without a prox"),
-            (N // c > GRAM_MAX_N, f"P p q / c > {GRAM_MAX_N} (c = {c}; L^* L's block dense)"),
+            (N // c > SECOND_ORDER_N_MAX, f"P p q / c > {SECOND_ORDER_N_MAX} (c = {c}; gram.py)"),
             (problem.outputs < N, "fewer outputs |y| than lifted variables P p q"))
         return "it does not take " + ", ".join(why) if why else None
 
