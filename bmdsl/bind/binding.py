@@ -23,14 +23,18 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     missing = [t.name for t in needed if t.name not in data]
     if missing:
         raise DataError(f"missing data for {', '.join(missing)}; the model needs "
-                        f"{', '.join(t.name + str(list(t.dims)) for t in needed)}",
+                        f"{', '.join(f'{t.name}[' + ', '.join(t.dims) + ']' for t in needed)}",
                         hint=f"given: {', '.join(sorted(data)) or 'nothing'}", source=model.source)
     for t in needed:
         where = dict(span=t.span, source=model.source)  # errors point at the declaration
         try:
-            a = np.asarray(data[t.name], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"data for '{t.name}' is not numeric", **where) from None
+            a = np.asarray(data[t.name])
+        except (TypeError, ValueError):     # e.g. ragged nested lists
+            a = np.empty(0, dtype=object)
+        if a.dtype.kind not in "biuf":      # strings, objects, complex: never cast silently
+            raise DataError(f"data for '{t.name}' is not numeric (dtype {a.dtype})", **where,
+                            hint="accepted: an array of bool, integer or float numbers")
+        a = a.astype(np.float64)
         if a.size == 0:
             raise DataError(f"'{t.name}' is empty (shape {list(a.shape)})", **where)
         if t.role == "target":
