@@ -151,3 +151,13 @@ def test_compile_methods_without_names_says_so(files, capsys):
     code, err = run(capsys, "compile", files / "tiny.bm", "-o", files / "out", "--methods", ",")
     assert code == 1 and "--methods ',': no names given" in err
     assert not (files / "out").exists()
+
+
+def test_a_data_error_names_the_data_file_beside_the_declaration(files, capsys):
+    data = spiral(15, 3, seed=1)
+    data["X"][2, 1] = np.nan
+    np.savez(files / "nan.npz", **data)
+    code, err = run(capsys, "solve", files / "tiny.bm", "--data", files / "nan.npz",
+                    "-o", files / "s.npz")
+    assert code == 1 and "tiny.bm:" in err and "'X' contains 1 NaN" in err
+    assert f"(read from {files / 'nan.npz'})" in err and not (files / "s.npz").exists()
