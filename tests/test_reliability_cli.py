@@ -161,3 +161,27 @@ def test_a_data_error_names_the_data_file_beside_the_declaration(files, capsys):
                     "-o", files / "s.npz")
     assert code == 1 and "tiny.bm:" in err and "'X' contains 1 NaN" in err
     assert f"(read from {files / 'nan.npz'})" in err and not (files / "s.npz").exists()
+
+
+def test_weights_with_patterns_of_other_data_say_where_patterns_come_from(files, capsys):
+    from bmdsl.derive.patterns import PatternSet
+    rng = np.random.default_rng(0)
+    saved = PatternSet(np.ones((3, 7)), rng.standard_normal((3, 2)), "sampled", 0)  # n = 7
+    np.savez(files / "w.npz", U=rng.standard_normal((3, 2, 2)), V=rng.standard_normal((3, 2, 3)),
+             **saved.to_npz_dict())
+    code, err = run(capsys, "certify", files / "tiny.bm", "--data", files / "data.npz",
+                    "--weights", files / "w.npz")
+    assert code == 1 and "the given patterns have shape [7]" in err and "[15]" in err
+    assert "saved with the weights" in err
+
+
+def test_evaluate_reads_class_labels_as_training_does(files):
+    """Labels [n] for Y[n, c] train as one-hot rows; evaluating with them gives the same
+    report as with the one-hot target (it was refused: 'the target has shape (15,)')."""
+    rng = np.random.default_rng(1)
+    weights = {"U": rng.standard_normal((4, 2, 2)), "V": rng.standard_normal((4, 2, 3)),
+               "gates": rng.standard_normal((4, 2)), "activation": "gated_relu"}
+    data = spiral(15, 3, seed=1)
+    onehot = bmdsl.evaluate(files / "tiny.bm", weights, data)
+    labels = bmdsl.evaluate(files / "tiny.bm", weights, dict(data, Y=data["Y"].argmax(1)))
+    assert labels == onehot and onehot["n"] == 15

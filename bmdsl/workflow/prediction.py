@@ -232,6 +232,7 @@ def predict(model, weights, data, *, prune=True) -> np.ndarray:
 
 def evaluate(model, weights, data) -> dict:
     """{"n", "loss", metrics by the loss (bmdsl.workflow.metrics)} of the trained network on data."""
+    from ..bind.binding import declared_target      # class labels -> one-hot, as in training
     data = _data(data)
-    net, _ = network_from_weights(model, weights, data)
-    return network_scores(net, data)
+    net, model = network_from_weights(model, weights, data)
+    return network_scores(net, declared_target(model, data, net.known_sizes()))
