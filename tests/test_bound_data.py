@@ -40,7 +40,7 @@ def test_valid_data_binds(mlp):
 
 
 def test_missing_tensor(mlp):
-    err = raises(mlp, {"X": data()["X"]}, "missing data for Y", "Y['n', 'c']")
+    err = raises(mlp, {"X": data()["X"]}, "missing data for Y", "Y[n, c]")
     assert "given: X" in err.render()
 
 

@@ -200,7 +200,7 @@ def test_emitted_source_imports_only_numpy_cvxpy_and_stdlib():
             assert node.level == 0
             modules.add(node.module.split(".")[0])
     assert modules <= {"numpy", "cvxpy", "argparse", "sys", "time", "collections", "functools",
-                       "dataclasses", "typing"}
+                       "dataclasses", "typing", "zipfile"}
     assert "bmdsl" not in modules
 
 

@@ -141,9 +141,11 @@ def test_one_optimizer_step_changes_the_parameters_only():
 @pytest.mark.parametrize("call,error,needle", [
     (lambda net: net(np.zeros((4, 3))), ValueError, "d = 3 on axis 1, but the network was "
      "trained with d = 2"),
-    (lambda net: net(np.zeros(4)), ValueError, "has 1 axes"),
+    (lambda net: net(torch.zeros(4)), ValueError, "has 1 axes"),      # a tensor: _check
+    (lambda net: net(np.zeros(4)), ValueError, r"'X' has axes \[4\], not \[n, d\]"),  # numpy
     (lambda net: net(np.full((2, 2), np.nan)), ValueError, "NaN or inf"),
-    (lambda net: net(np.zeros((0, 2))), ValueError, "no samples"),
+    (lambda net: net(torch.zeros((0, 2))), ValueError, "no samples"),
+    (lambda net: net(np.zeros((0, 2))), ValueError, "'X' is empty"),
     (lambda net: net([["a", "b"]]), ValueError, "not an array of numbers"),
     (lambda net: net(), TypeError, r"missing input\(s\) \['X'\]"),
     (lambda net: net(Z=np.zeros((2, 2))), TypeError, "unknown"),

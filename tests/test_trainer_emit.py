@@ -57,7 +57,7 @@ def test_emitted_source_is_plain_and_generic():
                 for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= {"argparse", "math", "os", "sys", "threading", "time", "functools",
-                        "numpy", "torch"}
+                        "zipfile", "numpy", "torch"}
     assert "bmdsl" not in imported and "from ." not in source
     top = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert len(top) == len(set(top)), "two pasted runtime files define the same name"
@@ -136,7 +136,7 @@ def test_emitted_training_refuses_bad_data_without_a_traceback(tmp_path):
     np.savez(tmp_path / "x.npz", X=np.zeros((2, 3, 4)))          # no target Y
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for data, message in (("none.npz", "data none.npz: no such file"),
-                          ("x.npz", "the data lacks ['Y']")):
+                          ("x.npz", "the data lack 'Y'")):
         out = subprocess.run([sys.executable, "-c", RUNNER, str(path), data], cwd=tmp_path,
                              capture_output=True, text=True, env=env, timeout=300)
         assert out.returncode == 1 and out.stderr.startswith("error: ")

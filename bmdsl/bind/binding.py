@@ -23,34 +23,44 @@ def validate(model, data: dict) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     missing = [t.name for t in needed if t.name not in data]
     if missing:
         raise DataError(f"missing data for {', '.join(missing)}; the model needs "
-                        f"{', '.join(t.name + str(list(t.dims)) for t in needed)}",
+                        f"{', '.join(f'{t.name}[' + ', '.join(t.dims) + ']' for t in needed)}",
                         hint=f"given: {', '.join(sorted(data)) or 'nothing'}", source=model.source)
+    files = getattr(data, "files", {})     # the file each array was read from (FileArrays)
     for t in needed:
-        where = dict(span=t.span, source=model.source)  # errors point at the declaration
         try:
-            a = np.asarray(data[t.name], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"data for '{t.name}' is not numeric", **where) from None
-        if a.size == 0:
-            raise DataError(f"'{t.name}' is empty (shape {list(a.shape)})", **where)
-        if t.role == "target":
-            a = _as_declared(model, t, a, sizes, where)
-        if a.ndim != len(t.dims):
-            raise DataError(f"'{t.name}' has {a.ndim} axes {list(a.shape)} but the model "
-                            f"declares {t.name}[{', '.join(t.dims)}]", **where)
-        bad = ~np.isfinite(a)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise DataError(f"'{t.name}' contains {int(bad.sum())} NaN or infinite value(s), "
-                            f"the first at index {list(first)}", **where)
-        for axis, (dim, n) in enumerate(zip(t.dims, a.shape)):
-            if dim in sizes and sizes[dim] != n:
-                how = origin.get(dim) or f"'size {dim} = {sizes[dim]}'"
-                raise DataError(f"'{t.name}' axis {axis} ({dim}) has length {n}, but {dim} = "
-                                f"{sizes[dim]} from {how}", **where)
-            sizes.setdefault(dim, n)
-            origin.setdefault(dim, f"'{t.name}' axis {axis}")
-        arrays[t.name] = a
+            where = dict(span=t.span, source=model.source)  # errors point at the declaration
+            try:
+                a = np.asarray(data[t.name])
+            except (TypeError, ValueError):     # e.g. ragged nested lists
+                a = np.empty(0, dtype=object)
+            if a.dtype.kind not in "biuf":      # strings, objects, complex: never cast silently
+                raise DataError(f"data for '{t.name}' is not numeric (dtype {a.dtype})", **where,
+                                hint="accepted: an array of bool, integer or float numbers")
+            a = a.astype(np.float64)
+            if a.size == 0:
+                raise DataError(f"'{t.name}' is empty (shape {list(a.shape)})", **where)
+            if t.role == "target":
+                a = _as_declared(model, t, a, sizes, where)
+            if a.ndim != len(t.dims):
+                raise DataError(f"'{t.name}' has {a.ndim} axes {list(a.shape)} but the model "
+                                f"declares {t.name}[{', '.join(t.dims)}]", **where)
+            bad = ~np.isfinite(a)
+            if bad.any():
+                first = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise DataError(f"'{t.name}' contains {int(bad.sum())} NaN or infinite value(s), "
+                                f"the first at index {list(first)}", **where)
+            for axis, (dim, n) in enumerate(zip(t.dims, a.shape)):
+                if dim in sizes and sizes[dim] != n:
+                    how = origin.get(dim) or f"'size {dim} = {sizes[dim]}'"
+                    raise DataError(f"'{t.name}' axis {axis} ({dim}) has length {n}, but {dim} = "
+                                    f"{sizes[dim]} from {how}", **where)
+                sizes.setdefault(dim, n)
+                origin.setdefault(dim, f"'{t.name}' axis {axis}")
+            arrays[t.name] = a
+        except DataError as exc:       # the data file too, not only the declaration
+            if t.name in files:
+                exc.message += f" (read from {files[t.name]})"
+            raise
     _derived(model, arrays, sizes)
     for t in needed:  # inputs may use sizes the patches or pooling derive (e.g. a user P[a, k])
         for axis, (dim, n) in enumerate(zip(t.dims, arrays[t.name].shape)):

@@ -97,7 +97,9 @@ class BoundModel:
             masks = np.asarray(given.masks)
             if masks.shape[1:] != self.a_shape:
                 raise DataError(f"the given patterns have shape {list(masks.shape[1:])}, but "
-                                f"this model's pre-activation has shape {list(self.a_shape)}")
+                                f"this model's pre-activation has shape {list(self.a_shape)}",
+                                hint="patterns (a --patterns file, or those saved with the "
+                                     "weights) fit only the model and data they were made for")
             return given
         if act.gates:
             gates = self.arrays[act.gates]

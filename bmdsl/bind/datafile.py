@@ -37,6 +37,15 @@ class DataFileError(DataError, ValueError):
         self.detail = message
 
 
+class FileArrays(dict):
+    """Arrays by tensor name, read from data files; `files[name]` is the file an array came
+    from, so that binding's messages name it beside the model's declaration."""
+
+    def __init__(self, arrays=(), files=None):
+        super().__init__(arrays)
+        self.files = dict(files or {})
+
+
 def human(nbytes: int | float) -> str:
     """1536 -> '1.5 KiB': sizes in messages."""
     value = float(nbytes)

@@ -146,6 +146,10 @@ def _members(path, archive, limit, kinds, only=None) -> dict:
             raise DataFileError(path, f"member {info.filename!r} appears twice")
         members[name] = info
     if only is not None:
+        if not set(only) & set(members):    # NAME=FILE.npz naming an array it lacks
+            raise DataFileError(path, f"holds no array {', '.join(sorted(only))}; it holds "
+                                      f"{', '.join(sorted(members))}",
+                                hint="--data NAME=FILE.npz names one of the file's arrays")
         members = {k: v for k, v in members.items() if k in only}
         infos = list(members.values())
     # the zip directory bounds what each member can yield: refuse a bomb before inflating

@@ -17,15 +17,6 @@ from . import options
 from .data_args import PATTERN_KEYS, add_data_options, pattern_set
 
 
-
-def read_weights(path) -> dict:
-    """The arrays of W.npz, its headers and sizes checked before reading (bmdsl.bind.npyread)."""
-    from ..bind.datafile import data_limit, regular_file
-    from ..bind.npyread import read_npz
-    regular_file(path)
-    return read_npz(path, data_limit(), kinds="biufU", float64=False)
-
-
 def patterns_from(weights: dict, path):
     """The patterns saved beside the factors, None if there are none."""
     present = [k for k in PATTERN_KEYS if k in weights]
@@ -41,6 +32,7 @@ def patterns_from(weights: dict, path):
 @command("certify", "certify BM factors (or a convex point) trained anywhere")
 def cmd_certify(args) -> int:
     from ..certificates import certify, certify_lifted
+    from ..workflow.prediction import read_weights
     from .data_args import read_data
     model = load_model(args)
     data = read_data(args.data, model, args.target)   # paths checked before the weights

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..bind.datafile import DataFileError, data_limit, human, regular_file
+from ..bind.datafile import DataFileError, FileArrays, data_limit, human, regular_file
 from ..core.errors import DataError
 
 _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
@@ -75,7 +75,7 @@ def read_data(items, model=None, target=None, max_bytes=None) -> dict:
         raise DataError(f"--target {target} names CSV columns, but no --data FILE is a .csv",
                         hint="--target applies to a .csv given as --data FILE.csv; for .npz "
                              "and .npy files name the arrays (NAME=FILE)")
-    limit, used, data = data_limit(max_bytes), 0, {}
+    limit, used, data = data_limit(max_bytes), 0, FileArrays()
     tensors = model_tensors(model)
     for name, path in entries:
         arrays = load_data(path, name=name, tensors=tensors, max_bytes=limit,
@@ -94,6 +94,7 @@ def read_data(items, model=None, target=None, max_bytes=None) -> dict:
                                 hint="raise it with BMDSL_MAX_DATA_BYTES (e.g. 8G) if the "
                                      "data is genuine")
         data.update(arrays)
+        data.files.update(dict.fromkeys(arrays, path))
     return data
 
 

@@ -15,9 +15,11 @@ from .weights import add_weights_options, trained_network
 
 @command("evaluate", "test metrics of trained weights on data: accuracy, or MSE and R^2")
 def cmd_evaluate(args) -> int:
+    from ..bind.binding import declared_target
     from ..workflow.prediction import network_scores
     net, model, data = trained_network(args)
-    report = network_scores(net, data)
+    # class labels [n] for Y[n, c] become one-hot rows, as `train` reads them (c: the net's)
+    report = network_scores(net, declared_target(model, data, net.known_sizes()))
     if args.json:
         print(json.dumps({"model": model.name, "activation": net.spec["activation"],
                           "units": net.units, "data": list(args.data), "loss": net.spec["loss"],

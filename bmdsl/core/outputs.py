@@ -175,6 +175,10 @@ def add_force_option(parser) -> None:
 
 
 def npz_path(path) -> Path:
-    """The path numpy.savez really writes: .npz appended when missing."""
+    """The path numpy.savez really writes: .npz appended when missing. A directory given
+    as the output is refused (numpy would write DIR.npz beside it, not a file inside)."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise OutputError(f"{path} is a directory, not an output file",
+                          hint=f"name a file inside it, e.g. {os.path.join(path, 'out.npz')}")
     return Path(path if path.lower().endswith(".npz") else path + ".npz")

@@ -40,7 +40,7 @@ HERE = Path(__file__).parent
 KERNEL = HERE.parent / "kernel"
 RUNTIME = ("relu.py", "program.py", "runtime_forms.py", "runtime_data.py", "runtime_main.py")
 ALLOWED_IMPORTS = {"numpy", "cvxpy", "collections", "dataclasses", "functools", "typing",
-                   "argparse", "sys", "time"}
+                   "argparse", "sys", "time", "zipfile"}
 ROOTS = ("problem_from_spec", "main")
 RECORDS = ("activation", "bias")   # SPEC entries whose keys are field names
 GAP = 1                            # blank lines between top-level definitions

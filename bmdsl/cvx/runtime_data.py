@@ -9,6 +9,7 @@ import numpy as np
 from ..kernel.einsum import contract_terms
 from ..kernel.layout import POOL_MATRICES, conv_out, extract_patches
 from ..kernel.masks import sample_gates, unique_masks
+from ..kernel.npz import numeric
 
 CVXPY_COPIES = 8    # = core.cvxfootprint.CVXPY_COPIES (a test checks): peak RSS / dense L
 
@@ -21,25 +22,9 @@ def check_arrays(spec, data):
     """float64 arrays by tensor name (inputs, target, patches, pools) and every size."""
     sizes, origin, arrays = dict(spec["fixed_sizes"]), {}, {}
     needed = list(spec["inputs"]) + [spec["target"]]
-    missing = [name for name, _ in needed if name not in data]
-    if missing:
-        raise DataError(f"missing data for {', '.join(missing)}; the model needs "
-                        + ", ".join(f"{n}{list(d)}" for n, d in needed))
-    for i, (name, dims) in enumerate(needed):
-        try:
-            a = np.asarray(data[name], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"data for '{name}' is not numeric") from None
-        if i == len(needed) - 1 and dims and a.ndim == len(dims) - 1 and sizes.get(dims[-1]) == 1:
-            a = a[..., None]  # a target whose last declared size is 1 may omit that axis
-        if a.ndim != len(dims):
-            raise DataError(f"'{name}' has {a.ndim} axes {list(a.shape)}, the model declares "
-                            f"{name}[{', '.join(dims)}]")
-        if a.size == 0:
-            raise DataError(f"'{name}' is empty (shape {list(a.shape)})")
-        if not np.all(np.isfinite(a)):
-            raise DataError(f"'{name}' contains {int(np.sum(~np.isfinite(a)))} NaN or "
-                            "infinite value(s)")
+    for i, (name, dims) in enumerate(needed):  # a target whose last size is 1 may omit it
+        short = i == len(needed) - 1 and bool(dims) and sizes.get(dims[-1]) == 1
+        a = numeric(data, name, dims, short)
         for axis, (dim, n) in enumerate(zip(dims, a.shape)):
             if dim in sizes and sizes[dim] != n:
                 raise DataError(f"'{name}' axis {axis} ({dim}) has length {n}, but {dim} = "

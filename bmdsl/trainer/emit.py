@@ -24,7 +24,8 @@ from .emitmethods import select, spec_entry
 from .runtime import CONSTANTS, FACTS, KEYED, MODULES, NONE_UNLESS, ONE_WAY
 from .spec import build_spec
 
-ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "numpy", "torch"}
+ALLOWED = {"argparse", "math", "os", "sys", "threading", "time", "functools", "zipfile", "numpy",
+           "torch"}
 KERNEL = Path(__file__).parent.parent / "kernel"
 RUNTIME = Path(__file__).parent / "runtime"
 # after the trainer's runtime: the network class (bmdsl's trainer.network() is the same
@@ -80,8 +81,8 @@ def emit_torch(derivation, methods: str = "auto") -> str:
            f"[--output OUT.npz] [--force]\n"
            f"    python {name}_torch.py predict OUT.npz NEW.npz [--output PRED.npz] "
            f"[--force]\n\n"
-           f"DATA.npz holds {inputs}; needs only numpy and torch. NetworkModule is the trained\n"
-           f"network (a torch.nn.Module); predict(SPEC, OUT.npz, NEW.npz) in Python.\n"
+           f"DATA.npz holds {inputs}; numpy and torch only; NetworkModule is the network; "
+           f"predict(SPEC, OUT.npz, NEW.npz) in Python.\n"
            f'"""')
     imports, body = paster(spec, selection).source(ROOTS, extra_names=("sys",), gap=GAP)
     section = "\n".join(f"# {line}" for line in model_section(derivation))

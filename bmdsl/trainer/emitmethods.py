@@ -132,7 +132,8 @@ def select(spec, choice: str = "auto") -> Selection:
     names = [n.strip() for n in choice.split(",") if n.strip()]
     unknown = [n for n in names if n not in METHODS and n not in warm]
     if unknown or not names:
-        raise SemanticError(f"--methods {choice!r}: unknown name(s) {unknown}",
+        raise SemanticError(f"--methods {choice!r}: " + (f"unknown name(s) {', '.join(unknown)}"
+                                                         if unknown else "no names given"),
                             hint=f"choose {', '.join(SELECTIONS)} or names of methods "
                                  f"({', '.join(METHODS)}) and warm starts "
                                  f"({', '.join(warm)}), comma-separated")

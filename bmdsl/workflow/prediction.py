@@ -23,16 +23,13 @@ ACTIVATION_KEY = "activation"     # the name `bmdsl train` stores beside U and V
 
 
 def read_weights(path) -> dict:
-    """{"U", "V", "masks"?, "gates"?, "seed"?, "activation"?} from a bmdsl train .npz."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise DataError(f"cannot read weights {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read weights {path}: {exc}",
-                        hint="use the .npz written by `bmdsl train`") from None
-    return d
+    """The arrays of a weights .npz ({"U", "V", "masks"?, "gates"?, "seed"?, "activation"?}
+    as `bmdsl train` writes it), headers and sizes checked before reading, never pickle
+    (bmdsl.bind.npyread): a missing, empty, truncated or foreign file is a DataFileError."""
+    from ..bind.datafile import data_limit, regular_file
+    from ..bind.npyread import read_npz
+    regular_file(path)
+    return read_npz(path, data_limit(), kinds="biufU", float64=False)
 
 
 def weights_arrays(weights) -> dict:
@@ -77,7 +74,7 @@ def _check_shapes(spec, w: dict) -> None:
         dims = spec["dims"][key]
         if arr.ndim != 2 + len(dims):
             raise DataError(f"the weights' {name} has shape {arr.shape}; this model needs "
-                            f"[P, m, {', '.join(dims)}]")
+                            f"[P, m{''.join(', ' + d for d in dims)}]")
         for dim, size in zip(dims, arr.shape[2:]):
             if dim in declared and declared[dim] != size:
                 raise DataError(f"the weights' {name} has {dim} = {size}, but the model "
@@ -235,6 +232,7 @@ def predict(model, weights, data, *, prune=True) -> np.ndarray:
 
 def evaluate(model, weights, data) -> dict:
     """{"n", "loss", metrics by the loss (bmdsl.workflow.metrics)} of the trained network on data."""
+    from ..bind.binding import declared_target      # class labels -> one-hot, as in training
     data = _data(data)
-    net, _ = network_from_weights(model, weights, data)
-    return network_scores(net, data)
+    net, model = network_from_weights(model, weights, data)
+    return network_scores(net, declared_target(model, data, net.known_sizes()))

@@ -12,9 +12,7 @@ def derived(spec, arrays):
         return append_feature(spec, arrays)
     arrays, sizes = dict(arrays), {}
     for p in spec["patches"]:
-        images = np.asarray(arrays[p["images"]])
-        if images.ndim != 4:
-            raise ValueError(f"'{p['images']}' has {images.ndim} axes, images have 4")
+        images = np.asarray(arrays[p["images"]])     # [n, channels, height, width]
         arrays[p["tensor"]] = extract_patches(images, p["kernel"], p["stride"], p["padding"])
         H, W = images.shape[2:]
         sizes[p["grid"][0]] = conv_out(H, p["kernel"], p["stride"], p["padding"])

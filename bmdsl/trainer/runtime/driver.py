@@ -51,8 +51,6 @@ def not_carried(name):
 
 
 def _train(args):
-    if not_carried(args.method):
-        return _fail(not_carried(args.method), 2)
     found = read_npz(args.masks, "masks", ("masks", "gates")) if args.masks else {}
     problem = setup(SPEC, read_npz(args.data), found.get("masks"), found.get("gates"),
                     args.device, getattr(torch, args.dtype))
@@ -115,10 +113,14 @@ def main(argv=None):
         add("--output", help="write U, V (and masks) to this .npz")
     add("--force", action="store_true", help="replace an existing --output file")
     args = parser.parse_args(argv[predicting:])
+    why = None if predicting else not_carried(args.method) or args.m < 1 and "--m must be >= 1" \
+        or args.device != "cpu" and not torch.cuda.is_available() and "no GPU here: --device cpu"
+    if why:                                   # a method left out, a value out of range
+        return _fail(why, 2)
     if args.output:                           # bmdsl's output rule, before any work
         refuse_unsafe_output(args.output, [args.data, getattr(args, "masks", None),
                                            getattr(args, "weights", None)], args.force)
     try:
         return _predict(args) if predicting else _train(args)
-    except (ValueError, TypeError) as exc:    # a bad file or bad data: what is wrong
+    except (ValueError, TypeError, OSError) as exc:   # a bad file, bad data, a full disk
         return _fail(exc, 1)

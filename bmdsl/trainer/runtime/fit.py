@@ -18,6 +18,7 @@ import torch
 
 from .cones import AugmentedLagrangian, into_cones, restore_cones
 from ...kernel.masks import sample_gates, unique_masks
+from ...kernel.npz import numeric
 from .data import derived
 from .gram import gram_pays
 from .policy import METHODS, choose
@@ -39,27 +40,19 @@ def initial_factors(problem, m, seed, scale=0.1, dtype=None, device=None):
     return U, V
 
 
-def _sizes(spec, arrays):
-    sizes, dims = dict(spec["sizes"]), dict(spec["inputs"], **{spec["target"]: spec["target_dims"]})
+def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64):
+    """BMProblem from a dict of arrays; masks/gates optional (else sampled as bmdsl does)."""
+    dims = dict(spec["inputs"], **{spec["target"]: spec["target_dims"]})
+    arrays = derived(spec, {n: numeric(data, n, d, n == spec["target"]) for n, d in dims.items()})
     dims.update({p["tensor"]: p["dims"] for p in spec["patches"] + spec["pools"]})
-    for name, names in dims.items():
+    sizes = dict(spec["sizes"])
+    for name, names in dims.items():          # every size agrees across the arrays
         for dim, n in zip(names, np.shape(arrays[name])):
             if sizes.setdefault(dim, n) != n:
                 raise ValueError(f"'{name}' has {dim} = {n}, but {dim} = {sizes[dim]} elsewhere")
-    return {k: tuple(sizes[d] for d in v) for k, v in spec["dims"].items()}
-
-
-def setup(spec, data, masks=None, gates=None, device="cpu", dtype=torch.float64):
-    """BMProblem from a dict of arrays; masks/gates optional (else sampled as bmdsl does)."""
-    names = [n for n, _ in spec["inputs"]] + [spec["target"]]
-    if any(n not in data for n in names):
-        raise ValueError(f"the data lacks {[n for n in names if n not in data]}; this model "
-                         f"needs {names}")
-    arrays = {n: np.asarray(data[n], dtype=np.float64) for n in names}
-    if arrays[spec["target"]].ndim == len(spec["target_dims"]) - 1:
-        arrays[spec["target"]] = arrays[spec["target"]][..., None]
-    arrays = derived(spec, arrays)
-    shapes = _sizes(spec, arrays)
+    shapes = {k: tuple(sizes[d] for d in v) for k, v in spec["dims"].items()}
+    if masks is not None and tuple(np.shape(masks)[1:]) != shapes["a"]:
+        raise ValueError(f"masks {list(np.shape(masks))} do not fit [P, *{list(shapes['a'])}]")
     to = lambda a: torch.as_tensor(np.array(a), dtype=dtype, device=device)  # noqa: E731
     used = {n for s in spec["layer"] + spec["output"] + spec["adjoint"] for n, _ in s[1]}
     tensors = {k: to(v) for k, v in arrays.items() if k in used or k == spec["target"]}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ...kernel.layout import unfold_patches
+from ...kernel.npz import numeric
 from .data import append_feature
 from ...kernel.einsum import run_terms
 
@@ -106,7 +107,7 @@ class NetworkModule(torch.nn.Module):
             if wrong:
                 raise TypeError(f"{why}; the network takes {self.inputs}")
         dims = dict(self.spec["inputs"])
-        arrays = {k: self._tensor(k, v) for k, v in dict(arrays, **kwargs).items()}
+        arrays = {k: self._tensor(k, v, dims[k]) for k, v in dict(arrays, **kwargs).items()}
         for p in self.spec["patches"]:
             self._check(p["images"], arrays[p["images"]], dims[p["images"]])
             arrays[p["tensor"]] = unfold_patches(arrays[p["images"]], p["kernel"],
@@ -118,15 +119,12 @@ class NetworkModule(torch.nn.Module):
             self._check(name, arrays[name], dim, sizes)
         return dict(arrays, **{name: getattr(self, f"fixed_{name}") for name in self.fixed})
 
-    def _tensor(self, name, value):
-        try:
-            t = torch.as_tensor(value if isinstance(value, torch.Tensor) else
-                                np.asarray(value, dtype=np.float64)).to(self.W1)
-        except (TypeError, ValueError):
-            raise ValueError(f"input '{name}' is not an array of numbers") from None
-        if not bool(torch.isfinite(t).all()):
+    def _tensor(self, name, value, dims):
+        if not isinstance(value, torch.Tensor):     # numpy, lists: checked as data (npz.py)
+            value = torch.as_tensor(numeric({name: value}, name, dims, what="the inputs"))
+        if not bool(torch.isfinite(value).all()):
             raise ValueError(f"input '{name}' contains NaN or inf (only finite numbers)")
-        return t
+        return value.to(self.W1)
 
     def _check(self, name, t, want, sizes=None):
         """`t` has the axes `want`, samples, and the sizes of `sizes` (the weights' sizes,

@@ -16,8 +16,8 @@ def refuse_unsafe_output(out, inputs, force):
     for refused, why, hint in (
             (os.path.islink(target), f"{target} is a symbolic link; outputs are never "
              "written through links", "remove the link or choose another output path"),
-            (os.path.isdir(target), f"{target} is a directory", "choose a file name for the "
-             "output"),
+            (os.path.isdir(out) or os.path.isdir(target), f"{out} is a directory", "choose "
+             "a file name for the output"),     # (savez would write OUT.npz beside it)
             (clash, f"{target} is an input ({clash}); writing it would destroy the input",
              "choose another output path (--force never allows this)"),
             (exists and not force, f"{target} already exists", "pass --force to replace it")):

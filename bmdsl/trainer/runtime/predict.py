@@ -12,7 +12,7 @@ it and exits 1.
 import numpy as np
 import torch
 
-from ...kernel.npz import read_npz
+from ...kernel.npz import numeric, read_npz
 from .data import derived
 from .network import NetworkModule, uses_gates
 from .offset import has_output_bias
@@ -37,18 +37,12 @@ def fixed_maps(spec, data):
 
 def factors_network(spec, weights, data):
     """NetworkModule of the factors in `weights` (dict), pools from `data`'s images."""
-    if "U" not in weights or "V" not in weights:
-        raise ValueError(f"the weights lack {[k for k in ('U', 'V') if k not in weights]}; "
-                         f"they need U [P, m, *w1], V [P, m, *w2]")
     trained = str(weights.get("activation", spec["activation"]))
     if trained != spec["activation"]:
         raise ValueError(f"the weights were trained with {trained} units, this model has "
                          f"{spec['activation']} units")
-    U, V = (torch.as_tensor(np.asarray(weights[k], dtype=np.float64)) for k in ("U", "V"))
-    for name, W, key in (("U", U, "w1"), ("V", V, "w2")):
-        if W.dim() != 2 + len(spec["dims"][key]) or not bool(torch.isfinite(W).all()):
-            raise ValueError(f"the weights' {name} has shape {tuple(W.shape)}; it must be "
-                             f"[P, m, {', '.join(spec['dims'][key])}] of finite numbers")
+    U, V = (torch.as_tensor(numeric(weights, k, ("P", "m", *spec["dims"][w]), what="the weights"))
+            for k, w in (("U", "w1"), ("V", "w2")))      # present, their axes, finite numbers
     if U.shape[:2] != V.shape[:2]:
         raise ValueError(f"U has {tuple(U.shape[:2])} (patterns, units), V {tuple(V.shape[:2])}")
     P, gates, bias = U.shape[0], None, None
