@@ -11,6 +11,7 @@ import pytest
 import torch
 from test_trainer import case, trained
 
+import bmdsl
 from bmdsl.core.errors import SemanticError
 from bmdsl.trainer import emit_torch
 from bmdsl.trainer.emit import _literal
@@ -141,3 +142,24 @@ def test_emitted_training_refuses_bad_data_without_a_traceback(tmp_path):
                              capture_output=True, text=True, env=env, timeout=300)
         assert out.returncode == 1 and out.stderr.startswith("error: ")
         assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_emitted_relu_method_ends_on_the_cones_as_bmdsl():
+    """A method with the augmented Lagrangian (lbfgs) on ReLU ends with the violating units
+    projected on their cones, as bmdsl's fit does (restore_cones): before, the module moved
+    them along their gates and rescaled them (into_cones, the initial factors' rule) and
+    ended at another objective than bmdsl's Trainer."""
+    from model_texts import mlp, regularize
+    from bmdsl.trainer import Trainer
+    model = bmdsl.parse(mlp("relu1", m=2, scalar=True, activation="relu(patterns = 3, seed = 0)",
+                            loss="squared", regularize=regularize("1e-2")))
+    rng = np.random.default_rng(0)
+    data = {"X": rng.standard_normal((11, 2)), "Y": rng.standard_normal(11)}
+    bound = model.derive().bind(data)
+    ns = {"__name__": "emitted"}
+    exec(compile(emit_torch(bound.derivation), "relu1_torch.py", "exec"), ns)  # noqa: S102
+    _, _, f, _ = ns["train"](ns["setup"](ns["SPEC"], data), 2, 3, 0, method="lbfgs")
+    result = Trainer(bound, device="cpu", progress=False, method="lbfgs",
+                     warm_start=False).fit(max_steps=3, certificate_every=0, certify=False)
+    assert result.violation_before > 1e-3          # the restoration decides the objective
+    assert f == pytest.approx(result.objective, rel=1e-12)
