@@ -29,6 +29,12 @@ def _fused(spec):
     return fused_plan(spec, {"w1": (1,), "w2": (1,), "a": (1,)}) is not None
 
 
+def _order_two(spec):
+    """Whether the norms C, R are both p = 2 (True), neither (False), or one (None)."""
+    two = {float(f["order"]) == 2.0 for f in spec["norms"].values()}
+    return None if len(two) > 1 else two.pop()
+
+
 # Facts a model fixes when its module is emitted: name -> (its value for a SPEC, the
 # expressions of this package whose truth value it is). The emitter keeps only the branch taken
 # on them (bmdsl/kernel/paste.py); a class that lists methods or warm starts may declare
@@ -58,8 +64,6 @@ FACTS = {
     "sharded": (lambda spec: False, ("problem.sharded",)),   # one process: no shards
     "full_batch": (lambda spec: True, ("full_batch",)),      # no mini-batches either
     "numpy_cap": (lambda spec: True, ("factor is None",)),   # einsum's plans: numpy's cap
-    "squared_norms": (lambda spec: all(float(f["order"]) == 2.0 for f in spec["norms"].values()),
-                      ("float(form['order']) == 2.0",)),      # C and R: forms.norm_sq
     "plain_squared": (lambda spec: _plain_squared(spec),
                       ("plain_squared(spec)", "plain_squared(self.spec)",
                        "plain_squared(problem.spec)")),
@@ -73,6 +77,9 @@ ONE_WAY = {"penalty": (lambda spec: False if not spec["cone"] else None,
            # without pools the network has no fixed maps; without an output bias, no bias
            "no_fixed": (lambda spec: False if not spec["pools"] else None, ("self.fixed",)),
            "no_bias": (lambda spec: True if not _output_bias(spec) else None, ("bias is None",)),
+           # p = 2 for C and R, or for neither (forms.norm_sq, forms.euclidean); for one of
+           # them it depends on the form a call is given
+           "squared_norms": (_order_two, ("float(form['order']) == 2.0",)),
            # no method that never applies to the model (the SPEC's list, emitmethods.py):
            # no name is in it; otherwise it depends on the name
            "never": (lambda spec: False if not spec.get("methods", {}).get("never") else None,

@@ -141,6 +141,6 @@ def train(problem, m, steps=2000, seed=0, tol=1e-12, method="auto"):
         if calm >= PATIENCE and (run.al is None or run.al.last_violation <= 1e-12):
             break
     U, V = run.U.detach(), run.V.detach()
-    if problem.cone and run.al is not None:      # the cones restored exactly (cones.py)
-        U = into_cones(problem, U) if problem.gates is not None else restore_cones(problem, U)
+    if problem.cone and run.al is not None:      # projected on the cones, as bmdsl's fitloop
+        U = restore_cones(problem, U)
     return U, V, float(problem.objective(U, V)), step
