@@ -177,8 +177,11 @@ def prepare(cell, tmp):
                 "--steps", str(STEPS))
     methods = sorted(set(sum(carried.values(), ()))) if choices else None
     start = time.perf_counter()
-    bound, row["bmdsl"] = bmdsl_side(model, data, methods, d, carried.get("auto", ()) if
-                                     choices else ())
+    try:
+        bound, row["bmdsl"] = bmdsl_side(model, data, methods, d, carried.get("auto", ()) if
+                                         choices else ())
+    except BmdslError as exc:           # bmdsl's own solve failed: no reference, said
+        return dict(row, skipped=f"bmdsl: {exc.message}"), []
     row["bmdsl"]["seconds"] = time.perf_counter() - start
     row["dir"], row["_model"] = str(d), model
     return row, jobs
