@@ -63,9 +63,14 @@ def estimate(bound, m, dtype=torch.float64, method="auto", batch_size=None, gram
     G = warmfootprint.gram(bound.P, bound.p, bound.q, int(bound.Y.size), c)
     sizes = SimpleNamespace(spec=spec, P=bound.P, p=bound.p, q=bound.q, free_outputs=c)
     full = batch_size is None or int(batch_size) >= (bound.Y.shape[0] if bound.Y.ndim else 1)
-    on = gram is True or (gram == "auto" and memory.fits(G, budget) and
-                          gram_pays(sizes, dtype, full))
-    return footprint.trainer_for(bound, m, dtype.itemsize, method, batch_size, on)
+    return footprint.trainer_for(bound, m, dtype.itemsize, method, batch_size,
+                                 _gram_on(gram, G, budget, sizes, dtype, full))
+
+
+def _gram_on(gram, G, budget, sizes, dtype, full_batch) -> bool:
+    """The Gram path: asked for (True), or "auto" where G fits the budget and pays."""
+    return gram is True or (gram == "auto" and memory.fits(G, budget) and
+                            gram_pays(sizes, dtype, full_batch))
 
 
 class Trainer:
@@ -99,8 +104,7 @@ class Trainer:
                            self.problem.Y.numel(), self.problem.free_outputs)
         if gram is True:
             memory.require(G, memory_budget)
-        if gram is True or (gram == "auto" and memory.fits(G, memory_budget) and
-                            gram_pays(self.problem, self.dtype, self.batch_size is None)):
+        if _gram_on(gram, G, memory_budget, self.problem, self.dtype, self.batch_size is None):
             self.problem.use_gram()
         self.method_name = resolve(method, self.problem, self.m, self.batch_size is None)
         # "auto" stays off for a method asked for by name and for mini-batches (data that

@@ -82,7 +82,8 @@ class LiftedProxNewton(LiftedStart):
         C^2; Huber's zero curvature outside its quadratic zone made the steps' models
         unbounded but for the D-norm: 200 halvings and 10-20 s on the test spiral), what no lifted warm start takes (proxgrad.lifted_refusals), L's
         dense matrix within PN_DENSE_MAX entries, N = P p q <= SECOND_ORDER_N_MAX (G_k
-        is dense; gram.py) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py); one process."""
+        is dense; gram.py) and at most |y| (a wide L: the lifted FISTA; see proxadmm.py);
+        one process."""
         N = problem.P * problem.p * problem.q
         why = lifted_refusals(
             problem, (curvature_kernel(problem.spec) is None,
